@@ -1,0 +1,100 @@
+# pageshadow - build, test and install.
+# Overrides go in an optional config.mak (CC, CFLAGS, PREFIX ...).
+-include config.mak
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+BINDIR   ?= $(PREFIX)/bin
+LIBDIR   ?= $(PREFIX)/lib/pageshadow
+DESTDIR  ?=
+BUILD    ?= build
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS   ?= -O2 -g
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Icommon -fPIC -fvisibility=hidden \
+             -DPS_LIBDIR='"$(LIBDIR)"'
+LDLIBS_SHIM = -ldl -lpthread
+
+COMMON_SRC := $(wildcard common/*.c)
+SHIM_SRC   := $(wildcard shim/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
+SHIM_OBJ   := $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+.PHONY: all check check-unit check-integration check-asan check-exports install uninstall clean bench demo
+
+all: $(BUILD)/libpageshadow.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe
+
+$(BUILD)/obj/%.o: %.c $(wildcard common/*.h shim/*.h shim/*.def)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libpageshadow.so: $(SHIM_OBJ) $(COMMON_OBJ) $(BUILD)/shim.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $(SHIM_OBJ) $(COMMON_OBJ) -Wl,--version-script=$(BUILD)/shim.map \
+		-Wl,-z,defs -Wl,-z,now $(LDLIBS_SHIM)
+
+# The version script is generated from the symbol table: exactly the interposed names leave the library.
+$(BUILD)/shim.map: shim/symbols.def
+	@mkdir -p $(BUILD)
+	$(Q){ echo '{ global:'; sed -n 's/^PS_SYM([^,]*, *\([A-Za-z0-9_]*\),.*/  \1;/p' $<; echo 'local: *; };'; } > $@
+
+$(BUILD)/pageshadow-run: tools/pageshadow-run.c $(COMMON_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJ)
+
+$(BUILD)/pageshadow: tools/pageshadow.c $(COMMON_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJ)
+
+$(BUILD)/ps-probe: tests/helpers/ps-probe.c
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(COMMON_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_OBJ) -lcmocka
+
+check: all $(UNIT_BIN)
+	$(Q)tests/run-all $(BUILD)
+
+check-unit: $(UNIT_BIN)
+	$(Q)tests/run-all --unit-only $(BUILD)
+
+check-integration: all
+	$(Q)tests/run-all --integration-only $(BUILD)
+
+# Unit tests once more under ASan+UBSan, in their own build tree.
+check-asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		LDFLAGS="-fsanitize=address,undefined" check-unit-asan
+
+check-unit-asan: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+	$(Q)tests/run-all --unit-only $(BUILD)
+
+check-exports: $(BUILD)/libpageshadow.so
+	$(Q)tests/check-exports $(BUILD)/libpageshadow.so shim/symbols.def
+
+bench: all
+	$(Q)bench/run $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(BUILD)/libpageshadow.so $(DESTDIR)$(LIBDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pageshadow-run $(DESTDIR)$(BINDIR)/pageshadow $(DESTDIR)$(LIBDIR)/libpageshadow.so
+
+clean:
+	rm -rf build

@@ -1,0 +1,161 @@
+/* config.c - prefixes and shadow directory: parse and validate (see config.h). */
+#include "config.h"
+#include "path.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int ps_config_add_prefix(struct ps_config *cfg, const char *path, char *why, size_t whysz)
+{
+	struct ps_prefix *p;
+	struct stat st;
+	char real[PATH_MAX];
+
+	if (!*path) {
+		snprintf(why, whysz, "empty read-only prefix");
+		return -EINVAL;
+	}
+	if (cfg->nprefix >= PS_MAX_PREFIXES) {
+		snprintf(why, whysz, "too many read-only prefixes (at most %d)", PS_MAX_PREFIXES);
+		return -E2BIG;
+	}
+	if (!realpath(path, real) || stat(real, &st) < 0) {
+		int e = errno;
+
+		snprintf(why, whysz, "read-only prefix %s: %s", path, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(why, whysz, "read-only prefix %s: not a directory", path);
+		return -ENOTDIR;
+	}
+	if (strchr(real, ':')) {
+		snprintf(why, whysz, "read-only prefix %s contains ':', which PAGESHADOW_RO cannot express", real);
+		return -EINVAL;
+	}
+	p = &cfg->prefix[cfg->nprefix];
+	if (ps_path_encode_prefix(real, p->enc, sizeof(p->enc)) < 0) {
+		snprintf(why, whysz, "read-only prefix %s: path too long", real);
+		return -ENAMETOOLONG;
+	}
+	strcpy(p->path, real);
+	p->len = strlen(real);
+	cfg->nprefix++;
+	return 0;
+}
+
+int ps_config_add_prefix_list(struct ps_config *cfg, const char *list, char *why, size_t whysz)
+{
+	char item[PATH_MAX];
+
+	for (const char *p = list;;) {
+		const char *end = strchrnul(p, ':');
+		size_t n = (size_t)(end - p);
+		int rc;
+
+		if (n >= sizeof(item)) {
+			snprintf(why, whysz, "read-only prefix too long");
+			return -ENAMETOOLONG;
+		}
+		if (n > 0) {
+			memcpy(item, p, n);
+			item[n] = '\0';
+			rc = ps_config_add_prefix(cfg, item, why, whysz);
+			if (rc < 0)
+				return rc;
+		}
+		if (!*end)
+			break;
+		p = end + 1;
+	}
+	if (cfg->nprefix == 0) {
+		snprintf(why, whysz, "no read-only prefix given");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The shadow's absolute path with as many symlinks resolved as exist (it may not exist yet). */
+static int resolve_shadow(const char *dir, char *out, size_t outsz)
+{
+	char cwd[PATH_MAX], abs[PATH_MAX], real[PATH_MAX];
+	char *slash;
+	int n;
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	n = ps_path_normalize(cwd, dir, abs, sizeof(abs));
+	if (n < 0)
+		return n;
+	/* Resolve the longest existing ancestor, then append the rest. */
+	strcpy(out, abs);
+	for (;;) {
+		if (realpath(abs, real)) {
+			size_t rl = strlen(real);
+			const char *rest = out + strlen(abs);
+
+			if (rl + strlen(rest) + 1 > outsz)
+				return -ENAMETOOLONG;
+			memmove(out + rl, rest, strlen(rest) + 1);
+			memcpy(out, real, rl);
+			if (out[0] == '/' && out[1] == '/')
+				memmove(out, out + 1, strlen(out));
+			return 0;
+		}
+		slash = strrchr(abs, '/');
+		if (!slash || slash == abs)
+			return 0;
+		*slash = '\0';
+	}
+}
+
+int ps_config_set_shadow(struct ps_config *cfg, const char *dir, char *why, size_t whysz)
+{
+	int rc;
+
+	if (!dir || !*dir) {
+		snprintf(why, whysz, "no shadow directory given");
+		return -EINVAL;
+	}
+	if (strchr(dir, ':')) {
+		snprintf(why, whysz, "shadow directory %s contains ':'", dir);
+		return -EINVAL;
+	}
+	rc = resolve_shadow(dir, cfg->shadow, sizeof(cfg->shadow));
+	if (rc < 0) {
+		snprintf(why, whysz, "shadow directory %s: %s", dir, strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < cfg->nprefix; i++) {
+		if (ps_path_below(cfg->shadow, cfg->prefix[i].path)) {
+			snprintf(why, whysz, "shadow directory %s lies inside the read-only prefix %s", cfg->shadow,
+				 cfg->prefix[i].path);
+			return -EINVAL;
+		}
+		if (ps_path_below(cfg->prefix[i].path, cfg->shadow)) {
+			snprintf(why, whysz, "read-only prefix %s lies inside the shadow directory %s",
+				 cfg->prefix[i].path, cfg->shadow);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int ps_config_match(const struct ps_config *cfg, const char *abs, const char **rel)
+{
+	int best = -1;
+
+	for (int i = 0; i < cfg->nprefix; i++) {
+		const char *r = ps_path_below(abs, cfg->prefix[i].path);
+
+		if (r && (best < 0 || cfg->prefix[i].len > cfg->prefix[best].len)) {
+			best = i;
+			*rel = r;
+		}
+	}
+	return best;
+}

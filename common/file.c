@@ -1,0 +1,311 @@
+/* file.c - per-process shadowed-file objects: lookup, creation, references (see file.h). */
+#include "file.h"
+#include "log.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PS_FILE_BUCKETS 256
+
+static struct ps_file *buckets[PS_FILE_BUCKETS];
+static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned hash_path(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % PS_FILE_BUCKETS;
+}
+
+static struct ps_file *find_locked(const char *path)
+{
+	for (struct ps_file *f = buckets[hash_path(path)]; f; f = f->next)
+		if (strcmp(f->path, path) == 0)
+			return f;
+	return NULL;
+}
+
+static void unhash_locked(struct ps_file *f)
+{
+	for (struct ps_file **pp = &buckets[hash_path(f->path)]; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			return;
+		}
+	}
+}
+
+static void file_free(struct ps_file *f)
+{
+	ps_record_release(&f->rec);
+	if (f->data_fd >= 0)
+		ps_sys->close(f->data_fd);
+	if (f->lower_fd >= 0)
+		ps_sys->close(f->lower_fd);
+	pthread_mutex_destroy(&f->lock);
+	free(f->data_path);
+	free(f->meta_path);
+	free(f);
+}
+
+static struct ps_file *file_alloc(struct ps_shadow *sh, const struct ps_file_name *name)
+{
+	char data[PATH_MAX], meta[PATH_MAX];
+	struct ps_file *f;
+
+	if (ps_shadow_path(data, sizeof(data), "data", name->enc_prefix, name->rel) < 0 ||
+	    ps_shadow_path(meta, sizeof(meta), "meta", name->enc_prefix, name->rel) < 0)
+		return NULL;
+	f = calloc(1, sizeof(*f) + strlen(name->path) + 1);
+	if (!f)
+		return NULL;
+	strcpy(f->path, name->path);
+	f->data_path = strdup(data);
+	f->meta_path = strdup(meta);
+	f->lower_fd = f->data_fd = f->rec.fd = -1;
+	f->sh = sh;
+	f->refs = 1;
+	pthread_mutex_init(&f->lock, NULL);
+	if (!f->data_path || !f->meta_path) {
+		file_free(f);
+		return NULL;
+	}
+	return f;
+}
+
+/* Open the pieces of an existing record: record, lower file (checked against it), data file. */
+static int file_open_parts(struct ps_file *f)
+{
+	struct stat lst;
+	int rfd, rc;
+
+	rfd = ps_sys->openat(f->sh->dirfd, f->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (rfd < 0)
+		return -errno;
+	f->lower_fd = ps_sys->openat(AT_FDCWD, f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (f->lower_fd >= 0 && ps_sys->fstat(f->lower_fd, &lst) < 0) {
+		ps_sys->close(rfd);
+		return -errno;
+	}
+	rc = ps_record_load(&f->rec, rfd, f->lower_fd >= 0 ? &lst : NULL, f->path);
+	if (rc < 0) {
+		ps_sys->close(rfd);
+		return rc;
+	}
+	if (!f->rec.has_lower && f->lower_fd >= 0) {
+		ps_sys->close(f->lower_fd);
+		f->lower_fd = -1;
+	}
+	f->data_fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (f->data_fd < 0) {
+		rc = -errno;
+		ps_error("%s: shadow record without its data file %s/%s: %s", f->path, f->sh->path, f->data_path,
+			 strerror(errno));
+		return rc == -ENOENT ? -EILSEQ : rc;
+	}
+	return 0;
+}
+
+static void insert_locked(struct ps_file *f)
+{
+	unsigned h = hash_path(f->path);
+
+	f->next = buckets[h];
+	buckets[h] = f;
+}
+
+int ps_file_lookup(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
+{
+	struct ps_file *f;
+	int rc;
+
+	pthread_mutex_lock(&table_mutex);
+	f = find_locked(name->path);
+	if (f) {
+		f->refs++;
+		pthread_mutex_unlock(&table_mutex);
+		*out = f;
+		return 0;
+	}
+	pthread_mutex_unlock(&table_mutex);
+
+	f = file_alloc(sh, name);
+	if (!f)
+		return -ENOMEM;
+	rc = file_open_parts(f);
+	if (rc < 0) {
+		file_free(f);
+		return rc;
+	}
+	pthread_mutex_lock(&table_mutex);
+	struct ps_file *raced = find_locked(name->path);
+	if (raced) {
+		raced->refs++;
+		pthread_mutex_unlock(&table_mutex);
+		file_free(f);
+		*out = raced;
+		return 0;
+	}
+	insert_locked(f);
+	pthread_mutex_unlock(&table_mutex);
+	*out = f;
+	return 0;
+}
+
+/* Make the data file (sparse, at the lower size, with the lower's times) and the record, under the lock. */
+static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct stat *lower, mode_t mode)
+{
+	int dfd = -1, tfd = -1, rc;
+
+	if ((rc = ps_shadow_make_parents(sh, f->data_path)) < 0 || (rc = ps_shadow_make_parents(sh, f->meta_path)) < 0)
+		return rc;
+	/* A data file without a record is the leftover of an interrupted creation: start it afresh. */
+	dfd = ps_sys->openat(sh->dirfd, f->data_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+			     lower ? (lower->st_mode & 07777) | 0600 : mode);
+	if (dfd < 0)
+		return -errno;
+	if (lower) {
+		struct timespec times[2] = { lower->st_atim, lower->st_mtim };
+
+		if (ps_sys->ftruncate(dfd, lower->st_size) < 0 || ps_sys->futimens(dfd, times) < 0)
+			goto fail_errno;
+	}
+	ps_sys->unlinkat(sh->dirfd, "new-record", 0);
+	tfd = ps_sys->openat(sh->dirfd, "new-record", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (tfd < 0)
+		goto fail_errno;
+	if ((rc = ps_record_format(tfd, lower)) < 0)
+		goto fail;
+	if (ps_sys->renameat(sh->dirfd, "new-record", sh->dirfd, f->meta_path) < 0)
+		goto fail_errno;
+	ps_sys->close(tfd);
+	ps_sys->close(dfd);
+	ps_shadow_bump_generation(sh);
+	return 0;
+fail_errno:
+	rc = -errno;
+fail:
+	if (tfd >= 0) {
+		ps_sys->close(tfd);
+		ps_sys->unlinkat(sh->dirfd, "new-record", 0);
+	}
+	ps_sys->close(dfd);
+	return rc;
+}
+
+int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const struct stat *lower,
+		   mode_t mode, int excl, struct ps_file **out)
+{
+	struct ps_file *f;
+	int rc = ps_shadow_lock_create(sh);
+
+	if (rc < 0)
+		return rc;
+	rc = ps_file_lookup(sh, name, out);
+	if (rc == 0 && excl) {
+		ps_file_put(*out);
+		rc = -EEXIST;
+	}
+	if (rc != -ENOENT)
+		goto out_unlock;
+	f = file_alloc(sh, name);
+	if (!f) {
+		rc = -ENOMEM;
+		goto out_unlock;
+	}
+	rc = create_locked(sh, f, lower, mode);
+	file_free(f);
+	if (rc == 0)
+		rc = ps_file_lookup(sh, name, out);
+	ps_debug("%s: record created (%s): %d", name->path, lower ? "from lower" : "new file", rc);
+out_unlock:
+	ps_shadow_unlock_create(sh);
+	return rc;
+}
+
+void ps_file_get(struct ps_file *f)
+{
+	pthread_mutex_lock(&table_mutex);
+	f->refs++;
+	pthread_mutex_unlock(&table_mutex);
+}
+
+void ps_file_put(struct ps_file *f)
+{
+	int last;
+
+	pthread_mutex_lock(&table_mutex);
+	last = --f->refs == 0;
+	if (last && !f->unlinked)
+		unhash_locked(f);
+	pthread_mutex_unlock(&table_mutex);
+	if (last)
+		file_free(f);
+}
+
+/* Forget the cached object for path so that the next lookup reads the record anew; open fds keep theirs. */
+static void forget_cached(const char *path)
+{
+	struct ps_file *old;
+
+	pthread_mutex_lock(&table_mutex);
+	old = find_locked(path);
+	if (old) {
+		unhash_locked(old);
+		old->unlinked = 1;
+	}
+	pthread_mutex_unlock(&table_mutex);
+}
+
+int ps_file_unlink(struct ps_file *f)
+{
+	int rc = ps_shadow_lock_create(f->sh);
+
+	if (rc < 0)
+		return rc;
+	if (ps_sys->unlinkat(f->sh->dirfd, f->meta_path, 0) < 0)
+		rc = -errno;
+	else
+		ps_sys->unlinkat(f->sh->dirfd, f->data_path, 0);
+	if (rc == 0) {
+		forget_cached(f->path);
+		ps_shadow_bump_generation(f->sh);
+	}
+	ps_shadow_unlock_create(f->sh);
+	return rc;
+}
+
+int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst)
+{
+	struct ps_file *d = file_alloc(f->sh, dst);
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	rc = ps_shadow_lock_create(f->sh);
+	if (rc < 0)
+		goto out_free;
+	if ((rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
+	    (rc = ps_shadow_make_parents(f->sh, d->meta_path)) < 0)
+		goto out_unlock;
+	/* Data first, then the record that gives it meaning. */
+	if (ps_sys->renameat(f->sh->dirfd, f->data_path, f->sh->dirfd, d->data_path) < 0 ||
+	    ps_sys->renameat(f->sh->dirfd, f->meta_path, f->sh->dirfd, d->meta_path) < 0) {
+		rc = -errno;
+		goto out_unlock;
+	}
+	forget_cached(f->path);
+	forget_cached(dst->path);
+	ps_shadow_bump_generation(f->sh);
+out_unlock:
+	ps_shadow_unlock_create(f->sh);
+out_free:
+	file_free(d);
+	return rc;
+}

@@ -1,0 +1,59 @@
+/* file.h - a shadowed file as one process sees it: lower fd, data fd, mapped record; looked up by path.
+ *
+ * One struct ps_file exists per shadowed file per process, shared by every fd the program holds on it and
+ * reference-counted; it is found again by its canonical path. Creating the record (the moment a lower file
+ * becomes shadowed, or a new file is made under a prefix) happens under the shadow's creation lock: the data
+ * file is made first at its logical size (sparse), then the record is written beside the tree and renamed into
+ * place, so a record is never seen half-written and always has its data file.
+ * Thread-safety: lookups and reference counts take one process-wide mutex; per-file work takes f->lock (merge.h).
+ */
+#ifndef PS_FILE_H
+#define PS_FILE_H
+
+#include "record.h"
+#include "shadow.h"
+
+#include <pthread.h>
+#include <sys/stat.h>
+
+struct ps_file {
+	struct ps_file *next; /* hash chain */
+	int refs;
+	int unlinked;         /* removed from the namespace; lives on while referenced */
+	int lower_fd;         /* O_RDONLY lower file, -1 when the file has none */
+	int data_fd;          /* O_RDWR data file */
+	struct ps_record rec;
+	pthread_mutex_t lock; /* serialises copy-up and truncation among this process's threads */
+	struct ps_shadow *sh;
+	char *data_path;      /* relative to the shadow directory */
+	char *meta_path;
+	char path[];          /* canonical absolute path, the key */
+};
+
+/* Where a file's shadow lives: its canonical path, the encoded prefix and the path below the prefix. */
+struct ps_file_name {
+	const char *path;
+	const char *enc_prefix;
+	const char *rel;
+};
+
+/* Find the shadow state of name: 0 and a new reference in *out, -ENOENT when the file has no record, or a
+ * record/system error (logged). */
+int ps_file_lookup(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out);
+
+/* Give name a record: from the lower file (lower != NULL, its stat) or as a new empty file of mode mode.
+ * When a record already exists it is returned instead, unless excl (then -EEXIST). */
+int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const struct stat *lower,
+		   mode_t mode, int excl, struct ps_file **out);
+
+void ps_file_get(struct ps_file *f);
+void ps_file_put(struct ps_file *f);
+
+/* Remove a file that has no lower file from the shadow (record and data). */
+int ps_file_unlink(struct ps_file *f);
+
+/* Move a file that has no lower file (f) to dst, replacing whatever dst showed (its record, or its lower file,
+ * which the moved record hides: a record without a lower file stands alone). */
+int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst);
+
+#endif

@@ -1,0 +1,22 @@
+/* log.h - the one logger: PAGESHADOW_DEBUG decisions and one-line errors.
+ *
+ * Lines are formatted on the stack and written with ps_sys->write to a private fd chosen at start-up (a dup of
+ * stderr, or a file), never to whatever the program later puts at fd 2. No malloc, no stdio.
+ */
+#ifndef PS_LOG_H
+#define PS_LOG_H
+
+enum ps_log_level { PS_LOG_ERROR = 0, PS_LOG_DEBUG = 1 };
+
+/* Point the log at fd (-1: errors only to stderr's fd 2 as it is now) and set whether debug lines are written. */
+void ps_log_init(int fd, int debug, const char *progname);
+int ps_log_fd(void);
+int ps_log_debug_enabled(void);
+
+/* One line, prefixed "pageshadow[pid]: ". Errors always go out; debug lines only with PAGESHADOW_DEBUG. */
+void ps_log(enum ps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define ps_debug(...) do { if (ps_log_debug_enabled()) ps_log(PS_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define ps_error(...) ps_log(PS_LOG_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,308 @@
+/* merge.c - merged reads and page-granular copy-up (see merge.h for the lower_len rule).
+ *
+ * Why copy-up copies only the bytes below lower_len: the page that straddles lower_len holds lower bytes
+ * before it and data-file bytes after it (appended, or zeros after a truncate and regrow). Copying the whole
+ * lower page would bring truncated bytes back or overwrite appended ones.
+ * Why the bit is set after the copy: a reader that sees the bit reads the data file and must find the page
+ * complete there; a reader that does not see it reads the lower page, which is still the right content
+ * because nobody has written the page yet (the writer waits for the copy before writing).
+ */
+#include "merge.h"
+#include "bitmap.h"
+#include "log.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+#include <unistd.h>
+
+static uint64_t page_of(uint64_t off)
+{
+	return off >> PS_PAGE_SHIFT;
+}
+
+static int copyup_lock(struct ps_file *f)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = PS_COPYUP_LOCK_OFFSET, .l_len = 1 };
+
+	pthread_mutex_lock(&f->lock);
+	while (ps_sys->fcntl(f->data_fd, F_OFD_SETLKW, &fl) < 0) {
+		if (errno != EINTR) {
+			int rc = -errno;
+
+			pthread_mutex_unlock(&f->lock);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void copyup_unlock(struct ps_file *f)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = PS_COPYUP_LOCK_OFFSET, .l_len = 1 };
+
+	ps_sys->fcntl(f->data_fd, F_OFD_SETLK, &fl);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* Is any page in [first, last] below lower_len still untouched? (No lock: a hint re-checked under the lock.) */
+static int range_needs_copyup(struct ps_file *f, uint64_t first, uint64_t last)
+{
+	return ps_bitmap_find(f->rec.bitmap, first, last + 1, 0) <= last;
+}
+
+static int range_has_shadowed(struct ps_file *f, uint64_t first, uint64_t last)
+{
+	return ps_bitmap_find(f->rec.bitmap, first, last + 1, 1) <= last;
+}
+
+/* Read lower bytes into buf for every untouched page of [off, off+n), n bytes all below lower_len. */
+static int fill_from_lower(struct ps_file *f, char *buf, size_t n, off_t off)
+{
+	uint64_t end = (uint64_t)off + n;
+	uint64_t pos = (uint64_t)off;
+
+	while (pos < end) {
+		uint64_t pg = page_of(pos);
+		uint64_t run_end;
+		ssize_t r;
+
+		if (ps_record_page_is_shadowed(&f->rec, pg)) {
+			pos = (pg + 1) << PS_PAGE_SHIFT;
+			continue;
+		}
+		run_end = pg + 1;
+		while ((run_end << PS_PAGE_SHIFT) < end && !ps_record_page_is_shadowed(&f->rec, run_end))
+			run_end++;
+		run_end = run_end << PS_PAGE_SHIFT;
+		if (run_end > end)
+			run_end = end;
+		r = ps_sys_pread_full(f->lower_fd, buf + (pos - (uint64_t)off), run_end - pos, (off_t)pos);
+		if (r < 0)
+			return (int)r;
+		if ((uint64_t)r < run_end - pos)
+			return -EIO; /* the lower file is shorter than its record says: it changed */
+		pos = run_end;
+	}
+	return 0;
+}
+
+ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off)
+{
+	uint64_t lower_len, below;
+	ssize_t got;
+	int rc;
+
+	if (off < 0)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	lower_len = f->lower_fd >= 0 ? ps_record_lower_len(&f->rec) : 0;
+	if ((uint64_t)off >= lower_len)
+		return ps_sys_pread_full(f->data_fd, buf, n, off);
+	/* Fast path: the whole range lies below lower_len and no page of it is shadowed. */
+	if ((uint64_t)off + n <= lower_len && !range_has_shadowed(f, page_of((uint64_t)off), page_of(off + n - 1)))
+		return ps_sys_pread_full(f->lower_fd, buf, n, off);
+	got = ps_sys_pread_full(f->data_fd, buf, n, off);
+	if (got <= 0)
+		return got;
+	below = (uint64_t)off + (uint64_t)got <= lower_len ? (uint64_t)got : lower_len - (uint64_t)off;
+	rc = fill_from_lower(f, buf, below, off);
+	return rc < 0 ? rc : got;
+}
+
+/* Copy page pg's lower bytes (those below lower_len) into the data file and mark it. Lock held. */
+static int copy_page_up_locked(struct ps_file *f, uint64_t pg, uint64_t lower_len)
+{
+	char page[PS_PAGE_SIZE];
+	uint64_t start = pg << PS_PAGE_SHIFT;
+	uint64_t len = lower_len - start < PS_PAGE_SIZE ? lower_len - start : PS_PAGE_SIZE;
+	ssize_t r;
+
+	r = ps_sys_pread_full(f->lower_fd, page, len, (off_t)start);
+	if (r < 0)
+		return (int)r;
+	if ((uint64_t)r < len)
+		return -EIO;
+	r = ps_sys_pwrite_full(f->data_fd, page, len, (off_t)start);
+	if (r < 0)
+		return (int)r;
+	ps_record_mark_page(&f->rec, pg);
+	return 0;
+}
+
+/* Copy up the untouched pages of [first, last] below lower_len. Lock held. */
+static int copy_range_up_locked(struct ps_file *f, uint64_t first, uint64_t last)
+{
+	uint64_t lower_len = ps_record_lower_len(&f->rec);
+
+	for (uint64_t pg = first; pg <= last && (pg << PS_PAGE_SHIFT) < lower_len; pg++) {
+		int rc;
+
+		if (ps_record_page_is_shadowed(&f->rec, pg))
+			continue;
+		rc = copy_page_up_locked(f, pg, lower_len);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int ps_merge_prepare_write(struct ps_file *f, off_t off, size_t n)
+{
+	uint64_t lower_len, first, last;
+	int rc;
+
+	if (f->lower_fd < 0 || n == 0 || off < 0)
+		return 0;
+	lower_len = ps_record_lower_len(&f->rec);
+	if ((uint64_t)off >= lower_len)
+		return 0;
+	first = page_of((uint64_t)off);
+	last = page_of(((uint64_t)off + n < lower_len ? (uint64_t)off + n : lower_len) - 1);
+	if (!range_needs_copyup(f, first, last))
+		return 0;
+	rc = copyup_lock(f);
+	if (rc < 0)
+		return rc;
+	rc = copy_range_up_locked(f, first, last);
+	copyup_unlock(f);
+	if (rc < 0)
+		ps_debug("%s: copy-up of pages %llu-%llu failed: %s", f->path, (unsigned long long)first,
+			 (unsigned long long)last, strerror(-rc));
+	return rc;
+}
+
+ssize_t ps_merge_pwrite(struct ps_file *f, int fd, const void *buf, size_t n, off_t off)
+{
+	int rc = ps_merge_prepare_write(f, off, n);
+	ssize_t w;
+
+	if (rc < 0)
+		return rc;
+	w = ps_sys->pwrite(fd, buf, n, off);
+	return w < 0 ? -errno : w;
+}
+
+int ps_merge_truncate(struct ps_file *f, off_t len)
+{
+	int rc;
+
+	if (len < 0)
+		return -EINVAL;
+	rc = copyup_lock(f);
+	if (rc < 0)
+		return rc;
+	/* lower_len first: a byte at or past the new size must never show the lower file again. */
+	ps_record_shrink_lower_len(&f->rec, (uint64_t)len);
+	if (ps_sys->ftruncate(f->data_fd, len) < 0)
+		rc = -errno;
+	copyup_unlock(f);
+	return rc;
+}
+
+int ps_merge_fallocate(struct ps_file *f, int mode, off_t off, off_t len)
+{
+	uint64_t lower_len, first_full, end_full;
+	int rc;
+
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	if (mode & (FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE))
+		return -EOPNOTSUPP; /* would shift lower pages: not expressible as a page bitmap */
+	if (!(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
+		return ps_sys->fallocate(f->data_fd, mode, off, len) < 0 ? -errno : 0;
+	rc = copyup_lock(f);
+	if (rc < 0)
+		return rc;
+	lower_len = f->lower_fd >= 0 ? ps_record_lower_len(&f->rec) : 0;
+	/* Partial pages keep their other bytes: copy them up. Whole pages become shadowed zeros. */
+	first_full = page_of((uint64_t)off + PS_PAGE_SIZE - 1);
+	end_full = page_of((uint64_t)off + (uint64_t)len);
+	if ((uint64_t)off < lower_len) {
+		uint64_t last = page_of((uint64_t)off + (uint64_t)len - 1);
+
+		if (page_of((uint64_t)off) < first_full)
+			rc = copy_range_up_locked(f, page_of((uint64_t)off), page_of((uint64_t)off));
+		if (rc == 0 && end_full <= last)
+			rc = copy_range_up_locked(f, last, last);
+	}
+	if (rc == 0 && ps_sys->fallocate(f->data_fd, mode, off, len) < 0)
+		rc = -errno;
+	for (uint64_t pg = first_full; rc == 0 && pg < end_full && (pg << PS_PAGE_SHIFT) < lower_len; pg++)
+		ps_record_mark_page(&f->rec, pg);
+	copyup_unlock(f);
+	return rc;
+}
+
+off_t ps_merge_size(struct ps_file *f)
+{
+	struct stat st;
+
+	if (ps_sys->fstat(f->data_fd, &st) < 0)
+		return -errno;
+	return st.st_size;
+}
+
+off_t ps_merge_seek_hole_data(struct ps_file *f, off_t off, int whence)
+{
+	off_t size = ps_merge_size(f);
+	uint64_t lower_len;
+	off_t r;
+
+	if (size < 0)
+		return size;
+	if (off < 0)
+		return -EINVAL;
+	if (off >= size)
+		return -ENXIO;
+	/* Below lower_len the merged file is reported as all data: never a hole where the lower file has bytes. */
+	lower_len = f->lower_fd >= 0 ? ps_record_lower_len(&f->rec) : 0;
+	if ((uint64_t)off < lower_len) {
+		if (whence == SEEK_DATA)
+			return off;
+		off = (off_t)lower_len;
+		if (off >= size)
+			return size;
+	}
+	r = ps_sys->lseek(f->data_fd, off, whence);
+	return r < 0 ? -errno : r;
+}
+
+int ps_merge_stat(struct ps_file *f, struct stat *st)
+{
+	struct stat lst;
+	uint64_t lower_len;
+
+	if (ps_sys->fstat(f->data_fd, st) < 0)
+		return -errno;
+	if (f->lower_fd < 0)
+		return 0;
+	if (ps_sys->fstat(f->lower_fd, &lst) < 0)
+		return -errno;
+	/* The file's identity is the lower file's: stable across runs, equal for stat and fstat. */
+	st->st_dev = lst.st_dev;
+	st->st_ino = lst.st_ino;
+	st->st_nlink = lst.st_nlink;
+	st->st_uid = lst.st_uid;
+	st->st_gid = lst.st_gid;
+	st->st_mode = lst.st_mode;
+	/* Blocks: what the data file holds plus the lower blocks that still show through. */
+	lower_len = ps_record_lower_len(&f->rec);
+	if (lst.st_size > 0) {
+		uint64_t unshadowed = (lower_len + PS_PAGE_SIZE - 1) / PS_PAGE_SIZE - ps_record_shadowed_pages(&f->rec);
+		uint64_t lpages = ((uint64_t)lst.st_size + PS_PAGE_SIZE - 1) / PS_PAGE_SIZE;
+
+		st->st_blocks += (blkcnt_t)((uint64_t)lst.st_blocks * unshadowed / lpages);
+	}
+	return 0;
+}
+
+int ps_merge_sync(struct ps_file *f)
+{
+	if (ps_sys->fsync(f->data_fd) < 0)
+		return -errno;
+	return ps_record_sync(&f->rec);
+}

@@ -1,0 +1,50 @@
+/* merge.h - the page merge: read the merged file, copy pages up before a write, truncate, punch, seek, stat.
+ *
+ * The rule everything here follows (the lower_len rule):
+ *   byte b of the file comes from the lower file when b < lower_len and page b/4096 is not shadowed;
+ *   otherwise it comes from the data file, whose size is the file's logical size.
+ * So a write at or past lower_len, an append, O_TRUNC and growth need no bitmap work at all, and a write below
+ * lower_len first copies the untouched pages it covers up into the data file (only their bytes below lower_len),
+ * once, under the file's lock, and sets their bits after the bytes are there.
+ *
+ * Locking: the copy-up lock is f->lock (threads) plus an OFD write lock on one byte of the data file far past
+ * any real data (processes). Readers take no lock: a bit is set only after its page is complete.
+ * All functions return a length, 0 or -errno.
+ */
+#ifndef PS_MERGE_H
+#define PS_MERGE_H
+
+#include "file.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+/* The OFD lock byte on the data file that serialises copy-up between processes. */
+#define PS_COPYUP_LOCK_OFFSET ((off_t)1 << 62)
+
+ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off);
+
+/* Make [off, off+n) writable in the data file: copy up every untouched page below lower_len that it covers. */
+int ps_merge_prepare_write(struct ps_file *f, off_t off, size_t n);
+
+/* Write through the engine: prepare, then pwrite to fd (a descriptor of the data file). */
+ssize_t ps_merge_pwrite(struct ps_file *f, int fd, const void *buf, size_t n, off_t off);
+
+int ps_merge_truncate(struct ps_file *f, off_t len);
+
+/* fallocate on the merged file (PUNCH_HOLE and ZERO_RANGE shadow the zeroed pages; COLLAPSE/INSERT fail). */
+int ps_merge_fallocate(struct ps_file *f, int mode, off_t off, off_t len);
+
+/* SEEK_DATA / SEEK_HOLE over the merged file. */
+off_t ps_merge_seek_hole_data(struct ps_file *f, off_t off, int whence);
+
+/* The logical size (the data file's size). */
+off_t ps_merge_size(struct ps_file *f);
+
+/* Fill st for the merged file: the data file's size, times and blocks, the lower file's identity and mode. */
+int ps_merge_stat(struct ps_file *f, struct stat *st);
+
+/* fsync and fdatasync: the data file first, then the record that points at it. */
+int ps_merge_sync(struct ps_file *f);
+
+#endif

@@ -1,0 +1,26 @@
+/* path.h - lexical path handling: normalise, match a prefix, name the shadow's per-prefix directory.
+ *
+ * Pure string functions: no system calls, no allocation. Symlinks are resolved by the callers (they need the
+ * kernel); here "a/./b//../c" becomes "a/c".
+ */
+#ifndef PS_PATH_H
+#define PS_PATH_H
+
+#include <stddef.h>
+
+/* Join path onto base when path is relative (base must be absolute), and normalise ".", ".." and repeated
+ * slashes. out holds outsz bytes. Returns the length, or -ENAMETOOLONG, -EINVAL (empty path, relative base). */
+int ps_path_normalize(const char *base, const char *path, char *out, size_t outsz);
+
+/* When abs (normalised) is prefix itself or lies below it, return the part after the prefix without its leading
+ * slash ("" for the prefix itself); else NULL. */
+const char *ps_path_below(const char *abs, const char *prefix);
+
+/* The one directory name a prefix gets inside the shadow: its absolute path with '%' written "%25" and '/'
+ * written "%2F" (so "/srv/ro" is "%2Fsrv%2Fro"). Returns the length, or -ENAMETOOLONG past NAME_MAX. */
+int ps_path_encode_prefix(const char *prefix, char *out, size_t outsz);
+
+/* The inverse of ps_path_encode_prefix; returns the length or -EINVAL for a name it did not produce. */
+int ps_path_decode_prefix(const char *name, char *out, size_t outsz);
+
+#endif

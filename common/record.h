@@ -1,0 +1,93 @@
+/* record.h - the per-file shadow record: create, load and validate, test and mark pages, lower_len, sync.
+ *
+ * A record is one file: a 4096-byte header page (struct ps_record_disk, little-endian, CRC-protected identity)
+ * followed by the page bitmap, sized once at creation for the lower file's size and left sparse. Every process
+ * maps it MAP_SHARED, so the mapping is the single source of truth: bits and lower_len change in place with
+ * atomic stores, never through a private copy. See docs/FORMAT.md.
+ *
+ * Invariants: lower_len only ever decreases; bits are consulted only for pages below lower_len; a bit is set
+ * only after its page's bytes are in the data file (the caller's job, see merge.h).
+ * Errors: -EILSEQ corrupt (magic, CRC, sizes), -EPROTO unknown version, -ESTALE lower file changed or gone,
+ * or the -errno of a failed system call. Every validation failure logs one line naming the file.
+ */
+#ifndef PS_RECORD_H
+#define PS_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#define PS_PAGE_SIZE 4096u
+#define PS_PAGE_SHIFT 12
+#define PS_RECORD_MAGIC "PSHDWREC"
+#define PS_RECORD_VERSION 1u
+#define PS_RECORD_HEADER_SIZE 4096u
+
+/* flags */
+#define PS_REC_HAS_LOWER 0x1u /* the file has a lower file whose pages show through below lower_len */
+
+struct ps_record_disk {
+	char magic[8];             /*   0 PS_RECORD_MAGIC */
+	uint32_t version;          /*   8 PS_RECORD_VERSION */
+	uint32_t header_size;      /*  12 offset of the bitmap: 4096 */
+	uint32_t page_size;        /*  16 4096 */
+	uint32_t flags;            /*  20 PS_REC_* */
+	uint64_t lower_ino;        /*  24 identity of the lower file at creation ... */
+	uint64_t lower_dev;        /*  32 ... st_dev: recorded, not compared (it changes on remount) */
+	uint64_t lower_size;       /*  40 */
+	int64_t lower_mtime_sec;   /*  48 */
+	uint32_t lower_mtime_nsec; /*  56 */
+	uint32_t lower_mode;       /*  60 informational */
+	uint64_t bitmap_bits;      /*  64 pages the bitmap covers: ceil(lower_size / 4096) */
+	uint8_t reserved[52];      /*  72 zero */
+	uint32_t crc;              /* 124 CRC-32C of bytes [0, 124) */
+	uint64_t lower_len;        /* 128 mutable: bytes of the lower file still visible */
+};
+
+struct ps_record {
+	int fd;                     /* the record file, O_RDWR: also the inode that carries the file's locks */
+	struct ps_record_disk *hdr; /* MAP_SHARED over the whole file */
+	uint8_t *bitmap;
+	uint64_t map_len;
+	uint64_t nbits;
+	int has_lower;
+};
+
+/* Size in bytes of a record for a lower file of lower_size bytes (0 for a file with no lower). */
+uint64_t ps_record_file_size(uint64_t lower_size);
+
+/* Write a fresh record into the empty file fd: the header for lower (NULL: a file created in the shadow, with no
+ * lower) and a sparse bitmap. Returns 0 or -errno. */
+int ps_record_format(int fd, const struct stat *lower);
+
+/* Map and validate the record in fd (taken over on success) against the lower file's current stat (NULL when it
+ * has none). name is for the log line. Returns 0 or a validation error. */
+int ps_record_load(struct ps_record *rec, int fd, const struct stat *lower, const char *name);
+
+/* Validate a header page alone (used by load and by the tools). why receives a short reason on failure. */
+int ps_record_check_header(const struct ps_record_disk *hdr, uint64_t file_size, const struct stat *lower,
+			   char *why, size_t whysz);
+
+static inline uint64_t ps_record_lower_len(const struct ps_record *rec)
+{
+	return __atomic_load_n(&rec->hdr->lower_len, __ATOMIC_ACQUIRE);
+}
+
+/* Lower lower_len to len (no effect when len is not smaller). Call with the file's copy-up lock held. */
+void ps_record_shrink_lower_len(struct ps_record *rec, uint64_t len);
+
+int ps_record_page_is_shadowed(const struct ps_record *rec, uint64_t page);
+void ps_record_mark_page(struct ps_record *rec, uint64_t page);
+
+/* Pages copied up (bits set) below lower_len. */
+uint64_t ps_record_shadowed_pages(const struct ps_record *rec);
+
+/* Flush the mapping and the file to disk. */
+int ps_record_sync(struct ps_record *rec);
+
+/* Unmap and close. */
+void ps_record_release(struct ps_record *rec);
+
+uint32_t ps_crc32c(const void *buf, uint64_t len);
+
+#endif

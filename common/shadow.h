@@ -1,0 +1,59 @@
+/* shadow.h - the shadow directory: its format file, the shared state page, the creation lock, path names.
+ *
+ * Layout (docs/FORMAT.md):
+ *   DIR/FORMAT                 "pageshadow shadow format 1\n"
+ *   DIR/state                  one page mapped MAP_SHARED by every process: the generation counter
+ *   DIR/data/<prefix>/<rel>    data files: the logical content at logical size (sparse)
+ *   DIR/meta/<prefix>/<rel>    records (record.h)
+ * where <prefix> is ps_path_encode_prefix() of the read-only prefix.
+ *
+ * The generation counter goes up each time a file gets a record (a lower file becomes shadowed or a file is
+ * created): a process holding a plain lower fd compares one word per read and re-checks only when it moved.
+ * The creation lock (flock on DIR/state plus a process mutex) serialises record creation, which is rare.
+ */
+#ifndef PS_SHADOW_H
+#define PS_SHADOW_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
+
+#define PS_SHADOW_FORMAT_LINE "pageshadow shadow format 1\n"
+#define PS_SHADOW_STATE_MAGIC "PSSTATE1"
+
+struct ps_shadow_state {
+	char magic[8];
+	uint64_t generation;
+};
+
+struct ps_shadow {
+	int dirfd;
+	int statefd;
+	struct ps_shadow_state *state;
+	pthread_mutex_t create_mutex;
+	char path[PATH_MAX];
+};
+
+/* Open (and with create, make) the shadow directory dir. Returns 0, -EPROTO for a shadow of an unknown format,
+ * -ENOTDIR/-ENOENT/-EACCES as the system says. why gets one line on failure. */
+int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why, size_t whysz);
+void ps_shadow_close(struct ps_shadow *sh);
+
+static inline uint64_t ps_shadow_generation(const struct ps_shadow *sh)
+{
+	return __atomic_load_n(&sh->state->generation, __ATOMIC_ACQUIRE);
+}
+
+void ps_shadow_bump_generation(struct ps_shadow *sh);
+
+/* Take and drop the creation lock (blocks). */
+int ps_shadow_lock_create(struct ps_shadow *sh);
+void ps_shadow_unlock_create(struct ps_shadow *sh);
+
+/* "tree/<enc>/<rel>" (or "tree/<enc>" for rel ""), relative to the shadow directory. */
+int ps_shadow_path(char *out, size_t outsz, const char *tree, const char *enc_prefix, const char *rel);
+
+/* mkdir -p of every directory above relpath (relative to the shadow directory). */
+int ps_shadow_make_parents(struct ps_shadow *sh, const char *relpath);
+
+#endif

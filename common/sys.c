@@ -1,0 +1,68 @@
+/* sys.c - the plain-libc ops table and the looping transfer helpers. */
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+const struct ps_sys ps_sys_libc = {
+	.openat = openat,
+	.close = close,
+	.pread = pread,
+	.pwrite = pwrite,
+	.write = write,
+	.fstat = fstat,
+	.fstatat = fstatat,
+	.ftruncate = ftruncate,
+	.fallocate = fallocate,
+	.fsync = fsync,
+	.fcntl = fcntl,
+	.flock = flock,
+	.mkdirat = mkdirat,
+	.renameat = renameat,
+	.unlinkat = unlinkat,
+	.lseek = lseek,
+	.futimens = futimens,
+	.mmap = mmap,
+	.munmap = munmap,
+	.msync = msync,
+};
+
+const struct ps_sys *ps_sys = &ps_sys_libc;
+
+ssize_t ps_sys_pread_full(int fd, void *buf, size_t n, off_t off)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = ps_sys->pread(fd, (char *)buf + done, n - done, off + (off_t)done);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t ps_sys_pwrite_full(int fd, const void *buf, size_t n, off_t off)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = ps_sys->pwrite(fd, (const char *)buf + done, n - done, off + (off_t)done);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}

@@ -1,0 +1,48 @@
+/* sys.h - the engine's only way to reach the OS.
+ *
+ * common/ never calls libc's file functions directly: the shim fills this table with the real (un-interposed)
+ * functions so the engine cannot recurse into the wrappers; the tools fill it with plain libc; the unit tests
+ * fill it with fakes that inject faults (ENOSPC on the third pwrite, a short read, ...).
+ * Every entry follows the libc contract (-1 and errno); the engine converts to -errno at once.
+ */
+#ifndef PS_SYS_H
+#define PS_SYS_H
+
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <stddef.h>
+
+struct ps_sys {
+	int (*openat)(int dirfd, const char *path, int flags, ...);
+	int (*close)(int fd);
+	ssize_t (*pread)(int fd, void *buf, size_t n, off_t off);
+	ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+	ssize_t (*write)(int fd, const void *buf, size_t n);
+	int (*fstat)(int fd, struct stat *st);
+	int (*fstatat)(int dirfd, const char *path, struct stat *st, int flags);
+	int (*ftruncate)(int fd, off_t len);
+	int (*fallocate)(int fd, int mode, off_t off, off_t len);
+	int (*fsync)(int fd);
+	int (*fcntl)(int fd, int cmd, ...);
+	int (*flock)(int fd, int op);
+	int (*mkdirat)(int dirfd, const char *path, mode_t mode);
+	int (*renameat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+	int (*unlinkat)(int dirfd, const char *path, int flags);
+	off_t (*lseek)(int fd, off_t off, int whence);
+	int (*futimens)(int fd, const struct timespec times[2]);
+	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+	int (*munmap)(void *addr, size_t len);
+	int (*msync)(void *addr, size_t len, int flags);
+};
+
+/* The table every engine call uses; the shim, tools and tests set it before the first call. */
+extern const struct ps_sys *ps_sys;
+
+/* The plain-libc table (for tools and tests). */
+extern const struct ps_sys ps_sys_libc;
+
+/* pread/pwrite that loop over short transfers and EINTR; return bytes moved (short only at EOF) or -errno. */
+ssize_t ps_sys_pread_full(int fd, void *buf, size_t n, off_t off);
+ssize_t ps_sys_pwrite_full(int fd, const void *buf, size_t n, off_t off);
+
+#endif

@@ -1,0 +1,318 @@
+/* fd.c - descriptor bookkeeping (close, close_range, closefrom, dup, fcntl) and locks.
+ *
+ * Entry points: the wrappers (symbols.def), ps_lock_fcntl, ps_lock_release_posix.
+ * Locks: a write lock cannot be taken on the read-only lower file, and a lock on a data file would not conflict
+ * with one on the lower file, so every lock on a file under a prefix is routed to one shadow-side inode, the
+ * file's record: POSIX (process) locks through the process's record fd, OFD locks and flock through a record fd
+ * of the open file description's own. Offsets are made absolute first (SEEK_CUR and SEEK_END mean the program's
+ * position and the merged size, not the record's).
+ */
+#include "shim.h"
+#include "log.h"
+#include "merge.h"
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+void ps_lock_release_posix(struct ps_open *o)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+	if (o->file)
+		real.fcntl(o->file->rec.fd, F_SETLK, &fl);
+}
+
+/* The record fd of o's own open file description (OFD locks, flock). */
+static int description_lock_fd(struct ps_open *o)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&o->mutex);
+	if (o->lock_fd < 0) {
+		o->lock_fd = ps_sys->openat(o->file->sh->dirfd, o->file->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		if (o->lock_fd < 0)
+			rc = -errno;
+	}
+	pthread_mutex_unlock(&o->mutex);
+	return rc < 0 ? rc : o->lock_fd;
+}
+
+static int lock_access_ok(const struct ps_open *o, short type)
+{
+	int acc = o->flags & O_ACCMODE;
+
+	if (type == F_WRLCK && acc == O_RDONLY)
+		return 0;
+	if (type == F_RDLCK && acc == O_WRONLY)
+		return 0;
+	return 1;
+}
+
+static int is_ofd(int cmd)
+{
+	return cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK;
+}
+
+int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl)
+{
+	struct flock abs = *fl;
+	off_t base = 0;
+	int lfd, rc;
+
+	if (!o->file && (rc = ps_open_attach_record(o)) < 0)
+		return rc;
+	if (cmd != F_GETLK && cmd != F_OFD_GETLK && !lock_access_ok(o, fl->l_type))
+		return -EBADF;
+	if (fl->l_whence == SEEK_CUR)
+		base = real.lseek(fd, 0, SEEK_CUR);
+	else if (fl->l_whence == SEEK_END)
+		base = ps_merge_size(o->file);
+	else if (fl->l_whence != SEEK_SET)
+		return -EINVAL;
+	if (base < 0)
+		return (int)base;
+	abs.l_whence = SEEK_SET;
+	abs.l_start = fl->l_start + base;
+	lfd = is_ofd(cmd) ? description_lock_fd(o) : o->file->rec.fd;
+	if (lfd < 0)
+		return lfd;
+	if (real.fcntl(lfd, cmd, &abs) < 0)
+		return -errno;
+	if (cmd == F_GETLK || cmd == F_OFD_GETLK)
+		*fl = abs;
+	return 0;
+}
+
+int close(int fd)
+{
+	struct ps_open *o;
+
+	if (!ps_enter())
+		return real.close(fd);
+	o = ps_fd_forget(fd);
+	if (o) {
+		ps_lock_release_posix(o);
+		ps_open_put(o);
+	}
+	ps_leave();
+	return real.close(fd);
+}
+
+int __close(int fd)
+{
+	return close(fd);
+}
+
+int close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (ps_enter()) {
+		if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+			ps_fd_forget_range(first, last);
+		ps_leave();
+	}
+	return real.close_range(first, last, flags);
+}
+
+void closefrom(int lowfd)
+{
+	if (ps_enter()) {
+		if (lowfd >= 0)
+			ps_fd_forget_range((unsigned)lowfd, ~0u);
+		ps_leave();
+	}
+	real.closefrom(lowfd);
+}
+
+/* After a successful dup onto newfd: newfd's old description is gone, and newfd shares fd's. */
+static int after_dup(int fd, int newfd)
+{
+	int saved = errno;
+	struct ps_open *old, *o;
+
+	if (newfd < 0 || fd == newfd || !ps_enter())
+		return newfd;
+	old = ps_fd_forget(newfd);
+	if (old) {
+		ps_lock_release_posix(old);
+		ps_open_put(old);
+	}
+	o = ps_fd_get(fd);
+	if (o) {
+		ps_fd_share(newfd, o);
+		ps_open_put(o);
+	}
+	ps_leave();
+	errno = saved;
+	return newfd;
+}
+
+int dup(int fd)
+{
+	ps_bind();
+	return after_dup(fd, real.dup(fd));
+}
+
+int dup2(int fd, int newfd)
+{
+	ps_bind();
+	return after_dup(fd, real.dup2(fd, newfd));
+}
+
+int __dup2(int fd, int newfd)
+{
+	ps_bind();
+	return after_dup(fd, real.__dup2(fd, newfd));
+}
+
+int dup3(int fd, int newfd, int flags)
+{
+	ps_bind();
+	return after_dup(fd, real.dup3(fd, newfd, flags));
+}
+
+static int is_lock_cmd(int cmd)
+{
+	return cmd == F_SETLK || cmd == F_SETLKW || cmd == F_GETLK || is_ofd(cmd);
+}
+
+#define SETFL_FLAGS (O_APPEND | O_ASYNC | O_DIRECT | O_NOATIME | O_NONBLOCK)
+
+static int fcntl_impl(int (*passthrough)(int, int, ...), int fd, int cmd, void *arg)
+{
+	int saved = errno;
+	struct ps_open *o;
+	int r;
+
+	ps_bind();
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return after_dup(fd, passthrough(fd, cmd, arg));
+	if (!is_lock_cmd(cmd) && cmd != F_SETFL)
+		return passthrough(fd, cmd, arg);
+	if (!ps_enter())
+		return passthrough(fd, cmd, arg);
+	o = ps_fd_get(fd);
+	if (!o) {
+		ps_leave();
+		return passthrough(fd, cmd, arg);
+	}
+	if (cmd == F_SETFL) {
+		r = passthrough(fd, cmd, arg);
+		if (r == 0)
+			o->flags = (o->flags & ~SETFL_FLAGS) | ((int)(intptr_t)arg & SETFL_FLAGS);
+		saved = errno;
+		ps_open_put(o);
+		ps_leave();
+		errno = saved;
+		return r;
+	}
+	return (int)ps_fd_done(o, ps_lock_fcntl(o, fd, cmd, arg), saved);
+}
+
+#define FCNTL_WRAPPER(passthrough)                                                                                 \
+	do {                                                                                                       \
+		va_list ap;                                                                                        \
+		void *arg;                                                                                         \
+		va_start(ap, cmd);                                                                                 \
+		arg = va_arg(ap, void *);                                                                          \
+		va_end(ap);                                                                                        \
+		return fcntl_impl(passthrough, fd, cmd, arg);                                                      \
+	} while (0)
+
+int fcntl(int fd, int cmd, ...)
+{
+	FCNTL_WRAPPER(real.fcntl);
+}
+
+int fcntl64(int fd, int cmd, ...)
+{
+	FCNTL_WRAPPER(real.fcntl64);
+}
+
+int __fcntl(int fd, int cmd, ...)
+{
+	FCNTL_WRAPPER(real.__fcntl);
+}
+
+/* lockf is fcntl on [position, position+len) (glibc's calls its fcntl internally, out of our sight). */
+static int lockf_impl(int fd, int cmd, off_t len, int *handled)
+{
+	struct flock fl = { .l_whence = SEEK_CUR, .l_start = 0, .l_len = len };
+	struct ps_open *o;
+	int rc;
+
+	*handled = 0;
+	if (!ps_enter())
+		return 0;
+	o = ps_fd_get(fd);
+	if (!o) {
+		ps_leave();
+		return 0;
+	}
+	*handled = 1;
+	switch (cmd) {
+	case F_ULOCK:
+		fl.l_type = F_UNLCK;
+		rc = ps_lock_fcntl(o, fd, F_SETLK, &fl);
+		break;
+	case F_LOCK:
+	case F_TLOCK:
+		fl.l_type = F_WRLCK;
+		rc = ps_lock_fcntl(o, fd, cmd == F_LOCK ? F_SETLKW : F_SETLK, &fl);
+		break;
+	case F_TEST:
+		fl.l_type = F_WRLCK;
+		rc = ps_lock_fcntl(o, fd, F_GETLK, &fl);
+		if (rc == 0 && fl.l_type != F_UNLCK && fl.l_pid != getpid())
+			rc = -EACCES;
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	ps_open_put(o);
+	ps_leave();
+	return rc;
+}
+
+int lockf(int fd, int cmd, off_t len)
+{
+	int saved = errno, handled;
+	int rc = lockf_impl(fd, cmd, len, &handled);
+
+	if (!handled)
+		return real.lockf(fd, cmd, len);
+	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+}
+
+int lockf64(int fd, int cmd, off64_t len)
+{
+	int saved = errno, handled;
+	int rc = lockf_impl(fd, cmd, len, &handled);
+
+	if (!handled)
+		return real.lockf64(fd, cmd, len);
+	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+}
+
+int flock(int fd, int op)
+{
+	int saved = errno, lfd, rc;
+	struct ps_open *o;
+
+	if (!ps_enter())
+		return real.flock(fd, op);
+	o = ps_fd_get(fd);
+	if (!o) {
+		ps_leave();
+		return real.flock(fd, op);
+	}
+	rc = o->file ? 0 : ps_open_attach_record(o);
+	if (rc == 0) {
+		lfd = description_lock_fd(o);
+		rc = lfd < 0 ? lfd : real.flock(lfd, op) < 0 ? -errno : 0;
+	}
+	return (int)ps_fd_done(o, rc, saved);
+}

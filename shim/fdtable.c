@@ -1,0 +1,241 @@
+/* fdtable.c - which of the program's descriptors the shim manages, and their open file descriptions.
+ *
+ * Entry points: ps_fd_get, ps_open_put, ps_fd_track, ps_fd_share, ps_fd_forget.
+ * A two-level table indexed by fd: 1024 chunks of 1024 slots, each chunk mapped on first use, so the common
+ * case - an fd the shim never saw - costs two loads and no lock. Taking a reference on a slot's description and
+ * changing slots take one mutex: a description is freed only after its last reference is dropped.
+ * Dups share one struct ps_open, as the kernel shares one open file description (offset, flags, OFD locks).
+ */
+#include "shim.h"
+#include "log.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define CHUNK_SHIFT 10
+#define CHUNK_SIZE (1u << CHUNK_SHIFT)
+#define NCHUNKS 1024u
+
+static struct ps_open **chunks[NCHUNKS];
+static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static struct ps_open **slot(int fd, int create)
+{
+	unsigned c = (unsigned)fd >> CHUNK_SHIFT;
+	struct ps_open **chunk;
+
+	if (fd < 0 || c >= NCHUNKS)
+		return NULL;
+	chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+	if (!chunk && create) {
+		chunk = real.mmap(NULL, CHUNK_SIZE * sizeof(*chunk), PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (chunk == MAP_FAILED)
+			return NULL;
+		__atomic_store_n(&chunks[c], chunk, __ATOMIC_RELEASE);
+	}
+	return chunk ? &chunk[(unsigned)fd & (CHUNK_SIZE - 1)] : NULL;
+}
+
+/* A lower fd whose file got a record since we last looked becomes a merged one. */
+static void recheck_lower(struct ps_open *o)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_target t;
+	struct ps_file *f;
+	uint64_t gen;
+
+	if (!sh)
+		return;
+	gen = ps_shadow_generation(sh);
+	if (gen == __atomic_load_n(&o->generation, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&o->mutex);
+	if (!o->file && ps_resolve(AT_FDCWD, o->path, 1, &t) == 1 && ps_target_lookup(&t, &f) == 0) {
+		__atomic_store_n(&o->file, f, __ATOMIC_RELEASE);
+		ps_debug("%s: lower fd now reads the merged file", o->path);
+	}
+	__atomic_store_n(&o->generation, gen, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&o->mutex);
+}
+
+struct ps_open *ps_fd_get(int fd)
+{
+	struct ps_open **s = slot(fd, 0);
+	struct ps_open *o;
+
+	if (!s || !__atomic_load_n(s, __ATOMIC_ACQUIRE))
+		return NULL;
+	pthread_mutex_lock(&table_mutex);
+	o = *s;
+	if (o)
+		o->refs++;
+	pthread_mutex_unlock(&table_mutex);
+	if (o && o->kind == PS_OPEN_LOWER && !o->file)
+		recheck_lower(o);
+	return o;
+}
+
+static void open_free(struct ps_open *o)
+{
+	if (o->lock_fd >= 0)
+		real.close(o->lock_fd);
+	if (o->file)
+		ps_file_put(o->file);
+	pthread_mutex_destroy(&o->mutex);
+	free(o);
+}
+
+void ps_open_put(struct ps_open *o)
+{
+	int last;
+
+	pthread_mutex_lock(&table_mutex);
+	last = --o->refs == 0;
+	pthread_mutex_unlock(&table_mutex);
+	if (last)
+		open_free(o);
+}
+
+int ps_fd_track(int fd, enum ps_open_kind kind, int flags, struct ps_file *file, const char *path)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_open *o = calloc(1, sizeof(*o) + strlen(path) + 1);
+	struct ps_open **s, *old;
+
+	if (!o)
+		goto fail;
+	o->refs = 1;
+	o->kind = kind;
+	o->flags = flags;
+	o->file = file;
+	o->lock_fd = -1;
+	o->generation = sh ? ps_shadow_generation(sh) : 0;
+	pthread_mutex_init(&o->mutex, NULL);
+	strcpy(o->path, path);
+	pthread_mutex_lock(&table_mutex);
+	s = slot(fd, 1);
+	if (!s) {
+		pthread_mutex_unlock(&table_mutex);
+		free(o);
+		goto fail;
+	}
+	old = *s;
+	*s = o;
+	pthread_mutex_unlock(&table_mutex);
+	if (old) /* a descriptor closed behind our back (raw syscall): forget it */
+		ps_open_put(old);
+	return 0;
+fail:
+	if (file)
+		ps_file_put(file);
+	real.close(fd);
+	return -ENOMEM;
+}
+
+void ps_fd_share(int newfd, struct ps_open *o)
+{
+	struct ps_open **s, *old = NULL;
+
+	pthread_mutex_lock(&table_mutex);
+	s = slot(newfd, 1);
+	if (s) {
+		old = *s;
+		o->refs++;
+		*s = o;
+	}
+	pthread_mutex_unlock(&table_mutex);
+	if (old)
+		ps_open_put(old);
+}
+
+struct ps_open *ps_fd_forget(int fd)
+{
+	struct ps_open **s = slot(fd, 0);
+	struct ps_open *o;
+
+	if (!s || !__atomic_load_n(s, __ATOMIC_ACQUIRE))
+		return NULL;
+	pthread_mutex_lock(&table_mutex);
+	o = *s;
+	*s = NULL;
+	pthread_mutex_unlock(&table_mutex);
+	return o;
+}
+
+struct ps_open *ps_fd_merged(int fd)
+{
+	struct ps_open *o;
+
+	if (!ps_enter())
+		return NULL;
+	o = ps_fd_get(fd);
+	if (o && o->file)
+		return o;
+	if (o)
+		ps_open_put(o);
+	ps_leave();
+	return NULL;
+}
+
+long ps_fd_done(struct ps_open *o, long rc, int saved_errno)
+{
+	ps_open_put(o);
+	ps_leave();
+	return ps_ret(rc < 0 ? ps_errno_for_program((int)rc) : rc, saved_errno);
+}
+
+int ps_open_attach_record(struct ps_open *o)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_file_name name;
+	struct ps_target t;
+	struct ps_file *f;
+	struct stat lst;
+	int rc;
+
+	if (o->file)
+		return 0;
+	if (!sh)
+		return -EROFS;
+	rc = ps_resolve(AT_FDCWD, o->path, 1, &t);
+	if (rc <= 0)
+		return rc < 0 ? rc : -EIO;
+	if (real.fstatat(AT_FDCWD, t.path, &lst, 0) < 0)
+		return -errno;
+	ps_target_name(&t, &name);
+	rc = ps_file_create(sh, &name, &lst, 0, 0, &f);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&o->mutex);
+	if (o->file)
+		ps_file_put(f);
+	else
+		__atomic_store_n(&o->file, f, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&o->mutex);
+	return 0;
+}
+
+void ps_fd_forget_range(unsigned int first, unsigned int last)
+{
+	for (unsigned c = first >> CHUNK_SHIFT; c < NCHUNKS && c <= (last >> CHUNK_SHIFT); c++) {
+		if (!__atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE))
+			continue;
+		for (unsigned i = 0; i < CHUNK_SIZE; i++) {
+			unsigned fd = (c << CHUNK_SHIFT) | i;
+			struct ps_open *o;
+
+			if (fd < first || fd > last)
+				continue;
+			o = ps_fd_forget((int)fd);
+			if (o) {
+				ps_lock_release_posix(o);
+				ps_open_put(o);
+			}
+		}
+	}
+}

@@ -1,0 +1,238 @@
+/* init.c - binding the real functions, reading the configuration, the entry guard, the shadow on first need.
+ *
+ * Entry points: ps_enter/ps_leave (every wrapper), ps_shadow_get, ps_errno_for_program.
+ * Binding happens once under pthread_once, from the constructor or from the first wrapper that runs (a library
+ * constructor that runs before ours may already call open). dlsym(RTLD_NEXT) finds the next definition, normally
+ * glibc's; a name the libc lacks stays NULL and its wrapper is never reached through it.
+ */
+#include "shim.h"
+#include "log.h"
+#include "path.h"
+#include "sys.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+struct ps_real real;
+struct ps_config ps_cfg;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int configured;
+static __thread int in_shim __attribute__((tls_model("initial-exec")));
+
+static struct ps_shadow shadow;
+static int shadow_state; /* 0 not yet, 1 open, -1 unusable */
+static pthread_mutex_t shadow_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void bind_real(void)
+{
+#define PS_SYM(ret, name, params) real.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
+#include "symbols.def"
+#undef PS_SYM
+}
+
+/* Keep the shim's own descriptors out of the program's way: high numbers, close-on-exec. A program that
+ * expects open() to return the lowest free number (close(0); open(...)) still gets it. */
+static int hide_fd(int fd)
+{
+	struct rlimit rl;
+	int base = 256, high;
+
+	if (fd < 0)
+		return fd;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128)
+		base = (int)(rl.rlim_cur - rl.rlim_cur / 8);
+	high = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	if (high < 0)
+		return fd;
+	real.close(fd);
+	return high;
+}
+
+static int shim_openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (flags & (O_CREAT | __O_TMPFILE)) {
+		va_list ap;
+
+		va_start(ap, flags);
+		mode = va_arg(ap, mode_t);
+		va_end(ap);
+	}
+	return hide_fd(real.openat(dirfd, path, flags | O_CLOEXEC, mode));
+}
+
+static ssize_t shim_pread(int fd, void *buf, size_t n, off_t off)
+{
+	return real.pread(fd, buf, n, off);
+}
+
+static ssize_t shim_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return real.pwrite(fd, buf, n, off);
+}
+
+static struct ps_sys shim_sys;
+
+static void fill_sys(void)
+{
+	shim_sys = ps_sys_libc;
+	shim_sys.openat = shim_openat;
+	shim_sys.close = real.close;
+	shim_sys.pread = shim_pread;
+	shim_sys.pwrite = shim_pwrite;
+	shim_sys.write = real.write;
+	shim_sys.fstat = real.fstat;
+	shim_sys.fstatat = real.fstatat;
+	shim_sys.ftruncate = real.ftruncate;
+	shim_sys.fallocate = real.fallocate;
+	shim_sys.fsync = real.fsync;
+	shim_sys.fcntl = real.fcntl;
+	shim_sys.flock = real.flock;
+	shim_sys.unlinkat = real.unlinkat;
+	shim_sys.renameat = real.renameat;
+	shim_sys.lseek = real.lseek;
+	shim_sys.mmap = real.mmap;
+	ps_sys = &shim_sys;
+}
+
+static void init_log(void)
+{
+	const char *dbg = getenv("PAGESHADOW_DEBUG");
+	const char *prog = program_invocation_short_name;
+	int fd = -1;
+
+	if (dbg && *dbg && strcmp(dbg, "0") != 0 && strcmp(dbg, "1") != 0)
+		fd = hide_fd(real.open(dbg, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+	if (fd < 0)
+		fd = hide_fd(real.fcntl(2, F_DUPFD_CLOEXEC, 3));
+	ps_log_init(fd, dbg && *dbg && strcmp(dbg, "0") != 0, prog && *prog ? prog : "pageshadow");
+}
+
+/* A prefix that cannot be resolved is still matched lexically, so that calls under it fail rather than reach
+ * the lower tree. */
+static void add_prefix_or_fence(const char *item)
+{
+	char why[PATH_MAX + 128];
+	struct ps_prefix *p;
+
+	if (ps_config_add_prefix(&ps_cfg, item, why, sizeof(why)) == 0 || ps_cfg.nprefix >= PS_MAX_PREFIXES)
+		return;
+	ps_error("configuration: %s; calls under it fail with EROFS", why);
+	p = &ps_cfg.prefix[ps_cfg.nprefix];
+	if (ps_path_normalize("/", item, p->path, sizeof(p->path)) < 0)
+		return;
+	p->len = strlen(p->path);
+	p->enc[0] = '\0'; /* marks a fenced prefix */
+	ps_cfg.nprefix++;
+}
+
+static void read_config(void)
+{
+	const char *ro = getenv("PAGESHADOW_RO");
+	const char *dir = getenv("PAGESHADOW_DIR");
+	char why[PATH_MAX + 128];
+	char item[PATH_MAX];
+
+	if (!ro || !*ro)
+		return;
+	for (const char *p = ro;;) {
+		const char *end = strchrnul(p, ':');
+		size_t n = (size_t)(end - p);
+
+		if (n > 0 && n < sizeof(item)) {
+			memcpy(item, p, n);
+			item[n] = '\0';
+			add_prefix_or_fence(item);
+		}
+		if (!*end)
+			break;
+		p = end + 1;
+	}
+	if (ps_cfg.nprefix == 0)
+		return;
+	if (ps_config_set_shadow(&ps_cfg, dir ? dir : "", why, sizeof(why)) < 0) {
+		ps_error("configuration: %s; calls under the read-only prefixes fail with EROFS", why);
+		shadow_state = -1;
+	}
+	configured = 1;
+}
+
+static void ps_init(void)
+{
+	in_shim = 1;
+	bind_real();
+	fill_sys();
+	init_log();
+	read_config();
+	in_shim = 0;
+}
+
+__attribute__((constructor)) static void ps_constructor(void)
+{
+	pthread_once(&init_once, ps_init);
+}
+
+void ps_bind(void)
+{
+	pthread_once(&init_once, ps_init);
+}
+
+int ps_enter(void)
+{
+	if (in_shim)
+		return 0;
+	pthread_once(&init_once, ps_init);
+	if (!configured)
+		return 0;
+	in_shim = 1;
+	return 1;
+}
+
+void ps_leave(void)
+{
+	in_shim = 0;
+}
+
+struct ps_shadow *ps_shadow_get(void)
+{
+	char why[PATH_MAX + 128];
+	int state = __atomic_load_n(&shadow_state, __ATOMIC_ACQUIRE);
+
+	if (state == 0) {
+		pthread_mutex_lock(&shadow_mutex);
+		if (shadow_state == 0) {
+			int rc = ps_shadow_open(&shadow, ps_cfg.shadow, 1, why, sizeof(why));
+
+			if (rc < 0)
+				ps_error("shadow directory %s: %s; calls under the read-only prefixes fail", ps_cfg.shadow,
+					 why);
+			__atomic_store_n(&shadow_state, rc < 0 ? -1 : 1, __ATOMIC_RELEASE);
+		}
+		state = shadow_state;
+		pthread_mutex_unlock(&shadow_mutex);
+	}
+	return state == 1 ? &shadow : NULL;
+}
+
+int ps_errno_for_program(int rc)
+{
+	switch (rc) {
+	case -EILSEQ:
+	case -EPROTO:
+	case -ESTALE:
+		return -EIO;
+	default:
+		return rc;
+	}
+}

@@ -1,0 +1,354 @@
+/* open.c - open, openat, creat and the mkstemp family on paths under a prefix.
+ *
+ * Entry points: the open wrappers (symbols.def), ps_openat_impl, ps_open_target.
+ * What an open gets:
+ *  - a file that was never written, opened read-only: the real lower fd (tracked only so that it switches to the
+ *    merged view if another process shadows the file later);
+ *  - anything opened for writing, truncated or created, and any file that already has a record: a descriptor of
+ *    the data file with the program's own flags, so offsets, O_APPEND and dup sharing are the kernel's.
+ * Opening for writing creates the record and a sparse data file; it copies nothing (the first write does).
+ */
+#include "shim.h"
+#include "log.h"
+#include "merge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define TAKE_MODE(flags, last)                                                                                     \
+	({                                                                                                         \
+		mode_t m_ = 0;                                                                                     \
+		if ((flags) & (O_CREAT | __O_TMPFILE)) {                                                           \
+			va_list ap_;                                                                               \
+			va_start(ap_, last);                                                                       \
+			m_ = (mode_t)va_arg(ap_, int);                                                             \
+			va_end(ap_);                                                                               \
+		}                                                                                                  \
+		m_;                                                                                                \
+	})
+
+static int access_mode_for(int flags)
+{
+	switch (flags & O_ACCMODE) {
+	case O_WRONLY:
+		return W_OK;
+	case O_RDWR:
+		return R_OK | W_OK;
+	default:
+		return (flags & O_TRUNC) ? R_OK | W_OK : R_OK;
+	}
+}
+
+static int open_lower(const struct ps_target *t, int flags, mode_t mode, const struct stat *lst)
+{
+	int fd = real.openat(AT_FDCWD, t->path, flags, mode);
+
+	if (fd < 0)
+		return -errno;
+	if (!S_ISREG(lst->st_mode) || (flags & O_PATH))
+		return fd;
+	return ps_fd_track(fd, PS_OPEN_LOWER, flags, NULL, t->path) < 0 ? -ENOMEM : fd;
+}
+
+/* Hand the program a descriptor of f's data file; takes over the reference f. */
+static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
+{
+	int dflags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_DIRECTORY | O_NOCTTY);
+	int fd = real.openat(f->sh->dirfd, f->data_path, dflags | O_NOFOLLOW);
+	int rc;
+
+	if (fd < 0) {
+		rc = -errno;
+		ps_file_put(f);
+		return rc;
+	}
+	if ((flags & O_TRUNC) && (rc = ps_merge_truncate(f, 0)) < 0) {
+		real.close(fd);
+		ps_file_put(f);
+		return rc;
+	}
+	rc = ps_fd_track(fd, PS_OPEN_DATA, flags, f, t->path);
+	return rc < 0 ? rc : fd;
+}
+
+static int parent_stat(const char *path, struct stat *st)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return real.fstatat(AT_FDCWD, dir, st, 0) < 0 ? -errno : 0;
+}
+
+static int create_new(const struct ps_target *t, int flags, mode_t mode)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_file_name name;
+	struct ps_file *f;
+	struct stat pst;
+	int rc;
+
+	if (!sh)
+		return -EROFS;
+	if ((rc = parent_stat(t->path, &pst)) < 0)
+		return rc;
+	if (!S_ISDIR(pst.st_mode))
+		return -ENOTDIR;
+	if ((rc = ps_may_access(&pst, W_OK | X_OK, 1)) < 0)
+		return rc;
+	ps_target_name(t, &name);
+	rc = ps_file_create(sh, &name, NULL, mode & 07777, (flags & O_EXCL) != 0, &f);
+	if (rc < 0)
+		return rc;
+	ps_debug("%s: created in the shadow", t->path);
+	return open_data(f, t, flags);
+}
+
+/* O_TMPFILE in a prefix directory: an unnamed file in the matching shadow directory. */
+static int open_tmpfile(const struct ps_target *t, int flags, mode_t mode)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char dir[PATH_MAX];
+	struct stat st;
+	int fd, rc;
+
+	if (!sh)
+		return -EROFS;
+	if (real.fstatat(AT_FDCWD, t->path, &st, 0) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if ((rc = ps_shadow_path(dir, sizeof(dir), "data", ps_cfg.prefix[t->prefix].enc, t->rel)) < 0)
+		return rc;
+	strcat(dir, "/.");
+	if ((rc = ps_shadow_make_parents(sh, dir)) < 0)
+		return rc;
+	fd = real.openat(sh->dirfd, dir, flags, mode);
+	return fd < 0 ? -errno : fd;
+}
+
+int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_file_name name;
+	struct ps_file *f;
+	struct stat lst;
+	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int rc;
+
+	if ((flags & __O_TMPFILE) == __O_TMPFILE)
+		return open_tmpfile(t, flags, mode);
+	if (!sh)
+		return -EROFS;
+	rc = ps_target_lookup(t, &f);
+	if (rc == 0) {
+		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_DIRECTORY)) {
+			ps_file_put(f);
+			return (flags & O_DIRECTORY) ? -ENOTDIR : -EEXIST;
+		}
+		if (f->lower_fd >= 0 && real.fstat(f->lower_fd, &lst) == 0 &&
+		    (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0) {
+			ps_file_put(f);
+			return rc;
+		}
+		return open_data(f, t, flags);
+	}
+	if (rc != -ENOENT)
+		return rc;
+	if (real.fstatat(AT_FDCWD, t->path, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT || !(flags & O_CREAT))
+			return -errno;
+		return create_new(t, flags, mode);
+	}
+	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+		return -EEXIST;
+	if (!writes || !S_ISREG(lst.st_mode) || (flags & O_PATH))
+		return open_lower(t, flags, mode, &lst);
+	if ((rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0)
+		return rc;
+	ps_target_name(t, &name);
+	rc = ps_file_create(sh, &name, &lst, 0, 0, &f);
+	if (rc < 0)
+		return rc;
+	return open_data(f, t, flags);
+}
+
+int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
+{
+	int saved = errno;
+	int follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
+	struct ps_target t;
+	int rc;
+
+	if (!ps_enter())
+		return real.openat(dirfd, path, flags, mode);
+	rc = ps_resolve(dirfd, path, follow, &t);
+	if (rc == 0) {
+		ps_leave();
+		return real.openat(dirfd, path, flags, mode);
+	}
+	if (rc > 0)
+		rc = ps_open_target(&t, flags, mode);
+	ps_debug("open %s flags 0%o: %d", path, flags, rc);
+	ps_leave();
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int open(const char *path, int flags, ...)
+{
+	return ps_openat_impl(AT_FDCWD, path, flags, TAKE_MODE(flags, flags));
+}
+
+int open64(const char *path, int flags, ...)
+{
+	return ps_openat_impl(AT_FDCWD, path, flags, TAKE_MODE(flags, flags));
+}
+
+int __open(const char *path, int flags, ...)
+{
+	return ps_openat_impl(AT_FDCWD, path, flags, TAKE_MODE(flags, flags));
+}
+
+int __open64(const char *path, int flags, ...)
+{
+	return ps_openat_impl(AT_FDCWD, path, flags, TAKE_MODE(flags, flags));
+}
+
+int __open_2(const char *path, int flags)
+{
+	return ps_openat_impl(AT_FDCWD, path, flags, 0);
+}
+
+int __open64_2(const char *path, int flags)
+{
+	return ps_openat_impl(AT_FDCWD, path, flags, 0);
+}
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+	return ps_openat_impl(dirfd, path, flags, TAKE_MODE(flags, flags));
+}
+
+int openat64(int dirfd, const char *path, int flags, ...)
+{
+	return ps_openat_impl(dirfd, path, flags, TAKE_MODE(flags, flags));
+}
+
+int __openat_2(int dirfd, const char *path, int flags)
+{
+	return ps_openat_impl(dirfd, path, flags, 0);
+}
+
+int __openat64_2(int dirfd, const char *path, int flags)
+{
+	return ps_openat_impl(dirfd, path, flags, 0);
+}
+
+int creat(const char *path, mode_t mode)
+{
+	return ps_openat_impl(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+}
+
+int creat64(const char *path, mode_t mode)
+{
+	return ps_openat_impl(AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+}
+
+/* ---- the mkstemp family: glibc creates the file through an internal open no wrapper sees ---- */
+
+static int template_in_prefix(const char *tmpl)
+{
+	struct ps_target t;
+	int rc;
+
+	if (!ps_enter())
+		return 0;
+	rc = ps_resolve(AT_FDCWD, tmpl, 0, &t);
+	ps_leave();
+	return rc != 0;
+}
+
+static void fill_random(char *x, size_t n)
+{
+	static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	unsigned char rnd[6];
+
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd)) {
+		uint64_t v = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)x ^ (uint64_t)clock();
+
+		memcpy(rnd, &v, sizeof(rnd));
+	}
+	for (size_t i = 0; i < n; i++)
+		x[i] = letters[rnd[i] % (sizeof(letters) - 1)];
+}
+
+static int mkostemps_shadowed(char *tmpl, int suffixlen, int flags)
+{
+	size_t len = strlen(tmpl);
+	char *x;
+
+	if (suffixlen < 0 || len < 6 + (size_t)suffixlen ||
+	    strncmp(tmpl + len - suffixlen - 6, "XXXXXX", 6) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	x = tmpl + len - suffixlen - 6;
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		int fd;
+
+		fill_random(x, 6);
+		fd = ps_openat_impl(AT_FDCWD, tmpl, (flags & ~O_ACCMODE) | O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+int mkstemp(char *tmpl)
+{
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, 0) : real.mkstemp(tmpl);
+}
+
+int mkstemp64(char *tmpl)
+{
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, 0) : real.mkstemp64(tmpl);
+}
+
+int mkostemp(char *tmpl, int flags)
+{
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, flags) : real.mkostemp(tmpl, flags);
+}
+
+int mkostemp64(char *tmpl, int flags)
+{
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, flags) : real.mkostemp64(tmpl, flags);
+}
+
+int mkstemps(char *tmpl, int suffixlen)
+{
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, 0) : real.mkstemps(tmpl, suffixlen);
+}
+
+int mkstemps64(char *tmpl, int suffixlen)
+{
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, 0) : real.mkstemps64(tmpl, suffixlen);
+}
+
+int mkostemps(char *tmpl, int suffixlen, int flags)
+{
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, flags)
+					: real.mkostemps(tmpl, suffixlen, flags);
+}
+
+int mkostemps64(char *tmpl, int suffixlen, int flags)
+{
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, flags)
+					: real.mkostemps64(tmpl, suffixlen, flags);
+}

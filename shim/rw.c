@@ -1,0 +1,509 @@
+/* rw.c - read, write, their positional and vectored forms, lseek, copy_file_range, sendfile, mmap.
+ *
+ * Entry points: the wrappers (symbols.def), ps_read_fd, ps_write_fd, ps_lseek_fd.
+ * Every wrapper is: not a merged fd -> the real call; else the engine. A merged fd's file position stays in the
+ * kernel (it is a real descriptor of the data file or of the lower file); sequential calls read it, use the
+ * positional engine call and move it, under the description's mutex so threads sharing it do not interleave.
+ */
+#include "shim.h"
+#include "log.h"
+#include "merge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+static int readable(const struct ps_open *o)
+{
+	return (o->flags & O_ACCMODE) != O_WRONLY && !(o->flags & O_PATH);
+}
+
+static int writable(const struct ps_open *o)
+{
+	return o->kind == PS_OPEN_DATA && (o->flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* Writes to a file with no lower bytes left need no engine: the data file is the whole file. */
+static int plain_data(const struct ps_open *o)
+{
+	return o->kind == PS_OPEN_DATA && (o->file->lower_fd < 0 || ps_record_lower_len(&o->file->rec) == 0);
+}
+
+static ssize_t preadv_merged(struct ps_open *o, const struct iovec *iov, int iovcnt, off_t off)
+{
+	ssize_t total = 0;
+
+	if (!readable(o))
+		return -EBADF;
+	for (int i = 0; i < iovcnt; i++) {
+		ssize_t r = ps_merge_pread(o->file, iov[i].iov_base, iov[i].iov_len, off + total);
+
+		if (r < 0)
+			return total > 0 ? total : r;
+		total += r;
+		if ((size_t)r < iov[i].iov_len)
+			break;
+	}
+	return total;
+}
+
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		n += iov[i].iov_len;
+	return n;
+}
+
+static ssize_t pwritev_merged(struct ps_open *o, int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	int rc;
+	ssize_t w;
+
+	if (!writable(o))
+		return -EBADF;
+	rc = ps_merge_prepare_write(o->file, off, iov_total(iov, iovcnt));
+	if (rc < 0)
+		return rc;
+	w = real.pwritev(fd, iov, iovcnt, off);
+	return w < 0 ? -errno : w;
+}
+
+/* Sequential I/O: read the kernel's position, do the positional call, move the position. */
+static ssize_t at_position(struct ps_open *o, int fd, const struct iovec *iov, int iovcnt, int is_write)
+{
+	off_t pos;
+	ssize_t r;
+
+	pthread_mutex_lock(&o->mutex);
+	pos = real.lseek(fd, 0, SEEK_CUR);
+	if (pos < 0) {
+		r = -errno;
+	} else {
+		r = is_write ? pwritev_merged(o, fd, iov, iovcnt, pos) : preadv_merged(o, iov, iovcnt, pos);
+		if (r > 0 && real.lseek(fd, pos + r, SEEK_SET) < 0)
+			r = -errno;
+	}
+	pthread_mutex_unlock(&o->mutex);
+	return r;
+}
+
+ssize_t ps_read_fd(struct ps_open *o, int fd, void *buf, size_t n)
+{
+	struct iovec iov = { buf, n };
+
+	if (plain_data(o) || !readable(o)) {
+		ssize_t r = real.read(fd, buf, n);
+		return r < 0 ? -errno : r;
+	}
+	return at_position(o, fd, &iov, 1, 0);
+}
+
+ssize_t ps_write_fd(struct ps_open *o, int fd, const void *buf, size_t n)
+{
+	struct iovec iov = { (void *)buf, n };
+
+	/* O_APPEND writes land at the data file's end, at or past lower_len: nothing to copy up. */
+	if (plain_data(o) || !writable(o) || (o->flags & O_APPEND)) {
+		ssize_t w = real.write(fd, buf, n);
+		return w < 0 ? -errno : w;
+	}
+	return at_position(o, fd, &iov, 1, 1);
+}
+
+off_t ps_lseek_fd(struct ps_open *o, int fd, off_t off, int whence)
+{
+	off_t r;
+
+	if (whence == SEEK_DATA || whence == SEEK_HOLE) {
+		r = ps_merge_seek_hole_data(o->file, off, whence);
+	} else if (whence == SEEK_END && o->kind == PS_OPEN_LOWER) {
+		r = ps_merge_size(o->file);
+		if (r >= 0)
+			r += off;
+	} else {
+		r = real.lseek(fd, off, whence);
+		return r < 0 ? -errno : r;
+	}
+	if (r < 0)
+		return r;
+	r = real.lseek(fd, r, SEEK_SET);
+	return r < 0 ? -errno : r;
+}
+
+ssize_t read(int fd, void *buf, size_t n)
+{
+	int saved = errno;
+	struct ps_open *o = ps_fd_merged(fd);
+
+	if (!o)
+		return real.read(fd, buf, n);
+	return ps_fd_done(o, ps_read_fd(o, fd, buf, n), saved);
+}
+
+ssize_t __read(int fd, void *buf, size_t n)
+{
+	return read(fd, buf, n);
+}
+
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	if (n > buflen)
+		return real.__read_chk(fd, buf, n, buflen); /* glibc reports the overflow */
+	return read(fd, buf, n);
+}
+
+/* The engine side of every positional and vectored call on a merged fd. off == -1: the current position
+ * (preadv2/pwritev2 semantics). */
+static ssize_t vector_engine(struct ps_open *o, int fd, const struct iovec *iov, int iovcnt, off_t off, int flags,
+			     int is_write)
+{
+	ssize_t r;
+
+	if (plain_data(o) || (is_write && (o->flags & O_APPEND))) {
+		r = is_write ? real.pwritev2(fd, iov, iovcnt, off, flags) : real.preadv2(fd, iov, iovcnt, off, flags);
+		return r < 0 ? -errno : r;
+	}
+	if (iovcnt < 0 || iovcnt > IOV_MAX)
+		return -EINVAL;
+	if (off == -1)
+		return at_position(o, fd, iov, iovcnt, is_write);
+	if (off < 0)
+		return -EINVAL;
+	return is_write ? pwritev_merged(o, fd, iov, iovcnt, off) : preadv_merged(o, iov, iovcnt, off);
+}
+
+/* Wrapper bodies: pass through unless fd is merged, then the engine. */
+#define VECTOR_WRAPPER(passthrough, iov, iovcnt, off, flags, is_write)                                             \
+	do {                                                                                                       \
+		int saved_ = errno;                                                                                \
+		struct ps_open *o_ = ps_fd_merged(fd);                                                             \
+		if (!o_)                                                                                           \
+			return passthrough;                                                                        \
+		return ps_fd_done(o_, vector_engine(o_, fd, iov, iovcnt, off, flags, is_write), saved_);            \
+	} while (0)
+
+#define ONE_IOV(buf, n) (&(struct iovec){ (void *)(buf), (n) })
+#define CHECKED_OFF(off) ((off) < 0 ? -2 : (off)) /* a negative offset is EINVAL, never "the position" */
+
+ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	VECTOR_WRAPPER(real.pread(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
+}
+
+ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+	VECTOR_WRAPPER(real.pread64(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
+}
+
+ssize_t __pread64(int fd, void *buf, size_t n, off64_t off)
+{
+	VECTOR_WRAPPER(real.__pread64(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
+}
+
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+	if (n > buflen)
+		return real.__pread_chk(fd, buf, n, off, buflen); /* glibc reports the overflow */
+	return pread(fd, buf, n, off);
+}
+
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+	if (n > buflen)
+		return real.__pread64_chk(fd, buf, n, off, buflen);
+	return pread64(fd, buf, n, off);
+}
+
+ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	VECTOR_WRAPPER(real.readv(fd, iov, iovcnt), iov, iovcnt, -1, 0, 0);
+}
+
+ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	VECTOR_WRAPPER(real.preadv(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 0);
+}
+
+ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
+{
+	VECTOR_WRAPPER(real.preadv64(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 0);
+}
+
+ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
+{
+	VECTOR_WRAPPER(real.preadv2(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 0);
+}
+
+ssize_t preadv64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
+{
+	VECTOR_WRAPPER(real.preadv64v2(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 0);
+}
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	int saved = errno;
+	struct ps_open *o = ps_fd_merged(fd);
+
+	if (!o)
+		return real.write(fd, buf, n);
+	return ps_fd_done(o, ps_write_fd(o, fd, buf, n), saved);
+}
+
+ssize_t __write(int fd, const void *buf, size_t n)
+{
+	return write(fd, buf, n);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	VECTOR_WRAPPER(real.pwrite(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	VECTOR_WRAPPER(real.pwrite64(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
+}
+
+ssize_t __pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	VECTOR_WRAPPER(real.__pwrite64(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	VECTOR_WRAPPER(real.writev(fd, iov, iovcnt), iov, iovcnt, -1, 0, 1);
+}
+
+ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	VECTOR_WRAPPER(real.pwritev(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 1);
+}
+
+ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
+{
+	VECTOR_WRAPPER(real.pwritev64(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 1);
+}
+
+ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
+{
+	VECTOR_WRAPPER(real.pwritev2(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 1);
+}
+
+ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
+{
+	VECTOR_WRAPPER(real.pwritev64v2(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 1);
+}
+
+static off_t lseek_impl(int fd, off_t off, int whence)
+{
+	int saved = errno;
+	struct ps_open *o = ps_fd_merged(fd);
+
+	if (!o)
+		return real.lseek(fd, off, whence);
+	return ps_fd_done(o, ps_lseek_fd(o, fd, off, whence), saved);
+}
+
+off_t lseek(int fd, off_t off, int whence)
+{
+	return lseek_impl(fd, off, whence);
+}
+
+off64_t lseek64(int fd, off64_t off, int whence)
+{
+	return lseek_impl(fd, off, whence);
+}
+
+off_t __lseek(int fd, off_t off, int whence)
+{
+	return lseek_impl(fd, off, whence);
+}
+
+/* ---- zero-copy calls: emulated with a buffer when either side is merged ---- */
+
+/* Move up to n bytes from in to out. A NULL offset pointer means the descriptor's own position. */
+static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int infd, struct ps_open *in,
+			   off64_t *inoff, size_t n)
+{
+	enum { CHUNK = 128 * 1024 };
+	char *buf = malloc(CHUNK);
+	ssize_t total = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while ((size_t)total < n) {
+		size_t want = n - (size_t)total < CHUNK ? n - (size_t)total : CHUNK;
+		ssize_t r, w;
+
+		if (in)
+			r = inoff ? preadv_merged(in, &(struct iovec){ buf, want }, 1, *inoff)
+				  : ps_read_fd(in, infd, buf, want);
+		else
+			r = inoff ? real.pread(infd, buf, want, *inoff) : real.read(infd, buf, want);
+		if (r < 0 && !in)
+			r = -errno;
+		if (r <= 0) {
+			if (total == 0)
+				total = r;
+			break;
+		}
+		if (out)
+			w = outoff ? pwritev_merged(out, outfd, &(struct iovec){ buf, (size_t)r }, 1, *outoff)
+				   : ps_write_fd(out, outfd, buf, (size_t)r);
+		else
+			w = outoff ? real.pwrite(outfd, buf, (size_t)r, *outoff) : real.write(outfd, buf, (size_t)r);
+		if (w < 0 && !out)
+			w = -errno;
+		if (w < 0) {
+			if (total == 0)
+				total = w;
+			break;
+		}
+		if (inoff)
+			*inoff += w;
+		else if (w < r && real.lseek(infd, w - r, SEEK_CUR) < 0)
+			break;
+		if (outoff)
+			*outoff += w;
+		total += w;
+		if (w < r || (size_t)r < want)
+			break;
+	}
+	free(buf);
+	return total;
+}
+
+/* The merged descriptor behind fd (reference held) when the shim must carry a copy touching it. */
+static struct ps_open *copy_side(int fd, int is_out)
+{
+	struct ps_open *o = ps_fd_get(fd);
+
+	if (o && o->file && !(is_out && plain_data(o)))
+		return o;
+	if (o)
+		ps_open_put(o);
+	return NULL;
+}
+
+static ssize_t copy_impl(int outfd, off64_t *outoff, int infd, off64_t *inoff, size_t n, int *handled)
+{
+	struct ps_open *in, *out;
+	ssize_t r;
+
+	in = copy_side(infd, 0);
+	out = copy_side(outfd, 1);
+	*handled = in || out;
+	if (!*handled)
+		return 0;
+	r = copy_merged(outfd, out, outoff, infd, in, inoff, n);
+	if (in)
+		ps_open_put(in);
+	if (out)
+		ps_open_put(out);
+	return r;
+}
+
+ssize_t copy_file_range(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, unsigned int flags)
+{
+	int saved = errno, handled;
+	ssize_t r;
+
+	if (!ps_enter())
+		return real.copy_file_range(infd, inoff, outfd, outoff, n, flags);
+	r = copy_impl(outfd, outoff, infd, inoff, n, &handled);
+	ps_leave();
+	if (!handled)
+		return real.copy_file_range(infd, inoff, outfd, outoff, n, flags);
+	return ps_ret(r < 0 ? ps_errno_for_program((int)r) : r, saved);
+}
+
+static ssize_t sendfile_impl(int outfd, int infd, off64_t *off, size_t n)
+{
+	int saved = errno, handled;
+	ssize_t r;
+
+	if (!ps_enter())
+		return real.sendfile64(outfd, infd, off, n);
+	r = copy_impl(outfd, NULL, infd, off, n, &handled);
+	ps_leave();
+	if (!handled)
+		return real.sendfile64(outfd, infd, off, n);
+	return ps_ret(r < 0 ? ps_errno_for_program((int)r) : r, saved);
+}
+
+ssize_t sendfile(int outfd, int infd, off_t *off, size_t n)
+{
+	return sendfile_impl(outfd, infd, (off64_t *)off, n);
+}
+
+ssize_t sendfile64(int outfd, int infd, off64_t *off, size_t n)
+{
+	return sendfile_impl(outfd, infd, off, n);
+}
+
+/* ---- mmap: until page-granular maps land, a private snapshot of the merged bytes ---- */
+
+static void *mmap_merged(struct ps_open *o, void *addr, size_t len, int prot, int flags, off_t off, int *err)
+{
+	void *p;
+	ssize_t r;
+
+	if ((flags & MAP_SHARED) && (prot & PROT_WRITE)) {
+		ps_error("%s: shared writable mapping of a partly shadowed file is not supported yet", o->path);
+		*err = ENODEV;
+		return MAP_FAILED;
+	}
+	p = real.mmap(addr, len, PROT_READ | PROT_WRITE,
+		      (flags & ~(MAP_SHARED | MAP_SHARED_VALIDATE)) | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		*err = errno;
+		return p;
+	}
+	r = ps_merge_pread(o->file, p, len, off);
+	if (r < 0 || mprotect(p, len, prot) < 0) {
+		*err = r < 0 ? -(int)r : errno;
+		munmap(p, len);
+		return MAP_FAILED;
+	}
+	return p;
+}
+
+static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int saved = errno, err = 0;
+	struct ps_open *o;
+	void *p;
+
+	ps_bind();
+	if (flags & MAP_ANONYMOUS)
+		return real.mmap(addr, len, prot, flags, fd, off);
+	o = ps_fd_merged(fd);
+	if (!o || plain_data(o)) {
+		if (o) {
+			ps_open_put(o);
+			ps_leave();
+		}
+		return real.mmap(addr, len, prot, flags, fd, off);
+	}
+	p = mmap_merged(o, addr, len, prot, flags, off, &err);
+	ps_open_put(o);
+	ps_leave();
+	errno = p == MAP_FAILED ? err : saved;
+	return p;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap_impl(addr, len, prot, flags, fd, off);
+}
+
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+	return mmap_impl(addr, len, prot, flags, fd, off);
+}

@@ -1,0 +1,151 @@
+/* shim.h - what every wrapper file shares: the real functions, the entry guard, errno rules, path targets.
+ *
+ * Errno rules (every wrapper keeps them):
+ *  (a) a call that passes through returns exactly what real.X left, errno included: nothing runs after it;
+ *  (b) a successful shadowed call leaves errno as it was on entry (internal probes never leak ENOENT);
+ *  (c) a failed shadowed call sets errno from the engine's -errno; the engine's own faults (corrupt or stale
+ *      record, a lower file that changed) become EIO, and are logged once with the file's name;
+ *  (d) NULL or empty paths and invalid arguments go straight to real.X and the kernel rejects them.
+ * Re-entry: the shim's own code calls only real.X or the engine (whose ops table holds real.X), and a call that
+ * arrives while this thread is already inside a wrapper (from libc called by the shim) goes straight to real.X.
+ */
+#ifndef PS_SHIM_H
+#define PS_SHIM_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "config.h"
+#include "file.h"
+#include "shadow.h"
+
+#define PS_EXPORT __attribute__((visibility("default")))
+
+#define PS_SYM(ret, name, params) PS_EXPORT ret name params;
+#include "symbols.def"
+#undef PS_SYM
+
+struct ps_real {
+#define PS_SYM(ret, name, params) ret(*name) params;
+#include "symbols.def"
+#undef PS_SYM
+};
+
+extern struct ps_real real;
+
+/* ---- init.c ---- */
+extern struct ps_config ps_cfg;
+/* True when the shim is configured and this thread is not already inside it. Binds and configures on first
+ * use. */
+int ps_enter(void);
+/* Bind the real functions if nothing has yet (for wrappers that may call real.X before ps_enter). */
+void ps_bind(void);
+void ps_leave(void);
+/* The shadow, opened on first need; NULL (logged once) when it cannot be used. */
+struct ps_shadow *ps_shadow_get(void);
+
+/* Run call with the guard held: `PS_GUARDED(r = expr)` */
+#define PS_GUARDED(stmt)                                                                                           \
+	do {                                                                                                       \
+		stmt;                                                                                              \
+		ps_leave();                                                                                        \
+	} while (0)
+
+/* errno at the boundary: rc < 0 is -errno. Successful calls restore the caller's errno (rule b). */
+static inline long ps_ret(long rc, int saved_errno)
+{
+	if (rc < 0) {
+		errno = (int)-rc;
+		return -1;
+	}
+	errno = saved_errno;
+	return rc;
+}
+
+/* Map engine-internal failures to what a program can understand (rule c). */
+int ps_errno_for_program(int rc);
+
+/* ---- resolve.c ---- */
+struct ps_target {
+	char path[PATH_MAX]; /* canonical absolute path */
+	int prefix;          /* index into ps_cfg.prefix */
+	const char *rel;     /* points into path */
+};
+
+/* Decide whether (dirfd, path) names something under a prefix. 0: no (pass through), 1: yes (t filled, symlinks
+ * resolved through the lower tree; follow=0 keeps a final symlink), -errno on failure. */
+int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t);
+void ps_target_name(const struct ps_target *t, struct ps_file_name *name);
+/* The shadow state of t: 0 and a reference, -ENOENT without a record. */
+int ps_target_lookup(const struct ps_target *t, struct ps_file **out);
+
+/* ---- fdtable.c ---- */
+enum ps_open_kind {
+	PS_OPEN_LOWER, /* the real lower fd of a file opened read-only; merged once the file gets a record */
+	PS_OPEN_DATA,  /* a descriptor of the data file */
+};
+
+struct ps_open {
+	int refs;             /* fds (dups) sharing this open file description */
+	enum ps_open_kind kind;
+	int flags;            /* the program's open flags */
+	struct ps_file *file; /* NULL for a lower fd whose file has no record (yet) */
+	uint64_t generation;  /* lower fds: shadow generation when last checked */
+	int lock_fd;          /* record opened again, for OFD and flock locks: -1 until needed */
+	pthread_mutex_t mutex; /* position updates and lock_fd */
+	char path[];          /* canonical path (lower fds re-check it) */
+};
+
+/* The open description behind fd with a reference, or NULL when fd is not the shim's (the common case: one
+ * load). Lower fds are re-checked against the shadow generation first. Drop with ps_open_put. */
+struct ps_open *ps_fd_get(int fd);
+void ps_open_put(struct ps_open *o);
+/* Track fd as a new open description. Returns 0 or -ENOMEM (fd is then closed). */
+int ps_fd_track(int fd, enum ps_open_kind kind, int flags, struct ps_file *file, const char *path);
+/* fd now shares o's description (dup). */
+void ps_fd_share(int newfd, struct ps_open *o);
+/* Forget fd (before the real close). Returns the description it had, with the table's reference moved to the
+ * caller, or NULL. */
+struct ps_open *ps_fd_forget(int fd);
+/* The file behind a merged descriptor (NULL for a plain lower fd). */
+static inline struct ps_file *ps_open_merged(const struct ps_open *o)
+{
+	return o->file;
+}
+
+/* ---- open.c ---- */
+int ps_open_target(const struct ps_target *t, int flags, mode_t mode);
+int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode);
+
+/* ---- rw.c ---- */
+ssize_t ps_read_fd(struct ps_open *o, int fd, void *buf, size_t n);
+ssize_t ps_write_fd(struct ps_open *o, int fd, const void *buf, size_t n);
+off_t ps_lseek_fd(struct ps_open *o, int fd, off_t off, int whence);
+
+/* ---- stat.c ---- */
+int ps_may_access(const struct stat *st, int mode, int effective);
+
+#endif
+
+/* The description behind fd when the shim must handle a call on it (the fd reads or writes a shadowed file),
+ * with a reference and the guard held; NULL, guard released, when the call passes straight through. */
+struct ps_open *ps_fd_merged(int fd);
+/* Drop o and the guard, and return rc with errno set by the rules above. */
+long ps_fd_done(struct ps_open *o, long rc, int saved_errno);
+
+/* Give a plain lower fd's file a record (the inode its locks live on), making o merged. 0 or -errno. */
+int ps_open_attach_record(struct ps_open *o);
+/* Forget every tracked fd in [first, last] (close_range, closefrom). */
+void ps_fd_forget_range(unsigned int first, unsigned int last);
+/* fcntl locks on a tracked fd: cmd is F_SETLK/F_SETLKW/F_GETLK or an F_OFD_ form. */
+int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl);
+/* Drop this process's POSIX locks on o's file, as closing any fd of a file does. */
+void ps_lock_release_posix(struct ps_open *o);

@@ -1,0 +1,186 @@
+/* size.c - truncate, ftruncate, fallocate, posix_fallocate, fsync, fdatasync, ioctl.
+ *
+ * Entry points: the wrappers (symbols.def).
+ * Size changes go through the engine so that lower_len follows a shrink (merge.h); fsync orders data before the
+ * record; the clone and extent-map ioctls fail with EOPNOTSUPP on a shadowed fd so that cp falls back to copying
+ * bytes instead of cloning or mapping the raw data file.
+ */
+#include "shim.h"
+#include "log.h"
+#include "merge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* truncate(path): give the file a record if it has none (a truncate is a write). 1 handled, 0 pass through. */
+static int truncate_shadowed(const char *path, off_t len, int *rc)
+{
+	struct ps_target t;
+	struct ps_file *f = NULL;
+	int r, fd;
+
+	if (!ps_enter())
+		return 0;
+	r = ps_resolve(AT_FDCWD, path, 1, &t);
+	if (r > 0) {
+		fd = ps_open_target(&t, O_WRONLY | O_CLOEXEC, 0);
+		r = fd;
+		if (fd >= 0) {
+			struct ps_open *o = ps_fd_get(fd);
+
+			f = o ? o->file : NULL;
+			r = f ? ps_merge_truncate(f, len) : -EIO;
+			if (o)
+				ps_open_put(o);
+			ps_open_put(ps_fd_forget(fd));
+			real.close(fd);
+		}
+		*rc = r;
+		r = 1;
+	} else if (r < 0) {
+		*rc = r;
+		r = 1;
+	}
+	ps_leave();
+	return r;
+}
+
+int truncate(const char *path, off_t len)
+{
+	int saved = errno, rc;
+
+	if (!truncate_shadowed(path, len, &rc))
+		return real.truncate(path, len);
+	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+}
+
+int truncate64(const char *path, off64_t len)
+{
+	int saved = errno, rc;
+
+	if (!truncate_shadowed(path, len, &rc))
+		return real.truncate64(path, len);
+	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+}
+
+static int writable_data(const struct ps_open *o)
+{
+	return o->kind == PS_OPEN_DATA && (o->flags & O_ACCMODE) != O_RDONLY;
+}
+
+int ftruncate(int fd, off_t len)
+{
+	int saved = errno;
+	struct ps_open *o = ps_fd_merged(fd);
+
+	if (!o)
+		return real.ftruncate(fd, len);
+	return (int)ps_fd_done(o, writable_data(o) ? ps_merge_truncate(o->file, len) : -EINVAL, saved);
+}
+
+int ftruncate64(int fd, off64_t len)
+{
+	return ftruncate(fd, len);
+}
+
+int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	int saved = errno;
+	struct ps_open *o = ps_fd_merged(fd);
+
+	if (!o)
+		return real.fallocate(fd, mode, off, len);
+	return (int)ps_fd_done(o, writable_data(o) ? ps_merge_fallocate(o->file, mode, off, len) : -EBADF, saved);
+}
+
+int fallocate64(int fd, int mode, off64_t off, off64_t len)
+{
+	return fallocate(fd, mode, off, len);
+}
+
+/* posix_fallocate returns the error number instead of setting errno. */
+int posix_fallocate(int fd, off_t off, off_t len)
+{
+	struct ps_open *o = ps_fd_merged(fd);
+	int rc;
+
+	if (!o)
+		return real.posix_fallocate(fd, off, len);
+	rc = writable_data(o) ? ps_merge_fallocate(o->file, 0, off, len) : -EBADF;
+	ps_open_put(o);
+	ps_leave();
+	return -rc;
+}
+
+int posix_fallocate64(int fd, off64_t off, off64_t len)
+{
+	return posix_fallocate(fd, off, len);
+}
+
+static int sync_impl(int fd, int (*passthrough)(int))
+{
+	int saved = errno, rc = 0;
+	struct ps_open *o = ps_fd_merged(fd);
+
+	if (!o)
+		return passthrough(fd);
+	if (passthrough(fd) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = ps_merge_sync(o->file);
+	return (int)ps_fd_done(o, rc, saved);
+}
+
+int fsync(int fd)
+{
+	return sync_impl(fd, real.fsync);
+}
+
+int fdatasync(int fd)
+{
+	return sync_impl(fd, real.fdatasync);
+}
+
+/* Clone and extent-map requests would expose the data file's raw layout: refuse on shadowed fds. */
+static int raw_layout_request(int fd, unsigned long req, void *arg)
+{
+	struct ps_open *o;
+	int shadowed = 0;
+
+	if (req != FICLONE && req != FICLONERANGE && req != FS_IOC_FIEMAP && req != FIDEDUPERANGE)
+		return 0;
+	if (!ps_enter())
+		return 0;
+	o = ps_fd_get(fd);
+	if (!o && req == FICLONE)
+		o = ps_fd_get((int)(intptr_t)arg);
+	if (!o && req == FICLONERANGE && arg)
+		o = ps_fd_get((int)((struct file_clone_range *)arg)->src_fd);
+	if (o) {
+		shadowed = 1;
+		ps_open_put(o);
+	}
+	ps_leave();
+	return shadowed;
+}
+
+int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, req);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	ps_bind();
+	if (raw_layout_request(fd, req, arg)) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	return real.ioctl(fd, req, arg);
+}

@@ -1,0 +1,386 @@
+/* stat.c - the stat family (both glibc ABIs and statx), statfs/statvfs and the access family.
+ *
+ * Entry points: the wrappers (symbols.def), ps_may_access.
+ * A shadowed file reports the merged view: the data file's size, times and blocks with the lower file's
+ * identity and mode (merge.h), identical through stat, fstat and statx. A prefix reports itself writable
+ * (no ST_RDONLY), and access(W_OK) answers as a writable copy with the same mode and owner would.
+ */
+#include "shim.h"
+#include "merge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+_Static_assert(sizeof(struct stat) == sizeof(struct stat64), "one stat layout (LP64 glibc)");
+_Static_assert(sizeof(struct statfs) == sizeof(struct statfs64), "one statfs layout");
+_Static_assert(sizeof(struct statvfs) == sizeof(struct statvfs64), "one statvfs layout");
+
+static int in_group(gid_t gid, int effective)
+{
+	gid_t groups[256];
+	int n;
+
+	if (gid == (effective ? getegid() : getgid()))
+		return 1;
+	n = getgroups(256, groups);
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+int ps_may_access(const struct stat *st, int mode, int effective)
+{
+	uid_t uid = effective ? geteuid() : getuid();
+	unsigned bits;
+
+	if (mode == F_OK)
+		return 0;
+	if (uid == 0) /* root: everything but executing a file nobody may execute */
+		return (mode & X_OK) && !S_ISDIR(st->st_mode) && !(st->st_mode & 0111) ? -EACCES : 0;
+	if (st->st_uid == uid)
+		bits = (st->st_mode >> 6) & 7;
+	else if (in_group(st->st_gid, effective))
+		bits = (st->st_mode >> 3) & 7;
+	else
+		bits = st->st_mode & 7;
+	return (bits & (unsigned)mode) == (unsigned)mode ? 0 : -EACCES;
+}
+
+/* 1: st holds the merged view of a shadowed file; 0: not shadowed, pass through; < 0: -errno. Guard held. */
+static int stat_shadowed(int dirfd, const char *path, struct stat *st, int flags)
+{
+	struct ps_target t;
+	struct ps_file *f;
+	int rc = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
+
+	if (rc <= 0)
+		return rc;
+	rc = ps_target_lookup(&t, &f);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = ps_merge_stat(f, st);
+	ps_file_put(f);
+	return rc < 0 ? rc : 1;
+}
+
+static int fstat_shadowed(int fd, struct stat *st, int *handled)
+{
+	struct ps_open *o = ps_fd_merged(fd);
+	int rc;
+
+	*handled = o != NULL;
+	if (!o)
+		return 0;
+	rc = ps_merge_stat(o->file, st);
+	ps_open_put(o);
+	ps_leave();
+	return rc;
+}
+
+/* Path forms; AT_EMPTY_PATH with "" is the fd form. 1: handled (*rc is 0 or -errno), 0: pass through. */
+static int stat_any(int dirfd, const char *path, struct stat *st, int flags, int *rc)
+{
+	int handled;
+
+	if ((flags & AT_EMPTY_PATH) && path && !*path) {
+		*rc = fstat_shadowed(dirfd, st, &handled);
+		return handled;
+	}
+	if (!ps_enter())
+		return 0;
+	*rc = stat_shadowed(dirfd, path, st, flags);
+	ps_leave();
+	return *rc != 0;
+}
+
+#define FSTAT_WRAPPER(passthrough, fd, st)                                                                         \
+	do {                                                                                                       \
+		int saved_ = errno, handled_;                                                                      \
+		int rc_ = fstat_shadowed(fd, (struct stat *)(st), &handled_);                                      \
+		if (!handled_)                                                                                     \
+			return passthrough;                                                                        \
+		return (int)ps_ret(rc_ < 0 ? ps_errno_for_program(rc_) : 0, saved_);                              \
+	} while (0)
+
+#define STAT_WRAPPER(passthrough, dirfd, path, st, flags)                                                          \
+	do {                                                                                                       \
+		int saved_ = errno, rc_;                                                                           \
+		if (!stat_any(dirfd, path, (struct stat *)(st), flags, &rc_))                                      \
+			return passthrough;                                                                        \
+		return (int)ps_ret(rc_ < 0 ? ps_errno_for_program(rc_) : 0, saved_);                              \
+	} while (0)
+
+int stat(const char *path, struct stat *st)
+{
+	STAT_WRAPPER(real.stat(path, st), AT_FDCWD, path, st, 0);
+}
+
+int stat64(const char *path, struct stat64 *st)
+{
+	STAT_WRAPPER(real.stat64(path, st), AT_FDCWD, path, st, 0);
+}
+
+int lstat(const char *path, struct stat *st)
+{
+	STAT_WRAPPER(real.lstat(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+int lstat64(const char *path, struct stat64 *st)
+{
+	STAT_WRAPPER(real.lstat64(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	STAT_WRAPPER(real.fstatat(dirfd, path, st, flags), dirfd, path, st, flags);
+}
+
+int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	STAT_WRAPPER(real.fstatat64(dirfd, path, st, flags), dirfd, path, st, flags);
+}
+
+int __xstat(int ver, const char *path, struct stat *st)
+{
+	STAT_WRAPPER(real.__xstat(ver, path, st), AT_FDCWD, path, st, 0);
+}
+
+int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	STAT_WRAPPER(real.__xstat64(ver, path, st), AT_FDCWD, path, st, 0);
+}
+
+int __lxstat(int ver, const char *path, struct stat *st)
+{
+	STAT_WRAPPER(real.__lxstat(ver, path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	STAT_WRAPPER(real.__lxstat64(ver, path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	STAT_WRAPPER(real.__fxstatat(ver, dirfd, path, st, flags), dirfd, path, st, flags);
+}
+
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	STAT_WRAPPER(real.__fxstatat64(ver, dirfd, path, st, flags), dirfd, path, st, flags);
+}
+
+int fstat(int fd, struct stat *st)
+{
+	FSTAT_WRAPPER(real.fstat(fd, st), fd, st);
+}
+
+int fstat64(int fd, struct stat64 *st)
+{
+	FSTAT_WRAPPER(real.fstat64(fd, st), fd, st);
+}
+
+int __fstat64(int fd, struct stat64 *st)
+{
+	FSTAT_WRAPPER(real.__fstat64(fd, st), fd, st);
+}
+
+int __fxstat(int ver, int fd, struct stat *st)
+{
+	FSTAT_WRAPPER(real.__fxstat(ver, fd, st), fd, st);
+}
+
+int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	FSTAT_WRAPPER(real.__fxstat64(ver, fd, st), fd, st);
+}
+
+static struct statx_timestamp to_stx_time(struct timespec ts)
+{
+	return (struct statx_timestamp){ .tv_sec = ts.tv_sec, .tv_nsec = (uint32_t)ts.tv_nsec };
+}
+
+/* statx: fill the basic fields from the merged stat; the birth time is not offered. */
+static void stat_to_statx(const struct stat *st, struct statx *stx)
+{
+	memset(stx, 0, sizeof(*stx));
+	stx->stx_mask = STATX_BASIC_STATS;
+	stx->stx_blksize = (uint32_t)st->st_blksize;
+	stx->stx_nlink = (uint32_t)st->st_nlink;
+	stx->stx_uid = st->st_uid;
+	stx->stx_gid = st->st_gid;
+	stx->stx_mode = (uint16_t)st->st_mode;
+	stx->stx_ino = st->st_ino;
+	stx->stx_size = (uint64_t)st->st_size;
+	stx->stx_blocks = (uint64_t)st->st_blocks;
+	stx->stx_atime = to_stx_time(st->st_atim);
+	stx->stx_mtime = to_stx_time(st->st_mtim);
+	stx->stx_ctime = to_stx_time(st->st_ctim);
+	stx->stx_rdev_major = major(st->st_rdev);
+	stx->stx_rdev_minor = minor(st->st_rdev);
+	stx->stx_dev_major = major(st->st_dev);
+	stx->stx_dev_minor = minor(st->st_dev);
+}
+
+int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
+{
+	int saved = errno, rc;
+	struct stat st;
+
+	if (!stat_any(dirfd, path, &st, flags, &rc))
+		return real.statx(dirfd, path, flags, mask, stx);
+	if (rc >= 0)
+		stat_to_statx(&st, stx);
+	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+}
+
+/* ---- statfs and statvfs: a prefix is writable ---- */
+
+/* Does (dirfd, path) lie under a prefix? Lexical and kernel resolution as for every path. */
+static int path_in_prefix(const char *path)
+{
+	struct ps_target t;
+	int rc;
+
+	if (!ps_enter())
+		return 0;
+	rc = ps_resolve(AT_FDCWD, path, 1, &t);
+	ps_leave();
+	return rc == 1;
+}
+
+static int fd_in_prefix(int fd)
+{
+	struct ps_open *o;
+
+	if (!ps_enter())
+		return 0;
+	o = ps_fd_get(fd);
+	if (o)
+		ps_open_put(o);
+	ps_leave();
+	return o != NULL;
+}
+
+#define STATFS_WRAPPER(call, in_prefix, buf, field)                                                                \
+	do {                                                                                                       \
+		int r_;                                                                                            \
+		ps_bind();                                                                                         \
+		r_ = call;                                                                                     \
+		if (r_ == 0 && (in_prefix))                                                                        \
+			(buf)->field &= ~(__typeof__((buf)->field))ST_RDONLY;                                      \
+		return r_;                                                                                         \
+	} while (0)
+
+int statfs(const char *path, struct statfs *buf)
+{
+	STATFS_WRAPPER(real.statfs(path, buf), path_in_prefix(path), buf, f_flags);
+}
+
+int statfs64(const char *path, struct statfs64 *buf)
+{
+	STATFS_WRAPPER(real.statfs64(path, buf), path_in_prefix(path), buf, f_flags);
+}
+
+int __statfs(const char *path, struct statfs *buf)
+{
+	STATFS_WRAPPER(real.__statfs(path, buf), path_in_prefix(path), buf, f_flags);
+}
+
+int fstatfs(int fd, struct statfs *buf)
+{
+	STATFS_WRAPPER(real.fstatfs(fd, buf), fd_in_prefix(fd), buf, f_flags);
+}
+
+int fstatfs64(int fd, struct statfs64 *buf)
+{
+	STATFS_WRAPPER(real.fstatfs64(fd, buf), fd_in_prefix(fd), buf, f_flags);
+}
+
+int statvfs(const char *path, struct statvfs *buf)
+{
+	STATFS_WRAPPER(real.statvfs(path, buf), path_in_prefix(path), buf, f_flag);
+}
+
+int statvfs64(const char *path, struct statvfs64 *buf)
+{
+	STATFS_WRAPPER(real.statvfs64(path, buf), path_in_prefix(path), buf, f_flag);
+}
+
+int fstatvfs(int fd, struct statvfs *buf)
+{
+	STATFS_WRAPPER(real.fstatvfs(fd, buf), fd_in_prefix(fd), buf, f_flag);
+}
+
+int fstatvfs64(int fd, struct statvfs64 *buf)
+{
+	STATFS_WRAPPER(real.fstatvfs64(fd, buf), fd_in_prefix(fd), buf, f_flag);
+}
+
+/* ---- access: as a writable copy with the same mode and owner would answer ---- */
+
+/* 1: answered (rc in *result); 0: pass through. */
+static int access_shadowed(int dirfd, const char *path, int mode, int flags, int *result)
+{
+	struct ps_target t;
+	struct ps_file *f;
+	struct stat st;
+	int rc;
+
+	if (!ps_enter())
+		return 0;
+	rc = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
+	if (rc > 0) {
+		rc = ps_target_lookup(&t, &f);
+		if (rc == 0) {
+			rc = ps_merge_stat(f, &st);
+			ps_file_put(f);
+		} else if (rc == -ENOENT) {
+			rc = real.fstatat(AT_FDCWD, t.path, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+		}
+		if (rc == 0)
+			rc = ps_may_access(&st, mode, (flags & AT_EACCESS) != 0);
+		*result = rc < 0 ? ps_errno_for_program(rc) : 0;
+		rc = 1;
+	}
+	ps_leave();
+	if (rc < 0) {
+		*result = rc;
+		rc = 1;
+	}
+	return rc;
+}
+
+#define ACCESS_WRAPPER(passthrough, dirfd, path, mode, flags)                                                      \
+	do {                                                                                                       \
+		int saved_ = errno, result_;                                                                       \
+		if (!access_shadowed(dirfd, path, mode, flags, &result_))                                          \
+			return passthrough;                                                                        \
+		return (int)ps_ret(result_, saved_);                                                               \
+	} while (0)
+
+int access(const char *path, int mode)
+{
+	ACCESS_WRAPPER(real.access(path, mode), AT_FDCWD, path, mode, 0);
+}
+
+int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	ACCESS_WRAPPER(real.faccessat(dirfd, path, mode, flags), dirfd, path, mode, flags);
+}
+
+int eaccess(const char *path, int mode)
+{
+	ACCESS_WRAPPER(real.eaccess(path, mode), AT_FDCWD, path, mode, AT_EACCESS);
+}
+
+int euidaccess(const char *path, int mode)
+{
+	ACCESS_WRAPPER(real.euidaccess(path, mode), AT_FDCWD, path, mode, AT_EACCESS);
+}

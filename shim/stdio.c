@@ -1,0 +1,227 @@
+/* stdio.c - fopen, fopen64, freopen, freopen64, fdopen on shadowed files.
+ *
+ * Entry points: the wrappers (symbols.def).
+ * glibc's stdio opens with an internal open and reads and writes with internal syscalls that no wrapper sees.
+ * So a stream on a file whose bytes need the merge is a fopencookie stream whose functions call the shim's own
+ * read/write/lseek/close; its _fileno is set to the real descriptor so fileno() returns an fd the shim knows.
+ * A stream on a file that needs no merge (never written and opened read-only, or whose lower bytes are all gone
+ * after a truncation) stays an ordinary glibc stream on the real descriptor: reads and writes on it are plain.
+ */
+#include "shim.h"
+#include "log.h"
+#include "merge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+/* fopen's mode string to open flags; -1 for a mode fopen would reject. */
+static int mode_flags(const char *mode)
+{
+	int flags;
+
+	switch (mode[0]) {
+	case 'r':
+		flags = O_RDONLY;
+		break;
+	case 'w':
+		flags = O_WRONLY | O_CREAT | O_TRUNC;
+		break;
+	case 'a':
+		flags = O_WRONLY | O_CREAT | O_APPEND;
+		break;
+	default:
+		return -1;
+	}
+	for (const char *m = mode + 1; *m && *m != ','; m++) {
+		if (*m == '+')
+			flags = (flags & ~O_ACCMODE) | O_RDWR;
+		else if (*m == 'x')
+			flags |= O_EXCL;
+		else if (*m == 'e')
+			flags |= O_CLOEXEC;
+	}
+	return flags;
+}
+
+static ssize_t cookie_read(void *c, char *buf, size_t n)
+{
+	return read((int)(intptr_t)c, buf, n);
+}
+
+static ssize_t cookie_write(void *c, const char *buf, size_t n)
+{
+	ssize_t w = write((int)(intptr_t)c, buf, n);
+
+	return w < 0 ? 0 : w; /* fopencookie: 0 reports the error, errno is kept */
+}
+
+static int cookie_seek(void *c, off64_t *pos, int whence)
+{
+	off64_t r = lseek64((int)(intptr_t)c, *pos, whence);
+
+	if (r < 0)
+		return -1;
+	*pos = r;
+	return 0;
+}
+
+static int cookie_close(void *c)
+{
+	return close((int)(intptr_t)c);
+}
+
+static const cookie_io_functions_t merged_io = {
+	.read = cookie_read,
+	.write = cookie_write,
+	.seek = cookie_seek,
+	.close = cookie_close,
+};
+
+/* Does fd need a merged stream? Lower bytes that still show through below lower_len do. */
+static int needs_merge(int fd)
+{
+	struct ps_open *o;
+	int merge = 0;
+
+	if (!ps_enter())
+		return 0;
+	o = ps_fd_get(fd);
+	if (o) {
+		merge = o->file && o->file->lower_fd >= 0 && ps_record_lower_len(&o->file->rec) > 0;
+		ps_open_put(o);
+	}
+	ps_leave();
+	return merge;
+}
+
+static FILE *merged_stream(int fd, const char *mode)
+{
+	FILE *fp = fopencookie((void *)(intptr_t)fd, mode, merged_io);
+
+	if (fp)
+		fp->_fileno = fd;
+	return fp;
+}
+
+/* 1: path lies under a prefix (the shim opens it), 0: not, -1: error (errno set). */
+static int stream_path_in_prefix(const char *path)
+{
+	struct ps_target t;
+	int rc;
+
+	if (!ps_enter())
+		return 0;
+	rc = ps_resolve(AT_FDCWD, path, 1, &t);
+	ps_leave();
+	if (rc < 0) {
+		errno = -ps_errno_for_program(rc);
+		return -1;
+	}
+	return rc;
+}
+
+static FILE *fopen_shadowed(const char *path, const char *mode)
+{
+	int flags = mode_flags(mode);
+	int fd, saved;
+	FILE *fp;
+
+	if (flags < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fd = open(path, flags, 0666);
+	if (fd < 0)
+		return NULL;
+	fp = needs_merge(fd) ? merged_stream(fd, mode) : real.fdopen(fd, mode);
+	if (!fp) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return fp;
+}
+
+FILE *fopen(const char *path, const char *mode)
+{
+	int in = stream_path_in_prefix(path);
+
+	if (in == 0)
+		return real.fopen(path, mode);
+	return in < 0 ? NULL : fopen_shadowed(path, mode);
+}
+
+FILE *fopen64(const char *path, const char *mode)
+{
+	int in = stream_path_in_prefix(path);
+
+	if (in == 0)
+		return real.fopen64(path, mode);
+	return in < 0 ? NULL : fopen_shadowed(path, mode);
+}
+
+FILE *fdopen(int fd, const char *mode)
+{
+	return needs_merge(fd) ? merged_stream(fd, mode) : real.fdopen(fd, mode);
+}
+
+/* freopen keeps the FILE: open the file through the shim, let glibc reopen that descriptor by its /proc name,
+ * then put the shim's descriptor under the stream's number. A stream that would need the merge cannot be made
+ * from an existing FILE: refused. */
+static FILE *freopen_shadowed(FILE *(*reopen)(const char *, const char *, FILE *), const char *path,
+			      const char *mode, FILE *stream)
+{
+	int flags = mode_flags(mode);
+	char proc[64];
+	int fd, saved;
+	FILE *fp;
+
+	if (flags < 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fd = open(path, flags, 0666);
+	if (fd < 0)
+		return NULL;
+	if (needs_merge(fd)) {
+		ps_error("%s: freopen of a partly shadowed file is not supported yet", path);
+		close(fd);
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	fp = reopen(proc, mode, stream);
+	saved = errno;
+	if (fp && dup3(fd, fileno(fp), (flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		saved = errno, fp = NULL;
+	close(fd);
+	errno = saved;
+	return fp;
+}
+
+FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+	int in;
+
+	ps_bind();
+	in = path ? stream_path_in_prefix(path) : 0;
+
+	if (in == 0)
+		return real.freopen(path, mode, stream);
+	return in < 0 ? NULL : freopen_shadowed(real.freopen, path, mode, stream);
+}
+
+FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+	int in;
+
+	ps_bind();
+	in = path ? stream_path_in_prefix(path) : 0;
+
+	if (in == 0)
+		return real.freopen64(path, mode, stream);
+	return in < 0 ? NULL : freopen_shadowed(real.freopen64, path, mode, stream);
+}

@@ -98,3 +98,6 @@ uninstall:
 
 clean:
 	rm -rf build
+
+demo: all
+	$(Q)tools/demo.sh $(BUILD)

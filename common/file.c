@@ -86,8 +86,8 @@ static int file_open_parts(struct ps_file *f)
 	int rfd, rc;
 
 	rfd = ps_sys->openat(f->sh->dirfd, f->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (rfd < 0)
-		return -errno;
+	if (rfd < 0) /* a directory (or a file above the name) in the meta tree is not a record */
+		return errno == EISDIR || errno == ENOTDIR ? -ENOENT : -errno;
 	f->lower_fd = ps_sys->openat(AT_FDCWD, f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (f->lower_fd >= 0 && ps_sys->fstat(f->lower_fd, &lst) < 0) {
 		ps_sys->close(rfd);

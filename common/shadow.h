@@ -19,10 +19,9 @@
 #include <stdint.h>
 
 #define PS_SHADOW_FORMAT_LINE "pageshadow shadow format 1\n"
-#define PS_SHADOW_STATE_MAGIC "PSSTATE1"
 
 struct ps_shadow_state {
-	char magic[8];
+	uint64_t reserved;
 	uint64_t generation;
 };
 

@@ -48,6 +48,8 @@ static void file_free(struct ps_file *f)
 		ps_sys->close(f->data_fd);
 	if (f->lower_fd >= 0)
 		ps_sys->close(f->lower_fd);
+	if (f->lock_fd >= 0)
+		ps_sys->close(f->lock_fd);
 	pthread_mutex_destroy(&f->lock);
 	free(f->data_path);
 	free(f->meta_path);
@@ -68,7 +70,7 @@ static struct ps_file *file_alloc(struct ps_shadow *sh, const struct ps_file_nam
 	strcpy(f->path, name->path);
 	f->data_path = strdup(data);
 	f->meta_path = strdup(meta);
-	f->lower_fd = f->data_fd = f->rec.fd = -1;
+	f->lower_fd = f->data_fd = f->lock_fd = f->rec.fd = -1;
 	f->sh = sh;
 	f->refs = 1;
 	pthread_mutex_init(&f->lock, NULL);

@@ -22,6 +22,8 @@ struct ps_file {
 	int unlinked;         /* removed from the namespace; lives on while referenced */
 	int lower_fd;         /* O_RDONLY lower file, -1 when the file has none */
 	int data_fd;          /* O_RDWR data file */
+	int lock_fd;          /* this process's own description of the data file, for the copy-up OFD lock */
+	pid_t lock_pid;       /* the process lock_fd belongs to (a forked child must not share its parent's) */
 	struct ps_record rec;
 	pthread_mutex_t lock; /* serialises copy-up and truncation among this process's threads */
 	struct ps_shadow *sh;

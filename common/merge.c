@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,12 +24,37 @@ static uint64_t page_of(uint64_t off)
 	return off >> PS_PAGE_SHIFT;
 }
 
+/* The descriptor this process takes the copy-up lock on. OFD locks belong to an open file description, and a
+ * forked child shares its parent's: the child opens its own, or parent and child would not exclude each other. */
+static int copyup_lock_fd_locked(struct ps_file *f)
+{
+	pid_t pid = getpid();
+	char self[64];
+
+	if (f->lock_pid == pid)
+		return f->lock_fd;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", f->data_fd);
+	if (f->lock_fd >= 0)
+		ps_sys->close(f->lock_fd);
+	f->lock_fd = ps_sys->openat(AT_FDCWD, self, O_RDWR | O_CLOEXEC);
+	if (f->lock_fd < 0)
+		return -errno;
+	f->lock_pid = pid;
+	return f->lock_fd;
+}
+
 static int copyup_lock(struct ps_file *f)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = PS_COPYUP_LOCK_OFFSET, .l_len = 1 };
+	int fd;
 
 	pthread_mutex_lock(&f->lock);
-	while (ps_sys->fcntl(f->data_fd, F_OFD_SETLKW, &fl) < 0) {
+	fd = copyup_lock_fd_locked(f);
+	if (fd < 0) {
+		pthread_mutex_unlock(&f->lock);
+		return fd;
+	}
+	while (ps_sys->fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
 		if (errno != EINTR) {
 			int rc = -errno;
 
@@ -43,7 +69,7 @@ static void copyup_unlock(struct ps_file *f)
 {
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = PS_COPYUP_LOCK_OFFSET, .l_len = 1 };
 
-	ps_sys->fcntl(f->data_fd, F_OFD_SETLK, &fl);
+	ps_sys->fcntl(f->lock_fd, F_OFD_SETLK, &fl);
 	pthread_mutex_unlock(&f->lock);
 }
 

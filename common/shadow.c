@@ -1,4 +1,4 @@
-/* shadow.c - the shadow directory: format check, shared state page, creation lock (see shadow.h). */
+/* shadow.c - the shadow directory: its FORMAT page, the creation lock, path names (see shadow.h). */
 #include "shadow.h"
 #include "log.h"
 #include "sys.h"
@@ -33,60 +33,73 @@ static int mkdir_p(int dirfd, const char *path, size_t len)
 	}
 }
 
-/* Write the FORMAT file when absent (first user wins through an exclusive create) and check it. */
-static int check_format(int dirfd, int create, char *why, size_t whysz)
+/* Publish a complete FORMAT page (the format line, then zeros) under its name: written aside, then linked, so a
+ * concurrent first user either finds none or a whole one. */
+static int create_format(int dirfd)
 {
-	char buf[128];
+	char page[PS_SHADOW_STATE_SIZE] = PS_SHADOW_FORMAT_LINE;
+	char tmp[64];
 	ssize_t n;
-	int fd = ps_sys->openat(dirfd, "FORMAT", O_RDONLY | O_CLOEXEC);
+	int fd, rc = 0;
 
-	if (fd < 0 && errno == ENOENT && create) {
-		fd = ps_sys->openat(dirfd, "FORMAT", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			n = ps_sys_pwrite_full(fd, PS_SHADOW_FORMAT_LINE, strlen(PS_SHADOW_FORMAT_LINE), 0);
-			ps_sys->close(fd);
-			return n < 0 ? (int)n : 0;
+	snprintf(tmp, sizeof(tmp), "FORMAT.new.%d", (int)getpid());
+	fd = ps_sys->openat(dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	n = ps_sys_pwrite_full(fd, page, sizeof(page), 0);
+	if (n < 0)
+		rc = (int)n;
+	else if (linkat(dirfd, tmp, dirfd, "FORMAT", 0) < 0 && errno != EEXIST)
+		rc = -errno;
+	ps_sys->close(fd);
+	ps_sys->unlinkat(dirfd, tmp, 0);
+	return rc;
+}
+
+/* Open, check and map the FORMAT page: the format line, and the shared generation counter. */
+static int open_state(struct ps_shadow *sh, int create, char *why, size_t whysz)
+{
+	char line[PS_SHADOW_LINE_MAX + 1];
+	struct stat st;
+	ssize_t n;
+	void *map;
+
+	int mode = create ? O_RDWR : O_RDONLY; /* without create, nothing in the shadow is written */
+
+	sh->statefd = ps_sys->openat(sh->dirfd, "FORMAT", mode | O_CLOEXEC);
+	if (sh->statefd < 0 && errno == ENOENT && create) {
+		int rc = create_format(sh->dirfd);
+
+		if (rc < 0) {
+			snprintf(why, whysz, "cannot create its FORMAT file: %s", strerror(-rc));
+			return rc;
 		}
-		if (errno == EEXIST)
-			fd = ps_sys->openat(dirfd, "FORMAT", O_RDONLY | O_CLOEXEC);
+		sh->statefd = ps_sys->openat(sh->dirfd, "FORMAT", mode | O_CLOEXEC);
 	}
-	if (fd < 0) {
-		snprintf(why, whysz, "cannot read its FORMAT file: %s", strerror(errno));
+	if (sh->statefd < 0) {
+		snprintf(why, whysz, "cannot open its FORMAT file: %s", strerror(errno));
 		return -errno;
 	}
-	n = ps_sys_pread_full(fd, buf, sizeof(buf) - 1, 0);
-	ps_sys->close(fd);
-	if (n < 0)
+	n = ps_sys_pread_full(sh->statefd, line, PS_SHADOW_LINE_MAX, 0);
+	if (n < 0 || ps_sys->fstat(sh->statefd, &st) < 0) {
+		n = n < 0 ? n : -errno;
+		snprintf(why, whysz, "cannot read its FORMAT file: %s", strerror((int)-n));
 		return (int)n;
-	buf[n] = '\0';
-	if (strcmp(buf, PS_SHADOW_FORMAT_LINE) != 0) {
-		buf[strcspn(buf, "\n")] = '\0';
-		snprintf(why, whysz, "unknown shadow format \"%.60s\" (this build reads \"%.*s\")", buf,
+	}
+	line[n] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	if (strlen(line) != strlen(PS_SHADOW_FORMAT_LINE) - 1 || strncmp(line, PS_SHADOW_FORMAT_LINE, strlen(line)) != 0 ||
+	    st.st_size != PS_SHADOW_STATE_SIZE) {
+		snprintf(why, whysz, "unknown shadow format \"%.60s\" (this build reads \"%.*s\")", line,
 			 (int)strlen(PS_SHADOW_FORMAT_LINE) - 1, PS_SHADOW_FORMAT_LINE);
 		return -EPROTO;
 	}
-	return 0;
-}
-
-static int map_state(struct ps_shadow *sh, char *why, size_t whysz)
-{
-	struct stat st;
-	void *map;
-
-	sh->statefd = ps_sys->openat(sh->dirfd, "state", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (sh->statefd < 0) {
-		snprintf(why, whysz, "cannot open its state file: %s", strerror(errno));
+	map = ps_sys->mmap(NULL, PS_SHADOW_STATE_SIZE, create ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
+			   sh->statefd, 0);
+	if (map == MAP_FAILED) {
+		snprintf(why, whysz, "cannot map its FORMAT file: %s", strerror(errno));
 		return -errno;
 	}
-	if (ps_sys->fstat(sh->statefd, &st) < 0)
-		return -errno;
-	if (st.st_size < 4096 && ps_sys->ftruncate(sh->statefd, 4096) < 0) {
-		snprintf(why, whysz, "cannot size its state file: %s", strerror(errno));
-		return -errno;
-	}
-	map = ps_sys->mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, sh->statefd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
 	sh->state = map;
 	return 0;
 }
@@ -98,8 +111,10 @@ int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why,
 	memset(sh, 0, sizeof(*sh));
 	sh->dirfd = sh->statefd = -1;
 	pthread_mutex_init(&sh->create_mutex, NULL);
-	if (strlen(dir) >= sizeof(sh->path))
+	if (strlen(dir) >= sizeof(sh->path)) {
+		snprintf(why, whysz, "path too long");
 		return -ENAMETOOLONG;
+	}
 	strcpy(sh->path, dir);
 	if (create && (rc = mkdir_p(AT_FDCWD, dir, strlen(dir))) < 0) {
 		snprintf(why, whysz, "cannot create it: %s", strerror(-rc));
@@ -111,9 +126,7 @@ int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why,
 		snprintf(why, whysz, "%s", strerror(errno));
 		return rc;
 	}
-	rc = check_format(sh->dirfd, create, why, whysz);
-	if (rc == 0)
-		rc = map_state(sh, why, whysz);
+	rc = open_state(sh, create, why, whysz);
 	if (rc < 0)
 		ps_shadow_close(sh);
 	return rc;
@@ -122,7 +135,7 @@ int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why,
 void ps_shadow_close(struct ps_shadow *sh)
 {
 	if (sh->state)
-		ps_sys->munmap(sh->state, 4096);
+		ps_sys->munmap(sh->state, PS_SHADOW_STATE_SIZE);
 	if (sh->statefd >= 0)
 		ps_sys->close(sh->statefd);
 	if (sh->dirfd >= 0)

@@ -1,15 +1,15 @@
-/* shadow.h - the shadow directory: its format file, the shared state page, the creation lock, path names.
+/* shadow.h - the shadow directory: its FORMAT page, the generation counter, the creation lock, path names.
  *
  * Layout (docs/FORMAT.md):
- *   DIR/FORMAT                 "pageshadow shadow format 1\n"
- *   DIR/state                  one page mapped MAP_SHARED by every process: the generation counter
+ *   DIR/FORMAT                 one page: "pageshadow shadow format 1\n", zeros, and at offset 64 the generation
+ *                              counter; mapped MAP_SHARED by every process
  *   DIR/data/<prefix>/<rel>    data files: the logical content at logical size (sparse)
  *   DIR/meta/<prefix>/<rel>    records (record.h)
  * where <prefix> is ps_path_encode_prefix() of the read-only prefix.
  *
  * The generation counter goes up each time a file gets a record (a lower file becomes shadowed or a file is
  * created): a process holding a plain lower fd compares one word per read and re-checks only when it moved.
- * The creation lock (flock on DIR/state plus a process mutex) serialises record creation, which is rare.
+ * The creation lock (flock on DIR/FORMAT plus a process mutex) serialises record creation, which is rare.
  */
 #ifndef PS_SHADOW_H
 #define PS_SHADOW_H
@@ -19,9 +19,11 @@
 #include <stdint.h>
 
 #define PS_SHADOW_FORMAT_LINE "pageshadow shadow format 1\n"
+#define PS_SHADOW_LINE_MAX 63 /* the format line lives in bytes [0, 64) */
+#define PS_SHADOW_STATE_SIZE 4096
 
 struct ps_shadow_state {
-	uint64_t reserved;
+	char format_line[PS_SHADOW_LINE_MAX + 1];
 	uint64_t generation;
 };
 
@@ -33,8 +35,9 @@ struct ps_shadow {
 	char path[PATH_MAX];
 };
 
-/* Open (and with create, make) the shadow directory dir. Returns 0, -EPROTO for a shadow of an unknown format,
- * -ENOTDIR/-ENOENT/-EACCES as the system says. why gets one line on failure. */
+/* Open (and with create, make) the shadow directory dir. Without create nothing is written and the shadow is
+ * only read (tools): the generation may not be bumped nor records created. Returns 0, -EPROTO for a shadow of an
+ * unknown format, -ENOTDIR/-ENOENT/-EACCES as the system says. why gets one line on failure. */
 int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why, size_t whysz);
 void ps_shadow_close(struct ps_shadow *sh);
 

@@ -112,7 +112,7 @@ static void init_log(void)
 	const char *prog = program_invocation_short_name;
 	int fd = -1;
 
-	if (dbg && *dbg && strcmp(dbg, "0") != 0 && strcmp(dbg, "1") != 0)
+	if (dbg && strchr(dbg, '/')) /* a path; any other value but "0" means stderr */
 		fd = hide_fd(real.open(dbg, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
 	if (fd < 0)
 		fd = hide_fd(real.fcntl(2, F_DUPFD_CLOEXEC, 3));

@@ -1,4 +1,4 @@
-/* size.c - truncate, ftruncate, fallocate, posix_fallocate, fsync, fdatasync, ioctl.
+/* size.c - truncate, ftruncate, fallocate, posix_fallocate, fsync, fdatasync, syncfs, ioctl.
  *
  * Entry points: the wrappers (symbols.def).
  * Size changes go through the engine so that lower_len follows a shrink (merge.h); fsync orders data before the
@@ -144,6 +144,19 @@ int fsync(int fd)
 int fdatasync(int fd)
 {
 	return sync_impl(fd, real.fdatasync);
+}
+
+/* syncfs on a shadowed fd flushes the filesystem of the shadow too, where its data and record live. */
+int syncfs(int fd)
+{
+	int saved = errno, rc = 0;
+	struct ps_open *o = ps_fd_merged(fd);
+
+	if (!o)
+		return real.syncfs(fd);
+	if (real.syncfs(fd) < 0 || real.syncfs(o->file->sh->dirfd) < 0)
+		rc = -errno;
+	return (int)ps_fd_done(o, rc, saved);
 }
 
 /* Clone and extent-map requests would expose the data file's raw layout: refuse on shadowed fds. */

@@ -1,0 +1,458 @@
+/* pageshadow-run.c - run a command with libpageshadow.so preloaded, so that read-only trees become writable.
+ *
+ * main: parse_args -> configure (prefixes, shadow path) -> find_library -> find_command -> open_shadow ->
+ * set_environment -> run_command (fork, exec, forward signals, wait).
+ * Everything that can be refused is refused before the command runs, with one line on stderr and status 125
+ * (126/127 for a command that cannot be run or is not found). stdout belongs to the command alone.
+ */
+#include "config.h"
+#include "shadow.h"
+#include "tree.h"
+#include "version.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define EXIT_OWN_ERROR 125
+#define EXIT_CANNOT_RUN 126
+#define EXIT_NOT_FOUND 127
+
+#define LIBRARY_NAME "libpageshadow.so"
+
+/* glibc's execvp searches this when PATH is unset (confstr _CS_PATH). */
+#define DEFAULT_PATH "/bin:/usr/bin"
+
+struct options {
+	const char *ro[PS_MAX_PREFIXES];
+	int nro;
+	const char *shadow;
+	int verbose;
+	char **command; /* NULL-terminated, from argv */
+};
+
+static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+static volatile sig_atomic_t child_pid;
+
+static void usage(void)
+{
+	fputs("Usage: pageshadow-run [OPTION]... [--] COMMAND [ARG]...\n"
+	      "Run COMMAND with read-only directory trees made writable: its writes land, page by page, in a\n"
+	      "shadow directory, and it reads the merged result. The trees themselves are never written.\n"
+	      "\n"
+	      "  -r, --ro PREFIX     a read-only tree to shadow (repeatable; default: the current directory);\n"
+	      "                      made absolute with symlinks resolved; it must exist and hold no ':'\n"
+	      "  -s, --shadow DIR    the shadow directory (created if needed; not inside a prefix)\n"
+	      "  -v, --verbose       say on stderr which shadow, prefixes, library and command are used\n"
+	      "  -h, --help          print this help and exit\n"
+	      "      --version       print the version and exit\n"
+	      "\n"
+	      "Without -s the shadow is ${XDG_STATE_HOME:-$HOME/.local/state}/pageshadow/HASH, where HASH is the\n"
+	      "64-bit FNV-1a hash, as 16 lowercase hex digits, of the canonical prefixes joined with newlines in\n"
+	      "the order given: the same prefixes always get the same shadow. (A relative XDG_STATE_HOME is ignored.)\n"
+	      "\n"
+	      "COMMAND gets LD_PRELOAD (libpageshadow.so first, before any existing entries), PAGESHADOW_RO (the\n"
+	      "prefixes joined with ':') and PAGESHADOW_DIR (the shadow). PAGESHADOW_DEBUG is passed on unchanged.\n"
+	      "The library is looked for beside this program, then in " PS_LIBDIR ".\n"
+	      "\n"
+	      "Exit status: COMMAND's own; 128+N when signal N killed it; 125 when pageshadow-run itself fails;\n"
+	      "126 when COMMAND cannot be run; 127 when COMMAND is not found.\n",
+	      stdout);
+}
+
+/* One line on stderr, then exit: every refusal goes through here. */
+static void __attribute__((noreturn, format(printf, 2, 3))) fail(int status, const char *fmt, ...)
+{
+	char line[PATH_MAX + 512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "pageshadow-run: %s\n", line);
+	exit(status);
+}
+
+/* getopt_long returned ':' or '?': name the option as the user wrote it ("--name" or "-c"). */
+static void __attribute__((noreturn)) bad_option(int opt, char **argv)
+{
+	const char *what = opt == ':' ? "option needs an argument" : "unknown option";
+	const char *arg = argv[optind - 1];
+
+	if (strncmp(arg, "--", 2) == 0 || !optopt)
+		fail(EXIT_OWN_ERROR, "%s: %.*s (see --help)", what, (int)strcspn(arg, "="), arg);
+	fail(EXIT_OWN_ERROR, "%s: -%c (see --help)", what, optopt);
+}
+
+static void parse_args(int argc, char **argv, struct options *o)
+{
+	enum { OPT_VERSION = 256 };
+	static const struct option longopts[] = {
+		{ "ro", required_argument, NULL, 'r' },     { "shadow", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION }, { NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	opterr = 0; /* getopt's own messages are not one line naming pageshadow-run */
+	/* '+': stop at the first non-option, so options after COMMAND are COMMAND's. */
+	while ((opt = getopt_long(argc, argv, "+:r:s:vh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
+			if (o->nro >= PS_MAX_PREFIXES)
+				fail(EXIT_OWN_ERROR, "too many read-only prefixes (at most %d)", PS_MAX_PREFIXES);
+			o->ro[o->nro++] = optarg;
+			break;
+		case 's':
+			o->shadow = optarg;
+			break;
+		case 'v':
+			o->verbose = 1;
+			break;
+		case 'h':
+			usage();
+			exit(0);
+		case OPT_VERSION:
+			puts("pageshadow-run " PS_VERSION);
+			exit(0);
+		default:
+			bad_option(opt, argv);
+		}
+	}
+	if (optind >= argc)
+		fail(EXIT_OWN_ERROR, "no command given (see --help)");
+	o->command = argv + optind;
+}
+
+/* Prefixes and the shadow's path, validated; nothing is created yet. */
+static void configure(const struct options *o, struct ps_config *cfg)
+{
+	char why[PATH_MAX + 256], dflt[PATH_MAX];
+	int rc;
+
+	for (int i = 0; i < o->nro; i++)
+		if (ps_config_add_prefix(cfg, o->ro[i], why, sizeof(why)) < 0)
+			fail(EXIT_OWN_ERROR, "%s", why);
+	if (o->nro == 0 && ps_config_add_prefix(cfg, ".", why, sizeof(why)) < 0)
+		fail(EXIT_OWN_ERROR, "%s", why);
+	if (o->shadow) {
+		if (ps_config_set_shadow(cfg, o->shadow, why, sizeof(why)) < 0)
+			fail(EXIT_OWN_ERROR, "%s", why);
+		return;
+	}
+	rc = ps_default_shadow_dir(cfg, dflt, sizeof(dflt));
+	if (rc < 0)
+		fail(EXIT_OWN_ERROR, "cannot choose a default shadow directory: %s (use -s DIR)",
+		     rc == -ENOENT ? "no home directory (HOME is unset)" : strerror(-rc));
+	/* The default can land inside a prefix (a prefix of $HOME): say how to get out. */
+	if (ps_config_set_shadow(cfg, dflt, why, sizeof(why)) < 0)
+		fail(EXIT_OWN_ERROR, "%s (use -s DIR)", why);
+}
+
+static int usable_library(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
+}
+
+/* Beside /proc/self/exe first (a build tree finds its own library), then in the install directory. */
+static void find_library(char *out, size_t outsz)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash)
+			*slash = '\0';
+		if ((size_t)snprintf(out, outsz, "%s/" LIBRARY_NAME, exe) < outsz && usable_library(out))
+			goto found;
+	}
+	snprintf(out, outsz, "%s/" LIBRARY_NAME, PS_LIBDIR);
+	if (!usable_library(out))
+		fail(EXIT_OWN_ERROR, "cannot find %s (looked beside %s and in %s)", LIBRARY_NAME,
+		     n > 0 ? exe : "this program", PS_LIBDIR);
+found:
+	/* ld.so splits LD_PRELOAD at colons and blanks: such a path would load something else. */
+	if (strpbrk(out, ": \t"))
+		fail(EXIT_OWN_ERROR, "library path %s contains ':' or a blank, which LD_PRELOAD cannot express", out);
+}
+
+/* What execve would say about path, without running it: 0, or -errno. */
+static int check_runnable(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;
+	if (faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) < 0)
+		return -errno;
+	return 0;
+}
+
+/* execvp's search: a name with '/' is taken as is; otherwise each PATH entry in turn (an empty one is the
+ * working directory). A candidate that exists but cannot be run is remembered and the search goes on, so the
+ * result is 0, that candidate's error, or -ENOENT. */
+static int search_path(const char *cmd, char *out, size_t outsz)
+{
+	const char *path = getenv("PATH");
+	int result = -ENOENT;
+
+	if (!path)
+		path = DEFAULT_PATH;
+	for (const char *p = path;;) {
+		const char *end = strchrnul(p, ':');
+		int len = (int)(end - p);
+		int rc;
+
+		if ((size_t)snprintf(out, outsz, "%.*s/%s", len ? len : 1, len ? p : ".", cmd) < outsz) {
+			rc = check_runnable(out);
+			if (rc == 0)
+				return 0;
+			if (rc != -ENOENT && rc != -ENOTDIR)
+				result = rc;
+		}
+		if (!*end)
+			return result;
+		p = end + 1;
+	}
+}
+
+static void find_command(const char *cmd, char *out, size_t outsz)
+{
+	int rc;
+
+	if (strchr(cmd, '/')) {
+		if (strlen(cmd) >= outsz)
+			fail(EXIT_CANNOT_RUN, "%s: cannot run: %s", cmd, strerror(ENAMETOOLONG));
+		strcpy(out, cmd);
+		rc = check_runnable(cmd);
+	} else {
+		rc = *cmd ? search_path(cmd, out, outsz) : -ENOENT;
+		if (rc == -ENOENT)
+			fail(EXIT_NOT_FOUND, "%s: command not found", cmd);
+	}
+	if (rc == -ENOENT || rc == -ENOTDIR)
+		fail(EXIT_NOT_FOUND, "%s: %s", cmd, strerror(-rc));
+	if (rc < 0)
+		fail(EXIT_CANNOT_RUN, "%s: cannot run: %s", cmd, strerror(-rc));
+}
+
+/* Create the shadow (or check an existing one's format) and make sure the command will be able to write it. */
+static void open_shadow(const struct ps_config *cfg)
+{
+	struct ps_shadow sh;
+	char why[PATH_MAX + 256] = "";
+	int rc = ps_shadow_open(&sh, cfg->shadow, 1, why, sizeof(why));
+
+	if (rc < 0)
+		fail(EXIT_OWN_ERROR, "shadow directory %s: %s", cfg->shadow, *why ? why : strerror(-rc));
+	ps_shadow_close(&sh);
+	if (access(cfg->shadow, W_OK) < 0)
+		fail(EXIT_OWN_ERROR, "shadow directory %s: not writable: %s", cfg->shadow, strerror(errno));
+}
+
+static void set_env(const char *name, const char *value)
+{
+	if (setenv(name, value, 1) < 0)
+		fail(EXIT_OWN_ERROR, "cannot set %s: %s", name, strerror(errno));
+}
+
+static void set_environment(const struct ps_config *cfg, const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	size_t len = 1;
+	char *ro, *preload;
+
+	for (int i = 0; i < cfg->nprefix; i++)
+		len += cfg->prefix[i].len + 1;
+	ro = malloc(len);
+	if (!ro)
+		fail(EXIT_OWN_ERROR, "out of memory");
+	ro[0] = '\0';
+	for (int i = 0; i < cfg->nprefix; i++) {
+		if (i > 0)
+			strcat(ro, ":");
+		strcat(ro, cfg->prefix[i].path);
+	}
+	set_env("PAGESHADOW_RO", ro);
+	set_env("PAGESHADOW_DIR", cfg->shadow);
+	free(ro);
+	/* First in line, so the shim sees the program's calls before any other preloaded library does. */
+	if (old && *old) {
+		if (asprintf(&preload, "%s:%s", lib, old) < 0)
+			fail(EXIT_OWN_ERROR, "out of memory");
+		set_env("LD_PRELOAD", preload);
+		free(preload);
+	} else {
+		set_env("LD_PRELOAD", lib);
+	}
+}
+
+static void forward_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	/* A signal from the terminal (si_code SI_KERNEL) already went to the child's whole process group: only
+	 * signals sent to pageshadow-run alone (kill, si_code <= 0) need passing on. */
+	if (child_pid > 0 && si->si_code <= 0)
+		kill((pid_t)child_pid, sig);
+}
+
+/* Install the forwarding handlers; a signal we inherited as ignored stays ignored (so does the child's). */
+static void install_forwarding(void)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = forward_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++) {
+		if (sigaction(forwarded_signals[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+			continue;
+		sigaction(forwarded_signals[i], &sa, NULL);
+	}
+}
+
+/* In the child: default dispositions back before unblocking, so a signal that arrived during fork kills it. */
+static void restore_signals(const sigset_t *oldmask)
+{
+	struct sigaction old;
+
+	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+		if (sigaction(forwarded_signals[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+			signal(forwarded_signals[i], SIG_DFL);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+}
+
+/* execv, and like execvp a file without a recognised format is run by /bin/sh. Returns only on failure. */
+static void exec_command(const char *path, char **argv)
+{
+	size_t argc = 0;
+	char **shargv;
+
+	execv(path, argv);
+	if (errno != ENOEXEC)
+		return;
+	while (argv[argc])
+		argc++;
+	shargv = calloc(argc + 2, sizeof(*shargv));
+	if (!shargv)
+		return;
+	shargv[0] = (char *)"/bin/sh";
+	shargv[1] = (char *)path;
+	memcpy(shargv + 2, argv + 1, (argc ? argc - 1 : 0) * sizeof(*shargv));
+	execv("/bin/sh", shargv);
+	errno = ENOEXEC;
+}
+
+static void __attribute__((noreturn)) child(const char *path, char **argv, int errfd, const sigset_t *oldmask)
+{
+	int e;
+
+	restore_signals(oldmask);
+	exec_command(path, argv);
+	/* The pipe is close-on-exec: the parent reads either EOF (exec worked) or this errno. */
+	e = errno;
+	if (write(errfd, &e, sizeof(e)) < 0)
+		_exit(EXIT_CANNOT_RUN);
+	_exit(e == ENOENT || e == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN);
+}
+
+static int wait_child(pid_t pid)
+{
+	int status;
+
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			fail(EXIT_OWN_ERROR, "waiting for the command: %s", strerror(errno));
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+/* The errno the child sent through the pipe, or 0 when the exec succeeded. */
+static int read_exec_error(int fd)
+{
+	int e = 0;
+	ssize_t n;
+
+	do
+		n = read(fd, &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	return n == (ssize_t)sizeof(e) ? e : 0;
+}
+
+static int run_command(const char *path, char **argv)
+{
+	sigset_t block, oldmask;
+	int pfd[2], status, e;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0)
+		fail(EXIT_OWN_ERROR, "cannot create a pipe: %s", strerror(errno));
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+		sigaddset(&block, forwarded_signals[i]);
+	sigprocmask(SIG_BLOCK, &block, &oldmask);
+	install_forwarding();
+	pid = fork();
+	if (pid < 0)
+		fail(EXIT_OWN_ERROR, "cannot fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(pfd[0]);
+		child(path, argv, pfd[1], &oldmask);
+	}
+	child_pid = pid;
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	close(pfd[1]);
+	e = read_exec_error(pfd[0]);
+	status = wait_child(pid);
+	if (e) {
+		fprintf(stderr, "pageshadow-run: %s: cannot run: %s\n", argv[0], strerror(e));
+		return e == ENOENT || e == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN;
+	}
+	return status;
+}
+
+static void say_configuration(const struct ps_config *cfg, const char *lib, const char *cmd)
+{
+	fprintf(stderr, "pageshadow-run: shadow: %s\n", cfg->shadow);
+	for (int i = 0; i < cfg->nprefix; i++)
+		fprintf(stderr, "pageshadow-run: prefix: %s\n", cfg->prefix[i].path);
+	fprintf(stderr, "pageshadow-run: library: %s\n", lib);
+	fprintf(stderr, "pageshadow-run: command: %s\n", cmd);
+}
+
+int main(int argc, char **argv)
+{
+	static struct ps_config cfg; /* large: keep it off the stack */
+	struct options o = { .nro = 0 };
+	char lib[PATH_MAX], cmd[PATH_MAX];
+
+	parse_args(argc, argv, &o);
+	configure(&o, &cfg);
+	find_library(lib, sizeof(lib));
+	find_command(o.command[0], cmd, sizeof(cmd));
+	open_shadow(&cfg);
+	set_environment(&cfg, lib);
+	if (o.verbose)
+		say_configuration(&cfg, lib, cmd);
+	return run_command(cmd, o.command);
+}

@@ -22,9 +22,9 @@ if [ "$(id -u)" = 0 ]; then ns=(unshare -m); else ns=(unshare -rm); fi
 		dd of="$work/ro/image.bin" bs=1 seek=33554432 conv=notrunc status=none
 	echo "\$ pageshadow-run ... -- od -An -c -j 33554430 -N 5 $work/ro/image.bin"
 	"$build/pageshadow-run" -r "$work/ro" -s "$work/shadow" -- od -An -c -j 33554430 -N 5 "$work/ro/image.bin"
+	echo "\$ pageshadow -s $work/shadow ls    # state, size, bytes in the shadow, bytes a whole-file copy-up holds"
+	"$build/pageshadow" -s "$work/shadow" ls
 ' demo "$build" "$work"
-echo "\$ pageshadow -s SHADOW ls"
-"$build/pageshadow" -s "$work/shadow" ls | sed "s|$work|…|g"
 echo "\$ du -sh SHADOW: $(du -sh "$work/shadow" | cut -f1) for a 64 MiB file with one byte changed"
 after=$(sha256sum < "$work/lower/image.bin")
 [ "$before" = "$after" ] && echo "lower file unchanged (sha256 identical)" || { echo "LOWER FILE CHANGED"; exit 1; }

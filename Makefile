@@ -11,8 +11,7 @@ BUILD    ?= build
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS   ?= -O2 -g
-ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Icommon -fPIC -fvisibility=hidden \
-             -DPS_LIBDIR='"$(LIBDIR)"'
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -D_GNU_SOURCE -Icommon -fPIC -fvisibility=hidden
 LDLIBS_SHIM = -ldl -lpthread
 
 COMMON_SRC := $(wildcard common/*.c)
@@ -29,7 +28,7 @@ else
 Q := @
 endif
 
-.PHONY: all check check-unit check-integration check-asan check-exports install uninstall clean bench demo
+.PHONY: FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench demo
 
 all: $(BUILD)/libpageshadow.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe
 
@@ -48,9 +47,14 @@ $(BUILD)/shim.map: shim/symbols.def
 	@mkdir -p $(BUILD)
 	$(Q){ echo '{ global:'; sed -n 's/^PS_SYM([^,]*, *\([A-Za-z0-9_]*\),.*/  \1;/p' $<; echo 'local: *; };'; } > $@
 
-$(BUILD)/pageshadow-run: tools/pageshadow-run.c $(COMMON_OBJ)
+# The launcher has the install directory of the library compiled in; rebuild it when LIBDIR changes.
+$(BUILD)/libdir.stamp: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(LIBDIR)' | cmp -s - $@ || echo '$(LIBDIR)' > $@
+
+$(BUILD)/pageshadow-run: tools/pageshadow-run.c $(COMMON_OBJ) $(BUILD)/libdir.stamp
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJ)
+	$(Q)$(CC) $(ALL_CFLAGS) -DPS_LIBDIR='"$(LIBDIR)"' -o $@ $< $(COMMON_OBJ)
 
 $(BUILD)/pageshadow: tools/pageshadow.c $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
@@ -101,3 +105,5 @@ clean:
 
 demo: all
 	$(Q)tools/demo.sh $(BUILD)
+
+FORCE:

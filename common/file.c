@@ -81,6 +81,22 @@ static struct ps_file *file_alloc(struct ps_shadow *sh, const struct ps_file_nam
 	return f;
 }
 
+/* The data file is never shorter than lower_len, except after a truncation interrupted between the data file
+ * and the record (merge.c): finish it. */
+static int repair_lower_len(struct ps_file *f)
+{
+	struct stat st;
+
+	if (ps_sys->fstat(f->data_fd, &st) < 0)
+		return -errno;
+	if ((uint64_t)st.st_size < ps_record_lower_len(&f->rec)) {
+		ps_debug("%s: lower_len %llu past the data file's end %lld: lowered", f->path,
+			 (unsigned long long)ps_record_lower_len(&f->rec), (long long)st.st_size);
+		ps_record_shrink_lower_len(&f->rec, (uint64_t)st.st_size);
+	}
+	return 0;
+}
+
 /* Open the pieces of an existing record: record, lower file (checked against it), data file. */
 static int file_open_parts(struct ps_file *f)
 {
@@ -111,7 +127,7 @@ static int file_open_parts(struct ps_file *f)
 			 strerror(errno));
 		return rc == -ENOENT ? -EILSEQ : rc;
 	}
-	return 0;
+	return repair_lower_len(f);
 }
 
 static void insert_locked(struct ps_file *f)
@@ -297,9 +313,13 @@ int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst)
 	    (rc = ps_shadow_make_parents(f->sh, d->meta_path)) < 0)
 		goto out_unlock;
 	/* Data first, then the record that gives it meaning. */
-	if (ps_sys->renameat(f->sh->dirfd, f->data_path, f->sh->dirfd, d->data_path) < 0 ||
-	    ps_sys->renameat(f->sh->dirfd, f->meta_path, f->sh->dirfd, d->meta_path) < 0) {
+	if (ps_sys->renameat(f->sh->dirfd, f->data_path, f->sh->dirfd, d->data_path) < 0) {
 		rc = -errno;
+		goto out_unlock;
+	}
+	if (ps_sys->renameat(f->sh->dirfd, f->meta_path, f->sh->dirfd, d->meta_path) < 0) {
+		rc = -errno; /* put the data file back: the source keeps both halves */
+		ps_sys->renameat(f->sh->dirfd, d->data_path, f->sh->dirfd, f->data_path);
 		goto out_unlock;
 	}
 	forget_cached(f->path);

@@ -129,8 +129,10 @@ ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off)
 	if ((uint64_t)off >= lower_len)
 		return ps_sys_pread_full(f->data_fd, buf, n, off);
 	/* Fast path: the whole range lies below lower_len and no page of it is shadowed. */
-	if ((uint64_t)off + n <= lower_len && !range_has_shadowed(f, page_of((uint64_t)off), page_of(off + n - 1)))
-		return ps_sys_pread_full(f->lower_fd, buf, n, off);
+	if ((uint64_t)off + n <= lower_len && !range_has_shadowed(f, page_of((uint64_t)off), page_of(off + n - 1))) {
+		got = ps_sys_pread_full(f->lower_fd, buf, n, off);
+		return got >= 0 && (size_t)got < n ? -EIO : got; /* shorter than its record: the lower file changed */
+	}
 	got = ps_sys_pread_full(f->data_fd, buf, n, off);
 	if (got <= 0)
 		return got;
@@ -221,10 +223,12 @@ int ps_merge_truncate(struct ps_file *f, off_t len)
 	rc = copyup_lock(f);
 	if (rc < 0)
 		return rc;
-	/* lower_len first: a byte at or past the new size must never show the lower file again. */
-	ps_record_shrink_lower_len(&f->rec, (uint64_t)len);
+	/* The data file first: lower_len cannot grow back, so it shrinks only once the size has. A crash in between
+	 * leaves lower_len past the end of the data file, which the next open repairs (ps_file_lookup). */
 	if (ps_sys->ftruncate(f->data_fd, len) < 0)
 		rc = -errno;
+	else
+		ps_record_shrink_lower_len(&f->rec, (uint64_t)len);
 	copyup_unlock(f);
 	return rc;
 }

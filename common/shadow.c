@@ -42,14 +42,14 @@ static int create_format(int dirfd)
 	ssize_t n;
 	int fd, rc = 0;
 
-	snprintf(tmp, sizeof(tmp), "FORMAT.new.%d", (int)getpid());
+	snprintf(tmp, sizeof(tmp), "FORMAT.new.%d.%d", (int)getpid(), (int)gettid());
 	fd = ps_sys->openat(dirfd, tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	n = ps_sys_pwrite_full(fd, page, sizeof(page), 0);
 	if (n < 0)
 		rc = (int)n;
-	else if (linkat(dirfd, tmp, dirfd, "FORMAT", 0) < 0 && errno != EEXIST)
+	else if (ps_sys->linkat(dirfd, tmp, dirfd, "FORMAT", 0) < 0 && errno != EEXIST)
 		rc = -errno;
 	ps_sys->close(fd);
 	ps_sys->unlinkat(dirfd, tmp, 0);
@@ -60,6 +60,7 @@ static int create_format(int dirfd)
 static int open_state(struct ps_shadow *sh, int create, char *why, size_t whysz)
 {
 	char line[PS_SHADOW_LINE_MAX + 1];
+	char want[PS_SHADOW_LINE_MAX + 1] = PS_SHADOW_FORMAT_LINE;
 	struct stat st;
 	ssize_t n;
 	void *map;
@@ -80,16 +81,15 @@ static int open_state(struct ps_shadow *sh, int create, char *why, size_t whysz)
 		snprintf(why, whysz, "cannot open its FORMAT file: %s", strerror(errno));
 		return -errno;
 	}
-	n = ps_sys_pread_full(sh->statefd, line, PS_SHADOW_LINE_MAX, 0);
+	n = ps_sys_pread_full(sh->statefd, line, sizeof(line), 0);
 	if (n < 0 || ps_sys->fstat(sh->statefd, &st) < 0) {
 		n = n < 0 ? n : -errno;
 		snprintf(why, whysz, "cannot read its FORMAT file: %s", strerror((int)-n));
 		return (int)n;
 	}
-	line[n] = '\0';
-	line[strcspn(line, "\n")] = '\0';
-	if (strlen(line) != strlen(PS_SHADOW_FORMAT_LINE) - 1 || strncmp(line, PS_SHADOW_FORMAT_LINE, strlen(line)) != 0 ||
-	    st.st_size != PS_SHADOW_STATE_SIZE) {
+	if (n != (ssize_t)sizeof(line) || memcmp(line, want, sizeof(line)) != 0 || st.st_size != PS_SHADOW_STATE_SIZE) {
+		line[n < (ssize_t)sizeof(line) ? n : (ssize_t)sizeof(line) - 1] = '\0';
+		line[strcspn(line, "\n")] = '\0';
 		snprintf(why, whysz, "unknown shadow format \"%.60s\" (this build reads \"%.*s\")", line,
 			 (int)strlen(PS_SHADOW_FORMAT_LINE) - 1, PS_SHADOW_FORMAT_LINE);
 		return -EPROTO;

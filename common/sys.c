@@ -24,6 +24,7 @@ const struct ps_sys ps_sys_libc = {
 	.mkdirat = mkdirat,
 	.renameat = renameat,
 	.unlinkat = unlinkat,
+	.linkat = linkat,
 	.lseek = lseek,
 	.futimens = futimens,
 	.mmap = mmap,
@@ -62,6 +63,8 @@ ssize_t ps_sys_pwrite_full(int fd, const void *buf, size_t n, off_t off)
 				continue;
 			return -errno;
 		}
+		if (r == 0)
+			return -EIO; /* a regular file that accepts nothing: never spin */
 		done += (size_t)r;
 	}
 	return (ssize_t)done;

@@ -28,6 +28,7 @@ struct ps_sys {
 	int (*mkdirat)(int dirfd, const char *path, mode_t mode);
 	int (*renameat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 	int (*unlinkat)(int dirfd, const char *path, int flags);
+	int (*linkat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
 	off_t (*lseek)(int fd, off_t off, int whence);
 	int (*futimens)(int fd, const struct timespec times[2]);
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);

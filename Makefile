@@ -28,7 +28,7 @@ else
 Q := @
 endif
 
-.PHONY: FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench demo
+.PHONY: FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
 all: $(BUILD)/libpageshadow.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe
 
@@ -69,7 +69,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_OBJ) -lcmocka
 
-check: all $(UNIT_BIN)
+check: all $(UNIT_BIN) check-exports
 	$(Q)tests/run-all $(BUILD)
 
 check-unit: $(UNIT_BIN)
@@ -89,8 +89,17 @@ check-unit-asan: $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 check-exports: $(BUILD)/libpageshadow.so
 	$(Q)tests/check-exports $(BUILD)/libpageshadow.so shim/symbols.def
 
-bench: all
+# Benchmarks (never part of check): the full one (~5-10 min, docs/PERFORMANCE.md) and a seconds-long smoke test for CI.
+bench: all $(BUILD)/bench-driver
 	$(Q)bench/run $(BUILD)
+
+bench-quick: all $(BUILD)/bench-driver
+	$(Q)bench/run --quick $(BUILD)
+
+$(BUILD)/bench-driver: bench/driver.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)

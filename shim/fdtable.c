@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <dirent.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #define CHUNK_SHIFT 10
@@ -238,4 +241,81 @@ void ps_fd_forget_range(unsigned int first, unsigned int last)
 			}
 		}
 	}
+}
+
+/* The canonical path a descriptor of the shadow's data tree stands for, or of a lower file: into out. Returns
+ * PS_OPEN_DATA, PS_OPEN_LOWER, or -1 when fd is neither. */
+static int classify_inherited(int fd, char *out, size_t outsz)
+{
+	char link[64], target[PATH_MAX], data_root[PATH_MAX + 8];
+	const char *rel;
+	ssize_t n;
+	int idx;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = syscall(SYS_readlink, link, target, sizeof(target) - 1);
+	if (n <= 0 || target[0] != '/')
+		return -1;
+	target[n] = '\0';
+	snprintf(data_root, sizeof(data_root), "%s/data/", ps_cfg.shadow);
+	if (strncmp(target, data_root, strlen(data_root)) != 0) {
+		if (ps_config_match(&ps_cfg, target, &rel) < 0 || (size_t)n >= outsz)
+			return -1;
+		strcpy(out, target);
+		return PS_OPEN_LOWER;
+	}
+	for (idx = 0; idx < ps_cfg.nprefix; idx++) {
+		size_t elen = strlen(ps_cfg.prefix[idx].enc);
+		const char *p = target + strlen(data_root);
+
+		if (elen && strncmp(p, ps_cfg.prefix[idx].enc, elen) == 0 && p[elen] == '/') {
+			n = snprintf(out, outsz, "%s/%s", ps_cfg.prefix[idx].path, p + elen + 1);
+			return n > 0 && (size_t)n < outsz ? PS_OPEN_DATA : -1;
+		}
+	}
+	return -1;
+}
+
+static void adopt(int fd)
+{
+	char path[PATH_MAX];
+	struct ps_target t;
+	struct ps_file *f = NULL;
+	struct stat st;
+	int kind = classify_inherited(fd, path, sizeof(path));
+	int flags;
+
+	if (kind < 0 || real.fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	flags = real.fcntl(fd, F_GETFL);
+	if (flags < 0 || ps_resolve(AT_FDCWD, path, 1, &t) != 1)
+		return;
+	if (kind == PS_OPEN_DATA && ps_target_lookup(&t, &f) < 0)
+		return; /* a data file whose record is gone (the file was removed or renamed): leave it alone */
+	if (ps_fd_track(fd, kind, flags, f, t.path) < 0)
+		return;
+	ps_debug("fd %d inherited: %s (%s)", fd, t.path, kind == PS_OPEN_DATA ? "data" : "lower");
+	if (fd <= 2 && f && f->lower_fd >= 0 && ps_record_lower_len(&f->rec) > 0)
+		ps_stdio_replace_std(fd, flags);
+}
+
+void ps_fd_adopt_inherited(void)
+{
+	char buf[4096];
+	int dfd = real.openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	long n;
+
+	if (dfd < 0)
+		return;
+	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			int fd = atoi(d->d_name);
+
+			off += d->d_reclen;
+			if (d->d_name[0] >= '0' && d->d_name[0] <= '9' && fd != dfd)
+				adopt(fd);
+		}
+	}
+	real.close(dfd);
 }

@@ -175,6 +175,8 @@ static void ps_init(void)
 	fill_sys();
 	init_log();
 	read_config();
+	if (configured)
+		ps_fd_adopt_inherited();
 	in_shim = 0;
 }
 

@@ -143,6 +143,14 @@ long ps_fd_done(struct ps_open *o, long rc, int saved_errno);
 
 /* Give a plain lower fd's file a record (the inode its locks live on), making o merged. 0 or -errno. */
 int ps_open_attach_record(struct ps_open *o);
+/* Track the descriptors this process inherited from a shimmed parent across exec (`cmd < /ro/f`, `>> /ro/log`,
+ * `exec 3<>/ro/f`): data-file fds become merged fds again, lower fds are watched for coherence. */
+void ps_fd_adopt_inherited(void);
+/* ---- stdio.c ---- */
+/* An inherited fd 0, 1 or 2 that needs the merge (cmd < /ro/f after a write): glibc's stdin/stdout/stderr would
+ * read and write it with internal syscalls, so the standard stream is replaced by a merged one. */
+void ps_stdio_replace_std(int fd, int flags);
+
 /* Forget every tracked fd in [first, last] (close_range, closefrom). */
 void ps_fd_forget_range(unsigned int first, unsigned int last);
 /* fcntl locks on a tracked fd: cmd is F_SETLK/F_SETLKW/F_GETLK or an F_OFD_ form. */

@@ -106,6 +106,23 @@ static FILE *merged_stream(int fd, const char *mode)
 	return fp;
 }
 
+void ps_stdio_replace_std(int fd, int flags)
+{
+	static const char *const modes[] = { [O_RDONLY] = "r", [O_WRONLY] = "w", [O_RDWR] = "r+" };
+	FILE *fp = merged_stream(fd, modes[flags & O_ACCMODE]);
+
+	if (!fp)
+		return;
+	if (fd == 0)
+		stdin = fp;
+	else if (fd == 1)
+		stdout = fp;
+	else
+		stderr = fp;
+	if (fd == 2)
+		setvbuf(fp, NULL, _IONBF, 0);
+}
+
 /* 1: path lies under a prefix (the shim opens it), 0: not, -1: error (errno set). */
 static int stream_path_in_prefix(const char *path)
 {

@@ -295,8 +295,8 @@ static void adopt(int fd)
 	if (ps_fd_track(fd, kind, flags, f, t.path) < 0)
 		return;
 	ps_debug("fd %d inherited: %s (%s)", fd, t.path, kind == PS_OPEN_DATA ? "data" : "lower");
-	if (fd <= 2 && f && f->lower_fd >= 0 && ps_record_lower_len(&f->rec) > 0)
-		ps_stdio_replace_std(fd, flags);
+	if (fd <= 2 && ps_open_needs_merge_io(f))
+		ps_stdio_replace_std(fd);
 }
 
 void ps_fd_adopt_inherited(void)

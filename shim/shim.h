@@ -115,6 +115,11 @@ void ps_fd_share(int newfd, struct ps_open *o);
 /* Forget fd (before the real close). Returns the description it had, with the table's reference moved to the
  * caller, or NULL. */
 struct ps_open *ps_fd_forget(int fd);
+/* Do reads and writes of f need the engine (lower bytes still show through)? */
+static inline int ps_open_needs_merge_io(const struct ps_file *f)
+{
+	return f && f->lower_fd >= 0 && ps_record_lower_len(&f->rec) > 0;
+}
 /* The file behind a merged descriptor (NULL for a plain lower fd). */
 static inline struct ps_file *ps_open_merged(const struct ps_open *o)
 {
@@ -147,9 +152,10 @@ int ps_open_attach_record(struct ps_open *o);
  * `exec 3<>/ro/f`): data-file fds become merged fds again, lower fds are watched for coherence. */
 void ps_fd_adopt_inherited(void);
 /* ---- stdio.c ---- */
-/* An inherited fd 0, 1 or 2 that needs the merge (cmd < /ro/f after a write): glibc's stdin/stdout/stderr would
- * read and write it with internal syscalls, so the standard stream is replaced by a merged one. */
-void ps_stdio_replace_std(int fd, int flags);
+/* fd 0, 1 or 2 needs the merge (inherited: cmd < /ro/f after a write; or dup'ed there: a builtin's >&4 after
+ * exec 4<>/ro/f): glibc's stdin/stdout/stderr would read and write it with internal syscalls, so the standard
+ * stream is replaced by a merged one, once. */
+void ps_stdio_replace_std(int fd);
 
 /* Forget every tracked fd in [first, last] (close_range, closefrom). */
 void ps_fd_forget_range(unsigned int first, unsigned int last);

@@ -90,7 +90,7 @@ static int needs_merge(int fd)
 		return 0;
 	o = ps_fd_get(fd);
 	if (o) {
-		merge = o->file && o->file->lower_fd >= 0 && ps_record_lower_len(&o->file->rec) > 0;
+		merge = ps_open_needs_merge_io(o->file);
 		ps_open_put(o);
 	}
 	ps_leave();
@@ -106,11 +106,16 @@ static FILE *merged_stream(int fd, const char *mode)
 	return fp;
 }
 
-void ps_stdio_replace_std(int fd, int flags)
+/* Once installed, a merged standard stream stays: its functions go through the shim's wrappers to whatever the
+ * fd is at flush time, which is what glibc's own stream does. */
+void ps_stdio_replace_std(int fd)
 {
-	static const char *const modes[] = { [O_RDONLY] = "r", [O_WRONLY] = "w", [O_RDWR] = "r+" };
-	FILE *fp = merged_stream(fd, modes[flags & O_ACCMODE]);
+	static int replaced[3];
+	FILE *fp;
 
+	if (fd < 0 || fd > 2 || __atomic_exchange_n(&replaced[fd], 1, __ATOMIC_ACQ_REL))
+		return;
+	fp = merged_stream(fd, fd == 0 ? "r" : "w");
 	if (!fp)
 		return;
 	if (fd == 0)

@@ -1,0 +1,559 @@
+/* ps-probe.c - a small driver for the integration tests: the file calls shell tools cannot make.
+ *
+ * Usage: ps-probe COMMAND ARG...   (ps-probe help lists them)
+ * Every command prints its results on stdout, one line each, in a form the tests compare: errors are printed as
+ * the errno name ("EEXIST"), not as text, so the same command gives the same output on a real writable file and
+ * on a file under the shim. Exit status: 0 when the command ran (even if the call it probes failed), 2 for a
+ * usage error, 3 when a wait for a marker file timed out, 1 for an unexpected failure of the probe itself.
+ * Marker files (--ready, --go ...) let a test order steps between processes without sleeping.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *errname(int e)
+{
+	switch (e) {
+#define E(x)                                                                                                       \
+	case x:                                                                                                    \
+		return #x;
+		E(EPERM) E(ENOENT) E(EIO) E(EBADF) E(EAGAIN) E(EACCES) E(EEXIST) E(ENOTDIR) E(EISDIR) E(EINVAL)
+		E(ENOSPC) E(EROFS) E(ENXIO) E(ENOLCK) E(EDEADLK) E(ESTALE) E(EILSEQ) E(EPROTO) E(EFBIG) E(ENOSYS)
+		E(EOPNOTSUPP) E(ENAMETOOLONG) E(ELOOP) E(ETXTBSY) E(EFAULT) E(EINTR) E(EMFILE) E(ENOMEM)
+#undef E
+	default:
+		return "E?";
+	}
+}
+
+static int timeout_s = 20;
+
+static void die(const char *what)
+{
+	printf("probe-failure %s: %s\n", what, errname(errno));
+	fflush(stdout);
+	exit(1);
+}
+
+static void touch(const char *marker)
+{
+	int fd;
+
+	if (!marker)
+		return;
+	fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		die("marker");
+	close(fd);
+}
+
+static void wait_for(const char *marker)
+{
+	struct timespec ts = { 0, 5 * 1000 * 1000 };
+	long waited = 0;
+
+	if (!marker)
+		return;
+	while (access(marker, F_OK) != 0) {
+		nanosleep(&ts, NULL);
+		if (++waited > (long)timeout_s * 200) {
+			printf("timeout waiting for %s\n", marker);
+			fflush(stdout);
+			exit(3);
+		}
+	}
+}
+
+static int parse_open_mode(const char *s)
+{
+	/* "ro", "rw", "wo" or a '|'-list of flag names */
+	int flags = 0;
+	char buf[256], *save = NULL;
+
+	if (strcmp(s, "ro") == 0)
+		return O_RDONLY;
+	if (strcmp(s, "rw") == 0)
+		return O_RDWR;
+	if (strcmp(s, "wo") == 0)
+		return O_WRONLY;
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (char *t = strtok_r(buf, "|,", &save); t; t = strtok_r(NULL, "|,", &save)) {
+		if (!strcasecmp(t, "rdonly") || !strcasecmp(t, "O_RDONLY"))
+			flags |= O_RDONLY;
+		else if (!strcasecmp(t, "wronly") || !strcasecmp(t, "O_WRONLY"))
+			flags |= O_WRONLY;
+		else if (!strcasecmp(t, "rdwr") || !strcasecmp(t, "O_RDWR"))
+			flags |= O_RDWR;
+		else if (!strcasecmp(t, "creat") || !strcasecmp(t, "O_CREAT"))
+			flags |= O_CREAT;
+		else if (!strcasecmp(t, "excl") || !strcasecmp(t, "O_EXCL"))
+			flags |= O_EXCL;
+		else if (!strcasecmp(t, "trunc") || !strcasecmp(t, "O_TRUNC"))
+			flags |= O_TRUNC;
+		else if (!strcasecmp(t, "append") || !strcasecmp(t, "O_APPEND"))
+			flags |= O_APPEND;
+		else if (!strcasecmp(t, "directory") || !strcasecmp(t, "O_DIRECTORY"))
+			flags |= O_DIRECTORY;
+		else if (!strcasecmp(t, "nofollow") || !strcasecmp(t, "O_NOFOLLOW"))
+			flags |= O_NOFOLLOW;
+		else {
+			fprintf(stderr, "ps-probe: unknown open flag %s\n", t);
+			exit(2);
+		}
+	}
+	return flags;
+}
+
+static int open_or_report(const char *path, const char *mode)
+{
+	int fd = open(path, parse_open_mode(mode), 0644);
+
+	if (fd < 0) {
+		printf("open %s\n", errname(errno));
+		fflush(stdout);
+		exit(0);
+	}
+	return fd;
+}
+
+static long long num(const char *s)
+{
+	char *end;
+	long long v = strtoll(s, &end, 0);
+
+	if (!*s || *end) {
+		fprintf(stderr, "ps-probe: not a number: %s\n", s);
+		exit(2);
+	}
+	return v;
+}
+
+/* Print n bytes, printable ASCII as is and everything else (and the backslash) as \xNN. */
+static void show(const char *label, const unsigned char *buf, ssize_t n)
+{
+	printf("%s %zd ", label, n);
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] < 0x20 || buf[i] > 0x7e || buf[i] == '\\')
+			printf("\\x%02x", buf[i]);
+		else
+			putchar(buf[i]);
+	}
+	putchar('\n');
+}
+
+/* ---- commands ---- */
+
+/* open PATH FLAGS: "ok" or the errno name. */
+static int cmd_open(char **av)
+{
+	int fd = open(av[0], parse_open_mode(av[1]), 0644);
+
+	if (fd < 0)
+		printf("%s\n", errname(errno));
+	else
+		printf("ok\n");
+	return 0;
+}
+
+/* pread PATH OFF LEN */
+static int cmd_pread(char **av)
+{
+	int fd = open_or_report(av[0], "ro");
+	size_t len = (size_t)num(av[2]);
+	unsigned char *buf = malloc(len ? len : 1);
+	ssize_t n = pread(fd, buf, len, (off_t)num(av[1]));
+
+	if (n < 0)
+		printf("pread %s\n", errname(errno));
+	else
+		show("pread", buf, n);
+	free(buf);
+	close(fd);
+	return 0;
+}
+
+/* pwrite PATH OFF TEXT: opens O_WRONLY (no O_CREAT, no O_TRUNC) and writes TEXT at OFF. */
+static int cmd_pwrite(char **av)
+{
+	int fd = open_or_report(av[0], "wo");
+	ssize_t n = pwrite(fd, av[2], strlen(av[2]), (off_t)num(av[1]));
+
+	if (n < 0)
+		printf("pwrite %s\n", errname(errno));
+	else
+		printf("pwrite %zd\n", n);
+	if (close(fd) < 0)
+		printf("close %s\n", errname(errno));
+	return 0;
+}
+
+/* pwrite-fill PATH OFF LEN BYTE: writes LEN copies of BYTE (a number) at OFF. */
+static int cmd_pwrite_fill(char **av)
+{
+	int fd = open_or_report(av[0], "wo");
+	size_t len = (size_t)num(av[2]);
+	unsigned char *buf = malloc(len ? len : 1);
+	ssize_t n;
+
+	memset(buf, (int)num(av[3]), len);
+	n = pwrite(fd, buf, len, (off_t)num(av[1]));
+	if (n < 0)
+		printf("pwrite %s\n", errname(errno));
+	else
+		printf("pwrite %zd\n", n);
+	free(buf);
+	close(fd);
+	return 0;
+}
+
+/* reread PATH OFF LEN READY GO: open O_RDONLY, read [OFF, OFF+LEN) (pread), touch READY, wait for GO, then read
+ * the range again three ways: pread, lseek+read, and read on from the position the first read left; and fstat. */
+static int cmd_reread(char **av)
+{
+	int fd = open_or_report(av[0], "ro");
+	off_t off = (off_t)num(av[1]);
+	size_t len = (size_t)num(av[2]);
+	unsigned char *buf = malloc(len ? len : 1);
+	struct stat st;
+	ssize_t n;
+
+	if (lseek(fd, off, SEEK_SET) < 0)
+		die("lseek");
+	n = read(fd, buf, len);
+	if (n < 0)
+		die("read");
+	show("before", buf, n);
+	fflush(stdout);
+	touch(av[3]);
+	wait_for(av[4]);
+	n = pread(fd, buf, len, off);
+	if (n < 0)
+		die("pread");
+	show("pread", buf, n);
+	if (lseek(fd, off, SEEK_SET) != off)
+		die("lseek");
+	n = read(fd, buf, len);
+	if (n < 0)
+		die("read");
+	show("read", buf, n);
+	if (fstat(fd, &st) < 0)
+		die("fstat");
+	printf("size %lld\n", (long long)st.st_size);
+	free(buf);
+	close(fd);
+	return 0;
+}
+
+struct lock_opts {
+	const char *opened, *go, *ready, *release, *closed, *exit_after, *then;
+};
+
+static int parse_lock_opts(char **av, struct lock_opts *o)
+{
+	for (; *av; av += 2) {
+		const char *v = av[1];
+
+		if (!v) {
+			fprintf(stderr, "ps-probe: option %s needs a value\n", av[0]);
+			exit(2);
+		}
+		if (!strcmp(av[0], "--opened"))
+			o->opened = v;
+		else if (!strcmp(av[0], "--go"))
+			o->go = v;
+		else if (!strcmp(av[0], "--ready"))
+			o->ready = v;
+		else if (!strcmp(av[0], "--release"))
+			o->release = v;
+		else if (!strcmp(av[0], "--closed"))
+			o->closed = v;
+		else if (!strcmp(av[0], "--exit"))
+			o->exit_after = v;
+		else if (!strcmp(av[0], "--then"))
+			o->then = v;
+		else if (!strcmp(av[0], "--timeout"))
+			timeout_s = (int)num(v);
+		else {
+			fprintf(stderr, "ps-probe: unknown option %s\n", av[0]);
+			exit(2);
+		}
+	}
+	return 0;
+}
+
+/* Try one non-blocking lock of kind (posix|ofd|flock|lockf) and type (rd|wr|un) on fd; 0 or errno. */
+static int try_lock(int fd, const char *kind, const char *type)
+{
+	int t = !strcmp(type, "wr") ? F_WRLCK : !strcmp(type, "rd") ? F_RDLCK : F_UNLCK;
+
+	if (!strcmp(kind, "posix") || !strcmp(kind, "ofd")) {
+		struct flock fl = { .l_type = (short)t, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+
+		return fcntl(fd, !strcmp(kind, "ofd") ? F_OFD_SETLK : F_SETLK, &fl) < 0 ? errno : 0;
+	}
+	if (!strcmp(kind, "flock")) {
+		int op = t == F_WRLCK ? LOCK_EX : t == F_RDLCK ? LOCK_SH : LOCK_UN;
+
+		return flock(fd, op | LOCK_NB) < 0 ? errno : 0;
+	}
+	if (!strcmp(kind, "lockf")) {
+		if (t == F_RDLCK) {
+			fprintf(stderr, "ps-probe: lockf has no read lock\n");
+			exit(2);
+		}
+		if (lseek(fd, 0, SEEK_SET) < 0)
+			return errno;
+		return lockf(fd, t == F_WRLCK ? F_TLOCK : F_ULOCK, 0) < 0 ? errno : 0;
+	}
+	fprintf(stderr, "ps-probe: unknown lock kind %s\n", kind);
+	exit(2);
+}
+
+/* lock PATH OPENMODE KIND TYPE [--opened M] [--go M] [--ready M] [--release M] [--then close|exit|close-other]
+ *      [--closed M] [--exit M] [--timeout S]
+ * open PATH; touch --opened; wait for --go; try the lock once (non-blocking) and print "locked" or the errno name;
+ * touch --ready; wait for --release; then (--then): close the locked fd (close, the default), exit at once with
+ * the fd still open (exit), or open PATH a second time and close that fd, keeping the first (close-other: POSIX
+ * locks go with any close of the file, OFD and flock locks do not); touch --closed; wait for --exit; exit. */
+static int cmd_lock(char **av)
+{
+	struct lock_opts o = { 0 };
+	int fd, e;
+
+	parse_lock_opts(av + 4, &o);
+	fd = open_or_report(av[0], av[1]);
+	touch(o.opened);
+	wait_for(o.go);
+	e = try_lock(fd, av[2], av[3]);
+	printf("%s\n", e ? errname(e) : "locked");
+	fflush(stdout);
+	touch(o.ready);
+	wait_for(o.release);
+	if (o.then && !strcmp(o.then, "exit")) {
+		_exit(0);
+	} else if (o.then && !strcmp(o.then, "close-other")) {
+		int fd2 = open(av[0], O_RDONLY);
+
+		if (fd2 < 0)
+			die("open second fd");
+		close(fd2);
+	} else if (!o.then || !strcmp(o.then, "close")) {
+		close(fd);
+	} else {
+		fprintf(stderr, "ps-probe: unknown --then %s\n", o.then);
+		return 2;
+	}
+	touch(o.closed);
+	wait_for(o.exit_after);
+	return 0;
+}
+
+/* getlk PATH OPENMODE TYPE: F_GETLK for the whole file: "unlocked" or "locked wr|rd by other". */
+static int cmd_getlk(char **av)
+{
+	int fd = open_or_report(av[0], av[1]);
+	struct flock fl = { .l_type = (short)(!strcmp(av[2], "wr") ? F_WRLCK : F_RDLCK), .l_whence = SEEK_SET };
+
+	if (fcntl(fd, F_GETLK, &fl) < 0)
+		printf("getlk %s\n", errname(errno));
+	else if (fl.l_type == F_UNLCK)
+		printf("unlocked\n");
+	else
+		printf("locked %s by %s\n", fl.l_type == F_WRLCK ? "wr" : "rd", fl.l_pid == getpid() ? "self" : "other");
+	close(fd);
+	return 0;
+}
+
+/* stat PATH: stat, lstat, fstat (of an O_RDONLY fd) and statx must agree; prints "size S mode M nlink N" and
+ * "consistent", or the fields that differ. */
+static int cmd_stat(char **av)
+{
+	struct stat a, b, c;
+	struct statx x;
+	int fd, ok = 1;
+
+	if (stat(av[0], &a) < 0) {
+		printf("stat %s\n", errname(errno));
+		return 0;
+	}
+	if (lstat(av[0], &b) < 0)
+		die("lstat");
+	fd = open_or_report(av[0], "ro");
+	if (fstat(fd, &c) < 0)
+		die("fstat");
+	if (statx(AT_FDCWD, av[0], 0, STATX_BASIC_STATS, &x) < 0)
+		die("statx");
+	close(fd);
+#define CMP(field, xv)                                                                                             \
+	do {                                                                                                       \
+		if (a.field != b.field || a.field != c.field || (uint64_t)a.field != (uint64_t)(xv)) {             \
+			printf("differ " #field ": stat %llu lstat %llu fstat %llu statx %llu\n",                  \
+			       (unsigned long long)a.field, (unsigned long long)b.field,                           \
+			       (unsigned long long)c.field, (unsigned long long)(xv));                             \
+			ok = 0;                                                                                    \
+		}                                                                                                  \
+	} while (0)
+	CMP(st_size, x.stx_size);
+	CMP(st_ino, x.stx_ino);
+	CMP(st_mode, x.stx_mode);
+	CMP(st_nlink, x.stx_nlink);
+	CMP(st_uid, x.stx_uid);
+	CMP(st_blocks, x.stx_blocks);
+	CMP(st_mtim.tv_sec, x.stx_mtime.tv_sec);
+	CMP(st_mtim.tv_nsec, x.stx_mtime.tv_nsec);
+	CMP(st_dev, makedev(x.stx_dev_major, x.stx_dev_minor));
+#undef CMP
+	printf("size %lld mode %o nlink %lu\n", (long long)a.st_size, (unsigned)a.st_mode, (unsigned long)a.st_nlink);
+	printf("%s\n", ok ? "consistent" : "inconsistent");
+	return 0;
+}
+
+/* size-after-write PATH OFF TEXT: pwrite through an O_RDWR fd, then print fstat's size and stat's size. */
+static int cmd_size_after_write(char **av)
+{
+	int fd = open_or_report(av[0], "rw");
+	struct stat a, b;
+
+	if (pwrite(fd, av[2], strlen(av[2]), (off_t)num(av[1])) < 0)
+		die("pwrite");
+	if (fstat(fd, &a) < 0 || stat(av[0], &b) < 0)
+		die("stat");
+	printf("fstat %lld stat %lld\n", (long long)a.st_size, (long long)b.st_size);
+	close(fd);
+	return 0;
+}
+
+/* segments PATH: the data segments SEEK_DATA/SEEK_HOLE report, one "data START END" line each. */
+static int cmd_segments(char **av)
+{
+	int fd = open_or_report(av[0], "ro");
+	off_t end = lseek(fd, 0, SEEK_END), pos = 0;
+
+	if (end < 0)
+		die("lseek end");
+	while (pos < end) {
+		off_t d = lseek(fd, pos, SEEK_DATA), h;
+
+		if (d < 0) {
+			if (errno != ENXIO)
+				printf("seek-data %s\n", errname(errno));
+			break;
+		}
+		h = lseek(fd, d, SEEK_HOLE);
+		if (h < 0) {
+			printf("seek-hole %s\n", errname(errno));
+			break;
+		}
+		printf("data %lld %lld\n", (long long)d, (long long)h);
+		pos = h;
+	}
+	printf("end %lld\n", (long long)end);
+	close(fd);
+	return 0;
+}
+
+/* seek PATH WHENCE OFF: lseek with SEEK_SET|SEEK_CUR|SEEK_END|SEEK_DATA|SEEK_HOLE; the result or the errno. */
+static int cmd_seek(char **av)
+{
+	int fd = open_or_report(av[0], "ro");
+	int w = !strcmp(av[1], "SEEK_DATA") ? SEEK_DATA : !strcmp(av[1], "SEEK_HOLE") ? SEEK_HOLE
+		: !strcmp(av[1], "SEEK_END") ? SEEK_END : !strcmp(av[1], "SEEK_CUR") ? SEEK_CUR : SEEK_SET;
+	off_t r = lseek(fd, (off_t)num(av[2]), w);
+
+	if (r < 0)
+		printf("%s\n", errname(errno));
+	else
+		printf("%lld\n", (long long)r);
+	close(fd);
+	return 0;
+}
+
+/* statfs PATH: "statvfs rdonly|rw" and "statfs rdonly|rw" (ST_RDONLY in f_flag / f_flags). */
+static int cmd_statfs(char **av)
+{
+	struct statvfs v;
+	struct statfs f;
+
+	if (statvfs(av[0], &v) < 0)
+		printf("statvfs %s\n", errname(errno));
+	else
+		printf("statvfs %s\n", (v.f_flag & ST_RDONLY) ? "rdonly" : "rw");
+	if (statfs(av[0], &f) < 0)
+		printf("statfs %s\n", errname(errno));
+	else
+		printf("statfs %s\n", (f.f_flags & ST_RDONLY) ? "rdonly" : "rw");
+	return 0;
+}
+
+/* access PATH MODE (r|w|x|f, combined: rw): "ok" or the errno name, for access and faccessat(AT_EACCESS). */
+static int cmd_access(char **av)
+{
+	int mode = 0;
+
+	for (const char *p = av[1]; *p; p++)
+		mode |= *p == 'r' ? R_OK : *p == 'w' ? W_OK : *p == 'x' ? X_OK : F_OK;
+	printf("access %s\n", access(av[0], mode) < 0 ? errname(errno) : "ok");
+	printf("faccessat %s\n", faccessat(AT_FDCWD, av[0], mode, AT_EACCESS) < 0 ? errname(errno) : "ok");
+	return 0;
+}
+
+struct command {
+	const char *name;
+	int nargs; /* minimum */
+	int (*fn)(char **av);
+	const char *usage;
+};
+
+static const struct command commands[] = {
+	{ "open", 2, cmd_open, "PATH FLAGS (ro|rw|wo or e.g. wronly|creat|excl)" },
+	{ "pread", 3, cmd_pread, "PATH OFF LEN" },
+	{ "pwrite", 3, cmd_pwrite, "PATH OFF TEXT" },
+	{ "pwrite-fill", 4, cmd_pwrite_fill, "PATH OFF LEN BYTE" },
+	{ "reread", 5, cmd_reread, "PATH OFF LEN READY GO" },
+	{ "lock", 4, cmd_lock, "PATH ro|rw|wo posix|ofd|flock|lockf rd|wr [--opened M] [--go M] [--ready M] "
+			       "[--release M] [--then close|exit|close-other] [--closed M] [--exit M] [--timeout S]" },
+	{ "getlk", 3, cmd_getlk, "PATH ro|rw rd|wr" },
+	{ "stat", 1, cmd_stat, "PATH" },
+	{ "size-after-write", 3, cmd_size_after_write, "PATH OFF TEXT" },
+	{ "segments", 1, cmd_segments, "PATH" },
+	{ "seek", 3, cmd_seek, "PATH SEEK_SET|SEEK_CUR|SEEK_END|SEEK_DATA|SEEK_HOLE OFF" },
+	{ "statfs", 1, cmd_statfs, "PATH" },
+	{ "access", 2, cmd_access, "PATH r|w|x|f..." },
+};
+
+static int usage(FILE *out)
+{
+	fprintf(out, "usage: ps-probe COMMAND ARG...\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %s %s\n", commands[i].name, commands[i].usage);
+	return out == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage(stderr);
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help"))
+		return usage(stdout);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		if (argc - 2 < commands[i].nargs)
+			return usage(stderr);
+		setvbuf(stdout, NULL, _IOLBF, 0);
+		return commands[i].fn(argv + 2);
+	}
+	fprintf(stderr, "ps-probe: unknown command %s\n", argv[1]);
+	return usage(stderr);
+}

@@ -508,6 +508,82 @@ static int cmd_access(char **av)
 	return 0;
 }
 
+/* errno-kept PATH: a successful call leaves errno as the caller had it. A sentinel goes in before each call. */
+#define KEPT(label, ok_expr)                                                                                       \
+	do {                                                                                                       \
+		errno = ENOTTY;                                                                                    \
+		int ok_ = (ok_expr);                                                                               \
+		printf("%s %s\n", label, !ok_ ? errname(errno) : errno == ENOTTY ? "kept" : "clobbered");       \
+	} while (0)
+
+static int cmd_errno_kept(char **av)
+{
+	struct stat st;
+	char buf[8];
+	int fd;
+
+	errno = ENOTTY;
+	fd = open(av[0], O_RDWR);
+	printf("open %s\n", fd < 0 ? errname(errno) : errno == ENOTTY ? "kept" : "clobbered");
+	KEPT("pwrite", pwrite(fd, "E", 1, 1) == 1);
+	KEPT("pread", pread(fd, buf, sizeof(buf), 0) >= 0);
+	KEPT("lseek", lseek(fd, 0, SEEK_END) >= 0);
+	KEPT("fstat", fstat(fd, &st) == 0);
+	KEPT("stat", stat(av[0], &st) == 0);
+	KEPT("access", access(av[0], W_OK) == 0);
+	KEPT("ftruncate", ftruncate(fd, st.st_size) == 0);
+	KEPT("fsync", fsync(fd) == 0);
+	KEPT("close", close(fd) == 0);
+	return 0;
+}
+
+/* tmpfile DIR TEXT: an unnamed file in DIR (O_TMPFILE): write TEXT, read it back, report its link count. */
+static int cmd_tmpfile(char **av)
+{
+	char buf[256] = "";
+	struct stat st;
+	int fd = open(av[0], O_TMPFILE | O_RDWR, 0600);
+	ssize_t n;
+
+	if (fd < 0) {
+		printf("tmpfile %s\n", errname(errno));
+		return 0;
+	}
+	n = write(fd, av[1], strlen(av[1]));
+	if (n < 0 || pread(fd, buf, sizeof(buf) - 1, 0) != n || fstat(fd, &st) < 0)
+		die("tmpfile io");
+	printf("tmpfile %s nlink %ju size %jd\n", buf, (uintmax_t)st.st_nlink, (intmax_t)st.st_size);
+	close(fd);
+	return 0;
+}
+
+/* mkstemp TEMPLATE TEXT: create, write, reopen by name, read back, unlink; the name itself is not printed. */
+static int cmd_mkstemp(char **av)
+{
+	char *name = strdup(av[0]);
+	char buf[256] = "";
+	size_t len = strlen(name);
+	int fd = mkstemp(name);
+
+	if (fd < 0) {
+		printf("mkstemp %s\n", errname(errno));
+		return 0;
+	}
+	printf("mkstemp replaced-X %s\n", len >= 6 && strcmp(name + len - 6, "XXXXXX") != 0 ? "yes" : "no");
+	if (write(fd, av[1], strlen(av[1])) < 0)
+		die("mkstemp write");
+	close(fd);
+	fd = open(name, O_RDONLY);
+	if (fd < 0 || read(fd, buf, sizeof(buf) - 1) < 0)
+		die("mkstemp reopen");
+	close(fd);
+	printf("mkstemp read %s\n", buf);
+	printf("mkstemp unlink %s\n", unlink(name) < 0 ? errname(errno) : "ok");
+	printf("mkstemp gone %s\n", access(name, F_OK) < 0 ? errname(errno) : "no");
+	free(name);
+	return 0;
+}
+
 struct command {
 	const char *name;
 	int nargs; /* minimum */
@@ -530,6 +606,9 @@ static const struct command commands[] = {
 	{ "seek", 3, cmd_seek, "PATH SEEK_SET|SEEK_CUR|SEEK_END|SEEK_DATA|SEEK_HOLE OFF" },
 	{ "statfs", 1, cmd_statfs, "PATH" },
 	{ "access", 2, cmd_access, "PATH r|w|x|f..." },
+	{ "errno-kept", 1, cmd_errno_kept, "PATH" },
+	{ "tmpfile", 2, cmd_tmpfile, "DIR TEXT" },
+	{ "mkstemp", 2, cmd_mkstemp, "TEMPLATE TEXT" },
 };
 
 static int usage(FILE *out)

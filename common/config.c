@@ -79,37 +79,34 @@ int ps_config_add_prefix_list(struct ps_config *cfg, const char *list, char *why
 	return 0;
 }
 
-/* The shadow's absolute path with as many symlinks resolved as exist (it may not exist yet). */
-static int resolve_shadow(const char *dir, char *out, size_t outsz)
+int ps_config_resolve(const char *path, char *out, size_t outsz)
 {
 	char cwd[PATH_MAX], abs[PATH_MAX], real[PATH_MAX];
-	char *slash;
+	size_t head;
 	int n;
 
+	if (realpath(path, real)) {
+		n = snprintf(out, outsz, "%s", real);
+		return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
+	}
 	if (!getcwd(cwd, sizeof(cwd)))
 		return -errno;
-	n = ps_path_normalize(cwd, dir, abs, sizeof(abs));
+	n = ps_path_normalize(cwd, path, abs, sizeof(abs));
 	if (n < 0)
 		return n;
-	/* Resolve the longest existing ancestor, then append the rest. */
-	strcpy(out, abs);
-	for (;;) {
-		if (realpath(abs, real)) {
-			size_t rl = strlen(real);
-			const char *rest = out + strlen(abs);
+	/* Resolve the longest existing ancestor, then put the missing tail back. */
+	for (head = (size_t)n;;) {
+		char saved = abs[head];
 
-			if (rl + strlen(rest) + 1 > outsz)
-				return -ENAMETOOLONG;
-			memmove(out + rl, rest, strlen(rest) + 1);
-			memcpy(out, real, rl);
-			if (out[0] == '/' && out[1] == '/')
-				memmove(out, out + 1, strlen(out));
-			return 0;
+		abs[head] = '\0';
+		if (realpath(head ? abs : "/", real)) {
+			abs[head] = saved;
+			n = snprintf(out, outsz, "%s%s", strcmp(real, "/") == 0 && saved ? "" : real, abs + head);
+			return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 		}
-		slash = strrchr(abs, '/');
-		if (!slash || slash == abs)
-			return 0;
-		*slash = '\0';
+		abs[head] = saved;
+		while (head > 0 && abs[--head] != '/')
+			;
 	}
 }
 
@@ -125,7 +122,7 @@ int ps_config_set_shadow(struct ps_config *cfg, const char *dir, char *why, size
 		snprintf(why, whysz, "shadow directory %s contains ':'", dir);
 		return -EINVAL;
 	}
-	rc = resolve_shadow(dir, cfg->shadow, sizeof(cfg->shadow));
+	rc = ps_config_resolve(dir, cfg->shadow, sizeof(cfg->shadow));
 	if (rc < 0) {
 		snprintf(why, whysz, "shadow directory %s: %s", dir, strerror(-rc));
 		return rc;

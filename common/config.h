@@ -33,6 +33,9 @@ int ps_config_add_prefix_list(struct ps_config *cfg, const char *list, char *why
  * refused when inside a prefix or when a prefix lies inside it. */
 int ps_config_set_shadow(struct ps_config *cfg, const char *dir, char *why, size_t whysz);
 
+/* path made absolute, with symlinks resolved as far as it exists; a missing tail is kept, normalised. */
+int ps_config_resolve(const char *path, char *out, size_t outsz);
+
 /* The prefix that holds abs (normalised absolute path), the longest when they nest; -1 when none.
  * *rel receives the part below it. */
 int ps_config_match(const struct ps_config *cfg, const char *abs, const char **rel);

@@ -258,34 +258,3 @@ int ps_tree_prefixes(int dirfd, struct ps_config *cfg)
 	free_names(names, count);
 	return rc;
 }
-
-int ps_tree_resolve(const char *path, char *out, size_t outsz)
-{
-	char cwd[PATH_MAX], abs[PATH_MAX], real[PATH_MAX];
-	size_t head;
-	int n;
-
-	if (realpath(path, real)) {
-		n = snprintf(out, outsz, "%s", real);
-		return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
-	}
-	if (!getcwd(cwd, sizeof(cwd)))
-		return -errno;
-	n = ps_path_normalize(cwd, path, abs, sizeof(abs));
-	if (n < 0)
-		return n;
-	/* Resolve the longest existing ancestor, then put the missing tail back. */
-	for (head = (size_t)n;;) {
-		char saved = abs[head];
-
-		abs[head] = '\0';
-		if (realpath(head ? abs : "/", real)) {
-			abs[head] = saved;
-			n = snprintf(out, outsz, "%s%s", strcmp(real, "/") == 0 && saved ? "" : real, abs + head);
-			return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
-		}
-		abs[head] = saved;
-		while (head > 0 && abs[--head] != '/')
-			;
-	}
-}

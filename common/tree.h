@@ -1,7 +1,7 @@
 /* tree.h - for the tools only: the default shadow directory, a walk over a shadow's records, path resolution.
  *
  * These functions call libc directly (the ops table has no directory reading) and allocate; the shim never
- * calls them. Entry points: ps_default_shadow_dir, ps_tree_walk, ps_tree_prefixes, ps_tree_resolve.
+ * calls them. Entry points: ps_default_shadow_dir, ps_tree_walk, ps_tree_prefixes.
  */
 #ifndef PS_TREE_H
 #define PS_TREE_H
@@ -38,9 +38,5 @@ int ps_tree_walk(int dirfd, ps_tree_fn fn, void *arg);
 /* Add to cfg the prefixes the shadow open at dirfd holds records for (taken as recorded, not re-resolved).
  * Returns 0 or -errno (-E2BIG past PS_MAX_PREFIXES). */
 int ps_tree_prefixes(int dirfd, struct ps_config *cfg);
-
-/* path made absolute with symlinks resolved as far as it exists; a missing tail is kept, normalised.
- * Returns 0 or -errno. */
-int ps_tree_resolve(const char *path, char *out, size_t outsz);
 
 #endif

@@ -1,6 +1,6 @@
 /* resolve.c - which calls concern a read-only prefix, and the canonical name of what they name.
  *
- * Entry points: ps_resolve, ps_target_name, ps_target_lookup.
+ * Entry points: ps_resolve, ps_path_in_prefix, ps_target_name, ps_target_lookup.
  * Two steps. A lexical test (no system call for an absolute path, one getcwd or readlink for a relative one)
  * sends every path outside the prefixes straight to the real call. Only a path that lexically lies under a
  * prefix is then resolved by the kernel (an O_PATH open and /proc/self/fd), so that "a/../b", symlinks inside
@@ -109,6 +109,18 @@ int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t)
 	t->prefix = idx;
 	t->rel = rel;
 	return 1;
+}
+
+int ps_path_in_prefix(const char *path, int follow)
+{
+	struct ps_target t;
+	int rc;
+
+	if (!ps_enter())
+		return 0;
+	rc = ps_resolve(AT_FDCWD, path, follow, &t);
+	ps_leave();
+	return rc;
 }
 
 void ps_target_name(const struct ps_target *t, struct ps_file_name *name)

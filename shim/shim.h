@@ -84,6 +84,9 @@ struct ps_target {
  * resolved through the lower tree; follow=0 keeps a final symlink), -errno on failure. */
 int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t);
 void ps_target_name(const struct ps_target *t, struct ps_file_name *name);
+/* ps_resolve for a wrapper that only needs the answer: 1 under a prefix, 0 not (or re-entered), -errno. Takes
+ * and drops the guard itself. */
+int ps_path_in_prefix(const char *path, int follow);
 /* The shadow state of t: 0 and a reference, -ENOENT without a record. */
 int ps_target_lookup(const struct ps_target *t, struct ps_file **out);
 

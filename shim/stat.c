@@ -242,17 +242,9 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 
 /* ---- statfs and statvfs: a prefix is writable ---- */
 
-/* Does (dirfd, path) lie under a prefix? Lexical and kernel resolution as for every path. */
 static int path_in_prefix(const char *path)
 {
-	struct ps_target t;
-	int rc;
-
-	if (!ps_enter())
-		return 0;
-	rc = ps_resolve(AT_FDCWD, path, 1, &t);
-	ps_leave();
-	return rc == 1;
+	return ps_path_in_prefix(path, 1) == 1;
 }
 
 static int fd_in_prefix(int fd)

@@ -131,13 +131,8 @@ void ps_stdio_replace_std(int fd)
 /* 1: path lies under a prefix (the shim opens it), 0: not, -1: error (errno set). */
 static int stream_path_in_prefix(const char *path)
 {
-	struct ps_target t;
-	int rc;
+	int rc = ps_path_in_prefix(path, 1);
 
-	if (!ps_enter())
-		return 0;
-	rc = ps_resolve(AT_FDCWD, path, 1, &t);
-	ps_leave();
 	if (rc < 0) {
 		errno = -ps_errno_for_program(rc);
 		return -1;
@@ -145,17 +140,23 @@ static int stream_path_in_prefix(const char *path)
 	return rc;
 }
 
+/* Open path as fopen(mode) would, through the shim's open. */
+static int open_for_stream(const char *path, const char *mode, int *flags)
+{
+	*flags = mode_flags(mode);
+	if (*flags < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return open(path, *flags, 0666);
+}
+
 static FILE *fopen_shadowed(const char *path, const char *mode)
 {
-	int flags = mode_flags(mode);
-	int fd, saved;
+	int flags, saved;
+	int fd = open_for_stream(path, mode, &flags);
 	FILE *fp;
 
-	if (flags < 0) {
-		errno = EINVAL;
-		return NULL;
-	}
-	fd = open(path, flags, 0666);
 	if (fd < 0)
 		return NULL;
 	fp = needs_merge(fd) ? merged_stream(fd, mode) : real.fdopen(fd, mode);
@@ -196,16 +197,11 @@ FILE *fdopen(int fd, const char *mode)
 static FILE *freopen_shadowed(FILE *(*reopen)(const char *, const char *, FILE *), const char *path,
 			      const char *mode, FILE *stream)
 {
-	int flags = mode_flags(mode);
 	char proc[64];
-	int fd, saved;
+	int flags, saved;
+	int fd = open_for_stream(path, mode, &flags);
 	FILE *fp;
 
-	if (flags < 0) {
-		errno = EINVAL;
-		return NULL;
-	}
-	fd = open(path, flags, 0666);
 	if (fd < 0)
 		return NULL;
 	if (needs_merge(fd)) {

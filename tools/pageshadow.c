@@ -427,7 +427,7 @@ static int cmd_cat(const struct options *o, const struct ps_config *cfg, struct 
 	if (o->nargs != 2)
 		fail("cat takes one PATH (see --help)");
 	arg = o->args[1];
-	rc = ps_tree_resolve(arg, abs, sizeof(abs));
+	rc = ps_config_resolve(arg, abs, sizeof(abs));
 	if (rc < 0)
 		fail("%s: %s", arg, strerror(-rc));
 	buf = malloc(COPY_CHUNK);

@@ -67,7 +67,7 @@ $(BUILD)/ps-probe: tests/helpers/ps-probe.c
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_OBJ) -lcmocka
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_OBJ) -lcmocka -lpthread
 
 check: all $(UNIT_BIN) check-exports
 	$(Q)tests/run-all $(BUILD)

@@ -103,6 +103,7 @@ static int file_open_parts(struct ps_file *f)
 	struct stat lst;
 	int rfd, rc;
 
+	f->generation = ps_shadow_generation(f->sh);
 	rfd = ps_sys->openat(f->sh->dirfd, f->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (rfd < 0) /* a directory (or a file above the name) in the meta tree is not a record */
 		return errno == EISDIR || errno == ENOTDIR ? -ENOENT : -errno;
@@ -138,6 +139,22 @@ static void insert_locked(struct ps_file *f)
 	buckets[h] = f;
 }
 
+/* Does a cached object still hold the path's current record? Another process may have renamed a file over it or
+ * removed it; the generation says when to look again. Table mutex held. */
+static int cached_is_current_locked(struct ps_file *f)
+{
+	uint64_t gen = ps_shadow_generation(f->sh);
+	struct stat named, held;
+
+	if (gen == f->generation)
+		return 1;
+	if (ps_sys->fstatat(f->sh->dirfd, f->meta_path, &named, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    ps_sys->fstat(f->rec.fd, &held) < 0 || named.st_ino != held.st_ino || named.st_dev != held.st_dev)
+		return 0;
+	f->generation = gen;
+	return 1;
+}
+
 int ps_file_lookup(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
 {
 	struct ps_file *f;
@@ -145,6 +162,11 @@ int ps_file_lookup(struct ps_shadow *sh, const struct ps_file_name *name, struct
 
 	pthread_mutex_lock(&table_mutex);
 	f = find_locked(name->path);
+	if (f && !cached_is_current_locked(f)) {
+		unhash_locked(f); /* open fds keep it, as they keep a replaced file's inode */
+		f->unlinked = 1;
+		f = NULL;
+	}
 	if (f) {
 		f->refs++;
 		pthread_mutex_unlock(&table_mutex);

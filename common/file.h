@@ -20,6 +20,7 @@ struct ps_file {
 	struct ps_file *next; /* hash chain */
 	int refs;
 	int unlinked;         /* removed from the namespace; lives on while referenced */
+	uint64_t generation;  /* the shadow's generation when the record was last known to be this path's */
 	int lower_fd;         /* O_RDONLY lower file, -1 when the file has none */
 	int data_fd;          /* O_RDWR data file */
 	int lock_fd;          /* this process's own description of the data file, for the copy-up OFD lock */

@@ -79,66 +79,47 @@ static int range_needs_copyup(struct ps_file *f, uint64_t first, uint64_t last)
 	return ps_bitmap_find(f->rec.bitmap, first, last + 1, 0) <= last;
 }
 
-static int range_has_shadowed(struct ps_file *f, uint64_t first, uint64_t last)
+/* The end of the run of pages from pos that share page pos's state (shadowed or not), capped at limit. */
+static uint64_t run_end(struct ps_file *f, uint64_t pos, uint64_t limit, int shadowed)
 {
-	return ps_bitmap_find(f->rec.bitmap, first, last + 1, 1) <= last;
+	uint64_t next = ps_bitmap_find(f->rec.bitmap, page_of(pos) + 1, page_of(limit - 1) + 1, !shadowed);
+	uint64_t end = next << PS_PAGE_SHIFT;
+
+	return end < limit ? end : limit;
 }
 
-/* Read lower bytes into buf for every untouched page of [off, off+n), n bytes all below lower_len. */
-static int fill_from_lower(struct ps_file *f, char *buf, size_t n, off_t off)
-{
-	uint64_t end = (uint64_t)off + n;
-	uint64_t pos = (uint64_t)off;
-
-	while (pos < end) {
-		uint64_t pg = page_of(pos);
-		uint64_t run_end;
-		ssize_t r;
-
-		if (ps_record_page_is_shadowed(&f->rec, pg)) {
-			pos = (pg + 1) << PS_PAGE_SHIFT;
-			continue;
-		}
-		run_end = pg + 1;
-		while ((run_end << PS_PAGE_SHIFT) < end && !ps_record_page_is_shadowed(&f->rec, run_end))
-			run_end++;
-		run_end = run_end << PS_PAGE_SHIFT;
-		if (run_end > end)
-			run_end = end;
-		r = ps_sys_pread_full(f->lower_fd, buf + (pos - (uint64_t)off), run_end - pos, (off_t)pos);
-		if (r < 0)
-			return (int)r;
-		if ((uint64_t)r < run_end - pos)
-			return -EIO; /* the lower file is shorter than its record says: it changed */
-		pos = run_end;
-	}
-	return 0;
-}
-
+/* Each run of pages is read from the source its bit names at the moment the bit is tested, never the data file
+ * first and the bitmap after: a bit is set only once its page is complete in the data file, and a page whose bit
+ * is not yet set still has its right content in the lower file, so a concurrent copy-up cannot show a hole. */
 ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off)
 {
-	uint64_t lower_len, below;
-	ssize_t got;
-	int rc;
+	uint64_t lower_len, pos = (uint64_t)off, end = (uint64_t)off + n;
+	ssize_t r;
 
 	if (off < 0)
 		return -EINVAL;
 	if (n == 0)
 		return 0;
 	lower_len = f->lower_fd >= 0 ? ps_record_lower_len(&f->rec) : 0;
-	if ((uint64_t)off >= lower_len)
-		return ps_sys_pread_full(f->data_fd, buf, n, off);
-	/* Fast path: the whole range lies below lower_len and no page of it is shadowed. */
-	if ((uint64_t)off + n <= lower_len && !range_has_shadowed(f, page_of((uint64_t)off), page_of(off + n - 1))) {
-		got = ps_sys_pread_full(f->lower_fd, buf, n, off);
-		return got >= 0 && (size_t)got < n ? -EIO : got; /* shorter than its record: the lower file changed */
+	while (pos < end && pos < lower_len) {
+		int shadowed = ps_record_page_is_shadowed(&f->rec, page_of(pos));
+		uint64_t stop = run_end(f, pos, end < lower_len ? end : lower_len, shadowed);
+
+		r = ps_sys_pread_full(shadowed ? f->data_fd : f->lower_fd, (char *)buf + (pos - (uint64_t)off),
+				      stop - pos, (off_t)pos);
+		if (r < 0)
+			return pos > (uint64_t)off ? (ssize_t)(pos - (uint64_t)off) : r;
+		if ((uint64_t)r < stop - pos) /* a lower file shorter than its record changed; a data file, truncated */
+			return shadowed ? (ssize_t)(pos + (uint64_t)r - (uint64_t)off) : -EIO;
+		pos = stop;
 	}
-	got = ps_sys_pread_full(f->data_fd, buf, n, off);
-	if (got <= 0)
-		return got;
-	below = (uint64_t)off + (uint64_t)got <= lower_len ? (uint64_t)got : lower_len - (uint64_t)off;
-	rc = fill_from_lower(f, buf, below, off);
-	return rc < 0 ? rc : got;
+	if (pos < end) {
+		r = ps_sys_pread_full(f->data_fd, (char *)buf + (pos - (uint64_t)off), end - pos, (off_t)pos);
+		if (r < 0)
+			return pos > (uint64_t)off ? (ssize_t)(pos - (uint64_t)off) : r;
+		pos += (uint64_t)r;
+	}
+	return (ssize_t)(pos - (uint64_t)off);
 }
 
 /* Copy page pg's lower bytes (those below lower_len) into the data file and mark it. Lock held. */

@@ -104,12 +104,27 @@ static int open_state(struct ps_shadow *sh, int create, char *why, size_t whysz)
 	return 0;
 }
 
+static int lock_fd_locked(struct ps_shadow *sh)
+{
+	pid_t pid = getpid();
+
+	if (sh->lock_pid == pid)
+		return sh->lockfd;
+	if (sh->lockfd >= 0)
+		ps_sys->close(sh->lockfd); /* the parent's, inherited: the parent keeps its own */
+	sh->lockfd = ps_sys->openat(sh->dirfd, "FORMAT", O_RDONLY | O_CLOEXEC);
+	if (sh->lockfd < 0)
+		return -errno;
+	sh->lock_pid = pid;
+	return sh->lockfd;
+}
+
 int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why, size_t whysz)
 {
 	int rc;
 
 	memset(sh, 0, sizeof(*sh));
-	sh->dirfd = sh->statefd = -1;
+	sh->dirfd = sh->statefd = sh->lockfd = -1;
 	pthread_mutex_init(&sh->create_mutex, NULL);
 	if (strlen(dir) >= sizeof(sh->path)) {
 		snprintf(why, whysz, "path too long");
@@ -127,6 +142,10 @@ int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why,
 		return rc;
 	}
 	rc = open_state(sh, create, why, whysz);
+	if (rc == 0 && lock_fd_locked(sh) < 0) {
+		rc = -errno;
+		snprintf(why, whysz, "cannot open its FORMAT file for locking: %s", strerror(errno));
+	}
 	if (rc < 0)
 		ps_shadow_close(sh);
 	return rc;
@@ -138,10 +157,12 @@ void ps_shadow_close(struct ps_shadow *sh)
 		ps_sys->munmap(sh->state, PS_SHADOW_STATE_SIZE);
 	if (sh->statefd >= 0)
 		ps_sys->close(sh->statefd);
+	if (sh->lockfd >= 0)
+		ps_sys->close(sh->lockfd);
 	if (sh->dirfd >= 0)
 		ps_sys->close(sh->dirfd);
 	sh->state = NULL;
-	sh->statefd = sh->dirfd = -1;
+	sh->statefd = sh->dirfd = sh->lockfd = -1;
 }
 
 void ps_shadow_bump_generation(struct ps_shadow *sh)
@@ -151,8 +172,15 @@ void ps_shadow_bump_generation(struct ps_shadow *sh)
 
 int ps_shadow_lock_create(struct ps_shadow *sh)
 {
+	int fd;
+
 	pthread_mutex_lock(&sh->create_mutex);
-	while (ps_sys->flock(sh->statefd, LOCK_EX) < 0) {
+	fd = lock_fd_locked(sh);
+	if (fd < 0) {
+		pthread_mutex_unlock(&sh->create_mutex);
+		return fd;
+	}
+	while (ps_sys->flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			int rc = -errno;
 
@@ -165,7 +193,7 @@ int ps_shadow_lock_create(struct ps_shadow *sh)
 
 void ps_shadow_unlock_create(struct ps_shadow *sh)
 {
-	ps_sys->flock(sh->statefd, LOCK_UN);
+	ps_sys->flock(sh->lockfd, LOCK_UN);
 	pthread_mutex_unlock(&sh->create_mutex);
 }
 

@@ -30,6 +30,9 @@ struct ps_shadow_state {
 struct ps_shadow {
 	int dirfd;
 	int statefd;
+	int lockfd;     /* this process's own description of FORMAT: flock belongs to a description, which fork
+			 * shares, so a child takes the creation lock on its own */
+	pid_t lock_pid;
 	struct ps_shadow_state *state;
 	pthread_mutex_t create_mutex;
 	char path[PATH_MAX];

@@ -25,6 +25,25 @@
 
 static struct ps_open **chunks[NCHUNKS];
 static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pid_t table_pid; /* the process the table describes; refreshed in fork children */
+
+static void table_atfork_child(void)
+{
+	table_pid = getpid();
+}
+
+void ps_fd_table_init(void)
+{
+	table_pid = getpid();
+	pthread_atfork(NULL, NULL, table_atfork_child);
+}
+
+/* A vfork child (Python's subprocess, posix_spawn) runs in its parent's memory until it execs: what it closes and
+ * dups is its own, and must not change the parent's table. */
+int ps_fd_table_is_ours(void)
+{
+	return getpid() == table_pid;
+}
 
 static struct ps_open **slot(int fd, int create)
 {
@@ -51,6 +70,7 @@ static void recheck_lower(struct ps_open *o)
 	struct ps_target t;
 	struct ps_file *f;
 	uint64_t gen;
+	int saved = errno; /* the call goes on to pass through: its errno must be the real call's alone */
 
 	if (!sh)
 		return;
@@ -64,6 +84,7 @@ static void recheck_lower(struct ps_open *o)
 	}
 	__atomic_store_n(&o->generation, gen, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&o->mutex);
+	errno = saved;
 }
 
 struct ps_open *ps_fd_get(int fd)
@@ -107,9 +128,15 @@ void ps_open_put(struct ps_open *o)
 int ps_fd_track(int fd, enum ps_open_kind kind, int flags, struct ps_file *file, const char *path)
 {
 	struct ps_shadow *sh = ps_shadow_get();
-	struct ps_open *o = calloc(1, sizeof(*o) + strlen(path) + 1);
+	struct ps_open *o;
 	struct ps_open **s, *old;
 
+	if (!ps_fd_table_is_ours()) {
+		if (file)
+			ps_file_put(file);
+		return 0; /* the vfork child's own descriptor; its exec adopts it */
+	}
+	o = calloc(1, sizeof(*o) + strlen(path) + 1);
 	if (!o)
 		goto fail;
 	o->refs = 1;
@@ -144,6 +171,8 @@ void ps_fd_share(int newfd, struct ps_open *o)
 {
 	struct ps_open **s, *old = NULL;
 
+	if (!ps_fd_table_is_ours())
+		return;
 	pthread_mutex_lock(&table_mutex);
 	s = slot(newfd, 1);
 	if (s) {
@@ -161,7 +190,7 @@ struct ps_open *ps_fd_forget(int fd)
 	struct ps_open **s = slot(fd, 0);
 	struct ps_open *o;
 
-	if (!s || !__atomic_load_n(s, __ATOMIC_ACQUIRE))
+	if (!s || !__atomic_load_n(s, __ATOMIC_ACQUIRE) || !ps_fd_table_is_ours())
 		return NULL;
 	pthread_mutex_lock(&table_mutex);
 	o = *s;
@@ -225,6 +254,8 @@ int ps_open_attach_record(struct ps_open *o)
 
 void ps_fd_forget_range(unsigned int first, unsigned int last)
 {
+	if (!ps_fd_table_is_ours())
+		return;
 	for (unsigned c = first >> CHUNK_SHIFT; c < NCHUNKS && c <= (last >> CHUNK_SHIFT); c++) {
 		if (!__atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE))
 			continue;

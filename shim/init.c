@@ -175,6 +175,7 @@ static void ps_init(void)
 	fill_sys();
 	init_log();
 	read_config();
+	ps_fd_table_init();
 	if (configured)
 		ps_fd_adopt_inherited();
 	in_shim = 0;

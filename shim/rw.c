@@ -17,6 +17,10 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
+#ifndef RWF_NOAPPEND
+#define RWF_NOAPPEND 0x00000020 /* Linux 6.9; glibc 2.36 does not name it yet */
+#endif
+
 static int readable(const struct ps_open *o)
 {
 	return (o->flags & O_ACCMODE) != O_WRONLY && !(o->flags & O_PATH);
@@ -60,7 +64,7 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
 	return n;
 }
 
-static ssize_t pwritev_merged(struct ps_open *o, int fd, const struct iovec *iov, int iovcnt, off_t off)
+static ssize_t pwritev_merged(struct ps_open *o, int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
 	int rc;
 	ssize_t w;
@@ -70,12 +74,12 @@ static ssize_t pwritev_merged(struct ps_open *o, int fd, const struct iovec *iov
 	rc = ps_merge_prepare_write(o->file, off, iov_total(iov, iovcnt));
 	if (rc < 0)
 		return rc;
-	w = real.pwritev(fd, iov, iovcnt, off);
+	w = real.pwritev2(fd, iov, iovcnt, off, flags);
 	return w < 0 ? -errno : w;
 }
 
 /* Sequential I/O: read the kernel's position, do the positional call, move the position. */
-static ssize_t at_position(struct ps_open *o, int fd, const struct iovec *iov, int iovcnt, int is_write)
+static ssize_t at_position(struct ps_open *o, int fd, const struct iovec *iov, int iovcnt, int is_write, int flags)
 {
 	off_t pos;
 	ssize_t r;
@@ -85,7 +89,7 @@ static ssize_t at_position(struct ps_open *o, int fd, const struct iovec *iov, i
 	if (pos < 0) {
 		r = -errno;
 	} else {
-		r = is_write ? pwritev_merged(o, fd, iov, iovcnt, pos) : preadv_merged(o, iov, iovcnt, pos);
+		r = is_write ? pwritev_merged(o, fd, iov, iovcnt, pos, flags) : preadv_merged(o, iov, iovcnt, pos);
 		if (r > 0 && real.lseek(fd, pos + r, SEEK_SET) < 0)
 			r = -errno;
 	}
@@ -101,19 +105,25 @@ ssize_t ps_read_fd(struct ps_open *o, int fd, void *buf, size_t n)
 		ssize_t r = real.read(fd, buf, n);
 		return r < 0 ? -errno : r;
 	}
-	return at_position(o, fd, &iov, 1, 0);
+	return at_position(o, fd, &iov, 1, 0, 0);
+}
+
+/* Does a write land at the end of the file (O_APPEND unless RWF_NOAPPEND, or RWF_APPEND)? Then it is at or past
+ * lower_len and needs no copy-up. */
+static int appends(const struct ps_open *o, int flags)
+{
+	return ((o->flags & O_APPEND) && !(flags & RWF_NOAPPEND)) || (flags & RWF_APPEND);
 }
 
 ssize_t ps_write_fd(struct ps_open *o, int fd, const void *buf, size_t n)
 {
 	struct iovec iov = { (void *)buf, n };
 
-	/* O_APPEND writes land at the data file's end, at or past lower_len: nothing to copy up. */
-	if (plain_data(o) || !writable(o) || (o->flags & O_APPEND)) {
+	if (plain_data(o) || !writable(o) || appends(o, 0)) {
 		ssize_t w = real.write(fd, buf, n);
 		return w < 0 ? -errno : w;
 	}
-	return at_position(o, fd, &iov, 1, 1);
+	return at_position(o, fd, &iov, 1, 1, 0);
 }
 
 off_t ps_lseek_fd(struct ps_open *o, int fd, off_t off, int whence)
@@ -165,17 +175,17 @@ static ssize_t vector_engine(struct ps_open *o, int fd, const struct iovec *iov,
 {
 	ssize_t r;
 
-	if (plain_data(o) || (is_write && (o->flags & O_APPEND))) {
+	if (plain_data(o) || (is_write && appends(o, flags))) {
 		r = is_write ? real.pwritev2(fd, iov, iovcnt, off, flags) : real.preadv2(fd, iov, iovcnt, off, flags);
 		return r < 0 ? -errno : r;
 	}
 	if (iovcnt < 0 || iovcnt > IOV_MAX)
 		return -EINVAL;
 	if (off == -1)
-		return at_position(o, fd, iov, iovcnt, is_write);
+		return at_position(o, fd, iov, iovcnt, is_write, flags);
 	if (off < 0)
 		return -EINVAL;
-	return is_write ? pwritev_merged(o, fd, iov, iovcnt, off) : preadv_merged(o, iov, iovcnt, off);
+	return is_write ? pwritev_merged(o, fd, iov, iovcnt, off, flags) : preadv_merged(o, iov, iovcnt, off);
 }
 
 /* Wrapper bodies: pass through unless fd is merged, then the engine. */
@@ -354,7 +364,7 @@ static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int 
 			break;
 		}
 		if (out)
-			w = outoff ? pwritev_merged(out, outfd, &(struct iovec){ buf, (size_t)r }, 1, *outoff)
+			w = outoff ? pwritev_merged(out, outfd, &(struct iovec){ buf, (size_t)r }, 1, *outoff, 0)
 				   : ps_write_fd(out, outfd, buf, (size_t)r);
 		else
 			w = outoff ? real.pwrite(outfd, buf, (size_t)r, *outoff) : real.write(outfd, buf, (size_t)r);

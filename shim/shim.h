@@ -107,6 +107,9 @@ struct ps_open {
 	char path[];          /* canonical path (lower fds re-check it) */
 };
 
+/* Bind the table to this process (start-up); a vfork child then leaves it alone (ps_fd_table_is_ours). */
+void ps_fd_table_init(void);
+int ps_fd_table_is_ours(void);
 /* The open description behind fd with a reference, or NULL when fd is not the shim's (the common case: one
  * load). Lower fds are re-checked against the shadow generation first. Drop with ps_open_put. */
 struct ps_open *ps_fd_get(int fd);

@@ -17,37 +17,39 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-/* truncate(path): give the file a record if it has none (a truncate is a write). 1 handled, 0 pass through. */
+/* truncate(path) of a regular file under a prefix is a write: the file gets a record if it has none. */
+static int truncate_target(const struct ps_target *t, off_t len)
+{
+	int fd = ps_open_target(t, O_WRONLY | O_CLOEXEC, 0);
+	struct ps_open *o;
+	int rc;
+
+	if (fd < 0)
+		return fd;
+	o = ps_fd_forget(fd);
+	rc = o && o->file ? ps_merge_truncate(o->file, len) : -EIO;
+	if (o)
+		ps_open_put(o);
+	real.close(fd);
+	return rc;
+}
+
+/* 1: handled (*rc), 0: pass through. */
 static int truncate_shadowed(const char *path, off_t len, int *rc)
 {
 	struct ps_target t;
-	struct ps_file *f = NULL;
-	int r, fd;
+	struct stat st;
+	int r;
 
 	if (!ps_enter())
 		return 0;
 	r = ps_resolve(AT_FDCWD, path, 1, &t);
-	if (r > 0) {
-		fd = ps_open_target(&t, O_WRONLY | O_CLOEXEC, 0);
-		r = fd;
-		if (fd >= 0) {
-			struct ps_open *o = ps_fd_get(fd);
-
-			f = o ? o->file : NULL;
-			r = f ? ps_merge_truncate(f, len) : -EIO;
-			if (o)
-				ps_open_put(o);
-			ps_open_put(ps_fd_forget(fd));
-			real.close(fd);
-		}
-		*rc = r;
-		r = 1;
-	} else if (r < 0) {
-		*rc = r;
-		r = 1;
-	}
+	if (r > 0 && real.fstatat(AT_FDCWD, t.path, &st, 0) == 0 && !S_ISREG(st.st_mode))
+		*rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL; /* the kernel's answer, without opening a FIFO */
+	else if (r != 0)
+		*rc = r < 0 ? r : truncate_target(&t, len);
 	ps_leave();
-	return r;
+	return r != 0;
 }
 
 int truncate(const char *path, off_t len)

@@ -262,11 +262,13 @@ static int fd_in_prefix(int fd)
 
 #define STATFS_WRAPPER(call, in_prefix, buf, field)                                                                \
 	do {                                                                                                       \
-		int r_;                                                                                            \
+		int r_, saved_;                                                                                    \
 		ps_bind();                                                                                         \
-		r_ = call;                                                                                     \
+		r_ = call;                                                                                         \
+		saved_ = errno;                                                                                    \
 		if (r_ == 0 && (in_prefix))                                                                        \
 			(buf)->field &= ~(__typeof__((buf)->field))ST_RDONLY;                                      \
+		errno = saved_;                                                                                    \
 		return r_;                                                                                         \
 	} while (0)
 

@@ -113,7 +113,7 @@ void ps_stdio_replace_std(int fd)
 	static int replaced[3];
 	FILE *fp;
 
-	if (fd < 0 || fd > 2 || __atomic_exchange_n(&replaced[fd], 1, __ATOMIC_ACQ_REL))
+	if (fd < 0 || fd > 2 || !ps_fd_table_is_ours() || __atomic_exchange_n(&replaced[fd], 1, __ATOMIC_ACQ_REL))
 		return;
 	fp = merged_stream(fd, fd == 0 ? "r" : "w");
 	if (!fp)

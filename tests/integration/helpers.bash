@@ -31,7 +31,7 @@ export PS_TRACE_SET='?open,openat,?openat2,?creat,open_by_handle_at,truncate,ftr
 # ---------------------------------------------------------------------------------------------------------------
 # How a command is run under the shim: the bare form (LD_PRELOAD and the variables) or, with PS_LAUNCHER=run, the
 # launcher build/pageshadow-run. Switching the default is this one line:
-: "${PS_LAUNCHER:=bare}"
+: "${PS_LAUNCHER:=run}"
 export PS_LAUNCHER
 
 ps_exec() {

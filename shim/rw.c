@@ -464,6 +464,10 @@ static void *mmap_merged(struct ps_open *o, void *addr, size_t len, int prot, in
 	void *p;
 	ssize_t r;
 
+	if (!readable(o)) { /* as the kernel: every mapping needs a readable descriptor */
+		*err = EACCES;
+		return MAP_FAILED;
+	}
 	if ((flags & MAP_SHARED) && (prot & PROT_WRITE)) {
 		ps_error("%s: shared writable mapping of a partly shadowed file is not supported yet", o->path);
 		*err = ENODEV;

@@ -88,12 +88,41 @@ static uint64_t run_end(struct ps_file *f, uint64_t pos, uint64_t limit, int sha
 	return end < limit ? end : limit;
 }
 
-/* Each run of pages is read from the source its bit names at the moment the bit is tested, never the data file
- * first and the bitmap after: a bit is set only once its page is complete in the data file, and a page whose bit
- * is not yet set still has its right content in the lower file, so a concurrent copy-up cannot show a hole. */
+/* Overlay the shadowed pages of [off, end) (all below lower_len) from the data file onto buf, which holds the lower
+ * bytes of that range. Returns the bytes of the range that are valid: all of them, or fewer when the data file
+ * ended early (a concurrent truncation). */
+static ssize_t overlay_shadowed(struct ps_file *f, char *buf, uint64_t off, uint64_t end)
+{
+	uint64_t pos = off;
+
+	while (pos < end) {
+		uint64_t first = ps_bitmap_find(f->rec.bitmap, page_of(pos), page_of(end - 1) + 1, 1);
+		uint64_t stop;
+		ssize_t r;
+
+		if ((first << PS_PAGE_SHIFT) >= end)
+			break;
+		if ((first << PS_PAGE_SHIFT) > pos)
+			pos = first << PS_PAGE_SHIFT;
+		stop = run_end(f, pos, end, 1);
+		r = ps_sys_pread_full(f->data_fd, buf + (pos - off), stop - pos, (off_t)pos);
+		if (r < 0) /* the bytes before the failing run are good: a short read, as a real file's */
+			return pos > off ? (ssize_t)(pos - off) : r;
+		if ((uint64_t)r < stop - pos)
+			return (ssize_t)(pos + (uint64_t)r - off);
+		pos = stop;
+	}
+	return (ssize_t)(end - off);
+}
+
+/* The lower bytes of the range first, in one read, then the shadowed pages over them: the order matters. A bit is
+ * set only once its page is complete in the data file, so a page seen shadowed is read whole from there; a page
+ * seen unshadowed keeps the lower bytes already read, which are still its content because a writer waits for the
+ * copy-up before writing. (Reading the data file first and testing the bits after would show the hole of a page
+ * copied up in between.) One lower read plus one per shadowed run, whatever the mix. */
 ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off)
 {
-	uint64_t lower_len, pos = (uint64_t)off, end = (uint64_t)off + n;
+	uint64_t lower_len, below_end, pos = (uint64_t)off, end = (uint64_t)off + n;
 	ssize_t r;
 
 	if (off < 0)
@@ -101,17 +130,19 @@ ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off)
 	if (n == 0)
 		return 0;
 	lower_len = f->lower_fd >= 0 ? ps_record_lower_len(&f->rec) : 0;
-	while (pos < end && pos < lower_len) {
-		int shadowed = ps_record_page_is_shadowed(&f->rec, page_of(pos));
-		uint64_t stop = run_end(f, pos, end < lower_len ? end : lower_len, shadowed);
-
-		r = ps_sys_pread_full(shadowed ? f->data_fd : f->lower_fd, (char *)buf + (pos - (uint64_t)off),
-				      stop - pos, (off_t)pos);
-		if (r < 0)
-			return pos > (uint64_t)off ? (ssize_t)(pos - (uint64_t)off) : r;
-		if ((uint64_t)r < stop - pos) /* a lower file shorter than its record changed; a data file, truncated */
-			return shadowed ? (ssize_t)(pos + (uint64_t)r - (uint64_t)off) : -EIO;
-		pos = stop;
+	below_end = end < lower_len ? end : lower_len;
+	if (pos < below_end) {
+		if (range_needs_copyup(f, page_of(pos), page_of(below_end - 1))) {
+			r = ps_sys_pread_full(f->lower_fd, buf, below_end - pos, off);
+			if (r < 0)
+				return r;
+			if ((uint64_t)r < below_end - pos)
+				return -EIO; /* shorter than its record: the lower file changed */
+		}
+		r = overlay_shadowed(f, buf, pos, below_end);
+		if (r < 0 || (uint64_t)r < below_end - pos)
+			return r;
+		pos = below_end;
 	}
 	if (pos < end) {
 		r = ps_sys_pread_full(f->data_fd, (char *)buf + (pos - (uint64_t)off), end - pos, (off_t)pos);

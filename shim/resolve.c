@@ -80,6 +80,20 @@ static int kernel_path(int dirfd, const char *path, int follow, char *out, size_
 	return 0;
 }
 
+/* An absolute path with no "//", "." or ".." component is already normal: it can be matched as it is. */
+static int already_normal(const char *p)
+{
+	if (p[0] != '/')
+		return 0;
+	for (; (p = strchr(p, '/')); p++) {
+		if (p[1] == '/')
+			return 0;
+		if (p[1] == '.' && (p[2] == '/' || !p[2] || (p[2] == '.' && (p[3] == '/' || !p[3]))))
+			return 0;
+	}
+	return 1;
+}
+
 int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t)
 {
 	char base[PATH_MAX];
@@ -88,6 +102,8 @@ int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t)
 
 	if (!path || !*path)
 		return 0;
+	if (already_normal(path) && ps_config_match(&ps_cfg, path, &rel) < 0)
+		return 0; /* the common case, outside every prefix: no copy, no system call */
 	if (path[0] != '/' && base_path(dirfd, base, sizeof(base)) < 0)
 		return 0; /* a bad dirfd or an unreachable cwd: the real call reports it */
 	if (ps_path_normalize(base, path, t->path, sizeof(t->path)) < 0)

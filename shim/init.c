@@ -42,16 +42,25 @@ static void bind_real(void)
 
 /* Keep the shim's own descriptors out of the program's way: high numbers, close-on-exec. A program that
  * expects open() to return the lowest free number (close(0); open(...)) still gets it. */
-static int hide_fd(int fd)
+static int hide_base = 256;
+
+/* The top eighth of the descriptor limit at start-up (a limit lowered later makes F_DUPFD fail: then the fd stays
+ * where it is). */
+static void init_hide_base(void)
 {
 	struct rlimit rl;
-	int base = 256, high;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128)
+		hide_base = (int)(rl.rlim_cur - rl.rlim_cur / 8);
+}
+
+static int hide_fd(int fd)
+{
+	int high;
 
 	if (fd < 0)
 		return fd;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128)
-		base = (int)(rl.rlim_cur - rl.rlim_cur / 8);
-	high = real.fcntl(fd, F_DUPFD_CLOEXEC, base);
+	high = real.fcntl(fd, F_DUPFD_CLOEXEC, hide_base);
 	if (high < 0)
 		return fd;
 	real.close(fd);
@@ -172,6 +181,7 @@ static void ps_init(void)
 {
 	in_shim = 1;
 	bind_real();
+	init_hide_base();
 	fill_sys();
 	init_log();
 	read_config();

@@ -342,9 +342,14 @@ int ps_merge_stat(struct ps_file *f, struct stat *st)
 	return 0;
 }
 
+int ps_merge_sync_record(struct ps_file *f)
+{
+	return f->lower_fd < 0 ? 0 : ps_record_sync(&f->rec);
+}
+
 int ps_merge_sync(struct ps_file *f)
 {
 	if (ps_sys->fsync(f->data_fd) < 0)
 		return -errno;
-	return ps_record_sync(&f->rec);
+	return ps_merge_sync_record(f);
 }

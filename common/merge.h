@@ -46,5 +46,8 @@ int ps_merge_stat(struct ps_file *f, struct stat *st);
 
 /* fsync and fdatasync: the data file first, then the record that points at it. */
 int ps_merge_sync(struct ps_file *f);
+/* The record half alone, for a caller that has synced the data file itself. A file without a lower file has a
+ * record that never changes after its creation: nothing to do. */
+int ps_merge_sync_record(struct ps_file *f);
 
 #endif

@@ -207,6 +207,18 @@ int ps_shadow_path(char *out, size_t outsz, const char *tree, const char *enc_pr
 int ps_shadow_make_parents(struct ps_shadow *sh, const char *relpath)
 {
 	const char *slash = strrchr(relpath, '/');
+	char parent[PATH_MAX];
+	size_t n;
 
-	return slash ? mkdir_p(sh->dirfd, relpath, (size_t)(slash - relpath)) : 0;
+	if (!slash)
+		return 0;
+	n = (size_t)(slash - relpath);
+	if (n >= sizeof(parent))
+		return -ENAMETOOLONG;
+	memcpy(parent, relpath, n);
+	parent[n] = '\0';
+	/* Usually the parent is there already: one mkdirat says so, the walk from the top is for the first time. */
+	if (ps_sys->mkdirat(sh->dirfd, parent, 0755) == 0 || errno == EEXIST)
+		return 0;
+	return mkdir_p(sh->dirfd, relpath, n);
 }

@@ -23,7 +23,7 @@ void ps_lock_release_posix(struct ps_open *o)
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
 
 	if (o->file)
-		real.fcntl(o->file->rec.fd, F_SETLK, &fl);
+		REAL(fcntl)(o->file->rec.fd, F_SETLK, &fl);
 }
 
 /* The record fd of o's own open file description (OFD locks, flock). */
@@ -68,7 +68,7 @@ int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl)
 	if (cmd != F_GETLK && cmd != F_OFD_GETLK && !lock_access_ok(o, fl->l_type))
 		return -EBADF;
 	if (fl->l_whence == SEEK_CUR)
-		base = real.lseek(fd, 0, SEEK_CUR);
+		base = REAL(lseek)(fd, 0, SEEK_CUR);
 	else if (fl->l_whence == SEEK_END)
 		base = ps_merge_size(o->file);
 	else if (fl->l_whence != SEEK_SET)
@@ -80,7 +80,7 @@ int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl)
 	lfd = is_ofd(cmd) ? description_lock_fd(o) : o->file->rec.fd;
 	if (lfd < 0)
 		return lfd;
-	if (real.fcntl(lfd, cmd, &abs) < 0)
+	if (REAL(fcntl)(lfd, cmd, &abs) < 0)
 		return -errno;
 	if (cmd == F_GETLK || cmd == F_OFD_GETLK)
 		*fl = abs;
@@ -92,14 +92,14 @@ int close(int fd)
 	struct ps_open *o;
 
 	if (!ps_enter())
-		return real.close(fd);
+		return REAL(close)(fd);
 	o = ps_fd_forget(fd);
 	if (o) {
 		ps_lock_release_posix(o);
 		ps_open_put(o);
 	}
 	ps_leave();
-	return real.close(fd);
+	return REAL(close)(fd);
 }
 
 int __close(int fd)
@@ -114,7 +114,7 @@ int close_range(unsigned int first, unsigned int last, int flags)
 			ps_fd_forget_range(first, last);
 		ps_leave();
 	}
-	return real.close_range(first, last, flags);
+	return REAL(close_range)(first, last, flags);
 }
 
 void closefrom(int lowfd)
@@ -124,7 +124,7 @@ void closefrom(int lowfd)
 			ps_fd_forget_range((unsigned)lowfd, ~0u);
 		ps_leave();
 	}
-	real.closefrom(lowfd);
+	REAL(closefrom)(lowfd);
 }
 
 /* After a successful dup onto newfd: newfd's old description is gone, and newfd shares fd's. */
@@ -155,25 +155,25 @@ static int after_dup(int fd, int newfd)
 int dup(int fd)
 {
 	ps_bind();
-	return after_dup(fd, real.dup(fd));
+	return after_dup(fd, REAL(dup)(fd));
 }
 
 int dup2(int fd, int newfd)
 {
 	ps_bind();
-	return after_dup(fd, real.dup2(fd, newfd));
+	return after_dup(fd, REAL(dup2)(fd, newfd));
 }
 
 int __dup2(int fd, int newfd)
 {
 	ps_bind();
-	return after_dup(fd, real.__dup2(fd, newfd));
+	return after_dup(fd, REAL(__dup2)(fd, newfd));
 }
 
 int dup3(int fd, int newfd, int flags)
 {
 	ps_bind();
-	return after_dup(fd, real.dup3(fd, newfd, flags));
+	return after_dup(fd, REAL(dup3)(fd, newfd, flags));
 }
 
 static int is_lock_cmd(int cmd)
@@ -226,17 +226,17 @@ static int fcntl_impl(int (*passthrough)(int, int, ...), int fd, int cmd, void *
 
 int fcntl(int fd, int cmd, ...)
 {
-	FCNTL_WRAPPER(real.fcntl);
+	FCNTL_WRAPPER(REAL(fcntl));
 }
 
 int fcntl64(int fd, int cmd, ...)
 {
-	FCNTL_WRAPPER(real.fcntl64);
+	FCNTL_WRAPPER(REAL(fcntl64));
 }
 
 int __fcntl(int fd, int cmd, ...)
 {
-	FCNTL_WRAPPER(real.__fcntl);
+	FCNTL_WRAPPER(REAL(__fcntl));
 }
 
 /* lockf is fcntl on [position, position+len) (glibc's calls its fcntl internally, out of our sight). */
@@ -285,7 +285,7 @@ int lockf(int fd, int cmd, off_t len)
 	int rc = lockf_impl(fd, cmd, len, &handled);
 
 	if (!handled)
-		return real.lockf(fd, cmd, len);
+		return REAL(lockf)(fd, cmd, len);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -295,7 +295,7 @@ int lockf64(int fd, int cmd, off64_t len)
 	int rc = lockf_impl(fd, cmd, len, &handled);
 
 	if (!handled)
-		return real.lockf64(fd, cmd, len);
+		return REAL(lockf64)(fd, cmd, len);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -305,16 +305,16 @@ int flock(int fd, int op)
 	struct ps_open *o;
 
 	if (!ps_enter())
-		return real.flock(fd, op);
+		return REAL(flock)(fd, op);
 	o = ps_fd_get(fd);
 	if (!o) {
 		ps_leave();
-		return real.flock(fd, op);
+		return REAL(flock)(fd, op);
 	}
 	rc = o->file ? 0 : ps_open_attach_record(o);
 	if (rc == 0) {
 		lfd = description_lock_fd(o);
-		rc = lfd < 0 ? lfd : real.flock(lfd, op) < 0 ? -errno : 0;
+		rc = lfd < 0 ? lfd : REAL(flock)(lfd, op) < 0 ? -errno : 0;
 	}
 	return (int)ps_fd_done(o, rc, saved);
 }

@@ -54,7 +54,7 @@ static struct ps_open **slot(int fd, int create)
 		return NULL;
 	chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
 	if (!chunk && create) {
-		chunk = real.mmap(NULL, CHUNK_SIZE * sizeof(*chunk), PROT_READ | PROT_WRITE,
+		chunk = REAL(mmap)(NULL, CHUNK_SIZE * sizeof(*chunk), PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (chunk == MAP_FAILED)
 			return NULL;
@@ -107,7 +107,7 @@ struct ps_open *ps_fd_get(int fd)
 static void open_free(struct ps_open *o)
 {
 	if (o->lock_fd >= 0)
-		real.close(o->lock_fd);
+		REAL(close)(o->lock_fd);
 	if (o->file)
 		ps_file_put(o->file);
 	pthread_mutex_destroy(&o->mutex);
@@ -163,7 +163,7 @@ int ps_fd_track(int fd, enum ps_open_kind kind, int flags, struct ps_file *file,
 fail:
 	if (file)
 		ps_file_put(file);
-	real.close(fd);
+	REAL(close)(fd);
 	return -ENOMEM;
 }
 
@@ -237,7 +237,7 @@ int ps_open_attach_record(struct ps_open *o)
 	rc = ps_resolve(AT_FDCWD, o->path, 1, &t);
 	if (rc <= 0)
 		return rc < 0 ? rc : -EIO;
-	if (real.fstatat(AT_FDCWD, t.path, &lst, 0) < 0)
+	if (REAL(fstatat)(AT_FDCWD, t.path, &lst, 0) < 0)
 		return -errno;
 	ps_target_name(&t, &name);
 	rc = ps_file_create(sh, &name, &lst, 0, 0, &f);
@@ -316,9 +316,9 @@ static void adopt(int fd)
 	int kind = classify_inherited(fd, path, sizeof(path));
 	int flags;
 
-	if (kind < 0 || real.fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (kind < 0 || REAL(fstat)(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return;
-	flags = real.fcntl(fd, F_GETFL);
+	flags = REAL(fcntl)(fd, F_GETFL);
 	if (flags < 0 || ps_resolve(AT_FDCWD, path, 1, &t) != 1)
 		return;
 	if (kind == PS_OPEN_DATA && ps_target_lookup(&t, &f) < 0)
@@ -333,7 +333,7 @@ static void adopt(int fd)
 void ps_fd_adopt_inherited(void)
 {
 	char buf[4096];
-	int dfd = real.openat(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = REAL(openat)(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	long n;
 
 	if (dfd < 0)
@@ -348,5 +348,5 @@ void ps_fd_adopt_inherited(void)
 				adopt(fd);
 		}
 	}
-	real.close(dfd);
+	REAL(close)(dfd);
 }

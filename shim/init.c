@@ -1,9 +1,9 @@
 /* init.c - binding the real functions, reading the configuration, the entry guard, the shadow on first need.
  *
  * Entry points: ps_enter/ps_leave (every wrapper), ps_shadow_get, ps_errno_for_program.
- * Binding happens once under pthread_once, from the constructor or from the first wrapper that runs (a library
- * constructor that runs before ours may already call open). dlsym(RTLD_NEXT) finds the next definition, normally
- * glibc's; a name the libc lacks stays NULL and its wrapper is never reached through it.
+ * Each real function is bound by dlsym(RTLD_NEXT) the first time it is needed (REAL in shim.h): the next
+ * definition, normally glibc's. The configuration is read once under pthread_once, from the constructor or from
+ * the first wrapper that runs (a library constructor that runs before ours may already call open).
  */
 #include "shim.h"
 #include "log.h"
@@ -33,11 +33,9 @@ static struct ps_shadow shadow;
 static int shadow_state; /* 0 not yet, 1 open, -1 unusable */
 static pthread_mutex_t shadow_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-static void bind_real(void)
+void *ps_real_lookup(const char *name)
 {
-#define PS_SYM(ret, name, params) real.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
-#include "symbols.def"
-#undef PS_SYM
+	return dlsym(RTLD_NEXT, name);
 }
 
 /* Keep the shim's own descriptors out of the program's way: high numbers, close-on-exec. A program that
@@ -60,10 +58,10 @@ static int hide_fd(int fd)
 
 	if (fd < 0)
 		return fd;
-	high = real.fcntl(fd, F_DUPFD_CLOEXEC, hide_base);
+	high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, hide_base);
 	if (high < 0)
 		return fd;
-	real.close(fd);
+	REAL(close)(fd);
 	return high;
 }
 
@@ -78,17 +76,17 @@ static int shim_openat(int dirfd, const char *path, int flags, ...)
 		mode = va_arg(ap, mode_t);
 		va_end(ap);
 	}
-	return hide_fd(real.openat(dirfd, path, flags | O_CLOEXEC, mode));
+	return hide_fd(REAL(openat)(dirfd, path, flags | O_CLOEXEC, mode));
 }
 
 static ssize_t shim_pread(int fd, void *buf, size_t n, off_t off)
 {
-	return real.pread(fd, buf, n, off);
+	return REAL(pread)(fd, buf, n, off);
 }
 
 static ssize_t shim_pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	return real.pwrite(fd, buf, n, off);
+	return REAL(pwrite)(fd, buf, n, off);
 }
 
 static struct ps_sys shim_sys;
@@ -97,21 +95,21 @@ static void fill_sys(void)
 {
 	shim_sys = ps_sys_libc;
 	shim_sys.openat = shim_openat;
-	shim_sys.close = real.close;
+	shim_sys.close = REAL(close);
 	shim_sys.pread = shim_pread;
 	shim_sys.pwrite = shim_pwrite;
-	shim_sys.write = real.write;
-	shim_sys.fstat = real.fstat;
-	shim_sys.fstatat = real.fstatat;
-	shim_sys.ftruncate = real.ftruncate;
-	shim_sys.fallocate = real.fallocate;
-	shim_sys.fsync = real.fsync;
-	shim_sys.fcntl = real.fcntl;
-	shim_sys.flock = real.flock;
-	shim_sys.unlinkat = real.unlinkat;
-	shim_sys.renameat = real.renameat;
-	shim_sys.lseek = real.lseek;
-	shim_sys.mmap = real.mmap;
+	shim_sys.write = REAL(write);
+	shim_sys.fstat = REAL(fstat);
+	shim_sys.fstatat = REAL(fstatat);
+	shim_sys.ftruncate = REAL(ftruncate);
+	shim_sys.fallocate = REAL(fallocate);
+	shim_sys.fsync = REAL(fsync);
+	shim_sys.fcntl = REAL(fcntl);
+	shim_sys.flock = REAL(flock);
+	shim_sys.unlinkat = REAL(unlinkat);
+	shim_sys.renameat = REAL(renameat);
+	shim_sys.lseek = REAL(lseek);
+	shim_sys.mmap = REAL(mmap);
 	ps_sys = &shim_sys;
 }
 
@@ -122,9 +120,9 @@ static void init_log(void)
 	int fd = -1;
 
 	if (dbg && strchr(dbg, '/')) /* a path; any other value but "0" means stderr */
-		fd = hide_fd(real.open(dbg, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
+		fd = hide_fd(REAL(open)(dbg, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
 	if (fd < 0)
-		fd = hide_fd(real.fcntl(2, F_DUPFD_CLOEXEC, 3));
+		fd = hide_fd(REAL(fcntl)(2, F_DUPFD_CLOEXEC, 3));
 	ps_log_init(fd, dbg && *dbg && strcmp(dbg, "0") != 0, prog && *prog ? prog : "pageshadow");
 }
 
@@ -180,7 +178,6 @@ static void read_config(void)
 static void ps_init(void)
 {
 	in_shim = 1;
-	bind_real();
 	init_hide_base();
 	fill_sys();
 	init_log();

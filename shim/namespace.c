@@ -52,7 +52,7 @@ int unlink(const char *path)
 	int saved = errno, rc;
 
 	if (!unlink_shadowed(AT_FDCWD, path, &rc))
-		return real.unlink(path);
+		return REAL(unlink)(path);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -61,7 +61,7 @@ int unlinkat(int dirfd, const char *path, int flags)
 	int saved = errno, rc;
 
 	if ((flags & AT_REMOVEDIR) || !unlink_shadowed(dirfd, path, &rc))
-		return real.unlinkat(dirfd, path, flags);
+		return REAL(unlinkat)(dirfd, path, flags);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -70,7 +70,7 @@ int remove(const char *path)
 	int saved = errno, rc;
 
 	if (!unlink_shadowed(AT_FDCWD, path, &rc))
-		return real.remove(path);
+		return REAL(remove)(path);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -84,7 +84,7 @@ static int target_exists(const struct ps_target *t, struct stat *lst)
 		lst->st_mode = S_IFREG;
 		return 1;
 	}
-	return real.fstatat(AT_FDCWD, t->path, lst, AT_SYMLINK_NOFOLLOW) == 0;
+	return REAL(fstatat)(AT_FDCWD, t->path, lst, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 static int rename_both_inside(const struct ps_target *src, const struct ps_target *dst, unsigned int flags)
@@ -100,7 +100,7 @@ static int rename_both_inside(const struct ps_target *src, const struct ps_targe
 		return 0;
 	rc = ps_target_lookup(src, &f);
 	if (rc == -ENOENT)
-		return real.fstatat(AT_FDCWD, src->path, &dst_st, AT_SYMLINK_NOFOLLOW) == 0 ? -EROFS : -ENOENT;
+		return REAL(fstatat)(AT_FDCWD, src->path, &dst_st, AT_SYMLINK_NOFOLLOW) == 0 ? -EROFS : -ENOENT;
 	if (rc < 0)
 		return rc;
 	if (f->lower_fd >= 0) {
@@ -146,7 +146,7 @@ int rename(const char *oldpath, const char *newpath)
 	int saved = errno, rc;
 
 	if (!rename_shadowed(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0, &rc))
-		return real.rename(oldpath, newpath);
+		return REAL(rename)(oldpath, newpath);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -155,7 +155,7 @@ int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpat
 	int saved = errno, rc;
 
 	if (!rename_shadowed(olddirfd, oldpath, newdirfd, newpath, 0, &rc))
-		return real.renameat(olddirfd, oldpath, newdirfd, newpath);
+		return REAL(renameat)(olddirfd, oldpath, newdirfd, newpath);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -164,6 +164,6 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 	int saved = errno, rc;
 
 	if (!rename_shadowed(olddirfd, oldpath, newdirfd, newpath, flags, &rc))
-		return real.renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+		return REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }

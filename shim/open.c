@@ -45,7 +45,7 @@ static int access_mode_for(int flags)
 
 static int open_lower(const struct ps_target *t, int flags, mode_t mode, const struct stat *lst)
 {
-	int fd = real.openat(AT_FDCWD, t->path, flags, mode);
+	int fd = REAL(openat)(AT_FDCWD, t->path, flags, mode);
 
 	if (fd < 0)
 		return -errno;
@@ -58,7 +58,7 @@ static int open_lower(const struct ps_target *t, int flags, mode_t mode, const s
 static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
 {
 	int dflags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_DIRECTORY | O_NOCTTY);
-	int fd = real.openat(f->sh->dirfd, f->data_path, dflags | O_NOFOLLOW);
+	int fd = REAL(openat)(f->sh->dirfd, f->data_path, dflags | O_NOFOLLOW);
 	int rc;
 
 	if (fd < 0) {
@@ -67,7 +67,7 @@ static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
 		return rc;
 	}
 	if ((flags & O_TRUNC) && (rc = ps_merge_truncate(f, 0)) < 0) {
-		real.close(fd);
+		REAL(close)(fd);
 		ps_file_put(f);
 		return rc;
 	}
@@ -83,7 +83,7 @@ static int parent_stat(const char *path, struct stat *st)
 
 	memcpy(dir, path, n);
 	dir[n] = '\0';
-	return real.fstatat(AT_FDCWD, dir, st, 0) < 0 ? -errno : 0;
+	return REAL(fstatat)(AT_FDCWD, dir, st, 0) < 0 ? -errno : 0;
 }
 
 static int create_new(const struct ps_target *t, int flags, mode_t mode)
@@ -120,7 +120,7 @@ static int open_tmpfile(const struct ps_target *t, int flags, mode_t mode)
 
 	if (!sh)
 		return -EROFS;
-	if (real.fstatat(AT_FDCWD, t->path, &st, 0) < 0)
+	if (REAL(fstatat)(AT_FDCWD, t->path, &st, 0) < 0)
 		return -errno;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
@@ -129,7 +129,7 @@ static int open_tmpfile(const struct ps_target *t, int flags, mode_t mode)
 	strcat(dir, "/.");
 	if ((rc = ps_shadow_make_parents(sh, dir)) < 0)
 		return rc;
-	fd = real.openat(sh->dirfd, dir, flags, mode);
+	fd = REAL(openat)(sh->dirfd, dir, flags, mode);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -152,7 +152,7 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 			ps_file_put(f);
 			return (flags & O_DIRECTORY) ? -ENOTDIR : -EEXIST;
 		}
-		if (f->lower_fd >= 0 && real.fstat(f->lower_fd, &lst) == 0 &&
+		if (f->lower_fd >= 0 && REAL(fstat)(f->lower_fd, &lst) == 0 &&
 		    (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0) {
 			ps_file_put(f);
 			return rc;
@@ -161,7 +161,7 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	}
 	if (rc != -ENOENT)
 		return rc;
-	if (real.fstatat(AT_FDCWD, t->path, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
+	if (REAL(fstatat)(AT_FDCWD, t->path, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno != ENOENT || !(flags & O_CREAT))
 			return -errno;
 		return create_new(t, flags, mode);
@@ -187,11 +187,11 @@ int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
 	int rc;
 
 	if (!ps_enter())
-		return real.openat(dirfd, path, flags, mode);
+		return REAL(openat)(dirfd, path, flags, mode);
 	rc = ps_resolve(dirfd, path, follow, &t);
 	if (rc == 0) {
 		ps_leave();
-		return real.openat(dirfd, path, flags, mode);
+		return REAL(openat)(dirfd, path, flags, mode);
 	}
 	if (rc > 0)
 		rc = ps_open_target(&t, flags, mode);
@@ -306,42 +306,42 @@ static int mkostemps_shadowed(char *tmpl, int suffixlen, int flags)
 
 int mkstemp(char *tmpl)
 {
-	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, 0) : real.mkstemp(tmpl);
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, 0) : REAL(mkstemp)(tmpl);
 }
 
 int mkstemp64(char *tmpl)
 {
-	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, 0) : real.mkstemp64(tmpl);
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, 0) : REAL(mkstemp64)(tmpl);
 }
 
 int mkostemp(char *tmpl, int flags)
 {
-	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, flags) : real.mkostemp(tmpl, flags);
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, flags) : REAL(mkostemp)(tmpl, flags);
 }
 
 int mkostemp64(char *tmpl, int flags)
 {
-	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, flags) : real.mkostemp64(tmpl, flags);
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, 0, flags) : REAL(mkostemp64)(tmpl, flags);
 }
 
 int mkstemps(char *tmpl, int suffixlen)
 {
-	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, 0) : real.mkstemps(tmpl, suffixlen);
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, 0) : REAL(mkstemps)(tmpl, suffixlen);
 }
 
 int mkstemps64(char *tmpl, int suffixlen)
 {
-	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, 0) : real.mkstemps64(tmpl, suffixlen);
+	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, 0) : REAL(mkstemps64)(tmpl, suffixlen);
 }
 
 int mkostemps(char *tmpl, int suffixlen, int flags)
 {
 	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, flags)
-					: real.mkostemps(tmpl, suffixlen, flags);
+					: REAL(mkostemps)(tmpl, suffixlen, flags);
 }
 
 int mkostemps64(char *tmpl, int suffixlen, int flags)
 {
 	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, flags)
-					: real.mkostemps64(tmpl, suffixlen, flags);
+					: REAL(mkostemps64)(tmpl, suffixlen, flags);
 }

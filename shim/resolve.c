@@ -47,10 +47,10 @@ static int kernel_path(int dirfd, const char *path, int follow, char *out, size_
 	int fd, rc;
 	size_t dlen;
 
-	fd = real.openat(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	fd = REAL(openat)(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 	if (fd >= 0) {
 		rc = fd_path(fd, out, outsz);
-		real.close(fd);
+		REAL(close)(fd);
 		return rc;
 	}
 	if (errno != ENOENT)
@@ -65,11 +65,11 @@ static int kernel_path(int dirfd, const char *path, int follow, char *out, size_
 	else
 		dir[0] = '.';
 	dir[dlen] = '\0';
-	fd = real.openat(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	fd = REAL(openat)(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	rc = fd_path(fd, out, outsz);
-	real.close(fd);
+	REAL(close)(fd);
 	if (rc < 0)
 		return rc;
 	if (strlen(out) + 1 + strlen(last) + 1 > outsz)

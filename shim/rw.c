@@ -74,7 +74,7 @@ static ssize_t pwritev_merged(struct ps_open *o, int fd, const struct iovec *iov
 	rc = ps_merge_prepare_write(o->file, off, iov_total(iov, iovcnt));
 	if (rc < 0)
 		return rc;
-	w = real.pwritev2(fd, iov, iovcnt, off, flags);
+	w = REAL(pwritev2)(fd, iov, iovcnt, off, flags);
 	return w < 0 ? -errno : w;
 }
 
@@ -85,12 +85,12 @@ static ssize_t at_position(struct ps_open *o, int fd, const struct iovec *iov, i
 	ssize_t r;
 
 	pthread_mutex_lock(&o->mutex);
-	pos = real.lseek(fd, 0, SEEK_CUR);
+	pos = REAL(lseek)(fd, 0, SEEK_CUR);
 	if (pos < 0) {
 		r = -errno;
 	} else {
 		r = is_write ? pwritev_merged(o, fd, iov, iovcnt, pos, flags) : preadv_merged(o, iov, iovcnt, pos);
-		if (r > 0 && real.lseek(fd, pos + r, SEEK_SET) < 0)
+		if (r > 0 && REAL(lseek)(fd, pos + r, SEEK_SET) < 0)
 			r = -errno;
 	}
 	pthread_mutex_unlock(&o->mutex);
@@ -102,7 +102,7 @@ ssize_t ps_read_fd(struct ps_open *o, int fd, void *buf, size_t n)
 	struct iovec iov = { buf, n };
 
 	if (plain_data(o) || !readable(o)) {
-		ssize_t r = real.read(fd, buf, n);
+		ssize_t r = REAL(read)(fd, buf, n);
 		return r < 0 ? -errno : r;
 	}
 	return at_position(o, fd, &iov, 1, 0, 0);
@@ -120,7 +120,7 @@ ssize_t ps_write_fd(struct ps_open *o, int fd, const void *buf, size_t n)
 	struct iovec iov = { (void *)buf, n };
 
 	if (plain_data(o) || !writable(o) || appends(o, 0)) {
-		ssize_t w = real.write(fd, buf, n);
+		ssize_t w = REAL(write)(fd, buf, n);
 		return w < 0 ? -errno : w;
 	}
 	return at_position(o, fd, &iov, 1, 1, 0);
@@ -137,12 +137,12 @@ off_t ps_lseek_fd(struct ps_open *o, int fd, off_t off, int whence)
 		if (r >= 0)
 			r += off;
 	} else {
-		r = real.lseek(fd, off, whence);
+		r = REAL(lseek)(fd, off, whence);
 		return r < 0 ? -errno : r;
 	}
 	if (r < 0)
 		return r;
-	r = real.lseek(fd, r, SEEK_SET);
+	r = REAL(lseek)(fd, r, SEEK_SET);
 	return r < 0 ? -errno : r;
 }
 
@@ -152,7 +152,7 @@ ssize_t read(int fd, void *buf, size_t n)
 	struct ps_open *o = ps_fd_merged(fd);
 
 	if (!o)
-		return real.read(fd, buf, n);
+		return REAL(read)(fd, buf, n);
 	return ps_fd_done(o, ps_read_fd(o, fd, buf, n), saved);
 }
 
@@ -164,7 +164,7 @@ ssize_t __read(int fd, void *buf, size_t n)
 ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	if (n > buflen)
-		return real.__read_chk(fd, buf, n, buflen); /* glibc reports the overflow */
+		return REAL(__read_chk)(fd, buf, n, buflen); /* glibc reports the overflow */
 	return read(fd, buf, n);
 }
 
@@ -176,7 +176,7 @@ static ssize_t vector_engine(struct ps_open *o, int fd, const struct iovec *iov,
 	ssize_t r;
 
 	if (plain_data(o) || (is_write && appends(o, flags))) {
-		r = is_write ? real.pwritev2(fd, iov, iovcnt, off, flags) : real.preadv2(fd, iov, iovcnt, off, flags);
+		r = is_write ? REAL(pwritev2)(fd, iov, iovcnt, off, flags) : REAL(preadv2)(fd, iov, iovcnt, off, flags);
 		return r < 0 ? -errno : r;
 	}
 	if (iovcnt < 0 || iovcnt > IOV_MAX)
@@ -203,56 +203,56 @@ static ssize_t vector_engine(struct ps_open *o, int fd, const struct iovec *iov,
 
 ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
-	VECTOR_WRAPPER(real.pread(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
+	VECTOR_WRAPPER(REAL(pread)(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
 }
 
 ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
 {
-	VECTOR_WRAPPER(real.pread64(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
+	VECTOR_WRAPPER(REAL(pread64)(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
 }
 
 ssize_t __pread64(int fd, void *buf, size_t n, off64_t off)
 {
-	VECTOR_WRAPPER(real.__pread64(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
+	VECTOR_WRAPPER(REAL(__pread64)(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 0);
 }
 
 ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
 	if (n > buflen)
-		return real.__pread_chk(fd, buf, n, off, buflen); /* glibc reports the overflow */
+		return REAL(__pread_chk)(fd, buf, n, off, buflen); /* glibc reports the overflow */
 	return pread(fd, buf, n, off);
 }
 
 ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
 {
 	if (n > buflen)
-		return real.__pread64_chk(fd, buf, n, off, buflen);
+		return REAL(__pread64_chk)(fd, buf, n, off, buflen);
 	return pread64(fd, buf, n, off);
 }
 
 ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	VECTOR_WRAPPER(real.readv(fd, iov, iovcnt), iov, iovcnt, -1, 0, 0);
+	VECTOR_WRAPPER(REAL(readv)(fd, iov, iovcnt), iov, iovcnt, -1, 0, 0);
 }
 
 ssize_t preadv(int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
-	VECTOR_WRAPPER(real.preadv(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 0);
+	VECTOR_WRAPPER(REAL(preadv)(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 0);
 }
 
 ssize_t preadv64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
 {
-	VECTOR_WRAPPER(real.preadv64(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 0);
+	VECTOR_WRAPPER(REAL(preadv64)(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 0);
 }
 
 ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
-	VECTOR_WRAPPER(real.preadv2(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 0);
+	VECTOR_WRAPPER(REAL(preadv2)(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 0);
 }
 
 ssize_t preadv64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
 {
-	VECTOR_WRAPPER(real.preadv64v2(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 0);
+	VECTOR_WRAPPER(REAL(preadv64v2)(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 0);
 }
 
 ssize_t write(int fd, const void *buf, size_t n)
@@ -261,7 +261,7 @@ ssize_t write(int fd, const void *buf, size_t n)
 	struct ps_open *o = ps_fd_merged(fd);
 
 	if (!o)
-		return real.write(fd, buf, n);
+		return REAL(write)(fd, buf, n);
 	return ps_fd_done(o, ps_write_fd(o, fd, buf, n), saved);
 }
 
@@ -272,42 +272,42 @@ ssize_t __write(int fd, const void *buf, size_t n)
 
 ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
-	VECTOR_WRAPPER(real.pwrite(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
+	VECTOR_WRAPPER(REAL(pwrite)(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
 }
 
 ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
-	VECTOR_WRAPPER(real.pwrite64(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
+	VECTOR_WRAPPER(REAL(pwrite64)(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
 }
 
 ssize_t __pwrite64(int fd, const void *buf, size_t n, off64_t off)
 {
-	VECTOR_WRAPPER(real.__pwrite64(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
+	VECTOR_WRAPPER(REAL(__pwrite64)(fd, buf, n, off), ONE_IOV(buf, n), 1, CHECKED_OFF(off), 0, 1);
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	VECTOR_WRAPPER(real.writev(fd, iov, iovcnt), iov, iovcnt, -1, 0, 1);
+	VECTOR_WRAPPER(REAL(writev)(fd, iov, iovcnt), iov, iovcnt, -1, 0, 1);
 }
 
 ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
 {
-	VECTOR_WRAPPER(real.pwritev(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 1);
+	VECTOR_WRAPPER(REAL(pwritev)(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 1);
 }
 
 ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off64_t off)
 {
-	VECTOR_WRAPPER(real.pwritev64(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 1);
+	VECTOR_WRAPPER(REAL(pwritev64)(fd, iov, iovcnt, off), iov, iovcnt, CHECKED_OFF(off), 0, 1);
 }
 
 ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
 {
-	VECTOR_WRAPPER(real.pwritev2(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 1);
+	VECTOR_WRAPPER(REAL(pwritev2)(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 1);
 }
 
 ssize_t pwritev64v2(int fd, const struct iovec *iov, int iovcnt, off64_t off, int flags)
 {
-	VECTOR_WRAPPER(real.pwritev64v2(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 1);
+	VECTOR_WRAPPER(REAL(pwritev64v2)(fd, iov, iovcnt, off, flags), iov, iovcnt, off, flags, 1);
 }
 
 static off_t lseek_impl(int fd, off_t off, int whence)
@@ -316,7 +316,7 @@ static off_t lseek_impl(int fd, off_t off, int whence)
 	struct ps_open *o = ps_fd_merged(fd);
 
 	if (!o)
-		return real.lseek(fd, off, whence);
+		return REAL(lseek)(fd, off, whence);
 	return ps_fd_done(o, ps_lseek_fd(o, fd, off, whence), saved);
 }
 
@@ -355,7 +355,7 @@ static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int 
 			r = inoff ? preadv_merged(in, &(struct iovec){ buf, want }, 1, *inoff)
 				  : ps_read_fd(in, infd, buf, want);
 		else
-			r = inoff ? real.pread(infd, buf, want, *inoff) : real.read(infd, buf, want);
+			r = inoff ? REAL(pread)(infd, buf, want, *inoff) : REAL(read)(infd, buf, want);
 		if (r < 0 && !in)
 			r = -errno;
 		if (r <= 0) {
@@ -367,7 +367,7 @@ static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int 
 			w = outoff ? pwritev_merged(out, outfd, &(struct iovec){ buf, (size_t)r }, 1, *outoff, 0)
 				   : ps_write_fd(out, outfd, buf, (size_t)r);
 		else
-			w = outoff ? real.pwrite(outfd, buf, (size_t)r, *outoff) : real.write(outfd, buf, (size_t)r);
+			w = outoff ? REAL(pwrite)(outfd, buf, (size_t)r, *outoff) : REAL(write)(outfd, buf, (size_t)r);
 		if (w < 0 && !out)
 			w = -errno;
 		if (w < 0) {
@@ -377,7 +377,7 @@ static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int 
 		}
 		if (inoff)
 			*inoff += w;
-		else if (w < r && real.lseek(infd, w - r, SEEK_CUR) < 0)
+		else if (w < r && REAL(lseek)(infd, w - r, SEEK_CUR) < 0)
 			break;
 		if (outoff)
 			*outoff += w;
@@ -425,11 +425,11 @@ ssize_t copy_file_range(int infd, off64_t *inoff, int outfd, off64_t *outoff, si
 	ssize_t r;
 
 	if (!ps_enter())
-		return real.copy_file_range(infd, inoff, outfd, outoff, n, flags);
+		return REAL(copy_file_range)(infd, inoff, outfd, outoff, n, flags);
 	r = copy_impl(outfd, outoff, infd, inoff, n, &handled);
 	ps_leave();
 	if (!handled)
-		return real.copy_file_range(infd, inoff, outfd, outoff, n, flags);
+		return REAL(copy_file_range)(infd, inoff, outfd, outoff, n, flags);
 	return ps_ret(r < 0 ? ps_errno_for_program((int)r) : r, saved);
 }
 
@@ -439,11 +439,11 @@ static ssize_t sendfile_impl(int outfd, int infd, off64_t *off, size_t n)
 	ssize_t r;
 
 	if (!ps_enter())
-		return real.sendfile64(outfd, infd, off, n);
+		return REAL(sendfile64)(outfd, infd, off, n);
 	r = copy_impl(outfd, NULL, infd, off, n, &handled);
 	ps_leave();
 	if (!handled)
-		return real.sendfile64(outfd, infd, off, n);
+		return REAL(sendfile64)(outfd, infd, off, n);
 	return ps_ret(r < 0 ? ps_errno_for_program((int)r) : r, saved);
 }
 
@@ -473,7 +473,7 @@ static void *mmap_merged(struct ps_open *o, void *addr, size_t len, int prot, in
 		*err = ENODEV;
 		return MAP_FAILED;
 	}
-	p = real.mmap(addr, len, PROT_READ | PROT_WRITE,
+	p = REAL(mmap)(addr, len, PROT_READ | PROT_WRITE,
 		      (flags & ~(MAP_SHARED | MAP_SHARED_VALIDATE)) | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		*err = errno;
@@ -496,14 +496,14 @@ static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_
 
 	ps_bind();
 	if (flags & MAP_ANONYMOUS)
-		return real.mmap(addr, len, prot, flags, fd, off);
+		return REAL(mmap)(addr, len, prot, flags, fd, off);
 	o = ps_fd_merged(fd);
 	if (!o || plain_data(o)) {
 		if (o) {
 			ps_open_put(o);
 			ps_leave();
 		}
-		return real.mmap(addr, len, prot, flags, fd, off);
+		return REAL(mmap)(addr, len, prot, flags, fd, off);
 	}
 	p = mmap_merged(o, addr, len, prot, flags, off, &err);
 	ps_open_put(o);

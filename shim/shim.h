@@ -41,6 +41,17 @@ struct ps_real {
 
 extern struct ps_real real;
 
+/* The real function, found by dlsym(RTLD_NEXT) the first time it is needed: a process pays only for the functions
+ * it calls (binding all of them at start-up cost every exec about 0.2 ms). A race between two threads stores the
+ * same value twice. NULL when the libc lacks the name. */
+void *ps_real_lookup(const char *name);
+#define REAL(name)                                                                                                 \
+	(*({                                                                                                       \
+		if (__builtin_expect(real.name == NULL, 0))                                                        \
+			real.name = (__typeof__(real.name))ps_real_lookup(#name);                                  \
+		&real.name;                                                                                        \
+	}))
+
 /* ---- init.c ---- */
 extern struct ps_config ps_cfg;
 /* True when the shim is configured and this thread is not already inside it. Binds and configures on first

@@ -8,6 +8,7 @@
 #include "shim.h"
 #include "log.h"
 #include "merge.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,7 @@ static int truncate_target(const struct ps_target *t, off_t len)
 	rc = o && o->file ? ps_merge_truncate(o->file, len) : -EIO;
 	if (o)
 		ps_open_put(o);
-	real.close(fd);
+	REAL(close)(fd);
 	return rc;
 }
 
@@ -44,7 +45,7 @@ static int truncate_shadowed(const char *path, off_t len, int *rc)
 	if (!ps_enter())
 		return 0;
 	r = ps_resolve(AT_FDCWD, path, 1, &t);
-	if (r > 0 && real.fstatat(AT_FDCWD, t.path, &st, 0) == 0 && !S_ISREG(st.st_mode))
+	if (r > 0 && REAL(fstatat)(AT_FDCWD, t.path, &st, 0) == 0 && !S_ISREG(st.st_mode))
 		*rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL; /* the kernel's answer, without opening a FIFO */
 	else if (r != 0)
 		*rc = r < 0 ? r : truncate_target(&t, len);
@@ -57,7 +58,7 @@ int truncate(const char *path, off_t len)
 	int saved = errno, rc;
 
 	if (!truncate_shadowed(path, len, &rc))
-		return real.truncate(path, len);
+		return REAL(truncate)(path, len);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -66,7 +67,7 @@ int truncate64(const char *path, off64_t len)
 	int saved = errno, rc;
 
 	if (!truncate_shadowed(path, len, &rc))
-		return real.truncate64(path, len);
+		return REAL(truncate64)(path, len);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -81,7 +82,7 @@ int ftruncate(int fd, off_t len)
 	struct ps_open *o = ps_fd_merged(fd);
 
 	if (!o)
-		return real.ftruncate(fd, len);
+		return REAL(ftruncate)(fd, len);
 	return (int)ps_fd_done(o, writable_data(o) ? ps_merge_truncate(o->file, len) : -EINVAL, saved);
 }
 
@@ -96,7 +97,7 @@ int fallocate(int fd, int mode, off_t off, off_t len)
 	struct ps_open *o = ps_fd_merged(fd);
 
 	if (!o)
-		return real.fallocate(fd, mode, off, len);
+		return REAL(fallocate)(fd, mode, off, len);
 	return (int)ps_fd_done(o, writable_data(o) ? ps_merge_fallocate(o->file, mode, off, len) : -EBADF, saved);
 }
 
@@ -112,7 +113,7 @@ int posix_fallocate(int fd, off_t off, off_t len)
 	int rc;
 
 	if (!o)
-		return real.posix_fallocate(fd, off, len);
+		return REAL(posix_fallocate)(fd, off, len);
 	rc = writable_data(o) ? ps_merge_fallocate(o->file, 0, off, len) : -EBADF;
 	ps_open_put(o);
 	ps_leave();
@@ -131,21 +132,22 @@ static int sync_impl(int fd, int (*passthrough)(int))
 
 	if (!o)
 		return passthrough(fd);
-	if (passthrough(fd) < 0)
+	/* A data-file descriptor syncs the data itself; a merged lower fd needs the engine to sync the data file. */
+	if (o->kind == PS_OPEN_DATA ? passthrough(fd) < 0 : ps_sys->fsync(o->file->data_fd) < 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = ps_merge_sync(o->file);
+		rc = ps_merge_sync_record(o->file);
 	return (int)ps_fd_done(o, rc, saved);
 }
 
 int fsync(int fd)
 {
-	return sync_impl(fd, real.fsync);
+	return sync_impl(fd, REAL(fsync));
 }
 
 int fdatasync(int fd)
 {
-	return sync_impl(fd, real.fdatasync);
+	return sync_impl(fd, REAL(fdatasync));
 }
 
 /* syncfs on a shadowed fd flushes the filesystem of the shadow too, where its data and record live. */
@@ -155,8 +157,8 @@ int syncfs(int fd)
 	struct ps_open *o = ps_fd_merged(fd);
 
 	if (!o)
-		return real.syncfs(fd);
-	if (real.syncfs(fd) < 0 || real.syncfs(o->file->sh->dirfd) < 0)
+		return REAL(syncfs)(fd);
+	if (REAL(syncfs)(fd) < 0 || REAL(syncfs)(o->file->sh->dirfd) < 0)
 		rc = -errno;
 	return (int)ps_fd_done(o, rc, saved);
 }
@@ -197,5 +199,5 @@ int ioctl(int fd, unsigned long req, ...)
 		errno = EOPNOTSUPP;
 		return -1;
 	}
-	return real.ioctl(fd, req, arg);
+	return REAL(ioctl)(fd, req, arg);
 }

@@ -118,87 +118,87 @@ static int stat_any(int dirfd, const char *path, struct stat *st, int flags, int
 
 int stat(const char *path, struct stat *st)
 {
-	STAT_WRAPPER(real.stat(path, st), AT_FDCWD, path, st, 0);
+	STAT_WRAPPER(REAL(stat)(path, st), AT_FDCWD, path, st, 0);
 }
 
 int stat64(const char *path, struct stat64 *st)
 {
-	STAT_WRAPPER(real.stat64(path, st), AT_FDCWD, path, st, 0);
+	STAT_WRAPPER(REAL(stat64)(path, st), AT_FDCWD, path, st, 0);
 }
 
 int lstat(const char *path, struct stat *st)
 {
-	STAT_WRAPPER(real.lstat(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	STAT_WRAPPER(REAL(lstat)(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 int lstat64(const char *path, struct stat64 *st)
 {
-	STAT_WRAPPER(real.lstat64(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	STAT_WRAPPER(REAL(lstat64)(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-	STAT_WRAPPER(real.fstatat(dirfd, path, st, flags), dirfd, path, st, flags);
+	STAT_WRAPPER(REAL(fstatat)(dirfd, path, st, flags), dirfd, path, st, flags);
 }
 
 int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
-	STAT_WRAPPER(real.fstatat64(dirfd, path, st, flags), dirfd, path, st, flags);
+	STAT_WRAPPER(REAL(fstatat64)(dirfd, path, st, flags), dirfd, path, st, flags);
 }
 
 int __xstat(int ver, const char *path, struct stat *st)
 {
-	STAT_WRAPPER(real.__xstat(ver, path, st), AT_FDCWD, path, st, 0);
+	STAT_WRAPPER(REAL(__xstat)(ver, path, st), AT_FDCWD, path, st, 0);
 }
 
 int __xstat64(int ver, const char *path, struct stat64 *st)
 {
-	STAT_WRAPPER(real.__xstat64(ver, path, st), AT_FDCWD, path, st, 0);
+	STAT_WRAPPER(REAL(__xstat64)(ver, path, st), AT_FDCWD, path, st, 0);
 }
 
 int __lxstat(int ver, const char *path, struct stat *st)
 {
-	STAT_WRAPPER(real.__lxstat(ver, path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	STAT_WRAPPER(REAL(__lxstat)(ver, path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 int __lxstat64(int ver, const char *path, struct stat64 *st)
 {
-	STAT_WRAPPER(real.__lxstat64(ver, path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	STAT_WRAPPER(REAL(__lxstat64)(ver, path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
 {
-	STAT_WRAPPER(real.__fxstatat(ver, dirfd, path, st, flags), dirfd, path, st, flags);
+	STAT_WRAPPER(REAL(__fxstatat)(ver, dirfd, path, st, flags), dirfd, path, st, flags);
 }
 
 int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
 {
-	STAT_WRAPPER(real.__fxstatat64(ver, dirfd, path, st, flags), dirfd, path, st, flags);
+	STAT_WRAPPER(REAL(__fxstatat64)(ver, dirfd, path, st, flags), dirfd, path, st, flags);
 }
 
 int fstat(int fd, struct stat *st)
 {
-	FSTAT_WRAPPER(real.fstat(fd, st), fd, st);
+	FSTAT_WRAPPER(REAL(fstat)(fd, st), fd, st);
 }
 
 int fstat64(int fd, struct stat64 *st)
 {
-	FSTAT_WRAPPER(real.fstat64(fd, st), fd, st);
+	FSTAT_WRAPPER(REAL(fstat64)(fd, st), fd, st);
 }
 
 int __fstat64(int fd, struct stat64 *st)
 {
-	FSTAT_WRAPPER(real.__fstat64(fd, st), fd, st);
+	FSTAT_WRAPPER(REAL(__fstat64)(fd, st), fd, st);
 }
 
 int __fxstat(int ver, int fd, struct stat *st)
 {
-	FSTAT_WRAPPER(real.__fxstat(ver, fd, st), fd, st);
+	FSTAT_WRAPPER(REAL(__fxstat)(ver, fd, st), fd, st);
 }
 
 int __fxstat64(int ver, int fd, struct stat64 *st)
 {
-	FSTAT_WRAPPER(real.__fxstat64(ver, fd, st), fd, st);
+	FSTAT_WRAPPER(REAL(__fxstat64)(ver, fd, st), fd, st);
 }
 
 static struct statx_timestamp to_stx_time(struct timespec ts)
@@ -234,7 +234,7 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 	struct stat st;
 
 	if (!stat_any(dirfd, path, &st, flags, &rc))
-		return real.statx(dirfd, path, flags, mask, stx);
+		return REAL(statx)(dirfd, path, flags, mask, stx);
 	if (rc >= 0)
 		stat_to_statx(&st, stx);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
@@ -274,47 +274,47 @@ static int fd_in_prefix(int fd)
 
 int statfs(const char *path, struct statfs *buf)
 {
-	STATFS_WRAPPER(real.statfs(path, buf), path_in_prefix(path), buf, f_flags);
+	STATFS_WRAPPER(REAL(statfs)(path, buf), path_in_prefix(path), buf, f_flags);
 }
 
 int statfs64(const char *path, struct statfs64 *buf)
 {
-	STATFS_WRAPPER(real.statfs64(path, buf), path_in_prefix(path), buf, f_flags);
+	STATFS_WRAPPER(REAL(statfs64)(path, buf), path_in_prefix(path), buf, f_flags);
 }
 
 int __statfs(const char *path, struct statfs *buf)
 {
-	STATFS_WRAPPER(real.__statfs(path, buf), path_in_prefix(path), buf, f_flags);
+	STATFS_WRAPPER(REAL(__statfs)(path, buf), path_in_prefix(path), buf, f_flags);
 }
 
 int fstatfs(int fd, struct statfs *buf)
 {
-	STATFS_WRAPPER(real.fstatfs(fd, buf), fd_in_prefix(fd), buf, f_flags);
+	STATFS_WRAPPER(REAL(fstatfs)(fd, buf), fd_in_prefix(fd), buf, f_flags);
 }
 
 int fstatfs64(int fd, struct statfs64 *buf)
 {
-	STATFS_WRAPPER(real.fstatfs64(fd, buf), fd_in_prefix(fd), buf, f_flags);
+	STATFS_WRAPPER(REAL(fstatfs64)(fd, buf), fd_in_prefix(fd), buf, f_flags);
 }
 
 int statvfs(const char *path, struct statvfs *buf)
 {
-	STATFS_WRAPPER(real.statvfs(path, buf), path_in_prefix(path), buf, f_flag);
+	STATFS_WRAPPER(REAL(statvfs)(path, buf), path_in_prefix(path), buf, f_flag);
 }
 
 int statvfs64(const char *path, struct statvfs64 *buf)
 {
-	STATFS_WRAPPER(real.statvfs64(path, buf), path_in_prefix(path), buf, f_flag);
+	STATFS_WRAPPER(REAL(statvfs64)(path, buf), path_in_prefix(path), buf, f_flag);
 }
 
 int fstatvfs(int fd, struct statvfs *buf)
 {
-	STATFS_WRAPPER(real.fstatvfs(fd, buf), fd_in_prefix(fd), buf, f_flag);
+	STATFS_WRAPPER(REAL(fstatvfs)(fd, buf), fd_in_prefix(fd), buf, f_flag);
 }
 
 int fstatvfs64(int fd, struct statvfs64 *buf)
 {
-	STATFS_WRAPPER(real.fstatvfs64(fd, buf), fd_in_prefix(fd), buf, f_flag);
+	STATFS_WRAPPER(REAL(fstatvfs64)(fd, buf), fd_in_prefix(fd), buf, f_flag);
 }
 
 /* ---- access: as a writable copy with the same mode and owner would answer ---- */
@@ -336,7 +336,7 @@ static int access_shadowed(int dirfd, const char *path, int mode, int flags, int
 			rc = ps_merge_stat(f, &st);
 			ps_file_put(f);
 		} else if (rc == -ENOENT) {
-			rc = real.fstatat(AT_FDCWD, t.path, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+			rc = REAL(fstatat)(AT_FDCWD, t.path, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 		}
 		if (rc == 0)
 			rc = ps_may_access(&st, mode, (flags & AT_EACCESS) != 0);
@@ -361,20 +361,20 @@ static int access_shadowed(int dirfd, const char *path, int mode, int flags, int
 
 int access(const char *path, int mode)
 {
-	ACCESS_WRAPPER(real.access(path, mode), AT_FDCWD, path, mode, 0);
+	ACCESS_WRAPPER(REAL(access)(path, mode), AT_FDCWD, path, mode, 0);
 }
 
 int faccessat(int dirfd, const char *path, int mode, int flags)
 {
-	ACCESS_WRAPPER(real.faccessat(dirfd, path, mode, flags), dirfd, path, mode, flags);
+	ACCESS_WRAPPER(REAL(faccessat)(dirfd, path, mode, flags), dirfd, path, mode, flags);
 }
 
 int eaccess(const char *path, int mode)
 {
-	ACCESS_WRAPPER(real.eaccess(path, mode), AT_FDCWD, path, mode, AT_EACCESS);
+	ACCESS_WRAPPER(REAL(eaccess)(path, mode), AT_FDCWD, path, mode, AT_EACCESS);
 }
 
 int euidaccess(const char *path, int mode)
 {
-	ACCESS_WRAPPER(real.euidaccess(path, mode), AT_FDCWD, path, mode, AT_EACCESS);
+	ACCESS_WRAPPER(REAL(euidaccess)(path, mode), AT_FDCWD, path, mode, AT_EACCESS);
 }

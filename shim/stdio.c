@@ -159,7 +159,7 @@ static FILE *fopen_shadowed(const char *path, const char *mode)
 
 	if (fd < 0)
 		return NULL;
-	fp = needs_merge(fd) ? merged_stream(fd, mode) : real.fdopen(fd, mode);
+	fp = needs_merge(fd) ? merged_stream(fd, mode) : REAL(fdopen)(fd, mode);
 	if (!fp) {
 		saved = errno;
 		close(fd);
@@ -173,7 +173,7 @@ FILE *fopen(const char *path, const char *mode)
 	int in = stream_path_in_prefix(path);
 
 	if (in == 0)
-		return real.fopen(path, mode);
+		return REAL(fopen)(path, mode);
 	return in < 0 ? NULL : fopen_shadowed(path, mode);
 }
 
@@ -182,13 +182,13 @@ FILE *fopen64(const char *path, const char *mode)
 	int in = stream_path_in_prefix(path);
 
 	if (in == 0)
-		return real.fopen64(path, mode);
+		return REAL(fopen64)(path, mode);
 	return in < 0 ? NULL : fopen_shadowed(path, mode);
 }
 
 FILE *fdopen(int fd, const char *mode)
 {
-	return needs_merge(fd) ? merged_stream(fd, mode) : real.fdopen(fd, mode);
+	return needs_merge(fd) ? merged_stream(fd, mode) : REAL(fdopen)(fd, mode);
 }
 
 /* freopen keeps the FILE: open the file through the shim, let glibc reopen that descriptor by its /proc name,
@@ -228,8 +228,8 @@ FILE *freopen(const char *path, const char *mode, FILE *stream)
 	in = path ? stream_path_in_prefix(path) : 0;
 
 	if (in == 0)
-		return real.freopen(path, mode, stream);
-	return in < 0 ? NULL : freopen_shadowed(real.freopen, path, mode, stream);
+		return REAL(freopen)(path, mode, stream);
+	return in < 0 ? NULL : freopen_shadowed(REAL(freopen), path, mode, stream);
 }
 
 FILE *freopen64(const char *path, const char *mode, FILE *stream)
@@ -240,6 +240,6 @@ FILE *freopen64(const char *path, const char *mode, FILE *stream)
 	in = path ? stream_path_in_prefix(path) : 0;
 
 	if (in == 0)
-		return real.freopen64(path, mode, stream);
-	return in < 0 ? NULL : freopen_shadowed(real.freopen64, path, mode, stream);
+		return REAL(freopen64)(path, mode, stream);
+	return in < 0 ? NULL : freopen_shadowed(REAL(freopen64), path, mode, stream);
 }

@@ -7,21 +7,35 @@
 #include <stdio.h>
 #include <unistd.h>
 
-static int log_fd = 2;
+static int log_fd = -1;
 static int log_debug;
 static const char *log_prog = "pageshadow";
 
+/* Without a log fd of its own, the log writes to fd 2 only while fd 2 is still the file it was at start-up. */
+static struct stat stderr_at_start;
+static int stderr_known;
+
+static int stderr_unchanged(void)
+{
+	struct stat now;
+
+	return stderr_known && ps_sys->fstat(2, &now) == 0 && now.st_dev == stderr_at_start.st_dev &&
+	       now.st_ino == stderr_at_start.st_ino;
+}
+
 void ps_log_init(int fd, int debug, const char *progname)
 {
-	log_fd = fd >= 0 ? fd : 2;
+	log_fd = fd;
 	log_debug = debug;
 	if (progname)
 		log_prog = progname;
+	if (fd < 0)
+		stderr_known = ps_sys->fstat(2, &stderr_at_start) == 0;
 }
 
 int ps_log_fd(void)
 {
-	return log_fd;
+	return log_fd < 0 ? 2 : log_fd;
 }
 
 int ps_log_debug_enabled(void)
@@ -46,8 +60,10 @@ void ps_log(enum ps_log_level level, const char *fmt, ...)
 	if ((size_t)n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
+	if (log_fd < 0 && !stderr_unchanged())
+		goto out; /* the program closed or reused fd 2: never write into its file */
 	for (size_t off = 0; off < (size_t)n;) {
-		ssize_t w = ps_sys->write(log_fd, line + off, (size_t)n - off);
+		ssize_t w = ps_sys->write(log_fd < 0 ? 2 : log_fd, line + off, (size_t)n - off);
 		if (w <= 0 && errno != EINTR)
 			break;
 		if (w > 0)

@@ -8,7 +8,9 @@
 
 enum ps_log_level { PS_LOG_ERROR = 0, PS_LOG_DEBUG = 1 };
 
-/* Point the log at fd (-1: errors only to stderr's fd 2 as it is now) and set whether debug lines are written. */
+/* Point the log at fd, or with -1 at fd 2 for as long as fd 2 stays the file it is now (checked before each
+ * line: a daemon that closes stderr and reuses 2 never gets a log line in its file), and set whether debug lines
+ * are written. */
 void ps_log_init(int fd, int debug, const char *progname);
 int ps_log_fd(void);
 int ps_log_debug_enabled(void);

@@ -42,14 +42,17 @@ void *ps_real_lookup(const char *name)
  * expects open() to return the lowest free number (close(0); open(...)) still gets it. */
 static int hide_base = 256;
 
-/* The top eighth of the descriptor limit at start-up (a limit lowered later makes F_DUPFD fail: then the fd stays
- * where it is). */
+/* The top eighth of the descriptor limit at start-up, but never above 1024: the kernel grows a process's fd table
+ * to the highest number in use, and a table of tens of thousands of slots costs memory and every fork copies it.
+ * (A limit lowered later makes F_DUPFD fail: then the fd stays where it is.) */
 static void init_hide_base(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur > 128)
 		hide_base = (int)(rl.rlim_cur - rl.rlim_cur / 8);
+	if (hide_base > 1024)
+		hide_base = 1024;
 }
 
 static int hide_fd(int fd)
@@ -121,7 +124,7 @@ static void init_log(void)
 
 	if (dbg && strchr(dbg, '/')) /* a path; any other value but "0" means stderr */
 		fd = hide_fd(REAL(open)(dbg, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644));
-	if (fd < 0)
+	else if (dbg && *dbg && strcmp(dbg, "0") != 0) /* debugging: a private copy of stderr, worth its fd */
 		fd = hide_fd(REAL(fcntl)(2, F_DUPFD_CLOEXEC, 3));
 	ps_log_init(fd, dbg && *dbg && strcmp(dbg, "0") != 0, prog && *prog ? prog : "pageshadow");
 }

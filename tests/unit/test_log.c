@@ -102,6 +102,43 @@ static void test_negative_fd_means_stderr(void **state)
 	assert_int_equal(ps_log_fd(), pipefd[1]);
 }
 
+/* Without a log fd of its own, the log follows fd 2 only while it is the file it was at start-up. */
+static int stderr_gets_line_after(int replace)
+{
+	int saved = dup(2), p[2], q[2];
+	char buf[256];
+	ssize_t n;
+
+	assert_true(saved >= 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(q), 0);
+	assert_int_equal(dup2(p[1], 2), 2);
+	ps_log_init(-1, 0, NULL);
+	if (replace)
+		assert_int_equal(dup2(q[1], 2), 2); /* the program reuses fd 2 for a file of its own */
+	ps_error("a line");
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	fcntl(q[0], F_SETFL, O_NONBLOCK);
+	assert_true(read(q[0], buf, sizeof(buf)) < 0); /* never a line in the program's own file */
+	n = read(p[0], buf, sizeof(buf));
+	close(p[0]), close(p[1]), close(q[0]), close(q[1]);
+	return n > 0;
+}
+
+static void test_stderr_kept_since_start_gets_the_line(void **state)
+{
+	(void)state;
+	assert_true(stderr_gets_line_after(0));
+}
+
+static void test_stderr_reused_by_the_program_gets_no_line(void **state)
+{
+	(void)state;
+	assert_false(stderr_gets_line_after(1));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -112,6 +149,8 @@ int main(void)
 		T(test_log_keeps_errno),
 		T(test_long_line_is_cut_and_still_ends_in_newline),
 		T(test_negative_fd_means_stderr),
+		T(test_stderr_kept_since_start_gets_the_line),
+		T(test_stderr_reused_by_the_program_gets_no_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -26,6 +26,7 @@ struct ps_real real;
 struct ps_config ps_cfg;
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_done;
 static int configured;
 static __thread int in_shim __attribute__((tls_model("initial-exec")));
 
@@ -82,16 +83,6 @@ static int shim_openat(int dirfd, const char *path, int flags, ...)
 	return hide_fd(REAL(openat)(dirfd, path, flags | O_CLOEXEC, mode));
 }
 
-static ssize_t shim_pread(int fd, void *buf, size_t n, off_t off)
-{
-	return REAL(pread)(fd, buf, n, off);
-}
-
-static ssize_t shim_pwrite(int fd, const void *buf, size_t n, off_t off)
-{
-	return REAL(pwrite)(fd, buf, n, off);
-}
-
 static struct ps_sys shim_sys;
 
 static void fill_sys(void)
@@ -99,8 +90,8 @@ static void fill_sys(void)
 	shim_sys = ps_sys_libc;
 	shim_sys.openat = shim_openat;
 	shim_sys.close = REAL(close);
-	shim_sys.pread = shim_pread;
-	shim_sys.pwrite = shim_pwrite;
+	shim_sys.pread = REAL(pread);
+	shim_sys.pwrite = REAL(pwrite);
 	shim_sys.write = REAL(write);
 	shim_sys.fstat = REAL(fstat);
 	shim_sys.fstatat = REAL(fstatat);
@@ -189,6 +180,7 @@ static void ps_init(void)
 	if (configured)
 		ps_fd_adopt_inherited();
 	in_shim = 0;
+	__atomic_store_n(&init_done, 1, __ATOMIC_RELEASE);
 }
 
 __attribute__((constructor)) static void ps_constructor(void)
@@ -196,16 +188,20 @@ __attribute__((constructor)) static void ps_constructor(void)
 	pthread_once(&init_once, ps_init);
 }
 
+/* One load on every call once the configuration is read; pthread_once only until then (and never from inside the
+ * shim: a wrapper reached from ps_init itself must not wait for ps_init). */
 void ps_bind(void)
 {
-	pthread_once(&init_once, ps_init);
+	if (!__atomic_load_n(&init_done, __ATOMIC_ACQUIRE) && !in_shim)
+		pthread_once(&init_once, ps_init);
 }
 
 int ps_enter(void)
 {
 	if (in_shim)
 		return 0;
-	pthread_once(&init_once, ps_init);
+	if (!__atomic_load_n(&init_done, __ATOMIC_ACQUIRE))
+		pthread_once(&init_once, ps_init);
 	if (!configured)
 		return 0;
 	in_shim = 1;

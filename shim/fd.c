@@ -154,25 +154,21 @@ static int after_dup(int fd, int newfd)
 
 int dup(int fd)
 {
-	ps_bind();
 	return after_dup(fd, REAL(dup)(fd));
 }
 
 int dup2(int fd, int newfd)
 {
-	ps_bind();
 	return after_dup(fd, REAL(dup2)(fd, newfd));
 }
 
 int __dup2(int fd, int newfd)
 {
-	ps_bind();
 	return after_dup(fd, REAL(__dup2)(fd, newfd));
 }
 
 int dup3(int fd, int newfd, int flags)
 {
-	ps_bind();
 	return after_dup(fd, REAL(dup3)(fd, newfd, flags));
 }
 
@@ -189,7 +185,6 @@ static int fcntl_impl(int (*passthrough)(int, int, ...), int fd, int cmd, void *
 	struct ps_open *o;
 	int r;
 
-	ps_bind();
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return after_dup(fd, passthrough(fd, cmd, arg));
 	if (!is_lock_cmd(cmd) && cmd != F_SETFL)

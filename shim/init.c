@@ -188,14 +188,9 @@ __attribute__((constructor)) static void ps_constructor(void)
 	pthread_once(&init_once, ps_init);
 }
 
-/* One load on every call once the configuration is read; pthread_once only until then (and never from inside the
- * shim: a wrapper reached from ps_init itself must not wait for ps_init). */
-void ps_bind(void)
-{
-	if (!__atomic_load_n(&init_done, __ATOMIC_ACQUIRE) && !in_shim)
-		pthread_once(&init_once, ps_init);
-}
-
+/* One load on every call once the configuration is read; pthread_once only until then. A wrapper reached from
+ * ps_init itself finds in_shim set and never waits for ps_init. The real functions need no such step: REAL()
+ * binds each on its first call, also when another library's constructor calls a wrapper before ours has run. */
 int ps_enter(void)
 {
 	if (in_shim)

@@ -494,7 +494,6 @@ static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_
 	struct ps_open *o;
 	void *p;
 
-	ps_bind();
 	if (flags & MAP_ANONYMOUS)
 		return REAL(mmap)(addr, len, prot, flags, fd, off);
 	o = ps_fd_merged(fd);

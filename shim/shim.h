@@ -57,8 +57,6 @@ extern struct ps_config ps_cfg;
 /* True when the shim is configured and this thread is not already inside it. Binds and configures on first
  * use. */
 int ps_enter(void);
-/* Bind the real functions if nothing has yet (for wrappers that may call real.X before ps_enter). */
-void ps_bind(void);
 void ps_leave(void);
 /* The shadow, opened on first need; NULL (logged once) when it cannot be used. */
 struct ps_shadow *ps_shadow_get(void);

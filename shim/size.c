@@ -194,7 +194,6 @@ int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	ps_bind();
 	if (raw_layout_request(fd, req, arg)) {
 		errno = EOPNOTSUPP;
 		return -1;

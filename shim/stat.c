@@ -263,7 +263,6 @@ static int fd_in_prefix(int fd)
 #define STATFS_WRAPPER(call, in_prefix, buf, field)                                                                \
 	do {                                                                                                       \
 		int r_, saved_;                                                                                    \
-		ps_bind();                                                                                         \
 		r_ = call;                                                                                         \
 		saved_ = errno;                                                                                    \
 		if (r_ == 0 && (in_prefix))                                                                        \

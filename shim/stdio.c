@@ -222,10 +222,7 @@ static FILE *freopen_shadowed(FILE *(*reopen)(const char *, const char *, FILE *
 
 FILE *freopen(const char *path, const char *mode, FILE *stream)
 {
-	int in;
-
-	ps_bind();
-	in = path ? stream_path_in_prefix(path) : 0;
+	int in = path ? stream_path_in_prefix(path) : 0;
 
 	if (in == 0)
 		return REAL(freopen)(path, mode, stream);
@@ -234,10 +231,7 @@ FILE *freopen(const char *path, const char *mode, FILE *stream)
 
 FILE *freopen64(const char *path, const char *mode, FILE *stream)
 {
-	int in;
-
-	ps_bind();
-	in = path ? stream_path_in_prefix(path) : 0;
+	int in = path ? stream_path_in_prefix(path) : 0;
 
 	if (in == 0)
 		return REAL(freopen64)(path, mode, stream);

@@ -24,23 +24,13 @@ static uint64_t page_of(uint64_t off)
 	return off >> PS_PAGE_SHIFT;
 }
 
-/* The descriptor this process takes the copy-up lock on. OFD locks belong to an open file description, and a
- * forked child shares its parent's: the child opens its own, or parent and child would not exclude each other. */
+/* The copy-up lock is taken on a description of the data file this process opened itself (sys.h). */
 static int copyup_lock_fd_locked(struct ps_file *f)
 {
-	pid_t pid = getpid();
 	char self[64];
 
-	if (f->lock_pid == pid)
-		return f->lock_fd;
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", f->data_fd);
-	if (f->lock_fd >= 0)
-		ps_sys->close(f->lock_fd);
-	f->lock_fd = ps_sys->openat(AT_FDCWD, self, O_RDWR | O_CLOEXEC);
-	if (f->lock_fd < 0)
-		return -errno;
-	f->lock_pid = pid;
-	return f->lock_fd;
+	return ps_sys_own_description(&f->lock_fd, &f->lock_pid, AT_FDCWD, self, O_RDWR);
 }
 
 static int copyup_lock(struct ps_file *f)

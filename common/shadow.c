@@ -106,17 +106,7 @@ static int open_state(struct ps_shadow *sh, int create, char *why, size_t whysz)
 
 static int lock_fd_locked(struct ps_shadow *sh)
 {
-	pid_t pid = getpid();
-
-	if (sh->lock_pid == pid)
-		return sh->lockfd;
-	if (sh->lockfd >= 0)
-		ps_sys->close(sh->lockfd); /* the parent's, inherited: the parent keeps its own */
-	sh->lockfd = ps_sys->openat(sh->dirfd, "FORMAT", O_RDONLY | O_CLOEXEC);
-	if (sh->lockfd < 0)
-		return -errno;
-	sh->lock_pid = pid;
-	return sh->lockfd;
+	return ps_sys_own_description(&sh->lockfd, &sh->lock_pid, sh->dirfd, "FORMAT", O_RDONLY);
 }
 
 int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why, size_t whysz)

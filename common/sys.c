@@ -34,6 +34,21 @@ const struct ps_sys ps_sys_libc = {
 
 const struct ps_sys *ps_sys = &ps_sys_libc;
 
+int ps_sys_own_description(int *fd, pid_t *owner, int dirfd, const char *path, int flags)
+{
+	pid_t pid = getpid();
+
+	if (*owner == pid)
+		return *fd;
+	if (*fd >= 0)
+		ps_sys->close(*fd); /* the parent's, inherited: the parent keeps its own */
+	*fd = ps_sys->openat(dirfd, path, flags | O_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
+	*owner = pid;
+	return *fd;
+}
+
 ssize_t ps_sys_pread_full(int fd, void *buf, size_t n, off_t off)
 {
 	size_t done = 0;

@@ -42,6 +42,11 @@ extern const struct ps_sys *ps_sys;
 /* The plain-libc table (for tools and tests). */
 extern const struct ps_sys ps_sys_libc;
 
+/* A descriptor of this process's own for locks that belong to an open file description (OFD locks, flock): a
+ * forked child shares its parent's descriptions, and would "hold" the parent's lock. *fd is (re)opened from
+ * (dirfd, path) when *owner is not this process. Returns the fd or -errno. */
+int ps_sys_own_description(int *fd, pid_t *owner, int dirfd, const char *path, int flags);
+
 /* pread/pwrite that loop over short transfers and EINTR; return bytes moved (short only at EOF) or -errno. */
 ssize_t ps_sys_pread_full(int fd, void *buf, size_t n, off_t off);
 ssize_t ps_sys_pwrite_full(int fd, const void *buf, size_t n, off_t off);

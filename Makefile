@@ -30,7 +30,7 @@ endif
 
 .PHONY: FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
-all: $(BUILD)/libpageshadow.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe
+all: $(BUILD)/libpageshadow.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h shim/*.h shim/*.def)
 	@mkdir -p $(dir $@)
@@ -52,15 +52,19 @@ $(BUILD)/libdir.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(LIBDIR)' | cmp -s - $@ || echo '$(LIBDIR)' > $@
 
-$(BUILD)/pageshadow-run: tools/pageshadow-run.c $(COMMON_OBJ) $(BUILD)/libdir.stamp
+$(BUILD)/pageshadow-run: tools/pageshadow-run.c tools/guard.c tools/guard.h $(COMMON_OBJ) $(BUILD)/libdir.stamp
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -DPS_LIBDIR='"$(LIBDIR)"' -o $@ $< $(COMMON_OBJ)
+	$(Q)$(CC) $(ALL_CFLAGS) -DPS_LIBDIR='"$(LIBDIR)"' -o $@ tools/pageshadow-run.c tools/guard.c $(COMMON_OBJ)
 
 $(BUILD)/pageshadow: tools/pageshadow.c $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJ)
 
 $(BUILD)/ps-probe: tests/helpers/ps-probe.c
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
+
+$(BUILD)/ps-bypass: tests/helpers/ps-bypass.c
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 

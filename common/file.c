@@ -122,6 +122,8 @@ static int file_open_parts(struct ps_file *f)
 		f->lower_fd = -1;
 	}
 	f->data_fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (f->data_fd < 0 && errno == ETXTBSY) /* a program runs from it (exec.h): read it, as a real file */
+		f->data_fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (f->data_fd < 0) {
 		rc = -errno;
 		ps_error("%s: shadow record without its data file %s/%s: %s", f->path, f->sh->path, f->data_path,
@@ -267,6 +269,22 @@ int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const 
 out_unlock:
 	ps_shadow_unlock_create(sh);
 	return rc;
+}
+
+int ps_file_open_unshared(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
+{
+	struct ps_file *f = file_alloc(sh, name);
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	if ((rc = file_open_parts(f)) < 0) {
+		file_free(f);
+		return rc;
+	}
+	f->unlinked = 1; /* never in the table: the last put frees it */
+	*out = f;
+	return 0;
 }
 
 void ps_file_get(struct ps_file *f)

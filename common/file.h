@@ -44,6 +44,10 @@ struct ps_file_name {
  * record/system error (logged). */
 int ps_file_lookup(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out);
 
+/* ps_file_lookup without the process's table: an object of its own, freed by its last ps_file_put. For a vfork
+ * child, which shares its parent's memory but not its descriptors, and must leave the parent's table alone. */
+int ps_file_open_unshared(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out);
+
 /* Give name a record: from the lower file (lower != NULL, its stat) or as a new empty file of mode mode.
  * When a record already exists it is returned instead, unless excl (then -EEXIST). */
 int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const struct stat *lower,

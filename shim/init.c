@@ -177,8 +177,10 @@ static void ps_init(void)
 	init_log();
 	read_config();
 	ps_fd_table_init();
-	if (configured)
+	if (configured) {
 		ps_fd_adopt_inherited();
+		ps_exec_init();
+	}
 	in_shim = 0;
 	__atomic_store_n(&init_done, 1, __ATOMIC_RELEASE);
 }

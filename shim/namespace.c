@@ -167,3 +167,67 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 		return REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
+
+/* chmod of a file that exists only in the shadow changes its data file, whose mode is the file's (what a linker
+ * needs to make its output executable). A lower file's mode is the lower file's until records carry a mode of
+ * their own: EROFS, as before. 1: handled (result in *rc); 0: pass through. */
+static int chmod_shadowed(int dirfd, const char *path, mode_t mode, int flags, int *rc)
+{
+	struct ps_target t;
+	struct ps_file *f;
+	int r;
+
+	if (!ps_enter())
+		return 0;
+	r = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
+	if (r > 0) {
+		r = ps_target_lookup(&t, &f);
+		if (r == -ENOENT) { /* not shadowed: the lower tree answers (EROFS) */
+			ps_leave();
+			return 0;
+		}
+		if (r == 0) {
+			r = f->lower_fd >= 0 ? -EROFS : REAL(fchmod)(f->data_fd, mode) < 0 ? -errno : 0;
+			ps_file_put(f);
+		}
+	} else if (r == 0) {
+		ps_leave();
+		return 0;
+	}
+	ps_leave();
+	*rc = r;
+	return 1;
+}
+
+int chmod(const char *path, mode_t mode)
+{
+	int saved = errno, rc;
+
+	if (!chmod_shadowed(AT_FDCWD, path, mode, 0, &rc))
+		return REAL(chmod)(path, mode);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	int saved = errno, rc;
+
+	if (!chmod_shadowed(dirfd, path, mode, flags, &rc))
+		return REAL(fchmodat)(dirfd, path, mode, flags);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int fchmod(int fd, mode_t mode)
+{
+	struct ps_open *o = ps_fd_get(fd);
+	int lower_backed;
+
+	if (!o)
+		return REAL(fchmod)(fd, mode);
+	lower_backed = o->file && o->file->lower_fd >= 0;
+	ps_open_put(o);
+	if (!lower_backed)
+		return REAL(fchmod)(fd, mode);
+	errno = EROFS;
+	return -1;
+}

@@ -1,6 +1,7 @@
-/* rw.c - read, write, their positional and vectored forms, lseek, copy_file_range, sendfile, mmap.
+/* rw.c - read, write, their positional and vectored forms, lseek, copy_file_range, sendfile, splice, mmap.
  *
  * Entry points: the wrappers (symbols.def), ps_read_fd, ps_write_fd, ps_lseek_fd.
+ * (tee and vmsplice need no wrapper: they move bytes between pipes only, never to or from a file.)
  * Every wrapper is: not a merged fd -> the real call; else the engine. A merged fd's file position stays in the
  * kernel (it is a real descriptor of the data file or of the lower file); sequential calls read it, use the
  * positional engine call and move it, under the description's mutex so threads sharing it do not interleave.
@@ -13,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <unistd.h>
@@ -455,6 +457,44 @@ ssize_t sendfile(int outfd, int infd, off_t *off, size_t n)
 ssize_t sendfile64(int outfd, int infd, off64_t *off, size_t n)
 {
 	return sendfile_impl(outfd, infd, off, n);
+}
+
+/* splice: one side is a pipe. A merged file feeding a pipe moves at most what the pipe has room for, as the
+ * kernel's splice does: a program that splices into its own pipe and then out of it must not block on itself. */
+static size_t pipe_room(int pipefd, size_t n)
+{
+	int size = REAL(fcntl)(pipefd, F_GETPIPE_SZ), queued = 0;
+
+	if (size <= 0)
+		return n;
+	if (REAL(ioctl)(pipefd, FIONREAD, &queued) < 0 || queued < 0)
+		queued = 0;
+	if (size - queued <= 0) /* full: wait for room, as splice would, then move one page */
+		return n < 4096 ? n : 4096;
+	return n < (size_t)(size - queued) ? n : (size_t)(size - queued);
+}
+
+ssize_t splice(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, unsigned int flags)
+{
+	struct ps_open *in, *out;
+	int saved = errno;
+	ssize_t r;
+
+	if (!ps_enter())
+		return REAL(splice)(infd, inoff, outfd, outoff, n, flags);
+	in = copy_side(infd, 0);
+	out = copy_side(outfd, 1);
+	if (!in && !out) {
+		ps_leave();
+		return REAL(splice)(infd, inoff, outfd, outoff, n, flags);
+	}
+	r = copy_merged(outfd, out, outoff, infd, in, inoff, in ? pipe_room(outfd, n) : n);
+	if (in)
+		ps_open_put(in);
+	if (out)
+		ps_open_put(out);
+	ps_leave();
+	return ps_ret(r < 0 ? ps_errno_for_program((int)r) : r, saved);
 }
 
 /* ---- mmap: until page-granular maps land, a private snapshot of the merged bytes ---- */

@@ -21,6 +21,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <spawn.h>
 #include <sys/uio.h>
 
 #include "config.h"
@@ -166,6 +167,11 @@ int ps_open_attach_record(struct ps_open *o);
 /* Track the descriptors this process inherited from a shimmed parent across exec (`cmd < /ro/f`, `>> /ro/log`,
  * `exec 3<>/ro/f`): data-file fds become merged fds again, lower fds are watched for coherence. */
 void ps_fd_adopt_inherited(void);
+/* ---- exec.c ---- */
+/* Remember what a new program needs to run under the shim (start-up), and remove the merged copy this program
+ * was started from, if it was. */
+void ps_exec_init(void);
+
 /* ---- stdio.c ---- */
 /* fd 0, 1 or 2 needs the merge (inherited: cmd < /ro/f after a write; or dup'ed there: a builtin's >&4 after
  * exec 4<>/ro/f): glibc's stdin/stdout/stderr would read and write it with internal syscalls, so the standard

@@ -1,11 +1,17 @@
 /* pageshadow-run.c - run a command with libpageshadow.so preloaded, so that read-only trees become writable.
  *
- * main: parse_args -> configure (prefixes, shadow path) -> find_library -> find_command -> open_shadow ->
- * set_environment -> run_command (fork, exec, forward signals, wait).
+ * main: parse_args -> configure (prefixes, shadow path) -> find_library -> find_command -> check_shimmable ->
+ * open_shadow -> set_environment -> guard -> run_command (fork, exec, forward signals, wait).
+ * A command that lies in a read-only tree (or is searched for along a PATH that passes through one) is found and
+ * started by a second pageshadow-run running under the shim (the hidden option --exec-shimmed): its stat, access
+ * and exec are the shim's, so it sees the merged file and runs what the shim's exec decides (shim/exec.c).
  * Everything that can be refused is refused before the command runs, with one line on stderr and status 125
  * (126/127 for a command that cannot be run or is not found). stdout belongs to the command alone.
  */
 #include "config.h"
+#include "exec.h"
+#include "guard.h"
+#include "path.h"
 #include "shadow.h"
 #include "tree.h"
 #include "version.h"
@@ -36,6 +42,8 @@ struct options {
 	int nro;
 	const char *shadow;
 	int verbose;
+	int allow_unshimmed;
+	int no_guard;
 	char **command; /* NULL-terminated, from argv */
 };
 
@@ -52,6 +60,9 @@ static void usage(void)
 	      "                      made absolute with symlinks resolved; it must exist and hold no ':'\n"
 	      "  -s, --shadow DIR    the shadow directory (created if needed; not inside a prefix)\n"
 	      "  -v, --verbose       say on stderr which shadow, prefixes, library and command are used\n"
+	      "      --allow-unshimmed  run programs the shim cannot enter (static, another loader or machine);\n"
+	      "                      refused by default, since they would read the lower tree's stale bytes\n"
+	      "      --no-guard      no Landlock ruleset and no seccomp filter around the command (see below)\n"
 	      "  -h, --help          print this help and exit\n"
 	      "      --version       print the version and exit\n"
 	      "\n"
@@ -62,6 +73,12 @@ static void usage(void)
 	      "COMMAND gets LD_PRELOAD (libpageshadow.so first, before any existing entries), PAGESHADOW_RO (the\n"
 	      "prefixes joined with ':') and PAGESHADOW_DIR (the shadow). PAGESHADOW_DEBUG is passed on unchanged.\n"
 	      "The library is looked for beside this program, then in " PS_LIBDIR ".\n"
+	      "\n"
+	      "The guard: unless --no-guard, the kernel (Landlock) refuses the whole process tree any write,\n"
+	      "truncation, creation, removal or rename under the prefixes that does not go through the shim, and\n"
+	      "io_uring_setup fails with ENOSYS. Nothing can be created directly in a directory above a prefix;\n"
+	      "when that is the temporary directory, TMPDIR is set to DIR/tmp. Without CAP_SYS_ADMIN the guard\n"
+	      "sets no_new_privs: setuid programs run without their privilege.\n"
 	      "\n"
 	      "Exit status: COMMAND's own; 128+N when signal N killed it; 125 when pageshadow-run itself fails;\n"
 	      "126 when COMMAND cannot be run; 127 when COMMAND is not found.\n",
@@ -94,11 +111,16 @@ static void __attribute__((noreturn)) bad_option(int opt, char **argv)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_VERSION = 256 };
+	enum { OPT_VERSION = 256, OPT_ALLOW_UNSHIMMED, OPT_NO_GUARD };
 	static const struct option longopts[] = {
-		{ "ro", required_argument, NULL, 'r' },     { "shadow", required_argument, NULL, 's' },
-		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, OPT_VERSION }, { NULL, 0, NULL, 0 },
+		{ "ro", required_argument, NULL, 'r' },
+		{ "shadow", required_argument, NULL, 's' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "allow-unshimmed", no_argument, NULL, OPT_ALLOW_UNSHIMMED },
+		{ "no-guard", no_argument, NULL, OPT_NO_GUARD },
+		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
 
@@ -123,6 +145,12 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_VERSION:
 			puts("pageshadow-run " PS_VERSION);
 			exit(0);
+		case OPT_ALLOW_UNSHIMMED:
+			o->allow_unshimmed = 1;
+			break;
+		case OPT_NO_GUARD:
+			o->no_guard = 1;
+			break;
 		default:
 			bad_option(opt, argv);
 		}
@@ -233,10 +261,36 @@ static int search_path(const char *cmd, char *out, size_t outsz)
 	}
 }
 
-static void find_command(const char *cmd, char *out, size_t outsz)
+/* Does the command lie in a read-only tree, or could PATH lead there? Then its lower file says nothing about the
+ * merged one, and a shimmed /bin/sh must find and start it. */
+static int command_in_prefixes(const struct ps_config *cfg, const char *cmd)
+{
+	const char *path = getenv("PATH");
+	char abs[PATH_MAX];
+
+	if (strchr(cmd, '/'))
+		return ps_config_resolve(cmd, abs, sizeof(abs)) == 0 && ps_config_match(cfg, abs, &(const char *){ 0 }) >= 0;
+	for (const char *p = path ? path : DEFAULT_PATH;;) {
+		const char *end = strchrnul(p, ':');
+		int len = (int)(end - p);
+		char dir[PATH_MAX];
+
+		if ((size_t)snprintf(dir, sizeof(dir), "%.*s", len ? len : 1, len ? p : ".") < sizeof(dir) &&
+		    ps_config_resolve(dir, abs, sizeof(abs)) == 0 && ps_config_match(cfg, abs, &(const char *){ 0 }) >= 0)
+			return 1;
+		if (!*end)
+			return 0;
+		p = end + 1;
+	}
+}
+
+/* 1 when the command must be started through /bin/sh (it may be shadowed), else 0 with its path in out. */
+static int find_command(const struct ps_config *cfg, const char *cmd, char *out, size_t outsz)
 {
 	int rc;
 
+	if (*cmd && command_in_prefixes(cfg, cmd))
+		return 1;
 	if (strchr(cmd, '/')) {
 		if (strlen(cmd) >= outsz)
 			fail(EXIT_CANNOT_RUN, "%s: cannot run: %s", cmd, strerror(ENAMETOOLONG));
@@ -251,6 +305,26 @@ static void find_command(const char *cmd, char *out, size_t outsz)
 		fail(EXIT_NOT_FOUND, "%s: %s", cmd, strerror(-rc));
 	if (rc < 0)
 		fail(EXIT_CANNOT_RUN, "%s: cannot run: %s", cmd, strerror(-rc));
+	return 0;
+}
+
+/* A program LD_PRELOAD cannot enter would read the lower tree's stale bytes and write it unseen: refuse it. */
+static void check_shimmable(const char *path, int allow)
+{
+	struct ps_exec_info info;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	const char *why;
+
+	if (fd < 0)
+		return; /* execute-only: the exec will tell */
+	if (ps_exec_inspect(ps_exec_read_fd, &fd, &info) == 0 && (why = ps_exec_why_unshimmable(&info)) != NULL) {
+		if (!allow)
+			fail(EXIT_CANNOT_RUN,
+			     "%s %s: LD_PRELOAD cannot enter it, so it would read and write the read-only trees unseen "
+			     "(--allow-unshimmed runs it anyway, under the guard)",
+			     path, why);
+	}
+	close(fd);
 }
 
 /* Create the shadow (or check an existing one's format) and make sure the command will be able to write it. */
@@ -273,7 +347,7 @@ static void set_env(const char *name, const char *value)
 		fail(EXIT_OWN_ERROR, "cannot set %s: %s", name, strerror(errno));
 }
 
-static void set_environment(const struct ps_config *cfg, const char *lib)
+static void set_environment(const struct ps_config *cfg, const char *lib, int allow_unshimmed)
 {
 	const char *old = getenv("LD_PRELOAD");
 	size_t len = 1;
@@ -292,6 +366,8 @@ static void set_environment(const struct ps_config *cfg, const char *lib)
 	}
 	set_env("PAGESHADOW_RO", ro);
 	set_env("PAGESHADOW_DIR", cfg->shadow);
+	if (allow_unshimmed)
+		set_env("PAGESHADOW_ALLOW_UNSHIMMED", "1");
 	free(ro);
 	/* First in line, so the shim sees the program's calls before any other preloaded library does. */
 	if (old && *old) {
@@ -440,19 +516,97 @@ static void say_configuration(const struct ps_config *cfg, const char *lib, cons
 	fprintf(stderr, "pageshadow-run: command: %s\n", cmd);
 }
 
+/* The temporary directory, when it lies above a prefix, would be closed by the guard: use DIR/tmp instead. */
+static void move_tmpdir(const struct ps_config *cfg, int verbose)
+{
+	const char *tmp = getenv("TMPDIR");
+	char abs[PATH_MAX], dir[PATH_MAX];
+
+	if (ps_config_resolve(tmp && *tmp ? tmp : "/tmp", abs, sizeof(abs)) < 0)
+		return;
+	for (int i = 0; i < cfg->nprefix; i++) {
+		if (!ps_path_below(cfg->prefix[i].path, abs))
+			continue;
+		if ((size_t)snprintf(dir, sizeof(dir), "%s/tmp", cfg->shadow) >= sizeof(dir) ||
+		    (mkdir(dir, 0700) < 0 && errno != EEXIST))
+			return;
+		set_env("TMPDIR", dir);
+		if (verbose)
+			fprintf(stderr, "pageshadow-run: TMPDIR: %s (%s lies above %s)\n", dir, abs, cfg->prefix[i].path);
+		return;
+	}
+}
+
+static void guard(const struct ps_config *cfg, int verbose)
+{
+	char why[PATH_MAX + 256] = "";
+	int rc;
+
+	move_tmpdir(cfg, verbose);
+	rc = ps_guard_apply(cfg, why, sizeof(why));
+	if (rc < 0)
+		fail(EXIT_OWN_ERROR, "cannot set up the guard: %s (--no-guard runs without it)", why);
+	if (rc > 0)
+		fprintf(stderr, "pageshadow-run: %s\n", why);
+}
+
+static int readlink_self(char *out, size_t outsz)
+{
+	ssize_t n = readlink("/proc/self/exe", out, outsz - 1);
+
+	if (n < 0)
+		return -errno;
+	out[n] = '\0';
+	return 0;
+}
+
+/* The second stage for a command in a read-only tree: this process runs under the shim, so finding the command
+ * and starting it see the merged tree. Exits with 126/127 and one line when it cannot. */
+static void __attribute__((noreturn)) exec_shimmed(char **command)
+{
+	char cmd[PATH_MAX];
+	struct ps_config none = { .nprefix = 0 };
+	int e;
+
+	find_command(&none, command[0], cmd, sizeof(cmd));
+	check_shimmable(cmd, getenv("PAGESHADOW_ALLOW_UNSHIMMED") != NULL);
+	exec_command(cmd, command);
+	e = errno;
+	fail(e == ENOENT || e == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: cannot run: %s", command[0],
+	     strerror(e));
+}
+
 int main(int argc, char **argv)
 {
 	static struct ps_config cfg; /* large: keep it off the stack */
 	struct options o = { .nro = 0 };
-	char lib[PATH_MAX], cmd[PATH_MAX];
+	char lib[PATH_MAX], cmd[PATH_MAX], self[PATH_MAX];
+	char **argv_run;
+	int via_shell;
 
+	if (argc > 2 && strcmp(argv[1], "--exec-shimmed") == 0)
+		exec_shimmed(argv + 2);
 	parse_args(argc, argv, &o);
 	configure(&o, &cfg);
 	find_library(lib, sizeof(lib));
-	find_command(o.command[0], cmd, sizeof(cmd));
+	via_shell = find_command(&cfg, o.command[0], cmd, sizeof(cmd));
+	if (!via_shell)
+		check_shimmable(cmd, o.allow_unshimmed);
 	open_shadow(&cfg);
-	set_environment(&cfg, lib);
+	set_environment(&cfg, lib, o.allow_unshimmed);
+	if (!o.no_guard)
+		guard(&cfg, o.verbose);
 	if (o.verbose)
-		say_configuration(&cfg, lib, cmd);
-	return run_command(cmd, o.command);
+		say_configuration(&cfg, lib, via_shell ? o.command[0] : cmd);
+	if (!via_shell)
+		return run_command(cmd, o.command);
+	for (argc = 0; o.command[argc]; argc++)
+		;
+	argv_run = calloc((size_t)argc + 3, sizeof(*argv_run));
+	if (!argv_run || readlink_self(self, sizeof(self)) < 0)
+		fail(EXIT_OWN_ERROR, "cannot find this program to start %s under the shim", o.command[0]);
+	argv_run[0] = argv[0];
+	argv_run[1] = (char *)"--exec-shimmed";
+	memcpy(argv_run + 2, o.command, (size_t)argc * sizeof(*argv_run));
+	return run_command(self, argv_run);
 }

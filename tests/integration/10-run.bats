@@ -199,13 +199,14 @@ fnv1a64() {
 }
 
 @test "SIGTERM to pageshadow-run is forwarded to the command" {
-	"$RUN" -r "$tmp/ro" -s "$tmp/sh" -- sh -c "trap 'kill \$!; exit 3' TERM; : >'$tmp/ready'; sleep 30 & wait" &
+	mkdir "$tmp/m" # beside the prefix: under the guard nothing can be created directly in $tmp, above it
+	"$RUN" -r "$tmp/ro" -s "$tmp/sh" -- sh -c "trap 'kill \$!; exit 3' TERM; : >'$tmp/m/ready'; sleep 30 & wait" &
 	pid=$!
 	for _ in $(seq 100); do
-		[ -e "$tmp/ready" ] && break
+		[ -e "$tmp/m/ready" ] && break
 		sleep 0.05
 	done
-	[ -e "$tmp/ready" ]
+	[ -e "$tmp/m/ready" ]
 	kill -TERM "$pid"
 	status=0
 	wait "$pid" || status=$?

@@ -172,23 +172,23 @@ written" "the other shadowed file"
 	seq 1 3000 >"$LOWER/f"
 	lower_ready
 	in_ro_ns '
-		PAGESHADOW_DEBUG="$T/debug.log" probe pwrite "$RO/f" 100 "debug" >"$T/probe.out" 2>"$T/err"
-		PAGESHADOW_DEBUG="$T/debug.log" ps_exec cat "$RO/f" >/dev/null 2>>"$T/err"
-		PAGESHADOW_DEBUG="$T/debug.log" ps_exec bash -c "echo new > \"\$RO/created\"" 2>>"$T/err"
+		PAGESHADOW_DEBUG="$PS_LOGS/debug.log" probe pwrite "$RO/f" 100 "debug" >"$T/probe.out" 2>"$T/err"
+		PAGESHADOW_DEBUG="$PS_LOGS/debug.log" ps_exec cat "$RO/f" >/dev/null 2>>"$T/err"
+		PAGESHADOW_DEBUG="$PS_LOGS/debug.log" ps_exec bash -c "echo new > \"\$RO/created\"" 2>>"$T/err"
 	'
-	cat "$T/debug.log" >&2
+	cat "$PS_LOGS/debug.log" >&2
 	[ ! -s "$T/err" ] || {
 		echo "stderr was not empty:" >&2
 		cat "$T/err" >&2
 		false
 	}
 	expect_eq "$(cat "$T/probe.out")" "pwrite 5" "ps-probe's result"
-	[ "$(wc -l <"$T/debug.log")" -ge 3 ]
+	[ "$(wc -l <"$PS_LOGS/debug.log")" -ge 3 ]
 	# every line is a log line, lines come from each program, and they name the files
-	[ "$(grep -cvE '^[^ :[]+\[[0-9]+\]: ' "$T/debug.log")" -eq 0 ]
-	grep -qE '^ps-probe\[[0-9]+\]: .*'"$RO/f" "$T/debug.log"
-	grep -qE '^cat\[[0-9]+\]: ' "$T/debug.log"
-	grep -qF "$RO/created" "$T/debug.log"
+	[ "$(grep -cvE '^[^ :[]+\[[0-9]+\]: ' "$PS_LOGS/debug.log")" -eq 0 ]
+	grep -qE '^ps-probe\[[0-9]+\]: .*'"$RO/f" "$PS_LOGS/debug.log"
+	grep -qE '^cat\[[0-9]+\]: ' "$PS_LOGS/debug.log"
+	grep -qF "$RO/created" "$PS_LOGS/debug.log"
 	assert_lower_unchanged
 }
 

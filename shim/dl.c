@@ -1,0 +1,165 @@
+/* dl.c - dlopen of a shadowed shared library.
+ *
+ * Entry points: the wrapper (symbols.def).
+ * ld.so opens and maps a library with its own internal calls, which no wrapper sees. So when dlopen names a file
+ * with shadow state by path, the shim hands ld.so a file with the merged bytes instead: the data file itself when
+ * every byte lives there (a library built or rewritten in the shadow), else a merged copy made in DIR/exec/ and
+ * removed as soon as ld.so has mapped it. Opening the same name again finds the loaded copy, as ld.so finds a
+ * loaded library by name.
+ * Everything else - a bare name searched along RUNPATH, LD_LIBRARY_PATH and the cache, $ORIGIN names - goes to
+ * glibc's dlopen as a tail call: glibc takes the caller's return address to find whose RUNPATH and $ORIGIN apply,
+ * so the wrapper must not stand in between. The dependencies ld.so loads for a library are opened by ld.so too:
+ * a shadowed dependency is not seen (docs/DESIGN.md).
+ */
+#include "shim.h"
+#include "log.h"
+#include "merge.h"
+#include "path.h"
+#include "sys.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* Merged copies this process has loaded, by name: a second dlopen of the name returns the loaded copy. */
+struct loaded_copy {
+	struct loaded_copy *next;
+	char *copy;
+	char name[];
+};
+static struct loaded_copy *copies;
+static pthread_mutex_t copies_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *copy_for(const char *name)
+{
+	const char *found = NULL;
+
+	pthread_mutex_lock(&copies_mutex);
+	for (struct loaded_copy *c = copies; c && !found; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			found = c->copy;
+	pthread_mutex_unlock(&copies_mutex);
+	return found;
+}
+
+static void remember_copy(const char *name, const char *copy)
+{
+	struct loaded_copy *c = malloc(sizeof(*c) + strlen(name) + 1);
+
+	if (!c)
+		return;
+	strcpy(c->name, name);
+	if (!(c->copy = strdup(copy))) {
+		free(c);
+		return;
+	}
+	pthread_mutex_lock(&copies_mutex);
+	c->next = copies;
+	copies = c;
+	pthread_mutex_unlock(&copies_mutex);
+}
+
+/* Write f's merged bytes to a new file in DIR/exec/; its absolute name goes to out. */
+static int merged_copy(struct ps_file *f, char *out, size_t outsz)
+{
+	struct ps_shadow *sh = f->sh;
+	size_t bufsz = 1 << 20;
+	char name[64], *buf;
+	uint64_t rnd = 0;
+	ssize_t n;
+	off_t off = 0;
+	int fd, rc = 0;
+
+	if (ps_sys->mkdirat(sh->dirfd, "exec", 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
+		rnd = (uint64_t)(uintptr_t)&rnd;
+	snprintf(name, sizeof(name), "exec/%d-%016llx.so", (int)getpid(), (unsigned long long)rnd);
+	if ((rc = ps_path_normalize(sh->path, name, out, outsz)) < 0)
+		return rc;
+	fd = ps_sys->openat(sh->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+	if (fd < 0)
+		return -errno;
+	rc = 0;
+	if (!(buf = malloc(bufsz)))
+		rc = -ENOMEM;
+	while (rc == 0 && (n = ps_merge_pread(f, buf, bufsz, off)) != 0) {
+		if (n < 0 || (n = ps_sys_pwrite_full(fd, buf, (size_t)n, off)) < 0)
+			rc = (int)n;
+		else
+			off += n;
+	}
+	free(buf);
+	if (ps_sys->close(fd) < 0 && rc == 0)
+		rc = -errno;
+	if (rc < 0)
+		ps_sys->unlinkat(sh->dirfd, name, 0);
+	return rc;
+}
+
+/* The file ld.so should map for name: 1 and out filled when it is not name itself, 0 when it is, -errno. */
+static int library_file(const char *name, char *out, size_t outsz, int *is_copy)
+{
+	struct ps_target t;
+	struct ps_file *f;
+	int rc;
+
+	*is_copy = 0;
+	if (!ps_enter())
+		return 0;
+	rc = ps_resolve(AT_FDCWD, name, 1, &t);
+	if (rc > 0) {
+		rc = ps_target_lookup(&t, &f);
+		if (rc == 0) {
+			*is_copy = ps_open_needs_merge_io(f);
+			rc = *is_copy ? merged_copy(f, out, outsz)
+				      : ps_path_normalize(f->sh->path, f->data_path, out, outsz);
+			ps_file_put(f);
+			rc = rc < 0 ? rc : 1;
+		} else if (rc == -ENOENT) {
+			rc = 0;
+		}
+	}
+	ps_leave();
+	return rc;
+}
+
+static __attribute__((noinline)) void *dlopen_shadowed(const char *name, int mode)
+{
+	char file[PATH_MAX];
+	const char *loaded = copy_for(name);
+	int is_copy, rc;
+	void *h;
+
+	if (loaded && (h = REAL(dlopen)(loaded, mode | RTLD_NOLOAD)) != NULL)
+		return h;
+	rc = library_file(name, file, sizeof(file), &is_copy);
+	if (rc <= 0) {
+		if (rc < 0) /* dlerror() has nothing to say about it: log it, and let ld.so fail on the name */
+			ps_error("dlopen %s: %s", name, strerror(-rc));
+		return REAL(dlopen)(name, mode);
+	}
+	h = REAL(dlopen)(file, mode);
+	if (is_copy) {
+		if (h)
+			remember_copy(name, file);
+		unlink(file);
+	}
+	return h;
+}
+
+/* Only a name with a slash can name a file under a prefix by itself; a bare name is searched by ld.so. */
+static int may_be_shadowed(const char *name)
+{
+	return name && strchr(name, '/') && !strchr(name, '$') && ps_cfg.nprefix > 0;
+}
+
+void *dlopen(const char *name, int mode)
+{
+	if (may_be_shadowed(name))
+		return dlopen_shadowed(name, mode);
+	return REAL(dlopen)(name, mode); /* a tail call: glibc sees our caller's return address */
+}

@@ -1,0 +1,667 @@
+/* exec.c - execve and the rest of the exec family, fexecve, execveat, posix_spawn and posix_spawnp.
+ *
+ * Entry points: the wrappers (symbols.def), ps_exec_init.
+ * The kernel reads the file it executes itself, so the shim decides before the call what it should read:
+ *  - a file with no shadow state (outside the prefixes, or a lower file never written) runs as it is;
+ *  - a shadowed #! script runs its interpreter with the script's own name as the argument, exactly as the kernel
+ *    would: a shimmed interpreter then reads the merged script, and $0 stays the name the caller used;
+ *  - a shadowed program whose bytes all live in the data file (created or rewritten in the shadow) runs from the
+ *    data file itself: no copy, whatever its size;
+ *  - a program with lower pages still showing through runs from a merged copy in DIR/exec/, which the new
+ *    process's shim removes as it starts (PAGESHADOW_EXEC_TEMP).
+ * Every new program gets the shim back in its environment when the caller dropped it (env -i, a cleared
+ * environment), and one the shim cannot enter - static, another machine, another loader - is refused with
+ * EACCES and one line saying why, unless PAGESHADOW_ALLOW_UNSHIMMED=1 (pageshadow-run --allow-unshimmed).
+ * glibc's own execvp, system and popen reach execve internally; execvp and friends are re-implemented here on
+ * top of the planning step, and system/popen run /bin/sh, whose own shim does the same for the command.
+ * A vfork child (Python's subprocess) shares its parent's memory but not its descriptors: planning opens a
+ * shadow and file objects of its own there and closes them before the exec, so the parent's tables stay true.
+ */
+#include "shim.h"
+#include "exec.h"
+#include "log.h"
+#include "merge.h"
+#include "path.h"
+#include "sys.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define EXEC_TEMP_ENV "PAGESHADOW_EXEC_TEMP"
+#define MAX_INTERP_DEPTH 4 /* the kernel's limit on #! nesting */
+#define PS_AT_FROM_CLOEXEC_FD 0x40000000 /* internal: the name stands for a close-on-exec fd (fexecve) */
+
+/* The variables a new program needs to run under the shim, as they were when this process started. */
+static const char *const carried_names[] = { "PAGESHADOW_RO", "PAGESHADOW_DIR", "PAGESHADOW_DEBUG",
+					     "PAGESHADOW_ALLOW_UNSHIMMED" };
+#define NCARRIED (sizeof(carried_names) / sizeof(carried_names[0]))
+static char *carried[NCARRIED]; /* "NAME=value", or NULL when unset at start-up */
+static char *self_lib;          /* absolute path of this library */
+static int allow_unshimmed;
+
+static void remove_exec_temp(void)
+{
+	const char *temp = getenv(EXEC_TEMP_ENV);
+
+	if (!temp)
+		return;
+	/* The kernel has mapped the program already; the name was only the way in. */
+	if (strncmp(temp, ps_cfg.shadow, strlen(ps_cfg.shadow)) == 0 && strstr(temp, "/exec/"))
+		unlink(temp);
+	unsetenv(EXEC_TEMP_ENV);
+}
+
+void ps_exec_init(void)
+{
+	Dl_info info;
+	char abs[PATH_MAX];
+
+	for (size_t i = 0; i < NCARRIED; i++) {
+		const char *v = getenv(carried_names[i]);
+		size_t n = strlen(carried_names[i]);
+
+		if (!v || !(carried[i] = malloc(n + strlen(v) + 2)))
+			continue;
+		memcpy(carried[i], carried_names[i], n);
+		carried[i][n] = '=';
+		strcpy(carried[i] + n + 1, v);
+	}
+	if (dladdr((void *)ps_exec_init, &info) && info.dli_fname && realpath(info.dli_fname, abs))
+		self_lib = strdup(abs);
+	allow_unshimmed = getenv("PAGESHADOW_ALLOW_UNSHIMMED") && strcmp(getenv("PAGESHADOW_ALLOW_UNSHIMMED"), "1") == 0;
+	remove_exec_temp();
+}
+
+/* ---- the environment ---- */
+
+static const char *env_find(char *const envp[], const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; envp && envp[i]; i++)
+		if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+			return envp[i] + n + 1;
+	return NULL;
+}
+
+/* Does the LD_PRELOAD list (separated by ':' or blanks) name this library? */
+static int preload_has_self(const char *list)
+{
+	size_t n = strlen(self_lib);
+
+	for (const char *p = list; (p = strstr(p, self_lib)) != NULL; p += n)
+		if ((p == list || strchr(": \t", p[-1])) && (p[n] == '\0' || strchr(": \t", p[n])))
+			return 1;
+	return 0;
+}
+
+struct exec_plan {
+	const char *path;   /* what the kernel is given */
+	char *const *argv;
+	char *const *envp;
+	char **argv_owned;  /* allocated by the plan (NULL when argv is the caller's) */
+	char **envp_owned;
+	char *strings[NCARRIED + 2]; /* strings added to envp_owned */
+	int nstrings;
+	char path_buf[PATH_MAX];
+	char temp[PATH_MAX]; /* a merged copy to remove if the exec fails ("" when none) */
+	int force_copy;      /* run a copy even when the data file holds every byte */
+	int from_data;       /* path is a data file */
+	int script_enoent;   /* fexecve of a close-on-exec fd: a script fails with ENOENT, as in the kernel */
+};
+
+static int plan_add_string(struct exec_plan *p, char *s)
+{
+	if (!s)
+		return -ENOMEM;
+	p->strings[p->nstrings++] = s;
+	return 0;
+}
+
+/* The caller's environment with what the shim needs put back: LD_PRELOAD naming this library first, the
+ * PAGESHADOW_ variables the process started with, and extra ("NAME=value" or NULL). Allocates only when
+ * something is missing. */
+static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
+{
+	const char *pre = env_find(envp, "LD_PRELOAD");
+	int need_pre = self_lib && (!pre || !preload_has_self(pre));
+	size_t n = 0, add = 0, k = 0;
+
+	for (size_t i = 0; i < NCARRIED; i++)
+		add += carried[i] && !env_find(envp, carried_names[i]);
+	p->envp = envp;
+	if (!need_pre && !add && !extra)
+		return 0;
+	while (envp && envp[n])
+		n++;
+	p->envp_owned = malloc((n + NCARRIED + 3) * sizeof(char *));
+	if (!p->envp_owned)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!need_pre || strncmp(envp[i], "LD_PRELOAD=", 11) != 0)
+			p->envp_owned[k++] = envp[i];
+	if (need_pre) {
+		size_t len = strlen(self_lib) + (pre && *pre ? strlen(pre) + 1 : 0) + 12;
+		char *s = malloc(len);
+
+		if (plan_add_string(p, s) < 0)
+			return -ENOMEM;
+		snprintf(s, len, "LD_PRELOAD=%s%s%s", self_lib, pre && *pre ? ":" : "", pre && *pre ? pre : "");
+		p->envp_owned[k++] = s;
+	}
+	for (size_t i = 0; i < NCARRIED; i++)
+		if (carried[i] && !env_find(envp, carried_names[i]))
+			p->envp_owned[k++] = carried[i];
+	if (extra) {
+		if (plan_add_string(p, strdup(extra)) < 0)
+			return -ENOMEM;
+		p->envp_owned[k++] = p->strings[p->nstrings - 1];
+	}
+	p->envp_owned[k] = NULL;
+	p->envp = p->envp_owned;
+	return 0;
+}
+
+static void plan_free(struct exec_plan *p)
+{
+	if (p->temp[0])
+		REAL(unlink)(p->temp);
+	for (int i = 0; i < p->nstrings; i++)
+		free(p->strings[i]);
+	free(p->argv_owned);
+	free(p->envp_owned);
+}
+
+/* ---- what the file is ---- */
+
+static int refuse_unshimmable(const char *path, const struct ps_exec_info *info)
+{
+	const char *why = ps_exec_why_unshimmable(info);
+
+	if (!why || allow_unshimmed)
+		return 0;
+	ps_error("refusing to run %s: it %s, so LD_PRELOAD cannot enter it and it would read and write the "
+		 "read-only tree unseen (PAGESHADOW_ALLOW_UNSHIMMED=1, or pageshadow-run --allow-unshimmed, runs it "
+		 "anyway)",
+		 path, why);
+	return -EACCES;
+}
+
+/* A file with no shadow state: check that the shim can enter it. A file this process cannot read (mode 0711) is
+ * left to the kernel. */
+static int check_plain(int dirfd, const char *path, int at_flags)
+{
+	struct ps_exec_info info;
+	int fd, rc;
+
+	fd = REAL(openat)(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
+					       ((at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? -errno : 0;
+	rc = ps_exec_inspect(ps_exec_read_fd, &fd, &info);
+	REAL(close)(fd);
+	return rc < 0 ? 0 : refuse_unshimmable(path, &info);
+}
+
+static ssize_t merged_read_at(void *ctx, void *buf, size_t n, off_t off)
+{
+	return ps_merge_pread(ctx, buf, n, off);
+}
+
+/* Copy f's merged bytes into a new file under DIR/exec/ (mode 0700) and name it in p->temp. */
+static int materialize(struct ps_shadow *sh, struct ps_file *f, struct exec_plan *p)
+{
+	size_t bufsz = 1 << 20;
+	char name[64], *buf;
+	uint64_t rnd = 0;
+	off_t off = 0;
+	ssize_t n = 0;
+	int fd, rc = 0;
+
+	if (ps_sys->mkdirat(sh->dirfd, "exec", 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
+		rnd = (uint64_t)(uintptr_t)&rnd;
+	snprintf(name, sizeof(name), "exec/%d-%016llx", (int)getpid(), (unsigned long long)rnd);
+	fd = ps_sys->openat(sh->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
+	if (fd < 0)
+		return -errno;
+	if ((rc = ps_path_normalize(sh->path, name, p->temp, sizeof(p->temp))) < 0) {
+		REAL(close)(fd);
+		ps_sys->unlinkat(sh->dirfd, name, 0);
+		return rc;
+	}
+	rc = 0;
+	if (!(buf = malloc(bufsz))) {
+		REAL(close)(fd);
+		return -ENOMEM;
+	}
+	while ((n = ps_merge_pread(f, buf, bufsz, off)) > 0) {
+		if ((rc = (int)ps_sys_pwrite_full(fd, buf, (size_t)n, off)) < 0)
+			break;
+		off += n;
+	}
+	free(buf);
+	if (REAL(close)(fd) < 0 && rc >= 0)
+		rc = -errno;
+	return n < 0 ? (int)n : rc < 0 ? rc : 0;
+}
+
+static int plan_target(const char *shown, int dirfd, const char *path, int at_flags, char *const argv[],
+		       struct exec_plan *p, int depth);
+
+/* #!interp [arg] script args...: the kernel's own rewriting, done here so that the interpreter reads the
+ * merged script under its real name. */
+static int plan_script(const char *shown, const struct ps_exec_info *info, char *const argv[], struct exec_plan *p,
+		       int depth)
+{
+	size_t argc = 0, k = 0;
+	char **nargv;
+	int rc;
+
+	if (depth >= MAX_INTERP_DEPTH)
+		return -ELOOP;
+	while (argv && argv[argc])
+		argc++;
+	nargv = malloc((argc + 4) * sizeof(char *));
+	if (!nargv)
+		return -ENOMEM;
+	if ((rc = plan_add_string(p, strdup(info->interp))) < 0) {
+		free(nargv);
+		return rc;
+	}
+	nargv[k++] = p->strings[p->nstrings - 1];
+	if (info->has_arg) {
+		if ((rc = plan_add_string(p, strdup(info->arg))) < 0) {
+			free(nargv);
+			return rc;
+		}
+		nargv[k++] = p->strings[p->nstrings - 1];
+	}
+	nargv[k++] = (char *)shown;
+	for (size_t i = 1; i < argc; i++)
+		nargv[k++] = argv[i];
+	nargv[k] = NULL;
+	free(p->argv_owned);
+	p->argv_owned = nargv;
+	p->argv = nargv;
+	return plan_target(nargv[0], AT_FDCWD, nargv[0], 0, nargv, p, depth + 1);
+}
+
+/* A shadowed file: decide from its merged bytes. */
+static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *shown, char *const argv[],
+			 struct exec_plan *p, int depth)
+{
+	struct ps_exec_info info;
+	struct stat st;
+	int rc;
+
+	if ((rc = ps_merge_stat(f, &st)) < 0)
+		return rc;
+	if (!S_ISREG(st.st_mode))
+		return -EACCES;
+	if ((rc = ps_may_access(&st, X_OK, 1)) < 0)
+		return rc;
+	if ((rc = ps_exec_inspect(merged_read_at, f, &info)) < 0)
+		return rc;
+	switch (info.format) {
+	case PS_EXEC_SCRIPT:
+		if (p->script_enoent) /* its interpreter could not open /dev/fd/N after the exec */
+			return -ENOENT;
+		return plan_script(shown, &info, argv, p, depth);
+	case PS_EXEC_OTHER:
+		return -ENOEXEC;
+	default:
+		if ((rc = refuse_unshimmable(f->path, &info)) < 0)
+			return rc;
+		break;
+	}
+	if (!p->force_copy && !ps_open_needs_merge_io(f)) { /* every byte is in the data file: run it */
+		if ((rc = ps_path_normalize(sh->path, f->data_path, p->path_buf, sizeof(p->path_buf))) < 0)
+			return rc;
+		p->path = p->path_buf;
+		p->from_data = 1;
+		return 0;
+	}
+	if ((rc = materialize(sh, f, p)) < 0)
+		return rc;
+	p->path = p->temp;
+	ps_debug("%s: runs from a merged copy %s", f->path, p->temp);
+	return 0;
+}
+
+/* The shadow for planning: the process's own, or in a vfork child one of the child's own. */
+static struct ps_shadow *plan_shadow(struct ps_shadow *priv, int *is_priv)
+{
+	char why[256];
+
+	*is_priv = !ps_fd_table_is_ours();
+	if (!*is_priv)
+		return ps_shadow_get();
+	return ps_shadow_open(priv, ps_cfg.shadow, 0, why, sizeof(why)) == 0 ? priv : NULL;
+}
+
+/* Plan the exec of (dirfd, path); shown is the name a script's interpreter is given. 0 or -errno. */
+static int plan_target(const char *shown, int dirfd, const char *path, int at_flags, char *const argv[],
+		       struct exec_plan *p, int depth)
+{
+	struct ps_target t;
+	struct ps_file_name name;
+	struct ps_shadow priv, *sh;
+	struct ps_file *f;
+	int is_priv, rc;
+
+	p->path = path;
+	rc = ps_resolve(dirfd, path, !(at_flags & AT_SYMLINK_NOFOLLOW), &t);
+	if (rc <= 0)
+		return rc < 0 ? rc : check_plain(dirfd, path, at_flags);
+	sh = plan_shadow(&priv, &is_priv);
+	if (!sh)
+		return check_plain(dirfd, path, at_flags);
+	ps_target_name(&t, &name);
+	rc = is_priv ? ps_file_open_unshared(sh, &name, &f) : ps_file_lookup(sh, &name, &f);
+	if (rc == -ENOENT) {
+		rc = check_plain(dirfd, path, at_flags);
+	} else if (rc == 0) {
+		rc = plan_shadowed(sh, f, shown, argv, p, depth);
+		ps_file_put(f);
+	}
+	if (is_priv)
+		ps_shadow_close(&priv);
+	return ps_errno_for_program(rc);
+}
+
+/* Plan a whole exec: the target, then the environment (which names a merged copy for the new shim to remove). */
+static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv[], char *const envp[],
+		     struct exec_plan *p, int force_copy)
+{
+	char extra[PATH_MAX + 32];
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->force_copy = force_copy;
+	p->script_enoent = (at_flags & PS_AT_FROM_CLOEXEC_FD) != 0;
+	at_flags &= ~PS_AT_FROM_CLOEXEC_FD;
+	p->argv = argv;
+	p->envp = envp;
+	rc = plan_target(path, dirfd, path, at_flags, argv, p, 0);
+	if (rc < 0)
+		return rc;
+	if (p->temp[0])
+		snprintf(extra, sizeof(extra), EXEC_TEMP_ENV "=%s", p->temp);
+	return plan_env(p, envp, p->temp[0] ? extra : NULL);
+}
+
+/* ---- the wrappers ---- */
+
+/* A data file that some process holds open for writing - the shim keeps one open for every shadowed file in use -
+ * cannot be executed (ETXTBSY): then the program runs from a merged copy instead.
+ * The guard is dropped before the exec: in a vfork child this thread's guard flag is its parent's. */
+static int exec_at(int dirfd, const char *path, char *const argv[], char *const envp[], int at_flags)
+{
+	struct exec_plan plan;
+	int saved = errno, rc;
+
+	for (int force_copy = 0;; force_copy = 1) {
+		if (!ps_enter())
+			return REAL(execveat)(dirfd, path, argv, envp, at_flags);
+		rc = plan_exec(dirfd, path, at_flags, argv, envp, &plan, force_copy);
+		ps_leave();
+		if (rc == 0) {
+			errno = saved;
+			if (plan.path == path)
+				REAL(execveat)(dirfd, path, plan.argv, plan.envp, at_flags & ~PS_AT_FROM_CLOEXEC_FD);
+			else
+				REAL(execve)(plan.path, plan.argv, plan.envp);
+			rc = -errno;
+		}
+		plan_free(&plan);
+		if (rc != -ETXTBSY || !plan.from_data || force_copy)
+			break;
+	}
+	errno = -rc;
+	return -1;
+}
+
+int execve(const char *path, char *const argv[], char *const envp[])
+{
+	return exec_at(AT_FDCWD, path, argv, envp, 0);
+}
+
+int execv(const char *path, char *const argv[])
+{
+	return exec_at(AT_FDCWD, path, argv, environ, 0);
+}
+
+int execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int flags)
+{
+	struct ps_open *o;
+	char fdpath[PATH_MAX];
+	int cloexec;
+
+	if (!(flags & AT_EMPTY_PATH) || *path)
+		return exec_at(dirfd, path, argv, envp, flags);
+	/* fexecve: a shadowed file's descriptor runs by its name, any other as it is */
+	o = ps_fd_get(dirfd);
+	if (!o || !o->file) {
+		if (o)
+			ps_open_put(o);
+		return exec_at(dirfd, path, argv, envp, flags);
+	}
+	snprintf(fdpath, sizeof(fdpath), "%s", o->path);
+	ps_open_put(o);
+	cloexec = (REAL(fcntl)(dirfd, F_GETFD) & FD_CLOEXEC) ? PS_AT_FROM_CLOEXEC_FD : 0;
+	return exec_at(AT_FDCWD, fdpath, argv, envp, cloexec);
+}
+
+int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	return execveat(fd, "", argv, envp, AT_EMPTY_PATH);
+}
+
+/* glibc's execvpe: search PATH (the caller's, not envp's) unless file has a slash; a file the kernel cannot run
+ * (ENOEXEC) runs under /bin/sh; EACCES is remembered and reported when nothing else ran. */
+static void exec_as_shell_script(const char *file, char *const argv[], char *const envp[])
+{
+	size_t argc = 0;
+
+	while (argv[argc])
+		argc++;
+	{
+		char *sargv[argc + 2];
+
+		sargv[0] = (char *)"/bin/sh";
+		sargv[1] = (char *)file;
+		for (size_t i = 1; i <= argc; i++)
+			sargv[i + 1] = argv[i];
+		exec_at(AT_FDCWD, "/bin/sh", sargv, envp, 0);
+	}
+}
+
+int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	const char *search = getenv("PATH");
+	int got_eacces = 0;
+	size_t flen;
+
+	if (!*file) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (strchr(file, '/')) {
+		exec_at(AT_FDCWD, file, argv, envp, 0);
+		if (errno == ENOEXEC)
+			exec_as_shell_script(file, argv, envp);
+		return -1;
+	}
+	flen = strlen(file);
+	if (flen > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (!search)
+		search = "/bin:/usr/bin";
+	for (const char *p = search;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dlen = (size_t)(end - p);
+		char full[PATH_MAX];
+
+		if (dlen + flen + 2 <= sizeof(full)) {
+			if (dlen)
+				memcpy(full, p, dlen);
+			else
+				full[dlen++] = '.';
+			full[dlen] = '/';
+			memcpy(full + dlen + 1, file, flen + 1);
+			exec_at(AT_FDCWD, full, argv, envp, 0);
+			switch (errno) {
+			case ENOEXEC:
+				exec_as_shell_script(full, argv, envp);
+				return -1;
+			case EACCES:
+				got_eacces = 1;
+				break;
+			case ENOENT:
+			case ENOTDIR:
+			case ESTALE:
+			case ENODEV:
+			case ETIMEDOUT:
+			case ENAMETOOLONG:
+				break;
+			default:
+				return -1;
+			}
+		}
+		if (!*end)
+			break;
+		p = end;
+	}
+	errno = got_eacces ? EACCES : ENOENT;
+	return -1;
+}
+
+int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+/* The execl family: collect the arguments (and execle's envp after the NULL). */
+#define COLLECT_ARGS(first, argvname, ap, extra_env)                                                               \
+	size_t argc_ = 1;                                                                                          \
+	va_list count_;                                                                                            \
+	va_start(count_, first);                                                                                   \
+	while (va_arg(count_, char *))                                                                             \
+		argc_++;                                                                                           \
+	va_end(count_);                                                                                            \
+	char *argvname[argc_ + 1];                                                                                 \
+	va_start(ap, first);                                                                                       \
+	argvname[0] = (char *)first;                                                                               \
+	for (size_t i_ = 1; i_ <= argc_; i_++)                                                                     \
+		argvname[i_] = va_arg(ap, char *);                                                                 \
+	extra_env;                                                                                                 \
+	va_end(ap)
+
+int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, argv, ap, (void)0);
+	return exec_at(AT_FDCWD, path, argv, environ, 0);
+}
+
+int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	COLLECT_ARGS(arg, argv, ap, (void)0);
+	return execvpe(file, argv, environ);
+}
+
+int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	char *const *envp;
+	COLLECT_ARGS(arg, argv, ap, envp = va_arg(ap, char *const *));
+	return exec_at(AT_FDCWD, path, argv, envp, 0);
+}
+
+/* posix_spawn: plan in the parent, then let glibc spawn what the plan says. The error is returned, not set. */
+int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+		char *const argv[], char *const envp[])
+{
+	struct exec_plan plan;
+	int saved = errno, rc;
+
+	for (int force_copy = 0;; force_copy = 1) {
+		if (!ps_enter())
+			return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
+		rc = plan_exec(AT_FDCWD, path, 0, argv, envp, &plan, force_copy);
+		ps_leave();
+		if (rc == 0)
+			rc = -REAL(posix_spawn)(pid, plan.path, fa, attr, plan.argv, plan.envp);
+		if (rc == 0)
+			plan.temp[0] = '\0'; /* the child's shim removes it */
+		plan_free(&plan);
+		if (rc != -ETXTBSY || !plan.from_data || force_copy)
+			break;
+	}
+	errno = saved;
+	return -rc;
+}
+
+/* The file posix_spawnp would run: the first PATH entry where it exists. */
+static int spawnp_find(const char *file, char *full, size_t fullsz)
+{
+	const char *search = getenv("PATH");
+	size_t flen = strlen(file);
+
+	if (!search)
+		search = "/bin:/usr/bin";
+	for (const char *p = search;; p++) {
+		const char *end = strchrnul(p, ':');
+		size_t dlen = (size_t)(end - p);
+		struct stat st;
+
+		if (dlen + flen + 3 <= fullsz) {
+			snprintf(full, fullsz, "%.*s/%s", dlen ? (int)dlen : 1, dlen ? p : ".", file);
+			if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+				return 0;
+		}
+		if (!*end)
+			return -ENOENT;
+		p = end;
+	}
+}
+
+int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
+		 char *const argv[], char *const envp[])
+{
+	char full[PATH_MAX];
+	struct exec_plan plan;
+	int saved = errno, rc;
+
+	if (strchr(file, '/') || spawnp_find(file, full, sizeof(full)) < 0)
+		return posix_spawn(pid, file, fa, attr, argv, envp);
+	for (int force_copy = 0;; force_copy = 1) {
+		if (!ps_enter())
+			return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
+		rc = plan_exec(AT_FDCWD, full, 0, argv, envp, &plan, force_copy);
+		ps_leave();
+		if (rc == 0 && plan.path == full) /* unchanged: glibc's own search, exactly */
+			rc = -REAL(posix_spawnp)(pid, file, fa, attr, plan.argv, plan.envp);
+		else if (rc == 0)
+			rc = -REAL(posix_spawn)(pid, plan.path, fa, attr, plan.argv, plan.envp);
+		if (rc == 0)
+			plan.temp[0] = '\0';
+		plan_free(&plan);
+		if (rc != -ETXTBSY || !plan.from_data || force_copy)
+			break;
+	}
+	errno = saved;
+	return -rc;
+}

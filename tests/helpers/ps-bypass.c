@@ -1,0 +1,337 @@
+/* ps-bypass.c - one small program per way around the file calls a shim sees (tests/integration/50-no-bypass.bats).
+ *
+ * Usage: ps-bypass COMMAND ARG...   (ps-bypass help lists them)
+ * Each command reaches a file the way a real program can without calling open/read/write itself - exec, dlopen,
+ * splice, syscall(), stdio on an fd, io_uring - and prints what it got on stdout, errors as errno names, so the
+ * output under the shim is compared byte for byte with the output on a writable copy.
+ * Exit status: 0 when the command ran (even if the call it probes failed), 2 for a usage error, 1 when the probe
+ * itself failed unexpectedly.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const char *errname(int e)
+{
+	switch (e) {
+#define E(x)                                                                                                       \
+	case x:                                                                                                    \
+		return #x;
+		E(EPERM) E(ENOENT) E(EIO) E(EBADF) E(EACCES) E(EEXIST) E(EINVAL) E(EROFS) E(ENOSYS) E(ENOEXEC)
+		E(ELOOP) E(ETXTBSY) E(ESPIPE) E(EOPNOTSUPP)
+#undef E
+	default:
+		return "E?";
+	}
+}
+
+static int report_status(int status)
+{
+	if (WIFEXITED(status))
+		printf("exit %d\n", WEXITSTATUS(status));
+	else
+		printf("signal %d\n", WTERMSIG(status));
+	return 0;
+}
+
+/* exec KIND PATH ARG...: run PATH with the arguments through one member of the exec family. The exec forms
+ * replace this process (their output is the program's); on failure they print the errno name. */
+static int cmd_exec(int argc, char **argv)
+{
+	const char *kind = argv[0], *path = argv[1];
+	char **args = argv + 1; /* argv[0] of the new program is PATH */
+	char *const envp[] = { "PS_BYPASS_ENV=1", NULL }; /* a cleared environment, as env -i gives */
+	pid_t pid;
+	int rc, status;
+
+	fflush(stdout);
+	if (argc < 2)
+		return 2;
+	if (strcmp(kind, "execve") == 0)
+		execve(path, args, environ);
+	else if (strcmp(kind, "execve-clearenv") == 0)
+		execve(path, args, envp);
+	else if (strcmp(kind, "execv") == 0)
+		execv(path, args);
+	else if (strcmp(kind, "execvp") == 0)
+		execvp(path, args);
+	else if (strcmp(kind, "execvpe") == 0)
+		execvpe(path, args, environ);
+	else if (strcmp(kind, "execl") == 0)
+		execl(path, path, argc > 2 ? args[1] : NULL, (char *)NULL);
+	else if (strcmp(kind, "execlp") == 0)
+		execlp(path, path, argc > 2 ? args[1] : NULL, (char *)NULL);
+	else if (strcmp(kind, "execle") == 0)
+		execle(path, path, argc > 2 ? args[1] : NULL, (char *)NULL, environ);
+	else if (strcmp(kind, "fexecve") == 0 || strcmp(kind, "execveat") == 0) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0) {
+			printf("open %s\n", errname(errno));
+			return 0;
+		}
+		if (kind[0] == 'f')
+			fexecve(fd, args, environ);
+		else
+			syscall(SYS_execveat, fd, "", args, environ, AT_EMPTY_PATH);
+	} else if (strcmp(kind, "syscall-execve") == 0)
+		syscall(SYS_execve, path, args, environ);
+	else if (strcmp(kind, "vfork") == 0) {
+		pid = vfork();
+		if (pid == 0) {
+			execv(path, args);
+			_exit(127);
+		}
+		waitpid(pid, &status, 0);
+		return report_status(status);
+	} else if (strcmp(kind, "posix_spawn") == 0 || strcmp(kind, "posix_spawnp") == 0) {
+		rc = kind[11] == 'p' ? posix_spawnp(&pid, path, NULL, NULL, args, environ)
+				     : posix_spawn(&pid, path, NULL, NULL, args, environ);
+		if (rc != 0) {
+			printf("%s %s\n", kind, errname(rc));
+			return 0;
+		}
+		waitpid(pid, &status, 0);
+		return report_status(status);
+	} else if (strcmp(kind, "system") == 0) {
+		char cmd[4096];
+
+		snprintf(cmd, sizeof(cmd), "'%s'%s%s", path, argc > 2 ? " " : "", argc > 2 ? args[1] : "");
+		return report_status(system(cmd));
+	} else if (strcmp(kind, "popen") == 0) {
+		char cmd[4096], line[4096];
+		FILE *p;
+
+		snprintf(cmd, sizeof(cmd), "'%s'%s%s", path, argc > 2 ? " " : "", argc > 2 ? args[1] : "");
+		if (!(p = popen(cmd, "r")))
+			return 1;
+		while (fgets(line, sizeof(line), p))
+			printf("popen: %s", line);
+		return report_status(pclose(p));
+	} else {
+		return 2;
+	}
+	printf("%s %s\n", kind, errname(errno));
+	return 0;
+}
+
+/* dlopen LIB SYMBOL: call `const char *SYMBOL(void)` from LIB and print what it returns. */
+static int cmd_dlopen(int argc, char **argv)
+{
+	const char *(*fn)(void);
+	void *h;
+
+	(void)argc;
+	h = dlopen(argv[0], RTLD_NOW);
+	if (!h) {
+		printf("dlopen failed\n");
+		return 0;
+	}
+	*(void **)&fn = dlsym(h, argv[1]);
+	printf("%s\n", fn ? fn() : "no symbol");
+	dlclose(h);
+	return 0;
+}
+
+static int open_or_report(const char *path, int flags)
+{
+	int fd = open(path, flags);
+
+	if (fd < 0)
+		printf("open %s\n", errname(errno));
+	return fd;
+}
+
+/* splice-read FILE OFF LEN: FILE -> pipe with splice, then the pipe's bytes on stdout. */
+static int cmd_splice_read(int argc, char **argv)
+{
+	loff_t off = atoll(argv[1]);
+	size_t len = (size_t)atoll(argv[2]);
+	char buf[65536];
+	int p[2], fd = open_or_report(argv[0], O_RDONLY);
+	ssize_t n;
+
+	(void)argc;
+	if (fd < 0)
+		return 0;
+	if (pipe(p) < 0 || len > sizeof(buf))
+		return 1;
+	n = splice(fd, &off, p[1], NULL, len, 0);
+	if (n < 0) {
+		printf("splice %s\n", errname(errno));
+		return 0;
+	}
+	printf("spliced %zd, offset now %lld: ", n, (long long)off);
+	fflush(stdout);
+	n = read(p[0], buf, (size_t)n);
+	fwrite(buf, 1, (size_t)(n > 0 ? n : 0), stdout);
+	printf("\n");
+	return 0;
+}
+
+/* splice-write FILE OFF TEXT: TEXT -> pipe -> FILE at OFF with splice. */
+static int cmd_splice_write(int argc, char **argv)
+{
+	loff_t off = atoll(argv[1]);
+	size_t len = strlen(argv[2]);
+	int p[2], fd = open_or_report(argv[0], O_RDWR);
+	ssize_t n;
+
+	(void)argc;
+	if (fd < 0)
+		return 0;
+	if (pipe(p) < 0 || write(p[1], argv[2], len) != (ssize_t)len)
+		return 1;
+	n = splice(p[0], NULL, fd, &off, len, 0);
+	if (n < 0)
+		printf("splice %s\n", errname(errno));
+	else
+		printf("spliced %zd, offset now %lld\n", n, (long long)off);
+	return close(fd) < 0;
+}
+
+/* tee FILE LEN: FILE -> pipe a (splice, the file's own position), pipe a -> pipe b (tee), both printed. */
+static int cmd_tee(int argc, char **argv)
+{
+	size_t len = (size_t)atoll(argv[1]);
+	char buf[65536];
+	int a[2], b[2], fd = open_or_report(argv[0], O_RDONLY);
+	ssize_t n, t;
+
+	(void)argc;
+	if (fd < 0)
+		return 0;
+	if (pipe(a) < 0 || pipe(b) < 0 || len > sizeof(buf))
+		return 1;
+	n = splice(fd, NULL, a[1], NULL, len, 0);
+	t = n > 0 ? tee(a[0], b[1], (size_t)n, 0) : 0;
+	printf("spliced %zd, teed %zd, position %lld\n", n, t, (long long)lseek(fd, 0, SEEK_CUR));
+	fflush(stdout);
+	for (int *p = a; p; p = p == a ? b : NULL) {
+		ssize_t r = t > 0 ? read(p[0], buf, (size_t)t) : 0;
+
+		fwrite(buf, 1, (size_t)(r > 0 ? r : 0), stdout);
+		printf("\n");
+	}
+	return 0;
+}
+
+/* syscall-read FILE OFF LEN: open and pread with syscall(2). */
+static int cmd_syscall_read(int argc, char **argv)
+{
+	char buf[65536];
+	long fd, n;
+	size_t len = (size_t)atoll(argv[2]);
+
+	(void)argc;
+	fd = syscall(SYS_openat, AT_FDCWD, argv[0], O_RDONLY);
+	if (fd < 0 || len > sizeof(buf)) {
+		printf("openat %s\n", errname(errno));
+		return 0;
+	}
+	n = syscall(SYS_pread64, fd, buf, len, atoll(argv[1]));
+	if (n < 0) {
+		printf("pread64 %s\n", errname(errno));
+		return 0;
+	}
+	fwrite(buf, 1, (size_t)n, stdout);
+	printf("\n");
+	return syscall(SYS_close, fd) < 0;
+}
+
+/* syscall-write FILE OFF TEXT: open O_RDWR and pwrite with syscall(2). */
+static int cmd_syscall_write(int argc, char **argv)
+{
+	long fd, n;
+
+	(void)argc;
+	fd = syscall(SYS_openat, AT_FDCWD, argv[0], O_RDWR);
+	if (fd < 0) {
+		printf("openat %s\n", errname(errno));
+		return 0;
+	}
+	n = syscall(SYS_pwrite64, fd, argv[2], strlen(argv[2]), atoll(argv[1]));
+	printf(n < 0 ? "pwrite64 %s\n" : "wrote %s\n", n < 0 ? errname(errno) : "ok");
+	return syscall(SYS_close, fd) < 0;
+}
+
+/* fdopen FILE TEXT: open O_RDWR, fdopen "r+", read the first line, append TEXT at the end with fprintf. */
+static int cmd_fdopen(int argc, char **argv)
+{
+	char line[4096];
+	int fd = open_or_report(argv[0], O_RDWR);
+	FILE *f;
+
+	(void)argc;
+	if (fd < 0)
+		return 0;
+	if (!(f = fdopen(fd, "r+")))
+		return 1;
+	if (fgets(line, sizeof(line), f))
+		printf("first line: %s", line);
+	if (fseek(f, 0, SEEK_END) < 0)
+		return 1;
+	printf("size %ld\n", ftell(f));
+	fprintf(f, "%s\n", argv[1]);
+	printf("fileno is the fd: %s\n", fileno(f) == fd ? "yes" : "no");
+	return fclose(f) != 0;
+}
+
+/* io-uring: can a ring be set up? */
+static int cmd_io_uring(int argc, char **argv)
+{
+	char params[120] = { 0 }; /* struct io_uring_params */
+	long fd;
+
+	(void)argc;
+	(void)argv;
+	fd = syscall(SYS_io_uring_setup, 4, params);
+	printf("io_uring_setup %s\n", fd < 0 ? errname(errno) : "ok");
+	return 0;
+}
+
+static const struct command {
+	const char *name;
+	int nargs; /* at least */
+	int (*run)(int argc, char **argv);
+	const char *usage;
+} commands[] = {
+	{ "exec", 2, cmd_exec, "KIND PATH [ARG] (execve execve-clearenv execv execvp execvpe execl execlp execle "
+			       "fexecve execveat syscall-execve vfork posix_spawn posix_spawnp system popen)" },
+	{ "dlopen", 2, cmd_dlopen, "LIB SYMBOL" },
+	{ "splice-read", 3, cmd_splice_read, "FILE OFF LEN" },
+	{ "splice-write", 3, cmd_splice_write, "FILE OFF TEXT" },
+	{ "tee", 2, cmd_tee, "FILE LEN" },
+	{ "syscall-read", 3, cmd_syscall_read, "FILE OFF LEN" },
+	{ "syscall-write", 3, cmd_syscall_write, "FILE OFF TEXT" },
+	{ "fdopen", 2, cmd_fdopen, "FILE TEXT" },
+	{ "io-uring", 0, cmd_io_uring, "" },
+};
+
+int main(int argc, char **argv)
+{
+	for (size_t i = 0; argc > 1 && i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(argv[1], commands[i].name) != 0)
+			continue;
+		if (argc - 2 < commands[i].nargs)
+			break;
+		int rc = commands[i].run(argc - 2, argv + 2);
+
+		if (rc == 2)
+			break;
+		return rc;
+	}
+	fprintf(stderr, "usage: ps-bypass COMMAND ARG...\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(stderr, "  %s %s\n", commands[i].name, commands[i].usage);
+	return 2;
+}

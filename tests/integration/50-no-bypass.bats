@@ -1,0 +1,270 @@
+#!/usr/bin/env bats
+# 50-no-bypass.bats - the ways a program reaches a file without calling open/read/write itself: exec of a modified
+# script or program, dlopen of a modified library, splice and tee, syscall(2), stdio on a shadowed fd, io_uring,
+# and programs the shim cannot enter. Each compares the run under the shim on the read-only tree with the same
+# commands on a writable copy (helpers.bash: run_both), except where only the shimmed run has something to show.
+
+load helpers
+
+setup_file() {
+	ps_detect_namespace
+}
+
+setup() {
+	ps_setup
+	BYPASS=$PS_BUILD/ps-bypass
+	export BYPASS
+}
+
+teardown() {
+	ps_teardown
+}
+
+# A lower tree with a script, a copy of a real program, a library and its source.
+make_exec_tree() {
+	mkdir -p "$LOWER/bin" "$LOWER/lib" "$LOWER/src"
+	printf '#!/bin/sh\necho "old script $0 $*"\n' >"$LOWER/bin/s.sh"
+	chmod 0755 "$LOWER/bin/s.sh"
+	cp /bin/echo "$LOWER/bin/echo"
+	printf 'const char *version(void) { return "lower library"; }\n' >"$LOWER/src/v.c"
+	gcc -shared -fPIC -o "$LOWER/lib/libv.so" "$LOWER/src/v.c"
+	printf '#include <stdio.h>\nint main(int c, char **v) { printf("old program %%s\\n", c > 1 ? v[1] : "-"); return 0; }\n' \
+		>"$LOWER/src/p.c"
+	gcc -o "$LOWER/bin/prog" "$LOWER/src/p.c"
+	lower_ready
+}
+
+@test "a modified #! script runs as merged: directly, from bash, python's subprocess and env -i" {
+	make_exec_tree
+	run_both '
+		ps_exec bash -c "printf \"#!/bin/sh\\necho \\\"new script \\\$0 \\\$*\\\"\\n\" >\"\$RO/bin/s.sh\""
+		ps_exec "$RO/bin/s.sh" direct
+		ps_exec bash -c "\"\$RO/bin/s.sh\" from-bash; cd \"\$RO/bin\" && ./s.sh relative"
+		ps_exec python3 -c "import subprocess, sys; sys.stdout.write(subprocess.run([sys.argv[1], \"py\"], capture_output=True, text=True).stdout)" "$RO/bin/s.sh"
+		ps_exec bash -c "env -i \"\$RO/bin/s.sh\" cleared-env"
+	'
+}
+
+@test "a program rebuilt in the tree runs from its data file, and no copy is made" {
+	make_exec_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec bash -c "sed -i s/old/new/ p.c && gcc -o ../bin/prog p.c && ../bin/prog a && env -i ../bin/prog b"
+		ps_exec python3 -c "import subprocess, sys; sys.stdout.write(subprocess.run([sys.argv[1], \"c\"], capture_output=True, text=True).stdout)" "$RO/bin/prog"
+		if [ "$PS_MODE" = ro ] && [ -n "$(ls -A "$SHADOW/exec" 2>/dev/null)" ]; then
+			echo "a copy was made in $SHADOW/exec for a program whose bytes are all in the shadow" >&2; exit 1
+		fi
+	'
+}
+
+@test "a program patched in place runs its merged bytes from a copy that is removed again" {
+	make_exec_tree
+	local off
+	off=$(grep -obUa "Brian Fox" "$LOWER/bin/echo" | head -1 | cut -d: -f1)
+	[ -n "$off" ]
+	export OFF=$off
+	run_both '
+		printf "BRIAN FOX" | ps_exec dd of="$RO/bin/echo" bs=1 seek="$OFF" conv=notrunc status=none
+		ps_exec "$RO/bin/echo" --version | tail -1
+		if [ "$PS_MODE" = ro ]; then
+			[ -z "$(ls -A "$SHADOW/exec" 2>/dev/null)" ] || { echo "merged copies left behind: $(ls "$SHADOW/exec")" >&2; exit 1; }
+		fi
+	'
+	grep -q "BRIAN FOX" "$T/stdout.ro"
+}
+
+@test "every member of the exec family runs the merged script and the rebuilt program" {
+	make_exec_tree
+	run_both '
+		ps_exec bash -c "printf \"#!/bin/sh\\necho \\\"new script \\\$0 \\\$*\\\"\\n\" >\"\$RO/bin/s.sh\"; cd \"\$RO/src\"; sed s/old/new/ p.c >p2.c; gcc -o ../bin/prog p2.c"
+		for target in "$RO/bin/s.sh" "$RO/bin/prog"; do
+			for kind in execve execve-clearenv execv execl execle fexecve execveat syscall-execve vfork posix_spawn system popen; do
+				echo "== $kind"
+				ps_exec "$BYPASS" exec "$kind" "$target" "$kind"
+			done
+			name=${target##*/}
+			for kind in execvp execvpe execlp posix_spawnp; do
+				echo "== $kind (PATH)"
+				PATH="$RO/bin:$PATH" ps_exec "$BYPASS" exec "$kind" "$name" "$kind"
+			done
+		done
+	'
+	grep -q "new program execveat" "$T/stdout.ro"
+	grep -q "new script $RO/bin/s.sh posix_spawn" "$T/stdout.ro"
+}
+
+@test "a #! script whose interpreter is itself a modified script in the tree runs the merged chain" {
+	make_exec_tree
+	run_both '
+		ps_exec bash -c "printf \"#!/bin/sh\\necho \\\"interp got \\\$*\\\"\\n\" >\"\$RO/bin/interp\"; chmod 755 \"\$RO/bin/interp\" 2>/dev/null || true"
+		ps_exec bash -c "printf \"#!\$RO/bin/interp -x\\nbody\\n\" >\"\$RO/bin/user\"; chmod 755 \"\$RO/bin/user\"; \"\$RO/bin/user\" arg"
+	'
+}
+
+@test "dlopen by path loads a rebuilt, a new and a patched library; python ctypes too" {
+	make_exec_tree
+	local off
+	off=$(grep -obUa "lower library" "$LOWER/lib/libv.so" | head -1 | cut -d: -f1)
+	export OFF=$off
+	run_both '
+		cd "$RO"
+		ps_exec "$BYPASS" dlopen "$RO/lib/libv.so" version
+		printf "LOWER" | ps_exec dd of="$RO/lib/libv.so" bs=1 seek="$OFF" conv=notrunc status=none
+		ps_exec "$BYPASS" dlopen "$RO/lib/libv.so" version
+		ps_exec python3 -c "import ctypes, sys; f = ctypes.CDLL(sys.argv[1]).version; f.restype = ctypes.c_char_p; print(f().decode())" "$RO/lib/libv.so"
+		ps_exec bash -c "sed -i s/lower/rebuilt/ src/v.c && gcc -shared -fPIC -o lib/libv.so src/v.c && gcc -shared -fPIC -o lib/libnew.so src/v.c"
+		ps_exec "$BYPASS" dlopen "$RO/lib/libv.so" version
+		ps_exec "$BYPASS" dlopen lib/libnew.so version
+		ps_exec python3 -c "import ctypes, sys; f = ctypes.CDLL(sys.argv[1]).version; f.restype = ctypes.c_char_p; print(f().decode())" "$RO/lib/libnew.so"
+	'
+	grep -q "LOWER library" "$T/stdout.ro"
+	grep -q "rebuilt library" "$T/stdout.ro"
+}
+
+@test "a bare-name dlopen still searches the calling program's RUNPATH under the shim" {
+	mkdir -p "$T/app"
+	printf 'const char *version(void) { return "found by runpath"; }\n' >"$T/app/r.c"
+	gcc -shared -fPIC -o "$T/app/librp.so" "$T/app/r.c"
+	printf '#include <dlfcn.h>\n#include <stdio.h>\nint main(void) { void *h = dlopen("librp.so", RTLD_NOW); const char *(*f)(void) = h ? (const char *(*)(void))dlsym(h, "version") : 0; puts(f ? f() : dlerror()); return !f; }\n' >"$T/app/m.c"
+	gcc -o "$T/app/m" "$T/app/m.c" -Wl,--enable-new-dtags,-rpath,'$ORIGIN'
+	lower_ready
+	in_ro_ns '
+		expect_eq "$(ps_exec "$T/app/m")" "found by runpath" "bare-name dlopen through the shim"
+	'
+}
+
+@test "splice carries merged bytes out of and new bytes into a modified file; tee passes them on" {
+	head -c 20000 /dev/urandom | base64 -w 76 >"$LOWER/f.txt"
+	lower_ready
+	run_both '
+		ps_exec "$PS_PROBE" pwrite "$RO/f.txt" 4090 MIDDLE-OF-TWO-PAGES >/dev/null
+		ps_exec "$BYPASS" splice-read "$RO/f.txt" 4080 40
+		ps_exec "$BYPASS" splice-write "$RO/f.txt" 8190 SPLICED-IN
+		ps_exec "$BYPASS" splice-read "$RO/f.txt" 8180 30
+		ps_exec "$BYPASS" tee "$RO/f.txt" 4100
+	'
+}
+
+@test "syscall(2) with file call numbers reads and writes the merged file" {
+	seq 1 3000 >"$LOWER/n.txt"
+	lower_ready
+	run_both '
+		ps_exec "$BYPASS" syscall-write "$RO/n.txt" 100 BY-SYSCALL
+		ps_exec "$BYPASS" syscall-read "$RO/n.txt" 90 30
+		ps_exec "$PS_PROBE" pread "$RO/n.txt" 95 20
+	'
+}
+
+@test "a stream fdopen'ed on a shadowed fd reads merged bytes and appends through the shim" {
+	seq 1 3000 >"$LOWER/n.txt"
+	lower_ready
+	run_both '
+		ps_exec "$PS_PROBE" pwrite "$RO/n.txt" 0 CHANGED >/dev/null
+		ps_exec "$BYPASS" fdopen "$RO/n.txt" appended-by-fprintf
+		ps_exec tail -c 40 "$RO/n.txt"
+	'
+}
+
+@test "io_uring cannot be set up under the shim (programs fall back to plain calls)" {
+	lower_ready
+	in_ro_ns '
+		expect_eq "$(ps_exec "$BYPASS" io-uring)" "io_uring_setup ENOSYS" "io_uring under the shim"
+	'
+}
+
+@test "a statically linked program is refused at exec with one line saying why, and runs when allowed" {
+	printf 'int main(void) { return 7; }\n' >"$T/st.c"
+	gcc -static -o "$T/static" "$T/st.c" || skip "no static libc to link a test program"
+	lower_ready
+	PS_LAUNCHER=env in_ro_ns '
+		rc=0
+		ps_exec bash -c "\"$T/static\"" 2>"$T/err" || rc=$?
+		expect_eq "$rc" 126 "exit status of a refused exec"
+		grep -q "refusing to run $T/static: it is statically linked" "$T/err"
+		rc=0
+		PAGESHADOW_ALLOW_UNSHIMMED=1 ps_exec bash -c "\"$T/static\"" || rc=$?
+		expect_eq "$rc" 7 "exit status when unshimmed programs are allowed"
+	'
+}
+
+@test "real tools on a modified tree: awk, sort, grep, perl, install, cp, and gcc linking a modified static library" {
+	mkdir -p "$LOWER/proj"
+	seq -f 'row %g' 1 500 | sort -R --random-source=<(yes) >"$LOWER/proj/data.txt"
+	printf 'int answer(void) { return 41; }\n' >"$LOWER/proj/a.c"
+	printf '#include <stdio.h>\nint answer(void);\nint main(void) { printf("%%d\\n", answer()); return 0; }\n' >"$LOWER/proj/main.c"
+	(cd "$LOWER/proj" && gcc -c a.c && ar rcs liba.a a.o && rm a.o)
+	lower_ready
+	run_both '
+		cd "$RO/proj"
+		ps_exec sed -i "s/row 1\$/row one/" data.txt
+		ps_exec awk "/one/ { print NR \": \" \$0 }" data.txt
+		ps_exec sort data.txt | head -3
+		ps_exec grep -c "row" data.txt
+		ps_exec perl -ne "print if /row 4[0-9]\$/" data.txt | wc -l
+		ps_exec install -m 0644 data.txt data.installed
+		ps_exec cp data.txt data.copied
+		ps_exec cmp data.installed data.copied
+		ps_exec bash -c "sed -i s/41/42/ a.c && gcc -c a.c && ar rcs liba.a a.o && gcc -o main main.c liba.a && ./main"
+	'
+}
+
+# A static program that writes, creates, removes, renames and truncates files: what the guard must stop.
+make_static_writer() {
+	cat >"$T/sw.c" <<'C'
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int c, char **v)
+{
+	for (int i = 1; i + 1 < c; i += 2) {
+		const char *op = v[i], *p = v[i + 1];
+		int r = -1, fd;
+		if (!strcmp(op, "write") && (fd = open(p, O_WRONLY)) >= 0)
+			r = (int)write(fd, "X", 1);
+		else if (!strcmp(op, "create"))
+			r = open(p, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		else if (!strcmp(op, "unlink"))
+			r = unlink(p);
+		else if (!strcmp(op, "rename"))
+			r = rename(p, "renamed");
+		else if (!strcmp(op, "truncate"))
+			r = truncate(p, 0);
+		printf("%s %s: %s\n", op, p, r < 0 ? strerror(errno) : "done");
+	}
+	return 0;
+}
+C
+	gcc -static -o "$T/sw" "$T/sw.c" || skip "no static libc to link a test program"
+}
+
+@test "pageshadow-run refuses a static command (126), and with --allow-unshimmed the guard stops its writes to the lower tree" {
+	make_static_writer
+	mkdir -p "$T/w/tree/sub"
+	echo keep >"$T/w/tree/f"
+	echo keep >"$T/w/tree/sub/g"
+	(cd "$T/w/tree" && find . -type f -exec sha256sum {} + | sort) >"$T/before"
+	cd "$T/w" # the lower tree is writable: only the guard stands between the program and it
+	run "$PS_BUILD/pageshadow-run" -r tree -s "$T/w/shadow" -- "$T/sw" write tree/f
+	[ "$status" -eq 126 ]
+	[[ "$output" == *"is statically linked: LD_PRELOAD cannot enter it"* ]]
+	run "$PS_BUILD/pageshadow-run" --allow-unshimmed -r tree -s "$T/w/shadow" -- "$T/sw" \
+		write tree/f create tree/new unlink tree/sub/g rename tree/f truncate tree/sub/g create tree/sub/new
+	[ "$status" -eq 0 ]
+	expect_eq "$(grep -c "Permission denied" <<<"$output")" 6 "writes refused by the guard"
+	expect_eq "$(cd "$T/w/tree" && find . -type f -exec sha256sum {} + | sort)" "$(cat "$T/before")" "the lower tree"
+	# without the guard the same program does write: the test above could fail
+	run "$PS_BUILD/pageshadow-run" --no-guard --allow-unshimmed -r tree -s "$T/w/shadow" -- "$T/sw" create tree/new
+	[[ "$output" == "create tree/new: done" ]]
+}
+
+@test "under the guard a shimmed program still writes the tree (into the shadow) and a temporary directory" {
+	mkdir -p "$T/w/tree"
+	echo keep >"$T/w/tree/f"
+	cd "$T/w"
+	run "$PS_BUILD/pageshadow-run" -r tree -s "$T/w/shadow" -- bash -c 'echo more >>tree/f && cat tree/f && t=$(mktemp) && echo tmp >"$t" && cat "$t" && rm "$t"'
+	[ "$status" -eq 0 ]
+	expect_eq "$output" "$(printf 'keep\nmore\ntmp')" "output"
+	expect_eq "$(cat "$T/w/tree/f")" keep "the lower file"
+}

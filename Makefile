@@ -28,7 +28,7 @@ else
 Q := @
 endif
 
-.PHONY: FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
+.PHONY: bench-seccomp FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
 all: $(BUILD)/libpageshadow.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass
 
@@ -120,3 +120,11 @@ demo: all
 	$(Q)tools/demo.sh $(BUILD)
 
 FORCE:
+
+# What an in-process seccomp trap would cost (the measurement behind the no-bypass design).
+bench-seccomp: $(BUILD)/seccomp-cost
+	$(BUILD)/seccomp-cost
+
+$(BUILD)/seccomp-cost: bench/seccomp-cost.c
+	@mkdir -p $(BUILD)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<

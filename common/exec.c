@@ -44,17 +44,32 @@ static int read_exact(ps_read_at rd, void *ctx, void *buf, size_t n, off_t off)
 }
 
 /* The kernel's binfmt_script rules: skip blanks after "#!", the interpreter ends at a blank, and everything after
- * the following blanks up to the end of the line (trailing blanks dropped) is one argument. */
+ * the following blanks up to the end of the line (trailing spaces and tabs dropped; a '\r' stays, and makes the
+ * interpreter's name wrong, as in the kernel) is one argument. A first line that fills the kernel's whole buffer
+ * with no blank after the interpreter is refused (ENOEXEC): the name may be cut. */
 static int parse_shebang(const char *buf, size_t n, struct ps_exec_info *info)
 {
 	const char *end = memchr(buf, '\n', n);
+	const char *nul = memchr(buf, '\0', n);
 	const char *p = buf + 2, *q;
 
-	if (!end)
+	if (nul && (!end || nul < end))
+		end = nul;
+	if (!end) {
+		if (n >= PS_SHEBANG_MAX) {
+			const char *name = buf + 2;
+
+			while (name < buf + n && (*name == ' ' || *name == '\t'))
+				name++;
+			if (!memchr(name, ' ', (size_t)(buf + n - name)) && !memchr(name, '\t', (size_t)(buf + n - name)))
+				return -ENOEXEC;
+			n = PS_SHEBANG_MAX - 1;
+		}
 		end = buf + n;
+	}
 	while (p < end && (*p == ' ' || *p == '\t'))
 		p++;
-	while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+	while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
 		end--;
 	if (p == end)
 		return -ENOEXEC;

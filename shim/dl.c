@@ -137,10 +137,11 @@ static __attribute__((noinline)) void *dlopen_shadowed(const char *name, int mod
 	if (loaded && (h = REAL(dlopen)(loaded, mode | RTLD_NOLOAD)) != NULL)
 		return h;
 	rc = library_file(name, file, sizeof(file), &is_copy);
-	if (rc <= 0) {
-		if (rc < 0) /* dlerror() has nothing to say about it: log it, and let ld.so fail on the name */
-			ps_error("dlopen %s: %s", name, strerror(-rc));
+	if (rc == 0)
 		return REAL(dlopen)(name, mode);
+	if (rc < 0) { /* never the stale lower library: fail, and say why (dlerror() cannot) */
+		ps_error("dlopen %s: cannot make its merged copy: %s", name, strerror(-rc));
+		return NULL;
 	}
 	h = REAL(dlopen)(file, mode);
 	if (is_copy) {

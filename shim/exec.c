@@ -35,7 +35,7 @@
 #include <unistd.h>
 
 #define EXEC_TEMP_ENV "PAGESHADOW_EXEC_TEMP"
-#define MAX_INTERP_DEPTH 4 /* the kernel's limit on #! nesting */
+#define MAX_INTERP_DEPTH 5 /* the kernel's limit on interpreter nesting (exec_binprm) */
 #define PS_AT_FROM_CLOEXEC_FD 0x40000000 /* internal: the name stands for a close-on-exec fd (fexecve) */
 
 /* The variables a new program needs to run under the shim, as they were when this process started. */
@@ -102,37 +102,55 @@ static int preload_has_self(const char *list)
 	return 0;
 }
 
+/* A plan's strings and arrays live in an arena inside the plan, on the caller's stack: in a vfork child the heap is
+ * the parent's, and whatever a successful exec leaves there would stay allocated in the parent. Only what does not
+ * fit (a huge environment) goes to malloc. */
+#define PLAN_ARENA 8192
+#define PLAN_HEAP 8
+
 struct exec_plan {
 	const char *path;   /* what the kernel is given */
 	char *const *argv;
 	char *const *envp;
-	char **argv_owned;  /* allocated by the plan (NULL when argv is the caller's) */
-	char **envp_owned;
-	char *strings[NCARRIED + 2]; /* strings added to envp_owned */
-	int nstrings;
 	char path_buf[PATH_MAX];
 	char temp[PATH_MAX]; /* a merged copy to remove if the exec fails ("" when none) */
 	int force_copy;      /* run a copy even when the data file holds every byte */
 	int from_data;       /* path is a data file */
 	int script_enoent;   /* fexecve of a close-on-exec fd: a script fails with ENOENT, as in the kernel */
+	size_t used;
+	int nheap;
+	void *heap[PLAN_HEAP];
+	_Alignas(16) char arena[PLAN_ARENA];
 };
 
-static int plan_add_string(struct exec_plan *p, char *s)
+static void *plan_alloc(struct exec_plan *p, size_t n)
 {
-	if (!s)
-		return -ENOMEM;
-	p->strings[p->nstrings++] = s;
-	return 0;
+	n = (n + 15) & ~(size_t)15;
+	if (n <= sizeof(p->arena) - p->used) {
+		p->used += n;
+		return p->arena + p->used - n;
+	}
+	if (p->nheap >= PLAN_HEAP)
+		return NULL;
+	return p->heap[p->nheap++] = malloc(n);
+}
+
+static char *plan_strdup(struct exec_plan *p, const char *s)
+{
+	char *d = plan_alloc(p, strlen(s) + 1);
+
+	return d ? strcpy(d, s) : NULL;
 }
 
 /* The caller's environment with what the shim needs put back: LD_PRELOAD naming this library first, the
- * PAGESHADOW_ variables the process started with, and extra ("NAME=value" or NULL). Allocates only when
+ * PAGESHADOW_ variables the process started with, and extra ("NAME=value" or NULL). A new array only when
  * something is missing. */
 static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 {
 	const char *pre = env_find(envp, "LD_PRELOAD");
 	int need_pre = self_lib && (!pre || !preload_has_self(pre));
 	size_t n = 0, add = 0, k = 0;
+	char **env;
 
 	for (size_t i = 0; i < NCARRIED; i++)
 		add += carried[i] && !env_find(envp, carried_names[i]);
@@ -141,31 +159,25 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 		return 0;
 	while (envp && envp[n])
 		n++;
-	p->envp_owned = malloc((n + NCARRIED + 3) * sizeof(char *));
-	if (!p->envp_owned)
+	if (!(env = plan_alloc(p, (n + NCARRIED + 3) * sizeof(char *))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		if (!need_pre || strncmp(envp[i], "LD_PRELOAD=", 11) != 0)
-			p->envp_owned[k++] = envp[i];
+			env[k++] = envp[i];
 	if (need_pre) {
 		size_t len = strlen(self_lib) + (pre && *pre ? strlen(pre) + 1 : 0) + 12;
-		char *s = malloc(len);
 
-		if (plan_add_string(p, s) < 0)
+		if (!(env[k] = plan_alloc(p, len)))
 			return -ENOMEM;
-		snprintf(s, len, "LD_PRELOAD=%s%s%s", self_lib, pre && *pre ? ":" : "", pre && *pre ? pre : "");
-		p->envp_owned[k++] = s;
+		snprintf(env[k++], len, "LD_PRELOAD=%s%s%s", self_lib, pre && *pre ? ":" : "", pre && *pre ? pre : "");
 	}
 	for (size_t i = 0; i < NCARRIED; i++)
 		if (carried[i] && !env_find(envp, carried_names[i]))
-			p->envp_owned[k++] = carried[i];
-	if (extra) {
-		if (plan_add_string(p, strdup(extra)) < 0)
-			return -ENOMEM;
-		p->envp_owned[k++] = p->strings[p->nstrings - 1];
-	}
-	p->envp_owned[k] = NULL;
-	p->envp = p->envp_owned;
+			env[k++] = carried[i];
+	if (extra && !(env[k++] = plan_strdup(p, extra)))
+		return -ENOMEM;
+	env[k] = NULL;
+	p->envp = env;
 	return 0;
 }
 
@@ -173,10 +185,8 @@ static void plan_free(struct exec_plan *p)
 {
 	if (p->temp[0])
 		REAL(unlink)(p->temp);
-	for (int i = 0; i < p->nstrings; i++)
-		free(p->strings[i]);
-	free(p->argv_owned);
-	free(p->envp_owned);
+	for (int i = 0; i < p->nheap; i++)
+		free(p->heap[i]);
 }
 
 /* ---- what the file is ---- */
@@ -201,6 +211,10 @@ static int check_plain(int dirfd, const char *path, int at_flags)
 	struct ps_exec_info info;
 	int fd, rc;
 
+	if ((at_flags & AT_EMPTY_PATH) && !*path) { /* fexecve: the descriptor itself (an O_PATH one cannot be read) */
+		rc = ps_exec_inspect(ps_exec_read_fd, &dirfd, &info);
+		return rc < 0 ? 0 : refuse_unshimmable("the program behind a descriptor", &info);
+	}
 	fd = REAL(openat)(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
 					       ((at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
 	if (fd < 0)
@@ -264,33 +278,19 @@ static int plan_script(const char *shown, const struct ps_exec_info *info, char 
 {
 	size_t argc = 0, k = 0;
 	char **nargv;
-	int rc;
 
 	if (depth >= MAX_INTERP_DEPTH)
 		return -ELOOP;
 	while (argv && argv[argc])
 		argc++;
-	nargv = malloc((argc + 4) * sizeof(char *));
-	if (!nargv)
+	if (!(nargv = plan_alloc(p, (argc + 4) * sizeof(char *))) || !(nargv[k++] = plan_strdup(p, info->interp)))
 		return -ENOMEM;
-	if ((rc = plan_add_string(p, strdup(info->interp))) < 0) {
-		free(nargv);
-		return rc;
-	}
-	nargv[k++] = p->strings[p->nstrings - 1];
-	if (info->has_arg) {
-		if ((rc = plan_add_string(p, strdup(info->arg))) < 0) {
-			free(nargv);
-			return rc;
-		}
-		nargv[k++] = p->strings[p->nstrings - 1];
-	}
+	if (info->has_arg && !(nargv[k++] = plan_strdup(p, info->arg)))
+		return -ENOMEM;
 	nargv[k++] = (char *)shown;
 	for (size_t i = 1; i < argc; i++)
 		nargv[k++] = argv[i];
 	nargv[k] = NULL;
-	free(p->argv_owned);
-	p->argv_owned = nargv;
 	p->argv = nargv;
 	return plan_target(nargv[0], AT_FDCWD, nargv[0], 0, nargv, p, depth + 1);
 }
@@ -337,18 +337,28 @@ static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *sh
 	return 0;
 }
 
-/* The shadow for planning: the process's own, or in a vfork child one of the child's own. */
-static struct ps_shadow *plan_shadow(struct ps_shadow *priv, int *is_priv)
+/* The shadow for planning: the process's own, or in a vfork child one of the child's own. NULL and 0: there is
+ * no shadow yet (nothing is shadowed); NULL and -errno: it cannot be read. */
+static struct ps_shadow *plan_shadow(struct ps_shadow *priv, int *is_priv, int *rc)
 {
 	char why[256];
 
+	*rc = 0;
 	*is_priv = !ps_fd_table_is_ours();
 	if (!*is_priv)
-		return ps_shadow_get();
-	return ps_shadow_open(priv, ps_cfg.shadow, 0, why, sizeof(why)) == 0 ? priv : NULL;
+		return ps_shadow_get() ?: (*rc = -EROFS, NULL);
+	*rc = ps_shadow_open(priv, ps_cfg.shadow, 0, why, sizeof(why));
+	if (*rc == 0)
+		return priv;
+	if (*rc == -ENOENT)
+		*rc = 0;
+	else
+		ps_error("shadow directory %s: %s", ps_cfg.shadow, why);
+	return NULL;
 }
 
-/* Plan the exec of (dirfd, path); shown is the name a script's interpreter is given. 0 or -errno. */
+/* Plan the exec of (dirfd, path); shown is the name a script's interpreter is given. 0 or -errno. A file under a
+ * prefix whose shadow state cannot be read fails (EIO): running its lower bytes would be a silent wrong result. */
 static int plan_target(const char *shown, int dirfd, const char *path, int at_flags, char *const argv[],
 		       struct exec_plan *p, int depth)
 {
@@ -359,12 +369,16 @@ static int plan_target(const char *shown, int dirfd, const char *path, int at_fl
 	int is_priv, rc;
 
 	p->path = path;
+	if ((at_flags & AT_EMPTY_PATH) && !*path)
+		return check_plain(dirfd, path, at_flags);
 	rc = ps_resolve(dirfd, path, !(at_flags & AT_SYMLINK_NOFOLLOW), &t);
 	if (rc <= 0)
 		return rc < 0 ? rc : check_plain(dirfd, path, at_flags);
-	sh = plan_shadow(&priv, &is_priv);
+	if (dirfd != AT_FDCWD && path[0] != '/' && !(shown = plan_strdup(p, t.path)))
+		return -ENOMEM; /* an interpreter is given a name it can open */
+	sh = plan_shadow(&priv, &is_priv, &rc);
 	if (!sh)
-		return check_plain(dirfd, path, at_flags);
+		return rc < 0 ? ps_errno_for_program(rc) : check_plain(dirfd, path, at_flags);
 	ps_target_name(&t, &name);
 	rc = is_priv ? ps_file_open_unshared(sh, &name, &f) : ps_file_lookup(sh, &name, &f);
 	if (rc == -ENOENT) {
@@ -411,12 +425,13 @@ static int exec_at(int dirfd, const char *path, char *const argv[], char *const 
 
 	for (int force_copy = 0;; force_copy = 1) {
 		if (!ps_enter())
-			return REAL(execveat)(dirfd, path, argv, envp, at_flags);
+			return dirfd == AT_FDCWD && !at_flags ? REAL(execve)(path, argv, envp)
+							      : REAL(execveat)(dirfd, path, argv, envp, at_flags);
 		rc = plan_exec(dirfd, path, at_flags, argv, envp, &plan, force_copy);
 		ps_leave();
 		if (rc == 0) {
 			errno = saved;
-			if (plan.path == path)
+			if (plan.path == path && (dirfd != AT_FDCWD || at_flags))
 				REAL(execveat)(dirfd, path, plan.argv, plan.envp, at_flags & ~PS_AT_FROM_CLOEXEC_FD);
 			else
 				REAL(execve)(plan.path, plan.argv, plan.envp);
@@ -475,14 +490,23 @@ static void exec_as_shell_script(const char *file, char *const argv[], char *con
 	while (argv[argc])
 		argc++;
 	{
-		char *sargv[argc + 2];
+		char *sargv[argc + 3];
+		size_t k = 0;
 
-		sargv[0] = (char *)"/bin/sh";
-		sargv[1] = (char *)file;
-		for (size_t i = 1; i <= argc; i++)
-			sargv[i + 1] = argv[i];
+		sargv[k++] = (char *)"/bin/sh";
+		sargv[k++] = (char *)file;
+		for (size_t i = 1; i < argc; i++)
+			sargv[k++] = argv[i];
+		sargv[k] = NULL;
 		exec_at(AT_FDCWD, "/bin/sh", sargv, envp, 0);
 	}
+}
+
+static void exec_or_script(const char *file, char *const argv[], char *const envp[])
+{
+	exec_at(AT_FDCWD, file, argv, envp, 0);
+	if (errno == ENOEXEC)
+		exec_as_shell_script(file, argv, envp);
 }
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
@@ -496,9 +520,7 @@ int execvpe(const char *file, char *const argv[], char *const envp[])
 		return -1;
 	}
 	if (strchr(file, '/')) {
-		exec_at(AT_FDCWD, file, argv, envp, 0);
-		if (errno == ENOEXEC)
-			exec_as_shell_script(file, argv, envp);
+		exec_or_script(file, argv, envp);
 		return -1;
 	}
 	flen = strlen(file);
@@ -520,11 +542,8 @@ int execvpe(const char *file, char *const argv[], char *const envp[])
 				full[dlen++] = '.';
 			full[dlen] = '/';
 			memcpy(full + dlen + 1, file, flen + 1);
-			exec_at(AT_FDCWD, full, argv, envp, 0);
+			exec_or_script(full, argv, envp);
 			switch (errno) {
-			case ENOEXEC:
-				exec_as_shell_script(full, argv, envp);
-				return -1;
 			case EACCES:
 				got_eacces = 1;
 				break;
@@ -533,7 +552,6 @@ int execvpe(const char *file, char *const argv[], char *const envp[])
 			case ESTALE:
 			case ENODEV:
 			case ETIMEDOUT:
-			case ENAMETOOLONG:
 				break;
 			default:
 				return -1;
@@ -645,8 +663,10 @@ int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t 
 	struct exec_plan plan;
 	int saved = errno, rc;
 
-	if (strchr(file, '/') || spawnp_find(file, full, sizeof(full)) < 0)
+	if (strchr(file, '/'))
 		return posix_spawn(pid, file, fa, attr, argv, envp);
+	if (spawnp_find(file, full, sizeof(full)) < 0) /* not found: glibc says so */
+		return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
 	for (int force_copy = 0;; force_copy = 1) {
 		if (!ps_enter())
 			return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);

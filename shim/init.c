@@ -176,6 +176,10 @@ static void ps_init(void)
 	fill_sys();
 	init_log();
 	read_config();
+	if (configured) {
+		ps_patch_libc(); /* rebinds REAL's stat entries: the engine's table takes them anew */
+		fill_sys();
+	}
 	ps_fd_table_init();
 	if (configured) {
 		ps_fd_adopt_inherited();

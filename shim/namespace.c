@@ -170,7 +170,8 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 
 /* chmod of a file that exists only in the shadow changes its data file, whose mode is the file's (what a linker
  * needs to make its output executable). A lower file's mode is the lower file's until records carry a mode of
- * their own: EROFS, as before. 1: handled (result in *rc); 0: pass through. */
+ * their own: EROFS - also where the lower tree is writable, since nothing may change it. 1: handled (result in
+ * *rc); 0: pass through. */
 static int chmod_shadowed(int dirfd, const char *path, mode_t mode, int flags, int *rc)
 {
 	struct ps_target t;
@@ -182,10 +183,8 @@ static int chmod_shadowed(int dirfd, const char *path, mode_t mode, int flags, i
 	r = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
 	if (r > 0) {
 		r = ps_target_lookup(&t, &f);
-		if (r == -ENOENT) { /* not shadowed: the lower tree answers (EROFS) */
-			ps_leave();
-			return 0;
-		}
+		if (r == -ENOENT) /* never the lower file, even where the kernel would let it change */
+			r = -EROFS;
 		if (r == 0) {
 			r = f->lower_fd >= 0 ? -EROFS : REAL(fchmod)(f->data_fd, mode) < 0 ? -errno : 0;
 			ps_file_put(f);
@@ -224,7 +223,7 @@ int fchmod(int fd, mode_t mode)
 
 	if (!o)
 		return REAL(fchmod)(fd, mode);
-	lower_backed = o->file && o->file->lower_fd >= 0;
+	lower_backed = !o->file || o->file->lower_fd >= 0; /* a plain lower fd, or a file with a lower file */
 	ps_open_put(o);
 	if (!lower_backed)
 		return REAL(fchmod)(fd, mode);

@@ -372,7 +372,9 @@ static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int 
 			w = outoff ? REAL(pwrite)(outfd, buf, (size_t)r, *outoff) : REAL(write)(outfd, buf, (size_t)r);
 		if (w < 0 && !out)
 			w = -errno;
-		if (w < 0) {
+		if (w < 0) { /* put back what was read from a file (a pipe's bytes are gone, as after a failed read) */
+			if (!inoff)
+				REAL(lseek)(infd, -r, SEEK_CUR);
 			if (total == 0)
 				total = w;
 			break;
@@ -461,7 +463,7 @@ ssize_t sendfile64(int outfd, int infd, off64_t *off, size_t n)
 
 /* splice: one side is a pipe. A merged file feeding a pipe moves at most what the pipe has room for, as the
  * kernel's splice does: a program that splices into its own pipe and then out of it must not block on itself. */
-static size_t pipe_room(int pipefd, size_t n)
+static size_t pipe_room(int pipefd, size_t n, int nonblock)
 {
 	int size = REAL(fcntl)(pipefd, F_GETPIPE_SZ), queued = 0;
 
@@ -469,8 +471,8 @@ static size_t pipe_room(int pipefd, size_t n)
 		return n;
 	if (REAL(ioctl)(pipefd, FIONREAD, &queued) < 0 || queued < 0)
 		queued = 0;
-	if (size - queued <= 0) /* full: wait for room, as splice would, then move one page */
-		return n < 4096 ? n : 4096;
+	if (size - queued <= 0) /* full: EAGAIN when not blocking, else wait for room as splice would */
+		return nonblock ? 0 : n < 4096 ? n : 4096;
 	return n < (size_t)(size - queued) ? n : (size_t)(size - queued);
 }
 
@@ -488,7 +490,19 @@ ssize_t splice(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, u
 		ps_leave();
 		return REAL(splice)(infd, inoff, outfd, outoff, n, flags);
 	}
-	r = copy_merged(outfd, out, outoff, infd, in, inoff, in ? pipe_room(outfd, n) : n);
+	if (in && n > 0) {
+		int nonblock = (flags & SPLICE_F_NONBLOCK) || (REAL(fcntl)(outfd, F_GETFL) & O_NONBLOCK);
+
+		if ((n = pipe_room(outfd, n, nonblock)) == 0) {
+			ps_open_put(in);
+			if (out)
+				ps_open_put(out);
+			ps_leave();
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+	r = copy_merged(outfd, out, outoff, infd, in, inoff, n);
 	if (in)
 		ps_open_put(in);
 	if (out)

@@ -167,6 +167,10 @@ int ps_open_attach_record(struct ps_open *o);
 /* Track the descriptors this process inherited from a shimmed parent across exec (`cmd < /ro/f`, `>> /ro/log`,
  * `exec 3<>/ro/f`): data-file fds become merged fds again, lower fds are watched for coherence. */
 void ps_fd_adopt_inherited(void);
+/* ---- patch.c ---- */
+/* Route glibc's own stat calls to the shim (start-up, configured shims only; it rebinds REAL's stat entries). */
+void ps_patch_libc(void);
+
 /* ---- exec.c ---- */
 /* Remember what a new program needs to run under the shim (start-up), and remove the merged copy this program
  * was started from, if it was. */

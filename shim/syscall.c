@@ -21,6 +21,19 @@
 
 #define A(i, type) ((type)a[i])
 
+/* Does (dirfd, path) name something under a prefix (or cannot be told)? */
+static int under_prefix(int dirfd, const char *path)
+{
+	struct ps_target t;
+	int rc;
+
+	if (!ps_enter())
+		return 0;
+	rc = ps_resolve(dirfd, path, 1, &t);
+	ps_leave();
+	return rc != 0;
+}
+
 /* 1 and *ret set when number is a file call the shim routes; 0 to pass it through. */
 static int route(long number, const long a[6], long *ret)
 {
@@ -103,7 +116,7 @@ static int route(long number, const long a[6], long *ret)
 			*ret = openat(A(0, int), A(1, const char *), (int)how->flags, (mode_t)how->mode);
 			return 1;
 		}
-		if (ps_path_in_prefix(A(1, const char *), 1) != 0) { /* RESOLVE_* under a prefix: let it fall back */
+		if (under_prefix(A(0, int), A(1, const char *))) { /* RESOLVE_* under a prefix: let it fall back */
 			ps_debug("openat2 with resolve flags under a prefix: ENOSYS");
 			errno = ENOSYS;
 			*ret = -1;

@@ -43,11 +43,11 @@ static __u64 handled_rights(int abi)
 	return r;
 }
 
-/* Is path a prefix, or a directory above one? */
-static int leads_to_prefix(const struct ps_config *cfg, const char *path)
+/* Is path a prefix, a directory above one, or inside one (nested prefixes: -r /a -r /a/b)? No rights there. */
+static int near_prefix(const struct ps_config *cfg, const char *path)
 {
 	for (int i = 0; i < cfg->nprefix; i++)
-		if (ps_path_below(cfg->prefix[i].path, path))
+		if (ps_path_below(cfg->prefix[i].path, path) || ps_path_below(path, cfg->prefix[i].path))
 			return 1;
 	return 0;
 }
@@ -79,14 +79,14 @@ static int grant_siblings(int ruleset, const struct ps_config *cfg, const char *
 	struct dirent *e;
 	int rc = 0;
 
-	if (!d)
-		return -errno;
+	if (!d) /* a directory we cannot list (mode 0711): its entries keep no rights, which only refuses more */
+		return errno == EACCES ? 0 : -errno;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "", e->d_name) >= (int)sizeof(path))
 			continue;
-		if (!leads_to_prefix(cfg, path))
+		if (!near_prefix(cfg, path))
 			rc = add_rule(ruleset, path, rights);
 	}
 	closedir(d);
@@ -107,8 +107,9 @@ static int grant_around_prefixes(int ruleset, const struct ps_config *cfg, __u64
 
 			memcpy(dir, p, (size_t)(s - p));
 			dir[s - p] = '\0';
-			for (int j = 0; j < i && !seen; j++) /* an ancestor shared with an earlier prefix is done */
-				seen = ps_path_below(cfg->prefix[j].path, dir) != NULL;
+			for (int j = 0; j < cfg->nprefix && !seen; j++) /* done for an earlier prefix, or inside one */
+				seen = (j < i && ps_path_below(cfg->prefix[j].path, dir)) ||
+				       (j != i && ps_path_below(dir, cfg->prefix[j].path));
 			if (!seen)
 				rc = grant_siblings(ruleset, cfg, dir, rights);
 		}
@@ -154,12 +155,15 @@ static int apply_landlock(const struct ps_config *cfg, char *why, size_t whysz)
 	return rc;
 }
 
-/* io_uring_setup fails with ENOSYS; everything else is allowed. */
+/* io_uring_setup fails with ENOSYS; everything else is allowed. The number is 425 on every architecture (the
+ * unified table since 4.20); x32 programs on x86_64 add their bit to it. */
+#define X32_SYSCALL_BIT 0x40000000u
 static int apply_seccomp(char *why, size_t whysz)
 {
 	struct sock_filter code[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup | X32_SYSCALL_BIT, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};

@@ -569,7 +569,7 @@ static void __attribute__((noreturn)) exec_shimmed(char **command)
 	int e;
 
 	find_command(&none, command[0], cmd, sizeof(cmd));
-	check_shimmable(cmd, getenv("PAGESHADOW_ALLOW_UNSHIMMED") != NULL);
+	check_shimmable(cmd, getenv("PAGESHADOW_ALLOW_UNSHIMMED") && strcmp(getenv("PAGESHADOW_ALLOW_UNSHIMMED"), "1") == 0);
 	exec_command(cmd, command);
 	e = errno;
 	fail(e == ENOENT || e == ENOTDIR ? EXIT_NOT_FOUND : EXIT_CANNOT_RUN, "%s: cannot run: %s", command[0],

@@ -8,6 +8,8 @@
  * itself failed unexpectedly.
  */
 #include <dlfcn.h>
+#include <ftw.h>
+#include <glob.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -27,7 +29,7 @@ static const char *errname(int e)
 	case x:                                                                                                    \
 		return #x;
 		E(EPERM) E(ENOENT) E(EIO) E(EBADF) E(EACCES) E(EEXIST) E(EINVAL) E(EROFS) E(ENOSYS) E(ENOEXEC)
-		E(ELOOP) E(ETXTBSY) E(ESPIPE) E(EOPNOTSUPP)
+		E(ELOOP) E(ETXTBSY) E(ESPIPE) E(EOPNOTSUPP) E(EAGAIN)
 #undef E
 	default:
 		return "E?";
@@ -83,6 +85,15 @@ static int cmd_exec(int argc, char **argv)
 			fexecve(fd, args, environ);
 		else
 			syscall(SYS_execveat, fd, "", args, environ, AT_EMPTY_PATH);
+	} else if (strcmp(kind, "execveat-dirfd") == 0) { /* PATH is DIR/NAME: run NAME relative to DIR's fd */
+		char dir[4096];
+		const char *slash = strrchr(path, '/');
+		int dfd;
+
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+		if ((dfd = open(dir, O_RDONLY | O_DIRECTORY)) < 0)
+			return 1;
+		syscall(SYS_execveat, dfd, slash ? slash + 1 : path, args, environ, 0);
 	} else if (strcmp(kind, "syscall-execve") == 0)
 		syscall(SYS_execve, path, args, environ);
 	else if (strcmp(kind, "vfork") == 0) {
@@ -225,6 +236,78 @@ static int cmd_tee(int argc, char **argv)
 	return 0;
 }
 
+/* splice-nonblock FILE: a full non-blocking pipe: splice from FILE must fail with EAGAIN and leave its position. */
+static int cmd_splice_nonblock(int argc, char **argv)
+{
+	char fill[4096] = { 0 };
+	int p[2], fd = open_or_report(argv[0], O_RDONLY);
+	ssize_t n;
+
+	(void)argc;
+	if (fd < 0)
+		return 0;
+	if (pipe2(p, O_NONBLOCK) < 0)
+		return 1;
+	while (write(p[1], fill, sizeof(fill)) > 0)
+		;
+	n = splice(fd, NULL, p[1], NULL, 4096, 0);
+	printf("splice %s, position %lld\n", n < 0 ? errname(errno) : "moved bytes", (long long)lseek(fd, 0, SEEK_CUR));
+	return 0;
+}
+
+/* openat2 DIR NAME: openat2 relative to DIR's fd with RESOLVE_BENEATH, then the first line read. */
+static int cmd_openat2(int argc, char **argv)
+{
+	struct {
+		unsigned long long flags, mode, resolve;
+	} how = { O_RDONLY, 0, 0x08 /* RESOLVE_BENEATH */ };
+	char buf[256] = { 0 };
+	int dfd = open(argv[0], O_RDONLY | O_DIRECTORY);
+	long fd;
+
+	(void)argc;
+	if (dfd < 0)
+		return 1;
+	fd = syscall(SYS_openat2, dfd, argv[1], &how, sizeof(how));
+	if (fd < 0) {
+		printf("openat2 %s\n", errname(errno));
+		return 0;
+	}
+	if (read((int)fd, buf, sizeof(buf) - 1) < 0)
+		return 1;
+	printf("openat2 read %.*s\n", (int)strcspn(buf, "\n"), buf);
+	return 0;
+}
+
+static int print_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)ftw;
+	printf("nftw %s %s %lld\n", path, type == FTW_F ? "file" : type == FTW_D ? "dir" : "other",
+	       type == FTW_F ? (long long)st->st_size : 0LL);
+	return 0;
+}
+
+/* walk DIR NAME...: nftw over DIR (entries with their sizes), then glob of each NAME (with GLOB_MARK): glibc's
+ * own stat calls, which no PLT wrapper sees. */
+static int cmd_walk(int argc, char **argv)
+{
+	if (nftw(argv[0], print_entry, 8, FTW_PHYS) < 0)
+		printf("nftw %s\n", errname(errno));
+	for (int i = 1; i < argc; i++) {
+		glob_t g;
+		int rc = glob(argv[i], GLOB_MARK, NULL, &g);
+
+		if (rc != 0) {
+			printf("glob %s: %s\n", argv[i], rc == GLOB_NOMATCH ? "no match" : "error");
+			continue;
+		}
+		for (size_t k = 0; k < g.gl_pathc; k++)
+			printf("glob %s\n", g.gl_pathv[k]);
+		globfree(&g);
+	}
+	return 0;
+}
+
 /* syscall-read FILE OFF LEN: open and pread with syscall(2). */
 static int cmd_syscall_read(int argc, char **argv)
 {
@@ -306,15 +389,18 @@ static const struct command {
 	const char *usage;
 } commands[] = {
 	{ "exec", 2, cmd_exec, "KIND PATH [ARG] (execve execve-clearenv execv execvp execvpe execl execlp execle "
-			       "fexecve execveat syscall-execve vfork posix_spawn posix_spawnp system popen)" },
+			       "fexecve execveat execveat-dirfd syscall-execve vfork posix_spawn posix_spawnp system popen)" },
 	{ "dlopen", 2, cmd_dlopen, "LIB SYMBOL" },
 	{ "splice-read", 3, cmd_splice_read, "FILE OFF LEN" },
 	{ "splice-write", 3, cmd_splice_write, "FILE OFF TEXT" },
 	{ "tee", 2, cmd_tee, "FILE LEN" },
+	{ "splice-nonblock", 1, cmd_splice_nonblock, "FILE" },
+	{ "openat2", 2, cmd_openat2, "DIR NAME" },
 	{ "syscall-read", 3, cmd_syscall_read, "FILE OFF LEN" },
 	{ "syscall-write", 3, cmd_syscall_write, "FILE OFF TEXT" },
 	{ "fdopen", 2, cmd_fdopen, "FILE TEXT" },
 	{ "io-uring", 0, cmd_io_uring, "" },
+	{ "walk", 1, cmd_walk, "DIR [NAME...]" },
 };
 
 int main(int argc, char **argv)

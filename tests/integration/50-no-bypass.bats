@@ -268,3 +268,102 @@ C
 	expect_eq "$output" "$(printf 'keep\nmore\ntmp')" "output"
 	expect_eq "$(cat "$T/w/tree/f")" keep "the lower file"
 }
+
+@test "a chain of shadowed #! interpreters with arguments runs as in the kernel, and a missing one fails the same" {
+	make_exec_tree
+	run_both '
+		cd "$RO/bin"
+		ps_exec bash -c "
+			printf \"#!/bin/sh\\necho \\\"i1 got \\\$*\\\"\\n\" >i1
+			for n in 2 3 4; do printf \"#!$RO/bin/i\$((n - 1)) arg\$n\\n\" >i\$n; done
+			printf \"#!$RO/bin/i4 top\\n\" >s5
+			printf \"#!$RO/bin/missing x\\n\" >m1
+			for n in 2 3 4; do printf \"#!$RO/bin/m\$((n - 1)) arg\$n\\n\" >m\$n; done
+			chmod 755 i1 i2 i3 i4 s5 m1 m2 m3 m4
+			./s5 last
+			./m4 last 2>&1 | sed \"s/^[^:]*: //\" || true
+		"
+	'
+	grep -q "i1 got .*arg2 .*arg3 .*arg4 .*top .*last" "$T/stdout.ro"
+}
+
+@test "fexecve of a descriptor the shim does not track runs the program; execveat with a directory fd runs the merged script" {
+	make_exec_tree
+	run_both '
+		ps_exec "$BYPASS" exec fexecve /bin/echo untracked
+		ps_exec bash -c "printf \"#!/bin/sh\\necho new script by dirfd\\n\" >\"\$RO/bin/s.sh\""
+		ps_exec "$BYPASS" exec execveat-dirfd "$RO/bin/s.sh"
+	'
+	grep -qx "untracked" "$T/stdout.ro"
+	grep -qx "new script by dirfd" "$T/stdout.ro"
+}
+
+@test "posix_spawnp of a name on no PATH entry fails with ENOENT even when the working directory has it" {
+	make_exec_tree
+	run_both '
+		cd "$RO/bin"
+		PATH=/usr/bin:/bin ps_exec "$BYPASS" exec posix_spawnp prog x
+	'
+	grep -qx "posix_spawnp ENOENT" "$T/stdout.ro"
+}
+
+@test "splice from a shadowed file into a full non-blocking pipe fails with EAGAIN and keeps the file position" {
+	seq 1 3000 >"$LOWER/n.txt"
+	lower_ready
+	run_both '
+		ps_exec "$PS_PROBE" pwrite "$RO/n.txt" 0 CHANGED >/dev/null
+		ps_exec "$BYPASS" splice-nonblock "$RO/n.txt"
+	'
+	grep -qx "splice EAGAIN, position 0" "$T/stdout.ro"
+}
+
+@test "openat2 with RESOLVE_ flags under a prefix fails with ENOSYS (programs fall back to openat), also by directory fd" {
+	mkdir -p "$LOWER/d"
+	echo lower >"$LOWER/d/f"
+	lower_ready
+	in_ro_ns '
+		expect_eq "$(ps_exec "$BYPASS" openat2 "$RO/d" f)" "openat2 ENOSYS" "openat2 by directory fd under the shim"
+		expect_eq "$(ps_exec "$BYPASS" openat2 /etc hostname | cut -d" " -f1-2)" "openat2 read" "openat2 outside the prefixes"
+	'
+}
+
+@test "the guard leaves nothing writable inside nested prefixes, in either order" {
+	make_static_writer
+	mkdir -p "$T/w/a/b" "$T/w/a/c"
+	echo keep >"$T/w/a/c/f"
+	echo keep >"$T/w/a/f2"
+	echo keep >"$T/w/a/b/g"
+	cd "$T/w"
+	for order in "-r a -r a/b" "-r a/b -r a"; do
+		# shellcheck disable=SC2086 # the order is two options
+		run "$PS_BUILD/pageshadow-run" --allow-unshimmed $order -s "$T/w/shadow" -- "$T/sw" \
+			write a/c/f write a/f2 write a/b/g create a/c/new create a/new
+		[ "$status" -eq 0 ]
+		expect_eq "$(grep -c "Permission denied" <<<"$output")" 5 "writes refused with $order"
+	done
+	expect_eq "$(cat a/c/f a/f2 a/b/g)" "$(printf 'keep\nkeep\nkeep')" "the lower files"
+}
+
+@test "chmod of an unshadowed lower file fails with EROFS even when the lower tree is writable" {
+	mkdir -p "$T/w/tree"
+	echo keep >"$T/w/tree/f"
+	chmod 0644 "$T/w/tree/f"
+	cd "$T/w"
+	run env LD_PRELOAD="$PS_SHIM" PAGESHADOW_RO="$T/w/tree" PAGESHADOW_DIR="$T/w/shadow" chmod 0600 tree/f
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"Read-only file system"* ]]
+	expect_eq "$(stat -c %a tree/f)" 644 "the lower file's mode"
+}
+
+@test "glibc's own stat calls (nftw, glob) see merged sizes and files that exist only in the shadow" {
+	mkdir -p "$LOWER/t/sub"
+	seq 1 100 >"$LOWER/t/a"
+	seq 1 200 >"$LOWER/t/sub/b"
+	lower_ready
+	run_both '
+		ps_exec bash -c "seq 1 5000 >>\"\$RO/t/a\"; : >\"\$RO/t/sub/b\"; echo new >\"\$RO/t/new\""
+		ps_exec "$BYPASS" walk "$RO/t" "$RO/t/new" "$RO/t/sub" | grep -v "^nftw .*/new " | sort
+	'
+	grep -q "nftw $RO/t/a file 24185" "$T/stdout.ro"
+	grep -qx "glob $RO/t/new" "$T/stdout.ro"
+}

@@ -15,13 +15,13 @@
 #include "log.h"
 #include "merge.h"
 #include "path.h"
+#include "snapshot.h"
 #include "sys.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 /* Merged copies this process has loaded, by name: a second dlopen of the name returns the loaded copy. */
@@ -62,44 +62,6 @@ static void remember_copy(const char *name, const char *copy)
 	pthread_mutex_unlock(&copies_mutex);
 }
 
-/* Write f's merged bytes to a new file in DIR/exec/; its absolute name goes to out. */
-static int merged_copy(struct ps_file *f, char *out, size_t outsz)
-{
-	struct ps_shadow *sh = f->sh;
-	size_t bufsz = 1 << 20;
-	char name[64], *buf;
-	uint64_t rnd = 0;
-	ssize_t n;
-	off_t off = 0;
-	int fd, rc = 0;
-
-	if (ps_sys->mkdirat(sh->dirfd, "exec", 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
-		rnd = (uint64_t)(uintptr_t)&rnd;
-	snprintf(name, sizeof(name), "exec/%d-%016llx.so", (int)getpid(), (unsigned long long)rnd);
-	if ((rc = ps_path_normalize(sh->path, name, out, outsz)) < 0)
-		return rc;
-	fd = ps_sys->openat(sh->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
-	if (fd < 0)
-		return -errno;
-	rc = 0;
-	if (!(buf = malloc(bufsz)))
-		rc = -ENOMEM;
-	while (rc == 0 && (n = ps_merge_pread(f, buf, bufsz, off)) != 0) {
-		if (n < 0 || (n = ps_sys_pwrite_full(fd, buf, (size_t)n, off)) < 0)
-			rc = (int)n;
-		else
-			off += n;
-	}
-	free(buf);
-	if (ps_sys->close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc < 0)
-		ps_sys->unlinkat(sh->dirfd, name, 0);
-	return rc;
-}
-
 /* The file ld.so should map for name: 1 and out filled when it is not name itself, 0 when it is, -errno. */
 static int library_file(const char *name, char *out, size_t outsz, int *is_copy)
 {
@@ -115,7 +77,7 @@ static int library_file(const char *name, char *out, size_t outsz, int *is_copy)
 		rc = ps_target_lookup(&t, &f);
 		if (rc == 0) {
 			*is_copy = ps_open_needs_merge_io(f);
-			rc = *is_copy ? merged_copy(f, out, outsz)
+			rc = *is_copy ? ps_snapshot_make(f, ".so", out, outsz)
 				      : ps_path_normalize(f->sh->path, f->data_path, out, outsz);
 			ps_file_put(f);
 			rc = rc < 0 ? rc : 1;

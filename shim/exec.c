@@ -22,6 +22,7 @@
 #include "log.h"
 #include "merge.h"
 #include "path.h"
+#include "snapshot.h"
 #include "sys.h"
 
 #include <dlfcn.h>
@@ -31,7 +32,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define EXEC_TEMP_ENV "PAGESHADOW_EXEC_TEMP"
@@ -229,45 +229,6 @@ static ssize_t merged_read_at(void *ctx, void *buf, size_t n, off_t off)
 	return ps_merge_pread(ctx, buf, n, off);
 }
 
-/* Copy f's merged bytes into a new file under DIR/exec/ (mode 0700) and name it in p->temp. */
-static int materialize(struct ps_shadow *sh, struct ps_file *f, struct exec_plan *p)
-{
-	size_t bufsz = 1 << 20;
-	char name[64], *buf;
-	uint64_t rnd = 0;
-	off_t off = 0;
-	ssize_t n = 0;
-	int fd, rc = 0;
-
-	if (ps_sys->mkdirat(sh->dirfd, "exec", 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) < 0)
-		rnd = (uint64_t)(uintptr_t)&rnd;
-	snprintf(name, sizeof(name), "exec/%d-%016llx", (int)getpid(), (unsigned long long)rnd);
-	fd = ps_sys->openat(sh->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
-	if (fd < 0)
-		return -errno;
-	if ((rc = ps_path_normalize(sh->path, name, p->temp, sizeof(p->temp))) < 0) {
-		REAL(close)(fd);
-		ps_sys->unlinkat(sh->dirfd, name, 0);
-		return rc;
-	}
-	rc = 0;
-	if (!(buf = malloc(bufsz))) {
-		REAL(close)(fd);
-		return -ENOMEM;
-	}
-	while ((n = ps_merge_pread(f, buf, bufsz, off)) > 0) {
-		if ((rc = (int)ps_sys_pwrite_full(fd, buf, (size_t)n, off)) < 0)
-			break;
-		off += n;
-	}
-	free(buf);
-	if (REAL(close)(fd) < 0 && rc >= 0)
-		rc = -errno;
-	return n < 0 ? (int)n : rc < 0 ? rc : 0;
-}
-
 static int plan_target(const char *shown, int dirfd, const char *path, int at_flags, char *const argv[],
 		       struct exec_plan *p, int depth);
 
@@ -330,7 +291,7 @@ static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *sh
 		p->from_data = 1;
 		return 0;
 	}
-	if ((rc = materialize(sh, f, p)) < 0)
+	if ((rc = ps_snapshot_make(f, "", p->temp, sizeof(p->temp))) < 0)
 		return rc;
 	p->path = p->temp;
 	ps_debug("%s: runs from a merged copy %s", f->path, p->temp);

@@ -60,11 +60,11 @@ $(BUILD)/pageshadow: tools/pageshadow.c $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJ)
 
-$(BUILD)/ps-probe: tests/helpers/ps-probe.c
+$(BUILD)/ps-probe: tests/helpers/ps-probe.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 
-$(BUILD)/ps-bypass: tests/helpers/ps-bypass.c
+$(BUILD)/ps-bypass: tests/helpers/ps-bypass.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 

@@ -20,21 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "errname.h"
 
-static const char *errname(int e)
-{
-	switch (e) {
-#define E(x)                                                                                                       \
-	case x:                                                                                                    \
-		return #x;
-		E(EPERM) E(ENOENT) E(EIO) E(EBADF) E(EACCES) E(EEXIST) E(EINVAL) E(EROFS) E(ENOSYS) E(ENOEXEC)
-		E(ELOOP) E(ETXTBSY) E(ESPIPE) E(EOPNOTSUPP) E(EAGAIN)
-#undef E
-	default:
-		return "E?";
-	}
-}
+extern char **environ;
 
 static int report_status(int status)
 {

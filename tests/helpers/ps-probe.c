@@ -22,20 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *errname(int e)
-{
-	switch (e) {
-#define E(x)                                                                                                       \
-	case x:                                                                                                    \
-		return #x;
-		E(EPERM) E(ENOENT) E(EIO) E(EBADF) E(EAGAIN) E(EACCES) E(EEXIST) E(ENOTDIR) E(EISDIR) E(EINVAL)
-		E(ENOSPC) E(EROFS) E(ENXIO) E(ENOLCK) E(EDEADLK) E(ESTALE) E(EILSEQ) E(EPROTO) E(EFBIG) E(ENOSYS)
-		E(EOPNOTSUPP) E(ENAMETOOLONG) E(ELOOP) E(ETXTBSY) E(EFAULT) E(EINTR) E(EMFILE) E(ENOMEM)
-#undef E
-	default:
-		return "E?";
-	}
-}
+#include "errname.h"
 
 static int timeout_s = 20;
 

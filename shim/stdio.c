@@ -191,9 +191,34 @@ FILE *fdopen(int fd, const char *mode)
 	return needs_merge(fd) ? merged_stream(fd, mode) : REAL(fdopen)(fd, mode);
 }
 
+/* freopen of a standard stream onto a file that needs the merge (freopen(path, "r", stdin)): the file goes under
+ * the stream's own descriptor number, as glibc's freopen keeps it, and the dup there installs a merged standard
+ * stream (ps_stdio_replace_std). The stream returned is that merged one: code that uses stdin or the returned
+ * pointer reads merged bytes; a copy of the old pointer kept from before does not. 1: handled (*out is the
+ * stream, or NULL with errno); 0: not a standard stream. */
+static int freopen_std_merged(int fd, int flags, FILE *stream, FILE **out)
+{
+	int std = stream == stdin ? 0 : stream == stdout ? 1 : stream == stderr ? 2 : -1;
+	int saved;
+
+	if (std < 0)
+		return 0;
+	fflush(stream);
+	*out = NULL;
+	if (dup3(fd, std, (flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return 1;
+	}
+	close(fd);
+	*out = std == 0 ? stdin : std == 1 ? stdout : stderr;
+	return 1;
+}
+
 /* freopen keeps the FILE: open the file through the shim, let glibc reopen that descriptor by its /proc name,
  * then put the shim's descriptor under the stream's number. A stream that would need the merge cannot be made
- * from an existing FILE: refused. */
+ * from an existing FILE, except a standard stream (above): refused. */
 static FILE *freopen_shadowed(FILE *(*reopen)(const char *, const char *, FILE *), const char *path,
 			      const char *mode, FILE *stream)
 {
@@ -205,7 +230,11 @@ static FILE *freopen_shadowed(FILE *(*reopen)(const char *, const char *, FILE *
 	if (fd < 0)
 		return NULL;
 	if (needs_merge(fd)) {
-		ps_error("%s: freopen of a partly shadowed file is not supported yet", path);
+		if (freopen_std_merged(fd, flags, stream, &fp))
+			return fp;
+		ps_error("%s: freopen of a partly shadowed file onto a stream other than stdin, stdout or stderr is "
+			 "not supported",
+			 path);
 		close(fd);
 		errno = EOPNOTSUPP;
 		return NULL;

@@ -357,6 +357,30 @@ static int cmd_fdopen(int argc, char **argv)
 	return fclose(f) != 0;
 }
 
+/* freopen-stdin FILE: freopen FILE onto stdin and print its first two lines and its size as read. */
+static int cmd_freopen_stdin(int argc, char **argv)
+{
+	char line[4096];
+	long total = 0;
+	int lines = 0;
+	size_t n;
+
+	(void)argc;
+	if (!freopen(argv[0], "r", stdin)) {
+		printf("freopen %s\n", errname(errno));
+		return 0;
+	}
+	while (lines < 2 && fgets(line, sizeof(line), stdin)) {
+		printf("line: %s", line);
+		total += (long)strlen(line);
+		lines++;
+	}
+	while ((n = fread(line, 1, sizeof(line), stdin)) > 0)
+		total += (long)n;
+	printf("read %ld bytes through stdin\n", total);
+	return 0;
+}
+
 /* io-uring: can a ring be set up? */
 static int cmd_io_uring(int argc, char **argv)
 {
@@ -388,6 +412,7 @@ static const struct command {
 	{ "syscall-write", 3, cmd_syscall_write, "FILE OFF TEXT" },
 	{ "fdopen", 2, cmd_fdopen, "FILE TEXT" },
 	{ "io-uring", 0, cmd_io_uring, "" },
+	{ "freopen-stdin", 1, cmd_freopen_stdin, "FILE" },
 	{ "walk", 1, cmd_walk, "DIR [NAME...]" },
 };
 

@@ -367,3 +367,14 @@ C
 	grep -q "nftw $RO/t/a file 24185" "$T/stdout.ro"
 	grep -qx "glob $RO/t/new" "$T/stdout.ro"
 }
+
+@test "freopen of a partly shadowed file onto stdin reads the merged bytes" {
+	seq 1 3000 >"$LOWER/n.txt"
+	lower_ready
+	run_both '
+		ps_exec "$PS_PROBE" pwrite "$RO/n.txt" 0 CHANGED >/dev/null
+		ps_exec "$PS_PROBE" pwrite "$RO/n.txt" 9000 ALSO-CHANGED >/dev/null
+		ps_exec "$BYPASS" freopen-stdin "$RO/n.txt"
+	'
+	grep -q "^line: CHANGED" "$T/stdout.ro"
+}

@@ -30,7 +30,7 @@ endif
 
 .PHONY: bench-seccomp FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
-all: $(BUILD)/libpageshadow.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass
+all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h shim/*.h shim/*.def)
 	@mkdir -p $(dir $@)
@@ -41,6 +41,13 @@ $(BUILD)/libpageshadow.so: $(SHIM_OBJ) $(COMMON_OBJ) $(BUILD)/shim.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -o $@ $(SHIM_OBJ) $(COMMON_OBJ) -Wl,--version-script=$(BUILD)/shim.map \
 		-Wl,-z,defs -Wl,-z,now $(LDLIBS_SHIM)
+
+# The audit module for ld.so (audit/audit.c): exactly the rtld-audit entry points leave it.
+$(BUILD)/libpageshadow-audit.so: audit/audit.c $(COMMON_OBJ) $(wildcard common/*.h)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)printf '{ global: la_version; la_objsearch; la_objopen; local: *; };\n' > $(BUILD)/audit.map
+	$(Q)$(CC) $(ALL_CFLAGS) -shared -o $@ audit/audit.c $(COMMON_OBJ) -Wl,--version-script=$(BUILD)/audit.map \
+		-Wl,-z,defs -Wl,-z,now -lpthread
 
 # The version script is generated from the symbol table: exactly the interposed names leave the library.
 $(BUILD)/shim.map: shim/symbols.def
@@ -108,10 +115,11 @@ $(BUILD)/bench-driver: bench/driver.c
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(DESTDIR)$(BINDIR)/
-	install -m 0755 $(BUILD)/libpageshadow.so $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(DESTDIR)$(LIBDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/pageshadow-run $(DESTDIR)$(BINDIR)/pageshadow $(DESTDIR)$(LIBDIR)/libpageshadow.so
+	rm -f $(DESTDIR)$(BINDIR)/pageshadow-run $(DESTDIR)$(BINDIR)/pageshadow $(DESTDIR)$(LIBDIR)/libpageshadow.so \
+		$(DESTDIR)$(LIBDIR)/libpageshadow-audit.so
 
 clean:
 	rm -rf build

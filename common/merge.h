@@ -22,6 +22,13 @@
 /* The OFD lock byte on the data file that serialises copy-up between processes. */
 #define PS_COPYUP_LOCK_OFFSET ((off_t)1 << 62)
 
+/* Do f's bytes still come partly from the lower file (so reading it needs the engine)? When not, the data file
+ * is the whole file. */
+static inline int ps_merge_shows_lower(const struct ps_file *f)
+{
+	return f && f->lower_fd >= 0 && ps_record_lower_len(&f->rec) > 0;
+}
+
 ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off);
 
 /* Make [off, off+n) writable in the data file: copy up every untouched page below lower_len that it covers. */

@@ -76,7 +76,7 @@ static int library_file(const char *name, char *out, size_t outsz, int *is_copy)
 	if (rc > 0) {
 		rc = ps_target_lookup(&t, &f);
 		if (rc == 0) {
-			*is_copy = ps_open_needs_merge_io(f);
+			*is_copy = ps_merge_shows_lower(f);
 			rc = *is_copy ? ps_snapshot_make(f, ".so", out, outsz)
 				      : ps_path_normalize(f->sh->path, f->data_path, out, outsz);
 			ps_file_put(f);

@@ -44,6 +44,7 @@ static const char *const carried_names[] = { "PAGESHADOW_RO", "PAGESHADOW_DIR", 
 #define NCARRIED (sizeof(carried_names) / sizeof(carried_names[0]))
 static char *carried[NCARRIED]; /* "NAME=value", or NULL when unset at start-up */
 static char *self_lib;          /* absolute path of this library */
+static char *audit_lib;         /* libpageshadow-audit.so beside it, when there */
 static int allow_unshimmed;
 
 static void remove_exec_temp(void)
@@ -73,8 +74,16 @@ void ps_exec_init(void)
 		carried[i][n] = '=';
 		strcpy(carried[i] + n + 1, v);
 	}
-	if (dladdr((void *)ps_exec_init, &info) && info.dli_fname && realpath(info.dli_fname, abs))
+	if (dladdr((void *)ps_exec_init, &info) && info.dli_fname && realpath(info.dli_fname, abs)) {
+		char *slash = strrchr(abs, '/');
+
 		self_lib = strdup(abs);
+		if (slash && (size_t)(slash - abs) + sizeof("/libpageshadow-audit.so") <= sizeof(abs)) {
+			strcpy(slash, "/libpageshadow-audit.so");
+			if (access(abs, R_OK) == 0)
+				audit_lib = strdup(abs);
+		}
+	}
 	allow_unshimmed = getenv("PAGESHADOW_ALLOW_UNSHIMMED") && strcmp(getenv("PAGESHADOW_ALLOW_UNSHIMMED"), "1") == 0;
 	remove_exec_temp();
 }
@@ -91,15 +100,16 @@ static const char *env_find(char *const envp[], const char *name)
 	return NULL;
 }
 
-/* Does the LD_PRELOAD list (separated by ':' or blanks) name this library? */
-static int preload_has_self(const char *list)
+/* Where a list of libraries (separated by ':' or blanks, as ld.so reads LD_PRELOAD and LD_AUDIT) names lib,
+ * or NULL. */
+static const char *list_find(const char *list, const char *lib)
 {
-	size_t n = strlen(self_lib);
+	size_t n = strlen(lib);
 
-	for (const char *p = list; (p = strstr(p, self_lib)) != NULL; p += n)
+	for (const char *p = list; (p = strstr(p, lib)) != NULL; p += n)
 		if ((p == list || strchr(": \t", p[-1])) && (p[n] == '\0' || strchr(": \t", p[n])))
-			return 1;
-	return 0;
+			return p;
+	return NULL;
 }
 
 /* A plan's strings and arrays live in an arena inside the plan, on the caller's stack: in a vfork child the heap is
@@ -115,6 +125,7 @@ struct exec_plan {
 	char path_buf[PATH_MAX];
 	char temp[PATH_MAX]; /* a merged copy to remove if the exec fails ("" when none) */
 	int force_copy;      /* run a copy even when the data file holds every byte */
+	int in_tree;         /* the program that runs lies under a prefix: its libraries may too (audit.c) */
 	int from_data;       /* path is a data file */
 	int script_enoent;   /* fexecve of a close-on-exec fd: a script fails with ENOENT, as in the kernel */
 	size_t used;
@@ -142,27 +153,56 @@ static char *plan_strdup(struct exec_plan *p, const char *s)
 	return d ? strcpy(d, s) : NULL;
 }
 
+/* LD_AUDIT for the new program: with the audit module for a program under a prefix, without it for any other
+ * (the module costs about 0.1 ms per process start). NULL: leave the variable as it is; "": remove it. */
+static const char *plan_audit(struct exec_plan *p, const char *cur)
+{
+	const char *at = cur && audit_lib ? list_find(cur, audit_lib) : NULL;
+	size_t n, len;
+	char *s;
+
+	if (!audit_lib || (p->in_tree ? at != NULL : at == NULL))
+		return NULL;
+	if (p->in_tree) {
+		len = strlen(audit_lib) + (cur && *cur ? strlen(cur) + 1 : 0) + 10;
+		if ((s = plan_alloc(p, len)))
+			snprintf(s, len, "LD_AUDIT=%s%s%s", audit_lib, cur && *cur ? ":" : "", cur && *cur ? cur : "");
+		return s;
+	}
+	n = strlen(audit_lib);
+	len = strlen(cur) + 10;
+	if (!(s = plan_alloc(p, len)))
+		return NULL;
+	snprintf(s, len, "LD_AUDIT=%.*s%s", (int)(at - cur), cur, at[n] ? at + n + 1 : "");
+	n = strlen(s);
+	while (n > 9 && strchr(": \t", s[n - 1])) /* the separator before a removed last entry */
+		s[--n] = '\0';
+	return n > 9 ? s : "";
+}
+
 /* The caller's environment with what the shim needs put back: LD_PRELOAD naming this library first, the
- * PAGESHADOW_ variables the process started with, and extra ("NAME=value" or NULL). A new array only when
- * something is missing. */
+ * PAGESHADOW_ variables the process started with, LD_AUDIT as plan_audit says, and extra ("NAME=value" or NULL).
+ * A new array only when something changes. */
 static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 {
 	const char *pre = env_find(envp, "LD_PRELOAD");
-	int need_pre = self_lib && (!pre || !preload_has_self(pre));
+	const char *audit = plan_audit(p, env_find(envp, "LD_AUDIT"));
+	int need_pre = self_lib && (!pre || !list_find(pre, self_lib));
 	size_t n = 0, add = 0, k = 0;
 	char **env;
 
 	for (size_t i = 0; i < NCARRIED; i++)
 		add += carried[i] && !env_find(envp, carried_names[i]);
 	p->envp = envp;
-	if (!need_pre && !add && !extra)
+	if (!need_pre && !add && !extra && !audit)
 		return 0;
 	while (envp && envp[n])
 		n++;
-	if (!(env = plan_alloc(p, (n + NCARRIED + 3) * sizeof(char *))))
+	if (!(env = plan_alloc(p, (n + NCARRIED + 4) * sizeof(char *))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (!need_pre || strncmp(envp[i], "LD_PRELOAD=", 11) != 0)
+		if ((!need_pre || strncmp(envp[i], "LD_PRELOAD=", 11) != 0) &&
+		    (!audit || strncmp(envp[i], "LD_AUDIT=", 9) != 0))
 			env[k++] = envp[i];
 	if (need_pre) {
 		size_t len = strlen(self_lib) + (pre && *pre ? strlen(pre) + 1 : 0) + 12;
@@ -171,6 +211,8 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 			return -ENOMEM;
 		snprintf(env[k++], len, "LD_PRELOAD=%s%s%s", self_lib, pre && *pre ? ":" : "", pre && *pre ? pre : "");
 	}
+	if (audit && *audit)
+		env[k++] = (char *)audit;
 	for (size_t i = 0; i < NCARRIED; i++)
 		if (carried[i] && !env_find(envp, carried_names[i]))
 			env[k++] = carried[i];
@@ -284,7 +326,7 @@ static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *sh
 			return rc;
 		break;
 	}
-	if (!p->force_copy && !ps_open_needs_merge_io(f)) { /* every byte is in the data file: run it */
+	if (!p->force_copy && !ps_merge_shows_lower(f)) { /* every byte is in the data file: run it */
 		if ((rc = ps_path_normalize(sh->path, f->data_path, p->path_buf, sizeof(p->path_buf))) < 0)
 			return rc;
 		p->path = p->path_buf;
@@ -330,9 +372,11 @@ static int plan_target(const char *shown, int dirfd, const char *path, int at_fl
 	int is_priv, rc;
 
 	p->path = path;
+	p->in_tree = 0;
 	if ((at_flags & AT_EMPTY_PATH) && !*path)
 		return check_plain(dirfd, path, at_flags);
 	rc = ps_resolve(dirfd, path, !(at_flags & AT_SYMLINK_NOFOLLOW), &t);
+	p->in_tree = rc > 0;
 	if (rc <= 0)
 		return rc < 0 ? rc : check_plain(dirfd, path, at_flags);
 	if (dirfd != AT_FDCWD && path[0] != '/' && !(shown = plan_strdup(p, t.path)))

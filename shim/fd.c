@@ -143,7 +143,7 @@ static int after_dup(int fd, int newfd)
 	o = ps_fd_get(fd);
 	if (o) {
 		ps_fd_share(newfd, o);
-		if (newfd <= 2 && ps_open_needs_merge_io(o->file))
+		if (newfd <= 2 && ps_merge_shows_lower(o->file))
 			ps_stdio_replace_std(newfd);
 		ps_open_put(o);
 	}

@@ -8,6 +8,7 @@
  */
 #include "shim.h"
 #include "log.h"
+#include "merge.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -326,7 +327,7 @@ static void adopt(int fd)
 	if (ps_fd_track(fd, kind, flags, f, t.path) < 0)
 		return;
 	ps_debug("fd %d inherited: %s (%s)", fd, t.path, kind == PS_OPEN_DATA ? "data" : "lower");
-	if (fd <= 2 && ps_open_needs_merge_io(f))
+	if (fd <= 2 && ps_merge_shows_lower(f))
 		ps_stdio_replace_std(fd);
 }
 

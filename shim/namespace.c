@@ -15,6 +15,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Does a lower file sit at t's path (under a record that was renamed over it)? Removing or renaming that record
+ * away would bring the lower file back: until whiteouts exist, EROFS. */
+static int hides_lower(const struct ps_target *t)
+{
+	struct stat st;
+
+	return REAL(fstatat)(AT_FDCWD, t->path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 /* 1: handled (result in *rc); 0: pass through. */
 static int unlink_shadowed(int dirfd, const char *path, int *rc)
 {
@@ -28,7 +37,7 @@ static int unlink_shadowed(int dirfd, const char *path, int *rc)
 	if (r > 0) {
 		r = ps_target_lookup(&t, &f);
 		if (r == 0) {
-			r = f->lower_fd >= 0 ? -EROFS : ps_file_unlink(f);
+			r = f->lower_fd >= 0 || hides_lower(&t) ? -EROFS : ps_file_unlink(f);
 			ps_file_put(f);
 		} else if (r == -ENOENT) {
 			r = 0; /* not shadowed: the real call reports what the lower tree says */
@@ -103,7 +112,7 @@ static int rename_both_inside(const struct ps_target *src, const struct ps_targe
 		return REAL(fstatat)(AT_FDCWD, src->path, &dst_st, AT_SYMLINK_NOFOLLOW) == 0 ? -EROFS : -ENOENT;
 	if (rc < 0)
 		return rc;
-	if (f->lower_fd >= 0) {
+	if (f->lower_fd >= 0 || hides_lower(src)) {
 		ps_debug("%s: renaming a lower file is not supported yet", src->path);
 		rc = -EROFS;
 	} else if (target_exists(dst, &dst_st) && ((flags & RENAME_NOREPLACE) || S_ISDIR(dst_st.st_mode))) {

@@ -36,7 +36,7 @@ static int writable(const struct ps_open *o)
 /* Writes to a file with no lower bytes left need no engine: the data file is the whole file. */
 static int plain_data(const struct ps_open *o)
 {
-	return o->kind == PS_OPEN_DATA && !ps_open_needs_merge_io(o->file);
+	return o->kind == PS_OPEN_DATA && !ps_merge_shows_lower(o->file);
 }
 
 static ssize_t preadv_merged(struct ps_open *o, const struct iovec *iov, int iovcnt, off_t off)

@@ -131,11 +131,6 @@ void ps_fd_share(int newfd, struct ps_open *o);
 /* Forget fd (before the real close). Returns the description it had, with the table's reference moved to the
  * caller, or NULL. */
 struct ps_open *ps_fd_forget(int fd);
-/* Do reads and writes of f need the engine (lower bytes still show through)? */
-static inline int ps_open_needs_merge_io(const struct ps_file *f)
-{
-	return f && f->lower_fd >= 0 && ps_record_lower_len(&f->rec) > 0;
-}
 /* The file behind a merged descriptor (NULL for a plain lower fd). */
 static inline struct ps_file *ps_open_merged(const struct ps_open *o)
 {

@@ -90,7 +90,7 @@ static int needs_merge(int fd)
 		return 0;
 	o = ps_fd_get(fd);
 	if (o) {
-		merge = ps_open_needs_merge_io(o->file);
+		merge = ps_merge_shows_lower(o->file);
 		ps_open_put(o);
 	}
 	ps_leave();

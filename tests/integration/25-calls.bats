@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # 25-calls.bats - call-level promises that no single program shows: errno is kept on success, opening for writing
-# copies nothing, O_TMPFILE and the mkstemp family work inside a prefix.
+# copies nothing, O_TMPFILE and the mkstemp family work inside a prefix, a record renamed over a lower file stays.
 
 load helpers
 
@@ -46,4 +46,18 @@ teardown() {
 	run_both 'probe mkstemp "$RO/dir/tmp.XXXXXX" temp-content'
 	grep -qx 'mkstemp read temp-content' "$T/stdout.ro"
 	grep -qx 'mkstemp gone ENOENT' "$T/stdout.ro"
+}
+
+@test "a file renamed over a lower file cannot be removed or renamed away, so the stale lower file never comes back" {
+	in_ro_ns '
+		cd "$RO"
+		ps_exec bash -c "echo new >g && mv g f"
+		expect_eq "$(ps_exec cat f)" new "the renamed file"
+		if ps_exec rm f 2>"$T/err"; then echo "rm of a file hiding a lower file succeeded" >&2; exit 1; fi
+		grep -q "Read-only file system" "$T/err"
+		if ps_exec mv f h 2>"$T/err"; then echo "mv of a file hiding a lower file succeeded" >&2; exit 1; fi
+		expect_eq "$(ps_exec cat f)" new "the file after the refused rm and mv"
+		ps_exec bash -c "echo newer >g2 && mv g2 f && cat f"
+	'
+	assert_lower_unchanged
 }

@@ -378,3 +378,40 @@ C
 	'
 	grep -q "^line: CHANGED" "$T/stdout.ro"
 }
+
+@test "a program in the tree loads the merged version of its libraries: rebuilt, patched, or new in the shadow" {
+	mkdir -p "$LOWER/lib" "$LOWER/bin" "$LOWER/src"
+	printf 'const char *version(void) { return "lower library"; }\n' >"$LOWER/src/v.c"
+	printf '#include <stdio.h>\nconst char *version(void);\nint main(void) { puts(version()); return 0; }\n' >"$LOWER/src/m.c"
+	gcc -shared -fPIC -o "$LOWER/lib/libv.so" "$LOWER/src/v.c"
+	gcc -o "$LOWER/bin/prog" "$LOWER/src/m.c" -L"$LOWER/lib" -lv -Wl,--enable-new-dtags,-rpath,'$ORIGIN/../lib'
+	local off
+	off=$(grep -obUa "lower library" "$LOWER/lib/libv.so" | head -1 | cut -d: -f1)
+	export OFF=$off
+	lower_ready
+	run_both '
+		ps_exec "$RO/bin/prog"
+		printf "LOWER" | ps_exec dd of="$RO/lib/libv.so" bs=1 seek="$OFF" conv=notrunc status=none
+		ps_exec "$RO/bin/prog"
+		ps_exec bash -c "cd \"\$RO/src\" && sed -i s/lower/rebuilt/ v.c && gcc -shared -fPIC -o ../lib/libv.so v.c && ../bin/prog"
+		ps_exec python3 -c "import subprocess, sys; sys.stdout.write(subprocess.run([sys.argv[1]], capture_output=True, text=True).stdout)" "$RO/bin/prog"
+		if [ "$PS_MODE" = ro ]; then
+			[ -z "$(ls -A "$SHADOW/exec" 2>/dev/null)" ] || { echo "merged copies left behind: $(ls "$SHADOW/exec")" >&2; exit 1; }
+		fi
+	'
+	grep -qx "LOWER library" "$T/stdout.ro"
+	grep -qx "rebuilt library" "$T/stdout.ro"
+}
+
+@test "a program relinked in the shadow still finds its unchanged library through \$ORIGIN" {
+	mkdir -p "$LOWER/p"
+	printf 'int foo(int x) { return 2 * x; }\n' >"$LOWER/p/foo.c"
+	printf '#include <stdio.h>\nint foo(int);\nint main(void) { printf("FOO(21)=%%d\\n", foo(21)); return 0; }\n' >"$LOWER/p/main.c"
+	(cd "$LOWER/p" && gcc -shared -fPIC -o libfoo.so foo.c && gcc -o prog main.c -L. -lfoo -Wl,--enable-new-dtags,-rpath,'$ORIGIN')
+	lower_ready
+	run_both '
+		cd "$RO/p"
+		ps_exec bash -c "sed -i s/FOO/foo/ main.c && gcc -o prog main.c -L. -lfoo -Wl,--enable-new-dtags,-rpath,\\\$ORIGIN && ./prog"
+	'
+	grep -qx "foo(21)=42" "$T/stdout.ro"
+}

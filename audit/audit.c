@@ -1,0 +1,164 @@
+/* audit.c - libpageshadow-audit.so: the libraries ld.so loads by itself come from the merged tree.
+ *
+ * ld.so opens a program's libraries (and a dlopen'ed library's dependencies) with its own internal calls, before
+ * and beside the shim. Its audit interface (rtld-audit(7), LD_AUDIT) asks la_objsearch for every path it is about
+ * to try; for a path under a read-only prefix that has shadow state, this module answers with a file holding the
+ * merged bytes - the data file when every byte lives there, else a merged copy in DIR/exec/, removed as soon as
+ * ld.so has mapped it (la_objopen). ld.so keeps the searched path as the object's name (l_name, dladdr, /proc maps
+ * show the copy). A library that exists only in the shadow is found where the lower tree has none.
+ * The shim's exec planning adds this module to the environment of programs that lie under a prefix (their RUNPATH
+ * and $ORIGIN point into the tree; for a program that runs from its data file, $ORIGIN is in the shadow's data
+ * tree, and a path there is taken as the same place in the read-only tree); ld.so loads it in a namespace of its own, so it has its own copy of the
+ * engine, reading the shadow with plain libc calls.
+ */
+#include "config.h"
+#include "file.h"
+#include "log.h"
+#include "merge.h"
+#include "path.h"
+#include "shadow.h"
+#include "snapshot.h"
+
+#include <errno.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PS_AUDIT_EXPORT __attribute__((visibility("default")))
+
+static struct ps_config cfg;
+static struct ps_shadow shadow;
+static int ready; /* 1 configured, -1 nothing to do */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t answers_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* Paths handed to ld.so: they must outlive the call; merged copies are removed once opened. */
+struct answer {
+	struct answer *next;
+	int is_copy;
+	char path[];
+};
+static struct answer *answers;
+
+static void configure(void)
+{
+	const char *ro = getenv("PAGESHADOW_RO"), *dir = getenv("PAGESHADOW_DIR");
+	char why[PATH_MAX + 128];
+
+	ready = -1;
+	ps_log_init(-1, 0, "pageshadow-audit");
+	if (!ro || !*ro || !dir || ps_config_add_prefix_list(&cfg, ro, why, sizeof(why)) < 0 ||
+	    ps_config_set_shadow(&cfg, dir, why, sizeof(why)) < 0)
+		return;
+	if (ps_shadow_open(&shadow, cfg.shadow, 0, why, sizeof(why)) < 0)
+		return; /* no shadow yet: nothing is shadowed */
+	ready = 1;
+}
+
+static const char *remember(const char *path, int is_copy)
+{
+	struct answer *a = malloc(sizeof(*a) + strlen(path) + 1);
+
+	if (!a)
+		return NULL;
+	strcpy(a->path, path);
+	a->is_copy = is_copy;
+	pthread_mutex_lock(&answers_mutex);
+	a->next = answers;
+	answers = a;
+	pthread_mutex_unlock(&answers_mutex);
+	return a->path;
+}
+
+/* A program that runs from its data file has its $ORIGIN in the shadow's data tree: a path there names the file
+ * at the same place in the read-only tree. 1 and abs rewritten, or 0. */
+static int data_path_to_tree(char *abs, size_t abssz)
+{
+	char enc[NAME_MAX + 1], prefix[PATH_MAX], tree[PATH_MAX];
+	const char *below = ps_path_below(abs, shadow.path), *slash;
+
+	if (!below || strncmp(below, "data/", 5) != 0)
+		return 0;
+	below += 5;
+	slash = strchr(below, '/');
+	if (!slash || (size_t)(slash - below) >= sizeof(enc))
+		return 0;
+	memcpy(enc, below, (size_t)(slash - below));
+	enc[slash - below] = '\0';
+	if (ps_path_decode_prefix(enc, prefix, sizeof(prefix)) < 0 ||
+	    (size_t)snprintf(tree, sizeof(tree), "%s%s", prefix, slash) >= sizeof(tree) || strlen(tree) >= abssz)
+		return 0;
+	strcpy(abs, tree);
+	return 1;
+}
+
+/* The file ld.so should open for candidate, or candidate itself. */
+static const char *merged_file(const char *candidate)
+{
+	char abs[PATH_MAX], out[PATH_MAX];
+	struct ps_file_name name;
+	const char *rel, *answer;
+	struct ps_file *f;
+	int idx, rc, is_copy, moved;
+
+	if (ps_config_resolve(candidate, abs, sizeof(abs)) < 0)
+		return candidate;
+	moved = data_path_to_tree(abs, sizeof(abs));
+	if ((idx = ps_config_match(&cfg, abs, &rel)) < 0)
+		return candidate;
+	name = (struct ps_file_name){ .path = abs, .enc_prefix = cfg.prefix[idx].enc, .rel = rel };
+	rc = ps_file_lookup(&shadow, &name, &f);
+	if (rc == -ENOENT) /* the lower file as it is (or, from the data tree, the lower file at that place) */
+		return moved && access(abs, F_OK) == 0 ? remember(abs, 0) : candidate;
+	if (rc < 0) /* never the stale lower library: a name that cannot be opened makes ld.so fail loudly */
+		return ps_error("%s: shadow record unreadable (%s): not loaded", abs, strerror(-rc)), NULL;
+	is_copy = ps_merge_shows_lower(f);
+	rc = is_copy ? ps_snapshot_make(f, ".so", out, sizeof(out))
+		     : ps_path_normalize(shadow.path, f->data_path, out, sizeof(out));
+	ps_file_put(f);
+	if (rc < 0)
+		return ps_error("%s: cannot make its merged copy (%s): not loaded", abs, strerror(-rc)), NULL;
+	answer = remember(out, is_copy);
+	if (!answer && is_copy)
+		unlink(out);
+	return answer;
+}
+
+PS_AUDIT_EXPORT unsigned int la_version(unsigned int version)
+{
+	return version < LAV_CURRENT ? version : LAV_CURRENT;
+}
+
+PS_AUDIT_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned int flag)
+{
+	(void)cookie;
+	(void)flag;
+	if (!strchr(name, '/'))
+		return (char *)name;
+	pthread_once(&once, configure);
+	if (ready <= 0)
+		return (char *)name;
+	return (char *)merged_file(name);
+}
+
+/* An object is mapped: every merged copy answered before it has been opened (and mapped) or refused by now, so
+ * its name has done its work. (ld.so names the object by the path it searched, not by the copy's.) */
+PS_AUDIT_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
+{
+	(void)map;
+	(void)lmid;
+	(void)cookie;
+	pthread_mutex_lock(&answers_mutex);
+	for (struct answer *a = answers; a; a = a->next) {
+		if (a->is_copy) {
+			unlink(a->path);
+			a->is_copy = 0;
+		}
+	}
+	pthread_mutex_unlock(&answers_mutex);
+	return 0;
+}

@@ -142,6 +142,38 @@ static int is_static_pie(ps_read_at rd, void *ctx, const ps_ehdr *eh)
 	return 0;
 }
 
+/* Go's linker marks every program with a note named "Go" of type 4 (its build ID); the Go runtime issues file
+ * system calls itself, dynamically linked or not, so the shim would see none of them. 1 when found, 0, -errno. */
+#define GO_NOTE_BUILDID 4
+static int has_go_note(ps_read_at rd, void *ctx, const ps_ehdr *eh)
+{
+	for (unsigned i = 0; i < eh->e_phnum && i < 256; i++) {
+		unsigned char notes[4096];
+		ps_phdr ph;
+		size_t n, off = 0;
+		int rc = read_exact(rd, ctx, &ph, sizeof(ph), (off_t)(eh->e_phoff + i * sizeof(ph)));
+
+		if (rc <= 0)
+			return rc;
+		if (ph.p_type != PT_NOTE)
+			continue;
+		n = ph.p_filesz < sizeof(notes) ? ph.p_filesz : sizeof(notes);
+		if ((rc = read_exact(rd, ctx, notes, n, (off_t)ph.p_offset)) <= 0)
+			return rc;
+		while (off + 12 <= n) {
+			uint32_t namesz, descsz, type;
+
+			memcpy(&namesz, notes + off, 4);
+			memcpy(&descsz, notes + off + 4, 4);
+			memcpy(&type, notes + off + 8, 4);
+			if (namesz == 3 && type == GO_NOTE_BUILDID && off + 15 <= n && memcmp(notes + off + 12, "Go", 3) == 0)
+				return 1;
+			off += 12 + ((namesz + 3u) & ~3u) + ((descsz + 3u) & ~3u);
+		}
+	}
+	return 0;
+}
+
 static int inspect_elf(ps_read_at rd, void *ctx, const unsigned char *ident, struct ps_exec_info *info)
 {
 	ps_ehdr eh;
@@ -155,6 +187,8 @@ static int inspect_elf(ps_read_at rd, void *ctx, const unsigned char *ident, str
 		return rc;
 	if (eh.e_machine != PS_ELF_MACHINE || eh.e_phentsize != sizeof(ps_phdr))
 		return 0;
+	if ((rc = has_go_note(rd, ctx, &eh)) != 0)
+		return rc < 0 ? rc : (info->format = PS_EXEC_GO, 0);
 	info->format = eh.e_type == ET_DYN ? PS_EXEC_DYNAMIC : PS_EXEC_STATIC; /* a library has no PT_INTERP */
 	for (unsigned i = 0; i < eh.e_phnum && i < 256; i++) {
 		ps_phdr ph;
@@ -220,6 +254,8 @@ const char *ps_exec_why_unshimmable(const struct ps_exec_info *info)
 		return "is statically linked";
 	case PS_EXEC_FOREIGN:
 		return info->interp[0] ? "uses a dynamic loader other than glibc's" : "is built for another machine";
+	case PS_EXEC_GO:
+		return "is a Go program (its runtime makes its system calls itself)";
 	default:
 		return NULL;
 	}

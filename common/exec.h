@@ -16,6 +16,7 @@ enum ps_exec_format {
 	PS_EXEC_DYNAMIC,     /* an ELF program or library of our class and machine that glibc's loader runs */
 	PS_EXEC_STATIC,      /* an ELF program without an interpreter: LD_PRELOAD cannot enter it */
 	PS_EXEC_FOREIGN,     /* another ELF class or machine, or another loader (musl): the shim cannot enter it */
+	PS_EXEC_GO,          /* a Go program, even dynamically linked: its runtime makes the system calls itself */
 };
 
 /* The kernel's limit on a #! line (BINPRM_BUF_SIZE). */

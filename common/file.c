@@ -1,6 +1,7 @@
 /* file.c - per-process shadowed-file objects: lookup, creation, references (see file.h). */
 #include "file.h"
 #include "log.h"
+#include "path.h"
 #include "sys.h"
 
 #include <errno.h>
@@ -262,6 +263,8 @@ int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const 
 		goto out_unlock;
 	}
 	rc = create_locked(sh, f, lower, mode);
+	if (rc == 0 && ps_path_names_library(name->rel))
+		ps_shadow_set_flags(sh, PS_SHADOW_HAS_LIBRARIES);
 	file_free(f);
 	if (rc == 0)
 		rc = ps_file_lookup(sh, name, out);

@@ -127,3 +127,13 @@ int ps_path_decode_prefix(const char *name, char *out, size_t outsz)
 	out[o] = '\0';
 	return (int)o;
 }
+
+int ps_path_names_library(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	size_t n;
+
+	base = base ? base + 1 : path;
+	n = strlen(base);
+	return (n > 3 && strcmp(base + n - 3, ".so") == 0) || strstr(base, ".so.") != NULL;
+}

@@ -20,6 +20,9 @@ const char *ps_path_below(const char *abs, const char *prefix);
  * written "%2F" (so "/srv/ro" is "%2Fsrv%2Fro"). Returns the length, or -ENAMETOOLONG past NAME_MAX. */
 int ps_path_encode_prefix(const char *prefix, char *out, size_t outsz);
 
+/* Does the last component name a shared library (ends in ".so", or has ".so." in it: libfoo.so.1.2)? */
+int ps_path_names_library(const char *path);
+
 /* The inverse of ps_path_encode_prefix; returns the length or -EINVAL for a name it did not produce. */
 int ps_path_decode_prefix(const char *name, char *out, size_t outsz);
 

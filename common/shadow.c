@@ -160,6 +160,12 @@ void ps_shadow_bump_generation(struct ps_shadow *sh)
 	__atomic_fetch_add(&sh->state->generation, 1, __ATOMIC_ACQ_REL);
 }
 
+void ps_shadow_set_flags(struct ps_shadow *sh, uint64_t flags)
+{
+	if ((ps_shadow_flags(sh) & flags) != flags)
+		__atomic_fetch_or(&sh->state->flags, flags, __ATOMIC_ACQ_REL);
+}
+
 int ps_shadow_lock_create(struct ps_shadow *sh)
 {
 	int fd;

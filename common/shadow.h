@@ -25,7 +25,12 @@
 struct ps_shadow_state {
 	char format_line[PS_SHADOW_LINE_MAX + 1];
 	uint64_t generation;
+	uint64_t flags; /* PS_SHADOW_*: facts about the whole shadow, only ever set */
 };
+
+/* A file whose name says shared library (*.so, *.so.*) has been given a record: programs anywhere may load it,
+ * so every exec runs with the audit module (shim/exec.c), not only programs inside the prefixes. */
+#define PS_SHADOW_HAS_LIBRARIES 0x1u
 
 struct ps_shadow {
 	int dirfd;
@@ -50,6 +55,14 @@ static inline uint64_t ps_shadow_generation(const struct ps_shadow *sh)
 }
 
 void ps_shadow_bump_generation(struct ps_shadow *sh);
+
+static inline uint64_t ps_shadow_flags(const struct ps_shadow *sh)
+{
+	return __atomic_load_n(&sh->state->flags, __ATOMIC_ACQUIRE);
+}
+
+/* Set flags (a shadow opened with create only). */
+void ps_shadow_set_flags(struct ps_shadow *sh, uint64_t flags);
 
 /* Take and drop the creation lock (blocks). */
 int ps_shadow_lock_create(struct ps_shadow *sh);

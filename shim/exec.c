@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -153,17 +154,38 @@ static char *plan_strdup(struct exec_plan *p, const char *s)
 	return d ? strcpy(d, s) : NULL;
 }
 
-/* LD_AUDIT for the new program: with the audit module for a program under a prefix, without it for any other
- * (the module costs about 0.1 ms per process start). NULL: leave the variable as it is; "": remove it. */
+static struct ps_shadow *plan_shadow(struct ps_shadow *priv, int *is_priv, int *rc);
+
+/* Has a shared library been given shadow state (PS_SHADOW_HAS_LIBRARIES)? Then any program may load one. The
+ * flag is read from the shared FORMAT page: a vfork child reads its parent's mapping when there is one. */
+static int libraries_shadowed(void)
+{
+	struct ps_shadow priv, *sh = ps_shadow_if_open();
+	int is_priv, rc, yes;
+
+	if (sh)
+		return (ps_shadow_flags(sh) & PS_SHADOW_HAS_LIBRARIES) != 0;
+	if (!(sh = plan_shadow(&priv, &is_priv, &rc)))
+		return 0;
+	yes = (ps_shadow_flags(sh) & PS_SHADOW_HAS_LIBRARIES) != 0;
+	if (is_priv)
+		ps_shadow_close(&priv);
+	return yes;
+}
+
+/* LD_AUDIT for the new program: with the audit module for a program under a prefix, or for any program once a
+ * shared library has shadow state; without it otherwise (the module costs about 0.1 ms per process start).
+ * NULL: leave the variable as it is; "": remove it. */
 static const char *plan_audit(struct exec_plan *p, const char *cur)
 {
 	const char *at = cur && audit_lib ? list_find(cur, audit_lib) : NULL;
+	int want = audit_lib && (p->in_tree || libraries_shadowed());
 	size_t n, len;
 	char *s;
 
-	if (!audit_lib || (p->in_tree ? at != NULL : at == NULL))
+	if (!audit_lib || (want ? at != NULL : at == NULL))
 		return NULL;
-	if (p->in_tree) {
+	if (want) {
 		len = strlen(audit_lib) + (cur && *cur ? strlen(cur) + 1 : 0) + 10;
 		if ((s = plan_alloc(p, len)))
 			snprintf(s, len, "LD_AUDIT=%s%s%s", audit_lib, cur && *cur ? ":" : "", cur && *cur ? cur : "");
@@ -340,8 +362,9 @@ static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *sh
 	return 0;
 }
 
-/* The shadow for planning: the process's own, or in a vfork child one of the child's own. NULL and 0: there is
- * no shadow yet (nothing is shadowed); NULL and -errno: it cannot be read. */
+/* The shadow for planning: the process's own, or in a vfork child one of the child's own, closed after planning
+ * (the parent's descriptors may be closed in the child already: Python's close_fds). NULL and 0: there is no
+ * shadow yet (nothing is shadowed); NULL and -errno: it cannot be read. */
 static struct ps_shadow *plan_shadow(struct ps_shadow *priv, int *is_priv, int *rc)
 {
 	char why[256];
@@ -398,19 +421,77 @@ static int plan_target(const char *shown, int dirfd, const char *path, int at_fl
 }
 
 /* Plan a whole exec: the target, then the environment (which names a merged copy for the new shim to remove). */
+/* glibc's dynamic loader, run as a program? */
+static int is_loader(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return strncmp(base, "ld-linux", 8) == 0 || strncmp(base, "ld64.so", 7) == 0;
+}
+
+/* `ld.so [OPTION]... PROGRAM [ARG]...` (ldd runs it so) opens PROGRAM itself: a shadowed PROGRAM is replaced by a
+ * file with its merged bytes, and its libraries come from the merged tree (the audit module). */
+static int plan_loader_argument(struct exec_plan *p)
+{
+	static const char *const with_value[] = { "--library-path", "--inhibit-rpath", "--audit", "--preload",
+						  "--argv0", "--glibc-hwcaps-prefix", "--glibc-hwcaps-mask" };
+	struct ps_shadow priv, *sh;
+	struct ps_file_name name;
+	struct ps_target t;
+	struct ps_file *f;
+	size_t i, argc;
+	int is_priv, rc;
+	char **nargv;
+
+	for (i = 1; p->argv[i] && strncmp(p->argv[i], "--", 2) == 0; i++)
+		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+			if (strcmp(p->argv[i], with_value[k]) == 0 && p->argv[i + 1])
+				i++;
+	if (!p->argv[i] || (rc = ps_resolve(AT_FDCWD, p->argv[i], 1, &t)) <= 0)
+		return 0;
+	p->in_tree = 1;
+	if (!(sh = plan_shadow(&priv, &is_priv, &rc)))
+		return rc;
+	ps_target_name(&t, &name);
+	rc = is_priv ? ps_file_open_unshared(sh, &name, &f) : ps_file_lookup(sh, &name, &f);
+	if (rc == 0) {
+		for (argc = 0; p->argv[argc]; argc++)
+			;
+		if (!(nargv = plan_alloc(p, (argc + 1) * sizeof(char *))))
+			rc = -ENOMEM;
+		else if (ps_merge_shows_lower(f))
+			rc = ps_snapshot_make(f, "", p->temp, sizeof(p->temp));
+		else
+			rc = ps_path_normalize(sh->path, f->data_path, p->path_buf, sizeof(p->path_buf));
+		if (rc >= 0) {
+			memcpy(nargv, p->argv, (argc + 1) * sizeof(char *));
+			nargv[i] = p->temp[0] ? p->temp : p->path_buf;
+			p->argv = nargv;
+			rc = 0;
+		}
+		ps_file_put(f);
+	}
+	if (is_priv)
+		ps_shadow_close(&priv);
+	return rc == -ENOENT ? 0 : ps_errno_for_program(rc);
+}
+
 static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv[], char *const envp[],
 		     struct exec_plan *p, int force_copy)
 {
 	char extra[PATH_MAX + 32];
 	int rc;
 
-	memset(p, 0, sizeof(*p));
+	memset(p, 0, offsetof(struct exec_plan, arena));
 	p->force_copy = force_copy;
 	p->script_enoent = (at_flags & PS_AT_FROM_CLOEXEC_FD) != 0;
 	at_flags &= ~PS_AT_FROM_CLOEXEC_FD;
 	p->argv = argv;
 	p->envp = envp;
 	rc = plan_target(path, dirfd, path, at_flags, argv, p, 0);
+	if (rc == 0 && !p->in_tree && p->path == path && is_loader(path))
+		rc = plan_loader_argument(p);
 	if (rc < 0)
 		return rc;
 	if (p->temp[0])

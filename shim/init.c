@@ -235,6 +235,11 @@ struct ps_shadow *ps_shadow_get(void)
 	return state == 1 ? &shadow : NULL;
 }
 
+struct ps_shadow *ps_shadow_if_open(void)
+{
+	return __atomic_load_n(&shadow_state, __ATOMIC_ACQUIRE) == 1 ? &shadow : NULL;
+}
+
 int ps_errno_for_program(int rc)
 {
 	switch (rc) {

@@ -61,6 +61,9 @@ int ps_enter(void);
 void ps_leave(void);
 /* The shadow, opened on first need; NULL (logged once) when it cannot be used. */
 struct ps_shadow *ps_shadow_get(void);
+/* The shadow if this process has opened it already, else NULL; opens nothing (a vfork child may read the
+ * parent's mapped FORMAT page, but must not open one into the parent's memory, nor count on its descriptors). */
+struct ps_shadow *ps_shadow_if_open(void);
 
 /* Run call with the guard held: `PS_GUARDED(r = expr)` */
 #define PS_GUARDED(stmt)                                                                                           \

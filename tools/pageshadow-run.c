@@ -60,7 +60,7 @@ static void usage(void)
 	      "                      made absolute with symlinks resolved; it must exist and hold no ':'\n"
 	      "  -s, --shadow DIR    the shadow directory (created if needed; not inside a prefix)\n"
 	      "  -v, --verbose       say on stderr which shadow, prefixes, library and command are used\n"
-	      "      --allow-unshimmed  run programs the shim cannot enter (static, another loader or machine);\n"
+	      "      --allow-unshimmed  run programs the shim cannot enter (static, Go, another loader or machine);\n"
 	      "                      refused by default, since they would read the lower tree's stale bytes\n"
 	      "      --no-guard      no Landlock ruleset and no seccomp filter around the command (see below)\n"
 	      "  -h, --help          print this help and exit\n"
@@ -327,24 +327,45 @@ static void check_shimmable(const char *path, int allow)
 	close(fd);
 }
 
-/* Create the shadow (or check an existing one's format) and make sure the command will be able to write it. */
-static void open_shadow(const struct ps_config *cfg)
+/* Create the shadow (or check an existing one's format) and make sure the command will be able to write it.
+ * Returns its flags (shadow.h). */
+static uint64_t open_shadow(const struct ps_config *cfg)
 {
 	struct ps_shadow sh;
 	char why[PATH_MAX + 256] = "";
 	int rc = ps_shadow_open(&sh, cfg->shadow, 1, why, sizeof(why));
+	uint64_t flags;
 
 	if (rc < 0)
 		fail(EXIT_OWN_ERROR, "shadow directory %s: %s", cfg->shadow, *why ? why : strerror(-rc));
+	flags = ps_shadow_flags(&sh);
 	ps_shadow_close(&sh);
 	if (access(cfg->shadow, W_OK) < 0)
 		fail(EXIT_OWN_ERROR, "shadow directory %s: not writable: %s", cfg->shadow, strerror(errno));
+	return flags;
 }
 
 static void set_env(const char *name, const char *value)
 {
 	if (setenv(name, value, 1) < 0)
 		fail(EXIT_OWN_ERROR, "cannot set %s: %s", name, strerror(errno));
+}
+
+/* Once a shared library has shadow state, the command's own libraries are looked up through the audit module
+ * (audit/audit.c), as the shim's exec planning does for every later program. */
+static void set_audit(const char *lib)
+{
+	const char *old = getenv("LD_AUDIT");
+	char audit[PATH_MAX], *value;
+	const char *slash = strrchr(lib, '/');
+
+	if (!slash || (size_t)snprintf(audit, sizeof(audit), "%.*s/libpageshadow-audit.so", (int)(slash - lib), lib) >=
+			      sizeof(audit) || access(audit, R_OK) < 0)
+		return;
+	if (asprintf(&value, "%s%s%s", audit, old && *old ? ":" : "", old && *old ? old : "") < 0)
+		fail(EXIT_OWN_ERROR, "out of memory");
+	set_env("LD_AUDIT", value);
+	free(value);
 }
 
 static void set_environment(const struct ps_config *cfg, const char *lib, int allow_unshimmed)
@@ -582,6 +603,7 @@ int main(int argc, char **argv)
 	struct options o = { .nro = 0 };
 	char lib[PATH_MAX], cmd[PATH_MAX], self[PATH_MAX];
 	char **argv_run;
+	uint64_t flags;
 	int via_shell;
 
 	if (argc > 2 && strcmp(argv[1], "--exec-shimmed") == 0)
@@ -592,8 +614,10 @@ int main(int argc, char **argv)
 	via_shell = find_command(&cfg, o.command[0], cmd, sizeof(cmd));
 	if (!via_shell)
 		check_shimmable(cmd, o.allow_unshimmed);
-	open_shadow(&cfg);
+	flags = open_shadow(&cfg);
 	set_environment(&cfg, lib, o.allow_unshimmed);
+	if (flags & PS_SHADOW_HAS_LIBRARIES)
+		set_audit(lib);
 	if (!o.no_guard)
 		guard(&cfg, o.verbose);
 	if (o.verbose)

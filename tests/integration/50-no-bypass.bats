@@ -415,3 +415,36 @@ C
 	'
 	grep -qx "foo(21)=42" "$T/stdout.ro"
 }
+
+@test "ldd and ld.so run as a program read a program that exists only in the shadow" {
+	mkdir -p "$LOWER/p"
+	printf 'int foo(int x) { return 2 * x; }\n' >"$LOWER/p/foo.c"
+	printf '#include <stdio.h>\nint foo(int);\nint main(void) { printf("FOO(21)=%%d\\n", foo(21)); return 0; }\n' >"$LOWER/p/main.c"
+	lower_ready
+	run_both '
+		cd "$RO/p"
+		ps_exec bash -c "gcc -shared -fPIC -o libfoo.so foo.c && gcc -o prog main.c -L. -lfoo -Wl,--enable-new-dtags,-rpath,\\\$ORIGIN"
+		ps_exec bash -c "ldd ./prog | grep -v libpageshadow | sed \"s/ (0x[0-9a-f]*)//; s/=> [^ ]*\$//\" | sed \"s/^[[:space:]]*//\" | sort"
+		ps_exec bash -c "/lib64/ld-linux-x86-64.so.2 ./prog; /lib64/ld-linux-x86-64.so.2 --argv0 named ./prog"
+	'
+	grep -q "libfoo.so" "$T/stdout.ro"
+	grep -qx "FOO(21)=42" "$T/stdout.ro"
+}
+
+@test "once a library has shadow state, programs outside the tree load it too: by LD_LIBRARY_PATH and as a dlopen'ed library's dependency" {
+	mkdir -p "$LOWER/lib" "$LOWER/src" "$T/app"
+	printf 'const char *version(void) { return "lower library"; }\n' >"$LOWER/src/v.c"
+	printf 'const char *version(void);\nconst char *w_version(void) { return version(); }\n' >"$LOWER/src/w.c"
+	gcc -shared -fPIC -o "$LOWER/lib/libv.so" "$LOWER/src/v.c"
+	gcc -shared -fPIC -o "$LOWER/lib/libw.so" "$LOWER/src/w.c" -L"$LOWER/lib" -lv -Wl,--enable-new-dtags,-rpath,'$ORIGIN'
+	printf '#include <stdio.h>\nconst char *version(void);\nint main(void) { puts(version()); return 0; }\n' >"$T/app/m.c"
+	gcc -o "$T/app/m" "$T/app/m.c" -L"$LOWER/lib" -lv
+	lower_ready
+	run_both '
+		ps_exec bash -c "cd \"\$RO/src\" && sed -i s/lower/rebuilt/ v.c && gcc -shared -fPIC -o ../lib/libv.so v.c"
+		LD_LIBRARY_PATH="$RO/lib" ps_exec "$T/app/m"
+		ps_exec python3 -c "import ctypes, sys; f = ctypes.CDLL(sys.argv[1]).w_version; f.restype = ctypes.c_char_p; print(f().decode())" "$RO/lib/libw.so"
+		ps_exec bash -c "LD_LIBRARY_PATH=\"\$RO/lib\" \"$T/app/m\""
+	'
+	expect_eq "$(grep -c "rebuilt library" "$T/stdout.ro")" 3 "programs that loaded the rebuilt library"
+}

@@ -93,8 +93,9 @@ static void test_shebang_filling_the_buffer_without_blank_is_refused(void **stat
 /* An ELF header and program headers: type, class, and an optional PT_INTERP naming interp. */
 struct elf_image {
 	Elf64_Ehdr eh;
-	Elf64_Phdr ph[2];
+	Elf64_Phdr ph[3];
 	char interp[64];
+	unsigned char notes[64];
 };
 
 static struct buf make_elf(struct elf_image *img, int type, int elfclass, int machine, const char *interp)
@@ -149,6 +150,47 @@ static void test_elf_classification(void **state)
 	assert_null(ps_exec_why_unshimmable(&info));
 }
 
+/* Add a PT_NOTE segment: a GNU build-id note, then (go) Go's build-id note. */
+static void add_notes(struct elf_image *img, int go)
+{
+	static const unsigned char gnu[] = { 4, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 'G', 'N', 'U', 0, 1, 2, 3, 4 };
+	static const unsigned char gonote[] = { 3, 0, 0, 0, 8, 0, 0, 0, 4, 0, 0, 0, 'G', 'o', 0, 0,
+						'b', 'u', 'i', 'l', 'd', 'i', 'd', '!' };
+	Elf64_Phdr *ph = &img->ph[img->eh.e_phnum++];
+	size_t n = sizeof(gnu);
+
+	memcpy(img->notes, gnu, sizeof(gnu));
+	if (go) {
+		memcpy(img->notes + n, gonote, sizeof(gonote));
+		n += sizeof(gonote);
+	}
+	ph->p_type = PT_NOTE;
+	ph->p_offset = offsetof(struct elf_image, notes);
+	ph->p_filesz = n;
+}
+
+static void test_go_programs_are_recognised_static_or_dynamic(void **state)
+{
+	struct elf_image img;
+	struct ps_exec_info info;
+	struct buf b;
+
+	(void)state;
+	b = make_elf(&img, ET_EXEC, ELFCLASS64, EM_X86_64, NULL);
+	add_notes(&img, 1);
+	assert_int_equal(ps_exec_inspect(read_buf, &b, &info), 0);
+	assert_int_equal(info.format, PS_EXEC_GO);
+	assert_non_null(strstr(ps_exec_why_unshimmable(&info), "Go program"));
+	b = make_elf(&img, ET_DYN, ELFCLASS64, EM_X86_64, "/lib64/ld-linux-x86-64.so.2");
+	add_notes(&img, 1);
+	assert_int_equal(ps_exec_inspect(read_buf, &b, &info), 0);
+	assert_int_equal(info.format, PS_EXEC_GO);
+	b = make_elf(&img, ET_DYN, ELFCLASS64, EM_X86_64, "/lib64/ld-linux-x86-64.so.2");
+	add_notes(&img, 0); /* a GNU build-id alone is any C program's */
+	assert_int_equal(ps_exec_inspect(read_buf, &b, &info), 0);
+	assert_int_equal(info.format, PS_EXEC_DYNAMIC);
+}
+
 static void test_truncated_elf_is_not_an_error(void **state)
 {
 	struct elf_image img;
@@ -182,6 +224,7 @@ int main(void)
 		cmocka_unit_test(test_empty_shebang_is_not_a_script),
 		cmocka_unit_test(test_shebang_filling_the_buffer_without_blank_is_refused),
 		cmocka_unit_test(test_elf_classification),
+		cmocka_unit_test(test_go_programs_are_recognised_static_or_dynamic),
 		cmocka_unit_test(test_truncated_elf_is_not_an_error),
 		cmocka_unit_test(test_system_programs),
 	};

@@ -101,6 +101,21 @@ static void test_create_makes_sparse_data_file_with_lower_size_and_times(void **
 	assert_int_equal(ps_shadow_generation(&fx->s.sh), gen + 1);
 }
 
+static void test_creating_a_library_record_flags_the_shadow(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_file_name plain = { .path = "/ro/notes.txt", .enc_prefix = "pfx", .rel = "notes.txt" };
+	struct ps_file_name lib = { .path = "/ro/lib/libx.so.1", .enc_prefix = "pfx", .rel = "lib/libx.so.1" };
+	struct ps_file *f;
+
+	assert_int_equal(ps_file_create(&fx->s.sh, &plain, NULL, 0644, 0, &f), 0);
+	ps_file_put(f);
+	assert_int_equal(ps_shadow_flags(&fx->s.sh) & PS_SHADOW_HAS_LIBRARIES, 0);
+	assert_int_equal(ps_file_create(&fx->s.sh, &lib, NULL, 0755, 0, &f), 0);
+	ps_file_put(f);
+	assert_int_equal(ps_shadow_flags(&fx->s.sh) & PS_SHADOW_HAS_LIBRARIES, PS_SHADOW_HAS_LIBRARIES);
+}
+
 static void test_create_of_existing_returns_the_same_file(void **state)
 {
 	struct fx *fx = *state;
@@ -508,6 +523,7 @@ int main(void)
 		T(test_lookup_without_record_is_enoent),
 		T(test_create_makes_sparse_data_file_with_lower_size_and_times),
 		T(test_create_of_existing_returns_the_same_file),
+		T(test_creating_a_library_record_flags_the_shadow),
 		T(test_create_excl_of_existing_is_eexist),
 		T(test_lookup_while_referenced_shares_the_object),
 		T(test_lookup_after_last_put_reads_from_disk),

@@ -12,6 +12,18 @@ static void check_norm(const char *base, const char *path, const char *want)
 	assert_string_equal(out, want);
 }
 
+static void test_names_library_by_so_suffix_or_version(void **state)
+{
+	(void)state;
+	assert_true(ps_path_names_library("lib/libfoo.so"));
+	assert_true(ps_path_names_library("/usr/lib/libz.so.1.2.13"));
+	assert_true(ps_path_names_library("mod.cpython-311-x86_64-linux-gnu.so"));
+	assert_false(ps_path_names_library("notes.so.txt.d/readme"));
+	assert_false(ps_path_names_library("lib/.so"));
+	assert_false(ps_path_names_library("src/also.c"));
+	assert_false(ps_path_names_library("dir.so/file"));
+}
+
 static void test_normalize_absolute_path_is_kept(void **state)
 {
 	(void)state;
@@ -233,6 +245,7 @@ static void test_decode_small_buffer_is_enametoolong(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names_library_by_so_suffix_or_version),
 		cmocka_unit_test(test_normalize_absolute_path_is_kept),
 		cmocka_unit_test(test_normalize_relative_path_joins_onto_base),
 		cmocka_unit_test(test_normalize_drops_dot_components),

@@ -44,8 +44,10 @@ static const char *const carried_names[] = { "PAGESHADOW_RO", "PAGESHADOW_DIR", 
 					     "PAGESHADOW_ALLOW_UNSHIMMED" };
 #define NCARRIED (sizeof(carried_names) / sizeof(carried_names[0]))
 static char *carried[NCARRIED]; /* "NAME=value", or NULL when unset at start-up */
+static char carried_buf[4096];  /* their copies: no malloc at start-up (a first malloc costs system calls) */
 static char *self_lib;          /* absolute path of this library */
 static char *audit_lib;         /* libpageshadow-audit.so beside it, when there */
+static pthread_once_t libs_once = PTHREAD_ONCE_INIT;
 static int allow_unshimmed;
 
 static void remove_exec_temp(void)
@@ -60,33 +62,48 @@ static void remove_exec_temp(void)
 	unsetenv(EXEC_TEMP_ENV);
 }
 
+/* The environment strings are copied at start-up, before the program can change them; where this library and
+ * its audit module lie is found on the first exec (find_libraries): most processes never exec. */
 void ps_exec_init(void)
 {
-	Dl_info info;
-	char abs[PATH_MAX];
+	size_t used = 0;
 
 	for (size_t i = 0; i < NCARRIED; i++) {
 		const char *v = getenv(carried_names[i]);
-		size_t n = strlen(carried_names[i]);
+		size_t n = strlen(carried_names[i]), len;
 
-		if (!v || !(carried[i] = malloc(n + strlen(v) + 2)))
+		if (!v)
 			continue;
+		len = n + strlen(v) + 2;
+		if (len <= sizeof(carried_buf) - used) {
+			carried[i] = carried_buf + used;
+			used += len;
+		} else if (!(carried[i] = malloc(len))) {
+			continue;
+		}
 		memcpy(carried[i], carried_names[i], n);
 		carried[i][n] = '=';
 		strcpy(carried[i] + n + 1, v);
 	}
-	if (dladdr((void *)ps_exec_init, &info) && info.dli_fname && realpath(info.dli_fname, abs)) {
-		char *slash = strrchr(abs, '/');
-
-		self_lib = strdup(abs);
-		if (slash && (size_t)(slash - abs) + sizeof("/libpageshadow-audit.so") <= sizeof(abs)) {
-			strcpy(slash, "/libpageshadow-audit.so");
-			if (access(abs, R_OK) == 0)
-				audit_lib = strdup(abs);
-		}
-	}
 	allow_unshimmed = getenv("PAGESHADOW_ALLOW_UNSHIMMED") && strcmp(getenv("PAGESHADOW_ALLOW_UNSHIMMED"), "1") == 0;
 	remove_exec_temp();
+}
+
+static void find_libraries(void)
+{
+	char abs[PATH_MAX];
+	Dl_info info;
+	char *slash;
+
+	if (!dladdr((void *)ps_exec_init, &info) || !info.dli_fname || !realpath(info.dli_fname, abs))
+		return;
+	self_lib = strdup(abs);
+	slash = strrchr(abs, '/');
+	if (slash && (size_t)(slash - abs) + sizeof("/libpageshadow-audit.so") <= sizeof(abs)) {
+		strcpy(slash, "/libpageshadow-audit.so");
+		if (access(abs, R_OK) == 0)
+			audit_lib = strdup(abs);
+	}
 }
 
 /* ---- the environment ---- */
@@ -483,6 +500,7 @@ static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv
 	char extra[PATH_MAX + 32];
 	int rc;
 
+	pthread_once(&libs_once, find_libraries);
 	memset(p, 0, offsetof(struct exec_plan, arena));
 	p->force_copy = force_copy;
 	p->script_enoent = (at_flags & PS_AT_FROM_CLOEXEC_FD) != 0;

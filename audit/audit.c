@@ -74,16 +74,20 @@ static const char *remember(const char *path, int is_copy)
 	return a->path;
 }
 
-/* A program that runs from its data file has its $ORIGIN in the shadow's data tree: a path there names the file
- * at the same place in the read-only tree. 1 and abs rewritten, or 0. */
+/* A program that runs from its data file or a merged copy has its $ORIGIN in the shadow's data tree
+ * (data/<prefix>/<rel>) or a copy's tree (exec/<root>/<prefix>/<rel>): a path there names the file at the same
+ * place in the read-only tree. 1 and abs rewritten, or 0. */
 static int data_path_to_tree(char *abs, size_t abssz)
 {
 	char enc[NAME_MAX + 1], prefix[PATH_MAX], tree[PATH_MAX];
 	const char *below = ps_path_below(abs, shadow.path), *slash;
 
-	if (!below || strncmp(below, "data/", 5) != 0)
+	if (below && strncmp(below, "exec/", 5) == 0 && (slash = strchr(below + 5, '/')) != NULL)
+		below = slash + 1; /* exec/<root>/<prefix>/<rel> */
+	else if (below && strncmp(below, "data/", 5) == 0)
+		below += 5; /* data/<prefix>/<rel> */
+	else
 		return 0;
-	below += 5;
 	slash = strchr(below, '/');
 	if (!slash || (size_t)(slash - below) >= sizeof(enc))
 		return 0;
@@ -117,14 +121,14 @@ static const char *merged_file(const char *candidate)
 	if (rc < 0) /* never the stale lower library: a name that cannot be opened makes ld.so fail loudly */
 		return ps_error("%s: shadow record unreadable (%s): not loaded", abs, strerror(-rc)), NULL;
 	is_copy = ps_merge_shows_lower(f);
-	rc = is_copy ? ps_snapshot_make(f, ".so", out, sizeof(out))
+	rc = is_copy ? ps_snapshot_make(f, out, sizeof(out))
 		     : ps_path_normalize(shadow.path, f->data_path, out, sizeof(out));
 	ps_file_put(f);
 	if (rc < 0)
 		return ps_error("%s: cannot make its merged copy (%s): not loaded", abs, strerror(-rc)), NULL;
 	answer = remember(out, is_copy);
 	if (!answer && is_copy)
-		unlink(out);
+		ps_snapshot_remove(shadow.path, out);
 	return answer;
 }
 
@@ -145,17 +149,31 @@ PS_AUDIT_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned
 	return (char *)merged_file(name);
 }
 
+/* The merged copy a program was started from (PAGESHADOW_EXEC_TEMP, set by the shim's exec planning) is mapped
+ * once its main object is: remove it here too, for `ld.so --verify` and ldd, which never run the shim. */
+static void remove_exec_temp(void)
+{
+	const char *temp = getenv("PAGESHADOW_EXEC_TEMP");
+	const char *below;
+
+	if (!temp || ready <= 0 || !(below = ps_path_below(temp, shadow.path)) || strncmp(below, "exec/", 5) != 0)
+		return;
+	ps_snapshot_remove(shadow.path, temp);
+}
+
 /* An object is mapped: every merged copy answered before it has been opened (and mapped) or refused by now, so
  * its name has done its work. (ld.so names the object by the path it searched, not by the copy's.) */
 PS_AUDIT_EXPORT unsigned int la_objopen(struct link_map *map, Lmid_t lmid, uintptr_t *cookie)
 {
-	(void)map;
-	(void)lmid;
 	(void)cookie;
+	if (lmid == LM_ID_BASE && map->l_prev == NULL) { /* the main program */
+		pthread_once(&once, configure);
+		remove_exec_temp();
+	}
 	pthread_mutex_lock(&answers_mutex);
 	for (struct answer *a = answers; a; a = a->next) {
 		if (a->is_copy) {
-			unlink(a->path);
+			ps_snapshot_remove(shadow.path, a->path);
 			a->is_copy = 0;
 		}
 	}

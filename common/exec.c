@@ -166,7 +166,9 @@ static int has_go_note(ps_read_at rd, void *ctx, const ps_ehdr *eh)
 			memcpy(&namesz, notes + off, 4);
 			memcpy(&descsz, notes + off + 4, 4);
 			memcpy(&type, notes + off + 8, 4);
-			if (namesz == 3 && type == GO_NOTE_BUILDID && off + 15 <= n && memcmp(notes + off + 12, "Go", 3) == 0)
+			/* Go's linker writes the name "Go\0\0" with namesz 4; a namesz of 3 is the same name */
+			if ((namesz == 3 || namesz == 4) && type == GO_NOTE_BUILDID && off + 15 <= n &&
+			    memcmp(notes + off + 12, "Go", 3) == 0)
 				return 1;
 			off += 12 + ((namesz + 3u) & ~3u) + ((descsz + 3u) & ~3u);
 		}
@@ -237,6 +239,84 @@ int ps_exec_inspect(ps_read_at rd, void *ctx, struct ps_exec_info *info)
 	}
 	if (n >= EI_NIDENT && memcmp(head, ELFMAG, SELFMAG) == 0)
 		return inspect_elf(rd, ctx, head, info);
+	return 0;
+}
+
+/* The file offset of virtual address va, through the PT_LOAD that maps it; -1 when none does. */
+static off_t va_to_offset(ps_read_at rd, void *ctx, const ps_ehdr *eh, uint64_t va)
+{
+	for (unsigned i = 0; i < eh->e_phnum && i < 256; i++) {
+		ps_phdr ph;
+
+		if (read_exact(rd, ctx, &ph, sizeof(ph), (off_t)(eh->e_phoff + i * sizeof(ph))) <= 0)
+			return -1;
+		if (ph.p_type == PT_LOAD && va >= ph.p_vaddr && va < ph.p_vaddr + ph.p_filesz)
+			return (off_t)(va - ph.p_vaddr + ph.p_offset);
+	}
+	return -1;
+}
+
+static void each_entry(const char *list, void (*each)(const char *entry, void *arg), void *arg)
+{
+	char entry[PATH_MAX];
+
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, ":");
+
+		if (n > 0 && n < sizeof(entry)) {
+			memcpy(entry, p, n);
+			entry[n] = '\0';
+			each(entry, arg);
+		}
+		if (!p[n])
+			return;
+		p += n + 1;
+	}
+}
+
+int ps_exec_runpath(ps_read_at rd, void *ctx, void (*each)(const char *entry, void *arg), void *arg)
+{
+	uint64_t strtab = 0, paths[2];
+	unsigned npaths = 0;
+	ps_phdr dyn = { 0 };
+	char list[4096];
+	ps_ehdr eh;
+	int rc;
+
+	if ((rc = read_exact(rd, ctx, &eh, sizeof(eh), 0)) <= 0)
+		return rc;
+	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != PS_ELFCLASS ||
+	    eh.e_phentsize != sizeof(ps_phdr))
+		return 0;
+	for (unsigned i = 0; i < eh.e_phnum && i < 256 && dyn.p_type != PT_DYNAMIC; i++)
+		if ((rc = read_exact(rd, ctx, &dyn, sizeof(dyn), (off_t)(eh.e_phoff + i * sizeof(dyn)))) <= 0)
+			return rc;
+	if (dyn.p_type != PT_DYNAMIC)
+		return 0;
+	for (size_t off = 0; off + sizeof(ps_dyn) <= dyn.p_filesz && off < 64 * 1024; off += sizeof(ps_dyn)) {
+		ps_dyn d;
+
+		if ((rc = read_exact(rd, ctx, &d, sizeof(d), (off_t)(dyn.p_offset + off))) <= 0)
+			return rc;
+		if (d.d_tag == DT_NULL)
+			break;
+		if (d.d_tag == DT_STRTAB)
+			strtab = d.d_un.d_ptr;
+		else if ((d.d_tag == DT_RUNPATH || d.d_tag == DT_RPATH) && npaths < 2)
+			paths[npaths++] = d.d_un.d_val;
+	}
+	for (unsigned i = 0; i < npaths; i++) {
+		off_t at = va_to_offset(rd, ctx, &eh, strtab);
+		ssize_t n;
+
+		if (at < 0)
+			return 0;
+		n = rd(ctx, list, sizeof(list) - 1, at + (off_t)paths[i]);
+		if (n <= 0)
+			continue;
+		list[n] = '\0';
+		each_entry(list, each, arg);
+	}
 	return 0;
 }
 

@@ -37,6 +37,10 @@ int ps_exec_inspect(ps_read_at rd, void *ctx, struct ps_exec_info *info);
 /* A read callback over a plain descriptor (ctx points at the int fd). */
 ssize_t ps_exec_read_fd(void *ctx, void *buf, size_t n, off_t off);
 
+/* Call each(entry, arg) for every directory in the file's DT_RUNPATH and DT_RPATH (as written: "$ORIGIN/../lib").
+ * 0 (also for a file without them, or not ELF of our class), or -errno from rd. */
+int ps_exec_runpath(ps_read_at rd, void *ctx, void (*each)(const char *entry, void *arg), void *arg);
+
 /* Human words for a format that the shim cannot enter ("statically linked", ...). */
 const char *ps_exec_why_unshimmable(const struct ps_exec_info *info);
 

@@ -367,6 +367,8 @@ int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst)
 	}
 	forget_cached(f->path);
 	forget_cached(dst->path);
+	if (ps_path_names_library(dst->rel)) /* cp new tmp && mv tmp libfoo.so */
+		ps_shadow_set_flags(f->sh, PS_SHADOW_HAS_LIBRARIES);
 	ps_shadow_bump_generation(f->sh);
 out_unlock:
 	ps_shadow_unlock_create(f->sh);

@@ -1,5 +1,6 @@
 /* snapshot.c - a complete copy of a merged file (see snapshot.h). */
 #include "snapshot.h"
+#include "exec.h"
 #include "merge.h"
 #include "path.h"
 #include "sys.h"
@@ -9,10 +10,17 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
+
+static ssize_t merged_read_at(void *ctx, void *buf, size_t n, off_t off)
+{
+	return ps_merge_pread(ctx, buf, n, off);
+}
 
 static int copy_merged(struct ps_file *f, int fd)
 {
@@ -36,27 +44,116 @@ static int copy_merged(struct ps_file *f, int fd)
 	return n < 0 ? (int)n : rc;
 }
 
-int ps_snapshot_make(struct ps_file *f, const char *suffix, char *out, size_t outsz)
+int ps_snapshot_make(struct ps_file *f, char *out, size_t outsz)
 {
 	struct ps_shadow *sh = f->sh;
+	char root[64], name[PATH_MAX];
 	uint64_t rnd = 0;
-	char name[96];
 	int fd, rc;
 
-	if (ps_sys->mkdirat(sh->dirfd, "exec", 0700) < 0 && errno != EEXIST)
-		return -errno;
+	if (strncmp(f->data_path, "data/", 5) != 0)
+		return -EINVAL;
 	if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
 		rnd = (uint64_t)(uintptr_t)&rnd ^ (uint64_t)getpid() << 32;
-	snprintf(name, sizeof(name), "exec/%d-%016llx%s", (int)getpid(), (unsigned long long)rnd, suffix);
-	if ((rc = ps_path_normalize(sh->path, name, out, outsz)) < 0)
+	snprintf(root, sizeof(root), "exec/%d-%016llx", (int)getpid(), (unsigned long long)rnd);
+	if ((size_t)snprintf(name, sizeof(name), "%s/%s", root, f->data_path + 5) >= sizeof(name))
+		return -ENAMETOOLONG;
+	if ((rc = ps_path_normalize(sh->path, name, out, outsz)) < 0 || (rc = ps_shadow_make_parents(sh, name)) < 0)
 		return rc;
 	fd = ps_sys->openat(sh->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0700);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		rc = -errno;
+		ps_sys_remove_tree(sh->dirfd, root);
+		return rc;
+	}
 	rc = copy_merged(f, fd);
 	if (ps_sys->close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc < 0)
-		ps_sys->unlinkat(sh->dirfd, name, 0);
+		ps_sys_remove_tree(sh->dirfd, root);
+	else
+		ps_snapshot_mirror_origin(f, name);
 	return rc;
+}
+
+void ps_snapshot_remove(const char *shadow_dir, const char *copy)
+{
+	const char *below = ps_path_below(copy, shadow_dir);
+	char root[PATH_MAX];
+	size_t n;
+
+	if (!below || strncmp(below, "exec/", 5) != 0)
+		return;
+	n = 5 + strcspn(below + 5, "/");
+	if (n == 5 || (size_t)snprintf(root, sizeof(root), "%s/%.*s", shadow_dir, (int)n, below) >= sizeof(root))
+		return;
+	ps_sys_remove_tree(AT_FDCWD, root);
+}
+
+/* The length of the tree a file name lies in: "data/<prefix>" or "exec/<root>/<prefix>". */
+static size_t tree_len(const char *file_rel)
+{
+	int parts = strncmp(file_rel, "exec/", 5) == 0 ? 3 : 2;
+	size_t n = 0;
+
+	for (int i = 0; i < parts && file_rel[n]; i++) {
+		n += strcspn(file_rel + n, "/");
+		if (i + 1 < parts && file_rel[n] == '/')
+			n++;
+	}
+	return n;
+}
+
+struct mirror {
+	struct ps_file *f;
+	const char *file_rel;
+};
+
+/* One RUNPATH entry: "$ORIGIN/rest" or "${ORIGIN}/rest". */
+static void mirror_entry(const char *entry, void *arg)
+{
+	const struct mirror *m = arg;
+	char lower_dir[PATH_MAX], here[PATH_MAX], want[PATH_MAX], made[PATH_MAX];
+	const char *rest = NULL, *slash;
+	struct stat st;
+
+	if (strncmp(entry, "$ORIGIN", 7) == 0)
+		rest = entry + 7;
+	else if (strncmp(entry, "${ORIGIN}", 9) == 0)
+		rest = entry + 9;
+	if (!rest || (*rest && *rest != '/'))
+		return;
+	slash = strrchr(m->f->path, '/');
+	if (!slash || (size_t)(slash - m->f->path) >= sizeof(here))
+		return;
+	memcpy(here, m->f->path, (size_t)(slash - m->f->path));
+	here[slash - m->f->path] = '\0';
+	if (ps_path_normalize(here[0] ? here : "/", *rest ? rest + 1 : ".", lower_dir, sizeof(lower_dir)) < 0 ||
+	    ps_sys->fstatat(AT_FDCWD, lower_dir, &st, 0) < 0 || !S_ISDIR(st.st_mode))
+		return; /* nothing there in the tree to find */
+	slash = strrchr(m->file_rel, '/');
+	if (!slash || (size_t)(slash - m->file_rel) >= sizeof(here) - 1)
+		return;
+	memcpy(here, m->file_rel, (size_t)(slash - m->file_rel));
+	here[slash - m->file_rel] = '\0';
+	/* relative to the shadow directory: normalise below a fake root, and stay inside the file's own tree
+	 * (data/<prefix>/ or exec/<root>/<prefix>/) */
+	made[0] = '/';
+	strcpy(made + 1, here); /* here is shorter than PATH_MAX - 1 */
+	if (ps_path_normalize(made, *rest ? rest + 1 : ".", want, sizeof(want)) < 0 ||
+	    strncmp(want + 1, m->file_rel, tree_len(m->file_rel)) != 0 ||
+	    (want[1 + tree_len(m->file_rel)] != '\0' && want[1 + tree_len(m->file_rel)] != '/'))
+		return;
+	if (strlen(want + 1) + 3 > sizeof(made))
+		return;
+	memcpy(made, want + 1, strlen(want + 1));
+	strcpy(made + strlen(want + 1), "/x"); /* make_parents makes the directories above its name */
+	ps_shadow_make_parents(m->f->sh, made);
+}
+
+void ps_snapshot_mirror_origin(struct ps_file *f, const char *file_rel)
+{
+	struct mirror m = { f, file_rel };
+
+	ps_exec_runpath(merged_read_at, f, mirror_entry, &m);
 }

@@ -2,8 +2,10 @@
  *
  * The kernel reads the program it executes, and ld.so the library it maps, with no call the shim sees; when the
  * file still has lower pages showing through, they are given a copy of its merged bytes instead. The copy is made
- * in DIR/exec/ (docs/FORMAT.md: transient, removable at any time) under a name no other process uses, mode 0700,
- * and its owner removes it once the reader has it open.
+ * at DIR/exec/<pid>-<random>/<prefix>/<rel> (docs/FORMAT.md: transient, removable at any time), mode 0700: the
+ * same place below its own root as the file has in the data tree, so that ld.so's $ORIGIN, mapped back by the
+ * audit module, names the file's own directory in the read-only tree. Its owner removes the whole root once the
+ * reader has the copy open.
  */
 #ifndef PS_SNAPSHOT_H
 #define PS_SNAPSHOT_H
@@ -12,8 +14,18 @@
 
 #include <stddef.h>
 
-/* Write f's merged bytes to DIR/exec/<pid>-<random><suffix>; its absolute name goes to out. 0 or -errno (nothing
- * is left behind on failure). */
-int ps_snapshot_make(struct ps_file *f, const char *suffix, char *out, size_t outsz);
+/* Write f's merged bytes to a new copy; its absolute name goes to out. 0 or -errno (nothing is left behind on
+ * failure). */
+int ps_snapshot_make(struct ps_file *f, char *out, size_t outsz);
+
+/* Remove the copy named copy (an absolute name ps_snapshot_make gave) with its root, if it lies in shadow_dir's
+ * exec/ tree; anything else is left alone. */
+void ps_snapshot_remove(const char *shadow_dir, const char *copy);
+
+/* For each $ORIGIN entry of f's RUNPATH/RPATH whose directory exists in the read-only tree, make the directory at
+ * the same place relative to the file that runs instead (file_rel, relative to the shadow directory: its data
+ * file or a copy): ld.so skips a RUNPATH directory that does not exist, so without it the audit module is never
+ * asked about the libraries there. Best effort. */
+void ps_snapshot_mirror_origin(struct ps_file *f, const char *file_rel);
 
 #endif

@@ -6,6 +6,11 @@
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <dirent.h>
+#include <string.h>
+#include <limits.h>
+#include <stdint.h>
 #include <unistd.h>
 
 const struct ps_sys ps_sys_libc = {
@@ -83,4 +88,47 @@ ssize_t ps_sys_pwrite_full(int fd, const void *buf, size_t n, off_t off)
 		done += (size_t)r;
 	}
 	return (ssize_t)done;
+}
+
+struct dirent64_raw {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
+
+static int remove_tree_at(int dirfd, const char *path, int depth)
+{
+	char buf[4096];
+	long n;
+	int fd, rc = 0;
+
+	if (ps_sys->unlinkat(dirfd, path, 0) == 0 || errno == ENOENT)
+		return 0;
+	if (errno != EISDIR) /* what unlink says of a directory */
+		return -errno;
+	if (depth > 32)
+		return -ELOOP;
+	fd = ps_sys->openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (rc == 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n && rc == 0;) {
+			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
+
+			off += d->d_reclen;
+			if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)
+				rc = remove_tree_at(fd, d->d_name, depth + 1);
+		}
+	}
+	ps_sys->close(fd);
+	if (rc == 0 && ps_sys->unlinkat(dirfd, path, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		rc = -errno;
+	return rc;
+}
+
+int ps_sys_remove_tree(int dirfd, const char *path)
+{
+	return remove_tree_at(dirfd, path, 0);
 }

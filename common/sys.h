@@ -47,6 +47,9 @@ extern const struct ps_sys ps_sys_libc;
  * (dirfd, path) when *owner is not this process. Returns the fd or -errno. */
 int ps_sys_own_description(int *fd, pid_t *owner, int dirfd, const char *path, int flags);
 
+/* rm -r of (dirfd, path): a directory tree the engine made itself (a merged copy's). 0 or -errno. */
+int ps_sys_remove_tree(int dirfd, const char *path);
+
 /* pread/pwrite that loop over short transfers and EINTR; return bytes moved (short only at EOF) or -errno. */
 ssize_t ps_sys_pread_full(int fd, void *buf, size_t n, off_t off);
 ssize_t ps_sys_pwrite_full(int fd, const void *buf, size_t n, off_t off);

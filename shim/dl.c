@@ -77,8 +77,10 @@ static int library_file(const char *name, char *out, size_t outsz, int *is_copy)
 		rc = ps_target_lookup(&t, &f);
 		if (rc == 0) {
 			*is_copy = ps_merge_shows_lower(f);
-			rc = *is_copy ? ps_snapshot_make(f, ".so", out, outsz)
+			rc = *is_copy ? ps_snapshot_make(f, out, outsz)
 				      : ps_path_normalize(f->sh->path, f->data_path, out, outsz);
+			if (rc >= 0 && !*is_copy)
+				ps_snapshot_mirror_origin(f, f->data_path);
 			ps_file_put(f);
 			rc = rc < 0 ? rc : 1;
 		} else if (rc == -ENOENT) {
@@ -105,11 +107,12 @@ static __attribute__((noinline)) void *dlopen_shadowed(const char *name, int mod
 		ps_error("dlopen %s: cannot make its merged copy: %s", name, strerror(-rc));
 		return NULL;
 	}
+	(void)REAL(syscall); /* bound now: a first dlsym after dlopen would clear what dlerror() has to say */
 	h = REAL(dlopen)(file, mode);
 	if (is_copy) {
 		if (h)
 			remember_copy(name, file);
-		unlink(file);
+		ps_snapshot_remove(ps_cfg.shadow, file);
 	}
 	return h;
 }

@@ -45,6 +45,7 @@ static const char *const carried_names[] = { "PAGESHADOW_RO", "PAGESHADOW_DIR", 
 #define NCARRIED (sizeof(carried_names) / sizeof(carried_names[0]))
 static char *carried[NCARRIED]; /* "NAME=value", or NULL when unset at start-up */
 static char carried_buf[4096];  /* their copies: no malloc at start-up (a first malloc costs system calls) */
+static const char *self_name;   /* this library's absolute path as loaded (made absolute at start-up if not) */
 static char *self_lib;          /* absolute path of this library */
 static char *audit_lib;         /* libpageshadow-audit.so beside it, when there */
 static pthread_once_t libs_once = PTHREAD_ONCE_INIT;
@@ -57,8 +58,7 @@ static void remove_exec_temp(void)
 	if (!temp)
 		return;
 	/* The kernel has mapped the program already; the name was only the way in. */
-	if (strncmp(temp, ps_cfg.shadow, strlen(ps_cfg.shadow)) == 0 && strstr(temp, "/exec/"))
-		unlink(temp);
+	ps_snapshot_remove(ps_cfg.shadow, temp);
 	unsetenv(EXEC_TEMP_ENV);
 }
 
@@ -66,8 +66,15 @@ static void remove_exec_temp(void)
  * its audit module lie is found on the first exec (find_libraries): most processes never exec. */
 void ps_exec_init(void)
 {
+	char abs[PATH_MAX];
 	size_t used = 0;
+	Dl_info info;
 
+	/* A relative LD_PRELOAD would mean something else after a chdir: make it absolute now (rare: pageshadow-run
+	 * gives an absolute one, and dladdr itself makes no system call). */
+	if (dladdr((void *)ps_exec_init, &info) && info.dli_fname)
+		self_name = info.dli_fname[0] == '/' ? info.dli_fname
+						    : realpath(info.dli_fname, abs) ? strdup(abs) : NULL;
 	for (size_t i = 0; i < NCARRIED; i++) {
 		const char *v = getenv(carried_names[i]);
 		size_t n = strlen(carried_names[i]), len;
@@ -92,12 +99,12 @@ void ps_exec_init(void)
 static void find_libraries(void)
 {
 	char abs[PATH_MAX];
-	Dl_info info;
 	char *slash;
 
-	if (!dladdr((void *)ps_exec_init, &info) || !info.dli_fname || !realpath(info.dli_fname, abs))
+	if (!self_name || strlen(self_name) >= sizeof(abs))
 		return;
-	self_lib = strdup(abs);
+	self_lib = (char *)self_name;
+	strcpy(abs, self_name);
 	slash = strrchr(abs, '/');
 	if (slash && (size_t)(slash - abs) + sizeof("/libpageshadow-audit.so") <= sizeof(abs)) {
 		strcpy(slash, "/libpageshadow-audit.so");
@@ -118,14 +125,15 @@ static const char *env_find(char *const envp[], const char *name)
 	return NULL;
 }
 
-/* Where a list of libraries (separated by ':' or blanks, as ld.so reads LD_PRELOAD and LD_AUDIT) names lib,
- * or NULL. */
-static const char *list_find(const char *list, const char *lib)
+/* Where a list of libraries names lib, or NULL. ld.so splits LD_PRELOAD at ':' and blanks, LD_AUDIT at ':'. */
+#define PRELOAD_SEPARATORS ": \t"
+#define AUDIT_SEPARATORS ":"
+static const char *list_find(const char *list, const char *lib, const char *seps)
 {
 	size_t n = strlen(lib);
 
 	for (const char *p = list; (p = strstr(p, lib)) != NULL; p += n)
-		if ((p == list || strchr(": \t", p[-1])) && (p[n] == '\0' || strchr(": \t", p[n])))
+		if ((p == list || strchr(seps, p[-1])) && (p[n] == '\0' || strchr(seps, p[n])))
 			return p;
 	return NULL;
 }
@@ -171,22 +179,21 @@ static char *plan_strdup(struct exec_plan *p, const char *s)
 	return d ? strcpy(d, s) : NULL;
 }
 
-static struct ps_shadow *plan_shadow(struct ps_shadow *priv, int *is_priv, int *rc);
-
 /* Has a shared library been given shadow state (PS_SHADOW_HAS_LIBRARIES)? Then any program may load one. The
- * flag is read from the shared FORMAT page: a vfork child reads its parent's mapping when there is one. */
+ * flag is read from the shared FORMAT page: the process's own mapping when it has one (a vfork child reads its
+ * parent's), else a read-only look that creates nothing and says nothing when there is no usable shadow. */
 static int libraries_shadowed(void)
 {
-	struct ps_shadow priv, *sh = ps_shadow_if_open();
-	int is_priv, rc, yes;
+	struct ps_shadow look, *sh = ps_shadow_if_open();
+	char why[256];
+	int yes;
 
 	if (sh)
 		return (ps_shadow_flags(sh) & PS_SHADOW_HAS_LIBRARIES) != 0;
-	if (!(sh = plan_shadow(&priv, &is_priv, &rc)))
+	if (ps_shadow_open(&look, ps_cfg.shadow, 0, why, sizeof(why)) < 0)
 		return 0;
-	yes = (ps_shadow_flags(sh) & PS_SHADOW_HAS_LIBRARIES) != 0;
-	if (is_priv)
-		ps_shadow_close(&priv);
+	yes = (ps_shadow_flags(&look) & PS_SHADOW_HAS_LIBRARIES) != 0;
+	ps_shadow_close(&look);
 	return yes;
 }
 
@@ -195,7 +202,7 @@ static int libraries_shadowed(void)
  * NULL: leave the variable as it is; "": remove it. */
 static const char *plan_audit(struct exec_plan *p, const char *cur)
 {
-	const char *at = cur && audit_lib ? list_find(cur, audit_lib) : NULL;
+	const char *at = cur && audit_lib ? list_find(cur, audit_lib, AUDIT_SEPARATORS) : NULL;
 	int want = audit_lib && (p->in_tree || libraries_shadowed());
 	size_t n, len;
 	char *s;
@@ -214,7 +221,7 @@ static const char *plan_audit(struct exec_plan *p, const char *cur)
 		return NULL;
 	snprintf(s, len, "LD_AUDIT=%.*s%s", (int)(at - cur), cur, at[n] ? at + n + 1 : "");
 	n = strlen(s);
-	while (n > 9 && strchr(": \t", s[n - 1])) /* the separator before a removed last entry */
+	while (n > 9 && s[n - 1] == ':') /* the separator before a removed last entry */
 		s[--n] = '\0';
 	return n > 9 ? s : "";
 }
@@ -226,7 +233,7 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 {
 	const char *pre = env_find(envp, "LD_PRELOAD");
 	const char *audit = plan_audit(p, env_find(envp, "LD_AUDIT"));
-	int need_pre = self_lib && (!pre || !list_find(pre, self_lib));
+	int need_pre = self_lib && (!pre || !list_find(pre, self_lib, PRELOAD_SEPARATORS));
 	size_t n = 0, add = 0, k = 0;
 	char **env;
 
@@ -265,7 +272,7 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 static void plan_free(struct exec_plan *p)
 {
 	if (p->temp[0])
-		REAL(unlink)(p->temp);
+		ps_snapshot_remove(ps_cfg.shadow, p->temp);
 	for (int i = 0; i < p->nheap; i++)
 		free(p->heap[i]);
 }
@@ -370,9 +377,10 @@ static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *sh
 			return rc;
 		p->path = p->path_buf;
 		p->from_data = 1;
+		ps_snapshot_mirror_origin(f, f->data_path); /* its $ORIGIN is in the data tree now */
 		return 0;
 	}
-	if ((rc = ps_snapshot_make(f, "", p->temp, sizeof(p->temp))) < 0)
+	if ((rc = ps_snapshot_make(f, p->temp, sizeof(p->temp))) < 0)
 		return rc;
 	p->path = p->temp;
 	ps_debug("%s: runs from a merged copy %s", f->path, p->temp);
@@ -458,13 +466,17 @@ static int plan_loader_argument(struct exec_plan *p)
 	struct ps_target t;
 	struct ps_file *f;
 	size_t i, argc;
-	int is_priv, rc;
+	int is_priv, rc, verify = 0;
 	char **nargv;
 
-	for (i = 1; p->argv[i] && strncmp(p->argv[i], "--", 2) == 0; i++)
+	if (!p->argv || !p->argv[0])
+		return 0;
+	for (i = 1; p->argv[i] && strncmp(p->argv[i], "--", 2) == 0; i++) {
+		verify |= strcmp(p->argv[i], "--verify") == 0;
 		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
 			if (strcmp(p->argv[i], with_value[k]) == 0 && p->argv[i + 1])
 				i++;
+	}
 	if (!p->argv[i] || (rc = ps_resolve(AT_FDCWD, p->argv[i], 1, &t)) <= 0)
 		return 0;
 	p->in_tree = 1;
@@ -477,16 +489,20 @@ static int plan_loader_argument(struct exec_plan *p)
 			;
 		if (!(nargv = plan_alloc(p, (argc + 1) * sizeof(char *))))
 			rc = -ENOMEM;
+		else if (ps_merge_shows_lower(f) && verify) /* --verify reads the header and runs nothing (no audit */
+			rc = 1;                             /* module either, to remove a copy): the lower file says */
 		else if (ps_merge_shows_lower(f))
-			rc = ps_snapshot_make(f, "", p->temp, sizeof(p->temp));
-		else
-			rc = ps_path_normalize(sh->path, f->data_path, p->path_buf, sizeof(p->path_buf));
-		if (rc >= 0) {
+			rc = ps_snapshot_make(f, p->temp, sizeof(p->temp));
+		else if ((rc = ps_path_normalize(sh->path, f->data_path, p->path_buf, sizeof(p->path_buf))) >= 0) {
+			ps_snapshot_mirror_origin(f, f->data_path);
+			rc = 0;
+		}
+		if (rc == 0) {
 			memcpy(nargv, p->argv, (argc + 1) * sizeof(char *));
 			nargv[i] = p->temp[0] ? p->temp : p->path_buf;
 			p->argv = nargv;
-			rc = 0;
 		}
+		rc = rc > 0 ? 0 : rc;
 		ps_file_put(f);
 	}
 	if (is_priv)

@@ -121,7 +121,8 @@ static const char *patch_fstatat(void)
 	if (mprotect((void *)start, end - start, PROT_READ | PROT_WRITE | PROT_EXEC) < 0)
 		return "libc's text cannot be made writable";
 	encode_jump(code, (const void *)fstatat64);
-	mprotect((void *)start, end - start, PROT_READ | PROT_EXEC);
+	if (mprotect((void *)start, end - start, PROT_READ | PROT_EXEC) < 0)
+		ps_error("libc's text stays writable after patching fstatat64: %s", strerror(errno));
 	__builtin___clear_cache((char *)code, (char *)code + JUMP_SIZE);
 	return NULL;
 }

@@ -362,6 +362,9 @@ static void set_audit(const char *lib)
 	if (!slash || (size_t)snprintf(audit, sizeof(audit), "%.*s/libpageshadow-audit.so", (int)(slash - lib), lib) >=
 			      sizeof(audit) || access(audit, R_OK) < 0)
 		return;
+	if (old && (value = strstr(old, audit)) && (value == old || value[-1] == ':') &&
+	    (value[strlen(audit)] == '\0' || value[strlen(audit)] == ':'))
+		return; /* already there: ld.so would load it twice */
 	if (asprintf(&value, "%s%s%s", audit, old && *old ? ":" : "", old && *old ? old : "") < 0)
 		fail(EXIT_OWN_ERROR, "out of memory");
 	set_env("LD_AUDIT", value);

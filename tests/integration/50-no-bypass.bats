@@ -448,3 +448,42 @@ C
 	'
 	expect_eq "$(grep -c "rebuilt library" "$T/stdout.ro")" 3 "programs that loaded the rebuilt library"
 }
+
+@test "a program run from its data file or a merged copy finds libraries through \$ORIGIN/../lib, and no copy is left" {
+	mkdir -p "$LOWER/bin" "$LOWER/lib" "$LOWER/src"
+	printf 'int foo(int x) { return 2 * x; }\n' >"$LOWER/src/foo.c"
+	printf '#include <stdio.h>\nint foo(int);\nint main(void) { printf("FOO(21)=%%d\\n", foo(21)); return 0; }\n' >"$LOWER/src/main.c"
+	gcc -shared -fPIC -o "$LOWER/lib/libfoo.so" "$LOWER/src/foo.c"
+	gcc -o "$LOWER/bin/prog" "$LOWER/src/main.c" -L"$LOWER/lib" -lfoo -Wl,--enable-new-dtags,-rpath,'$ORIGIN/../lib'
+	local off
+	off=$(grep -obUa "FOO(21)" "$LOWER/bin/prog" | head -1 | cut -d: -f1)
+	export OFF=$off
+	lower_ready
+	run_both '
+		printf "BAR" | ps_exec dd of="$RO/bin/prog" bs=1 seek="$OFF" conv=notrunc status=none
+		ps_exec "$RO/bin/prog"
+		ps_exec bash -c "ldd \"\$RO/bin/prog\" | grep -c libfoo"
+		ps_exec bash -c "/lib64/ld-linux-x86-64.so.2 --verify \"\$RO/bin/prog\" && echo verified"
+		ps_exec bash -c "cat \"\$RO/bin/prog\" >\"\$RO/bin/prog.new\" && cat \"\$RO/bin/prog.new\" >\"\$RO/bin/prog\" && rm \"\$RO/bin/prog.new\" && \"\$RO/bin/prog\""
+		if [ "$PS_MODE" = ro ]; then
+			[ -z "$(ls -A "$SHADOW/exec" 2>/dev/null)" ] || { echo "merged copies left behind: $(ls "$SHADOW/exec")" >&2; exit 1; }
+		fi
+	'
+	expect_eq "$(grep -c "BAR(21)=42" "$T/stdout.ro")" 2 "runs of the patched, then rewritten program"
+}
+
+@test "a library renamed into place in the shadow is what a program outside the tree loads" {
+	mkdir -p "$LOWER/lib" "$T/app"
+	printf 'const char *version(void) { return "lower library"; }\n' >"$T/app/v.c"
+	gcc -shared -fPIC -o "$LOWER/lib/libv.so" "$T/app/v.c"
+	printf '#include <stdio.h>\nconst char *version(void);\nint main(void) { puts(version()); return 0; }\n' >"$T/app/m.c"
+	gcc -o "$T/app/m" "$T/app/m.c" -L"$LOWER/lib" -lv -Wl,--enable-new-dtags,-rpath,"$RO/lib"
+	sed -i s/lower/renamed/ "$T/app/v.c"
+	gcc -shared -fPIC -o "$T/app/libnew.so" "$T/app/v.c"
+	lower_ready
+	run_both '
+		ps_exec bash -c "cp \"$T/app/libnew.so\" \"\$RO/lib/tmp.X\" && mv \"\$RO/lib/tmp.X\" \"\$RO/lib/libv.so\""
+		ps_exec "$T/app/m"
+	'
+	grep -qx "renamed library" "$T/stdout.ro"
+}

@@ -154,7 +154,7 @@ static void test_elf_classification(void **state)
 static void add_notes(struct elf_image *img, int go)
 {
 	static const unsigned char gnu[] = { 4, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0, 0, 'G', 'N', 'U', 0, 1, 2, 3, 4 };
-	static const unsigned char gonote[] = { 3, 0, 0, 0, 8, 0, 0, 0, 4, 0, 0, 0, 'G', 'o', 0, 0,
+	static const unsigned char gonote[] = { 4, 0, 0, 0, 8, 0, 0, 0, 4, 0, 0, 0, 'G', 'o', 0, 0, /* as Go writes it */
 						'b', 'u', 'i', 'l', 'd', 'i', 'd', '!' };
 	Elf64_Phdr *ph = &img->ph[img->eh.e_phnum++];
 	size_t n = sizeof(gnu);

@@ -116,6 +116,20 @@ static void test_creating_a_library_record_flags_the_shadow(void **state)
 	assert_int_equal(ps_shadow_flags(&fx->s.sh) & PS_SHADOW_HAS_LIBRARIES, PS_SHADOW_HAS_LIBRARIES);
 }
 
+static void test_renaming_onto_a_library_name_flags_the_shadow(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_file_name tmp = { .path = "/ro/lib/tmp.X", .enc_prefix = "pfx", .rel = "lib/tmp.X" };
+	struct ps_file_name lib = { .path = "/ro/lib/libx.so", .enc_prefix = "pfx", .rel = "lib/libx.so" };
+	struct ps_file *f;
+
+	assert_int_equal(ps_file_create(&fx->s.sh, &tmp, NULL, 0755, 0, &f), 0);
+	assert_int_equal(ps_shadow_flags(&fx->s.sh) & PS_SHADOW_HAS_LIBRARIES, 0);
+	assert_int_equal(ps_file_rename(f, &lib), 0);
+	ps_file_put(f);
+	assert_int_equal(ps_shadow_flags(&fx->s.sh) & PS_SHADOW_HAS_LIBRARIES, PS_SHADOW_HAS_LIBRARIES);
+}
+
 static void test_create_of_existing_returns_the_same_file(void **state)
 {
 	struct fx *fx = *state;
@@ -524,6 +538,7 @@ int main(void)
 		T(test_create_makes_sparse_data_file_with_lower_size_and_times),
 		T(test_create_of_existing_returns_the_same_file),
 		T(test_creating_a_library_record_flags_the_shadow),
+		T(test_renaming_onto_a_library_name_flags_the_shadow),
 		T(test_create_excl_of_existing_is_eexist),
 		T(test_lookup_while_referenced_shares_the_object),
 		T(test_lookup_after_last_put_reads_from_disk),

@@ -63,10 +63,11 @@ static void test_snapshot_holds_merged_bytes_of_partly_shadowed_file(void **stat
 	memcpy(want + LOWER_LEN, "0123456789", 10);
 	assert_int_equal(ps_merge_pwrite(s->f, s->f->data_fd, "SHADOWED", 8, PG + 5), 8);
 	assert_int_equal(ps_merge_pwrite(s->f, s->f->data_fd, "0123456789", 10, LOWER_LEN), 10);
-	assert_int_equal(ps_snapshot_make(s->f, ".so", path, sizeof(path)), 0);
+	assert_int_equal(ps_snapshot_make(s->f, path, sizeof(path)), 0);
 	t_join(exec_dir, s->shadow, "exec");
 	assert_int_equal(strncmp(path, exec_dir, strlen(exec_dir)), 0);
-	assert_string_equal(path + strlen(path) - 3, ".so");
+	/* the same place below its own root as in the data tree: exec/<root>/pfx/file */
+	assert_string_equal(path + strlen(path) - strlen("/pfx/file"), "/pfx/file");
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0700);
 	assert_int_equal(st.st_size, sizeof(want));
@@ -82,9 +83,26 @@ static void test_two_snapshots_get_two_names(void **state)
 	struct t_sfx *s = *state;
 	char a[PATH_MAX], b[PATH_MAX];
 
-	assert_int_equal(ps_snapshot_make(s->f, "", a, sizeof(a)), 0);
-	assert_int_equal(ps_snapshot_make(s->f, "", b, sizeof(b)), 0);
+	assert_int_equal(ps_snapshot_make(s->f, a, sizeof(a)), 0);
+	assert_int_equal(ps_snapshot_make(s->f, b, sizeof(b)), 0);
 	assert_string_not_equal(a, b);
+}
+
+static void test_removing_a_snapshot_removes_its_whole_root(void **state)
+{
+	struct t_sfx *s = *state;
+	char path[PATH_MAX], exec_dir[PATH_MAX], outside[PATH_MAX];
+
+	assert_int_equal(ps_snapshot_make(s->f, path, sizeof(path)), 0);
+	t_join(exec_dir, s->shadow, "exec");
+	assert_int_equal(entries_in(exec_dir), 1);
+	ps_snapshot_remove(s->shadow, path);
+	assert_int_equal(entries_in(exec_dir), 0);
+	ps_snapshot_remove(s->shadow, s->lower); /* not a copy: left alone */
+	assert_int_equal(access(s->lower, F_OK), 0);
+	t_join(outside, s->shadow, "data/pfx/file");
+	ps_snapshot_remove(s->shadow, outside);
+	assert_int_equal(access(outside, F_OK), 0);
 }
 
 static void test_failed_snapshot_leaves_no_file(void **state)
@@ -95,7 +113,7 @@ static void test_failed_snapshot_leaves_no_file(void **state)
 	t_fake_install();
 	t_fake.pwrite_fail_at = 1;
 	t_fake.pwrite_errno = ENOSPC;
-	assert_int_equal(ps_snapshot_make(s->f, "", path, sizeof(path)), -ENOSPC);
+	assert_int_equal(ps_snapshot_make(s->f, path, sizeof(path)), -ENOSPC);
 	t_fake_remove();
 	t_join(exec_dir, s->shadow, "exec");
 	assert_int_equal(entries_in(exec_dir), 0);
@@ -107,6 +125,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_snapshot_holds_merged_bytes_of_partly_shadowed_file),
 		T(test_two_snapshots_get_two_names),
+		T(test_removing_a_snapshot_removes_its_whole_root),
 		T(test_failed_snapshot_leaves_no_file),
 	};
 

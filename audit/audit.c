@@ -32,7 +32,9 @@
 
 static struct ps_config cfg;
 static struct ps_shadow shadow;
-static int ready; /* 1 configured, -1 nothing to do */
+static int ready;       /* 1 configured, -1 nothing to do */
+static int shadow_open; /* the shadow is read once it exists (a bare shim makes it on the first write) */
+static pthread_mutex_t shadow_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t answers_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -54,9 +56,23 @@ static void configure(void)
 	if (!ro || !*ro || !dir || ps_config_add_prefix_list(&cfg, ro, why, sizeof(why)) < 0 ||
 	    ps_config_set_shadow(&cfg, dir, why, sizeof(why)) < 0)
 		return;
-	if (ps_shadow_open(&shadow, cfg.shadow, 0, why, sizeof(why)) < 0)
-		return; /* no shadow yet: nothing is shadowed */
 	ready = 1;
+}
+
+/* 1 when the shadow can be read; 0 while there is none (nothing is shadowed yet). */
+static int have_shadow(void)
+{
+	char why[PATH_MAX + 128];
+	int open;
+
+	if (__atomic_load_n(&shadow_open, __ATOMIC_ACQUIRE))
+		return 1;
+	pthread_mutex_lock(&shadow_mutex);
+	if (!shadow_open && ps_shadow_open(&shadow, cfg.shadow, 0, why, sizeof(why)) == 0)
+		__atomic_store_n(&shadow_open, 1, __ATOMIC_RELEASE);
+	open = shadow_open;
+	pthread_mutex_unlock(&shadow_mutex);
+	return open;
 }
 
 static const char *remember(const char *path, int is_copy)
@@ -80,7 +96,7 @@ static const char *remember(const char *path, int is_copy)
 static int data_path_to_tree(char *abs, size_t abssz)
 {
 	char enc[NAME_MAX + 1], prefix[PATH_MAX], tree[PATH_MAX];
-	const char *below = ps_path_below(abs, shadow.path), *slash;
+	const char *below = ps_path_below(abs, cfg.shadow), *slash;
 
 	if (below && strncmp(below, "exec/", 5) == 0 && (slash = strchr(below + 5, '/')) != NULL)
 		below = slash + 1; /* exec/<root>/<prefix>/<rel> */
@@ -112,7 +128,7 @@ static const char *merged_file(const char *candidate)
 	if (ps_config_resolve(candidate, abs, sizeof(abs)) < 0)
 		return candidate;
 	moved = data_path_to_tree(abs, sizeof(abs));
-	if ((idx = ps_config_match(&cfg, abs, &rel)) < 0)
+	if ((idx = ps_config_match(&cfg, abs, &rel)) < 0 || !have_shadow())
 		return candidate;
 	name = (struct ps_file_name){ .path = abs, .enc_prefix = cfg.prefix[idx].enc, .rel = rel };
 	rc = ps_file_lookup(&shadow, &name, &f);
@@ -156,7 +172,8 @@ static void remove_exec_temp(void)
 	const char *temp = getenv("PAGESHADOW_EXEC_TEMP");
 	const char *below;
 
-	if (!temp || ready <= 0 || !(below = ps_path_below(temp, shadow.path)) || strncmp(below, "exec/", 5) != 0)
+	if (!temp || ready <= 0 || !have_shadow() || !(below = ps_path_below(temp, shadow.path)) ||
+	    strncmp(below, "exec/", 5) != 0)
 		return;
 	ps_snapshot_remove(shadow.path, temp);
 }

@@ -160,6 +160,9 @@ static int has_go_note(ps_read_at rd, void *ctx, const ps_ehdr *eh)
 		n = ph.p_filesz < sizeof(notes) ? ph.p_filesz : sizeof(notes);
 		if ((rc = read_exact(rd, ctx, notes, n, (off_t)ph.p_offset)) <= 0)
 			return rc;
+		/* entries are padded to the segment's alignment: 4, or 8 for .note.gnu.property segments */
+		size_t pad = ph.p_align == 8 ? 8 : 4;
+
 		while (off + 12 <= n) {
 			uint32_t namesz, descsz, type;
 
@@ -170,7 +173,7 @@ static int has_go_note(ps_read_at rd, void *ctx, const ps_ehdr *eh)
 			if ((namesz == 3 || namesz == 4) && type == GO_NOTE_BUILDID && off + 15 <= n &&
 			    memcmp(notes + off + 12, "Go", 3) == 0)
 				return 1;
-			off += 12 + ((namesz + 3u) & ~3u) + ((descsz + 3u) & ~3u);
+			off += 12 + (((size_t)namesz + pad - 1) & ~(pad - 1)) + (((size_t)descsz + pad - 1) & ~(pad - 1));
 		}
 	}
 	return 0;

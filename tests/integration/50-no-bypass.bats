@@ -487,3 +487,17 @@ C
 	'
 	grep -qx "renamed library" "$T/stdout.ro"
 }
+
+@test "a dynamically linked Go program is refused like a static one (its runtime makes its own system calls)" {
+	local go
+	go=$(find /usr/lib/google-cloud-sdk /usr/local/go /usr/lib/go* /usr/local/bin /usr/bin -maxdepth 4 -type f \
+		-perm -u+x -size +1M 2>/dev/null | while read -r f; do
+		file "$f" 2>/dev/null | grep -q "dynamically linked.*Go BuildID" && { echo "$f"; break; }
+	done)
+	[ -n "$go" ] || skip "no dynamically linked Go program on this machine"
+	mkdir -p "$T/w/tree"
+	cd "$T/w"
+	run "$PS_BUILD/pageshadow-run" -r tree -s "$T/w/shadow" -- "$go" --help
+	[ "$status" -eq 126 ]
+	[[ "$output" == *"is a Go program (its runtime makes its system calls itself)"* ]]
+}

@@ -3,6 +3,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -21,6 +22,19 @@ static int stderr_unchanged(void)
 
 	return stderr_known && ps_sys->fstat(2, &now) == 0 && now.st_dev == stderr_at_start.st_dev &&
 	       now.st_ino == stderr_at_start.st_ino;
+}
+
+/* fd 2 now is a stream a person reads: not a regular file written at offsets (a program's own data). */
+static int stderr_is_for_people(void)
+{
+	struct stat now;
+	int fl;
+
+	if (ps_sys->fstat(2, &now) < 0)
+		return 0;
+	if (S_ISCHR(now.st_mode) || S_ISFIFO(now.st_mode) || S_ISSOCK(now.st_mode))
+		return 1;
+	return S_ISREG(now.st_mode) && (fl = ps_sys->fcntl(2, F_GETFL)) >= 0 && (fl & O_APPEND);
 }
 
 void ps_log_init(int fd, int debug, const char *progname)
@@ -60,7 +74,7 @@ void ps_log(enum ps_log_level level, const char *fmt, ...)
 	if ((size_t)n >= sizeof(line) - 1)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	if (log_fd < 0 && !stderr_unchanged())
+	if (log_fd < 0 && !stderr_unchanged() && !(level == PS_LOG_REFUSAL && stderr_is_for_people()))
 		goto out; /* the program closed or reused fd 2: never write into its file */
 	for (size_t off = 0; off < (size_t)n;) {
 		ssize_t w = ps_sys->write(log_fd < 0 ? 2 : log_fd, line + off, (size_t)n - off);

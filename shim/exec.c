@@ -285,7 +285,7 @@ static int refuse_unshimmable(const char *path, const struct ps_exec_info *info)
 
 	if (!why || allow_unshimmed)
 		return 0;
-	ps_error("refusing to run %s: it %s, so LD_PRELOAD cannot enter it and it would read and write the "
+	ps_refusal("refusing to run %s: it %s, so LD_PRELOAD cannot enter it and it would read and write the "
 		 "read-only tree unseen (PAGESHADOW_ALLOW_UNSHIMMED=1, or pageshadow-run --allow-unshimmed, runs it "
 		 "anyway)",
 		 path, why);

@@ -91,6 +91,10 @@ int close(int fd)
 {
 	struct ps_open *o;
 
+	if (ps_fd_is_shims(fd)) { /* not the program's: as if it were not open */
+		errno = EBADF;
+		return -1;
+	}
 	if (!ps_enter())
 		return REAL(close)(fd);
 	o = ps_fd_forget(fd);
@@ -107,6 +111,23 @@ int __close(int fd)
 	return close(fd);
 }
 
+/* close_range around the shim's own descriptors: the gaps between them, in order. Marking close-on-exec needs no
+ * gaps (the shim's are close-on-exec already). */
+static int close_range_around_shims(unsigned int first, unsigned int last, int flags)
+{
+	int to = last > (unsigned)INT_MAX ? INT_MAX : (int)last;
+	int own;
+
+	if ((flags & CLOSE_RANGE_CLOEXEC) || first > (unsigned)INT_MAX)
+		return REAL(close_range)(first, last, flags);
+	while ((own = ps_fd_next_shims((int)first, to)) >= 0) {
+		if ((unsigned)own > first && REAL(close_range)(first, (unsigned)own - 1, flags) < 0)
+			return -1;
+		first = (unsigned)own + 1;
+	}
+	return first <= last ? REAL(close_range)(first, last, flags) : 0;
+}
+
 int close_range(unsigned int first, unsigned int last, int flags)
 {
 	if (ps_enter()) {
@@ -114,7 +135,7 @@ int close_range(unsigned int first, unsigned int last, int flags)
 			ps_fd_forget_range(first, last);
 		ps_leave();
 	}
-	return REAL(close_range)(first, last, flags);
+	return close_range_around_shims(first, last, flags);
 }
 
 void closefrom(int lowfd)
@@ -124,7 +145,8 @@ void closefrom(int lowfd)
 			ps_fd_forget_range((unsigned)lowfd, ~0u);
 		ps_leave();
 	}
-	REAL(closefrom)(lowfd);
+	if (lowfd < 0 || close_range_around_shims((unsigned)lowfd, ~0u, 0) < 0)
+		REAL(closefrom)(lowfd); /* no close_range: glibc's loop (which closes the shim's too) */
 }
 
 /* After a successful dup onto newfd: newfd's old description is gone, and newfd shares fd's. */

@@ -9,6 +9,7 @@
 #include "shim.h"
 #include "log.h"
 #include "merge.h"
+#include "sys.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -108,7 +109,7 @@ struct ps_open *ps_fd_get(int fd)
 static void open_free(struct ps_open *o)
 {
 	if (o->lock_fd >= 0)
-		REAL(close)(o->lock_fd);
+		ps_sys->close(o->lock_fd);
 	if (o->file)
 		ps_file_put(o->file);
 	pthread_mutex_destroy(&o->mutex);

@@ -56,6 +56,40 @@ static void init_hide_base(void)
 		hide_base = 1024;
 }
 
+/* Which high descriptors are the shim's own, one bit each from hide_base up: a program that closes "every
+ * descriptor" (close_range, closefrom, a close loop: bash, ssh, Python's subprocess) leaves them open (fd.c).
+ * Marked by the process that made them only: a vfork child's are its own, in its parent's memory. */
+#define OWN_MAX 4096
+static unsigned char own_bits[OWN_MAX / 8];
+static pid_t own_pid;
+
+static void own_mark(int fd, int on)
+{
+	unsigned i = (unsigned)(fd - hide_base);
+
+	if (fd < hide_base || i >= OWN_MAX || getpid() != own_pid)
+		return;
+	if (on)
+		__atomic_fetch_or(&own_bits[i / 8], (unsigned char)(1u << (i % 8)), __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&own_bits[i / 8], (unsigned char)~(1u << (i % 8)), __ATOMIC_RELAXED);
+}
+
+int ps_fd_is_shims(int fd)
+{
+	unsigned i = (unsigned)(fd - hide_base);
+
+	return fd >= hide_base && i < OWN_MAX && (__atomic_load_n(&own_bits[i / 8], __ATOMIC_RELAXED) >> (i % 8)) & 1;
+}
+
+int ps_fd_next_shims(int from, int to)
+{
+	for (int fd = from < hide_base ? hide_base : from; fd <= to && fd - hide_base < OWN_MAX; fd++)
+		if (ps_fd_is_shims(fd))
+			return fd;
+	return -1;
+}
+
 static int hide_fd(int fd)
 {
 	int high;
@@ -66,7 +100,14 @@ static int hide_fd(int fd)
 	if (high < 0)
 		return fd;
 	REAL(close)(fd);
+	own_mark(high, 1);
 	return high;
+}
+
+static int shim_close(int fd)
+{
+	own_mark(fd, 0);
+	return REAL(close)(fd);
 }
 
 static int shim_openat(int dirfd, const char *path, int flags, ...)
@@ -89,7 +130,7 @@ static void fill_sys(void)
 {
 	shim_sys = ps_sys_libc;
 	shim_sys.openat = shim_openat;
-	shim_sys.close = REAL(close);
+	shim_sys.close = shim_close;
 	shim_sys.pread = REAL(pread);
 	shim_sys.pwrite = REAL(pwrite);
 	shim_sys.write = REAL(write);
@@ -172,6 +213,7 @@ static void read_config(void)
 static void ps_init(void)
 {
 	in_shim = 1;
+	own_pid = getpid();
 	init_hide_base();
 	fill_sys();
 	init_log();

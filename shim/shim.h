@@ -54,6 +54,9 @@ void *ps_real_lookup(const char *name);
 	}))
 
 /* ---- init.c ---- */
+/* Is fd one of the shim's own descriptors (made by this process)? The next one in [from, to], or -1. */
+int ps_fd_is_shims(int fd);
+int ps_fd_next_shims(int from, int to);
 extern struct ps_config ps_cfg;
 /* True when the shim is configured and this thread is not already inside it. Binds and configures on first
  * use. */

@@ -181,6 +181,9 @@ make_exec_tree() {
 		ps_exec bash -c "\"$T/static\"" 2>"$T/err" || rc=$?
 		expect_eq "$rc" 126 "exit status of a refused exec"
 		grep -q "refusing to run $T/static: it is statically linked" "$T/err"
+		# the reason also reaches a stderr the shell redirected just before the exec (a log through a pipe)
+		ps_exec bash -c "\"$T/static\" 2>&1 | cat" >"$T/piped" || true
+		grep -q "refusing to run $T/static: it is statically linked" "$T/piped"
 		rc=0
 		PAGESHADOW_ALLOW_UNSHIMMED=1 ps_exec bash -c "\"$T/static\"" || rc=$?
 		expect_eq "$rc" 7 "exit status when unshimmed programs are allowed"
@@ -500,4 +503,25 @@ C
 	run "$PS_BUILD/pageshadow-run" -r tree -s "$T/w/shadow" -- "$go" --help
 	[ "$status" -eq 126 ]
 	[[ "$output" == *"is a Go program (its runtime makes its system calls itself)"* ]]
+}
+
+@test "a program that closes every descriptor (close_range, a close loop) keeps a working shim: exec and reads after it" {
+	make_exec_tree
+	run_both '
+		cd "$RO"
+		ps_exec bash -c "printf \"#!/bin/sh\\necho new script\\n\" >bin/s.sh"
+		ps_exec python3 -c "
+import os, subprocess, sys
+open(\"src/p.c\").read()                      # the shim has its shadow open now
+sys.stdout.write(subprocess.run([\"bin/s.sh\"], preexec_fn=lambda: None, capture_output=True, text=True).stdout)
+os.closerange(3, 65536)                       # close_range(3, 65535)
+sys.stdout.write(open(\"bin/s.sh\").read())
+for fd in range(3, 4096):
+    try: os.close(fd)
+    except OSError: pass
+sys.stdout.flush()
+os.execv(\"bin/s.sh\", [\"bin/s.sh\"])
+"
+	'
+	expect_eq "$(grep -c "new script" "$T/stdout.ro")" 3 "script runs and reads after the closes"
 }

@@ -139,6 +139,42 @@ static void test_stderr_reused_by_the_program_gets_no_line(void **state)
 	assert_false(stderr_gets_line_after(1));
 }
 
+/* A refusal follows fd 2 to a new pipe (a shell's 2>&1 | tee before the exec), but never into a regular file
+ * the program writes without O_APPEND. */
+static int refusal_reaches(int use_file)
+{
+	char path[] = "/tmp/pageshadow-test-log.XXXXXX", buf[256];
+	int saved = dup(2), p[2], q[2], file = mkstemp(path);
+	ssize_t n;
+
+	assert_true(saved >= 0 && file >= 0);
+	unlink(path);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(pipe(q), 0);
+	assert_int_equal(dup2(p[1], 2), 2);
+	ps_log_init(-1, 0, NULL);
+	assert_int_equal(dup2(use_file ? file : q[1], 2), 2);
+	ps_refusal("refusing to run x");
+	assert_int_equal(dup2(saved, 2), 2);
+	close(saved);
+	fcntl(q[0], F_SETFL, O_NONBLOCK);
+	n = use_file ? pread(file, buf, sizeof(buf), 0) : read(q[0], buf, sizeof(buf));
+	close(p[0]), close(p[1]), close(q[0]), close(q[1]), close(file);
+	return n > 0;
+}
+
+static void test_refusal_reaches_a_stderr_redirected_to_a_pipe(void **state)
+{
+	(void)state;
+	assert_true(refusal_reaches(0));
+}
+
+static void test_refusal_never_writes_into_a_programs_file(void **state)
+{
+	(void)state;
+	assert_false(refusal_reaches(1));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -151,6 +187,8 @@ int main(void)
 		T(test_negative_fd_means_stderr),
 		T(test_stderr_kept_since_start_gets_the_line),
 		T(test_stderr_reused_by_the_program_gets_no_line),
+		T(test_refusal_reaches_a_stderr_redirected_to_a_pipe),
+		T(test_refusal_never_writes_into_a_programs_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

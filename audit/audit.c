@@ -125,6 +125,11 @@ static const char *merged_file(const char *candidate)
 	struct ps_file *f;
 	int idx, rc, is_copy, moved;
 
+	/* ld.so asks for every directory of every search path: a lexical test first, with no system call, sends
+	 * everything that is neither under a prefix nor in the shadow back at once (as the shim's own paths) */
+	if (ps_path_normalize("/", candidate, abs, sizeof(abs)) < 0 ||
+	    (ps_config_match(&cfg, abs, &rel) < 0 && !ps_path_below(abs, cfg.shadow)))
+		return candidate;
 	if (ps_config_resolve(candidate, abs, sizeof(abs)) < 0)
 		return candidate;
 	moved = data_path_to_tree(abs, sizeof(abs));

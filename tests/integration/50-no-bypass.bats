@@ -34,6 +34,16 @@ make_exec_tree() {
 	lower_ready
 }
 
+# lib/libfoo.so whose text() returns $1, and bin/prog (RUNPATH $ORIGIN/../lib) printing "<text> (main)", from src/.
+make_program_with_library() {
+	mkdir -p "$LOWER/lib" "$LOWER/bin" "$LOWER/src"
+	printf 'const char *text(void) { return "%s"; }\n' "$1" >"$LOWER/src/lib.c"
+	printf '#include <stdio.h>\nconst char *text(void);\nint main(void) { printf("%%s (main)\\n", text()); return 0; }\n' \
+		>"$LOWER/src/main.c"
+	gcc -shared -fPIC -o "$LOWER/lib/libfoo.so" "$LOWER/src/lib.c"
+	gcc -o "$LOWER/bin/prog" "$LOWER/src/main.c" -L"$LOWER/lib" -lfoo -Wl,--enable-new-dtags,-rpath,'$ORIGIN/../lib'
+}
+
 @test "a modified #! script runs as merged: directly, from bash, python's subprocess and env -i" {
 	make_exec_tree
 	run_both '
@@ -383,27 +393,23 @@ C
 }
 
 @test "a program in the tree loads the merged version of its libraries: rebuilt, patched, or new in the shadow" {
-	mkdir -p "$LOWER/lib" "$LOWER/bin" "$LOWER/src"
-	printf 'const char *version(void) { return "lower library"; }\n' >"$LOWER/src/v.c"
-	printf '#include <stdio.h>\nconst char *version(void);\nint main(void) { puts(version()); return 0; }\n' >"$LOWER/src/m.c"
-	gcc -shared -fPIC -o "$LOWER/lib/libv.so" "$LOWER/src/v.c"
-	gcc -o "$LOWER/bin/prog" "$LOWER/src/m.c" -L"$LOWER/lib" -lv -Wl,--enable-new-dtags,-rpath,'$ORIGIN/../lib'
+	make_program_with_library "lower library"
 	local off
-	off=$(grep -obUa "lower library" "$LOWER/lib/libv.so" | head -1 | cut -d: -f1)
+	off=$(grep -obUa "lower library" "$LOWER/lib/libfoo.so" | head -1 | cut -d: -f1)
 	export OFF=$off
 	lower_ready
 	run_both '
 		ps_exec "$RO/bin/prog"
-		printf "LOWER" | ps_exec dd of="$RO/lib/libv.so" bs=1 seek="$OFF" conv=notrunc status=none
+		printf "LOWER" | ps_exec dd of="$RO/lib/libfoo.so" bs=1 seek="$OFF" conv=notrunc status=none
 		ps_exec "$RO/bin/prog"
-		ps_exec bash -c "cd \"\$RO/src\" && sed -i s/lower/rebuilt/ v.c && gcc -shared -fPIC -o ../lib/libv.so v.c && ../bin/prog"
+		ps_exec bash -c "cd \"\$RO/src\" && sed -i s/lower/rebuilt/ lib.c && gcc -shared -fPIC -o ../lib/libfoo.so lib.c && ../bin/prog"
 		ps_exec python3 -c "import subprocess, sys; sys.stdout.write(subprocess.run([sys.argv[1]], capture_output=True, text=True).stdout)" "$RO/bin/prog"
 		if [ "$PS_MODE" = ro ]; then
 			[ -z "$(ls -A "$SHADOW/exec" 2>/dev/null)" ] || { echo "merged copies left behind: $(ls "$SHADOW/exec")" >&2; exit 1; }
 		fi
 	'
-	grep -qx "LOWER library" "$T/stdout.ro"
-	grep -qx "rebuilt library" "$T/stdout.ro"
+	grep -qx "LOWER library (main)" "$T/stdout.ro"
+	grep -qx "rebuilt library (main)" "$T/stdout.ro"
 }
 
 @test "a program relinked in the shadow still finds its unchanged library through \$ORIGIN" {
@@ -453,17 +459,13 @@ C
 }
 
 @test "a program run from its data file or a merged copy finds libraries through \$ORIGIN/../lib, and no copy is left" {
-	mkdir -p "$LOWER/bin" "$LOWER/lib" "$LOWER/src"
-	printf 'int foo(int x) { return 2 * x; }\n' >"$LOWER/src/foo.c"
-	printf '#include <stdio.h>\nint foo(int);\nint main(void) { printf("FOO(21)=%%d\\n", foo(21)); return 0; }\n' >"$LOWER/src/main.c"
-	gcc -shared -fPIC -o "$LOWER/lib/libfoo.so" "$LOWER/src/foo.c"
-	gcc -o "$LOWER/bin/prog" "$LOWER/src/main.c" -L"$LOWER/lib" -lfoo -Wl,--enable-new-dtags,-rpath,'$ORIGIN/../lib'
+	make_program_with_library "from the library"
 	local off
-	off=$(grep -obUa "FOO(21)" "$LOWER/bin/prog" | head -1 | cut -d: -f1)
+	off=$(grep -obUa "(main)" "$LOWER/bin/prog" | head -1 | cut -d: -f1)
 	export OFF=$off
 	lower_ready
 	run_both '
-		printf "BAR" | ps_exec dd of="$RO/bin/prog" bs=1 seek="$OFF" conv=notrunc status=none
+		printf "(MAIN)" | ps_exec dd of="$RO/bin/prog" bs=1 seek="$OFF" conv=notrunc status=none
 		ps_exec "$RO/bin/prog"
 		ps_exec bash -c "ldd \"\$RO/bin/prog\" | grep -c libfoo"
 		ps_exec bash -c "/lib64/ld-linux-x86-64.so.2 --verify \"\$RO/bin/prog\" && echo verified"
@@ -472,7 +474,7 @@ C
 			[ -z "$(ls -A "$SHADOW/exec" 2>/dev/null)" ] || { echo "merged copies left behind: $(ls "$SHADOW/exec")" >&2; exit 1; }
 		fi
 	'
-	expect_eq "$(grep -c "BAR(21)=42" "$T/stdout.ro")" 2 "runs of the patched, then rewritten program"
+	expect_eq "$(grep -c "from the library (MAIN)" "$T/stdout.ro")" 2 "runs of the patched, then rewritten program"
 }
 
 @test "a library renamed into place in the shadow is what a program outside the tree loads" {

@@ -34,6 +34,14 @@ make_exec_tree() {
 	lower_ready
 }
 
+# offset_of TEXT FILE: the byte offset of TEXT's first occurrence in FILE (fails when there is none)
+offset_of() {
+	local off
+	off=$(grep -obUa -- "$1" "$2" | head -1 | cut -d: -f1)
+	[ -n "$off" ] || { echo "no \"$1\" in $2" >&2; return 1; }
+	echo "$off"
+}
+
 # lib/libfoo.so whose text() returns $1, and bin/prog (RUNPATH $ORIGIN/../lib) printing "<text> (main)", from src/.
 make_program_with_library() {
 	mkdir -p "$LOWER/lib" "$LOWER/bin" "$LOWER/src"
@@ -69,10 +77,8 @@ make_program_with_library() {
 
 @test "a program patched in place runs its merged bytes from a copy that is removed again" {
 	make_exec_tree
-	local off
-	off=$(grep -obUa "Brian Fox" "$LOWER/bin/echo" | head -1 | cut -d: -f1)
-	[ -n "$off" ]
-	export OFF=$off
+	OFF=$(offset_of "Brian Fox" "$LOWER/bin/echo")
+	export OFF
 	run_both '
 		printf "BRIAN FOX" | ps_exec dd of="$RO/bin/echo" bs=1 seek="$OFF" conv=notrunc status=none
 		ps_exec "$RO/bin/echo" --version | tail -1
@@ -113,9 +119,8 @@ make_program_with_library() {
 
 @test "dlopen by path loads a rebuilt, a new and a patched library; python ctypes too" {
 	make_exec_tree
-	local off
-	off=$(grep -obUa "lower library" "$LOWER/lib/libv.so" | head -1 | cut -d: -f1)
-	export OFF=$off
+	OFF=$(offset_of "lower library" "$LOWER/lib/libv.so")
+	export OFF
 	run_both '
 		cd "$RO"
 		ps_exec "$BYPASS" dlopen "$RO/lib/libv.so" version
@@ -394,9 +399,8 @@ C
 
 @test "a program in the tree loads the merged version of its libraries: rebuilt, patched, or new in the shadow" {
 	make_program_with_library "lower library"
-	local off
-	off=$(grep -obUa "lower library" "$LOWER/lib/libfoo.so" | head -1 | cut -d: -f1)
-	export OFF=$off
+	OFF=$(offset_of "lower library" "$LOWER/lib/libfoo.so")
+	export OFF
 	lower_ready
 	run_both '
 		ps_exec "$RO/bin/prog"
@@ -460,9 +464,8 @@ C
 
 @test "a program run from its data file or a merged copy finds libraries through \$ORIGIN/../lib, and no copy is left" {
 	make_program_with_library "from the library"
-	local off
-	off=$(grep -obUa "(main)" "$LOWER/bin/prog" | head -1 | cut -d: -f1)
-	export OFF=$off
+	OFF=$(offset_of "(main)" "$LOWER/bin/prog")
+	export OFF
 	lower_ready
 	run_both '
 		printf "(MAIN)" | ps_exec dd of="$RO/bin/prog" bs=1 seek="$OFF" conv=notrunc status=none

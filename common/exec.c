@@ -116,30 +116,55 @@ typedef Elf64_Dyn ps_dyn;
 typedef Elf32_Dyn ps_dyn;
 #endif
 
-/* DT_FLAGS_1 has DF_1_PIE: 1; 0 when not (a shared library); -errno. */
-static int is_static_pie(ps_read_at rd, void *ctx, const ps_ehdr *eh)
+/* Program header i: 1, 0 when the file is shorter, -errno. */
+static int read_phdr(ps_read_at rd, void *ctx, const ps_ehdr *eh, unsigned i, ps_phdr *ph)
+{
+	return read_exact(rd, ctx, ph, sizeof(*ph), (off_t)(eh->e_phoff + i * sizeof(*ph)));
+}
+
+/* The first program header of type: 1 and *ph, 0 when there is none, -errno. */
+static int find_phdr(ps_read_at rd, void *ctx, const ps_ehdr *eh, uint32_t type, ps_phdr *ph)
 {
 	for (unsigned i = 0; i < eh->e_phnum && i < 256; i++) {
-		ps_phdr ph;
-		int rc = read_exact(rd, ctx, &ph, sizeof(ph), (off_t)(eh->e_phoff + i * sizeof(ph)));
+		int rc = read_phdr(rd, ctx, eh, i, ph);
 
 		if (rc <= 0)
 			return rc;
-		if (ph.p_type != PT_DYNAMIC)
-			continue;
-		for (size_t off = 0; off + sizeof(ps_dyn) <= ph.p_filesz && off < 64 * 1024; off += sizeof(ps_dyn)) {
-			ps_dyn d;
-
-			if ((rc = read_exact(rd, ctx, &d, sizeof(d), (off_t)(ph.p_offset + off))) <= 0)
-				return rc;
-			if (d.d_tag == DT_NULL)
-				return 0;
-			if (d.d_tag == DT_FLAGS_1)
-				return (d.d_un.d_val & DF_1_PIE) != 0;
-		}
-		return 0;
+		if (ph->p_type == type)
+			return 1;
 	}
 	return 0;
+}
+
+/* The value of the dynamic section's first entry tagged tag: 1 and *val, 0 when there is none, -errno. */
+static int dyn_value(ps_read_at rd, void *ctx, const ps_phdr *dyn, int64_t tag, uint64_t *val)
+{
+	for (size_t off = 0; off + sizeof(ps_dyn) <= dyn->p_filesz && off < 64 * 1024; off += sizeof(ps_dyn)) {
+		ps_dyn d;
+		int rc = read_exact(rd, ctx, &d, sizeof(d), (off_t)(dyn->p_offset + off));
+
+		if (rc <= 0)
+			return rc;
+		if (d.d_tag == DT_NULL)
+			return 0;
+		if (d.d_tag == tag) {
+			*val = d.d_un.d_val;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* DT_FLAGS_1 has DF_1_PIE: 1; 0 when not (a shared library); -errno. */
+static int is_static_pie(ps_read_at rd, void *ctx, const ps_ehdr *eh)
+{
+	ps_phdr dyn;
+	uint64_t flags;
+	int rc = find_phdr(rd, ctx, eh, PT_DYNAMIC, &dyn);
+
+	if (rc <= 0 || (rc = dyn_value(rd, ctx, &dyn, DT_FLAGS_1, &flags)) <= 0)
+		return rc;
+	return (flags & DF_1_PIE) != 0;
 }
 
 /* Go's linker marks every program with a note named "Go" of type 4 (its build ID); the Go runtime issues file
@@ -151,7 +176,7 @@ static int has_go_note(ps_read_at rd, void *ctx, const ps_ehdr *eh)
 		unsigned char notes[4096];
 		ps_phdr ph;
 		size_t n, off = 0;
-		int rc = read_exact(rd, ctx, &ph, sizeof(ph), (off_t)(eh->e_phoff + i * sizeof(ph)));
+		int rc = read_phdr(rd, ctx, eh, i, &ph);
 
 		if (rc <= 0)
 			return rc;
@@ -182,6 +207,7 @@ static int has_go_note(ps_read_at rd, void *ctx, const ps_ehdr *eh)
 static int inspect_elf(ps_read_at rd, void *ctx, const unsigned char *ident, struct ps_exec_info *info)
 {
 	ps_ehdr eh;
+	ps_phdr ph;
 	int rc;
 
 	info->format = PS_EXEC_FOREIGN;
@@ -195,14 +221,9 @@ static int inspect_elf(ps_read_at rd, void *ctx, const unsigned char *ident, str
 	if ((rc = has_go_note(rd, ctx, &eh)) != 0)
 		return rc < 0 ? rc : (info->format = PS_EXEC_GO, 0);
 	info->format = eh.e_type == ET_DYN ? PS_EXEC_DYNAMIC : PS_EXEC_STATIC; /* a library has no PT_INTERP */
-	for (unsigned i = 0; i < eh.e_phnum && i < 256; i++) {
-		ps_phdr ph;
-
-		rc = read_exact(rd, ctx, &ph, sizeof(ph), (off_t)(eh.e_phoff + i * sizeof(ph)));
-		if (rc <= 0)
-			return rc;
-		if (ph.p_type != PT_INTERP)
-			continue;
+	if ((rc = find_phdr(rd, ctx, &eh, PT_INTERP, &ph)) < 0)
+		return rc;
+	if (rc > 0) {
 		if ((rc = read_interp(rd, ctx, &ph, info)) < 0)
 			return rc == -ENOEXEC ? (info->format = PS_EXEC_FOREIGN, 0) : rc;
 		info->format = is_glibc_loader(info->interp) ? PS_EXEC_DYNAMIC : PS_EXEC_FOREIGN;
@@ -251,7 +272,7 @@ static off_t va_to_offset(ps_read_at rd, void *ctx, const ps_ehdr *eh, uint64_t 
 	for (unsigned i = 0; i < eh->e_phnum && i < 256; i++) {
 		ps_phdr ph;
 
-		if (read_exact(rd, ctx, &ph, sizeof(ph), (off_t)(eh->e_phoff + i * sizeof(ph))) <= 0)
+		if (read_phdr(rd, ctx, eh, i, &ph) <= 0)
 			return -1;
 		if (ph.p_type == PT_LOAD && va >= ph.p_vaddr && va < ph.p_vaddr + ph.p_filesz)
 			return (off_t)(va - ph.p_vaddr + ph.p_offset);
@@ -279,11 +300,12 @@ static void each_entry(const char *list, void (*each)(const char *entry, void *a
 
 int ps_exec_runpath(ps_read_at rd, void *ctx, void (*each)(const char *entry, void *arg), void *arg)
 {
-	uint64_t strtab = 0, paths[2];
-	unsigned npaths = 0;
-	ps_phdr dyn = { 0 };
+	static const int64_t tags[] = { DT_RUNPATH, DT_RPATH };
+	uint64_t strtab, at;
 	char list[4096];
+	ps_phdr dyn;
 	ps_ehdr eh;
+	off_t table;
 	int rc;
 
 	if ((rc = read_exact(rd, ctx, &eh, sizeof(eh), 0)) <= 0)
@@ -291,31 +313,17 @@ int ps_exec_runpath(ps_read_at rd, void *ctx, void (*each)(const char *entry, vo
 	if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != PS_ELFCLASS ||
 	    eh.e_phentsize != sizeof(ps_phdr))
 		return 0;
-	for (unsigned i = 0; i < eh.e_phnum && i < 256 && dyn.p_type != PT_DYNAMIC; i++)
-		if ((rc = read_exact(rd, ctx, &dyn, sizeof(dyn), (off_t)(eh.e_phoff + i * sizeof(dyn)))) <= 0)
-			return rc;
-	if (dyn.p_type != PT_DYNAMIC)
+	if ((rc = find_phdr(rd, ctx, &eh, PT_DYNAMIC, &dyn)) <= 0 ||
+	    (rc = dyn_value(rd, ctx, &dyn, DT_STRTAB, &strtab)) <= 0)
+		return rc;
+	if ((table = va_to_offset(rd, ctx, &eh, strtab)) < 0)
 		return 0;
-	for (size_t off = 0; off + sizeof(ps_dyn) <= dyn.p_filesz && off < 64 * 1024; off += sizeof(ps_dyn)) {
-		ps_dyn d;
-
-		if ((rc = read_exact(rd, ctx, &d, sizeof(d), (off_t)(dyn.p_offset + off))) <= 0)
-			return rc;
-		if (d.d_tag == DT_NULL)
-			break;
-		if (d.d_tag == DT_STRTAB)
-			strtab = d.d_un.d_ptr;
-		else if ((d.d_tag == DT_RUNPATH || d.d_tag == DT_RPATH) && npaths < 2)
-			paths[npaths++] = d.d_un.d_val;
-	}
-	for (unsigned i = 0; i < npaths; i++) {
-		off_t at = va_to_offset(rd, ctx, &eh, strtab);
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
 		ssize_t n;
 
-		if (at < 0)
-			return 0;
-		n = rd(ctx, list, sizeof(list) - 1, at + (off_t)paths[i]);
-		if (n <= 0)
+		if ((rc = dyn_value(rd, ctx, &dyn, tags[i], &at)) < 0)
+			return rc;
+		if (rc == 0 || (n = rd(ctx, list, sizeof(list) - 1, table + (off_t)at)) <= 0)
 			continue;
 		list[n] = '\0';
 		each_entry(list, each, arg);

@@ -90,32 +90,6 @@ static const char *remember(const char *path, int is_copy)
 	return a->path;
 }
 
-/* A program that runs from its data file or a merged copy has its $ORIGIN in the shadow's data tree
- * (data/<prefix>/<rel>) or a copy's tree (exec/<root>/<prefix>/<rel>): a path there names the file at the same
- * place in the read-only tree. 1 and abs rewritten, or 0. */
-static int data_path_to_tree(char *abs, size_t abssz)
-{
-	char enc[NAME_MAX + 1], prefix[PATH_MAX], tree[PATH_MAX];
-	const char *below = ps_path_below(abs, cfg.shadow), *slash;
-
-	if (below && strncmp(below, "exec/", 5) == 0 && (slash = strchr(below + 5, '/')) != NULL)
-		below = slash + 1; /* exec/<root>/<prefix>/<rel> */
-	else if (below && strncmp(below, "data/", 5) == 0)
-		below += 5; /* data/<prefix>/<rel> */
-	else
-		return 0;
-	slash = strchr(below, '/');
-	if (!slash || (size_t)(slash - below) >= sizeof(enc))
-		return 0;
-	memcpy(enc, below, (size_t)(slash - below));
-	enc[slash - below] = '\0';
-	if (ps_path_decode_prefix(enc, prefix, sizeof(prefix)) < 0 ||
-	    (size_t)snprintf(tree, sizeof(tree), "%s%s", prefix, slash) >= sizeof(tree) || strlen(tree) >= abssz)
-		return 0;
-	strcpy(abs, tree);
-	return 1;
-}
-
 /* The file ld.so should open for candidate, or candidate itself. */
 static const char *merged_file(const char *candidate)
 {
@@ -132,7 +106,7 @@ static const char *merged_file(const char *candidate)
 		return candidate;
 	if (ps_config_resolve(candidate, abs, sizeof(abs)) < 0)
 		return candidate;
-	moved = data_path_to_tree(abs, sizeof(abs));
+	moved = ps_snapshot_tree_path(cfg.shadow, abs, sizeof(abs));
 	if ((idx = ps_config_match(&cfg, abs, &rel)) < 0 || !have_shadow())
 		return candidate;
 	name = (struct ps_file_name){ .path = abs, .enc_prefix = cfg.prefix[idx].enc, .rel = rel };
@@ -141,9 +115,7 @@ static const char *merged_file(const char *candidate)
 		return moved && access(abs, F_OK) == 0 ? remember(abs, 0) : candidate;
 	if (rc < 0) /* never the stale lower library: a name that cannot be opened makes ld.so fail loudly */
 		return ps_error("%s: shadow record unreadable (%s): not loaded", abs, strerror(-rc)), NULL;
-	is_copy = ps_merge_shows_lower(f);
-	rc = is_copy ? ps_snapshot_make(f, out, sizeof(out))
-		     : ps_path_normalize(shadow.path, f->data_path, out, sizeof(out));
+	rc = ps_snapshot_file(f, 0, out, sizeof(out), &is_copy);
 	ps_file_put(f);
 	if (rc < 0)
 		return ps_error("%s: cannot make its merged copy (%s): not loaded", abs, strerror(-rc)), NULL;

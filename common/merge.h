@@ -31,6 +31,12 @@ static inline int ps_merge_shows_lower(const struct ps_file *f)
 
 ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off);
 
+/* ps_merge_pread for a reader that takes the file as an opaque context (exec.h's ps_read_at). */
+static inline ssize_t ps_merge_read_at(void *f, void *buf, size_t n, off_t off)
+{
+	return ps_merge_pread(f, buf, n, off);
+}
+
 /* Make [off, off+n) writable in the data file: copy up every untouched page below lower_len that it covers. */
 int ps_merge_prepare_write(struct ps_file *f, off_t off, size_t n);
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Append component [s, s+len) to out (which holds *olen bytes), treating "." and ".." lexically. */
@@ -136,4 +137,28 @@ int ps_path_names_library(const char *path)
 	base = base ? base + 1 : path;
 	n = strlen(base);
 	return (n > 3 && strcmp(base + n - 3, ".so") == 0) || strstr(base, ".so.") != NULL;
+}
+
+static const char search_end[] = ""; /* the cursor after the last entry (an empty entry is "" too, but not this) */
+
+int ps_path_search_next(const char *search, const char **cursor, const char *file, char *out, size_t outsz)
+{
+	const char *p = *cursor, *end;
+
+	if (p == search_end)
+		return 0;
+	if (!p)
+		p = search ? search : "/bin:/usr/bin";
+	for (; p; p = *end ? end + 1 : NULL) {
+		size_t dlen;
+
+		end = strchrnul(p, ':');
+		dlen = (size_t)(end - p);
+		if ((size_t)snprintf(out, outsz, "%.*s/%s", dlen ? (int)dlen : 1, dlen ? p : ".", file) < outsz) {
+			*cursor = *end ? end + 1 : search_end;
+			return 1;
+		}
+	}
+	*cursor = search_end;
+	return 0;
 }

@@ -20,6 +20,11 @@ const char *ps_path_below(const char *abs, const char *prefix);
  * written "%2F" (so "/srv/ro" is "%2Fsrv%2Fro"). Returns the length, or -ENAMETOOLONG past NAME_MAX. */
 int ps_path_encode_prefix(const char *prefix, char *out, size_t outsz);
 
+/* execvp's candidates for file along a PATH list (search, NULL for glibc's default "/bin:/usr/bin", confstr _CS_PATH; an empty
+ * entry is "."), one per call: 1 and out set, 0 at the end. *cursor starts at NULL. A candidate longer than
+ * outsz is skipped. Pure: no system call. */
+int ps_path_search_next(const char *search, const char **cursor, const char *file, char *out, size_t outsz);
+
 /* Does the last component name a shared library (ends in ".so", or has ".so." in it: libfoo.so.1.2)? */
 int ps_path_names_library(const char *path);
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +17,6 @@
 #include <unistd.h>
 
 #define COPY_CHUNK (1u << 20)
-
-static ssize_t merged_read_at(void *ctx, void *buf, size_t n, off_t off)
-{
-	return ps_merge_pread(ctx, buf, n, off);
-}
 
 static int copy_merged(struct ps_file *f, int fd)
 {
@@ -155,5 +151,41 @@ void ps_snapshot_mirror_origin(struct ps_file *f, const char *file_rel)
 {
 	struct mirror m = { f, file_rel };
 
-	ps_exec_runpath(merged_read_at, f, mirror_entry, &m);
+	ps_exec_runpath(ps_merge_read_at, f, mirror_entry, &m);
+}
+
+int ps_snapshot_file(struct ps_file *f, int force_copy, char *out, size_t outsz, int *is_copy)
+{
+	int rc;
+
+	*is_copy = force_copy || ps_merge_shows_lower(f);
+	if (*is_copy)
+		return ps_snapshot_make(f, out, outsz);
+	if ((rc = ps_path_normalize(f->sh->path, f->data_path, out, outsz)) < 0)
+		return rc;
+	ps_snapshot_mirror_origin(f, f->data_path); /* its $ORIGIN is in the data tree now */
+	return 0;
+}
+
+int ps_snapshot_tree_path(const char *shadow_dir, char *abs, size_t abssz)
+{
+	char enc[NAME_MAX + 1], prefix[PATH_MAX], tree[PATH_MAX];
+	const char *below = ps_path_below(abs, shadow_dir), *slash;
+
+	if (below && strncmp(below, "exec/", 5) == 0 && (slash = strchr(below + 5, '/')) != NULL)
+		below = slash + 1; /* exec/<root>/<prefix>/<rel> */
+	else if (below && strncmp(below, "data/", 5) == 0)
+		below += 5; /* data/<prefix>/<rel> */
+	else
+		return 0;
+	slash = strchr(below, '/');
+	if (!slash || (size_t)(slash - below) >= sizeof(enc))
+		return 0;
+	memcpy(enc, below, (size_t)(slash - below));
+	enc[slash - below] = '\0';
+	if (ps_path_decode_prefix(enc, prefix, sizeof(prefix)) < 0 ||
+	    (size_t)snprintf(tree, sizeof(tree), "%s%s", prefix, slash) >= sizeof(tree) || strlen(tree) >= abssz)
+		return 0;
+	strcpy(abs, tree);
+	return 1;
 }

@@ -76,11 +76,7 @@ static int library_file(const char *name, char *out, size_t outsz, int *is_copy)
 	if (rc > 0) {
 		rc = ps_target_lookup(&t, &f);
 		if (rc == 0) {
-			*is_copy = ps_merge_shows_lower(f);
-			rc = *is_copy ? ps_snapshot_make(f, out, outsz)
-				      : ps_path_normalize(f->sh->path, f->data_path, out, outsz);
-			if (rc >= 0 && !*is_copy)
-				ps_snapshot_mirror_origin(f, f->data_path);
+			rc = ps_snapshot_file(f, 0, out, outsz, is_copy);
 			ps_file_put(f);
 			rc = rc < 0 ? rc : 1;
 		} else if (rc == -ENOENT) {

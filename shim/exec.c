@@ -45,8 +45,7 @@ static const char *const carried_names[] = { "PAGESHADOW_RO", "PAGESHADOW_DIR", 
 #define NCARRIED (sizeof(carried_names) / sizeof(carried_names[0]))
 static char *carried[NCARRIED]; /* "NAME=value", or NULL when unset at start-up */
 static char carried_buf[4096];  /* their copies: no malloc at start-up (a first malloc costs system calls) */
-static const char *self_name;   /* this library's absolute path as loaded (made absolute at start-up if not) */
-static char *self_lib;          /* absolute path of this library */
+static const char *self_lib;    /* this library's absolute path as loaded (made absolute at start-up if not) */
 static char *audit_lib;         /* libpageshadow-audit.so beside it, when there */
 static pthread_once_t libs_once = PTHREAD_ONCE_INIT;
 static int allow_unshimmed;
@@ -62,8 +61,8 @@ static void remove_exec_temp(void)
 	unsetenv(EXEC_TEMP_ENV);
 }
 
-/* The environment strings are copied at start-up, before the program can change them; where this library and
- * its audit module lie is found on the first exec (find_libraries): most processes never exec. */
+/* The environment strings are copied at start-up, before the program can change them; whether the audit module
+ * lies beside this library is found on the first exec (find_libraries): most processes never exec. */
 void ps_exec_init(void)
 {
 	char abs[PATH_MAX];
@@ -73,8 +72,8 @@ void ps_exec_init(void)
 	/* A relative LD_PRELOAD would mean something else after a chdir: make it absolute now (rare: pageshadow-run
 	 * gives an absolute one, and dladdr itself makes no system call). */
 	if (dladdr((void *)ps_exec_init, &info) && info.dli_fname)
-		self_name = info.dli_fname[0] == '/' ? info.dli_fname
-						    : realpath(info.dli_fname, abs) ? strdup(abs) : NULL;
+		self_lib = info.dli_fname[0] == '/' ? info.dli_fname
+						   : realpath(info.dli_fname, abs) ? strdup(abs) : NULL;
 	for (size_t i = 0; i < NCARRIED; i++) {
 		const char *v = getenv(carried_names[i]);
 		size_t n = strlen(carried_names[i]), len;
@@ -101,10 +100,9 @@ static void find_libraries(void)
 	char abs[PATH_MAX];
 	char *slash;
 
-	if (!self_name || strlen(self_name) >= sizeof(abs))
+	if (!self_lib || strlen(self_lib) >= sizeof(abs))
 		return;
-	self_lib = (char *)self_name;
-	strcpy(abs, self_name);
+	strcpy(abs, self_lib);
 	slash = strrchr(abs, '/');
 	if (slash && (size_t)(slash - abs) + sizeof("/libpageshadow-audit.so") <= sizeof(abs)) {
 		strcpy(slash, "/libpageshadow-audit.so");
@@ -148,17 +146,21 @@ struct exec_plan {
 	const char *path;   /* what the kernel is given */
 	char *const *argv;
 	char *const *envp;
-	char path_buf[PATH_MAX];
-	char temp[PATH_MAX]; /* a merged copy to remove if the exec fails ("" when none) */
+	char file[PATH_MAX]; /* a file holding a shadowed program's merged bytes ("" when none) */
+	int file_is_copy;    /* a merged copy, removed if the exec fails; else the program's data file */
 	int force_copy;      /* run a copy even when the data file holds every byte */
 	int in_tree;         /* the program that runs lies under a prefix: its libraries may too (audit.c) */
-	int from_data;       /* path is a data file */
 	int script_enoent;   /* fexecve of a close-on-exec fd: a script fails with ENOENT, as in the kernel */
 	size_t used;
 	int nheap;
 	void *heap[PLAN_HEAP];
 	_Alignas(16) char arena[PLAN_ARENA];
 };
+
+static void *plan_alloc(struct exec_plan *p, size_t n);
+
+/* "NAME=lib" or "NAME=lib:cur": lib put first in a list variable. NULL when out of memory. */
+static char *plan_prepend(struct exec_plan *p, const char *name, const char *lib, const char *cur);
 
 static void *plan_alloc(struct exec_plan *p, size_t n)
 {
@@ -177,6 +179,17 @@ static char *plan_strdup(struct exec_plan *p, const char *s)
 	char *d = plan_alloc(p, strlen(s) + 1);
 
 	return d ? strcpy(d, s) : NULL;
+}
+
+static char *plan_prepend(struct exec_plan *p, const char *name, const char *lib, const char *cur)
+{
+	int more = cur && *cur;
+	size_t len = strlen(name) + strlen(lib) + (more ? strlen(cur) + 1 : 0) + 2;
+	char *s = plan_alloc(p, len);
+
+	if (s)
+		snprintf(s, len, "%s=%s%s%s", name, lib, more ? ":" : "", more ? cur : "");
+	return s;
 }
 
 /* Has a shared library been given shadow state (PS_SHADOW_HAS_LIBRARIES)? Then any program may load one. The
@@ -198,8 +211,8 @@ static int libraries_shadowed(void)
 }
 
 /* LD_AUDIT for the new program: with the audit module for a program under a prefix, or for any program once a
- * shared library has shadow state; without it otherwise (the module costs about 0.1 ms per process start).
- * NULL: leave the variable as it is; "": remove it. */
+ * shared library has shadow state; without it otherwise (the module costs about 1 ms per process start here:
+ * docs/PERFORMANCE.md). NULL: leave the variable as it is; "": remove it. */
 static const char *plan_audit(struct exec_plan *p, const char *cur)
 {
 	const char *at = cur && audit_lib ? list_find(cur, audit_lib, AUDIT_SEPARATORS) : NULL;
@@ -209,12 +222,8 @@ static const char *plan_audit(struct exec_plan *p, const char *cur)
 
 	if (!audit_lib || (want ? at != NULL : at == NULL))
 		return NULL;
-	if (want) {
-		len = strlen(audit_lib) + (cur && *cur ? strlen(cur) + 1 : 0) + 10;
-		if ((s = plan_alloc(p, len)))
-			snprintf(s, len, "LD_AUDIT=%s%s%s", audit_lib, cur && *cur ? ":" : "", cur && *cur ? cur : "");
-		return s;
-	}
+	if (want)
+		return plan_prepend(p, "LD_AUDIT", audit_lib, cur);
 	n = strlen(audit_lib);
 	len = strlen(cur) + 10;
 	if (!(s = plan_alloc(p, len)))
@@ -250,13 +259,8 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 		if ((!need_pre || strncmp(envp[i], "LD_PRELOAD=", 11) != 0) &&
 		    (!audit || strncmp(envp[i], "LD_AUDIT=", 9) != 0))
 			env[k++] = envp[i];
-	if (need_pre) {
-		size_t len = strlen(self_lib) + (pre && *pre ? strlen(pre) + 1 : 0) + 12;
-
-		if (!(env[k] = plan_alloc(p, len)))
-			return -ENOMEM;
-		snprintf(env[k++], len, "LD_PRELOAD=%s%s%s", self_lib, pre && *pre ? ":" : "", pre && *pre ? pre : "");
-	}
+	if (need_pre && !(env[k++] = plan_prepend(p, "LD_PRELOAD", self_lib, pre)))
+		return -ENOMEM;
 	if (audit && *audit)
 		env[k++] = (char *)audit;
 	for (size_t i = 0; i < NCARRIED; i++)
@@ -271,8 +275,8 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 
 static void plan_free(struct exec_plan *p)
 {
-	if (p->temp[0])
-		ps_snapshot_remove(ps_cfg.shadow, p->temp);
+	if (p->file_is_copy)
+		ps_snapshot_remove(ps_cfg.shadow, p->file);
 	for (int i = 0; i < p->nheap; i++)
 		free(p->heap[i]);
 }
@@ -312,11 +316,6 @@ static int check_plain(int dirfd, const char *path, int at_flags)
 	return rc < 0 ? 0 : refuse_unshimmable(path, &info);
 }
 
-static ssize_t merged_read_at(void *ctx, void *buf, size_t n, off_t off)
-{
-	return ps_merge_pread(ctx, buf, n, off);
-}
-
 static int plan_target(const char *shown, int dirfd, const char *path, int at_flags, char *const argv[],
 		       struct exec_plan *p, int depth);
 
@@ -344,9 +343,22 @@ static int plan_script(const char *shown, const struct ps_exec_info *info, char 
 	return plan_target(nargv[0], AT_FDCWD, nargv[0], 0, nargv, p, depth + 1);
 }
 
+/* The file with f's merged bytes, for the kernel or ld.so: its data file or a copy (p->file). */
+static int plan_file(struct exec_plan *p, struct ps_file *f, int force_copy)
+{
+	int rc = ps_snapshot_file(f, force_copy, p->file, sizeof(p->file), &p->file_is_copy);
+
+	if (rc < 0) {
+		p->file[0] = '\0';
+		p->file_is_copy = 0;
+	} else if (p->file_is_copy) {
+		ps_debug("%s: runs from a merged copy %s", f->path, p->file);
+	}
+	return rc;
+}
+
 /* A shadowed file: decide from its merged bytes. */
-static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *shown, char *const argv[],
-			 struct exec_plan *p, int depth)
+static int plan_shadowed(struct ps_file *f, const char *shown, char *const argv[], struct exec_plan *p, int depth)
 {
 	struct ps_exec_info info;
 	struct stat st;
@@ -358,7 +370,7 @@ static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *sh
 		return -EACCES;
 	if ((rc = ps_may_access(&st, X_OK, 1)) < 0)
 		return rc;
-	if ((rc = ps_exec_inspect(merged_read_at, f, &info)) < 0)
+	if ((rc = ps_exec_inspect(ps_merge_read_at, f, &info)) < 0)
 		return rc;
 	switch (info.format) {
 	case PS_EXEC_SCRIPT:
@@ -372,40 +384,54 @@ static int plan_shadowed(struct ps_shadow *sh, struct ps_file *f, const char *sh
 			return rc;
 		break;
 	}
-	if (!p->force_copy && !ps_merge_shows_lower(f)) { /* every byte is in the data file: run it */
-		if ((rc = ps_path_normalize(sh->path, f->data_path, p->path_buf, sizeof(p->path_buf))) < 0)
-			return rc;
-		p->path = p->path_buf;
-		p->from_data = 1;
-		ps_snapshot_mirror_origin(f, f->data_path); /* its $ORIGIN is in the data tree now */
-		return 0;
-	}
-	if ((rc = ps_snapshot_make(f, p->temp, sizeof(p->temp))) < 0)
+	if ((rc = plan_file(p, f, p->force_copy)) < 0)
 		return rc;
-	p->path = p->temp;
-	ps_debug("%s: runs from a merged copy %s", f->path, p->temp);
+	p->path = p->file;
 	return 0;
 }
 
-/* The shadow for planning: the process's own, or in a vfork child one of the child's own, closed after planning
- * (the parent's descriptors may be closed in the child already: Python's close_fds). NULL and 0: there is no
- * shadow yet (nothing is shadowed); NULL and -errno: it cannot be read. */
-static struct ps_shadow *plan_shadow(struct ps_shadow *priv, int *is_priv, int *rc)
-{
-	char why[256];
+/* A shadowed file looked up for planning, with the shadow it came from: the process's own, or in a vfork child
+ * one of the child's own, closed after planning (the parent's descriptors may be closed in the child already:
+ * Python's close_fds; and its tables must not learn of the child's descriptors). */
+struct plan_lookup {
+	struct ps_shadow priv;
+	int is_priv;
+	struct ps_file *f;
+};
 
-	*rc = 0;
-	*is_priv = !ps_fd_table_is_ours();
-	if (!*is_priv)
-		return ps_shadow_get() ?: (*rc = -EROFS, NULL);
-	*rc = ps_shadow_open(priv, ps_cfg.shadow, 0, why, sizeof(why));
-	if (*rc == 0)
-		return priv;
-	if (*rc == -ENOENT)
-		*rc = 0;
-	else
-		ps_error("shadow directory %s: %s", ps_cfg.shadow, why);
-	return NULL;
+/* 0 and lk->f set; -ENOENT when t has no shadow state (or there is no shadow yet); -errno when it cannot be
+ * read. Release with lookup_done. */
+static int lookup_target(const struct ps_target *t, struct plan_lookup *lk)
+{
+	struct ps_file_name name;
+	struct ps_shadow *sh;
+	char why[256];
+	int rc;
+
+	lk->is_priv = !ps_fd_table_is_ours();
+	if (!lk->is_priv) {
+		if (!(sh = ps_shadow_get()))
+			return -EROFS;
+	} else if ((rc = ps_shadow_open(&lk->priv, ps_cfg.shadow, 0, why, sizeof(why))) < 0) {
+		lk->is_priv = 0;
+		if (rc != -ENOENT)
+			ps_error("shadow directory %s: %s", ps_cfg.shadow, why);
+		return rc;
+	} else {
+		sh = &lk->priv;
+	}
+	ps_target_name(t, &name);
+	rc = lk->is_priv ? ps_file_open_unshared(sh, &name, &lk->f) : ps_file_lookup(sh, &name, &lk->f);
+	if (rc < 0 && lk->is_priv)
+		ps_shadow_close(&lk->priv);
+	return rc;
+}
+
+static void lookup_done(struct plan_lookup *lk)
+{
+	ps_file_put(lk->f);
+	if (lk->is_priv)
+		ps_shadow_close(&lk->priv);
 }
 
 /* Plan the exec of (dirfd, path); shown is the name a script's interpreter is given. 0 or -errno. A file under a
@@ -413,11 +439,9 @@ static struct ps_shadow *plan_shadow(struct ps_shadow *priv, int *is_priv, int *
 static int plan_target(const char *shown, int dirfd, const char *path, int at_flags, char *const argv[],
 		       struct exec_plan *p, int depth)
 {
+	struct plan_lookup lk;
 	struct ps_target t;
-	struct ps_file_name name;
-	struct ps_shadow priv, *sh;
-	struct ps_file *f;
-	int is_priv, rc;
+	int rc;
 
 	p->path = path;
 	p->in_tree = 0;
@@ -429,23 +453,16 @@ static int plan_target(const char *shown, int dirfd, const char *path, int at_fl
 		return rc < 0 ? rc : check_plain(dirfd, path, at_flags);
 	if (dirfd != AT_FDCWD && path[0] != '/' && !(shown = plan_strdup(p, t.path)))
 		return -ENOMEM; /* an interpreter is given a name it can open */
-	sh = plan_shadow(&priv, &is_priv, &rc);
-	if (!sh)
-		return rc < 0 ? ps_errno_for_program(rc) : check_plain(dirfd, path, at_flags);
-	ps_target_name(&t, &name);
-	rc = is_priv ? ps_file_open_unshared(sh, &name, &f) : ps_file_lookup(sh, &name, &f);
-	if (rc == -ENOENT) {
-		rc = check_plain(dirfd, path, at_flags);
-	} else if (rc == 0) {
-		rc = plan_shadowed(sh, f, shown, argv, p, depth);
-		ps_file_put(f);
-	}
-	if (is_priv)
-		ps_shadow_close(&priv);
+	rc = lookup_target(&t, &lk);
+	if (rc == -ENOENT)
+		return check_plain(dirfd, path, at_flags);
+	if (rc < 0)
+		return ps_errno_for_program(rc);
+	rc = plan_shadowed(lk.f, shown, argv, p, depth);
+	lookup_done(&lk);
 	return ps_errno_for_program(rc);
 }
 
-/* Plan a whole exec: the target, then the environment (which names a merged copy for the new shim to remove). */
 /* glibc's dynamic loader, run as a program? */
 static int is_loader(const char *path)
 {
@@ -461,12 +478,10 @@ static int plan_loader_argument(struct exec_plan *p)
 {
 	static const char *const with_value[] = { "--library-path", "--inhibit-rpath", "--audit", "--preload",
 						  "--argv0", "--glibc-hwcaps-prefix", "--glibc-hwcaps-mask" };
-	struct ps_shadow priv, *sh;
-	struct ps_file_name name;
+	struct plan_lookup lk;
 	struct ps_target t;
-	struct ps_file *f;
 	size_t i, argc;
-	int is_priv, rc, verify = 0;
+	int rc, verify = 0;
 	char **nargv;
 
 	if (!p->argv || !p->argv[0])
@@ -480,36 +495,25 @@ static int plan_loader_argument(struct exec_plan *p)
 	if (!p->argv[i] || (rc = ps_resolve(AT_FDCWD, p->argv[i], 1, &t)) <= 0)
 		return 0;
 	p->in_tree = 1;
-	if (!(sh = plan_shadow(&priv, &is_priv, &rc)))
-		return rc;
-	ps_target_name(&t, &name);
-	rc = is_priv ? ps_file_open_unshared(sh, &name, &f) : ps_file_lookup(sh, &name, &f);
-	if (rc == 0) {
+	if ((rc = lookup_target(&t, &lk)) < 0)
+		return rc == -ENOENT ? 0 : ps_errno_for_program(rc);
+	/* --verify reads the header and runs nothing (no audit module either, to remove a copy): the lower file says */
+	if (!(verify && ps_merge_shows_lower(lk.f))) {
 		for (argc = 0; p->argv[argc]; argc++)
 			;
 		if (!(nargv = plan_alloc(p, (argc + 1) * sizeof(char *))))
 			rc = -ENOMEM;
-		else if (ps_merge_shows_lower(f) && verify) /* --verify reads the header and runs nothing (no audit */
-			rc = 1;                             /* module either, to remove a copy): the lower file says */
-		else if (ps_merge_shows_lower(f))
-			rc = ps_snapshot_make(f, p->temp, sizeof(p->temp));
-		else if ((rc = ps_path_normalize(sh->path, f->data_path, p->path_buf, sizeof(p->path_buf))) >= 0) {
-			ps_snapshot_mirror_origin(f, f->data_path);
-			rc = 0;
-		}
-		if (rc == 0) {
+		else if ((rc = plan_file(p, lk.f, 0)) == 0) {
 			memcpy(nargv, p->argv, (argc + 1) * sizeof(char *));
-			nargv[i] = p->temp[0] ? p->temp : p->path_buf;
+			nargv[i] = p->file;
 			p->argv = nargv;
 		}
-		rc = rc > 0 ? 0 : rc;
-		ps_file_put(f);
 	}
-	if (is_priv)
-		ps_shadow_close(&priv);
-	return rc == -ENOENT ? 0 : ps_errno_for_program(rc);
+	lookup_done(&lk);
+	return ps_errno_for_program(rc);
 }
 
+/* Plan a whole exec: the target, then the environment (which names a merged copy for the new shim to remove). */
 static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv[], char *const envp[],
 		     struct exec_plan *p, int force_copy)
 {
@@ -528,16 +532,21 @@ static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv
 		rc = plan_loader_argument(p);
 	if (rc < 0)
 		return rc;
-	if (p->temp[0])
-		snprintf(extra, sizeof(extra), EXEC_TEMP_ENV "=%s", p->temp);
-	return plan_env(p, envp, p->temp[0] ? extra : NULL);
+	if (p->file_is_copy)
+		snprintf(extra, sizeof(extra), EXEC_TEMP_ENV "=%s", p->file);
+	return plan_env(p, envp, p->file_is_copy ? extra : NULL);
 }
 
 /* ---- the wrappers ---- */
 
-/* A data file that some process holds open for writing - the shim keeps one open for every shadowed file in use -
- * cannot be executed (ETXTBSY): then the program runs from a merged copy instead.
- * The guard is dropped before the exec: in a vfork child this thread's guard flag is its parent's. */
+/* Run it again from a merged copy? When the kernel said ETXTBSY of a data file (someone holds it open for
+ * writing: every shim that uses the file does) on the first try. */
+static int retry_with_copy(const struct exec_plan *p, int rc, int force_copy)
+{
+	return rc == -ETXTBSY && p->file[0] && !p->file_is_copy && !force_copy;
+}
+
+/* The guard is dropped before the exec: in a vfork child this thread's guard flag is its parent's. */
 static int exec_at(int dirfd, const char *path, char *const argv[], char *const envp[], int at_flags)
 {
 	struct exec_plan plan;
@@ -558,7 +567,7 @@ static int exec_at(int dirfd, const char *path, char *const argv[], char *const 
 			rc = -errno;
 		}
 		plan_free(&plan);
-		if (rc != -ETXTBSY || !plan.from_data || force_copy)
+		if (!retry_with_copy(&plan, rc, force_copy))
 			break;
 	}
 	errno = -rc;
@@ -631,9 +640,9 @@ static void exec_or_script(const char *file, char *const argv[], char *const env
 
 int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	const char *search = getenv("PATH");
+	const char *cursor = NULL;
+	char full[PATH_MAX];
 	int got_eacces = 0;
-	size_t flen;
 
 	if (!*file) {
 		errno = ENOENT;
@@ -643,43 +652,25 @@ int execvpe(const char *file, char *const argv[], char *const envp[])
 		exec_or_script(file, argv, envp);
 		return -1;
 	}
-	flen = strlen(file);
-	if (flen > NAME_MAX) {
+	if (strlen(file) > NAME_MAX) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (!search)
-		search = "/bin:/usr/bin";
-	for (const char *p = search;; p++) {
-		const char *end = strchrnul(p, ':');
-		size_t dlen = (size_t)(end - p);
-		char full[PATH_MAX];
-
-		if (dlen + flen + 2 <= sizeof(full)) {
-			if (dlen)
-				memcpy(full, p, dlen);
-			else
-				full[dlen++] = '.';
-			full[dlen] = '/';
-			memcpy(full + dlen + 1, file, flen + 1);
-			exec_or_script(full, argv, envp);
-			switch (errno) {
-			case EACCES:
-				got_eacces = 1;
-				break;
-			case ENOENT:
-			case ENOTDIR:
-			case ESTALE:
-			case ENODEV:
-			case ETIMEDOUT:
-				break;
-			default:
-				return -1;
-			}
-		}
-		if (!*end)
+	while (ps_path_search_next(getenv("PATH"), &cursor, file, full, sizeof(full))) {
+		exec_or_script(full, argv, envp);
+		switch (errno) {
+		case EACCES:
+			got_eacces = 1;
 			break;
-		p = end;
+		case ENOENT:
+		case ENOTDIR:
+		case ESTALE:
+		case ENODEV:
+		case ETIMEDOUT:
+			break;
+		default:
+			return -1;
+		}
 	}
 	errno = got_eacces ? EACCES : ENOENT;
 	return -1;
@@ -743,9 +734,9 @@ int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *
 		if (rc == 0)
 			rc = -REAL(posix_spawn)(pid, plan.path, fa, attr, plan.argv, plan.envp);
 		if (rc == 0)
-			plan.temp[0] = '\0'; /* the child's shim removes it */
+			plan.file_is_copy = 0; /* the child's shim removes it */
 		plan_free(&plan);
-		if (rc != -ETXTBSY || !plan.from_data || force_copy)
+		if (!retry_with_copy(&plan, rc, force_copy))
 			break;
 	}
 	errno = saved;
@@ -755,25 +746,13 @@ int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *
 /* The file posix_spawnp would run: the first PATH entry where it exists. */
 static int spawnp_find(const char *file, char *full, size_t fullsz)
 {
-	const char *search = getenv("PATH");
-	size_t flen = strlen(file);
+	const char *cursor = NULL;
+	struct stat st;
 
-	if (!search)
-		search = "/bin:/usr/bin";
-	for (const char *p = search;; p++) {
-		const char *end = strchrnul(p, ':');
-		size_t dlen = (size_t)(end - p);
-		struct stat st;
-
-		if (dlen + flen + 3 <= fullsz) {
-			snprintf(full, fullsz, "%.*s/%s", dlen ? (int)dlen : 1, dlen ? p : ".", file);
-			if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
-				return 0;
-		}
-		if (!*end)
-			return -ENOENT;
-		p = end;
-	}
+	while (ps_path_search_next(getenv("PATH"), &cursor, file, full, fullsz))
+		if (stat(full, &st) == 0 && S_ISREG(st.st_mode))
+			return 0;
+	return -ENOENT;
 }
 
 int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa, const posix_spawnattr_t *attr,
@@ -797,9 +776,9 @@ int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t 
 		else if (rc == 0)
 			rc = -REAL(posix_spawn)(pid, plan.path, fa, attr, plan.argv, plan.envp);
 		if (rc == 0)
-			plan.temp[0] = '\0';
+			plan.file_is_copy = 0;
 		plan_free(&plan);
-		if (rc != -ETXTBSY || !plan.from_data || force_copy)
+		if (!retry_with_copy(&plan, rc, force_copy))
 			break;
 	}
 	errno = saved;

@@ -34,8 +34,6 @@
 
 #define LIBRARY_NAME "libpageshadow.so"
 
-/* glibc's execvp searches this when PATH is unset (confstr _CS_PATH). */
-#define DEFAULT_PATH "/bin:/usr/bin"
 
 struct options {
 	const char *ro[PS_MAX_PREFIXES];
@@ -238,50 +236,39 @@ static int check_runnable(const char *path)
  * result is 0, that candidate's error, or -ENOENT. */
 static int search_path(const char *cmd, char *out, size_t outsz)
 {
-	const char *path = getenv("PATH");
-	int result = -ENOENT;
+	const char *cursor = NULL;
+	int result = -ENOENT, rc;
 
-	if (!path)
-		path = DEFAULT_PATH;
-	for (const char *p = path;;) {
-		const char *end = strchrnul(p, ':');
-		int len = (int)(end - p);
-		int rc;
-
-		if ((size_t)snprintf(out, outsz, "%.*s/%s", len ? len : 1, len ? p : ".", cmd) < outsz) {
-			rc = check_runnable(out);
-			if (rc == 0)
-				return 0;
-			if (rc != -ENOENT && rc != -ENOTDIR)
-				result = rc;
-		}
-		if (!*end)
-			return result;
-		p = end + 1;
+	while (ps_path_search_next(getenv("PATH"), &cursor, cmd, out, outsz)) {
+		if ((rc = check_runnable(out)) == 0)
+			return 0;
+		if (rc != -ENOENT && rc != -ENOTDIR)
+			result = rc;
 	}
+	return result;
+}
+
+static int in_prefixes(const struct ps_config *cfg, const char *path)
+{
+	char abs[PATH_MAX];
+	const char *rel;
+
+	return ps_config_resolve(path, abs, sizeof(abs)) == 0 && ps_config_match(cfg, abs, &rel) >= 0;
 }
 
 /* Does the command lie in a read-only tree, or could PATH lead there? Then its lower file says nothing about the
  * merged one, and a shimmed /bin/sh must find and start it. */
 static int command_in_prefixes(const struct ps_config *cfg, const char *cmd)
 {
-	const char *path = getenv("PATH");
-	char abs[PATH_MAX];
+	const char *cursor = NULL;
+	char candidate[PATH_MAX];
 
 	if (strchr(cmd, '/'))
-		return ps_config_resolve(cmd, abs, sizeof(abs)) == 0 && ps_config_match(cfg, abs, &(const char *){ 0 }) >= 0;
-	for (const char *p = path ? path : DEFAULT_PATH;;) {
-		const char *end = strchrnul(p, ':');
-		int len = (int)(end - p);
-		char dir[PATH_MAX];
-
-		if ((size_t)snprintf(dir, sizeof(dir), "%.*s", len ? len : 1, len ? p : ".") < sizeof(dir) &&
-		    ps_config_resolve(dir, abs, sizeof(abs)) == 0 && ps_config_match(cfg, abs, &(const char *){ 0 }) >= 0)
+		return in_prefixes(cfg, cmd);
+	while (ps_path_search_next(getenv("PATH"), &cursor, cmd, candidate, sizeof(candidate)))
+		if (in_prefixes(cfg, candidate))
 			return 1;
-		if (!*end)
-			return 0;
-		p = end + 1;
-	}
+	return 0;
 }
 
 /* 1 when the command must be started through /bin/sh (it may be shadowed), else 0 with its path in out. */

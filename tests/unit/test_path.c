@@ -12,6 +12,38 @@ static void check_norm(const char *base, const char *path, const char *want)
 	assert_string_equal(out, want);
 }
 
+/* All candidates of a PATH search, joined with '|'. */
+static void search_all(const char *search, const char *file, size_t outsz, char *joined, size_t joinedsz)
+{
+	const char *cursor = NULL;
+	char out[64];
+
+	joined[0] = '\0';
+	while (ps_path_search_next(search, &cursor, file, out, outsz < sizeof(out) ? outsz : sizeof(out))) {
+		if (joined[0])
+			strncat(joined, "|", joinedsz - strlen(joined) - 1);
+		strncat(joined, out, joinedsz - strlen(joined) - 1);
+	}
+	assert_int_equal(ps_path_search_next(search, &cursor, file, out, sizeof(out)), 0); /* stays at the end */
+}
+
+static void test_path_search_gives_execvp_candidates(void **state)
+{
+	char got[256];
+
+	(void)state;
+	search_all("/a:/b/c", "prog", 64, got, sizeof(got));
+	assert_string_equal(got, "/a/prog|/b/c/prog");
+	search_all(":/a::", "prog", 64, got, sizeof(got)); /* empty entries are the working directory */
+	assert_string_equal(got, "./prog|/a/prog|./prog|./prog");
+	search_all(NULL, "sh", 64, got, sizeof(got)); /* glibc's default */
+	assert_string_equal(got, "/bin/sh|/usr/bin/sh");
+	search_all("/a-long-directory:/b", "prog", 10, got, sizeof(got)); /* too long for the buffer: skipped */
+	assert_string_equal(got, "/b/prog");
+	search_all("", "prog", 64, got, sizeof(got));
+	assert_string_equal(got, "./prog");
+}
+
 static void test_names_library_by_so_suffix_or_version(void **state)
 {
 	(void)state;
@@ -246,6 +278,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names_library_by_so_suffix_or_version),
+		cmocka_unit_test(test_path_search_gives_execvp_candidates),
 		cmocka_unit_test(test_normalize_absolute_path_is_kept),
 		cmocka_unit_test(test_normalize_relative_path_joins_onto_base),
 		cmocka_unit_test(test_normalize_drops_dot_components),

@@ -107,7 +107,7 @@ static int file_open_parts(struct ps_file *f)
 	f->generation = ps_shadow_generation(f->sh);
 	rfd = ps_sys->openat(f->sh->dirfd, f->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (rfd < 0) /* a directory (or a file above the name) in the meta tree is not a record */
-		return errno == EISDIR || errno == ENOTDIR ? -ENOENT : -errno;
+		return errno == EISDIR || errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno; /* or a whiteout */
 	f->lower_fd = ps_sys->openat(AT_FDCWD, f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (f->lower_fd >= 0 && ps_sys->fstat(f->lower_fd, &lst) < 0) {
 		ps_sys->close(rfd);
@@ -369,6 +369,39 @@ int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst)
 	forget_cached(dst->path);
 	if (ps_path_names_library(dst->rel)) /* cp new tmp && mv tmp libfoo.so */
 		ps_shadow_set_flags(f->sh, PS_SHADOW_HAS_LIBRARIES);
+	ps_shadow_bump_generation(f->sh);
+out_unlock:
+	ps_shadow_unlock_create(f->sh);
+out_free:
+	file_free(d);
+	return rc;
+}
+
+int ps_file_link(struct ps_file *f, const struct ps_file_name *dst)
+{
+	struct ps_file *d = file_alloc(f->sh, dst);
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	rc = ps_shadow_lock_create(f->sh);
+	if (rc < 0)
+		goto out_free;
+	if ((rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
+	    (rc = ps_shadow_make_parents(f->sh, d->meta_path)) < 0)
+		goto out_unlock;
+	/* Data first; the record is linked aside and renamed into place, over a whiteout if there is one. */
+	ps_sys->unlinkat(f->sh->dirfd, d->data_path, 0); /* a leftover without a record */
+	ps_sys->unlinkat(f->sh->dirfd, "new-record", 0);
+	if (ps_sys->linkat(f->sh->dirfd, f->data_path, f->sh->dirfd, d->data_path, 0) < 0 ||
+	    ps_sys->linkat(f->sh->dirfd, f->meta_path, f->sh->dirfd, "new-record", 0) < 0 ||
+	    ps_sys->renameat(f->sh->dirfd, "new-record", f->sh->dirfd, d->meta_path) < 0) {
+		rc = -errno;
+		ps_sys->unlinkat(f->sh->dirfd, "new-record", 0);
+		ps_sys->unlinkat(f->sh->dirfd, d->data_path, 0);
+		goto out_unlock;
+	}
+	forget_cached(dst->path);
 	ps_shadow_bump_generation(f->sh);
 out_unlock:
 	ps_shadow_unlock_create(f->sh);

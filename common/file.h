@@ -59,6 +59,10 @@ void ps_file_put(struct ps_file *f);
 /* Remove a file that has no lower file from the shadow (record and data). */
 int ps_file_unlink(struct ps_file *f);
 
+/* Give a file that has no lower file (f) a second name dst by hard links of its data file and its record: one
+ * file under two names, as a real hard link. dst must be free (a whiteout there is replaced). */
+int ps_file_link(struct ps_file *f, const struct ps_file_name *dst);
+
 /* Move a file that has no lower file (f) to dst, replacing whatever dst showed (its record, or its lower file,
  * which the moved record hides: a record without a lower file stands alone). */
 int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst);

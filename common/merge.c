@@ -321,6 +321,12 @@ int ps_merge_stat(struct ps_file *f, struct stat *st)
 	st->st_uid = lst.st_uid;
 	st->st_gid = lst.st_gid;
 	st->st_mode = lst.st_mode;
+	if (__atomic_load_n(&f->rec.hdr->attr_flags, __ATOMIC_ACQUIRE) & PS_ATTR_MODE)
+		st->st_mode = (lst.st_mode & S_IFMT) | f->rec.hdr->mode;
+	if (__atomic_load_n(&f->rec.hdr->attr_flags, __ATOMIC_ACQUIRE) & PS_ATTR_OWNER) {
+		st->st_uid = f->rec.hdr->uid;
+		st->st_gid = f->rec.hdr->gid;
+	}
 	/* Blocks: what the data file holds plus the lower blocks that still show through. */
 	lower_len = ps_record_lower_len(&f->rec);
 	if (lst.st_size > 0) {

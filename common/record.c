@@ -14,6 +14,7 @@
 
 _Static_assert(offsetof(struct ps_record_disk, crc) == 124, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, lower_len) == 128, "record header layout");
+_Static_assert(offsetof(struct ps_record_disk, gid) == 148, "record header layout");
 _Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the mapped record fields are little-endian");
 
 uint32_t ps_crc32c(const void *buf, uint64_t len)
@@ -160,6 +161,19 @@ void ps_record_shrink_lower_len(struct ps_record *rec, uint64_t len)
 {
 	if (len < ps_record_lower_len(rec))
 		__atomic_store_n(&rec->hdr->lower_len, len, __ATOMIC_RELEASE);
+}
+
+void ps_record_set_mode(struct ps_record *rec, mode_t mode)
+{
+	__atomic_store_n(&rec->hdr->mode, (uint32_t)(mode & 07777), __ATOMIC_RELEASE);
+	__atomic_fetch_or(&rec->hdr->attr_flags, PS_ATTR_MODE, __ATOMIC_ACQ_REL);
+}
+
+void ps_record_set_owner(struct ps_record *rec, uid_t uid, gid_t gid)
+{
+	__atomic_store_n(&rec->hdr->uid, (uint32_t)uid, __ATOMIC_RELEASE);
+	__atomic_store_n(&rec->hdr->gid, (uint32_t)gid, __ATOMIC_RELEASE);
+	__atomic_fetch_or(&rec->hdr->attr_flags, PS_ATTR_OWNER, __ATOMIC_ACQ_REL);
 }
 
 int ps_record_page_is_shadowed(const struct ps_record *rec, uint64_t page)

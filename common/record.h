@@ -42,7 +42,16 @@ struct ps_record_disk {
 	uint8_t reserved[52];      /*  72 zero */
 	uint32_t crc;              /* 124 CRC-32C of bytes [0, 124) */
 	uint64_t lower_len;        /* 128 mutable: bytes of the lower file still visible */
+	uint32_t attr_flags;       /* 136 mutable: PS_ATTR_* - which of the fields below replace the lower file's */
+	uint32_t mode;             /* 140 permission bits (07777) set by chmod */
+	uint32_t uid;              /* 144 owner set by chown ... */
+	uint32_t gid;              /* 148 ... and group */
 };
+
+/* attr_flags: attributes of a file with a lower file, changed through the shim (a file without one keeps them on
+ * its data file). Set only ever; the value is stored before its flag. */
+#define PS_ATTR_MODE 0x1u
+#define PS_ATTR_OWNER 0x2u
 
 struct ps_record {
 	int fd;                     /* the record file, O_RDWR: also the inode that carries the file's locks */
@@ -75,6 +84,10 @@ static inline uint64_t ps_record_lower_len(const struct ps_record *rec)
 
 /* Lower lower_len to len (no effect when len is not smaller). Call with the file's copy-up lock held. */
 void ps_record_shrink_lower_len(struct ps_record *rec, uint64_t len);
+
+/* chmod and chown of a file with a lower file: the record's attributes replace the lower file's. */
+void ps_record_set_mode(struct ps_record *rec, mode_t mode);
+void ps_record_set_owner(struct ps_record *rec, uid_t uid, gid_t gid);
 
 int ps_record_page_is_shadowed(const struct ps_record *rec, uint64_t page);
 void ps_record_mark_page(struct ps_record *rec, uint64_t page);

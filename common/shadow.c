@@ -56,6 +56,13 @@ static int create_format(int dirfd)
 	return rc;
 }
 
+static int is_v1_line(const char *line)
+{
+	char v1[PS_SHADOW_LINE_MAX + 1] = PS_SHADOW_FORMAT_LINE_V1;
+
+	return memcmp(line, v1, sizeof(v1)) == 0;
+}
+
 /* Open, check and map the FORMAT page: the format line, and the shared generation counter. */
 static int open_state(struct ps_shadow *sh, int create, char *why, size_t whysz)
 {
@@ -86,6 +93,15 @@ static int open_state(struct ps_shadow *sh, int create, char *why, size_t whysz)
 		n = n < 0 ? n : -errno;
 		snprintf(why, whysz, "cannot read its FORMAT file: %s", strerror((int)-n));
 		return (int)n;
+	}
+	if (n == (ssize_t)sizeof(line) && is_v1_line(line) && st.st_size == PS_SHADOW_STATE_SIZE) {
+		ssize_t w = create ? ps_sys_pwrite_full(sh->statefd, want, strlen(want), 0) : 0;
+
+		if (w < 0) {
+			snprintf(why, whysz, "cannot upgrade its FORMAT file: %s", strerror((int)-w));
+			return (int)w;
+		}
+		memcpy(line, want, sizeof(line));
 	}
 	if (n != (ssize_t)sizeof(line) || memcmp(line, want, sizeof(line)) != 0 || st.st_size != PS_SHADOW_STATE_SIZE) {
 		line[n < (ssize_t)sizeof(line) ? n : (ssize_t)sizeof(line) - 1] = '\0';

@@ -18,7 +18,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#define PS_SHADOW_FORMAT_LINE "pageshadow shadow format 1\n"
+#define PS_SHADOW_FORMAT_LINE "pageshadow shadow format 2\n"
+/* Format 1 had no whiteouts nor directories in meta/ (ns.h); everything else is the same. A shadow of format 1
+ * is read as it is, and upgraded (its line rewritten) by the first process that opens it to write. */
+#define PS_SHADOW_FORMAT_LINE_V1 "pageshadow shadow format 1\n"
 #define PS_SHADOW_LINE_MAX 63 /* the format line lives in bytes [0, 64) */
 #define PS_SHADOW_STATE_SIZE 4096
 

@@ -178,8 +178,8 @@ int ps_snapshot_tree_path(const char *shadow_dir, char *abs, size_t abssz)
 		below += 5; /* data/<prefix>/<rel> */
 	else
 		return 0;
-	slash = strchr(below, '/');
-	if (!slash || (size_t)(slash - below) >= sizeof(enc))
+	slash = strchrnul(below, '/'); /* data/<prefix> itself is the prefix */
+	if ((size_t)(slash - below) >= sizeof(enc))
 		return 0;
 	memcpy(enc, below, (size_t)(slash - below));
 	enc[slash - below] = '\0';

@@ -28,6 +28,10 @@ const struct ps_sys ps_sys_libc = {
 	.flock = flock,
 	.mkdirat = mkdirat,
 	.renameat = renameat,
+	.renameat2 = renameat2,
+	.symlinkat = symlinkat,
+	.readlinkat = readlinkat,
+	.getdents64 = getdents64,
 	.unlinkat = unlinkat,
 	.linkat = linkat,
 	.lseek = lseek,
@@ -113,7 +117,7 @@ static int remove_tree_at(int dirfd, const char *path, int depth)
 	fd = ps_sys->openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	while (rc == 0 && (n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+	while (rc == 0 && (n = ps_sys->getdents64(fd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n && rc == 0;) {
 			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
 

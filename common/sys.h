@@ -27,6 +27,10 @@ struct ps_sys {
 	int (*flock)(int fd, int op);
 	int (*mkdirat)(int dirfd, const char *path, mode_t mode);
 	int (*renameat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
+	int (*renameat2)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+	int (*symlinkat)(const char *target, int dirfd, const char *path);
+	ssize_t (*readlinkat)(int dirfd, const char *path, char *buf, size_t n);
+	ssize_t (*getdents64)(int fd, void *buf, size_t n);
 	int (*unlinkat)(int dirfd, const char *path, int flags);
 	int (*linkat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
 	off_t (*lseek)(int fd, off_t off, int whence);

@@ -8,6 +8,8 @@
  * position and the merged size, not the record's).
  */
 #include "shim.h"
+
+#include <sys/syscall.h>
 #include "log.h"
 #include "merge.h"
 #include "sys.h"
@@ -109,6 +111,23 @@ int close(int fd)
 int __close(int fd)
 {
 	return close(fd);
+}
+
+/* glibc's own closes (closedir, and files it opened for itself): the descriptor may be one the shim tracks (a
+ * directory glibc's opendir opened through ps_open_nocancel); no cancellation point, as the original. */
+int ps_close_nocancel(int fd)
+{
+	struct ps_open *o;
+
+	if (ps_enter()) {
+		o = ps_fd_forget(fd);
+		if (o) {
+			ps_lock_release_posix(o);
+			ps_open_put(o);
+		}
+		ps_leave();
+	}
+	return (int)REAL(syscall)(SYS_close, fd);
 }
 
 /* close_range around the shim's own descriptors: the gaps between them, in order. Marking close-on-exec needs no

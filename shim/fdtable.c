@@ -112,6 +112,10 @@ static void open_free(struct ps_open *o)
 		ps_sys->close(o->lock_fd);
 	if (o->file)
 		ps_file_put(o->file);
+	if (o->dir) {
+		ps_dirlist_free(o->dir);
+		free(o->dir);
+	}
 	pthread_mutex_destroy(&o->mutex);
 	free(o);
 }

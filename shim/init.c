@@ -143,6 +143,12 @@ static void fill_sys(void)
 	shim_sys.flock = REAL(flock);
 	shim_sys.unlinkat = REAL(unlinkat);
 	shim_sys.renameat = REAL(renameat);
+	shim_sys.renameat2 = REAL(renameat2);
+	shim_sys.mkdirat = REAL(mkdirat);
+	shim_sys.linkat = REAL(linkat);
+	shim_sys.symlinkat = REAL(symlinkat);
+	shim_sys.readlinkat = REAL(readlinkat);
+	shim_sys.getdents64 = REAL(getdents64);
 	shim_sys.lseek = REAL(lseek);
 	shim_sys.mmap = REAL(mmap);
 	ps_sys = &shim_sys;

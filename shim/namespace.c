@@ -1,13 +1,16 @@
-/* namespace.c - unlink and rename, as far as the foundation goes: files that exist only in the shadow.
+/* namespace.c - unlink, rmdir, mkdir, rename and link in the merged tree.
  *
  * Entry points: the wrappers (symbols.def).
- * A file created under a prefix can be removed, and renamed within the prefixes (over a lower file too: the
- * moved record has no lower file, so it hides the one underneath). This is what save-by-rename needs (sed -i,
- * editors, os.replace). Deleting or renaming a lower file needs whiteouts and fails with EROFS until then; a
- * rename across the prefix boundary fails with EXDEV, as across a mount, so that mv falls back to copy+delete.
+ * Names change in the shadow's meta tree (ns.h): deleting a name that has a lower entry leaves a whiteout,
+ * mkdir makes an opaque directory, rmdir removes a directory whose merged listing is empty. A file or
+ * directory that lives wholly in the shadow renames (save-by-rename: sed -i, editors, os.replace, git's lock
+ * files); a lower file or a directory with lower entries fails with EXDEV, as across a mount, so that mv falls
+ * back to copy and delete - as does a rename across the prefix boundary. A hard link to a file that lives wholly
+ * in the shadow links its record and data file; to a lower file, EXDEV.
  */
 #include "shim.h"
 #include "log.h"
+#include "path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,113 +18,280 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Does a lower file sit at t's path (under a record that was renamed over it)? Removing or renaming that record
- * away would bring the lower file back: until whiteouts exist, EROFS. */
-static int hides_lower(const struct ps_target *t)
+/* Is there a lower entry at t's path (shown or hidden)? Taking its name away needs a whiteout. */
+static int lower_exists(const struct ps_target *t, struct stat *st)
+{
+	struct stat ignored;
+
+	return REAL(fstatat)(AT_FDCWD, t->path, st ? st : &ignored, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int ps_may_change_parent(const struct ps_target *t)
+{
+	struct ps_target parent;
+	struct stat st;
+	char *slash;
+	int rc = ps_target_parent(t, &parent);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 0) { /* a prefix itself, or its entries: the prefix directory is a lower one */
+		strcpy(parent.path, t->path);
+		slash = strrchr(parent.path, '/');
+		if (slash)
+			slash[slash == parent.path] = '\0';
+		rc = REAL(fstatat)(AT_FDCWD, parent.path, &st, 0) < 0 ? -errno : 0;
+	} else {
+		rc = ps_target_stat(&parent, &st);
+	}
+	if (rc < 0)
+		return rc;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	return ps_may_access(&st, W_OK | X_OK, 1);
+}
+
+static const char *target_enc(const struct ps_target *t)
+{
+	return ps_cfg.prefix[t->prefix].enc;
+}
+
+/* Remove t's name from the merged tree (a whiteout where a lower entry is). */
+static int remove_name(const struct ps_target *t)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	int rc;
+
+	if (!sh)
+		return -EROFS;
+	if (!*t->rel)
+		return -EBUSY;
+	if ((rc = ps_may_change_parent(t)) < 0)
+		return rc;
+	return ps_ns_remove(sh, target_enc(t), t->rel, lower_exists(t, NULL));
+}
+
+/* The merged listing of directory t has a name in it. 1, 0 or -errno. */
+static int dir_has_names(const struct ps_target *t)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_dirlist l;
+	int fd = -1, rc;
+
+	if (!sh)
+		return -EROFS;
+	if (ps_target_lower_shows(t) && (fd = REAL(openat)(AT_FDCWD, t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 &&
+	    errno != ENOENT)
+		return -errno;
+	rc = ps_ns_list(sh, target_enc(t), t->rel, fd, fd >= 0, &l);
+	if (rc == 0)
+		rc = ps_dirlist_has_names(&l);
+	ps_dirlist_free(&l);
+	if (fd >= 0)
+		REAL(close)(fd);
+	return rc;
+}
+
+static int unlink_target(const struct ps_target *t)
 {
 	struct stat st;
 
-	return REAL(fstatat)(AT_FDCWD, t->path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	switch (t->ns.state) {
+	case PS_NS_RECORD:
+	case PS_NS_SYMLINK:
+		return remove_name(t);
+	case PS_NS_DIR:
+		return -EISDIR;
+	case PS_NS_LOWER:
+		if (!lower_exists(t, &st))
+			return -ENOENT;
+		return S_ISDIR(st.st_mode) ? -EISDIR : remove_name(t);
+	default:
+		return -ENOENT;
+	}
 }
 
-/* 1: handled (result in *rc); 0: pass through. */
-static int unlink_shadowed(int dirfd, const char *path, int *rc)
+static int rmdir_target(const struct ps_target *t)
+{
+	struct stat st;
+	int rc;
+
+	if (t->ns.state == PS_NS_RECORD || t->ns.state == PS_NS_SYMLINK)
+		return -ENOTDIR;
+	if (t->ns.state == PS_NS_LOWER && !lower_exists(t, &st))
+		return -ENOENT;
+	if (t->ns.state == PS_NS_LOWER && !S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (t->ns.state != PS_NS_LOWER && t->ns.state != PS_NS_DIR)
+		return -ENOENT;
+	if ((rc = dir_has_names(t)) != 0)
+		return rc < 0 ? rc : -ENOTEMPTY;
+	return remove_name(t);
+}
+
+/* Resolve (dirfd, path) without following a final symlink and run op on it. 1: handled (*rc); 0: pass through. */
+static int on_target(int dirfd, const char *path, int (*op)(const struct ps_target *), int *rc)
 {
 	struct ps_target t;
-	struct ps_file *f;
 	int r;
 
 	if (!ps_enter())
 		return 0;
 	r = ps_resolve(dirfd, path, 0, &t);
-	if (r > 0) {
-		r = ps_target_lookup(&t, &f);
-		if (r == 0) {
-			r = f->lower_fd >= 0 || hides_lower(&t) ? -EROFS : ps_file_unlink(f);
-			ps_file_put(f);
-		} else if (r == -ENOENT) {
-			r = 0; /* not shadowed: the real call reports what the lower tree says */
-			ps_leave();
-			return 0;
-		}
-		if (r == -EROFS)
-			ps_debug("%s: deleting a lower file is not supported yet", t.path);
-		*rc = r;
-		r = 1;
-	} else if (r < 0) {
-		*rc = r;
-		r = 1;
+	if (r == 0) {
+		ps_leave();
+		return 0;
 	}
+	*rc = r < 0 ? r : op(&t);
+	ps_debug("%s %s: %d", op == rmdir_target ? "rmdir" : "unlink", path, *rc);
 	ps_leave();
-	return r;
+	return 1;
 }
 
 int unlink(const char *path)
 {
 	int saved = errno, rc;
 
-	if (!unlink_shadowed(AT_FDCWD, path, &rc))
+	if (!on_target(AT_FDCWD, path, unlink_target, &rc))
 		return REAL(unlink)(path);
-	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int rmdir(const char *path)
+{
+	int saved = errno, rc;
+
+	if (!on_target(AT_FDCWD, path, rmdir_target, &rc))
+		return REAL(rmdir)(path);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
 int unlinkat(int dirfd, const char *path, int flags)
 {
 	int saved = errno, rc;
 
-	if ((flags & AT_REMOVEDIR) || !unlink_shadowed(dirfd, path, &rc))
+	if (!on_target(dirfd, path, (flags & AT_REMOVEDIR) ? rmdir_target : unlink_target, &rc))
 		return REAL(unlinkat)(dirfd, path, flags);
-	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
 int remove(const char *path)
 {
 	int saved = errno, rc;
 
-	if (!unlink_shadowed(AT_FDCWD, path, &rc))
+	if (!on_target(AT_FDCWD, path, unlink_target, &rc))
 		return REAL(remove)(path);
-	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+	if (rc == -EISDIR) /* as glibc's remove: a directory is removed with rmdir */
+		on_target(AT_FDCWD, path, rmdir_target, &rc);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
-/* Does t name something in the merged tree (a record or a lower entry)? */
-static int target_exists(const struct ps_target *t, struct stat *lst)
+/* 1: handled (*rc); 0: pass through. */
+static int mkdir_shadowed(int dirfd, const char *path, mode_t mode, int *rc)
 {
-	struct ps_file *f;
+	struct ps_shadow *sh;
+	struct ps_target t;
+	int r;
 
-	if (ps_target_lookup(t, &f) == 0) {
-		ps_file_put(f);
-		lst->st_mode = S_IFREG;
-		return 1;
+	if (!ps_enter())
+		return 0;
+	r = ps_resolve(dirfd, path, 0, &t);
+	if (r == 0) {
+		ps_leave();
+		return 0;
 	}
-	return REAL(fstatat)(AT_FDCWD, t->path, lst, AT_SYMLINK_NOFOLLOW) == 0;
+	if (r > 0 && (t.ns.state == PS_NS_RECORD || t.ns.state == PS_NS_DIR || t.ns.state == PS_NS_SYMLINK ||
+		      (t.ns.state == PS_NS_LOWER && lower_exists(&t, NULL))))
+		r = -EEXIST;
+	else if (r > 0 && !(sh = ps_shadow_get()))
+		r = -EROFS;
+	else if (r > 0 && (r = ps_may_change_parent(&t)) == 0)
+		r = ps_ns_mkdir(sh, target_enc(&t), t.rel, mode);
+	ps_debug("mkdir %s: %d", path, r);
+	ps_leave();
+	*rc = r;
+	return 1;
 }
 
+int mkdir(const char *path, mode_t mode)
+{
+	int saved = errno, rc;
+
+	if (!mkdir_shadowed(AT_FDCWD, path, mode, &rc))
+		return REAL(mkdir)(path, mode);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	int saved = errno, rc;
+
+	if (!mkdir_shadowed(dirfd, path, mode, &rc))
+		return REAL(mkdirat)(dirfd, path, mode);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+/* What rename may put at dst: 0 when dst is free or a file a file may replace, else -errno. */
+static int rename_dst_free(const struct ps_target *dst, int src_is_dir)
+{
+	struct stat st;
+	int rc;
+
+	if ((rc = ps_target_stat(dst, &st)) == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (S_ISDIR(st.st_mode))
+		return !src_is_dir ? -EISDIR : dir_has_names(dst) != 0 ? -ENOTEMPTY : 0;
+	return src_is_dir ? -ENOTDIR : 0;
+}
+
+/* A file or a directory that lives wholly in the shadow (no lower bytes, no lower entries) moves by renaming its
+ * data and meta entries; where a lower entry stays behind at the old name, a whiteout hides it. Lower files and
+ * merged directories fail with EXDEV, as across a mount: mv copies them and deletes the original. */
 static int rename_both_inside(const struct ps_target *src, const struct ps_target *dst, unsigned int flags)
 {
+	struct ps_shadow *sh = ps_shadow_get();
 	struct ps_file_name dname;
-	struct ps_file *f;
-	struct stat dst_st;
-	int rc;
+	struct ps_file *f = NULL;
+	struct stat st;
+	int rc, src_is_dir = src->ns.state == PS_NS_DIR;
 
 	if (flags & ~RENAME_NOREPLACE)
 		return -EINVAL; /* RENAME_EXCHANGE and RENAME_WHITEOUT wait for the merged namespace */
+	if (!sh)
+		return -EROFS;
 	if (strcmp(src->path, dst->path) == 0)
 		return 0;
-	rc = ps_target_lookup(src, &f);
-	if (rc == -ENOENT)
-		return REAL(fstatat)(AT_FDCWD, src->path, &dst_st, AT_SYMLINK_NOFOLLOW) == 0 ? -EROFS : -ENOENT;
-	if (rc < 0)
+	if ((rc = ps_target_stat(src, &st)) < 0)
 		return rc;
-	if (f->lower_fd >= 0 || hides_lower(src)) {
-		ps_debug("%s: renaming a lower file is not supported yet", src->path);
-		rc = -EROFS;
-	} else if (target_exists(dst, &dst_st) && ((flags & RENAME_NOREPLACE) || S_ISDIR(dst_st.st_mode))) {
-		rc = S_ISDIR(dst_st.st_mode) ? -EISDIR : -EEXIST;
-	} else {
-		ps_target_name(dst, &dname);
-		rc = ps_file_rename(f, &dname);
+	if (src_is_dir && ps_path_below(dst->path, src->path))
+		return -EINVAL; /* into itself */
+	if (src->ns.state == PS_NS_LOWER || (src_is_dir && !src->ns.opaque))
+		return -EXDEV; /* a lower entry moves by copy: origin records come later */
+	if (src->ns.state == PS_NS_RECORD) {
+		if ((rc = ps_target_lookup(src, &f)) < 0)
+			return rc;
+		if (f->lower_fd >= 0) {
+			ps_file_put(f);
+			return -EXDEV;
+		}
 	}
-	ps_file_put(f);
+	if ((flags & RENAME_NOREPLACE) && ps_target_stat(dst, &st) != -ENOENT)
+		rc = -EEXIST;
+	else if ((rc = rename_dst_free(dst, src_is_dir)) == 0 && (rc = ps_may_change_parent(dst)) == 0 &&
+		 (rc = ps_may_change_parent(src)) == 0) {
+		if (f) {
+			ps_target_name(dst, &dname);
+			rc = ps_file_rename(f, &dname);
+		} else {
+			rc = ps_ns_move(sh, target_enc(src), src->rel, target_enc(dst), dst->rel);
+		}
+		if (rc == 0 && lower_exists(src, NULL)) /* the new entry had hidden a lower one: keep it hidden */
+			rc = ps_ns_remove(sh, target_enc(src), src->rel, 1);
+	}
+	if (f)
+		ps_file_put(f);
 	return rc;
 }
 
@@ -146,6 +316,7 @@ static int rename_shadowed(int olddirfd, const char *oldpath, int newdirfd, cons
 		*rc = -EXDEV; /* across the prefix boundary, as across a mount */
 	else
 		*rc = rename_both_inside(&src, &dst, flags);
+	ps_debug("rename %s %s: %d", oldpath, newpath, *rc);
 	ps_leave();
 	return 1;
 }
@@ -156,7 +327,7 @@ int rename(const char *oldpath, const char *newpath)
 
 	if (!rename_shadowed(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0, &rc))
 		return REAL(rename)(oldpath, newpath);
-	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
 int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
@@ -165,7 +336,7 @@ int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpat
 
 	if (!rename_shadowed(olddirfd, oldpath, newdirfd, newpath, 0, &rc))
 		return REAL(renameat)(olddirfd, oldpath, newdirfd, newpath);
-	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
 int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
@@ -174,68 +345,78 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 
 	if (!rename_shadowed(olddirfd, oldpath, newdirfd, newpath, flags, &rc))
 		return REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
-	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
-/* chmod of a file that exists only in the shadow changes its data file, whose mode is the file's (what a linker
- * needs to make its output executable). A lower file's mode is the lower file's until records carry a mode of
- * their own: EROFS - also where the lower tree is writable, since nothing may change it. 1: handled (result in
- * *rc); 0: pass through. */
-static int chmod_shadowed(int dirfd, const char *path, mode_t mode, int flags, int *rc)
+/* A hard link to a file that lives wholly in the shadow links its record and data file (file.h). A lower file
+ * would need a record that names its lower file by another path: EXDEV, as across a mount (ln reports it; git,
+ * which links its new objects into place, falls back to rename). */
+static int link_both_inside(const struct ps_target *src, const struct ps_target *dst)
 {
-	struct ps_target t;
+	struct ps_file_name dname;
 	struct ps_file *f;
-	int r;
+	struct stat st;
+	int rc;
+
+	if ((rc = ps_target_stat(src, &st)) < 0)
+		return rc;
+	if (S_ISDIR(st.st_mode))
+		return -EPERM;
+	if (src->ns.state != PS_NS_RECORD)
+		return -EXDEV;
+	if ((rc = ps_target_stat(dst, &st)) != -ENOENT)
+		return rc < 0 ? rc : -EEXIST;
+	if ((rc = ps_may_change_parent(dst)) < 0 || (rc = ps_target_lookup(src, &f)) < 0)
+		return rc;
+	if (f->lower_fd >= 0) {
+		rc = -EXDEV;
+	} else {
+		ps_target_name(dst, &dname);
+		rc = ps_file_link(f, &dname);
+	}
+	ps_file_put(f);
+	return rc;
+}
+
+/* 1: handled (*rc), 0: pass through. */
+static int link_shadowed(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags, int *rc)
+{
+	struct ps_target src, dst;
+	int rs, rd;
 
 	if (!ps_enter())
 		return 0;
-	r = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
-	if (r > 0) {
-		r = ps_target_lookup(&t, &f);
-		if (r == -ENOENT) /* never the lower file, even where the kernel would let it change */
-			r = -EROFS;
-		if (r == 0) {
-			r = f->lower_fd >= 0 ? -EROFS : REAL(fchmod)(f->data_fd, mode) < 0 ? -errno : 0;
-			ps_file_put(f);
-		}
-	} else if (r == 0) {
+	rs = ps_resolve(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) != 0, &src);
+	rd = ps_resolve(newdirfd, newpath, 0, &dst);
+	if (rs == 0 && rd == 0) {
 		ps_leave();
 		return 0;
 	}
+	if (rs < 0 || rd < 0)
+		*rc = rs < 0 ? rs : rd;
+	else if (rs == 0 || rd == 0)
+		*rc = -EXDEV;
+	else
+		*rc = link_both_inside(&src, &dst);
+	ps_debug("link %s %s: %d", oldpath, newpath, *rc);
 	ps_leave();
-	*rc = r;
 	return 1;
 }
 
-int chmod(const char *path, mode_t mode)
+int link(const char *oldpath, const char *newpath)
 {
 	int saved = errno, rc;
 
-	if (!chmod_shadowed(AT_FDCWD, path, mode, 0, &rc))
-		return REAL(chmod)(path, mode);
+	if (!link_shadowed(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0, &rc))
+		return REAL(link)(oldpath, newpath);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
-int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
 {
 	int saved = errno, rc;
 
-	if (!chmod_shadowed(dirfd, path, mode, flags, &rc))
-		return REAL(fchmodat)(dirfd, path, mode, flags);
+	if (!link_shadowed(olddirfd, oldpath, newdirfd, newpath, flags, &rc))
+		return REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
-}
-
-int fchmod(int fd, mode_t mode)
-{
-	struct ps_open *o = ps_fd_get(fd);
-	int lower_backed;
-
-	if (!o)
-		return REAL(fchmod)(fd, mode);
-	lower_backed = !o->file || o->file->lower_fd >= 0; /* a plain lower fd, or a file with a lower file */
-	ps_open_put(o);
-	if (!lower_backed)
-		return REAL(fchmod)(fd, mode);
-	errno = EROFS;
-	return -1;
 }

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define TAKE_MODE(flags, last)                                                                                     \
@@ -75,15 +76,22 @@ static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
 	return rc < 0 ? rc : fd;
 }
 
-static int parent_stat(const char *path, struct stat *st)
+/* The directory t would be created in, as merged: it must be one the program may add names to. */
+static int check_parent(const struct ps_target *t)
 {
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+	struct ps_target parent;
+	struct stat pst;
+	int rc = ps_target_parent(t, &parent);
 
-	memcpy(dir, path, n);
-	dir[n] = '\0';
-	return REAL(fstatat)(AT_FDCWD, dir, st, 0) < 0 ? -errno : 0;
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		return -EEXIST; /* the prefix itself */
+	if ((rc = ps_target_stat(&parent, &pst)) < 0)
+		return rc;
+	if (!S_ISDIR(pst.st_mode))
+		return -ENOTDIR;
+	return ps_may_access(&pst, W_OK | X_OK, 1);
 }
 
 static int create_new(const struct ps_target *t, int flags, mode_t mode)
@@ -91,16 +99,11 @@ static int create_new(const struct ps_target *t, int flags, mode_t mode)
 	struct ps_shadow *sh = ps_shadow_get();
 	struct ps_file_name name;
 	struct ps_file *f;
-	struct stat pst;
 	int rc;
 
 	if (!sh)
 		return -EROFS;
-	if ((rc = parent_stat(t->path, &pst)) < 0)
-		return rc;
-	if (!S_ISDIR(pst.st_mode))
-		return -ENOTDIR;
-	if ((rc = ps_may_access(&pst, W_OK | X_OK, 1)) < 0)
+	if ((rc = check_parent(t)) < 0)
 		return rc;
 	ps_target_name(t, &name);
 	rc = ps_file_create(sh, &name, NULL, mode & 07777, (flags & O_EXCL) != 0, &f);
@@ -120,11 +123,11 @@ static int open_tmpfile(const struct ps_target *t, int flags, mode_t mode)
 
 	if (!sh)
 		return -EROFS;
-	if (REAL(fstatat)(AT_FDCWD, t->path, &st, 0) < 0)
-		return -errno;
+	if ((rc = ps_target_stat(t, &st)) < 0)
+		return rc;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
-	if ((rc = ps_shadow_path(dir, sizeof(dir), "data", ps_cfg.prefix[t->prefix].enc, t->rel)) < 0)
+	if ((rc = ps_target_data_path(t, dir, sizeof(dir))) < 0)
 		return rc;
 	strcat(dir, "/.");
 	if ((rc = ps_shadow_make_parents(sh, dir)) < 0)
@@ -161,11 +164,17 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	}
 	if (rc != -ENOENT)
 		return rc;
-	if (REAL(fstatat)(AT_FDCWD, t->path, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOENT || !(flags & O_CREAT))
-			return -errno;
+	if (t->ns.state == PS_NS_DIR)
+		return ps_dir_open(t, flags);
+	if (t->ns.state == PS_NS_SYMLINK) /* not followed: O_NOFOLLOW or O_CREAT|O_EXCL */
+		return (flags & O_CREAT) && (flags & O_EXCL) ? -EEXIST : -ELOOP;
+	if (t->ns.state != PS_NS_LOWER || REAL(fstatat)(AT_FDCWD, t->path, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
+		if ((t->ns.state == PS_NS_LOWER && errno != ENOENT) || !(flags & O_CREAT))
+			return t->ns.state == PS_NS_LOWER ? -errno : -ENOENT;
 		return create_new(t, flags, mode);
 	}
+	if (S_ISDIR(lst.st_mode) && !(flags & O_PATH))
+		return ps_dir_open(t, flags);
 	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
 		return -EEXIST;
 	if (!writes || !S_ISREG(lst.st_mode) || (flags & O_PATH))
@@ -198,6 +207,18 @@ int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
 	ps_debug("open %s flags 0%o: %d", path, flags, rc);
 	ps_leave();
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+/* glibc's own opens (opendir, scandir, nftw, glob, fts...): a directory under a prefix is opened through the shim,
+ * so that its listing is the merged one; anything else goes to the system call, with no cancellation point, as
+ * the original. */
+int ps_open_nocancel(const char *path, int flags, ...)
+{
+	mode_t mode = TAKE_MODE(flags, flags);
+
+	if (ps_path_in_prefix(path, !(flags & O_NOFOLLOW)) != 0)
+		return ps_openat_impl(AT_FDCWD, path, flags, mode);
+	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, flags, mode);
 }
 
 int open(const char *path, int flags, ...)

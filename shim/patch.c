@@ -1,4 +1,5 @@
-/* patch.c - glibc's calls to itself reach the shim: the entry of libc's fstatat jumps to the shim's.
+/* patch.c - glibc's calls to itself reach the shim: the entries of libc's fstatat and getdents64 jump to the
+ * shim's.
  *
  * Entry point: ps_patch_libc (start-up).
  * glibc calls its own functions through hidden aliases, never through the PLT, so nftw, ftw, glob, fts, opendir,
@@ -6,7 +7,8 @@
  * missing, or a shadowed file at its lower size. In glibc 2.33 and later every stat function (stat, lstat, fstat,
  * fstatat and their 64-bit names) is a tail call into one function, fstatat64, which is one system call. Its
  * first bytes are replaced by an absolute jump to the shim's fstatat64, so every stat glibc makes - for itself
- * or for the program - lands in the same wrapper.
+ * or for the program - lands in the same wrapper. readdir reads directories the same way, through getdents64:
+ * patched likewise, a merged directory lists the shadow's names too (dir.c).
  * The shim then never calls glibc's stat functions itself: their table entries (REAL) are bound to the system
  * call directly. The patch is made once, before any thread the program starts, and only where the function is
  * what we expect: in libc, long enough, beginning with the instructions of a system call wrapper. Anything else
@@ -93,57 +95,102 @@ static void encode_jump(unsigned char *code, const void *target)
 	code[12] = 0xe3;
 }
 
+struct patch {
+	const char *name;          /* libc's function */
+	const unsigned char *code; /* its first instructions, as expected */
+	size_t len;
+	const void *target;        /* the shim's function it jumps to */
+};
+
 /* glibc 2.33+'s fstatat64: mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall. */
-static int looks_like_fstatat(const unsigned char *code)
-{
-	static const unsigned char expect[] = { 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8,
-						0x00, 0x00, 0x0f, 0x05 };
+static const unsigned char fstatat_code[] = { 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8,
+					      0x00, 0x00, 0x0f, 0x05 };
+/* glibc 2.30+'s getdents64 (readdir's): mov $INT_MAX,%eax; cmp %rax,%rdx; cmova %rax,%rdx;
+ * mov $SYS_getdents64,%eax; syscall. */
+static const unsigned char getdents64_code[] = { 0xb8, 0xff, 0xff, 0xff, 0x7f, 0x48, 0x39, 0xc2, 0x48, 0x0f,
+						 0x47, 0xd0, 0xb8, SYS_getdents64 & 0xff, SYS_getdents64 >> 8,
+						 0x00, 0x00, 0x0f, 0x05 };
 
-	return memcmp(code, expect, sizeof(expect)) == 0;
-}
+/* glibc 2.34+'s __open64_nocancel (opendir's): sub $0x58,%rsp; mov %esi,%r10d; mov %rdx,0x30(%rsp) - the
+ * prologue of the variadic function, whose system call comes later. */
+static const unsigned char open_nocancel_code[] = { 0x48, 0x83, 0xec, 0x58, 0x41, 0x89, 0xf2, 0x48, 0x89, 0x54,
+						    0x24, 0x30 };
+/* glibc's __close_nocancel (closedir's): mov $SYS_close,%eax; syscall; cmp $-4096,%rax. */
+static const unsigned char close_nocancel_code[] = { 0xb8, SYS_close, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x3d,
+						     0x00, 0xf0, 0xff, 0xff };
 
-static const char *patch_fstatat(void)
+static const char *apply(const struct patch *p)
 {
-	unsigned char *code = dlsym(RTLD_NEXT, "fstatat64");
+	unsigned char *code = dlsym(RTLD_NEXT, p->name);
 	const ElfW(Sym) *sym = NULL;
 	long page = sysconf(_SC_PAGESIZE);
 	uintptr_t start, end;
 	Dl_info info;
 
 	if (!code || !dladdr1(code, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || !info.dli_fname)
-		return "fstatat64 not found";
+		return "not found";
 	if (!strstr(info.dli_fname, "/libc.so"))
-		return "fstatat64 is not libc's";
-	if (sym->st_size < JUMP_SIZE || !looks_like_fstatat(code))
-		return "libc's fstatat64 is not the system call wrapper expected";
+		return "not libc's";
+	if (sym->st_size < JUMP_SIZE || memcmp(code, p->code, p->len) != 0)
+		return "not the system call wrapper expected";
 	start = (uintptr_t)code & ~(uintptr_t)(page - 1);
 	end = ((uintptr_t)code + JUMP_SIZE + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
 	if (mprotect((void *)start, end - start, PROT_READ | PROT_WRITE | PROT_EXEC) < 0)
 		return "libc's text cannot be made writable";
-	encode_jump(code, (const void *)fstatat64);
+	encode_jump(code, p->target);
 	if (mprotect((void *)start, end - start, PROT_READ | PROT_EXEC) < 0)
-		ps_error("libc's text stays writable after patching fstatat64: %s", strerror(errno));
+		ps_error("libc's text stays writable after patching %s: %s", p->name, strerror(errno));
 	__builtin___clear_cache((char *)code, (char *)code + JUMP_SIZE);
 	return NULL;
 }
 
+static const char *patch_one(const char *name)
+{
+	static const struct patch patches[] = {
+		{ "fstatat64", fstatat_code, sizeof(fstatat_code), (const void *)fstatat64 },
+		{ "getdents64", getdents64_code, sizeof(getdents64_code), (const void *)getdents64 },
+		{ "__open64_nocancel", open_nocancel_code, sizeof(open_nocancel_code), (const void *)ps_open_nocancel },
+		{ "__close_nocancel", close_nocancel_code, sizeof(close_nocancel_code), (const void *)ps_close_nocancel },
+	};
+
+	for (size_t i = 0; i < sizeof(patches) / sizeof(patches[0]); i++)
+		if (strcmp(patches[i].name, name) == 0)
+			return apply(&patches[i]);
+	return "no such patch";
+}
+
 #else
 
-static const char *patch_fstatat(void)
+static const char *patch_one(const char *name)
 {
+	(void)name;
 	return "no patching on this architecture";
 }
 
 #endif
 
+/* libc's readdir reads with getdents64: the shim's own reads go to the system call (libc's may jump back). */
+static ssize_t raw_getdents64(int fd, void *buf, size_t n)
+{
+	return REAL(syscall)(SYS_getdents64, fd, buf, n);
+}
+
 void ps_patch_libc(void)
 {
-	const char *why = patch_fstatat();
+	const char *why;
 
-	if (why) {
-		ps_debug("libc left unpatched (%s): glibc's own stat calls are not seen", why);
-		return;
+	__atomic_store_n(&real.getdents64, raw_getdents64, __ATOMIC_RELEASE);
+	if ((why = patch_one("fstatat64")) != NULL) {
+		ps_debug("libc's fstatat64 left unpatched (%s): glibc's own stat calls are not seen", why);
+	} else {
+		bind_stat_to_syscall();
+		ps_debug("libc's fstatat64 patched: glibc's own stat calls reach the shim");
 	}
-	bind_stat_to_syscall();
-	ps_debug("libc's fstatat64 patched: glibc's own stat calls reach the shim");
+	/* readdir's reads, then opendir's open and closedir's close: all three, or the listings stay the lower ones. */
+	if ((why = patch_one("getdents64")) != NULL || (why = patch_one("__close_nocancel")) != NULL ||
+	    (why = patch_one("__open64_nocancel")) != NULL)
+		ps_debug("libc's directory calls left unpatched (%s): readdir shows the lower directories only", why);
+	else
+		ps_debug("libc's getdents64, __open64_nocancel and __close_nocancel patched: readdir shows merged "
+			 "directories");
 }

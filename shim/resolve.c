@@ -7,7 +7,9 @@
  * the tree and links to another prefix all name one shadow record.
  */
 #include "shim.h"
+#include "merge.h"
 #include "path.h"
+#include "snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,26 +18,40 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int fd_path(int fd, char *out, size_t outsz)
+/* A directory that exists only in the shadow is a directory of the data tree to the kernel (a program's cwd or
+ * dirfd there): name it by its place in the read-only tree. 1 when path was such a directory. */
+static int merged_name(char *path, size_t pathsz)
+{
+	return ps_cfg.shadow[0] && ps_snapshot_tree_path(ps_cfg.shadow, path, pathsz);
+}
+
+/* The directory relative paths start from, by its merged name; *mapped says it is one of the shadow's. */
+static int base_path(int dirfd, char *out, size_t outsz, int *mapped)
 {
 	char link[64];
 	ssize_t n;
 
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = syscall(SYS_readlink, link, out, outsz - 1);
+	if (dirfd == AT_FDCWD) {
+		n = syscall(SYS_getcwd, out, outsz);
+	} else {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+		n = syscall(SYS_readlink, link, out, outsz - 1);
+		if (n >= 0)
+			out[n] = '\0';
+	}
 	if (n < 0)
 		return -errno;
-	out[n] = '\0';
-	return out[0] == '/' ? 0 : -ENOENT; /* pipes, sockets, anon inodes */
+	if (out[0] != '/')
+		return -ENOENT; /* pipes, sockets, anon inodes; an unreachable cwd */
+	*mapped = merged_name(out, outsz);
+	return 0;
 }
 
-static int base_path(int dirfd, char *out, size_t outsz)
+int ps_cwd(char *out, size_t outsz)
 {
-	if (dirfd != AT_FDCWD)
-		return fd_path(dirfd, out, outsz);
-	if (syscall(SYS_getcwd, out, outsz) < 0)
-		return -errno;
-	return out[0] == '/' ? 0 : -ENOENT;
+	int mapped;
+
+	return base_path(AT_FDCWD, out, outsz, &mapped);
 }
 
 /* The kernel's name for (dirfd, path): of the file itself, or of its parent plus the last component when the
@@ -44,12 +60,12 @@ static int kernel_path(int dirfd, const char *path, int follow, char *out, size_
 {
 	char dir[PATH_MAX];
 	const char *last, *slash;
-	int fd, rc;
+	int fd, rc, mapped;
 	size_t dlen;
 
 	fd = REAL(openat)(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 	if (fd >= 0) {
-		rc = fd_path(fd, out, outsz);
+		rc = base_path(fd, out, outsz, &mapped);
 		REAL(close)(fd);
 		return rc;
 	}
@@ -68,7 +84,7 @@ static int kernel_path(int dirfd, const char *path, int follow, char *out, size_
 	fd = REAL(openat)(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	rc = fd_path(fd, out, outsz);
+	rc = base_path(fd, out, outsz, &mapped);
 	REAL(close)(fd);
 	if (rc < 0)
 		return rc;
@@ -94,37 +110,112 @@ static int already_normal(const char *p)
 	return 1;
 }
 
-int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t)
+/* What the shadow says about t's name: a record, a directory, a deleted name. A name below a deleted directory
+ * is ENOENT, below a file ENOTDIR, for every call. 0 or -errno. */
+static int target_ns(struct ps_target *t)
 {
-	char base[PATH_MAX];
-	const char *rel;
-	int idx, rc;
+	struct ps_shadow *sh = ps_shadow_get();
+	int rc;
 
-	if (!path || !*path)
-		return 0;
-	if (already_normal(path) && ps_config_match(&ps_cfg, path, &rel) < 0)
-		return 0; /* the common case, outside every prefix: no copy, no system call */
-	if (path[0] != '/' && base_path(dirfd, base, sizeof(base)) < 0)
-		return 0; /* a bad dirfd or an unreachable cwd: the real call reports it */
-	if (ps_path_normalize(base, path, t->path, sizeof(t->path)) < 0)
-		return 0;
-	if (ps_config_match(&ps_cfg, t->path, &rel) < 0)
-		return 0;
-	rc = kernel_path(dirfd, path, follow, t->path, sizeof(t->path));
-	if (rc == -EACCES || rc == -ENOTDIR || rc == -ELOOP || rc == -ENAMETOOLONG)
-		return 0; /* the real call fails the same way, without touching anything */
-	if (rc < 0 && rc != -ENOENT)
+	t->ns.state = PS_NS_LOWER;
+	t->ns.opaque = 0;
+	if (!sh)
+		return 0; /* writes fail with EROFS; the lower tree is all there is to read */
+	if ((rc = ps_ns_lookup(sh, ps_cfg.prefix[t->prefix].enc, t->rel, &t->ns)) < 0)
 		return rc;
-	if (rc == -ENOENT) /* the parent does not exist either: the lexical name is as good as any */
-		ps_path_normalize(base, path, t->path, sizeof(t->path));
-	idx = ps_config_match(&ps_cfg, t->path, &rel);
+	if (t->ns.state == PS_NS_NOPARENT)
+		return -ENOENT;
+	return t->ns.state == PS_NS_NOTDIR ? -ENOTDIR : 0;
+}
+
+/* t->path is set: match it to its prefix and ask the shadow. 1, 0 (no prefix) or -errno. */
+static int target_place(struct ps_target *t)
+{
+	const char *rel;
+	int idx = ps_config_match(&ps_cfg, t->path, &rel), rc;
+
 	if (idx < 0)
 		return 0;
 	if (!ps_cfg.prefix[idx].enc[0])
 		return -EROFS; /* a prefix the configuration could not resolve */
 	t->prefix = idx;
 	t->rel = rel;
-	return 1;
+	return (rc = target_ns(t)) < 0 ? rc : 1;
+}
+
+static int resolve_once(int dirfd, const char *path, int follow, struct ps_target *t)
+{
+	char base[PATH_MAX], lexical[PATH_MAX];
+	const char *rel;
+	int rc, mapped = 0;
+
+	if (!path || !*path)
+		return 0;
+	if (already_normal(path) && ps_config_match(&ps_cfg, path, &rel) < 0)
+		return 0; /* the common case, outside every prefix: no copy, no system call */
+	if (path[0] != '/' && base_path(dirfd, base, sizeof(base), &mapped) < 0)
+		return 0; /* a bad dirfd or an unreachable cwd: the real call reports it */
+	if (ps_path_normalize(base, path, lexical, sizeof(lexical)) < 0)
+		return 0;
+	strcpy(t->path, lexical);
+	if ((rc = target_place(t)) <= 0 || t->ns.state != PS_NS_LOWER)
+		return rc; /* a name with a meta entry has only directories above it: no symlink to follow */
+	/* Lower entries may be, or lie below, symlinks: the kernel resolves them in the lower tree. */
+	if (mapped) /* from a directory of the shadow's, the kernel would look in the data tree */
+		rc = kernel_path(AT_FDCWD, lexical, follow, t->path, sizeof(t->path));
+	else
+		rc = kernel_path(dirfd, path, follow, t->path, sizeof(t->path));
+	if (rc < 0 && rc != -ENOENT)
+		return rc; /* EACCES, ENOTDIR, ELOOP...: what the real call would say, without its reaching the tree */
+	if (rc == -ENOENT || strcmp(t->path, lexical) == 0) { /* no symlink on the way, or nothing to resolve */
+		strcpy(t->path, lexical);
+		return 1;
+	}
+	return target_place(t);
+}
+
+/* t lies at or below a symlink of the shadow's: the path with the link replaced by its target, into out. */
+static int through_shadow_link(const struct ps_target *t, char *out, size_t outsz)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char link_rel[PATH_MAX], target[PATH_MAX];
+	const char *rest = t->rel + t->ns.link_len;
+	size_t dir_len;
+	int rc, n;
+
+	if (!sh)
+		return -EROFS;
+	memcpy(link_rel, t->rel, t->ns.link_len);
+	link_rel[t->ns.link_len] = '\0';
+	if ((rc = ps_ns_readlink(sh, ps_cfg.prefix[t->prefix].enc, link_rel, target, sizeof(target))) < 0)
+		return rc;
+	if (target[0] == '/')
+		n = snprintf(out, outsz, "%s%s", target, rest);
+	else {
+		dir_len = (size_t)(t->rel - t->path) + t->ns.link_len; /* the link's own path ... */
+		while (dir_len > 0 && t->path[dir_len - 1] != '/')
+			dir_len--; /* ... up to its directory */
+		n = snprintf(out, outsz, "%.*s%s%s", (int)dir_len, t->path, target, rest);
+	}
+	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
+}
+
+int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t)
+{
+	char through[PATH_MAX];
+	int rc;
+
+	for (int links = 0;; links++) {
+		rc = resolve_once(dirfd, path, follow, t);
+		if (rc <= 0 || t->ns.state != PS_NS_SYMLINK || (!follow && !t->rel[t->ns.link_len]))
+			return rc;
+		if (links == 40)
+			return -ELOOP;
+		if ((rc = through_shadow_link(t, through, sizeof(through))) < 0)
+			return rc;
+		path = through; /* absolute, or relative to the link's directory made absolute */
+		dirfd = AT_FDCWD;
+	}
 }
 
 int ps_path_in_prefix(const char *path, int follow)
@@ -153,6 +244,73 @@ int ps_target_lookup(const struct ps_target *t, struct ps_file **out)
 
 	if (!sh)
 		return -EROFS;
+	if (t->ns.state != PS_NS_RECORD)
+		return -ENOENT; /* resolving asked the meta tree already */
 	ps_target_name(t, &name);
 	return ps_file_lookup(sh, &name, out);
+}
+
+int ps_target_data_path(const struct ps_target *t, char *out, size_t outsz)
+{
+	return ps_shadow_path(out, outsz, "data", ps_cfg.prefix[t->prefix].enc, t->rel);
+}
+
+/* A directory of the shadow's own (made with mkdir): its data directory, whose mode and times are the
+ * directory's. */
+static int shadow_dir_stat(const struct ps_target *t, struct stat *st)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char data[PATH_MAX];
+	int rc;
+
+	if (!sh)
+		return -EROFS;
+	if ((rc = ps_target_data_path(t, data, sizeof(data))) < 0)
+		return rc;
+	return REAL(fstatat)(sh->dirfd, data, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+}
+
+int ps_target_stat(const struct ps_target *t, struct stat *st)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char meta[PATH_MAX];
+	struct ps_file *f;
+	int rc;
+
+	switch (t->ns.state) {
+	case PS_NS_RECORD:
+		if ((rc = ps_target_lookup(t, &f)) < 0)
+			return rc;
+		rc = ps_merge_stat(f, st);
+		ps_file_put(f);
+		return rc;
+	case PS_NS_DIR:
+		if (t->ns.opaque)
+			return shadow_dir_stat(t, st);
+		__attribute__((fallthrough)); /* a lower directory with shadow entries */
+	case PS_NS_LOWER:
+		return REAL(fstatat)(AT_FDCWD, t->path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	case PS_NS_SYMLINK: /* the link itself (resolving followed it otherwise) */
+		if (!sh)
+			return -EROFS;
+		if ((rc = ps_shadow_path(meta, sizeof(meta), "meta", ps_cfg.prefix[t->prefix].enc, t->rel)) < 0)
+			return rc;
+		return REAL(fstatat)(sh->dirfd, meta, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	case PS_NS_NOTDIR:
+		return -ENOTDIR;
+	default:
+		return -ENOENT;
+	}
+}
+
+int ps_target_parent(const struct ps_target *t, struct ps_target *parent)
+{
+	char *slash;
+
+	strcpy(parent->path, t->path);
+	slash = strrchr(parent->path, '/');
+	if (!*t->rel || !slash)
+		return 0; /* the prefix itself: its parent is outside */
+	*slash = '\0';
+	return target_place(parent);
 }

@@ -316,7 +316,10 @@ static off_t lseek_impl(int fd, off_t off, int whence)
 {
 	int saved = errno;
 	struct ps_open *o = ps_fd_merged(fd);
+	off_t r;
 
+	if (!o && ps_dir_lseek(fd, off, whence, &r)) /* a merged directory's position is in its listing */
+		return (off_t)ps_ret(r, saved);
 	if (!o)
 		return REAL(lseek)(fd, off, whence);
 	return ps_fd_done(o, ps_lseek_fd(o, fd, off, whence), saved);

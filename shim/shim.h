@@ -21,11 +21,16 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <dirent.h>
 #include <spawn.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
+#include <sys/time.h>
+#include <utime.h>
 
 #include "config.h"
 #include "file.h"
+#include "ns.h"
 #include "shadow.h"
 
 #define PS_EXPORT __attribute__((visibility("default")))
@@ -94,6 +99,7 @@ struct ps_target {
 	char path[PATH_MAX]; /* canonical absolute path */
 	int prefix;          /* index into ps_cfg.prefix */
 	const char *rel;     /* points into path */
+	struct ps_ns ns;     /* what the shadow holds at path (ns.h) */
 };
 
 /* Decide whether (dirfd, path) names something under a prefix. 0: no (pass through), 1: yes (t filled, symlinks
@@ -105,11 +111,27 @@ void ps_target_name(const struct ps_target *t, struct ps_file_name *name);
 int ps_path_in_prefix(const char *path, int follow);
 /* The shadow state of t: 0 and a reference, -ENOENT without a record. */
 int ps_target_lookup(const struct ps_target *t, struct ps_file **out);
+/* What the merged tree shows at t (t's final symlink, if any, is not followed: resolving did that). 0 or -errno
+ * (-ENOENT for a deleted name). */
+int ps_target_stat(const struct ps_target *t, struct stat *st);
+/* Does t's lower entry, if there is one, show in the merged tree? */
+static inline int ps_target_lower_shows(const struct ps_target *t)
+{
+	return ps_ns_lower_shows(&t->ns);
+}
+/* The directory t lies in: 1 and parent filled, 0 when t is a prefix itself, -errno. */
+int ps_target_parent(const struct ps_target *t, struct ps_target *parent);
+/* "data/<prefix>/<rel>" of t, relative to the shadow directory. */
+int ps_target_data_path(const struct ps_target *t, char *out, size_t outsz);
+/* The working directory by its name in the merged tree (a directory of the shadow's data tree is named by its
+ * place in the read-only tree). 0 or -errno. */
+int ps_cwd(char *out, size_t outsz);
 
 /* ---- fdtable.c ---- */
 enum ps_open_kind {
 	PS_OPEN_LOWER, /* the real lower fd of a file opened read-only; merged once the file gets a record */
 	PS_OPEN_DATA,  /* a descriptor of the data file */
+	PS_OPEN_DIR,   /* a directory: the lower one or a data directory; reads give the merged listing (dir.c) */
 };
 
 struct ps_open {
@@ -119,7 +141,9 @@ struct ps_open {
 	struct ps_file *file; /* NULL for a lower fd whose file has no record (yet) */
 	uint64_t generation;  /* lower fds: shadow generation when last checked */
 	int lock_fd;          /* record opened again, for OFD and flock locks: -1 until needed */
-	pthread_mutex_t mutex; /* position updates and lock_fd */
+	pthread_mutex_t mutex; /* position updates, lock_fd and the listing */
+	struct ps_dirlist *dir; /* PS_OPEN_DIR: the merged listing, NULL until read (and after a rewind) */
+	size_t dir_pos;       /* PS_OPEN_DIR: index of the next entry */
 	char path[];          /* canonical path (lower fds re-check it) */
 };
 
@@ -143,9 +167,17 @@ static inline struct ps_file *ps_open_merged(const struct ps_open *o)
 	return o->file;
 }
 
+/* ---- namespace.c ---- */
+/* May the program change the entries of t's directory (write and search permission on it, as merged)? 0 or
+ * -errno. */
+int ps_may_change_parent(const struct ps_target *t);
+
 /* ---- open.c ---- */
 int ps_open_target(const struct ps_target *t, int flags, mode_t mode);
 int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode);
+/* What libc's own __open64_nocancel and __close_nocancel jump to (patch.c). */
+int ps_open_nocancel(const char *path, int flags, ...);
+int ps_close_nocancel(int fd);
 
 /* ---- rw.c ---- */
 ssize_t ps_read_fd(struct ps_open *o, int fd, void *buf, size_t n);
@@ -176,6 +208,12 @@ void ps_patch_libc(void);
 /* Remember what a new program needs to run under the shim (start-up), and remove the merged copy this program
  * was started from, if it was. */
 void ps_exec_init(void);
+
+/* ---- dir.c ---- */
+/* Open the merged directory t for the program: a tracked descriptor, or -errno. */
+int ps_dir_open(const struct ps_target *t, int flags);
+/* lseek on a tracked directory moves its listing: 1 and *result (the new position or -errno), else 0. */
+int ps_dir_lseek(int fd, off_t off, int whence, off_t *result);
 
 /* ---- stdio.c ---- */
 /* fd 0, 1 or 2 needs the merge (inherited: cmd < /ro/f after a write; or dup'ed there: a builtin's >&4 after

@@ -50,22 +50,18 @@ int ps_may_access(const struct stat *st, int mode, int effective)
 	return (bits & (unsigned)mode) == (unsigned)mode ? 0 : -EACCES;
 }
 
-/* 1: st holds the merged view of a shadowed file; 0: not shadowed, pass through; < 0: -errno. Guard held. */
+/* 1: st holds the merged view; 0: not under a prefix, pass through; < 0: -errno. Guard held. */
 static int stat_shadowed(int dirfd, const char *path, struct stat *st, int flags)
 {
 	struct ps_target t;
-	struct ps_file *f;
 	int rc = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
 
 	if (rc <= 0)
 		return rc;
-	rc = ps_target_lookup(&t, &f);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
-		return rc;
-	rc = ps_merge_stat(f, st);
-	ps_file_put(f);
+	if (ps_target_lower_shows(&t)) /* by its resolved name: the program's may pass through the shadow's part */
+		rc = REAL(fstatat)(AT_FDCWD, t.path, st, flags & AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	else
+		rc = ps_target_stat(&t, st);
 	return rc < 0 ? rc : 1;
 }
 
@@ -322,7 +318,6 @@ int fstatvfs64(int fd, struct statvfs64 *buf)
 static int access_shadowed(int dirfd, const char *path, int mode, int flags, int *result)
 {
 	struct ps_target t;
-	struct ps_file *f;
 	struct stat st;
 	int rc;
 
@@ -330,13 +325,7 @@ static int access_shadowed(int dirfd, const char *path, int mode, int flags, int
 		return 0;
 	rc = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
 	if (rc > 0) {
-		rc = ps_target_lookup(&t, &f);
-		if (rc == 0) {
-			rc = ps_merge_stat(f, &st);
-			ps_file_put(f);
-		} else if (rc == -ENOENT) {
-			rc = REAL(fstatat)(AT_FDCWD, t.path, &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-		}
+		rc = ps_target_stat(&t, &st);
 		if (rc == 0)
 			rc = ps_may_access(&st, mode, (flags & AT_EACCESS) != 0);
 		*result = rc < 0 ? ps_errno_for_program(rc) : 0;

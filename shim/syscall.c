@@ -61,6 +61,13 @@ static int route(long number, const long a[6], long *ret)
 	case SYS_unlink: *ret = unlink(A(0, const char *)); return 1;
 	case SYS_rename: *ret = rename(A(0, const char *), A(1, const char *)); return 1;
 	case SYS_chmod: *ret = chmod(A(0, const char *), A(1, mode_t)); return 1;
+	case SYS_mkdir: *ret = mkdir(A(0, const char *), A(1, mode_t)); return 1;
+	case SYS_rmdir: *ret = rmdir(A(0, const char *)); return 1;
+	case SYS_chown: *ret = chown(A(0, const char *), A(1, uid_t), A(2, gid_t)); return 1;
+	case SYS_lchown: *ret = lchown(A(0, const char *), A(1, uid_t), A(2, gid_t)); return 1;
+	case SYS_symlink: *ret = symlink(A(0, const char *), A(1, const char *)); return 1;
+	case SYS_readlink: *ret = readlink(A(0, const char *), A(1, char *), A(2, size_t)); return 1;
+	case SYS_link: *ret = link(A(0, const char *), A(1, const char *)); return 1;
 	case SYS_dup2: *ret = dup2(A(0, int), A(1, int)); return 1;
 #endif
 	case SYS_openat: *ret = openat(A(0, int), A(1, const char *), A(2, int), A(3, mode_t)); return 1;
@@ -80,6 +87,14 @@ static int route(long number, const long a[6], long *ret)
 	case SYS_fdatasync: *ret = fdatasync(A(0, int)); return 1;
 	case SYS_faccessat: *ret = faccessat(A(0, int), A(1, const char *), A(2, int), 0); return 1;
 	case SYS_faccessat2: *ret = faccessat(A(0, int), A(1, const char *), A(2, int), A(3, int)); return 1;
+	case SYS_mkdirat: *ret = mkdirat(A(0, int), A(1, const char *), A(2, mode_t)); return 1;
+	case SYS_getdents64: *ret = getdents64(A(0, int), A(1, void *), A(2, size_t)); return 1;
+	case SYS_linkat:
+		*ret = linkat(A(0, int), A(1, const char *), A(2, int), A(3, const char *), A(4, int));
+		return 1;
+	case SYS_symlinkat: *ret = symlinkat(A(0, const char *), A(1, int), A(2, const char *)); return 1;
+	case SYS_readlinkat: *ret = readlinkat(A(0, int), A(1, const char *), A(2, char *), A(3, size_t)); return 1;
+	case SYS_chdir: *ret = chdir(A(0, const char *)); return 1;
 	case SYS_unlinkat: *ret = unlinkat(A(0, int), A(1, const char *), A(2, int)); return 1;
 	case SYS_renameat:
 		*ret = renameat(A(0, int), A(1, const char *), A(2, int), A(3, const char *));
@@ -89,6 +104,13 @@ static int route(long number, const long a[6], long *ret)
 		return 1;
 	case SYS_fchmodat: *ret = fchmodat(A(0, int), A(1, const char *), A(2, mode_t), 0); return 1;
 	case SYS_fchmod: *ret = fchmod(A(0, int), A(1, mode_t)); return 1;
+	case SYS_fchown: *ret = fchown(A(0, int), A(1, uid_t), A(2, gid_t)); return 1;
+	case SYS_fchownat:
+		*ret = fchownat(A(0, int), A(1, const char *), A(2, uid_t), A(3, gid_t), A(4, int));
+		return 1;
+	case SYS_utimensat:
+		*ret = utimensat(A(0, int), A(1, const char *), A(2, const struct timespec *), A(3, int));
+		return 1;
 	case SYS_dup: *ret = dup(A(0, int)); return 1;
 	case SYS_dup3: *ret = dup3(A(0, int), A(1, int), A(2, int)); return 1;
 	case SYS_fcntl: *ret = fcntl(A(0, int), A(1, int), a[2]); return 1;

@@ -7,6 +7,7 @@
  * usage error, 3 when a wait for a marker file timed out, 1 for an unexpected failure of the probe itself.
  * Marker files (--ready, --go ...) let a test order steps between processes without sleeping.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -201,6 +202,86 @@ static int cmd_pwrite_fill(char **av)
 		printf("pwrite %zd\n", n);
 	free(buf);
 	close(fd);
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names read from d until its end, "name/type" each, in the order read, as one string. */
+static char *names_read(DIR *d)
+{
+	char *all = strdup(""), *grown;
+	struct dirent *e;
+
+	while (all && (e = readdir(d)) != NULL) {
+		if (asprintf(&grown, "%s %s/%d", all, e->d_name, e->d_type) < 0)
+			grown = NULL;
+		free(all);
+		all = grown;
+	}
+	return all ? all : strdup("?");
+}
+
+/* The same, sorted (the order of a directory is the filesystem's), printed after what. */
+static void print_sorted(const char *what, char *names)
+{
+	char *words[4096], *save = NULL;
+	size_t n = 0;
+
+	for (char *w = strtok_r(names, " ", &save); w && n < 4096; w = strtok_r(NULL, " ", &save))
+		words[n++] = w;
+	qsort(words, n, sizeof(words[0]), by_name);
+	printf("%s:", what);
+	for (size_t i = 0; i < n; i++)
+		printf(" %s", words[i]);
+	printf("\n");
+}
+
+/* readdir DIR: the listing read by opendir/readdir, again after rewinddir, the rest after a telldir/seekdir
+ * round trip, then by scandir (which opens the directory inside glibc). */
+static int cmd_readdir(char **av)
+{
+	DIR *d = opendir(av[0]);
+	char *first, *again, *rest, *seeked;
+	struct dirent **list;
+	long pos;
+	int n;
+
+	if (!d) {
+		printf("opendir %s\n", errname(errno));
+		return 0;
+	}
+	first = names_read(d);
+	rewinddir(d);
+	again = names_read(d);
+	rewinddir(d);
+	readdir(d);
+	readdir(d);
+	pos = telldir(d);
+	rest = names_read(d);
+	seekdir(d, pos);
+	seeked = names_read(d);
+	printf("after two, then again after seekdir: %s\n", strcmp(rest, seeked) == 0 ? "the same" : "different");
+	printf("the rest is all but two: %s\n", strlen(rest) < strlen(first) ? "yes" : "no");
+	print_sorted("readdir", first);
+	print_sorted("after rewinddir", again);
+	free(first);
+	free(again);
+	free(rest);
+	free(seeked);
+	closedir(d);
+	n = scandir(av[0], &list, NULL, alphasort);
+	printf("scandir:");
+	for (int i = 0; i < n; i++) {
+		printf(" %s", list[i]->d_name);
+		free(list[i]);
+	}
+	printf("\n");
+	if (n >= 0)
+		free(list);
 	return 0;
 }
 
@@ -588,6 +669,7 @@ static const struct command commands[] = {
 			       "[--release M] [--then close|exit|close-other] [--closed M] [--exit M] [--timeout S]" },
 	{ "getlk", 3, cmd_getlk, "PATH ro|rw rd|wr" },
 	{ "stat", 1, cmd_stat, "PATH" },
+	{ "readdir", 1, cmd_readdir, "DIR" },
 	{ "size-after-write", 3, cmd_size_after_write, "PATH OFF TEXT" },
 	{ "segments", 1, cmd_segments, "PATH" },
 	{ "seek", 3, cmd_seek, "PATH SEEK_SET|SEEK_CUR|SEEK_END|SEEK_DATA|SEEK_HOLE OFF" },

@@ -255,7 +255,7 @@ fnv1a64() {
 @test "the shadow is created with its FORMAT file" {
 	run "$RUN" -r "$tmp/ro" -s "$tmp/new/shadow" -- true
 	[ "$status" -eq 0 ]
-	[ "$(head -n 1 "$tmp/new/shadow/FORMAT")" = "pageshadow shadow format 1" ]
+	[ "$(head -n 1 "$tmp/new/shadow/FORMAT")" = "pageshadow shadow format 2" ]
 }
 
 @test "default shadow: XDG_STATE_HOME/pageshadow/FNV-1a of the prefixes" {

@@ -44,7 +44,7 @@ shim_lines() { grep -E '^[^ :[]+\[[0-9]+\]: ' "$1" || true; }
 	meta=$(shadow_meta f) data=$(shadow_data f)
 	[ -f "$meta" ] && [ -f "$data" ]
 	expect_eq "$(head -c 8 "$meta")" PSHDWREC "record magic"
-	expect_eq "$(head -n 1 "$SHADOW/FORMAT" | tr -d '\0')" "pageshadow shadow format 1" "FORMAT line"
+	expect_eq "$(head -n 1 "$SHADOW/FORMAT" | tr -d '\0')" "pageshadow shadow format 2" "FORMAT line"
 	expect_eq "$(le_int "$meta" 8 4)" 1 "record version"
 	expect_eq "$(le_int "$meta" 20 4)" 1 "flags (HAS_LOWER)"
 	expect_eq "$(le_int "$meta" 40 8)" 1048576 "lower_size"

@@ -127,18 +127,19 @@ static void test_unknown_format_is_eproto(void **state)
 
 	t_mkdir(fx->path);
 	t_join(p, fx->path, "FORMAT");
-	t_write_file(p, "pageshadow shadow format 2\n", 27);
+	t_write_file(p, "pageshadow shadow format 3\n", 27);
 	assert_int_equal(open_shadow(fx, fx->path, 1), -EPROTO);
-	assert_string_equal(fx->why, "unknown shadow format \"pageshadow shadow format 2\" "
-				     "(this build reads \"pageshadow shadow format 1\")");
+	assert_string_equal(fx->why, "unknown shadow format \"pageshadow shadow format 3\" "
+				     "(this build reads \"pageshadow shadow format 2\")");
 	/* The file is left as it was. */
 	{
 		char text[64];
 
 		read_text(p, text, sizeof(text));
-		assert_string_equal(text, "pageshadow shadow format 2\n");
+		assert_string_equal(text, "pageshadow shadow format 3\n");
 	}
 }
+
 
 static void test_format_file_of_wrong_size_is_eproto(void **state)
 {
@@ -162,6 +163,23 @@ static void write_format_page(struct fx *fx, const char *first)
 	t_mkdir(fx->path);
 	t_join(p, fx->path, "FORMAT");
 	t_write_file(p, page, sizeof(page));
+}
+
+/* Format 1 lacks only whiteouts and directories: read as it is, upgraded by the first writer. */
+static void test_format_1_is_read_as_is_and_upgraded_by_a_writer(void **state)
+{
+	struct fx *fx = *state;
+	char p[PATH_MAX], text[64];
+
+	write_format_page(fx, PS_SHADOW_FORMAT_LINE_V1);
+	t_join(p, fx->path, "FORMAT");
+	assert_int_equal(open_shadow(fx, fx->path, 0), 0);
+	ps_shadow_close(&fx->sh);
+	read_text(p, text, sizeof(text));
+	assert_string_equal(text, PS_SHADOW_FORMAT_LINE_V1);
+	assert_int_equal(open_shadow(fx, fx->path, 1), 0);
+	read_text(p, text, sizeof(text));
+	assert_string_equal(text, PS_SHADOW_FORMAT_LINE);
 }
 
 static void test_format_page_with_exact_line_is_accepted(void **state)
@@ -340,6 +358,7 @@ int main(void)
 		T(test_open_of_a_file_is_enotdir),
 		T(test_open_without_create_of_dir_without_format_is_enoent),
 		T(test_unknown_format_is_eproto),
+		T(test_format_1_is_read_as_is_and_upgraded_by_a_writer),
 		T(test_format_file_of_wrong_size_is_eproto),
 		T(test_format_page_with_exact_line_is_accepted),
 		T(test_format_line_followed_by_more_text_is_eproto),

@@ -1,0 +1,101 @@
+/* ns.h - the merged namespace: what the shadow says about a name, whiteouts, directories, merged listings.
+ *
+ * The meta tree (meta/<prefix>/<rel>) is the authority on names (docs/FORMAT.md):
+ *   a regular file   a record: the name is a shadowed or new regular file (record.h);
+ *   a directory      a directory of the merged tree that holds shadow entries; with the sticky bit set it is
+ *                    opaque - made in the shadow, the lower directory of the same name (if any) does not show;
+ *   a symlink        to WHITEOUT_TARGET (ns.c): a whiteout - the name was deleted, the lower entry does not
+ *                    show; to anything else: a symlink made in the shadow, with that target.
+ * A name with no meta entry, under directories that are not opaque, is the lower tree's business. Every directory
+ * made with mkdir is opaque (where no lower directory was, that changes nothing); directories made implicitly as the
+ * parents of a record are not, and exist only where a lower directory shows. The data tree mirrors the meta tree's
+ * directories, so that a directory of the merged tree has a real directory to be a program's cwd or dirfd.
+ * Changes take the shadow's creation lock and bump the generation.
+ */
+#ifndef PS_NS_H
+#define PS_NS_H
+
+#include "shadow.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum ps_ns_state {
+	PS_NS_LOWER,    /* no shadow entry at the name, none above hides it: the lower tree decides */
+	PS_NS_RECORD,   /* a record: a shadowed regular file */
+	PS_NS_DIR,      /* a directory with shadow entries (opaque: the lower one does not show) */
+	PS_NS_ABSENT,   /* deleted (whiteout), or in an opaque directory without an entry: a free name */
+	PS_NS_NOPARENT, /* a directory above was deleted, or exists nowhere: ENOENT */
+	PS_NS_NOTDIR,   /* a file stands where a directory is needed: ENOTDIR */
+	PS_NS_SYMLINK,  /* a symlink made in the shadow: the name itself, or one on the way (link_len) */
+};
+
+struct ps_ns {
+	enum ps_ns_state state;
+	int opaque;      /* PS_NS_DIR */
+	size_t link_len; /* PS_NS_SYMLINK: the symlink is rel's first link_len bytes (all of rel: the name is one) */
+};
+
+/* What the shadow says about rel below the prefix encoded enc. One fstatat per component that has a meta
+ * entry, plus one. 0 or -errno of a failed system call (other than ENOENT). */
+int ps_ns_lookup(struct ps_shadow *sh, const char *enc, const char *rel, struct ps_ns *out);
+
+/* The target of the shadow's symlink at rel, into buf (NUL-terminated). Its length or -errno. */
+int ps_ns_readlink(struct ps_shadow *sh, const char *enc, const char *rel, char *buf, size_t bufsz);
+
+/* Make rel a symlink to target (replacing a whiteout there). -EEXIST when the shadow has an entry there; -EINVAL
+ * for the one target that means whiteout. 0 or -errno. */
+int ps_ns_symlink(struct ps_shadow *sh, const char *enc, const char *rel, const char *target);
+
+/* Can the lower entry at rel show in the merged tree (nothing in the shadow replaces or hides it)? */
+static inline int ps_ns_lower_shows(const struct ps_ns *ns)
+{
+	return ns->state == PS_NS_LOWER || (ns->state == PS_NS_DIR && !ns->opaque);
+}
+
+/* Delete rel from the merged tree: whatever the shadow holds there (a record and its data, a directory of
+ * whiteouts) goes, and with whiteout a whiteout takes its place atomically (the name has a lower entry that
+ * must stay hidden). 0 or -errno. */
+int ps_ns_remove(struct ps_shadow *sh, const char *enc, const char *rel, int whiteout);
+
+/* Make rel a new, empty, opaque directory of mode mode (replacing a whiteout there). -EEXIST when the shadow
+ * has an entry there already. 0 or -errno. */
+int ps_ns_mkdir(struct ps_shadow *sh, const char *enc, const char *rel, mode_t mode);
+
+/* Move the directory or symlink src_rel, which lives wholly in the shadow (an opaque directory), to dst_rel,
+ * replacing what the shadow holds there (a whiteout, a directory of whiteouts: the caller checked the merged one
+ * is empty). Data first, then the meta entry. 0 or -errno. */
+int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, const char *dst_enc,
+		   const char *dst_rel);
+
+/* A merged directory listing, built once per open directory (and again when rewound). */
+struct ps_dirent {
+	uint64_t ino;
+	uint32_t name; /* offset into names */
+	unsigned char type; /* DT_* */
+};
+
+struct ps_dirlist {
+	struct ps_dirent *ents;
+	size_t count, cap;
+	char *names;
+	size_t names_len, names_cap;
+};
+
+/* Build the listing of rel: the entries read from fd (the real directory the program holds: the lower
+ * directory, or the data directory of one that exists only in the shadow; -1 for none) - all of them when
+ * lower_shows, else only "." and ".." - merged with the meta directory: whiteouts remove names, records and directories add them
+ * (once). 0 or -errno; *out is freed by ps_dirlist_free either way. */
+int ps_ns_list(struct ps_shadow *sh, const char *enc, const char *rel, int fd, int lower_shows,
+	       struct ps_dirlist *out);
+void ps_dirlist_free(struct ps_dirlist *l);
+
+/* Copy entries from *pos on into buf as struct linux_dirent64 records (d_off: the index of the next entry),
+ * as many as fit; *pos advances. Returns the bytes written: 0 at the end, -EINVAL when not even one fits. */
+long ps_dirlist_fill(const struct ps_dirlist *l, size_t *pos, void *buf, size_t n);
+
+/* Does the listing hold a name besides "." and ".."? (rmdir's ENOTEMPTY) */
+int ps_dirlist_has_names(const struct ps_dirlist *l);
+
+#endif

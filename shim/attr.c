@@ -1,0 +1,377 @@
+/* attr.c - mode, owner and times in the merged tree: the chmod, chown and utimes families.
+ *
+ * Entry points: the wrappers (symbols.def).
+ * Where a name's attributes live:
+ *  - a file or directory that lives wholly in the shadow: on its data file or data directory, changed there by the
+ *    real call (the kernel checks permission: the program made it, it owns it);
+ *  - a file with a lower file: times on its data file (a regular file under the shim always reports the data
+ *    file's times, merge.h), mode and owner in its record (record.h); a lower file that has no record gets one,
+ *    which copies nothing. Permission is checked here, against the merged attributes, as the kernel would;
+ *  - a symlink made in the shadow: its meta entry (owner and times);
+ *  - a lower directory, symlink or special file: its own, which nothing may change - a call that would change
+ *    them fails with EROFS (also where the lower tree is writable); one that changes nothing succeeds.
+ * A deleted name is ENOENT.
+ */
+#include "shim.h"
+#include "log.h"
+#include "merge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+enum attr_kind { ATTR_MODE, ATTR_OWNER, ATTR_TIMES };
+
+struct attr {
+	enum attr_kind kind;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	const struct timespec *times; /* NULL: now */
+};
+
+static int is_now(const struct timespec *times)
+{
+	return !times || (times[0].tv_nsec == UTIME_NOW && times[1].tv_nsec == UTIME_NOW);
+}
+
+/* Would a leave st as it is? */
+static int changes_nothing(const struct stat *st, const struct attr *a)
+{
+	switch (a->kind) {
+	case ATTR_MODE:
+		return (st->st_mode & 07777) == (a->mode & 07777);
+	case ATTR_OWNER:
+		return (a->uid == (uid_t)-1 || a->uid == st->st_uid) && (a->gid == (gid_t)-1 || a->gid == st->st_gid);
+	default:
+		return a->times && a->times[0].tv_nsec == UTIME_OMIT && a->times[1].tv_nsec == UTIME_OMIT;
+	}
+}
+
+static int in_groups(gid_t gid)
+{
+	gid_t groups[256];
+	int n = getgroups(256, groups);
+
+	if (gid == getegid())
+		return 1;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
+/* The kernel's rules for changing st's attributes (chmod_common, chown_ok, utimes), for attributes the shim keeps
+ * itself. */
+static int may_change(const struct stat *st, const struct attr *a)
+{
+	uid_t me = geteuid();
+
+	if (me == 0)
+		return 0;
+	switch (a->kind) {
+	case ATTR_MODE:
+		return st->st_uid == me ? 0 : -EPERM;
+	case ATTR_OWNER:
+		if ((a->uid != (uid_t)-1 && a->uid != st->st_uid) || st->st_uid != me)
+			return -EPERM;
+		return a->gid == (gid_t)-1 || a->gid == st->st_gid || in_groups(a->gid) ? 0 : -EPERM;
+	default:
+		if (st->st_uid == me)
+			return 0;
+		return is_now(a->times) ? ps_may_access(st, W_OK, 1) : -EPERM;
+	}
+}
+
+/* The real call on a data file or directory of the shadow (dirfd-relative). */
+static int apply_real(int dirfd, const char *path, const struct attr *a)
+{
+	int r;
+
+	switch (a->kind) {
+	case ATTR_MODE:
+		r = REAL(fchmodat)(dirfd, path, a->mode, 0);
+		break;
+	case ATTR_OWNER:
+		r = REAL(fchownat)(dirfd, path, a->uid, a->gid, AT_SYMLINK_NOFOLLOW);
+		break;
+	default:
+		r = REAL(utimensat)(dirfd, path, a->times, AT_SYMLINK_NOFOLLOW);
+		break;
+	}
+	return r < 0 ? -errno : 0;
+}
+
+/* A shadowed regular file. */
+static int apply_file(struct ps_file *f, const struct attr *a)
+{
+	struct stat st;
+	int rc;
+
+	if (f->lower_fd < 0)
+		return apply_real(f->sh->dirfd, f->data_path, a);
+	if ((rc = ps_merge_stat(f, &st)) < 0 || (rc = may_change(&st, a)) < 0)
+		return rc;
+	switch (a->kind) {
+	case ATTR_MODE:
+		ps_record_set_mode(&f->rec, a->mode);
+		return 0;
+	case ATTR_OWNER:
+		ps_record_set_owner(&f->rec, a->uid == (uid_t)-1 ? st.st_uid : a->uid,
+				    a->gid == (gid_t)-1 ? st.st_gid : a->gid);
+		return 0;
+	default:
+		return apply_real(f->sh->dirfd, f->data_path, a);
+	}
+}
+
+/* A lower regular file gets a record (nothing is copied) to hold what changes. */
+static int apply_lower_file(const struct ps_target *t, const struct stat *st, const struct attr *a)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_file_name name;
+	struct ps_file *f;
+	int rc;
+
+	if (!sh)
+		return -EROFS;
+	if ((rc = may_change(st, a)) < 0)
+		return rc;
+	ps_target_name(t, &name);
+	if ((rc = ps_file_create(sh, &name, st, 0, 0, &f)) < 0)
+		return rc;
+	rc = apply_file(f, a);
+	ps_file_put(f);
+	return rc;
+}
+
+static int apply_target(const struct ps_target *t, const struct attr *a)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char data[PATH_MAX];
+	struct ps_file *f;
+	struct stat st;
+	int rc;
+
+	if ((rc = ps_target_stat(t, &st)) < 0)
+		return rc;
+	if (t->ns.state == PS_NS_RECORD) {
+		if ((rc = ps_target_lookup(t, &f)) < 0)
+			return rc;
+		rc = apply_file(f, a);
+		ps_file_put(f);
+		return rc;
+	}
+	if (t->ns.state == PS_NS_SYMLINK) { /* the link itself: a symlink has no mode of its own to change */
+		if (a->kind == ATTR_MODE)
+			return -EOPNOTSUPP;
+		if (!sh)
+			return -EROFS;
+		if ((rc = ps_shadow_path(data, sizeof(data), "meta", ps_cfg.prefix[t->prefix].enc, t->rel)) < 0)
+			return rc;
+		return apply_real(sh->dirfd, data, a);
+	}
+	if (t->ns.state == PS_NS_DIR && t->ns.opaque) {
+		if (!sh)
+			return -EROFS;
+		if ((rc = ps_target_data_path(t, data, sizeof(data))) < 0)
+			return rc;
+		return apply_real(sh->dirfd, data, a);
+	}
+	if (changes_nothing(&st, a))
+		return may_change(&st, a);
+	if (S_ISREG(st.st_mode))
+		return apply_lower_file(t, &st, a);
+	ps_debug("%s: attributes of a lower directory, symlink or device cannot change", t->path);
+	return may_change(&st, a) < 0 ? may_change(&st, a) : -EROFS;
+}
+
+/* 1: handled (*rc); 0: pass through. */
+static int path_attr(int dirfd, const char *path, int follow, const struct attr *a, int *rc)
+{
+	struct ps_target t;
+	int r;
+
+	if (!ps_enter())
+		return 0;
+	r = ps_resolve(dirfd, path, follow, &t);
+	if (r == 0) {
+		ps_leave();
+		return 0;
+	}
+	*rc = r < 0 ? r : apply_target(&t, a);
+	ps_leave();
+	return 1;
+}
+
+/* The fd forms. 1: handled (*rc); 0: pass through (not the shim's, or a data file that is wholly the file). */
+static int fd_attr(int fd, const struct attr *a, int *rc)
+{
+	struct ps_open *o;
+	struct ps_target t;
+
+	if (!ps_enter())
+		return 0;
+	o = ps_fd_get(fd);
+	if (!o || (o->kind == PS_OPEN_DATA && o->file->lower_fd < 0)) {
+		if (o)
+			ps_open_put(o);
+		ps_leave();
+		return 0;
+	}
+	if (o->kind == PS_OPEN_DIR)
+		*rc = (*rc = ps_resolve(AT_FDCWD, o->path, 1, &t)) > 0 ? apply_target(&t, a) : *rc < 0 ? *rc : -ENOENT;
+	else if ((*rc = ps_open_attach_record(o)) == 0)
+		*rc = apply_file(o->file, a);
+	ps_open_put(o);
+	ps_leave();
+	return 1;
+}
+
+#define ATTR_RETURN(handled, passthrough, rc)                                                                      \
+	do {                                                                                                       \
+		int saved_ = errno;                                                                                \
+		if (!(handled))                                                                                    \
+			return passthrough;                                                                        \
+		return (int)ps_ret(ps_errno_for_program(rc), saved_);                                              \
+	} while (0)
+
+int chmod(const char *path, mode_t mode)
+{
+	struct attr a = { .kind = ATTR_MODE, .mode = mode };
+	int rc;
+
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(chmod)(path, mode), rc);
+}
+
+int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	struct attr a = { .kind = ATTR_MODE, .mode = mode };
+	int rc;
+
+	ATTR_RETURN(path_attr(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &a, &rc),
+		    REAL(fchmodat)(dirfd, path, mode, flags), rc);
+}
+
+int fchmod(int fd, mode_t mode)
+{
+	struct attr a = { .kind = ATTR_MODE, .mode = mode };
+	int rc;
+
+	ATTR_RETURN(fd_attr(fd, &a, &rc), REAL(fchmod)(fd, mode), rc);
+}
+
+int chown(const char *path, uid_t uid, gid_t gid)
+{
+	struct attr a = { .kind = ATTR_OWNER, .uid = uid, .gid = gid };
+	int rc;
+
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(chown)(path, uid, gid), rc);
+}
+
+int lchown(const char *path, uid_t uid, gid_t gid)
+{
+	struct attr a = { .kind = ATTR_OWNER, .uid = uid, .gid = gid };
+	int rc;
+
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 0, &a, &rc), REAL(lchown)(path, uid, gid), rc);
+}
+
+int fchown(int fd, uid_t uid, gid_t gid)
+{
+	struct attr a = { .kind = ATTR_OWNER, .uid = uid, .gid = gid };
+	int rc;
+
+	ATTR_RETURN(fd_attr(fd, &a, &rc), REAL(fchown)(fd, uid, gid), rc);
+}
+
+int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
+{
+	struct attr a = { .kind = ATTR_OWNER, .uid = uid, .gid = gid };
+	int rc;
+
+	if ((flags & AT_EMPTY_PATH) && !*path)
+		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(fchownat)(dirfd, path, uid, gid, flags), rc);
+	ATTR_RETURN(path_attr(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &a, &rc),
+		    REAL(fchownat)(dirfd, path, uid, gid, flags), rc);
+}
+
+int utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
+{
+	struct attr a = { .kind = ATTR_TIMES, .times = times };
+	int rc;
+
+	if ((flags & AT_EMPTY_PATH) && !*path) /* the descriptor's own file */
+		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(utimensat)(dirfd, path, times, flags), rc);
+	ATTR_RETURN(path_attr(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &a, &rc),
+		    REAL(utimensat)(dirfd, path, times, flags), rc);
+}
+
+int futimens(int fd, const struct timespec times[2])
+{
+	struct attr a = { .kind = ATTR_TIMES, .times = times };
+	int rc;
+
+	ATTR_RETURN(fd_attr(fd, &a, &rc), REAL(futimens)(fd, times), rc);
+}
+
+/* The timeval and utimbuf forms, as timespecs (NULL stays NULL: now). */
+static const struct timespec *from_timeval(const struct timeval tv[2], struct timespec ts[2])
+{
+	if (!tv)
+		return NULL;
+	for (int i = 0; i < 2; i++)
+		ts[i] = (struct timespec){ .tv_sec = tv[i].tv_sec, .tv_nsec = tv[i].tv_usec * 1000 };
+	return ts;
+}
+
+int utimes(const char *path, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	struct attr a = { .kind = ATTR_TIMES, .times = from_timeval(tv, ts) };
+	int rc;
+
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(utimes)(path, tv), rc);
+}
+
+int lutimes(const char *path, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	struct attr a = { .kind = ATTR_TIMES, .times = from_timeval(tv, ts) };
+	int rc;
+
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 0, &a, &rc), REAL(lutimes)(path, tv), rc);
+}
+
+int futimes(int fd, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	struct attr a = { .kind = ATTR_TIMES, .times = from_timeval(tv, ts) };
+	int rc;
+
+	ATTR_RETURN(fd_attr(fd, &a, &rc), REAL(futimes)(fd, tv), rc);
+}
+
+int futimesat(int dirfd, const char *path, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	struct attr a = { .kind = ATTR_TIMES, .times = from_timeval(tv, ts) };
+	int rc;
+
+	ATTR_RETURN(path_attr(dirfd, path, 1, &a, &rc), REAL(futimesat)(dirfd, path, tv), rc);
+}
+
+int utime(const char *path, const struct utimbuf *buf)
+{
+	struct timespec ts[2];
+	struct attr a = { .kind = ATTR_TIMES, .times = NULL };
+	int rc;
+
+	if (buf) {
+		ts[0] = (struct timespec){ .tv_sec = buf->actime };
+		ts[1] = (struct timespec){ .tv_sec = buf->modtime };
+		a.times = ts;
+	}
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(utime)(path, buf), rc);
+}

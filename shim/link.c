@@ -1,0 +1,182 @@
+/* link.c - symbolic links in the merged tree: symlink, symlinkat, readlink, readlinkat, realpath.
+ *
+ * Entry points: the wrappers (symbols.def).
+ * A symlink made under a prefix is an entry of the shadow's meta tree (ns.h) with the program's target; resolve.c
+ * follows it as the kernel would follow a real one. readlink answers for it, passes through for a lower symlink
+ * that shows, and says ENOENT for a deleted name, EINVAL for anything that is not a symlink.
+ */
+#include "shim.h"
+#include "log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+/* 1: handled (*rc); 0: pass through. */
+static int symlink_shadowed(const char *target, int dirfd, const char *path, int *rc)
+{
+	struct ps_shadow *sh = NULL;
+	struct ps_target t;
+	struct stat st;
+	int r;
+
+	if (!ps_enter())
+		return 0;
+	r = ps_resolve(dirfd, path, 0, &t);
+	if (r == 0) {
+		ps_leave();
+		return 0;
+	}
+	if (r > 0 && ps_target_stat(&t, &st) != -ENOENT)
+		r = -EEXIST;
+	else if (r > 0 && !(sh = ps_shadow_get()))
+		r = -EROFS;
+	else if (r > 0 && !*target)
+		r = -ENOENT; /* as the kernel says of an empty target */
+	else if (r > 0 && (r = ps_may_change_parent(&t)) == 0)
+		r = ps_ns_symlink(sh, ps_cfg.prefix[t.prefix].enc, t.rel, target);
+	ps_debug("symlink %s -> %s: %d", path, target, r);
+	ps_leave();
+	*rc = r;
+	return 1;
+}
+
+int symlink(const char *target, const char *path)
+{
+	int saved = errno, rc;
+
+	if (!symlink_shadowed(target, AT_FDCWD, path, &rc))
+		return REAL(symlink)(target, path);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int symlinkat(const char *target, int dirfd, const char *path)
+{
+	int saved = errno, rc;
+
+	if (!symlink_shadowed(target, dirfd, path, &rc))
+		return REAL(symlinkat)(target, dirfd, path);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+/* 1: handled (*n: the length or -errno); 0: pass through. */
+static int readlink_shadowed(int dirfd, const char *path, char *buf, size_t size, ssize_t *n)
+{
+	struct ps_shadow *sh;
+	char target[PATH_MAX];
+	struct ps_target t;
+	int r;
+
+	if (!ps_enter())
+		return 0;
+	sh = ps_shadow_get();
+	r = ps_resolve(dirfd, path, 0, &t);
+	if (r == 0) {
+		ps_leave();
+		return 0;
+	}
+	if (r > 0 && ps_target_lower_shows(&t))
+		r = (int)(*n = REAL(readlinkat)(AT_FDCWD, t.path, buf, size)) < 0 ? -errno : 1;
+	else if (r > 0 && t.ns.state != PS_NS_SYMLINK)
+		r = t.ns.state == PS_NS_ABSENT ? -ENOENT : -EINVAL;
+	else if (r > 0 && !sh)
+		r = -EROFS;
+	else if (r > 0 && (r = ps_ns_readlink(sh, ps_cfg.prefix[t.prefix].enc, t.rel, target, sizeof(target))) >= 0) {
+		*n = (size_t)r < size ? r : (ssize_t)size; /* truncated, without a NUL, as readlink does */
+		memcpy(buf, target, (size_t)*n);
+		r = 1;
+	}
+	if (r < 0)
+		*n = r;
+	ps_leave();
+	return 1;
+}
+
+#define READLINK_RETURN(handled, passthrough, n)                                                                   \
+	do {                                                                                                       \
+		int saved_ = errno;                                                                                \
+		if (!(handled))                                                                                    \
+			return passthrough;                                                                        \
+		return (ssize_t)ps_ret((n) < 0 ? ps_errno_for_program((int)(n)) : (n), saved_);                   \
+	} while (0)
+
+ssize_t readlink(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+
+	READLINK_RETURN(readlink_shadowed(AT_FDCWD, path, buf, size, &n), REAL(readlink)(path, buf, size), n);
+}
+
+ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+
+	READLINK_RETURN(readlink_shadowed(dirfd, path, buf, size, &n), REAL(readlinkat)(dirfd, path, buf, size), n);
+}
+
+ssize_t __readlink_chk(const char *path, char *buf, size_t size, size_t buflen)
+{
+	ssize_t n;
+
+	if (size > buflen)
+		return REAL(__readlink_chk)(path, buf, size, buflen); /* glibc reports the overflow */
+	READLINK_RETURN(readlink_shadowed(AT_FDCWD, path, buf, size, &n), REAL(__readlink_chk)(path, buf, size, buflen),
+			n);
+}
+
+ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen)
+{
+	ssize_t n;
+
+	if (size > buflen)
+		return REAL(__readlinkat_chk)(dirfd, path, buf, size, buflen);
+	READLINK_RETURN(readlink_shadowed(dirfd, path, buf, size, &n),
+			REAL(__readlinkat_chk)(dirfd, path, buf, size, buflen), n);
+}
+
+/* realpath of a name under a prefix is what resolving it gave (glibc's own walk reads links with calls no
+ * wrapper sees, and finds nothing of the shadow's). 1: handled (*out, or NULL and errno); 0: pass through. */
+static int realpath_shadowed(const char *path, char *resolved, char **out)
+{
+	struct ps_target t;
+	struct stat st;
+	int saved = errno, rc;
+
+	if (!ps_enter())
+		return 0;
+	rc = ps_resolve(AT_FDCWD, path, 1, &t);
+	if (rc == 0) {
+		ps_leave();
+		return 0;
+	}
+	if (rc > 0)
+		rc = ps_target_stat(&t, &st);
+	ps_leave();
+	*out = NULL;
+	if (rc < 0) {
+		errno = -ps_errno_for_program(rc);
+		return 1;
+	}
+	*out = resolved ? strcpy(resolved, t.path) : strdup(t.path);
+	if (*out)
+		errno = saved;
+	return 1;
+}
+
+char *realpath(const char *path, char *resolved)
+{
+	char *out;
+
+	if (!path || !realpath_shadowed(path, resolved, &out))
+		return REAL(realpath)(path, resolved);
+	return out;
+}
+
+char *canonicalize_file_name(const char *path)
+{
+	char *out;
+
+	if (!path || !realpath_shadowed(path, NULL, &out))
+		return REAL(canonicalize_file_name)(path);
+	return out;
+}

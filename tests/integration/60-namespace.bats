@@ -1,0 +1,269 @@
+#!/usr/bin/env bats
+# 60-namespace.bats - the merged namespace: listings, deletion (whiteouts), directories, renames, and the tools that
+# reshape a tree (rm -rf, mkdir -p, mv, tar x, cp -r, git, make, python) on a really read-only tree, each compared
+# entry by entry (names, types, modes, symlink targets, contents) with the same commands on a writable copy
+# (helpers.bash: run_both; the lower tree unchanged, strace showing no mutating call on a lower path).
+
+load helpers
+
+setup_file() {
+	ps_detect_namespace
+}
+
+setup() {
+	ps_setup
+}
+
+teardown() {
+	ps_teardown
+}
+
+# listing DIR: every entry below DIR as seen through the shim (find walks with openat, fdopendir and getdents64):
+# name, type, mode, symlink target; then every file's checksum.
+listing() {
+	(cd "$1" && ps_exec find . -mindepth 1 -printf '%P %y %m %l\n' | LC_ALL=C sort)
+	(cd "$1" && ps_exec find . -type f -print0 | LC_ALL=C sort -z | ps_exec xargs -0 -r sha256sum)
+}
+export -f listing
+
+make_src_tree() {
+	mkdir -p "$LOWER/src/pkg" "$LOWER/src/empty" "$LOWER/src/deep/er/est"
+	echo 'int a(void) { return 1; }' >"$LOWER/src/a.c"
+	echo 'int b(void) { return 2; }' >"$LOWER/src/b.c"
+	echo 'VALUE = "lower"' >"$LOWER/src/pkg/mod.py"
+	: >"$LOWER/src/pkg/__init__.py"
+	seq 1 5000 >"$LOWER/src/deep/er/est/numbers"
+	ln -s a.c "$LOWER/src/link-to-a"
+	chmod 0750 "$LOWER/src/deep"
+	lower_ready
+}
+
+@test "ls, find and python list new, deleted and re-created names once each, with their types" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec bash -c "echo new > c.c; mkdir newdir; echo n > newdir/x; rm b.c; echo again > a.c; echo w >> pkg/mod.py"
+		ps_exec ls -1AF .
+		ps_exec ls -1AF newdir pkg
+		ps_exec python3 -c "
+import os
+print(sorted(os.listdir(\".\")))
+print(sorted((e.name, e.is_dir(), e.is_file(), e.is_symlink()) for e in os.scandir(\".\")))
+for r, d, f in sorted(os.walk(\".\")):
+    print(r, sorted(d), sorted(f))
+"
+		listing "$RO"
+	'
+}
+
+@test "readdir, rewinddir, telldir/seekdir and scandir list the merged directory" {
+	make_src_tree
+	run_both '
+		ps_exec bash -c "cd \"\$RO/src\" && touch n1 n2 n3 && rm a.c && mkdir newd && touch newd/x newd/y"
+		probe readdir "$RO/src" | LC_ALL=C sort
+		probe readdir "$RO/src/pkg" | LC_ALL=C sort
+		probe readdir "$RO/src/newd" | LC_ALL=C sort
+	'
+}
+
+@test "rm of a lower file leaves a whiteout; the name made again is a new file, not the old bytes" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec rm b.c
+		ps_exec ls b.c || echo "ls: $?"
+		ps_exec cat b.c || echo "cat: $?"
+		ps_exec bash -c "echo x > b.c"
+		ps_exec cat b.c
+		ps_exec stat -c "%s %F" b.c
+		if [ "$PS_MODE" = ro ]; then [ -L "$(shadow_meta src/b.c)" ] || [ -f "$(shadow_meta src/b.c)" ]; fi
+		listing "$RO"
+	' 2>&1
+	[ -f "$(shadow_meta src/b.c)" ] # a record again, no longer the whiteout
+}
+
+@test "rm -rf of a lower directory hides it all; mkdir of the same name is empty (opaque)" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec rm -rf deep pkg
+		ps_exec ls -1A
+		ps_exec stat -c %F deep/er 2>&1 || true
+		ps_exec mkdir deep
+		ps_exec ls -1A deep
+		ps_exec bash -c "echo fresh > deep/numbers; ls -1A deep"
+		listing "$RO"
+	'
+	[ -L "$(shadow_meta src/pkg)" ]
+	[ -d "$(shadow_meta src/deep)" ] && [ -k "$(shadow_meta src/deep)" ]
+}
+
+@test "rmdir of a non-empty merged directory fails with ENOTEMPTY, of an emptied one succeeds" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec python3 -c "
+import os
+for d in (\"pkg\", \"empty\", \"deep\", \"a.c\", \"nothere\"):
+    try:
+        os.rmdir(d); print(d, \"removed\")
+    except OSError as e:
+        print(d, e.strerror)
+os.unlink(\"pkg/mod.py\"); os.unlink(\"pkg/__init__.py\")
+open(\"pkg/new\", \"w\").close()
+try:
+    os.rmdir(\"pkg\")
+except OSError as e:
+    print(\"pkg\", e.strerror)
+os.unlink(\"pkg/new\"); os.rmdir(\"pkg\"); print(\"pkg removed\", os.path.exists(\"pkg\"))
+try:
+    os.unlink(\"deep\")
+except OSError as e:
+    print(\"unlink deep:\", e.strerror)
+"
+		listing "$RO"
+	'
+}
+
+@test "mkdir -p, cd into a new directory, relative paths, pwd and ../ work as on a writable copy" {
+	make_src_tree
+	run_both '
+		ps_exec bash -c "
+			cd \"\$RO/src\" && mkdir -p build/obj/x && cd build/obj && pwd && /bin/pwd &&
+			echo rel > x/f && cat ../../a.c && ls -1A .. && cd x && cat f && ls -1A ../../.. | head -3 &&
+			mkdir ../y && ls -1A .. && python3 -c \"import os; print(os.getcwd()); print(open(\\\"f\\\").read())\"
+		"
+		ps_exec mkdir "$RO/src/build" || echo "mkdir: $?"
+		ps_exec mkdir "$RO/src/nope/x" || echo "mkdir: $?"
+		ps_exec mkdir "$RO/src/a.c/x" || echo "mkdir: $?"
+		listing "$RO"
+	' 2>&1
+}
+
+@test "mv renames new files and new directories; a lower file and a lower directory move by copy" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec bash -c "mkdir -p new/sub && echo 1 > new/sub/one && echo 2 > new/two && echo t > tmp.txt"
+		ps_exec mv new renamed
+		ps_exec mv tmp.txt renamed/sub/three
+		ps_exec mv a.c moved-a.c
+		ps_exec mv deep deep-moved
+		ps_exec mv renamed/sub renamed/sub-moved
+		ps_exec python3 -c "
+import os
+os.replace(\"renamed/two\", \"b.c\")
+try:
+    os.rename(\"renamed\", \"renamed/sub-moved/inside\")
+except OSError as e:
+    print(\"into itself:\", e.strerror)
+"
+		ps_exec cat b.c moved-a.c
+		listing "$RO"
+	'
+}
+
+@test "tar x and cp -r write a tree into the read-only tree; rm -rf removes it again" {
+	make_src_tree
+	mkdir -p "$T/payload/d1/d2"
+	seq 1 20000 >"$T/payload/d1/d2/big"
+	echo small >"$T/payload/d1/s"
+	ln -s d2/big "$T/payload/d1/link"
+	chmod 0700 "$T/payload/d1/d2"
+	tar -C "$T" -cf "$T/payload.tar" payload
+	run_both '
+		cd "$RO/src"
+		ps_exec tar -xf "$T/payload.tar"
+		ps_exec cp -r "$T/payload" copied
+		ps_exec cp -r pkg pkg-copy
+		listing "$RO"
+		ps_exec rm -rf payload copied
+		ps_exec ls -1A
+	'
+}
+
+@test "python3 imports a module from a package created in the tree, and an edited one" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec bash -c "mkdir newpkg && : > newpkg/__init__.py && echo \"X = 42\" > newpkg/m.py && echo \"VALUE = \\\"edited\\\"\" > pkg/mod.py"
+		ps_exec python3 -B -c "import newpkg.m, pkg.mod; print(newpkg.m.X, pkg.mod.VALUE)"
+		ps_exec python3 -c "import newpkg.m, pkg.mod; print(newpkg.m.X, pkg.mod.VALUE)"
+		ps_exec find . -name "*.pyc" -printf "%P\n" | LC_ALL=C sort
+	'
+}
+
+@test "git: status, add, commit twice, fsck and gc in a repository on the read-only tree" {
+	command -v git >/dev/null || skip "git is not installed"
+	mkdir -p "$LOWER/repo"
+	export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.org
+	export GIT_AUTHOR_DATE='2026-01-01T00:00:00Z' GIT_COMMITTER_DATE='2026-01-01T00:00:00Z' GIT_CONFIG_NOSYSTEM=1
+	export HOME=$T/home
+	mkdir -p "$HOME"
+	git -C "$LOWER/repo" init -q -b main
+	seq 1 1000 >"$LOWER/repo/file.txt"
+	git -C "$LOWER/repo" add file.txt
+	git -C "$LOWER/repo" commit -qm first
+	lower_ready
+	run_both '
+		cd "$RO/repo"
+		ps_exec git status --porcelain
+		ps_exec bash -c "echo new > new.txt; mkdir dir; echo inner > dir/inner.txt; sed -i 1d file.txt"
+		ps_exec git status --porcelain
+		ps_exec git add -A
+		ps_exec git commit -qm second
+		ps_exec bash -c "echo more >> new.txt; git rm -q file.txt"
+		ps_exec git commit -qam third
+		ps_exec git log --format="%H %s"
+		ps_exec git fsck --strict 2>&1
+		ps_exec git -c pack.threads=1 gc -q 2>&1
+		ps_exec git fsck --strict 2>&1
+		ps_exec git status --porcelain
+		ps_exec git ls-files
+		ps_exec ls -1A
+		ps_exec rm .git/index # it holds inode numbers and times of the working files: never the same twice
+	'
+}
+
+@test "make builds objects in a new directory, and after an edit rebuilds only what changed" {
+	command -v make >/dev/null && command -v cc >/dev/null || skip "make and cc are not installed"
+	mkdir -p "$LOWER/proj"
+	for i in 1 2 3 4 5 6; do
+		echo "int f$i(void) { return $i; }" >"$LOWER/proj/f$i.c"
+	done
+	printf 'int f1(void);\nint main(void) { return f1() - 1; }\n' >"$LOWER/proj/main.c"
+	cat >"$LOWER/proj/Makefile" <<'EOF'
+SRC := $(wildcard *.c)
+OBJ := $(SRC:%.c=build/%.o)
+build/prog: $(OBJ)
+	$(CC) -o $@ $^
+build/%.o: %.c | build
+	$(CC) -c -o $@ $<
+build:
+	mkdir -p build
+EOF
+	touch -d '2020-01-01' "$LOWER"/proj/*
+	lower_ready
+	run_both '
+		cd "$RO/proj"
+		ps_exec make -j2 --no-print-directory CC=cc | LC_ALL=C sort
+		ps_exec ./build/prog && echo "prog ran"
+		ps_exec make --no-print-directory CC=cc
+		sleep 1.1
+		ps_exec bash -c "echo \"/* edited */\" >> f3.c"
+		ps_exec make --no-print-directory CC=cc
+		ps_exec ls -1A build
+	'
+}
+
+@test "a second run sees the first run's deletions, directories and renames" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec bash -c "rm -rf pkg b.c; mkdir -p out/x; echo o > out/x/o; mv out out2"
+	'
+	run_both '
+		listing "$RO"
+		ps_exec bash -c "cd \"\$RO/src/out2/x\" && pwd && cat o"
+	'
+}

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ static struct ps_file *file_alloc(struct ps_shadow *sh, const struct ps_file_nam
 	if (!f)
 		return NULL;
 	strcpy(f->path, name->path);
+	f->rel_off = strlen(name->path) - strlen(name->rel);
 	f->data_path = strdup(data);
 	f->meta_path = strdup(meta);
 	f->lower_fd = f->data_fd = f->lock_fd = f->rec.fd = -1;
@@ -98,9 +100,25 @@ static int repair_lower_len(struct ps_file *f)
 	return 0;
 }
 
+/* Where f's lower file is: at its own name, or where the record's origin says (a renamed file). */
+static int lower_path(struct ps_file *f, int rfd, char *out, size_t outsz)
+{
+	char origin[PS_RECORD_ORIGIN_MAX + 1];
+	int n = ps_record_read_origin(rfd, origin, sizeof(origin));
+
+	if (n < 0)
+		return n;
+	if (n == 0)
+		n = snprintf(out, outsz, "%s", f->path);
+	else
+		n = snprintf(out, outsz, "%.*s%s", (int)f->rel_off, f->path, origin); /* "<prefix>/" + origin */
+	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
+}
+
 /* Open the pieces of an existing record: record, lower file (checked against it), data file. */
 static int file_open_parts(struct ps_file *f)
 {
+	char lower[PATH_MAX];
 	struct stat lst;
 	int rfd, rc;
 
@@ -108,7 +126,11 @@ static int file_open_parts(struct ps_file *f)
 	rfd = ps_sys->openat(f->sh->dirfd, f->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (rfd < 0) /* a directory (or a file above the name) in the meta tree is not a record */
 		return errno == EISDIR || errno == ENOTDIR || errno == ELOOP ? -ENOENT : -errno; /* or a whiteout */
-	f->lower_fd = ps_sys->openat(AT_FDCWD, f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if ((rc = lower_path(f, rfd, lower, sizeof(lower))) < 0) {
+		ps_sys->close(rfd);
+		return rc;
+	}
+	f->lower_fd = ps_sys->openat(AT_FDCWD, lower, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (f->lower_fd >= 0 && ps_sys->fstat(f->lower_fd, &lst) < 0) {
 		ps_sys->close(rfd);
 		return -errno;
@@ -342,6 +364,30 @@ int ps_file_unlink(struct ps_file *f)
 	return rc;
 }
 
+/* Before f's record moves or gets a second name: say where its lower file is, and make that durable first (the
+ * moved record must never look for its lower file at its new name). Creation lock held. */
+static int keep_origin_locked(struct ps_file *f)
+{
+	int rc;
+
+	if (f->lower_fd < 0 || ps_record_has_origin(&f->rec))
+		return 0;
+	if ((rc = ps_record_set_origin(&f->rec, f->path + f->rel_off)) < 0)
+		return rc;
+	return ps_record_sync(&f->rec);
+}
+
+int ps_file_keep_origin(struct ps_file *f)
+{
+	int rc = ps_shadow_lock_create(f->sh);
+
+	if (rc < 0)
+		return rc;
+	rc = keep_origin_locked(f);
+	ps_shadow_unlock_create(f->sh);
+	return rc;
+}
+
 int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst)
 {
 	struct ps_file *d = file_alloc(f->sh, dst);
@@ -352,6 +398,8 @@ int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst)
 	rc = ps_shadow_lock_create(f->sh);
 	if (rc < 0)
 		goto out_free;
+	if ((rc = keep_origin_locked(f)) < 0)
+		goto out_unlock;
 	if ((rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
 	    (rc = ps_shadow_make_parents(f->sh, d->meta_path)) < 0)
 		goto out_unlock;
@@ -387,7 +435,7 @@ int ps_file_link(struct ps_file *f, const struct ps_file_name *dst)
 	rc = ps_shadow_lock_create(f->sh);
 	if (rc < 0)
 		goto out_free;
-	if ((rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
+	if ((rc = keep_origin_locked(f)) < 0 || (rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
 	    (rc = ps_shadow_make_parents(f->sh, d->meta_path)) < 0)
 		goto out_unlock;
 	/* Data first; the record is linked aside and renamed into place, over a whiteout if there is one. */

@@ -30,6 +30,7 @@ struct ps_file {
 	struct ps_shadow *sh;
 	char *data_path;      /* relative to the shadow directory */
 	char *meta_path;
+	size_t rel_off;       /* path + rel_off: the path below the prefix */
 	char path[];          /* canonical absolute path, the key */
 };
 
@@ -59,12 +60,18 @@ void ps_file_put(struct ps_file *f);
 /* Remove a file that has no lower file from the shadow (record and data). */
 int ps_file_unlink(struct ps_file *f);
 
-/* Give a file that has no lower file (f) a second name dst by hard links of its data file and its record: one
- * file under two names, as a real hard link. dst must be free (a whiteout there is replaced). */
+/* Give f a second name dst (in the same prefix) by hard links of its data file and its record: one file under two
+ * names, as a real hard link. dst must be free (a whiteout there is replaced). A file with a lower file first
+ * records where that is (the record's origin), so that both names find it. */
 int ps_file_link(struct ps_file *f, const struct ps_file_name *dst);
 
-/* Move a file that has no lower file (f) to dst, replacing whatever dst showed (its record, or its lower file,
- * which the moved record hides: a record without a lower file stands alone). */
+/* Make f's record say where its lower file is (if it has one), durably: before its record changes names by
+ * other means (ns.h's exchange). 0 or -errno. */
+int ps_file_keep_origin(struct ps_file *f);
+
+/* Move f to dst (in the same prefix), replacing whatever dst showed (its record, or its lower file, which the
+ * moved record hides). A file with a lower file records where that is first: nothing is copied. The caller
+ * hides a lower entry left at the old name (ns.h). */
 int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst);
 
 #endif

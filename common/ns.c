@@ -284,6 +284,50 @@ int ps_ns_symlink(struct ps_shadow *sh, const char *enc, const char *rel, const 
 	return rc;
 }
 
+static int exchange_locked(struct ps_shadow *sh, const char *ameta, const char *adata, const char *bmeta,
+			   const char *bdata)
+{
+	struct stat st;
+	int a_data = ps_sys->fstatat(sh->dirfd, adata, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	int b_data = ps_sys->fstatat(sh->dirfd, bdata, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	int r;
+
+	if (a_data && b_data)
+		r = ps_sys->renameat2(sh->dirfd, adata, sh->dirfd, bdata, RENAME_EXCHANGE);
+	else if (a_data || b_data)
+		r = a_data ? ps_sys->renameat(sh->dirfd, adata, sh->dirfd, bdata)
+			   : ps_sys->renameat(sh->dirfd, bdata, sh->dirfd, adata);
+	else
+		r = 0;
+	if (r < 0)
+		return -errno;
+	if (ps_sys->renameat2(sh->dirfd, ameta, sh->dirfd, bmeta, RENAME_EXCHANGE) == 0)
+		return 0;
+	r = -errno; /* put the data back as it was */
+	if (a_data && b_data)
+		ps_sys->renameat2(sh->dirfd, adata, sh->dirfd, bdata, RENAME_EXCHANGE);
+	else if (a_data || b_data)
+		ps_sys->renameat(sh->dirfd, a_data ? bdata : adata, sh->dirfd, a_data ? adata : bdata);
+	return r;
+}
+
+int ps_ns_exchange(struct ps_shadow *sh, const char *enc, const char *a_rel, const char *b_rel)
+{
+	char ameta[PATH_MAX], adata[PATH_MAX], bmeta[PATH_MAX], bdata[PATH_MAX];
+	int rc = entry_paths(enc, a_rel, ameta, adata);
+
+	if (rc < 0 || (rc = entry_paths(enc, b_rel, bmeta, bdata)) < 0)
+		return rc;
+	if ((rc = ps_shadow_lock_create(sh)) < 0)
+		return rc;
+	rc = exchange_locked(sh, ameta, adata, bmeta, bdata);
+	if (rc == 0)
+		ps_shadow_bump_generation(sh);
+	ps_shadow_unlock_create(sh);
+	ps_debug("%s and %s exchanged: %d", a_rel, b_rel, rc);
+	return rc;
+}
+
 /* ---- listings ---- */
 
 struct dirent64_raw {

@@ -69,6 +69,10 @@ int ps_ns_mkdir(struct ps_shadow *sh, const char *enc, const char *rel, mode_t m
 int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, const char *dst_enc,
 		   const char *dst_rel);
 
+/* Swap the shadow's entries at a_rel and b_rel (both exist, both are the shadow's own: records, opaque
+ * directories, symlinks) - RENAME_EXCHANGE. Data entries swap too, or move where only one has one. */
+int ps_ns_exchange(struct ps_shadow *sh, const char *enc, const char *a_rel, const char *b_rel);
+
 /* A merged directory listing, built once per open directory (and again when rewound). */
 struct ps_dirent {
 	uint64_t ino;

@@ -15,6 +15,8 @@
 _Static_assert(offsetof(struct ps_record_disk, crc) == 124, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, lower_len) == 128, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, gid) == 148, "record header layout");
+_Static_assert(offsetof(struct ps_record_disk, origin) == 1024, "record header layout");
+_Static_assert(sizeof(struct ps_record_disk) == PS_RECORD_HEADER_SIZE, "record header layout");
 _Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the mapped record fields are little-endian");
 
 uint32_t ps_crc32c(const void *buf, uint64_t len)
@@ -161,6 +163,35 @@ void ps_record_shrink_lower_len(struct ps_record *rec, uint64_t len)
 {
 	if (len < ps_record_lower_len(rec))
 		__atomic_store_n(&rec->hdr->lower_len, len, __ATOMIC_RELEASE);
+}
+
+int ps_record_read_origin(int fd, char *out, size_t outsz)
+{
+	uint32_t len;
+	ssize_t n = ps_sys_pread_full(fd, &len, sizeof(len), offsetof(struct ps_record_disk, origin_len));
+
+	if (n < 0)
+		return (int)n;
+	if (n != (ssize_t)sizeof(len) || len == 0)
+		return 0; /* a short file fails validation later */
+	if (len > PS_RECORD_ORIGIN_MAX || len >= outsz)
+		return -EILSEQ;
+	n = ps_sys_pread_full(fd, out, len, offsetof(struct ps_record_disk, origin));
+	if (n != (ssize_t)len)
+		return n < 0 ? (int)n : -EILSEQ;
+	out[len] = '\0';
+	return (int)len;
+}
+
+int ps_record_set_origin(struct ps_record *rec, const char *origin)
+{
+	size_t len = strlen(origin);
+
+	if (len == 0 || len > PS_RECORD_ORIGIN_MAX)
+		return -ENAMETOOLONG;
+	memcpy(rec->hdr->origin, origin, len + 1);
+	__atomic_store_n(&rec->hdr->origin_len, (uint32_t)len, __ATOMIC_RELEASE);
+	return 0;
 }
 
 void ps_record_set_mode(struct ps_record *rec, mode_t mode)

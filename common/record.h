@@ -46,7 +46,13 @@ struct ps_record_disk {
 	uint32_t mode;             /* 140 permission bits (07777) set by chmod */
 	uint32_t uid;              /* 144 owner set by chown ... */
 	uint32_t gid;              /* 148 ... and group */
+	uint32_t origin_len;       /* 152 length of origin; 0: the lower file is at the file's own name */
+	uint8_t reserved2[868];    /* 156 zero */
+	char origin[3072];         /* 1024 where the lower file is, below the prefix, once the file was renamed or
+				    * linked away from it (NUL-terminated); set once, before the rename */
 };
+
+#define PS_RECORD_ORIGIN_MAX 3071
 
 /* attr_flags: attributes of a file with a lower file, changed through the shim (a file without one keeps them on
  * its data file). Set only ever; the value is stored before its flag. */
@@ -84,6 +90,17 @@ static inline uint64_t ps_record_lower_len(const struct ps_record *rec)
 
 /* Lower lower_len to len (no effect when len is not smaller). Call with the file's copy-up lock held. */
 void ps_record_shrink_lower_len(struct ps_record *rec, uint64_t len);
+
+/* Where the record says its lower file is (below the prefix), into out: the length, 0 when it is at the file's
+ * own name, -errno. Reads the record file fd, which need not be loaded yet (the lower file is opened before). */
+int ps_record_read_origin(int fd, char *out, size_t outsz);
+/* Record that the lower file is at origin (below the prefix): before the file moves away from it. 0 or
+ * -ENAMETOOLONG. */
+int ps_record_set_origin(struct ps_record *rec, const char *origin);
+static inline int ps_record_has_origin(const struct ps_record *rec)
+{
+	return __atomic_load_n(&rec->hdr->origin_len, __ATOMIC_ACQUIRE) != 0;
+}
 
 /* chmod and chown of a file with a lower file: the record's attributes replace the lower file's. */
 void ps_record_set_mode(struct ps_record *rec, mode_t mode);

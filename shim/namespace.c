@@ -2,11 +2,11 @@
  *
  * Entry points: the wrappers (symbols.def).
  * Names change in the shadow's meta tree (ns.h): deleting a name that has a lower entry leaves a whiteout,
- * mkdir makes an opaque directory, rmdir removes a directory whose merged listing is empty. A file or
- * directory that lives wholly in the shadow renames (save-by-rename: sed -i, editors, os.replace, git's lock
- * files); a lower file or a directory with lower entries fails with EXDEV, as across a mount, so that mv falls
- * back to copy and delete - as does a rename across the prefix boundary. A hard link to a file that lives wholly
- * in the shadow links its record and data file; to a lower file, EXDEV.
+ * mkdir makes an opaque directory, rmdir removes a directory whose merged listing is empty. rename moves the
+ * shadow's entry: a regular file (a lower one gets a record first) moves with its record, which says where its
+ * lower file is, so nothing is copied; a directory made in the shadow moves whole. A directory with lower
+ * entries fails with EXDEV, as across a mount (overlayfs without redirect_dir does the same), so that mv copies
+ * it - as it does across the prefix boundary. link hard-links record and data file.
  */
 #include "shim.h"
 #include "log.h"
@@ -246,53 +246,99 @@ static int rename_dst_free(const struct ps_target *dst, int src_is_dir)
 	return src_is_dir ? -ENOTDIR : 0;
 }
 
-/* A file or a directory that lives wholly in the shadow (no lower bytes, no lower entries) moves by renaming its
- * data and meta entries; where a lower entry stays behind at the old name, a whiteout hides it. Lower files and
- * merged directories fail with EXDEV, as across a mount: mv copies them and deletes the original. */
-static int rename_both_inside(const struct ps_target *src, const struct ps_target *dst, unsigned int flags)
+/* Make the entry at t one of the shadow's own, so that it can change names: a record (a lower regular file gets
+ * one, which copies nothing: its origin will say where its lower file is), an opaque directory or a symlink of
+ * the shadow's. A directory with lower entries, a lower symlink or device: EXDEV, as across a mount - mv copies
+ * them and deletes the original. *f gets the record's file (NULL for the others). */
+static int own_entry(const struct ps_target *t, const struct stat *st, struct ps_file **f)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_file_name name;
+
+	*f = NULL;
+	if (t->ns.state == PS_NS_RECORD)
+		return ps_target_lookup(t, f);
+	if (t->ns.state == PS_NS_SYMLINK || (t->ns.state == PS_NS_DIR && t->ns.opaque))
+		return 0;
+	if (t->ns.state != PS_NS_LOWER || !S_ISREG(st->st_mode))
+		return -EXDEV;
+	if (!sh)
+		return -EROFS;
+	ps_target_name(t, &name);
+	return ps_file_create(sh, &name, st, 0, 0, f);
+}
+
+static int rename_move(const struct ps_target *src, const struct ps_target *dst, const struct stat *st)
 {
 	struct ps_shadow *sh = ps_shadow_get();
 	struct ps_file_name dname;
-	struct ps_file *f = NULL;
-	struct stat st;
-	int rc, src_is_dir = src->ns.state == PS_NS_DIR;
+	struct ps_file *f;
+	int rc;
 
-	if (flags & ~RENAME_NOREPLACE)
-		return -EINVAL; /* RENAME_EXCHANGE and RENAME_WHITEOUT wait for the merged namespace */
-	if (!sh)
+	if ((rc = rename_dst_free(dst, S_ISDIR(st->st_mode))) < 0 || (rc = ps_may_change_parent(dst)) < 0 ||
+	    (rc = ps_may_change_parent(src)) < 0 || (rc = own_entry(src, st, &f)) < 0)
+		return rc;
+	if (f) {
+		ps_target_name(dst, &dname);
+		rc = ps_file_rename(f, &dname);
+		ps_file_put(f);
+	} else {
+		rc = ps_ns_move(sh, target_enc(src), src->rel, target_enc(dst), dst->rel);
+	}
+	if (rc == 0 && lower_exists(src, NULL)) /* a lower entry stays behind at the old name: hide it */
+		rc = ps_ns_remove(sh, target_enc(src), src->rel, 1);
+	return rc;
+}
+
+/* RENAME_EXCHANGE: both names exist and become the shadow's own, then swap. */
+static int rename_exchange(const struct ps_target *a, const struct ps_target *b, const struct stat *ast)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_file *fa = NULL, *fb = NULL;
+	struct stat bst;
+	int rc;
+
+	if ((rc = ps_target_stat(b, &bst)) < 0 || (rc = ps_may_change_parent(a)) < 0 ||
+	    (rc = ps_may_change_parent(b)) < 0)
+		return rc;
+	if ((S_ISDIR(ast->st_mode) && ps_path_below(b->path, a->path)) ||
+	    (S_ISDIR(bst.st_mode) && ps_path_below(a->path, b->path)))
+		return -EINVAL; /* one inside the other */
+	if ((rc = own_entry(a, ast, &fa)) == 0 && (rc = own_entry(b, &bst, &fb)) == 0 &&
+	    (!fa || (rc = ps_file_keep_origin(fa)) == 0) && (!fb || (rc = ps_file_keep_origin(fb)) == 0))
+		rc = ps_ns_exchange(sh, target_enc(a), a->rel, b->rel);
+	if (fa)
+		ps_file_put(fa);
+	if (fb)
+		ps_file_put(fb);
+	return rc;
+}
+
+/* Renames inside the prefixes change the meta tree (ns.h): what moves is the shadow's own entry, the lower file
+ * stays where it is. A rename between two prefixes is EXDEV, as between two mounts. */
+static int rename_both_inside(const struct ps_target *src, const struct ps_target *dst, unsigned int flags)
+{
+	struct stat st;
+	int rc;
+
+	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
+	    (flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) == (RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL; /* RENAME_WHITEOUT is the kernel's for overlayfs */
+	if (!ps_shadow_get())
 		return -EROFS;
-	if (strcmp(src->path, dst->path) == 0)
-		return 0;
 	if ((rc = ps_target_stat(src, &st)) < 0)
 		return rc;
-	if (src_is_dir && ps_path_below(dst->path, src->path))
+	if (src->prefix != dst->prefix)
+		return -EXDEV;
+	if (strcmp(src->path, dst->path) == 0)
+		return 0;
+	if (S_ISDIR(st.st_mode) && ps_path_below(dst->path, src->path))
 		return -EINVAL; /* into itself */
-	if (src->ns.state == PS_NS_LOWER || (src_is_dir && !src->ns.opaque))
-		return -EXDEV; /* a lower entry moves by copy: origin records come later */
-	if (src->ns.state == PS_NS_RECORD) {
-		if ((rc = ps_target_lookup(src, &f)) < 0)
-			return rc;
-		if (f->lower_fd >= 0) {
-			ps_file_put(f);
-			return -EXDEV;
-		}
-	}
+	if (flags & RENAME_EXCHANGE)
+		return rename_exchange(src, dst, &st);
 	if ((flags & RENAME_NOREPLACE) && ps_target_stat(dst, &st) != -ENOENT)
-		rc = -EEXIST;
-	else if ((rc = rename_dst_free(dst, src_is_dir)) == 0 && (rc = ps_may_change_parent(dst)) == 0 &&
-		 (rc = ps_may_change_parent(src)) == 0) {
-		if (f) {
-			ps_target_name(dst, &dname);
-			rc = ps_file_rename(f, &dname);
-		} else {
-			rc = ps_ns_move(sh, target_enc(src), src->rel, target_enc(dst), dst->rel);
-		}
-		if (rc == 0 && lower_exists(src, NULL)) /* the new entry had hidden a lower one: keep it hidden */
-			rc = ps_ns_remove(sh, target_enc(src), src->rel, 1);
-	}
-	if (f)
-		ps_file_put(f);
-	return rc;
+		return -EEXIST;
+	return rename_move(src, dst, &st);
 }
 
 /* 1: handled (*rc), 0: pass through (neither side under a prefix). */
@@ -348,9 +394,18 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
-/* A hard link to a file that lives wholly in the shadow links its record and data file (file.h). A lower file
- * would need a record that names its lower file by another path: EXDEV, as across a mount (ln reports it; git,
- * which links its new objects into place, falls back to rename). */
+/* A symlink of the shadow's is "linked" by a copy: symlinks hold nothing but their target. */
+static int link_symlink(const struct ps_target *src, const struct ps_target *dst)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char target[PATH_MAX];
+	int rc = sh ? ps_ns_readlink(sh, target_enc(src), src->rel, target, sizeof(target)) : -EROFS;
+
+	return rc < 0 ? rc : ps_ns_symlink(sh, target_enc(dst), dst->rel, target);
+}
+
+/* A hard link links the file's record and data file (file.h): one file under two names, each finding its lower
+ * file through the record's origin. A lower file gets its record first, which copies nothing. */
 static int link_both_inside(const struct ps_target *src, const struct ps_target *dst)
 {
 	struct ps_file_name dname;
@@ -362,18 +417,17 @@ static int link_both_inside(const struct ps_target *src, const struct ps_target 
 		return rc;
 	if (S_ISDIR(st.st_mode))
 		return -EPERM;
-	if (src->ns.state != PS_NS_RECORD)
+	if (src->prefix != dst->prefix)
 		return -EXDEV;
 	if ((rc = ps_target_stat(dst, &st)) != -ENOENT)
 		return rc < 0 ? rc : -EEXIST;
-	if ((rc = ps_may_change_parent(dst)) < 0 || (rc = ps_target_lookup(src, &f)) < 0)
+	if ((rc = ps_target_stat(src, &st)) < 0 || (rc = ps_may_change_parent(dst)) < 0 ||
+	    (rc = own_entry(src, &st, &f)) < 0)
 		return rc;
-	if (f->lower_fd >= 0) {
-		rc = -EXDEV;
-	} else {
-		ps_target_name(dst, &dname);
-		rc = ps_file_link(f, &dname);
-	}
+	if (!f) /* a symlink of the shadow's: another with the same target */
+		return src->ns.state == PS_NS_SYMLINK ? link_symlink(src, dst) : -EXDEV;
+	ps_target_name(dst, &dname);
+	rc = ps_file_link(f, &dname);
 	ps_file_put(f);
 	return rc;
 }

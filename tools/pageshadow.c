@@ -10,6 +10,7 @@
 #include "file.h"
 #include "log.h"
 #include "merge.h"
+#include "ns.h"
 #include "record.h"
 #include "shadow.h"
 #include "tree.h"
@@ -48,6 +49,7 @@ struct rec_info {
 	uint64_t shadowed;      /* pages copied up, below lower_len */
 	uint64_t pages;         /* pages below lower_len */
 	uint64_t alloc;         /* bytes the record occupies on disk */
+	char origin[PS_RECORD_ORIGIN_MAX + 1]; /* where the lower file is, when the file was renamed ("" if not) */
 };
 
 struct ls_totals {
@@ -213,11 +215,14 @@ static int count_shadowed(int fd, uint64_t file_size, struct rec_info *ri)
 	return 0;
 }
 
-static int check_record(int fd, const char *lower_path, struct rec_info *ri)
+/* prefix/rel names the file; its lower file is there, or at prefix/<origin> once it was renamed. */
+static int check_record(int fd, const char *prefix, const char *rel, struct rec_info *ri)
 {
 	struct ps_record_disk hdr;
 	struct stat st, lst;
 	const struct stat *lower;
+	char lower_path[PATH_MAX * 2];
+	int n;
 
 	memset(&hdr, 0, sizeof(hdr));
 	if (fstat(fd, &st) < 0)
@@ -225,6 +230,10 @@ static int check_record(int fd, const char *lower_path, struct rec_info *ri)
 	ri->alloc = (uint64_t)st.st_blocks * 512;
 	if (pread(fd, &hdr, sizeof(hdr), 0) < 0)
 		return -errno;
+	if ((n = ps_record_read_origin(fd, ri->origin, sizeof(ri->origin))) < 0)
+		return n;
+	snprintf(lower_path, sizeof(lower_path), "%s%s%s", prefix, strcmp(prefix, "/") == 0 ? "" : "/",
+		 n > 0 ? ri->origin : rel);
 	lower = stat(lower_path, &lst) == 0 ? &lst : NULL;
 	ri->rc = ps_record_check_header(&hdr, (uint64_t)st.st_size, lower, ri->why, sizeof(ri->why));
 	if (ri->rc < 0)
@@ -235,8 +244,8 @@ static int check_record(int fd, const char *lower_path, struct rec_info *ri)
 	return ri->has_lower ? count_shadowed(fd, (uint64_t)st.st_size, ri) : 0;
 }
 
-/* Read and validate the record at meta_path (relative to dirfd) against the lower file at lower_path. */
-static int read_record(int dirfd, const char *meta_path, const char *lower_path, struct rec_info *ri)
+/* Read and validate the record at meta_path (relative to dirfd) of the file prefix/rel against its lower file. */
+static int read_record(int dirfd, const char *meta_path, const char *prefix, const char *rel, struct rec_info *ri)
 {
 	int fd = openat(dirfd, meta_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -244,7 +253,7 @@ static int read_record(int dirfd, const char *meta_path, const char *lower_path,
 	if (fd < 0)
 		ri->rc = -errno;
 	else
-		ri->rc = check_record(fd, lower_path, ri);
+		ri->rc = check_record(fd, prefix, rel, ri);
 	if (fd >= 0)
 		close(fd);
 	if (ri->rc < 0 && !ri->why[0])
@@ -261,8 +270,9 @@ static void format_state(const struct rec_info *ri, char *out, size_t outsz)
 	else if (!ri->has_lower)
 		snprintf(out, outsz, "new");
 	else
-		snprintf(out, outsz, "partial %" PRIu64 "/%" PRIu64 "%s", ri->shadowed, ri->pages,
-			 ri->lower_len < ri->lower_size ? " truncated" : "");
+		snprintf(out, outsz, "partial %" PRIu64 "/%" PRIu64 "%s%s%s", ri->shadowed, ri->pages,
+			 ri->lower_len < ri->lower_size ? " truncated" : "", ri->origin[0] ? " renamed from " : "",
+			 ri->origin);
 }
 
 static int wanted(const struct ls_totals *t, const char *prefix)
@@ -278,7 +288,7 @@ static int wanted(const struct ls_totals *t, const char *prefix)
 static int ls_entry(const struct ps_tree_entry *e, void *arg)
 {
 	struct ls_totals *t = arg;
-	char path[PATH_MAX * 2], state[300];
+	char path[PATH_MAX * 2], state[PS_RECORD_ORIGIN_MAX + 300];
 	struct rec_info ri;
 	struct stat dst;
 	uint64_t size = 0, shadow;
@@ -291,7 +301,7 @@ static int ls_entry(const struct ps_tree_entry *e, void *arg)
 	if (!wanted(t, e->prefix))
 		return 0;
 	snprintf(path, sizeof(path), "%s%s%s", e->prefix, strcmp(e->prefix, "/") == 0 ? "" : "/", e->rel);
-	read_record(t->dirfd, e->meta_path, path, &ri);
+	read_record(t->dirfd, e->meta_path, e->prefix, e->rel, &ri);
 	shadow = ri.alloc;
 	if (fstatat(t->dirfd, e->data_path, &dst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(dst.st_mode)) {
 		size = (uint64_t)dst.st_size;
@@ -398,14 +408,14 @@ static int cat_lower(const char *path, char *buf)
 }
 
 /* Through the engine, after checking the record ourselves so that a stale one gets a one-line reason. */
-static int cat_shadowed(struct ps_shadow *sh, const struct ps_file_name *name, const char *meta, char *buf,
-			const char *arg)
+static int cat_shadowed(struct ps_shadow *sh, const struct ps_file_name *name, const char *prefix, const char *meta,
+			char *buf, const char *arg)
 {
 	struct rec_info ri;
 	struct ps_file *f;
 	int rc;
 
-	if (read_record(sh->dirfd, meta, name->path, &ri) < 0)
+	if (read_record(sh->dirfd, meta, prefix, name->rel, &ri) < 0)
 		fail("%s: %s shadow record %s/%s: %s", arg, ri.rc == -ESTALE ? "stale" : "unusable", sh->path, meta,
 		     ri.why);
 	rc = ps_file_lookup(sh, name, &f);
@@ -420,7 +430,7 @@ static int cmd_cat(const struct options *o, const struct ps_config *cfg, struct 
 {
 	char abs[PATH_MAX], meta[PATH_MAX];
 	const char *arg, *rel = NULL;
-	struct stat st;
+	struct ps_ns ns;
 	char *buf;
 	int idx, rc;
 
@@ -434,13 +444,17 @@ static int cmd_cat(const struct options *o, const struct ps_config *cfg, struct 
 	if (!buf)
 		fail("%s: %s", arg, strerror(ENOMEM));
 	idx = ps_config_match(cfg, abs, &rel);
-	if (idx >= 0 && *rel && ps_shadow_path(meta, sizeof(meta), "meta", cfg->prefix[idx].enc, rel) >= 0 &&
-	    fstatat(sh->dirfd, meta, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+	if (idx >= 0 && *rel && (rc = ps_ns_lookup(sh, cfg->prefix[idx].enc, rel, &ns)) < 0)
+		fail("%s: %s", arg, strerror(-rc));
+	if (idx < 0 || !*rel || ns.state == PS_NS_LOWER) {
+		rc = cat_lower(abs, buf);
+	} else if (ns.state == PS_NS_RECORD && ps_shadow_path(meta, sizeof(meta), "meta", cfg->prefix[idx].enc, rel) >= 0) {
 		struct ps_file_name name = { .path = abs, .enc_prefix = cfg->prefix[idx].enc, .rel = rel };
 
-		rc = cat_shadowed(sh, &name, meta, buf, arg);
+		rc = cat_shadowed(sh, &name, cfg->prefix[idx].path, meta, buf, arg);
 	} else {
-		rc = cat_lower(abs, buf);
+		rc = ns.state == PS_NS_DIR ? -EISDIR : ns.state == PS_NS_NOTDIR ? -ENOTDIR
+			: ns.state == PS_NS_SYMLINK ? -ELOOP : -ENOENT; /* deleted in the shadow */
 	}
 	free(buf);
 	if (rc < 0)

@@ -285,6 +285,15 @@ static int cmd_readdir(char **av)
 	return 0;
 }
 
+/* rename2 OLD NEW noreplace|exchange|none: renameat2, "ok" or the errno name. */
+static int cmd_rename2(char **av)
+{
+	unsigned flags = !strcmp(av[2], "noreplace") ? RENAME_NOREPLACE : !strcmp(av[2], "exchange") ? RENAME_EXCHANGE : 0;
+
+	printf("%s\n", renameat2(AT_FDCWD, av[0], AT_FDCWD, av[1], flags) < 0 ? errname(errno) : "ok");
+	return 0;
+}
+
 /* reread PATH OFF LEN READY GO: open O_RDONLY, read [OFF, OFF+LEN) (pread), touch READY, wait for GO, then read
  * the range again three ways: pread, lseek+read, and read on from the position the first read left; and fstat. */
 static int cmd_reread(char **av)
@@ -670,6 +679,7 @@ static const struct command commands[] = {
 	{ "getlk", 3, cmd_getlk, "PATH ro|rw rd|wr" },
 	{ "stat", 1, cmd_stat, "PATH" },
 	{ "readdir", 1, cmd_readdir, "DIR" },
+	{ "rename2", 3, cmd_rename2, "OLD NEW noreplace|exchange|none" },
 	{ "size-after-write", 3, cmd_size_after_write, "PATH OFF TEXT" },
 	{ "segments", 1, cmd_segments, "PATH" },
 	{ "seek", 3, cmd_seek, "PATH SEEK_SET|SEEK_CUR|SEEK_END|SEEK_DATA|SEEK_HOLE OFF" },

@@ -267,3 +267,68 @@ EOF
 		ps_exec bash -c "cd \"\$RO/src/out2/x\" && pwd && cat o"
 	'
 }
+
+@test "mv of a lower file and of a partly shadowed file copies no page: the record says where its lower file is" {
+	mkdir -p "$LOWER/src"
+	head -c 4194304 /dev/urandom >"$LOWER/src/big.bin" # 1024 pages
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		probe pwrite big.bin 8192 "CHANGED"
+		ps_exec mv big.bin big2.bin
+		ps_exec mkdir sub
+		ps_exec mv big2.bin sub/big3.bin
+		ps_exec mv deep/er/est/numbers numbers.txt
+		ps_exec ls big.bin big2.bin 2>&1 || true
+		ps_exec sha256sum sub/big3.bin numbers.txt
+		probe pread sub/big3.bin 8190 12
+		ps_exec stat -c "%s %a %F" sub/big3.bin numbers.txt
+		listing "$RO"
+	'
+	# one page written, nothing copied by the renames: the data file holds a page or two
+	[ "$(du -k "$(shadow_data src/sub/big3.bin)" | cut -f1)" -le 16 ]
+	[ "$(du -k "$(shadow_data src/numbers.txt)" | cut -f1)" -eq 0 ]
+	[ -L "$(shadow_meta src/big.bin)" ] # a whiteout where the lower file is
+	run_both '
+		ps_exec sha256sum "$RO/src/sub/big3.bin" "$RO/src/numbers.txt"
+		probe pwrite "$RO/src/numbers.txt" 0 "X"
+		ps_exec head -c 20 "$RO/src/numbers.txt"
+	'
+}
+
+@test "ln makes hard links to a lower file and to a new one: a write through one name shows through the other" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec ln a.c a-link.c
+		ps_exec bash -c "echo new > n.txt"
+		ps_exec ln n.txt n-link.txt
+		probe pwrite a-link.c 0 "INT"
+		probe pwrite n.txt 0 "NEW"
+		ps_exec cat a.c n-link.txt
+		ps_exec stat -c "%h %s" n.txt n-link.txt
+		ps_exec rm a.c n.txt
+		ps_exec cat a-link.c n-link.txt
+		ps_exec ln -s a-link.c sym
+		ps_exec ln sym sym-hard 2>&1 | sed "s/: .*//" || true
+		listing "$RO"
+	'
+}
+
+@test "RENAME_NOREPLACE and RENAME_EXCHANGE behave as the kernel's on lower and new files and directories" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec bash -c "echo new > n.txt; mkdir nd; echo in > nd/f"
+		probe rename2 a.c b.c noreplace
+		probe rename2 a.c none.c noreplace
+		probe rename2 none.c b.c exchange
+		probe rename2 n.txt b.c exchange
+		probe rename2 nd none.c exchange
+		probe rename2 nd b.c exchange
+		probe rename2 b.c b.c exchange
+		ps_exec cat b.c nd
+		ps_exec ls -1AF
+		listing "$RO"
+	'
+}

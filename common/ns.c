@@ -36,7 +36,7 @@ int ps_ns_lookup(struct ps_shadow *sh, const char *enc, const char *rel, struct 
 	int opaque_above = 0;
 
 	out->state = PS_NS_LOWER;
-	out->opaque = 0;
+	out->opaque = out->own_attrs = 0;
 	if (n < 0)
 		return n;
 	for (const char *c = rel; *c;) {
@@ -74,6 +74,7 @@ int ps_ns_lookup(struct ps_shadow *sh, const char *enc, const char *rel, struct 
 		if (last) {
 			out->state = PS_NS_DIR;
 			out->opaque = opaque_above;
+			out->own_attrs = opaque_above || (st.st_mode & S_ISGID);
 			return 0;
 		}
 		c = end + 1;
@@ -228,6 +229,44 @@ int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, c
 		ps_shadow_bump_generation(sh);
 	ps_shadow_unlock_create(sh);
 	ps_debug("%s: moved to %s: %d", src_rel, dst_rel, rc);
+	return rc;
+}
+
+static int own_attrs_locked(struct ps_shadow *sh, const char *meta, const char *data, const struct stat *lower)
+{
+	struct timespec times[2] = { lower->st_atim, lower->st_mtim };
+	struct stat st;
+	int rc;
+
+	if (ps_sys->fstatat(sh->dirfd, meta, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
+	    (st.st_mode & (S_ISGID | S_ISVTX)))
+		return 0; /* done before */
+	if ((rc = ps_shadow_make_parents(sh, meta)) < 0 || (rc = ps_shadow_make_parents(sh, data)) < 0)
+		return rc;
+	if ((ps_sys->mkdirat(sh->dirfd, meta, 0755) < 0 && errno != EEXIST) ||
+	    (ps_sys->mkdirat(sh->dirfd, data, 0700) < 0 && errno != EEXIST))
+		return -errno;
+	if (geteuid() == 0 && ps_sys->fchownat(sh->dirfd, data, lower->st_uid, lower->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (ps_sys->fchmodat(sh->dirfd, data, lower->st_mode & 07777, 0) < 0 ||
+	    ps_sys->utimensat(sh->dirfd, data, times, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	/* The mark last: a marked directory's data directory is complete. */
+	return ps_sys->fchmodat(sh->dirfd, meta, 0755 | S_ISGID, 0) < 0 ? -errno : 0;
+}
+
+int ps_ns_dir_own_attrs(struct ps_shadow *sh, const char *enc, const char *rel, const struct stat *lower)
+{
+	char meta[PATH_MAX], data[PATH_MAX];
+	int rc = entry_paths(enc, rel, meta, data);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = ps_shadow_lock_create(sh)) < 0)
+		return rc;
+	rc = own_attrs_locked(sh, meta, data, lower);
+	ps_shadow_unlock_create(sh);
+	ps_debug("%s: the lower directory's attributes now live in the shadow: %d", rel, rc);
 	return rc;
 }
 

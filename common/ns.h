@@ -4,6 +4,8 @@
  *   a regular file   a record: the name is a shadowed or new regular file (record.h);
  *   a directory      a directory of the merged tree that holds shadow entries; with the sticky bit set it is
  *                    opaque - made in the shadow, the lower directory of the same name (if any) does not show;
+ *                    with the set-group-ID bit, a lower directory whose mode, owner or times were changed: its
+ *                    data directory holds them (an opaque one always does);
  *   a symlink        to WHITEOUT_TARGET (ns.c): a whiteout - the name was deleted, the lower entry does not
  *                    show; to anything else: a symlink made in the shadow, with that target.
  * A name with no meta entry, under directories that are not opaque, is the lower tree's business. Every directory
@@ -19,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 enum ps_ns_state {
@@ -34,6 +37,7 @@ enum ps_ns_state {
 struct ps_ns {
 	enum ps_ns_state state;
 	int opaque;      /* PS_NS_DIR */
+	int own_attrs;   /* PS_NS_DIR: mode, owner and times are the data directory's (always when opaque) */
 	size_t link_len; /* PS_NS_SYMLINK: the symlink is rel's first link_len bytes (all of rel: the name is one) */
 };
 
@@ -43,6 +47,10 @@ int ps_ns_lookup(struct ps_shadow *sh, const char *enc, const char *rel, struct 
 
 /* The target of the shadow's symlink at rel, into buf (NUL-terminated). Its length or -errno. */
 int ps_ns_readlink(struct ps_shadow *sh, const char *enc, const char *rel, char *buf, size_t bufsz);
+
+/* The lower directory rel (lower: its stat) gets attributes of its own: its data directory takes the lower one's
+ * mode, times and (for root) owner, then the meta directory is marked. 0 or -errno. */
+int ps_ns_dir_own_attrs(struct ps_shadow *sh, const char *enc, const char *rel, const struct stat *lower);
 
 /* Make rel a symlink to target (replacing a whiteout there). -EEXIST when the shadow has an entry there; -EINVAL
  * for the one target that means whiteout. 0 or -errno. */

@@ -35,6 +35,9 @@ struct ps_sys {
 	int (*linkat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags);
 	off_t (*lseek)(int fd, off_t off, int whence);
 	int (*futimens)(int fd, const struct timespec times[2]);
+	int (*utimensat)(int dirfd, const char *path, const struct timespec times[2], int flags);
+	int (*fchmodat)(int dirfd, const char *path, mode_t mode, int flags);
+	int (*fchownat)(int dirfd, const char *path, uid_t uid, gid_t gid, int flags);
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 	int (*munmap)(void *addr, size_t len);
 	int (*msync)(void *addr, size_t len, int flags);

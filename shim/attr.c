@@ -8,8 +8,9 @@
  *    file's times, merge.h), mode and owner in its record (record.h); a lower file that has no record gets one,
  *    which copies nothing. Permission is checked here, against the merged attributes, as the kernel would;
  *  - a symlink made in the shadow: its meta entry (owner and times);
- *  - a lower directory, symlink or special file: its own, which nothing may change - a call that would change
- *    them fails with EROFS (also where the lower tree is writable); one that changes nothing succeeds.
+ *  - a lower directory: its data directory, which takes the lower one's attributes first (ns.h);
+ *  - a lower symlink or special file: its own, which nothing may change - a call that would change them fails
+ *    with EROFS (also where the lower tree is writable); one that changes nothing succeeds.
  * A deleted name is ENOENT.
  */
 #include "shim.h"
@@ -146,6 +147,22 @@ static int apply_lower_file(const struct ps_target *t, const struct stat *st, co
 	return rc;
 }
 
+/* A lower directory (merged or not) gets attributes of its own, on its data directory (ns.h). */
+static int apply_lower_dir(const struct ps_target *t, const struct stat *st, const struct attr *a)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char data[PATH_MAX];
+	int rc;
+
+	if (!sh)
+		return -EROFS;
+	if ((rc = may_change(st, a)) < 0 || (rc = ps_target_data_path(t, data, sizeof(data))) < 0)
+		return rc;
+	if (!t->ns.own_attrs && (rc = ps_ns_dir_own_attrs(sh, ps_cfg.prefix[t->prefix].enc, t->rel, st)) < 0)
+		return rc;
+	return apply_real(sh->dirfd, data, a);
+}
+
 static int apply_target(const struct ps_target *t, const struct attr *a)
 {
 	struct ps_shadow *sh = ps_shadow_get();
@@ -183,7 +200,9 @@ static int apply_target(const struct ps_target *t, const struct attr *a)
 		return may_change(&st, a);
 	if (S_ISREG(st.st_mode))
 		return apply_lower_file(t, &st, a);
-	ps_debug("%s: attributes of a lower directory, symlink or device cannot change", t->path);
+	if (S_ISDIR(st.st_mode))
+		return apply_lower_dir(t, &st, a);
+	ps_debug("%s: attributes of a lower symlink or device cannot change", t->path);
 	return may_change(&st, a) < 0 ? may_change(&st, a) : -EROFS;
 }
 

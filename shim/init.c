@@ -147,6 +147,10 @@ static void fill_sys(void)
 	shim_sys.mkdirat = REAL(mkdirat);
 	shim_sys.linkat = REAL(linkat);
 	shim_sys.symlinkat = REAL(symlinkat);
+	shim_sys.futimens = REAL(futimens);
+	shim_sys.utimensat = REAL(utimensat);
+	shim_sys.fchmodat = REAL(fchmodat);
+	shim_sys.fchownat = REAL(fchownat);
 	shim_sys.readlinkat = REAL(readlinkat);
 	shim_sys.getdents64 = REAL(getdents64);
 	shim_sys.lseek = REAL(lseek);

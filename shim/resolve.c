@@ -270,6 +270,28 @@ static int shadow_dir_stat(const struct ps_target *t, struct stat *st)
 	return REAL(fstatat)(sh->dirfd, data, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+/* A lower directory with shadow entries: its identity always, and its mode, owner and times from the data
+ * directory once they were changed (ns.h). */
+static int merged_dir_stat(const struct ps_target *t, struct stat *st)
+{
+	struct stat own;
+	int rc;
+
+	if (REAL(fstatat)(AT_FDCWD, t->path, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!t->ns.own_attrs)
+		return 0;
+	if ((rc = shadow_dir_stat(t, &own)) < 0)
+		return rc;
+	st->st_mode = own.st_mode;
+	st->st_uid = own.st_uid;
+	st->st_gid = own.st_gid;
+	st->st_atim = own.st_atim;
+	st->st_mtim = own.st_mtim;
+	st->st_ctim = own.st_ctim;
+	return 0;
+}
+
 int ps_target_stat(const struct ps_target *t, struct stat *st)
 {
 	struct ps_shadow *sh = ps_shadow_get();
@@ -287,7 +309,7 @@ int ps_target_stat(const struct ps_target *t, struct stat *st)
 	case PS_NS_DIR:
 		if (t->ns.opaque)
 			return shadow_dir_stat(t, st);
-		__attribute__((fallthrough)); /* a lower directory with shadow entries */
+		return merged_dir_stat(t, st);
 	case PS_NS_LOWER:
 		return REAL(fstatat)(AT_FDCWD, t->path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	case PS_NS_SYMLINK: /* the link itself (resolving followed it otherwise) */

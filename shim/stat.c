@@ -58,7 +58,7 @@ static int stat_shadowed(int dirfd, const char *path, struct stat *st, int flags
 
 	if (rc <= 0)
 		return rc;
-	if (ps_target_lower_shows(&t)) /* by its resolved name: the program's may pass through the shadow's part */
+	if (t.ns.state == PS_NS_LOWER) /* by its resolved name: the program's may pass through the shadow's part */
 		rc = REAL(fstatat)(AT_FDCWD, t.path, st, flags & AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	else
 		rc = ps_target_stat(&t, st);
@@ -67,16 +67,26 @@ static int stat_shadowed(int dirfd, const char *path, struct stat *st, int flags
 
 static int fstat_shadowed(int fd, struct stat *st, int *handled)
 {
-	struct ps_open *o = ps_fd_merged(fd);
-	int rc;
+	struct ps_open *o;
+	struct ps_target t;
+	int rc = 0;
 
-	*handled = o != NULL;
-	if (!o)
+	*handled = 0;
+	if (!ps_enter())
 		return 0;
-	rc = ps_merge_stat(o->file, st);
-	ps_open_put(o);
+	o = ps_fd_get(fd);
+	if (o && o->file) {
+		*handled = 1;
+		rc = ps_merge_stat(o->file, st);
+	} else if (o && o->kind == PS_OPEN_DIR && (rc = ps_resolve(AT_FDCWD, o->path, 1, &t)) > 0 &&
+		   t.ns.state == PS_NS_DIR) { /* a directory of the shadow's, or whose attributes it holds */
+		*handled = 1;
+		rc = ps_target_stat(&t, st);
+	}
+	if (o)
+		ps_open_put(o);
 	ps_leave();
-	return rc;
+	return *handled ? rc : 0;
 }
 
 /* Path forms; AT_EMPTY_PATH with "" is the fd form. 1: handled (*rc is 0 or -errno), 0: pass through. */

@@ -225,7 +225,7 @@ except OSError as e:
 	'
 }
 
-@test "make builds objects in a new directory, and after an edit rebuilds only what changed" {
+@test "make builds objects in a new directory, and after a touch or an edit rebuilds only what changed" {
 	command -v make >/dev/null && command -v cc >/dev/null || skip "make and cc are not installed"
 	mkdir -p "$LOWER/proj"
 	for i in 1 2 3 4 5 6; do
@@ -249,8 +249,11 @@ EOF
 		ps_exec make -j2 --no-print-directory CC=cc | LC_ALL=C sort
 		ps_exec ./build/prog && echo "prog ran"
 		ps_exec make --no-print-directory CC=cc
+		ps_exec touch f3.c
+		ps_exec make --no-print-directory CC=cc
+		ps_exec make --no-print-directory CC=cc
 		sleep 1.1
-		ps_exec bash -c "echo \"/* edited */\" >> f3.c"
+		ps_exec bash -c "echo \"/* edited */\" >> f5.c"
 		ps_exec make --no-print-directory CC=cc
 		ps_exec ls -1A build
 	'
@@ -330,5 +333,25 @@ EOF
 		ps_exec cat b.c nd
 		ps_exec ls -1AF
 		listing "$RO"
+	'
+}
+
+@test "chmod, chown and touch of a lower directory change the merged view; its identity stays the lower one's" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec chmod 0700 pkg
+		ps_exec touch -d "2001-02-03 04:05:06" pkg empty
+		ps_exec chown "$(id -u):$(id -g)" deep
+		ps_exec stat -c "%n %a %Y" pkg empty deep
+		ps_exec bash -c "echo x > pkg/new; ls -1A pkg"
+		ps_exec find . -maxdepth 1 -newer pkg -printf "%P\n" | LC_ALL=C sort
+		ps_exec python3 -c "import os; a = os.stat(\"pkg\"); fd = os.open(\"pkg\", os.O_RDONLY); b = os.fstat(fd); print(a.st_ino == b.st_ino, a.st_dev == b.st_dev, oct(b.st_mode), b.st_mtime == a.st_mtime)"
+		listing "$RO"
+	'
+	in_ro_ns '
+		lower_ino=$(stat -c %i "$LOWER/src/pkg")
+		expect_eq "$(ps_exec stat -c %i "$RO/src/pkg")" "$lower_ino" "the directory'"'"'s inode"
+		expect_eq "$(stat -c %a "$LOWER/src/pkg")" 755 "the lower directory'"'"'s mode"
 	'
 }

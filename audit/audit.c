@@ -15,6 +15,7 @@
 #include "file.h"
 #include "log.h"
 #include "merge.h"
+#include "ns.h"
 #include "path.h"
 #include "shadow.h"
 #include "snapshot.h"
@@ -90,13 +91,31 @@ static const char *remember(const char *path, int is_copy)
 	return a->path;
 }
 
-/* The file ld.so should open for candidate, or candidate itself. */
-static const char *merged_file(const char *candidate)
+static const char *merged_file(const char *candidate, int depth);
+
+/* A symlink made in the shadow at abs (below the prefix: rel): what its target names. */
+static const char *through_link(const char *abs, int idx, const char *rel, int depth)
+{
+	char target[PATH_MAX], next[PATH_MAX * 2];
+	const char *slash = strrchr(abs, '/');
+
+	if (depth >= 8 || ps_ns_readlink(&shadow, cfg.prefix[idx].enc, rel, target, sizeof(target)) < 0)
+		return NULL;
+	if (target[0] == '/')
+		snprintf(next, sizeof(next), "%s", target);
+	else
+		snprintf(next, sizeof(next), "%.*s/%s", (int)(slash - abs), abs, target);
+	return merged_file(next, depth + 1);
+}
+
+/* The file ld.so should open for candidate, or candidate itself; NULL to skip it (deleted in the shadow). */
+static const char *merged_file(const char *candidate, int depth)
 {
 	char abs[PATH_MAX], out[PATH_MAX];
 	struct ps_file_name name;
 	const char *rel, *answer;
 	struct ps_file *f;
+	struct ps_ns ns;
 	int idx, rc, is_copy, moved;
 
 	/* ld.so asks for every directory of every search path: a lexical test first, with no system call, sends
@@ -109,6 +128,12 @@ static const char *merged_file(const char *candidate)
 	moved = ps_snapshot_tree_path(cfg.shadow, abs, sizeof(abs));
 	if ((idx = ps_config_match(&cfg, abs, &rel)) < 0 || !have_shadow())
 		return candidate;
+	if (ps_ns_lookup(&shadow, cfg.prefix[idx].enc, rel, &ns) < 0)
+		ns.state = PS_NS_LOWER;
+	if (ns.state == PS_NS_SYMLINK)
+		return through_link(abs, idx, rel, depth);
+	if (ns.state != PS_NS_RECORD && !ps_ns_lower_shows(&ns))
+		return NULL; /* deleted in the shadow: ld.so goes on searching */
 	name = (struct ps_file_name){ .path = abs, .enc_prefix = cfg.prefix[idx].enc, .rel = rel };
 	rc = ps_file_lookup(&shadow, &name, &f);
 	if (rc == -ENOENT) /* the lower file as it is (or, from the data tree, the lower file at that place) */
@@ -139,7 +164,7 @@ PS_AUDIT_EXPORT char *la_objsearch(const char *name, uintptr_t *cookie, unsigned
 	pthread_once(&once, configure);
 	if (ready <= 0)
 		return (char *)name;
-	return (char *)merged_file(name);
+	return (char *)merged_file(name, 0);
 }
 
 /* The merged copy a program was started from (PAGESHADOW_EXEC_TEMP, set by the shim's exec planning) is mapped

@@ -73,7 +73,16 @@ static int library_file(const char *name, char *out, size_t outsz, int *is_copy)
 	if (!ps_enter())
 		return 0;
 	rc = ps_resolve(AT_FDCWD, name, 1, &t);
-	if (rc > 0) {
+	if (rc > 0 && t.ns.state != PS_NS_RECORD && !ps_target_lower_shows(&t)) {
+		/* deleted in the shadow: ld.so is handed the name's place in the data tree, where nothing is, and its
+		 * dlerror() says so */
+		struct ps_shadow *sh = ps_shadow_get();
+		char data[PATH_MAX];
+
+		rc = !sh ? -EROFS : ps_target_data_path(&t, data, sizeof(data));
+		if (rc >= 0)
+			rc = snprintf(out, outsz, "%s/%s", sh->path, data) >= (int)outsz ? -ENAMETOOLONG : 1;
+	} else if (rc > 0) {
 		rc = ps_target_lookup(&t, &f);
 		if (rc == 0) {
 			rc = ps_snapshot_file(f, 0, out, outsz, is_copy);

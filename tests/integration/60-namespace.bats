@@ -355,3 +355,36 @@ EOF
 		expect_eq "$(stat -c %a "$LOWER/src/pkg")" 755 "the lower directory'"'"'s mode"
 	'
 }
+
+@test "a deleted program or library is gone for exec, dlopen and ld.so; a symlink made in the shadow leads ld.so to a library" {
+	command -v cc >/dev/null || skip "cc is not installed"
+	mkdir -p "$LOWER/lib" "$LOWER/bin"
+	printf 'const char *who(void) { return "lower library"; }\n' >"$T/foo.c"
+	cc -shared -fPIC -Wl,-soname,libfoo.so.1 -o "$LOWER/lib/libfoo.so.1" "$T/foo.c"
+	printf '#include <stdio.h>\nconst char *who(void);\nint main(void) { puts(who()); return 0; }\n' >"$T/prog.c"
+	cc -o "$LOWER/bin/prog" "$T/prog.c" -L"$LOWER/lib" -l:libfoo.so.1 -Wl,-rpath,'$ORIGIN/../lib'
+	printf '#!/bin/sh\necho script ran\n' >"$LOWER/bin/script"
+	chmod 0755 "$LOWER/bin/script"
+	printf 'const char *who(void) { return "library made in the shadow"; }\n' >"$T/foo2.c"
+	cc -shared -fPIC -Wl,-soname,libfoo.so.1 -o "$T/libfoo2.so" "$T/foo2.c"
+	lower_ready
+	run_both '
+		cd "$RO"
+		ps_exec bin/prog
+		ps_exec rm bin/script
+		ps_exec bin/script 2>/dev/null || echo "exec of the deleted script failed: $?"
+		ps_exec python3 -c "import ctypes; ctypes.CDLL(\"$RO/lib/libfoo.so.1\"); print(\"loaded\")"
+		ps_exec rm lib/libfoo.so.1
+		ps_exec bin/prog 2>/dev/null || echo "prog without its library failed: $?"
+		ps_exec python3 -c "
+import ctypes
+try:
+    ctypes.CDLL(\"$RO/lib/libfoo.so.1\"); print(\"loaded\")
+except OSError:
+    print(\"dlopen of the deleted library failed\")"
+		ps_exec cp "$T/libfoo2.so" lib/libfoo-2.so
+		ps_exec ln -s libfoo-2.so lib/libfoo.so.1
+		ps_exec bin/prog
+		listing "$RO"
+	'
+}

@@ -22,6 +22,7 @@
 #include <sys/statvfs.h>
 #include <sys/types.h>
 #include <dirent.h>
+#include <ftw.h>
 #include <spawn.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>

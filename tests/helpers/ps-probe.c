@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -291,6 +292,55 @@ static int cmd_rename2(char **av)
 	unsigned flags = !strcmp(av[2], "noreplace") ? RENAME_NOREPLACE : !strcmp(av[2], "exchange") ? RENAME_EXCHANGE : 0;
 
 	printf("%s\n", renameat2(AT_FDCWD, av[0], AT_FDCWD, av[1], flags) < 0 ? errname(errno) : "ok");
+	return 0;
+}
+
+static const char *ftw_type(int type)
+{
+	switch (type) {
+	case FTW_F: return "f";
+	case FTW_D: return "d";
+	case FTW_DNR: return "dnr";
+	case FTW_DP: return "dp";
+	case FTW_NS: return "ns";
+	case FTW_SL: return "sl";
+	case FTW_SLN: return "sln";
+	default: return "?";
+	}
+}
+
+static int ftw_actions; /* FTW_ACTIONRETVAL given: the callback's answers mean something */
+
+static int print_ftw_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char cwd[PATH_MAX];
+	const char *base = strrchr(path, '/');
+
+	printf("%s %s level %d base %s size %lld%s\n", path, ftw_type(type), ftw->level, path + ftw->base,
+	       type == FTW_NS ? -1LL : S_ISDIR(st->st_mode) ? 0LL : (long long)st->st_size,
+	       getcwd(cwd, sizeof(cwd)) && base && strncmp(cwd, path, (size_t)(base - path)) == 0 ? " (in its dir)" : "");
+	if (!ftw_actions)
+		return 0;
+	if (strcmp(path + ftw->base, "skip") == 0)
+		return FTW_SKIP_SUBTREE;
+	return strcmp(path + ftw->base, "stop") == 0 ? FTW_STOP : FTW_CONTINUE;
+}
+
+/* nftw DIR phys|depth|chdir|actionretval|mount...: every entry nftw reports (with FTW_ACTIONRETVAL, a directory
+ * called "skip" is not entered and an entry called "stop" ends the walk); then what nftw returned. */
+static int cmd_nftw(char **av)
+{
+	int flags = 0, r;
+
+	flags |= strstr(av[1], "phys") ? FTW_PHYS : 0;
+	flags |= strstr(av[1], "depth") ? FTW_DEPTH : 0;
+	flags |= strstr(av[1], "chdir") ? FTW_CHDIR : 0;
+	flags |= strstr(av[1], "actionretval") ? FTW_ACTIONRETVAL : 0;
+	flags |= strstr(av[1], "mount") ? FTW_MOUNT : 0;
+	ftw_actions = (flags & FTW_ACTIONRETVAL) != 0;
+	r = nftw(av[0], print_ftw_entry, 4, flags);
+	fflush(stdout);
+	printf("nftw returned %d\n", r);
 	return 0;
 }
 
@@ -679,6 +729,7 @@ static const struct command commands[] = {
 	{ "getlk", 3, cmd_getlk, "PATH ro|rw rd|wr" },
 	{ "stat", 1, cmd_stat, "PATH" },
 	{ "readdir", 1, cmd_readdir, "DIR" },
+	{ "nftw", 2, cmd_nftw, "DIR phys|depth|chdir|actionretval|mount,..." },
 	{ "rename2", 3, cmd_rename2, "OLD NEW noreplace|exchange|none" },
 	{ "size-after-write", 3, cmd_size_after_write, "PATH OFF TEXT" },
 	{ "segments", 1, cmd_segments, "PATH" },

@@ -376,17 +376,18 @@ C
 	[ ! -s "$T/w/shadow/data/$(ps_enc "$T/w/tree")/f" ] || [ "$(du -k "$T/w/shadow/data/$(ps_enc "$T/w/tree")/f" | cut -f1)" -eq 0 ]
 }
 
-@test "glibc's own stat calls (nftw, glob) see merged sizes and files that exist only in the shadow" {
+@test "glibc's own calls (nftw, glob) see merged sizes, files and directories that exist only in the shadow" {
 	mkdir -p "$LOWER/t/sub"
 	seq 1 100 >"$LOWER/t/a"
 	seq 1 200 >"$LOWER/t/sub/b"
 	lower_ready
 	run_both '
-		ps_exec bash -c "seq 1 5000 >>\"\$RO/t/a\"; : >\"\$RO/t/sub/b\"; echo new >\"\$RO/t/new\""
-		ps_exec "$BYPASS" walk "$RO/t" "$RO/t/new" "$RO/t/sub" | grep -v "^nftw .*/new " | sort
+		ps_exec bash -c "seq 1 5000 >>\"\$RO/t/a\"; : >\"\$RO/t/sub/b\"; echo new >\"\$RO/t/new\"; mkdir \"\$RO/t/nd\"; echo x >\"\$RO/t/nd/x\""
+		ps_exec "$BYPASS" walk "$RO/t" "$RO/t/new" "$RO/t/sub" "$RO/t/nd/*" | sort
 	'
 	grep -q "nftw $RO/t/a file 24185" "$T/stdout.ro"
 	grep -qx "glob $RO/t/new" "$T/stdout.ro"
+	grep -q "nftw $RO/t/nd/x file 2" "$T/stdout.ro"
 }
 
 @test "freopen of a partly shadowed file onto stdin reads the merged bytes" {

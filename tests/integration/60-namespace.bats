@@ -388,3 +388,17 @@ except OSError:
 		listing "$RO"
 	'
 }
+
+@test "nftw walks the merged tree, into directories that exist only in the shadow, with every flag as glibc's" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec bash -c "mkdir -p newd/skip/x newd/sub; echo 1 > newd/sub/f; echo 2 > newd/skip/x/g; rm a.c; ln -s nowhere newd/dangling; ln -s ../b.c newd/tob"
+		for flags in none phys depth phys,depth chdir phys,actionretval depth,actionretval phys,mount; do
+			echo "== $flags"
+			probe nftw "$RO/src" "$flags" | LC_ALL=C sort
+		done
+		ps_exec bash -c "touch newd/sub/stop"
+		probe nftw "$RO/src/newd" phys,actionretval | tail -1
+	'
+}

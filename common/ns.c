@@ -1,6 +1,9 @@
 /* ns.c - the merged namespace: lookups, whiteouts, directories, listings (see ns.h). */
 #include "ns.h"
+#include "listing.h"
 #include "log.h"
+#include "path.h"
+#include "record.h"
 #include "sys.h"
 
 #include <dirent.h>
@@ -18,8 +21,7 @@
 /* Where a new whiteout or directory is assembled before it is moved into place (under the creation lock). */
 #define NEW_ENTRY "new-entry"
 
-/* Is the meta symlink at path a whiteout (or a symlink of the merged tree)? 1, 0 or -errno. */
-static int is_whiteout(int dirfd, const char *path)
+int ps_ns_is_whiteout(int dirfd, const char *path)
 {
 	char target[sizeof(WHITEOUT_TARGET) + 1];
 	ssize_t n = ps_sys->readlinkat(dirfd, path, target, sizeof(target));
@@ -58,7 +60,7 @@ int ps_ns_lookup(struct ps_shadow *sh, const char *enc, const char *rel, struct 
 			return 0;
 		}
 		if (S_ISLNK(st.st_mode)) {
-			int wh = is_whiteout(sh->dirfd, p);
+			int wh = ps_ns_is_whiteout(sh->dirfd, p);
 
 			if (wh < 0)
 				return wh;
@@ -367,253 +369,232 @@ int ps_ns_exchange(struct ps_shadow *sh, const char *enc, const char *a_rel, con
 	return rc;
 }
 
-/* ---- listings ---- */
+/* ---- moving a directory that has lower entries ---- */
 
-struct dirent64_raw {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
+/* Where the copy of a directory's names is assembled, under the creation lock, before it is moved into place. */
+#define STAGE_META "new-dir-meta"
+#define STAGE_DATA "new-dir-data"
+#define MAX_DEPTH 256
+
+/* One directory being copied: its shadow entries (src_meta, src_data), its lower directory (lower_fd, -1 when it
+ * shows none) at origin below the prefix, and where its copy goes (dst_meta, dst_data). All paths are relative to
+ * the shadow directory and are extended in place for the entries. */
+struct name_copy {
+	struct ps_shadow *sh;
+	const char *enc;
+	char src_meta[PATH_MAX], src_data[PATH_MAX], dst_meta[PATH_MAX], dst_data[PATH_MAX], origin[PATH_MAX];
 };
 
-#define DELETED 0xff /* a listing entry removed by a whiteout */
-
-static const char *ent_name(const struct ps_dirlist *l, const struct ps_dirent *e)
+/* Append "/name" to each of the five paths (their old lengths in len[]); -ENAMETOOLONG. */
+static int push(struct name_copy *c, const char *name, size_t len[5])
 {
-	return l->names + e->name;
-}
+	char *paths[5] = { c->src_meta, c->src_data, c->dst_meta, c->dst_data, c->origin };
 
-static int add_entry(struct ps_dirlist *l, const char *name, uint64_t ino, unsigned char type)
-{
-	size_t len = strlen(name) + 1;
-
-	if (l->count == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 64;
-		struct ps_dirent *e = realloc(l->ents, cap * sizeof(*e));
-
-		if (!e)
-			return -ENOMEM;
-		l->ents = e;
-		l->cap = cap;
+	for (int i = 0; i < 5; i++) {
+		len[i] = strlen(paths[i]);
+		if (len[i] + 1 + strlen(name) >= PATH_MAX)
+			return -ENAMETOOLONG;
 	}
-	if (l->names_len + len > l->names_cap) {
-		size_t cap = l->names_cap ? l->names_cap * 2 : 4096;
-		char *n;
-
-		while (cap < l->names_len + len)
-			cap *= 2;
-		if (!(n = realloc(l->names, cap)))
-			return -ENOMEM;
-		l->names = n;
-		l->names_cap = cap;
-	}
-	memcpy(l->names + l->names_len, name, len);
-	l->ents[l->count++] = (struct ps_dirent){ .ino = ino, .name = (uint32_t)l->names_len, .type = type };
-	l->names_len += len;
+	for (int i = 0; i < 5; i++)
+		sprintf(paths[i] + len[i], "/%s", name);
 	return 0;
 }
 
-static int is_dot(const char *name)
+static void pop(struct name_copy *c, const size_t len[5])
 {
-	return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
+	char *paths[5] = { c->src_meta, c->src_data, c->dst_meta, c->dst_data, c->origin };
+
+	for (int i = 0; i < 5; i++)
+		paths[i][len[i]] = '\0';
 }
 
-/* Every entry of the directory fd, from its start; only "." and ".." unless all. */
-static int read_real(struct ps_dirlist *l, int fd, int all)
+/* A lower regular file: a new record that points at it (nothing copied) and a sparse data file of its size. */
+static int copy_lower_file(struct name_copy *c, const struct stat *lst)
 {
-	char buf[8192];
-	ssize_t n;
-	int rc = 0;
+	struct timespec times[2] = { lst->st_atim, lst->st_mtim };
+	int fd, rc;
 
-	if (ps_sys->lseek(fd, 0, SEEK_SET) < 0)
+	fd = ps_sys->openat(c->sh->dirfd, c->dst_data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (lst->st_mode & 07777) | 0600);
+	if (fd < 0)
 		return -errno;
-	while (rc == 0 && (n = ps_sys->getdents64(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t off = 0; off < n && rc == 0;) {
-			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
-
-			off += d->d_reclen;
-			if (all || is_dot(d->d_name))
-				rc = add_entry(l, d->d_name, d->d_ino, d->d_type);
-		}
-	}
-	return rc < 0 ? rc : n < 0 ? -errno : 0;
-}
-
-/* Names already listed, for the meta entries to find: open addressing over indices + 1 (0 is empty). */
-struct name_index {
-	uint32_t *slot;
-	size_t mask;
-};
-
-static size_t name_hash(const char *s)
-{
-	size_t h = 14695981039346656037ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static int index_build(struct name_index *ix, const struct ps_dirlist *l, size_t extra)
-{
-	size_t size = 64;
-
-	while (size < 2 * (l->count + extra))
-		size *= 2;
-	if (!(ix->slot = calloc(size, sizeof(*ix->slot))))
-		return -ENOMEM;
-	ix->mask = size - 1;
-	for (size_t i = 0; i < l->count; i++) {
-		size_t h = name_hash(ent_name(l, &l->ents[i])) & ix->mask;
-
-		while (ix->slot[h])
-			h = (h + 1) & ix->mask;
-		ix->slot[h] = (uint32_t)i + 1;
-	}
-	return 0;
-}
-
-/* The listed entry called name, or NULL; *free_slot gets where a new one would go. */
-static struct ps_dirent *index_find(const struct name_index *ix, struct ps_dirlist *l, const char *name,
-				    size_t *free_slot)
-{
-	size_t h = name_hash(name) & ix->mask;
-
-	for (; ix->slot[h]; h = (h + 1) & ix->mask)
-		if (strcmp(ent_name(l, &l->ents[ix->slot[h] - 1]), name) == 0)
-			return &l->ents[ix->slot[h] - 1];
-	*free_slot = h;
-	return NULL;
-}
-
-static unsigned char meta_type(int dirfd, const struct dirent64_raw *d)
-{
-	struct stat st;
-
-	if (d->d_type != DT_UNKNOWN)
-		return d->d_type;
-	if (ps_sys->fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return DT_UNKNOWN;
-	return S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
-}
-
-/* The meta directory's entries, one by one: whiteouts remove names, records and directories add them. */
-static int merge_meta(struct ps_dirlist *l, int mfd, struct name_index *ix)
-{
-	char buf[8192];
-	ssize_t n;
-	int rc = 0;
-
-	while (rc == 0 && (n = ps_sys->getdents64(mfd, buf, sizeof(buf))) > 0) {
-		for (ssize_t off = 0; off < n && rc == 0;) {
-			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
-			unsigned char type;
-			struct ps_dirent *e;
-			size_t free_slot = 0;
-
-			off += d->d_reclen;
-			if (is_dot(d->d_name))
-				continue;
-			type = meta_type(mfd, d);
-			if (type == DT_LNK && (rc = is_whiteout(mfd, d->d_name)) != 0)
-				type = DELETED;
-			else if (type != DT_LNK)
-				type = type == DT_DIR ? DT_DIR : DT_REG;
-			if (rc < 0)
-				return rc;
-			rc = 0;
-			if ((e = index_find(ix, l, d->d_name, &free_slot)) != NULL) {
-				e->type = type;
-			} else if (type != DELETED) {
-				if ((size_t)(l->count + 1) * 2 > ix->mask + 1)
-					return -EOVERFLOW; /* sized for every meta entry: cannot happen */
-				rc = add_entry(l, d->d_name, d->d_ino, type);
-				ix->slot[free_slot] = (uint32_t)l->count;
-			}
-		}
-	}
-	return rc < 0 ? rc : n < 0 ? -errno : 0;
-}
-
-/* Meta entries in the directory, for sizing the index: one more pass over a directory that is usually small. */
-static int count_entries(int mfd, size_t *count)
-{
-	char buf[8192];
-	ssize_t n;
-
-	*count = 0;
-	while ((n = ps_sys->getdents64(mfd, buf, sizeof(buf))) > 0)
-		for (ssize_t off = 0; off < n; off += ((struct dirent64_raw *)(buf + off))->d_reclen)
-			(*count)++;
-	if (n < 0)
+	rc = ps_sys->ftruncate(fd, lst->st_size) < 0 || ps_sys->futimens(fd, times) < 0 ? -errno : 0;
+	ps_sys->close(fd);
+	if (rc < 0)
+		return rc;
+	if ((fd = ps_sys->openat(c->sh->dirfd, c->dst_meta, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 		return -errno;
-	return ps_sys->lseek(mfd, 0, SEEK_SET) < 0 ? -errno : 0;
-}
-
-int ps_ns_list(struct ps_shadow *sh, const char *enc, const char *rel, int fd, int lower_shows,
-	       struct ps_dirlist *out)
-{
-	char meta[PATH_MAX];
-	struct name_index ix = { 0 };
-	size_t nmeta;
-	int mfd, rc;
-
-	memset(out, 0, sizeof(*out));
-	if (fd >= 0 && (rc = read_real(out, fd, lower_shows)) < 0)
-		return rc;
-	if ((rc = ps_shadow_path(meta, sizeof(meta), "meta", enc, rel)) < 0)
-		return rc;
-	mfd = ps_sys->openat(sh->dirfd, meta, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (mfd < 0)
-		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
-	rc = count_entries(mfd, &nmeta);
-	if (rc == 0)
-		rc = index_build(&ix, out, nmeta);
-	if (rc == 0)
-		rc = merge_meta(out, mfd, &ix);
-	free(ix.slot);
-	ps_sys->close(mfd);
+	if ((rc = ps_record_format(fd, lst)) == 0)
+		rc = ps_record_file_keep_origin(fd, c->origin);
+	ps_sys->close(fd);
 	return rc;
 }
 
-void ps_dirlist_free(struct ps_dirlist *l)
+/* A record: it keeps its inode under the new name (a hard link, as a rename would), after saying where its lower
+ * file is. */
+static int copy_record(struct name_copy *c)
 {
-	free(l->ents);
-	free(l->names);
-	memset(l, 0, sizeof(*l));
-}
+	int fd = ps_sys->openat(c->sh->dirfd, c->src_meta, O_RDWR | O_CLOEXEC | O_NOFOLLOW), rc;
 
-int ps_dirlist_has_names(const struct ps_dirlist *l)
-{
-	for (size_t i = 0; i < l->count; i++)
-		if (l->ents[i].type != DELETED && !is_dot(ent_name(l, &l->ents[i])))
-			return 1;
+	if (fd < 0)
+		return -errno;
+	rc = ps_record_file_keep_origin(fd, c->origin);
+	ps_sys->close(fd);
+	if (rc < 0)
+		return rc;
+	if (ps_sys->linkat(c->sh->dirfd, c->src_data, c->sh->dirfd, c->dst_data, 0) < 0 ||
+	    ps_sys->linkat(c->sh->dirfd, c->src_meta, c->sh->dirfd, c->dst_meta, 0) < 0)
+		return -errno;
 	return 0;
 }
 
-long ps_dirlist_fill(const struct ps_dirlist *l, size_t *pos, void *buf, size_t n)
+static int copy_symlink(struct name_copy *c, int dirfd, const char *path)
 {
-	size_t used = 0;
+	char target[PATH_MAX];
+	ssize_t n = ps_sys->readlinkat(dirfd, path, target, sizeof(target) - 1);
 
-	for (; *pos < l->count; (*pos)++) {
-		const struct ps_dirent *e = &l->ents[*pos];
-		const char *name = ent_name(l, e);
-		size_t len = strlen(name), reclen = (offsetof(struct dirent64_raw, d_name) + len + 1 + 7) & ~(size_t)7;
-		struct dirent64_raw *d = (struct dirent64_raw *)((char *)buf + used);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	return ps_sys->symlinkat(target, c->sh->dirfd, c->dst_meta) < 0 ? -errno : 0;
+}
 
-		if (e->type == DELETED)
-			continue;
-		if (used + reclen > n)
-			break;
-		d->d_ino = e->ino;
-		d->d_off = (int64_t)*pos + 1;
-		d->d_reclen = (unsigned short)reclen;
-		d->d_type = e->type;
-		memcpy(d->d_name, name, len + 1);
-		used += reclen;
+static int copy_dir(struct name_copy *c, int lower_fd, int depth);
+
+/* One name of the directory being copied (the paths already name it). */
+static int copy_entry(struct name_copy *c, int lower_fd, const char *name, int depth)
+{
+	struct stat st;
+	int sub_fd, rc;
+
+	if (ps_sys->fstatat(c->sh->dirfd, c->src_meta, &st, AT_SYMLINK_NOFOLLOW) == 0) { /* the shadow's entry */
+		if (S_ISREG(st.st_mode))
+			return copy_record(c);
+		if (S_ISLNK(st.st_mode))
+			return copy_symlink(c, c->sh->dirfd, c->src_meta);
+		sub_fd = lower_fd >= 0 && !(st.st_mode & S_ISVTX)
+				 ? ps_sys->openat(lower_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+				 : -1;
+	} else if (errno != ENOENT) {
+		return -errno;
+	} else if (ps_sys->fstatat(lower_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		return -errno;
+	} else if (S_ISREG(st.st_mode)) {
+		return copy_lower_file(c, &st);
+	} else if (S_ISLNK(st.st_mode)) {
+		return copy_symlink(c, lower_fd, name);
+	} else if (!S_ISDIR(st.st_mode)) {
+		return -EXDEV; /* a FIFO or a device: mv makes it anew */
+	} else if ((sub_fd = ps_sys->openat(lower_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		return -errno;
 	}
-	if (used == 0 && *pos < l->count)
-		return -EINVAL;
-	return (long)used;
+	rc = copy_dir(c, sub_fd, depth + 1);
+	if (sub_fd >= 0)
+		ps_sys->close(sub_fd);
+	return rc;
+}
+
+/* The attributes the directory shows: its own data directory's when it has them, else the lower one's. */
+static int dir_attrs(struct name_copy *c, int lower_fd, struct stat *st)
+{
+	struct stat meta;
+
+	if (ps_sys->fstatat(c->sh->dirfd, c->src_meta, &meta, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(meta.st_mode) &&
+	    (meta.st_mode & (S_ISGID | S_ISVTX)))
+		return ps_sys->fstatat(c->sh->dirfd, c->src_data, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	return ps_sys->fstat(lower_fd, st) < 0 ? -errno : 0;
+}
+
+/* The directory's names, from its merged listing, into a new opaque directory with the same attributes. */
+static int copy_dir(struct name_copy *c, int lower_fd, int depth)
+{
+	struct timespec times[2];
+	struct ps_dirlist l;
+	struct stat st;
+	int rc;
+
+	if (depth > MAX_DEPTH)
+		return -EXDEV;
+	if ((rc = dir_attrs(c, lower_fd, &st)) < 0)
+		return rc;
+	if (ps_sys->mkdirat(c->sh->dirfd, c->dst_meta, 0755 | S_ISVTX) < 0 ||
+	    ps_sys->mkdirat(c->sh->dirfd, c->dst_data, 0700) < 0)
+		return -errno;
+	/* the directory's meta entry is at its lower name (no directory is redirected): origin names both */
+	if ((rc = ps_ns_list(c->sh, c->enc, c->origin, lower_fd, lower_fd >= 0, &l)) < 0) {
+		ps_dirlist_free(&l);
+		return rc;
+	}
+	for (size_t pos = 0; rc == 0 && pos < l.count; pos++) {
+		const char *name = l.names + l.ents[pos].name;
+		size_t len[5];
+
+		if (l.ents[pos].type == PS_DIRENT_DELETED || (name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]))))
+			continue;
+		if ((rc = push(c, name, len)) == 0)
+			rc = copy_entry(c, lower_fd, name, depth);
+		pop(c, len);
+	}
+	ps_dirlist_free(&l);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	if (rc == 0 && (ps_sys->fchmodat(c->sh->dirfd, c->dst_data, st.st_mode & 07777, 0) < 0 ||
+			ps_sys->utimensat(c->sh->dirfd, c->dst_data, times, AT_SYMLINK_NOFOLLOW) < 0))
+		rc = -errno;
+	return rc;
+}
+
+static int move_copying_locked(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel)
+{
+	struct name_copy *c = calloc(1, sizeof(*c));
+	char prefix[PATH_MAX], lower[PATH_MAX * 2], dmeta[PATH_MAX], ddata[PATH_MAX];
+	int lower_fd, rc;
+
+	if (!c)
+		return -ENOMEM;
+	c->sh = sh;
+	c->enc = enc;
+	if ((rc = ps_path_decode_prefix(enc, prefix, sizeof(prefix))) < 0 ||
+	    (rc = entry_paths(enc, src_rel, c->src_meta, c->src_data)) < 0 ||
+	    (rc = entry_paths(enc, dst_rel, dmeta, ddata)) < 0)
+		goto out;
+	snprintf(c->dst_meta, sizeof(c->dst_meta), STAGE_META);
+	snprintf(c->dst_data, sizeof(c->dst_data), STAGE_DATA);
+	snprintf(c->origin, sizeof(c->origin), "%s", src_rel);
+	snprintf(lower, sizeof(lower), "%s/%s", strcmp(prefix, "/") == 0 ? "" : prefix, src_rel);
+	if ((lower_fd = ps_sys->openat(AT_FDCWD, lower, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		rc = -errno;
+		goto out;
+	}
+	ps_sys_remove_tree(sh->dirfd, STAGE_META);
+	ps_sys_remove_tree(sh->dirfd, STAGE_DATA);
+	rc = copy_dir(c, lower_fd, 0);
+	ps_sys->close(lower_fd);
+	/* Data first, then the entry that gives it meaning, then the old name goes (a whiteout: its lower directory
+	 * stays). A crash in between shows the directory under both names, never under neither. */
+	if (rc == 0 && ((rc = ps_shadow_make_parents(sh, dmeta)) < 0 || (rc = ps_shadow_make_parents(sh, ddata)) < 0))
+		goto out;
+	if (rc == 0 && (ps_sys_remove_tree(sh->dirfd, ddata), ps_sys->renameat(sh->dirfd, STAGE_DATA, sh->dirfd, ddata) < 0))
+		rc = -errno;
+	if (rc == 0 && (ps_sys_remove_tree(sh->dirfd, NEW_ENTRY), ps_sys->renameat(sh->dirfd, STAGE_META, sh->dirfd, NEW_ENTRY) < 0))
+		rc = -errno;
+	if (rc == 0 && (rc = install_entry(sh, dmeta)) == 0)
+		rc = remove_locked(sh, c->src_meta, c->src_data, 1);
+out:
+	ps_sys_remove_tree(sh->dirfd, STAGE_META);
+	ps_sys_remove_tree(sh->dirfd, STAGE_DATA);
+	free(c);
+	return rc;
+}
+
+int ps_ns_move_copying_names(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel)
+{
+	int rc;
+
+	if ((rc = ps_shadow_lock_create(sh)) < 0)
+		return rc;
+	rc = move_copying_locked(sh, enc, src_rel, dst_rel);
+	ps_shadow_bump_generation(sh);
+	ps_shadow_unlock_create(sh);
+	ps_debug("%s: directory with lower entries moved to %s by its names: %d", src_rel, dst_rel, rc);
+	return rc;
 }

@@ -56,6 +56,9 @@ int ps_ns_dir_own_attrs(struct ps_shadow *sh, const char *enc, const char *rel, 
  * for the one target that means whiteout. 0 or -errno. */
 int ps_ns_symlink(struct ps_shadow *sh, const char *enc, const char *rel, const char *target);
 
+/* Is the meta symlink at (dirfd, path) a whiteout (or a symlink of the merged tree)? 1, 0 or -errno. */
+int ps_ns_is_whiteout(int dirfd, const char *path);
+
 /* Can the lower entry at rel show in the merged tree (nothing in the shadow replaces or hides it)? */
 static inline int ps_ns_lower_shows(const struct ps_ns *ns)
 {
@@ -77,37 +80,15 @@ int ps_ns_mkdir(struct ps_shadow *sh, const char *enc, const char *rel, mode_t m
 int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, const char *dst_enc,
 		   const char *dst_rel);
 
+/* Move the directory src_rel, which has lower entries (a lower directory, or one merged with it), to dst_rel
+ * (a name where the merged tree shows nothing, or an empty directory) by its names: a new opaque directory gets
+ * every name the merged one shows - records of lower files that point at them (nothing copied), the shadow's
+ * records hard-linked, symlinks and directories alike - assembled aside, moved into place, then src_rel is
+ * deleted. Cost: one record per lower file. -EXDEV for a FIFO or device below. 0 or -errno. */
+int ps_ns_move_copying_names(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel);
+
 /* Swap the shadow's entries at a_rel and b_rel (both exist, both are the shadow's own: records, opaque
  * directories, symlinks) - RENAME_EXCHANGE. Data entries swap too, or move where only one has one. */
 int ps_ns_exchange(struct ps_shadow *sh, const char *enc, const char *a_rel, const char *b_rel);
-
-/* A merged directory listing, built once per open directory (and again when rewound). */
-struct ps_dirent {
-	uint64_t ino;
-	uint32_t name; /* offset into names */
-	unsigned char type; /* DT_* */
-};
-
-struct ps_dirlist {
-	struct ps_dirent *ents;
-	size_t count, cap;
-	char *names;
-	size_t names_len, names_cap;
-};
-
-/* Build the listing of rel: the entries read from fd (the real directory the program holds: the lower
- * directory, or the data directory of one that exists only in the shadow; -1 for none) - all of them when
- * lower_shows, else only "." and ".." - merged with the meta directory: whiteouts remove names, records and directories add them
- * (once). 0 or -errno; *out is freed by ps_dirlist_free either way. */
-int ps_ns_list(struct ps_shadow *sh, const char *enc, const char *rel, int fd, int lower_shows,
-	       struct ps_dirlist *out);
-void ps_dirlist_free(struct ps_dirlist *l);
-
-/* Copy entries from *pos on into buf as struct linux_dirent64 records (d_off: the index of the next entry),
- * as many as fit; *pos advances. Returns the bytes written: 0 at the end, -EINVAL when not even one fits. */
-long ps_dirlist_fill(const struct ps_dirlist *l, size_t *pos, void *buf, size_t n);
-
-/* Does the listing hold a name besides "." and ".."? (rmdir's ENOTEMPTY) */
-int ps_dirlist_has_names(const struct ps_dirlist *l);
 
 #endif

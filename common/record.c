@@ -194,6 +194,27 @@ int ps_record_set_origin(struct ps_record *rec, const char *origin)
 	return 0;
 }
 
+int ps_record_file_keep_origin(int fd, const char *origin)
+{
+	struct ps_record_disk hdr;
+	uint32_t len = (uint32_t)strlen(origin);
+	ssize_t n = ps_sys_pread_full(fd, &hdr, offsetof(struct ps_record_disk, reserved2), 0);
+
+	if (n < 0)
+		return (int)n;
+	if (n != (ssize_t)offsetof(struct ps_record_disk, reserved2))
+		return -EILSEQ;
+	if (!(hdr.flags & PS_REC_HAS_LOWER) || hdr.origin_len)
+		return 0;
+	if (len == 0 || len > PS_RECORD_ORIGIN_MAX)
+		return -ENAMETOOLONG;
+	/* The path before its length: a record with a length has its path. */
+	if ((n = ps_sys_pwrite_full(fd, origin, len + 1, offsetof(struct ps_record_disk, origin))) < 0 ||
+	    (n = ps_sys_pwrite_full(fd, &len, sizeof(len), offsetof(struct ps_record_disk, origin_len))) < 0)
+		return (int)n;
+	return ps_sys->fsync(fd) < 0 ? -errno : 0;
+}
+
 void ps_record_set_mode(struct ps_record *rec, mode_t mode)
 {
 	__atomic_store_n(&rec->hdr->mode, (uint32_t)(mode & 07777), __ATOMIC_RELEASE);

@@ -97,6 +97,9 @@ int ps_record_read_origin(int fd, char *out, size_t outsz);
 /* Record that the lower file is at origin (below the prefix): before the file moves away from it. 0 or
  * -ENAMETOOLONG. */
 int ps_record_set_origin(struct ps_record *rec, const char *origin);
+/* The same in a record file not mapped by this process (fd), when the record has a lower file and no origin yet;
+ * synced. 0 or -errno. */
+int ps_record_file_keep_origin(int fd, const char *origin);
 static inline int ps_record_has_origin(const struct ps_record *rec)
 {
 	return __atomic_load_n(&rec->hdr->origin_len, __ATOMIC_ACQUIRE) != 0;

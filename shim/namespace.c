@@ -4,9 +4,9 @@
  * Names change in the shadow's meta tree (ns.h): deleting a name that has a lower entry leaves a whiteout,
  * mkdir makes an opaque directory, rmdir removes a directory whose merged listing is empty. rename moves the
  * shadow's entry: a regular file (a lower one gets a record first) moves with its record, which says where its
- * lower file is, so nothing is copied; a directory made in the shadow moves whole. A directory with lower
- * entries fails with EXDEV, as across a mount (overlayfs without redirect_dir does the same), so that mv copies
- * it - as it does across the prefix boundary. link hard-links record and data file.
+ * lower file is, so nothing is copied; a directory made in the shadow moves whole; a directory with lower entries
+ * moves by its names (ns.h: a record per lower file, no bytes). Across the prefix boundary or between prefixes,
+ * EXDEV, as across a mount, so that mv copies. link hard-links record and data file.
  */
 #include "shim.h"
 #include "log.h"
@@ -276,7 +276,11 @@ static int rename_move(const struct ps_target *src, const struct ps_target *dst,
 	int rc;
 
 	if ((rc = rename_dst_free(dst, S_ISDIR(st->st_mode))) < 0 || (rc = ps_may_change_parent(dst)) < 0 ||
-	    (rc = ps_may_change_parent(src)) < 0 || (rc = own_entry(src, st, &f)) < 0)
+	    (rc = ps_may_change_parent(src)) < 0)
+		return rc;
+	if (S_ISDIR(st->st_mode) && ps_target_lower_shows(src)) /* one record per lower file: nothing copied */
+		return ps_ns_move_copying_names(sh, target_enc(src), src->rel, dst->rel);
+	if ((rc = own_entry(src, st, &f)) < 0)
 		return rc;
 	if (f) {
 		ps_target_name(dst, &dname);

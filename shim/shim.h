@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "file.h"
+#include "listing.h"
 #include "ns.h"
 #include "shadow.h"
 

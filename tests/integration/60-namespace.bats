@@ -140,7 +140,7 @@ except OSError as e:
 	' 2>&1
 }
 
-@test "mv renames new files and new directories; a lower file and a lower directory move by copy" {
+@test "mv renames new files, new directories, lower files and lower directories" {
 	make_src_tree
 	run_both '
 		cd "$RO/src"
@@ -400,5 +400,34 @@ except OSError:
 		done
 		ps_exec bash -c "touch newd/sub/stop"
 		probe nftw "$RO/src/newd" phys,actionretval | tail -1
+	'
+}
+
+@test "rename of a lower directory moves its names, not its bytes: partly shadowed, deleted and new entries included" {
+	mkdir -p "$LOWER/src/tree/sub/deeper"
+	head -c 2097152 /dev/urandom >"$LOWER/src/tree/big.bin" # 512 pages
+	seq 1 3000 >"$LOWER/src/tree/sub/numbers"
+	echo keep >"$LOWER/src/tree/sub/deeper/keep"
+	echo gone >"$LOWER/src/tree/sub/gone"
+	ln -s ../big.bin "$LOWER/src/tree/sub/link"
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		probe pwrite tree/big.bin 4096 "PAGE-ONE"
+		ps_exec bash -c "rm tree/sub/gone; echo new > tree/sub/new; mkdir tree/made; echo m > tree/made/m; chmod 0700 tree/sub/deeper"
+		ps_exec python3 -c "import os; os.rename(\"tree\", \"moved\"); print(os.path.exists(\"tree\"))"
+		ps_exec mv moved/sub sub-out
+		listing "$RO"
+		probe pread moved/big.bin 4090 20
+		ps_exec stat -c "%n %a" sub-out/deeper
+	'
+	# the renamed big file holds one page in the shadow, the lower files none
+	[ "$(du -k "$(shadow_data src/moved/big.bin)" | cut -f1)" -le 16 ]
+	[ "$(du -k "$(shadow_data src/sub-out/numbers)" | cut -f1)" -eq 0 ]
+	run_both '
+		cd "$RO/src"
+		ps_exec mv sub-out moved/sub
+		ps_exec mv moved tree
+		listing "$RO"
 	'
 }

@@ -1,7 +1,9 @@
 /* test_ns.c - the merged namespace (ns.h): what the meta tree says about a name, whiteouts, directories,
  * symlinks, moves, and merged listings of a lower directory with the shadow's entries. */
 #include "fakes.h"
+#include "listing.h"
 #include "ns.h"
+#include "path.h"
 
 #include <dirent.h>
 
@@ -37,6 +39,15 @@ static struct ps_ns lookup(struct t_sfx *s, const char *rel)
 	struct ps_ns ns;
 
 	assert_int_equal(ps_ns_lookup(&s->sh, "pfx", rel, &ns), 0);
+	return ns;
+}
+
+/* The same under another encoded prefix. */
+static struct ps_ns lookup_in(struct t_sfx *s, const char *enc, const char *rel)
+{
+	struct ps_ns ns;
+
+	assert_int_equal(ps_ns_lookup(&s->sh, enc, rel, &ns), 0);
 	return ns;
 }
 
@@ -169,6 +180,39 @@ static void test_move_carries_a_directory_and_its_entries(void **state)
 	assert_int_equal(lookup(s, "e/f").state, PS_NS_RECORD);
 }
 
+static void test_directory_with_lower_entries_moves_by_its_names(void **state)
+{
+	struct t_sfx *s = *state;
+	char p[PATH_MAX * 2], enc[NAME_MAX + 1], origin[PS_RECORD_ORIGIN_MAX + 1];
+	struct ps_file_name name = { .path = "/unused/sub/new", .enc_prefix = enc, .rel = "sub/new" };
+	struct ps_file *f;
+	struct stat st;
+	int fd;
+
+	/* it opens the lower directory by the prefix's decoded name: the prefix's real encoding */
+	t_join(p, s->dir, "ro");
+	assert_true(ps_path_encode_prefix(p, enc, sizeof(enc)) > 0);
+	assert_int_equal(ps_file_create(&s->sh, &name, NULL, 0644, 0, &f), 0);
+	ps_file_put(f);
+	assert_int_equal(ps_ns_move_copying_names(&s->sh, enc, "sub", "moved"), 0);
+	assert_int_equal(lookup_in(s, enc, "sub").state, PS_NS_ABSENT);
+	assert_int_equal(lookup_in(s, enc, "moved").state, PS_NS_DIR);
+	assert_true(lookup_in(s, enc, "moved").opaque);
+	assert_int_equal(lookup_in(s, enc, "moved/new").state, PS_NS_RECORD);
+	assert_int_equal(lookup_in(s, enc, "moved/inner").state, PS_NS_RECORD);
+	/* the lower file's record says where it is; its data file holds no block */
+	snprintf(p, sizeof(p), "%s/meta/%s/moved/inner", s->shadow, enc);
+	fd = open(p, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(ps_record_read_origin(fd, origin, sizeof(origin)), (int)strlen("sub/inner"));
+	assert_string_equal(origin, "sub/inner");
+	close(fd);
+	snprintf(p, sizeof(p), "%s/data/%s/moved/inner", s->shadow, enc);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_size, 5);
+	assert_int_equal(st.st_blocks, 0);
+}
+
 /* The sorted names of a listing, "name/type" joined by spaces. */
 static void listing_text(const struct ps_dirlist *l, char *out, size_t outsz)
 {
@@ -293,6 +337,7 @@ int main(void)
 		T(test_parent_made_for_a_record_merges_with_the_lower_directory),
 		T(test_symlink_is_told_from_a_whiteout_and_read_back),
 		T(test_move_carries_a_directory_and_its_entries),
+		T(test_directory_with_lower_entries_moves_by_its_names),
 		T(test_listing_merges_lower_names_with_the_shadows_once_each),
 		T(test_listing_of_an_emptied_directory_has_no_names),
 		T(test_fill_hands_out_what_fits_and_resumes),

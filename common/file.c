@@ -1,6 +1,7 @@
 /* file.c - per-process shadowed-file objects: lookup, creation, references (see file.h). */
 #include "file.h"
 #include "log.h"
+#include "ns.h"
 #include "path.h"
 #include "sys.h"
 
@@ -100,6 +101,27 @@ static int repair_lower_len(struct ps_file *f)
 	return 0;
 }
 
+/* The data file, read-write (read-only while a program runs from it: exec.h). A rename under way in another
+ * process moves the data file before the record: one wait for the creation lock sees it done. */
+static int open_data_file(struct ps_file *f)
+{
+	int fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0 && errno == ENOENT && ps_shadow_lock_create(f->sh) == 0) {
+		ps_shadow_unlock_create(f->sh);
+		fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	}
+	return fd;
+}
+
+/* The record is no longer at f's name (it moved or went while we looked). */
+static int record_gone(const struct ps_file *f)
+{
+	struct stat st;
+
+	return ps_sys->fstatat(f->sh->dirfd, f->meta_path, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode);
+}
+
 /* Where f's lower file is: at its own name, or where the record's origin says (a renamed file). */
 static int lower_path(struct ps_file *f, int rfd, char *out, size_t outsz)
 {
@@ -144,11 +166,13 @@ static int file_open_parts(struct ps_file *f)
 		ps_sys->close(f->lower_fd);
 		f->lower_fd = -1;
 	}
-	f->data_fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	f->data_fd = open_data_file(f);
 	if (f->data_fd < 0 && errno == ETXTBSY) /* a program runs from it (exec.h): read it, as a real file */
 		f->data_fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (f->data_fd < 0) {
 		rc = -errno;
+		if (rc == -ENOENT && record_gone(f))
+			return -ENOENT; /* as a lookup a moment later finds it */
 		ps_error("%s: shadow record without its data file %s/%s: %s", f->path, f->sh->path, f->data_path,
 			 strerror(errno));
 		return rc == -ENOENT ? -EILSEQ : rc;
@@ -264,6 +288,24 @@ fail:
 	return rc;
 }
 
+/* Under the creation lock, what the caller saw must still hold: a lower file to shadow is still shown (another
+ * process may have deleted or renamed it meanwhile); a new file's name is still free of the shadow's entries. */
+static int name_is_free(struct ps_shadow *sh, const struct ps_file_name *name, int from_lower)
+{
+	struct ps_ns ns;
+	int rc = ps_ns_lookup(sh, name->enc_prefix, name->rel, &ns);
+
+	if (rc < 0)
+		return rc;
+	if (ns.state == PS_NS_NOPARENT)
+		return -ENOENT;
+	if (ns.state == PS_NS_NOTDIR)
+		return -ENOTDIR;
+	if (from_lower)
+		return ns.state == PS_NS_LOWER ? 0 : -ENOENT;
+	return ns.state == PS_NS_LOWER || ns.state == PS_NS_ABSENT ? 0 : -EEXIST;
+}
+
 int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const struct stat *lower,
 		   mode_t mode, int excl, struct ps_file **out)
 {
@@ -277,7 +319,7 @@ int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const 
 		ps_file_put(*out);
 		rc = -EEXIST;
 	}
-	if (rc != -ENOENT)
+	if (rc != -ENOENT || (rc = name_is_free(sh, name, lower != NULL)) < 0)
 		goto out_unlock;
 	f = file_alloc(sh, name);
 	if (!f) {
@@ -294,6 +336,17 @@ int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const 
 out_unlock:
 	ps_shadow_unlock_create(sh);
 	return rc;
+}
+
+int ps_file_lower_path(const struct ps_file *f, char *out, size_t outsz)
+{
+	int n;
+
+	if (!ps_record_has_origin(&f->rec))
+		n = snprintf(out, outsz, "%s", f->path);
+	else
+		n = snprintf(out, outsz, "%.*s%s", (int)f->rel_off, f->path, f->rec.hdr->origin);
+	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 }
 
 int ps_file_open_unshared(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
@@ -435,7 +488,8 @@ int ps_file_link(struct ps_file *f, const struct ps_file_name *dst)
 	rc = ps_shadow_lock_create(f->sh);
 	if (rc < 0)
 		goto out_free;
-	if ((rc = keep_origin_locked(f)) < 0 || (rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
+	if ((rc = name_is_free(f->sh, dst, 0)) < 0 || (rc = keep_origin_locked(f)) < 0 ||
+	    (rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
 	    (rc = ps_shadow_make_parents(f->sh, d->meta_path)) < 0)
 		goto out_unlock;
 	/* Data first; the record is linked aside and renamed into place, over a whiteout if there is one. */

@@ -54,6 +54,9 @@ int ps_file_open_unshared(struct ps_shadow *sh, const struct ps_file_name *name,
 int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const struct stat *lower,
 		   mode_t mode, int excl, struct ps_file **out);
 
+/* Where f's lower file is (its own name, or where the record's origin says): 0 or -ENAMETOOLONG. */
+int ps_file_lower_path(const struct ps_file *f, char *out, size_t outsz);
+
 void ps_file_get(struct ps_file *f);
 void ps_file_put(struct ps_file *f);
 

@@ -317,7 +317,8 @@ int ps_merge_stat(struct ps_file *f, struct stat *st)
 	/* The file's identity is the lower file's: stable across runs, equal for stat and fstat. */
 	st->st_dev = lst.st_dev;
 	st->st_ino = lst.st_ino;
-	st->st_nlink = lst.st_nlink;
+	if (st->st_nlink == 1) /* else the shadow's own hard links (ln) or none (an open, unlinked file) */
+		st->st_nlink = lst.st_nlink;
 	st->st_uid = lst.st_uid;
 	st->st_gid = lst.st_gid;
 	st->st_mode = lst.st_mode;

@@ -128,6 +128,41 @@ static int remove_locked(struct ps_shadow *sh, const char *meta, const char *dat
 	return ps_sys_remove_tree(sh->dirfd, data);
 }
 
+/* Only whiteouts in the meta directory (a directory whose merged listing the caller found empty stays so). */
+static int only_whiteouts(struct ps_shadow *sh, const char *enc, const char *rel)
+{
+	struct ps_dirlist l;
+	int rc = ps_ns_list(sh, enc, rel, -1, 0, &l);
+
+	if (rc == 0)
+		rc = ps_dirlist_has_names(&l) ? -ENOTEMPTY : 0;
+	ps_dirlist_free(&l);
+	return rc;
+}
+
+/* Under the creation lock, the name must still be there to be removed: another process may have been first. */
+static int still_there(struct ps_shadow *sh, const char *enc, const char *rel, int whiteout)
+{
+	struct ps_ns ns;
+	int rc = ps_ns_lookup(sh, enc, rel, &ns);
+
+	if (rc < 0)
+		return rc;
+	switch (ns.state) {
+	case PS_NS_LOWER:
+		return whiteout ? 0 : -ENOENT;
+	case PS_NS_DIR:
+		return only_whiteouts(sh, enc, rel);
+	case PS_NS_NOTDIR:
+		return -ENOTDIR;
+	case PS_NS_ABSENT:
+	case PS_NS_NOPARENT:
+		return -ENOENT;
+	default:
+		return 0;
+	}
+}
+
 int ps_ns_remove(struct ps_shadow *sh, const char *enc, const char *rel, int whiteout)
 {
 	char meta[PATH_MAX], data[PATH_MAX];
@@ -137,7 +172,9 @@ int ps_ns_remove(struct ps_shadow *sh, const char *enc, const char *rel, int whi
 		return rc;
 	if ((rc = ps_shadow_lock_create(sh)) < 0)
 		return rc;
-	rc = remove_locked(sh, meta, data, whiteout);
+	rc = still_there(sh, enc, rel, whiteout);
+	if (rc == 0)
+		rc = remove_locked(sh, meta, data, whiteout);
 	if (rc == 0)
 		ps_shadow_bump_generation(sh);
 	ps_shadow_unlock_create(sh);

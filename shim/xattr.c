@@ -25,11 +25,14 @@ static int xattr_place(const char *path, int follow, int writes, char *real_path
 	if (rc <= 0)
 		return rc;
 	own = (t.ns.state == PS_NS_DIR && t.ns.opaque) || t.ns.state == PS_NS_SYMLINK;
-	if (t.ns.state == PS_NS_RECORD) {
+	if (t.ns.state == PS_NS_RECORD) { /* a file with a lower file: that file's, wherever it is now */
 		if ((rc = ps_target_lookup(&t, &f)) < 0)
 			return rc;
 		own = f->lower_fd < 0;
+		rc = own || writes ? 0 : ps_file_lower_path(f, real_path, sz);
 		ps_file_put(f);
+		if (!own)
+			return writes ? -EROFS : rc < 0 ? rc : 1;
 	} else if (!own && !ps_target_lower_shows(&t)) {
 		return -ENOENT;
 	}

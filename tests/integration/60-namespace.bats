@@ -431,3 +431,26 @@ except OSError:
 		listing "$RO"
 	'
 }
+
+@test "processes racing to delete, rename, link or rmdir one name: exactly one wins, as on a real tree" {
+	mkdir -p "$LOWER/race/d1" "$LOWER/race/d2"
+	for i in 1 2 3 4 5; do echo "lower $i" >"$LOWER/race/f$i"; done
+	lower_ready
+	run_both '
+		cd "$RO/race"
+		race() { # NAME COMMAND...: 8 processes at once, one line per winner
+			local i
+			for i in 1 2 3 4 5 6 7 8; do (ps_exec "${@:2}" 2>/dev/null && echo "$1 won") & done
+			wait
+		}
+		race "unlink of a lower file" rm f1 | sort | uniq -c
+		ps_exec bash -c "echo new > n1"
+		race "unlink of a new file" rm n1 | sort | uniq -c
+		race "rmdir of a lower directory" rmdir d1 | sort | uniq -c
+		for i in 1 2 3 4 5 6 7 8; do (ps_exec mv -T f2 "claimed.$i" 2>/dev/null && echo "rename won") & done; wait
+		ps_exec bash -c "ls -1 | grep -c ^claimed; mv claimed.* claimed" # one winner, whichever
+		ps_exec bash -c "echo new > n2"
+		for i in 1 2 3 4 5 6 7 8; do (ps_exec ln f3 linked 2>/dev/null && echo "link won") & done; wait
+		listing "$RO"
+	'
+}

@@ -114,6 +114,20 @@ static int open_data_file(struct ps_file *f)
 	return fd;
 }
 
+/* Do the record and the data file found under f's name belong together? A rename moves the data file first and
+ * the record next: in between, a name can hold one file's record and another's data file. -EAGAIN then. */
+static int pair_matches(struct ps_file *f)
+{
+	uint64_t want = f->rec.hdr->data_ino;
+	struct stat st;
+
+	if (!want) /* a record made before the field existed */
+		return 0;
+	if (ps_sys->fstat(f->data_fd, &st) < 0)
+		return -errno;
+	return (uint64_t)st.st_ino == want ? 0 : -EAGAIN;
+}
+
 /* The record is no longer at f's name (it moved or went while we looked). */
 static int record_gone(const struct ps_file *f)
 {
@@ -177,7 +191,37 @@ static int file_open_parts(struct ps_file *f)
 			 strerror(errno));
 		return rc == -ENOENT ? -EILSEQ : rc;
 	}
+	if ((rc = pair_matches(f)) < 0)
+		return rc;
 	return repair_lower_len(f);
+}
+
+/* A new object for name with its parts open. A record and data file caught in the middle of a rename are
+ * looked at again once the rename is done (the creation lock). */
+static int open_consistent(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
+{
+	for (int attempt = 0;; attempt++) {
+		struct ps_file *f = file_alloc(sh, name);
+		int rc;
+
+		if (!f)
+			return -ENOMEM;
+		rc = file_open_parts(f);
+		if (rc == 0) {
+			*out = f;
+			return 0;
+		}
+		file_free(f);
+		if (rc != -EAGAIN)
+			return rc;
+		if (attempt == 3) {
+			ps_error("%s: shadow record and data file %s do not belong together", name->path, name->rel);
+			return -EILSEQ;
+		}
+		if ((rc = ps_shadow_lock_create(sh)) < 0)
+			return rc;
+		ps_shadow_unlock_create(sh);
+	}
 }
 
 static void insert_locked(struct ps_file *f)
@@ -224,14 +268,8 @@ int ps_file_lookup(struct ps_shadow *sh, const struct ps_file_name *name, struct
 	}
 	pthread_mutex_unlock(&table_mutex);
 
-	f = file_alloc(sh, name);
-	if (!f)
-		return -ENOMEM;
-	rc = file_open_parts(f);
-	if (rc < 0) {
-		file_free(f);
+	if ((rc = open_consistent(sh, name, &f)) < 0)
 		return rc;
-	}
 	pthread_mutex_lock(&table_mutex);
 	struct ps_file *raced = find_locked(name->path);
 	if (raced) {
@@ -245,6 +283,13 @@ int ps_file_lookup(struct ps_shadow *sh, const struct ps_file_name *name, struct
 	pthread_mutex_unlock(&table_mutex);
 	*out = f;
 	return 0;
+}
+
+static int set_data_ino(int rfd, int dfd)
+{
+	struct stat st;
+
+	return ps_sys->fstat(dfd, &st) < 0 ? -errno : ps_record_file_set_data_ino(rfd, (uint64_t)st.st_ino);
 }
 
 /* Make the data file (sparse, at the lower size, with the lower's times) and the record, under the lock. */
@@ -269,7 +314,7 @@ static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct s
 	tfd = ps_sys->openat(sh->dirfd, "new-record", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (tfd < 0)
 		goto fail_errno;
-	if ((rc = ps_record_format(tfd, lower)) < 0)
+	if ((rc = ps_record_format(tfd, lower)) < 0 || (rc = set_data_ino(tfd, dfd)) < 0)
 		goto fail;
 	if (ps_sys->renameat(sh->dirfd, "new-record", sh->dirfd, f->meta_path) < 0)
 		goto fail_errno;
@@ -351,15 +396,11 @@ int ps_file_lower_path(const struct ps_file *f, char *out, size_t outsz)
 
 int ps_file_open_unshared(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
 {
-	struct ps_file *f = file_alloc(sh, name);
+	struct ps_file *f;
 	int rc;
 
-	if (!f)
-		return -ENOMEM;
-	if ((rc = file_open_parts(f)) < 0) {
-		file_free(f);
+	if ((rc = open_consistent(sh, name, &f)) < 0)
 		return rc;
-	}
 	f->unlinked = 1; /* never in the table: the last put frees it */
 	*out = f;
 	return 0;

@@ -76,7 +76,7 @@ int ps_ns_lookup(struct ps_shadow *sh, const char *enc, const char *rel, struct 
 		if (last) {
 			out->state = PS_NS_DIR;
 			out->opaque = opaque_above;
-			out->own_attrs = opaque_above || (st.st_mode & S_ISGID);
+			out->own_attrs = opaque_above || (st.st_mode & S_ISUID);
 			return 0;
 		}
 		c = end + 1;
@@ -278,7 +278,7 @@ static int own_attrs_locked(struct ps_shadow *sh, const char *meta, const char *
 	int rc;
 
 	if (ps_sys->fstatat(sh->dirfd, meta, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
-	    (st.st_mode & (S_ISGID | S_ISVTX)))
+	    (st.st_mode & (S_ISUID | S_ISVTX)))
 		return 0; /* done before */
 	if ((rc = ps_shadow_make_parents(sh, meta)) < 0 || (rc = ps_shadow_make_parents(sh, data)) < 0)
 		return rc;
@@ -291,7 +291,7 @@ static int own_attrs_locked(struct ps_shadow *sh, const char *meta, const char *
 	    ps_sys->utimensat(sh->dirfd, data, times, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	/* The mark last: a marked directory's data directory is complete. */
-	return ps_sys->fchmodat(sh->dirfd, meta, 0755 | S_ISGID, 0) < 0 ? -errno : 0;
+	return ps_sys->fchmodat(sh->dirfd, meta, 0755 | S_ISUID, 0) < 0 ? -errno : 0;
 }
 
 int ps_ns_dir_own_attrs(struct ps_shadow *sh, const char *enc, const char *rel, const struct stat *lower)
@@ -449,6 +449,7 @@ static void pop(struct name_copy *c, const size_t len[5])
 static int copy_lower_file(struct name_copy *c, const struct stat *lst)
 {
 	struct timespec times[2] = { lst->st_atim, lst->st_mtim };
+	struct stat st;
 	int fd, rc;
 
 	fd = ps_sys->openat(c->sh->dirfd, c->dst_data, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, (lst->st_mode & 07777) | 0600);
@@ -458,9 +459,11 @@ static int copy_lower_file(struct name_copy *c, const struct stat *lst)
 	ps_sys->close(fd);
 	if (rc < 0)
 		return rc;
+	if (ps_sys->fstatat(c->sh->dirfd, c->dst_data, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
 	if ((fd = ps_sys->openat(c->sh->dirfd, c->dst_meta, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
 		return -errno;
-	if ((rc = ps_record_format(fd, lst)) == 0)
+	if ((rc = ps_record_format(fd, lst)) == 0 && (rc = ps_record_file_set_data_ino(fd, (uint64_t)st.st_ino)) == 0)
 		rc = ps_record_file_keep_origin(fd, c->origin);
 	ps_sys->close(fd);
 	return rc;
@@ -536,7 +539,7 @@ static int dir_attrs(struct name_copy *c, int lower_fd, struct stat *st)
 	struct stat meta;
 
 	if (ps_sys->fstatat(c->sh->dirfd, c->src_meta, &meta, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(meta.st_mode) &&
-	    (meta.st_mode & (S_ISGID | S_ISVTX)))
+	    (meta.st_mode & (S_ISUID | S_ISVTX)))
 		return ps_sys->fstatat(c->sh->dirfd, c->src_data, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	return ps_sys->fstat(lower_fd, st) < 0 ? -errno : 0;
 }

@@ -4,7 +4,7 @@
  *   a regular file   a record: the name is a shadowed or new regular file (record.h);
  *   a directory      a directory of the merged tree that holds shadow entries; with the sticky bit set it is
  *                    opaque - made in the shadow, the lower directory of the same name (if any) does not show;
- *                    with the set-group-ID bit, a lower directory whose mode, owner or times were changed: its
+ *                    with the set-user-ID bit, a lower directory whose mode, owner or times were changed: its
  *                    data directory holds them (an opaque one always does);
  *   a symlink        to WHITEOUT_TARGET (ns.c): a whiteout - the name was deleted, the lower entry does not
  *                    show; to anything else: a symlink made in the shadow, with that target.

@@ -15,6 +15,7 @@
 _Static_assert(offsetof(struct ps_record_disk, crc) == 124, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, lower_len) == 128, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, gid) == 148, "record header layout");
+_Static_assert(offsetof(struct ps_record_disk, data_ino) == 160, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, origin) == 1024, "record header layout");
 _Static_assert(sizeof(struct ps_record_disk) == PS_RECORD_HEADER_SIZE, "record header layout");
 _Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the mapped record fields are little-endian");
@@ -198,11 +199,11 @@ int ps_record_file_keep_origin(int fd, const char *origin)
 {
 	struct ps_record_disk hdr;
 	uint32_t len = (uint32_t)strlen(origin);
-	ssize_t n = ps_sys_pread_full(fd, &hdr, offsetof(struct ps_record_disk, reserved2), 0);
+	ssize_t n = ps_sys_pread_full(fd, &hdr, offsetof(struct ps_record_disk, reserved3), 0);
 
 	if (n < 0)
 		return (int)n;
-	if (n != (ssize_t)offsetof(struct ps_record_disk, reserved2))
+	if (n != (ssize_t)offsetof(struct ps_record_disk, reserved3))
 		return -EILSEQ;
 	if (!(hdr.flags & PS_REC_HAS_LOWER) || hdr.origin_len)
 		return 0;
@@ -213,6 +214,13 @@ int ps_record_file_keep_origin(int fd, const char *origin)
 	    (n = ps_sys_pwrite_full(fd, &len, sizeof(len), offsetof(struct ps_record_disk, origin_len))) < 0)
 		return (int)n;
 	return ps_sys->fsync(fd) < 0 ? -errno : 0;
+}
+
+int ps_record_file_set_data_ino(int fd, uint64_t ino)
+{
+	ssize_t n = ps_sys_pwrite_full(fd, &ino, sizeof(ino), offsetof(struct ps_record_disk, data_ino));
+
+	return n < 0 ? (int)n : 0;
 }
 
 void ps_record_set_mode(struct ps_record *rec, mode_t mode)

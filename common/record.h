@@ -47,7 +47,9 @@ struct ps_record_disk {
 	uint32_t uid;              /* 144 owner set by chown ... */
 	uint32_t gid;              /* 148 ... and group */
 	uint32_t origin_len;       /* 152 length of origin; 0: the lower file is at the file's own name */
-	uint8_t reserved2[868];    /* 156 zero */
+	uint32_t reserved2;        /* 156 zero */
+	uint64_t data_ino;         /* 160 inode of the data file that belongs to this record (0: not recorded) */
+	uint8_t reserved3[856];    /* 168 zero */
 	char origin[3072];         /* 1024 where the lower file is, below the prefix, once the file was renamed or
 				    * linked away from it (NUL-terminated); set once, before the rename */
 };
@@ -104,6 +106,10 @@ static inline int ps_record_has_origin(const struct ps_record *rec)
 {
 	return __atomic_load_n(&rec->hdr->origin_len, __ATOMIC_ACQUIRE) != 0;
 }
+
+/* Write the inode of the record's data file into a record file not yet in place (fd): a reader that finds a
+ * record and a data file that do not belong together (a rename is moving them) tells it. 0 or -errno. */
+int ps_record_file_set_data_ino(int fd, uint64_t ino);
 
 /* chmod and chown of a file with a lower file: the record's attributes replace the lower file's. */
 void ps_record_set_mode(struct ps_record *rec, mode_t mode);

@@ -261,7 +261,7 @@ int chmod(const char *path, mode_t mode)
 	struct attr a = { .kind = ATTR_MODE, .mode = mode };
 	int rc;
 
-	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(chmod)(path, mode), rc);
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(chmod)(ps_pass(path), mode), rc);
 }
 
 int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
@@ -270,7 +270,7 @@ int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 	int rc;
 
 	ATTR_RETURN(path_attr(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &a, &rc),
-		    REAL(fchmodat)(dirfd, path, mode, flags), rc);
+		    REAL(fchmodat)(ps_pass_dirfd(dirfd, path), ps_pass(path), mode, flags), rc);
 }
 
 int fchmod(int fd, mode_t mode)
@@ -286,7 +286,7 @@ int chown(const char *path, uid_t uid, gid_t gid)
 	struct attr a = { .kind = ATTR_OWNER, .uid = uid, .gid = gid };
 	int rc;
 
-	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(chown)(path, uid, gid), rc);
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(chown)(ps_pass(path), uid, gid), rc);
 }
 
 int lchown(const char *path, uid_t uid, gid_t gid)
@@ -294,7 +294,7 @@ int lchown(const char *path, uid_t uid, gid_t gid)
 	struct attr a = { .kind = ATTR_OWNER, .uid = uid, .gid = gid };
 	int rc;
 
-	ATTR_RETURN(path_attr(AT_FDCWD, path, 0, &a, &rc), REAL(lchown)(path, uid, gid), rc);
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 0, &a, &rc), REAL(lchown)(ps_pass(path), uid, gid), rc);
 }
 
 int fchown(int fd, uid_t uid, gid_t gid)
@@ -311,9 +311,9 @@ int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
 	int rc;
 
 	if ((flags & AT_EMPTY_PATH) && !*path)
-		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(fchownat)(dirfd, path, uid, gid, flags), rc);
+		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(fchownat)(ps_pass_dirfd(dirfd, path), ps_pass(path), uid, gid, flags), rc);
 	ATTR_RETURN(path_attr(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &a, &rc),
-		    REAL(fchownat)(dirfd, path, uid, gid, flags), rc);
+		    REAL(fchownat)(ps_pass_dirfd(dirfd, path), ps_pass(path), uid, gid, flags), rc);
 }
 
 int utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
@@ -322,9 +322,9 @@ int utimensat(int dirfd, const char *path, const struct timespec times[2], int f
 	int rc;
 
 	if ((flags & AT_EMPTY_PATH) && !*path) /* the descriptor's own file */
-		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(utimensat)(dirfd, path, times, flags), rc);
+		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(utimensat)(ps_pass_dirfd(dirfd, path), ps_pass(path), times, flags), rc);
 	ATTR_RETURN(path_attr(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &a, &rc),
-		    REAL(utimensat)(dirfd, path, times, flags), rc);
+		    REAL(utimensat)(ps_pass_dirfd(dirfd, path), ps_pass(path), times, flags), rc);
 }
 
 int futimens(int fd, const struct timespec times[2])
@@ -351,7 +351,7 @@ int utimes(const char *path, const struct timeval tv[2])
 	struct attr a = { .kind = ATTR_TIMES, .times = from_timeval(tv, ts) };
 	int rc;
 
-	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(utimes)(path, tv), rc);
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(utimes)(ps_pass(path), tv), rc);
 }
 
 int lutimes(const char *path, const struct timeval tv[2])
@@ -360,7 +360,7 @@ int lutimes(const char *path, const struct timeval tv[2])
 	struct attr a = { .kind = ATTR_TIMES, .times = from_timeval(tv, ts) };
 	int rc;
 
-	ATTR_RETURN(path_attr(AT_FDCWD, path, 0, &a, &rc), REAL(lutimes)(path, tv), rc);
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 0, &a, &rc), REAL(lutimes)(ps_pass(path), tv), rc);
 }
 
 int futimes(int fd, const struct timeval tv[2])
@@ -378,7 +378,7 @@ int futimesat(int dirfd, const char *path, const struct timeval tv[2])
 	struct attr a = { .kind = ATTR_TIMES, .times = from_timeval(tv, ts) };
 	int rc;
 
-	ATTR_RETURN(path_attr(dirfd, path, 1, &a, &rc), REAL(futimesat)(dirfd, path, tv), rc);
+	ATTR_RETURN(path_attr(dirfd, path, 1, &a, &rc), REAL(futimesat)(ps_pass_dirfd(dirfd, path), ps_pass(path), tv), rc);
 }
 
 int utime(const char *path, const struct utimbuf *buf)
@@ -392,5 +392,5 @@ int utime(const char *path, const struct utimbuf *buf)
 		ts[1] = (struct timespec){ .tv_sec = buf->modtime };
 		a.times = ts;
 	}
-	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(utime)(path, buf), rc);
+	ATTR_RETURN(path_attr(AT_FDCWD, path, 1, &a, &rc), REAL(utime)(ps_pass(path), buf), rc);
 }

@@ -25,9 +25,15 @@ static int chdir_shadowed(const char *path, int *rc)
 	if (!ps_enter())
 		return 0;
 	r = ps_resolve(AT_FDCWD, path, 1, &t);
-	if (r == 0 || (r > 0 && ps_target_lower_shows(&t))) {
+	if (r == 0) {
 		ps_leave();
-		return 0; /* the lower directory is the merged one's real directory */
+		return 0;
+	}
+	if (r > 0 && ps_target_lower_shows(&t)) { /* the lower directory is the merged one's real directory */
+		r = REAL(chdir)(t.path) < 0 ? -errno : 0;
+		ps_leave();
+		*rc = r;
+		return 1;
 	}
 	if (r > 0 && t.ns.state == PS_NS_RECORD)
 		r = -ENOTDIR;
@@ -49,7 +55,7 @@ int chdir(const char *path)
 	int saved = errno, rc;
 
 	if (!chdir_shadowed(path, &rc))
-		return REAL(chdir)(path);
+		return REAL(chdir)(ps_pass(path));
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 

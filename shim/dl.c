@@ -107,7 +107,7 @@ static __attribute__((noinline)) void *dlopen_shadowed(const char *name, int mod
 		return h;
 	rc = library_file(name, file, sizeof(file), &is_copy);
 	if (rc == 0)
-		return REAL(dlopen)(name, mode);
+		return REAL(dlopen)(ps_pass(name), mode);
 	if (rc < 0) { /* never the stale lower library: fail, and say why (dlerror() cannot) */
 		ps_error("dlopen %s: cannot make its merged copy: %s", name, strerror(-rc));
 		return NULL;

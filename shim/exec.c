@@ -448,6 +448,12 @@ static int plan_target(const char *shown, int dirfd, const char *path, int at_fl
 	if ((at_flags & AT_EMPTY_PATH) && !*path)
 		return check_plain(dirfd, path, at_flags);
 	rc = ps_resolve(dirfd, path, !(at_flags & AT_SYMLINK_NOFOLLOW), &t);
+	if (ps_pass(path) != path) { /* through a symlink made in the shadow: the kernel runs where it leads */
+		if (!(path = plan_strdup(p, ps_pass(path))))
+			return -ENOMEM;
+		p->path = path;
+		dirfd = AT_FDCWD;
+	}
 	p->in_tree = rc > 0;
 	if (rc <= 0)
 		return rc < 0 ? rc : check_plain(dirfd, path, at_flags);

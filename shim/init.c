@@ -258,6 +258,7 @@ int ps_enter(void)
 	if (!configured)
 		return 0;
 	in_shim = 1;
+	ps_redirect_reset();
 	return 1;
 }
 

@@ -46,7 +46,7 @@ int symlink(const char *target, const char *path)
 	int saved = errno, rc;
 
 	if (!symlink_shadowed(target, AT_FDCWD, path, &rc))
-		return REAL(symlink)(target, path);
+		return REAL(symlink)(target, ps_pass(path));
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -55,7 +55,7 @@ int symlinkat(const char *target, int dirfd, const char *path)
 	int saved = errno, rc;
 
 	if (!symlink_shadowed(target, dirfd, path, &rc))
-		return REAL(symlinkat)(target, dirfd, path);
+		return REAL(symlinkat)(target, ps_pass_dirfd(dirfd, path), ps_pass(path));
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -104,14 +104,15 @@ ssize_t readlink(const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 
-	READLINK_RETURN(readlink_shadowed(AT_FDCWD, path, buf, size, &n), REAL(readlink)(path, buf, size), n);
+	READLINK_RETURN(readlink_shadowed(AT_FDCWD, path, buf, size, &n), REAL(readlink)(ps_pass(path), buf, size), n);
 }
 
 ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 
-	READLINK_RETURN(readlink_shadowed(dirfd, path, buf, size, &n), REAL(readlinkat)(dirfd, path, buf, size), n);
+	READLINK_RETURN(readlink_shadowed(dirfd, path, buf, size, &n), REAL(readlinkat)(ps_pass_dirfd(dirfd, path), ps_pass(path), buf, size),
+			n);
 }
 
 ssize_t __readlink_chk(const char *path, char *buf, size_t size, size_t buflen)
@@ -168,7 +169,7 @@ char *realpath(const char *path, char *resolved)
 	char *out;
 
 	if (!path || !realpath_shadowed(path, resolved, &out))
-		return REAL(realpath)(path, resolved);
+		return REAL(realpath)(ps_pass(path), resolved);
 	return out;
 }
 
@@ -177,6 +178,6 @@ char *canonicalize_file_name(const char *path)
 	char *out;
 
 	if (!path || !realpath_shadowed(path, NULL, &out))
-		return REAL(canonicalize_file_name)(path);
+		return REAL(canonicalize_file_name)(ps_pass(path));
 	return out;
 }

@@ -153,7 +153,7 @@ int unlink(const char *path)
 	int saved = errno, rc;
 
 	if (!on_target(AT_FDCWD, path, unlink_target, &rc))
-		return REAL(unlink)(path);
+		return REAL(unlink)(ps_pass(path));
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -162,7 +162,7 @@ int rmdir(const char *path)
 	int saved = errno, rc;
 
 	if (!on_target(AT_FDCWD, path, rmdir_target, &rc))
-		return REAL(rmdir)(path);
+		return REAL(rmdir)(ps_pass(path));
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -171,7 +171,7 @@ int unlinkat(int dirfd, const char *path, int flags)
 	int saved = errno, rc;
 
 	if (!on_target(dirfd, path, (flags & AT_REMOVEDIR) ? rmdir_target : unlink_target, &rc))
-		return REAL(unlinkat)(dirfd, path, flags);
+		return REAL(unlinkat)(ps_pass_dirfd(dirfd, path), ps_pass(path), flags);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -180,7 +180,7 @@ int remove(const char *path)
 	int saved = errno, rc;
 
 	if (!on_target(AT_FDCWD, path, unlink_target, &rc))
-		return REAL(remove)(path);
+		return REAL(remove)(ps_pass(path));
 	if (rc == -EISDIR) /* as glibc's remove: a directory is removed with rmdir */
 		on_target(AT_FDCWD, path, rmdir_target, &rc);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
@@ -218,7 +218,7 @@ int mkdir(const char *path, mode_t mode)
 	int saved = errno, rc;
 
 	if (!mkdir_shadowed(AT_FDCWD, path, mode, &rc))
-		return REAL(mkdir)(path, mode);
+		return REAL(mkdir)(ps_pass(path), mode);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -227,7 +227,7 @@ int mkdirat(int dirfd, const char *path, mode_t mode)
 	int saved = errno, rc;
 
 	if (!mkdir_shadowed(dirfd, path, mode, &rc))
-		return REAL(mkdirat)(dirfd, path, mode);
+		return REAL(mkdirat)(ps_pass_dirfd(dirfd, path), ps_pass(path), mode);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -376,7 +376,7 @@ int rename(const char *oldpath, const char *newpath)
 	int saved = errno, rc;
 
 	if (!rename_shadowed(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0, &rc))
-		return REAL(rename)(oldpath, newpath);
+		return REAL(rename)(ps_pass(oldpath), ps_pass(newpath));
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -385,7 +385,8 @@ int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpat
 	int saved = errno, rc;
 
 	if (!rename_shadowed(olddirfd, oldpath, newdirfd, newpath, 0, &rc))
-		return REAL(renameat)(olddirfd, oldpath, newdirfd, newpath);
+		return REAL(renameat)(ps_pass_dirfd(olddirfd, oldpath), ps_pass(oldpath), ps_pass_dirfd(newdirfd, newpath),
+				      ps_pass(newpath));
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -394,7 +395,8 @@ int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpa
 	int saved = errno, rc;
 
 	if (!rename_shadowed(olddirfd, oldpath, newdirfd, newpath, flags, &rc))
-		return REAL(renameat2)(olddirfd, oldpath, newdirfd, newpath, flags);
+		return REAL(renameat2)(ps_pass_dirfd(olddirfd, oldpath), ps_pass(oldpath), ps_pass_dirfd(newdirfd, newpath),
+				       ps_pass(newpath), flags);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -466,7 +468,7 @@ int link(const char *oldpath, const char *newpath)
 	int saved = errno, rc;
 
 	if (!link_shadowed(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0, &rc))
-		return REAL(link)(oldpath, newpath);
+		return REAL(link)(ps_pass(oldpath), ps_pass(newpath));
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
@@ -475,6 +477,7 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	int saved = errno, rc;
 
 	if (!link_shadowed(olddirfd, oldpath, newdirfd, newpath, flags, &rc))
-		return REAL(linkat)(olddirfd, oldpath, newdirfd, newpath, flags);
+		return REAL(linkat)(ps_pass_dirfd(olddirfd, oldpath), ps_pass(oldpath), ps_pass_dirfd(newdirfd, newpath),
+				    ps_pass(newpath), flags);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }

@@ -200,7 +200,7 @@ int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
 	rc = ps_resolve(dirfd, path, follow, &t);
 	if (rc == 0) {
 		ps_leave();
-		return REAL(openat)(dirfd, path, flags, mode);
+		return REAL(openat)(ps_pass_dirfd(dirfd, path), ps_pass(path), flags, mode);
 	}
 	if (rc > 0)
 		rc = ps_open_target(&t, flags, mode);
@@ -216,7 +216,9 @@ int ps_open_nocancel(const char *path, int flags, ...)
 {
 	mode_t mode = TAKE_MODE(flags, flags);
 
-	if (ps_path_in_prefix(path, !(flags & O_NOFOLLOW)) != 0)
+	/* Not in a vfork child (posix_spawn's file actions): it shares its parent's memory, whose file cache must
+	 * not get the child's descriptors. */
+	if (ps_fd_table_is_ours() && ps_path_in_prefix(path, !(flags & O_NOFOLLOW)) != 0)
 		return ps_openat_impl(AT_FDCWD, path, flags, mode);
 	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, flags, mode);
 }

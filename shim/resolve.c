@@ -54,8 +54,8 @@ int ps_cwd(char *out, size_t outsz)
 	return base_path(AT_FDCWD, out, outsz, &mapped);
 }
 
-/* The kernel's name for (dirfd, path): of the file itself, or of its parent plus the last component when the
- * file does not exist yet. */
+/* The kernel's name for (dirfd, path): of the file itself (0), or of its parent plus the last component when the
+ * file does not exist, or is a symlink the kernel could not follow (1). */
 static int kernel_path(int dirfd, const char *path, int follow, char *out, size_t outsz)
 {
 	char dir[PATH_MAX];
@@ -93,7 +93,7 @@ static int kernel_path(int dirfd, const char *path, int follow, char *out, size_
 	if (strcmp(out, "/") != 0)
 		strcat(out, "/");
 	strcat(out, last);
-	return 0;
+	return 1; /* the parent's name, and the last component as given */
 }
 
 /* An absolute path with no "//", "." or ".." component is already normal: it can be matched as it is. */
@@ -143,12 +143,44 @@ static int target_place(struct ps_target *t)
 	return (rc = target_ns(t)) < 0 ? rc : 1;
 }
 
+/* The first lower symlink on the way to rel that the kernel could not resolve (a dangling one, or one that leads
+ * to a name only the shadow has): the length of rel up to and including it, or 0. The last component counts
+ * only when followed; with last_only the directories above are known to be resolved. */
+static size_t unresolved_lower_link(const struct ps_target *t, int follow, int last_only)
+{
+	char upto[PATH_MAX];
+	struct stat st;
+
+	if (last_only) {
+		if (!follow || !*t->rel || REAL(fstatat)(AT_FDCWD, t->path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0;
+		return S_ISLNK(st.st_mode) ? strlen(t->rel) : 0;
+	}
+	for (const char *c = t->rel; *c;) {
+		const char *end = strchrnul(c, '/');
+		int last = !*end;
+
+		memcpy(upto, t->path, (size_t)(end - t->path));
+		upto[end - t->path] = '\0';
+		if (REAL(fstatat)(AT_FDCWD, upto, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			return 0;
+		if (S_ISLNK(st.st_mode))
+			return last && !follow ? 0 : (size_t)(end - t->rel);
+		if (last || !S_ISDIR(st.st_mode))
+			return 0;
+		c = end + 1;
+	}
+	return 0;
+}
+
 static int resolve_once(int dirfd, const char *path, int follow, struct ps_target *t)
 {
 	char base[PATH_MAX], lexical[PATH_MAX];
 	const char *rel;
-	int rc, mapped = 0;
+	int rc, mapped = 0, missing_last;
 
+	t->mapped = 0;
+	t->lower_link = 0;
 	if (!path || !*path)
 		return 0;
 	if (already_normal(path) && ps_config_match(&ps_cfg, path, &rel) < 0)
@@ -158,6 +190,7 @@ static int resolve_once(int dirfd, const char *path, int follow, struct ps_targe
 	if (ps_path_normalize(base, path, lexical, sizeof(lexical)) < 0)
 		return 0;
 	strcpy(t->path, lexical);
+	t->mapped = mapped;
 	if ((rc = target_place(t)) <= 0 || t->ns.state != PS_NS_LOWER)
 		return rc; /* a name with a meta entry has only directories above it: no symlink to follow */
 	/* Lower entries may be, or lie below, symlinks: the kernel resolves them in the lower tree. */
@@ -167,11 +200,39 @@ static int resolve_once(int dirfd, const char *path, int follow, struct ps_targe
 		rc = kernel_path(dirfd, path, follow, t->path, sizeof(t->path));
 	if (rc < 0 && rc != -ENOENT)
 		return rc; /* EACCES, ENOTDIR, ELOOP...: what the real call would say, without its reaching the tree */
-	if (rc == -ENOENT || strcmp(t->path, lexical) == 0) { /* no symlink on the way, or nothing to resolve */
+	if (rc == -ENOENT) { /* not in the lower tree: perhaps through a lower symlink to the shadow's part */
 		strcpy(t->path, lexical);
+		t->lower_link = unresolved_lower_link(t, follow, 0);
 		return 1;
 	}
-	return target_place(t);
+	missing_last = rc == 1;
+	if (strcmp(t->path, lexical) != 0 && (rc = target_place(t)) <= 0)
+		return rc; /* through a lower symlink, perhaps out of the tree */
+	if (missing_last && t->ns.state == PS_NS_LOWER) /* a dangling symlink to follow? */
+		t->lower_link = unresolved_lower_link(t, follow, 1);
+	return 1;
+}
+
+/* t lies at or below a lower symlink the kernel could not follow: the path with it replaced by its target. */
+static int through_lower_link(const struct ps_target *t, char *out, size_t outsz)
+{
+	char link[PATH_MAX], target[PATH_MAX];
+	size_t link_end = (size_t)(t->rel - t->path) + t->lower_link, dir_len = link_end;
+	ssize_t n;
+	int len;
+
+	memcpy(link, t->path, link_end);
+	link[link_end] = '\0';
+	if ((n = REAL(readlinkat)(AT_FDCWD, link, target, sizeof(target) - 1)) < 0)
+		return -errno;
+	target[n] = '\0';
+	while (dir_len > 0 && t->path[dir_len - 1] != '/')
+		dir_len--;
+	if (target[0] == '/')
+		len = snprintf(out, outsz, "%s%s", target, t->path + link_end);
+	else
+		len = snprintf(out, outsz, "%.*s%s%s", (int)dir_len, t->path, target, t->path + link_end);
+	return len < 0 || (size_t)len >= outsz ? -ENAMETOOLONG : 0;
 }
 
 /* t lies at or below a symlink of the shadow's: the path with the link replaced by its target, into out. */
@@ -200,22 +261,75 @@ static int through_shadow_link(const struct ps_target *t, char *out, size_t outs
 	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 }
 
-int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t)
+/* The names the real call must be given instead of the program's, for this wrapper call (reset by ps_enter): a
+ * path through a symlink made in the shadow, which the kernel cannot see. */
+static __thread struct {
+	const char *path;
+	char abs[PATH_MAX];
+} redirects[2];
+
+void ps_redirect_reset(void)
 {
+	redirects[0].path = redirects[1].path = NULL;
+}
+
+static void redirect(const char *path, const char *abs)
+{
+	int i = redirects[0].path && redirects[0].path != path;
+
+	redirects[i].path = path;
+	snprintf(redirects[i].abs, sizeof(redirects[i].abs), "%s", abs);
+}
+
+const char *ps_pass(const char *path)
+{
+	for (int i = 0; i < 2; i++)
+		if (path && redirects[i].path == path)
+			return redirects[i].abs;
+	return path;
+}
+
+int ps_pass_dirfd(int dirfd, const char *path)
+{
+	return ps_pass(path) != path ? AT_FDCWD : dirfd;
+}
+
+/* The loop of ps_resolve: resolve, follow what the kernel cannot (symlinks of the shadow's, lower symlinks into
+ * the shadow's part), resolve again. */
+static int resolve_following(int dirfd, const char *path, int follow, struct ps_target *t)
+{
+	const char *program_path = path;
 	char through[PATH_MAX];
 	int rc;
 
 	for (int links = 0;; links++) {
 		rc = resolve_once(dirfd, path, follow, t);
-		if (rc <= 0 || t->ns.state != PS_NS_SYMLINK || (!follow && !t->rel[t->ns.link_len]))
+		if ((links > 0 || t->mapped) && (rc == 0 || (rc > 0 && t->ns.state == PS_NS_LOWER)))
+			redirect(program_path, rc == 0 && links > 0 ? path : t->path); /* the kernel cannot see it */
+		if (rc <= 0)
+			return rc;
+		if (t->lower_link)
+			rc = through_lower_link(t, through, sizeof(through));
+		else if (t->ns.state == PS_NS_SYMLINK && (follow || t->rel[t->ns.link_len]))
+			rc = through_shadow_link(t, through, sizeof(through));
+		else
+			return 1;
+		if (rc < 0)
 			return rc;
 		if (links == 40)
 			return -ELOOP;
-		if ((rc = through_shadow_link(t, through, sizeof(through))) < 0)
-			return rc;
-		path = through; /* absolute, or relative to the link's directory made absolute */
+		path = through; /* absolute */
 		dirfd = AT_FDCWD;
 	}
+}
+
+int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t)
+{
+	int saved = errno; /* the probes' ENOENT must not outlive a call that passes through and succeeds */
+	int rc = resolve_following(dirfd, path, follow, t);
+
+	errno = saved;
+	return rc;
 }
 
 int ps_path_in_prefix(const char *path, int follow)

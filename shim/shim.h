@@ -102,12 +102,19 @@ struct ps_target {
 	int prefix;          /* index into ps_cfg.prefix */
 	const char *rel;     /* points into path */
 	struct ps_ns ns;     /* what the shadow holds at path (ns.h) */
+	int mapped;          /* a relative path from a directory of the shadow's data tree */
+	size_t lower_link;   /* rel up to a lower symlink the kernel could not follow (0: none): resolve.c's */
 };
 
 /* Decide whether (dirfd, path) names something under a prefix. 0: no (pass through), 1: yes (t filled, symlinks
  * resolved through the lower tree; follow=0 keeps a final symlink), -errno on failure. */
 int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t);
 void ps_target_name(const struct ps_target *t, struct ps_file_name *name);
+/* After ps_resolve, the path (and dirfd) a call passed through to the kernel must be given: the program's own, or,
+ * where resolving followed a symlink made in the shadow (the kernel cannot see it), the absolute name it led to. */
+const char *ps_pass(const char *path);
+int ps_pass_dirfd(int dirfd, const char *path);
+void ps_redirect_reset(void);
 /* ps_resolve for a wrapper that only needs the answer: 1 under a prefix, 0 not (or re-entered), -errno. Takes
  * and drops the guard itself. */
 int ps_path_in_prefix(const char *path, int follow);

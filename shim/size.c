@@ -58,7 +58,7 @@ int truncate(const char *path, off_t len)
 	int saved = errno, rc;
 
 	if (!truncate_shadowed(path, len, &rc))
-		return REAL(truncate)(path, len);
+		return REAL(truncate)(ps_pass(path), len);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
@@ -67,7 +67,7 @@ int truncate64(const char *path, off64_t len)
 	int saved = errno, rc;
 
 	if (!truncate_shadowed(path, len, &rc))
-		return REAL(truncate64)(path, len);
+		return REAL(truncate64)(ps_pass(path), len);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 

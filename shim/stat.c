@@ -124,62 +124,62 @@ static int stat_any(int dirfd, const char *path, struct stat *st, int flags, int
 
 int stat(const char *path, struct stat *st)
 {
-	STAT_WRAPPER(REAL(stat)(path, st), AT_FDCWD, path, st, 0);
+	STAT_WRAPPER(REAL(stat)(ps_pass(path), st), AT_FDCWD, path, st, 0);
 }
 
 int stat64(const char *path, struct stat64 *st)
 {
-	STAT_WRAPPER(REAL(stat64)(path, st), AT_FDCWD, path, st, 0);
+	STAT_WRAPPER(REAL(stat64)(ps_pass(path), st), AT_FDCWD, path, st, 0);
 }
 
 int lstat(const char *path, struct stat *st)
 {
-	STAT_WRAPPER(REAL(lstat)(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	STAT_WRAPPER(REAL(lstat)(ps_pass(path), st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 int lstat64(const char *path, struct stat64 *st)
 {
-	STAT_WRAPPER(REAL(lstat64)(path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	STAT_WRAPPER(REAL(lstat64)(ps_pass(path), st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-	STAT_WRAPPER(REAL(fstatat)(dirfd, path, st, flags), dirfd, path, st, flags);
+	STAT_WRAPPER(REAL(fstatat)(ps_pass_dirfd(dirfd, path), ps_pass(path), st, flags), dirfd, path, st, flags);
 }
 
 int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
 {
-	STAT_WRAPPER(REAL(fstatat64)(dirfd, path, st, flags), dirfd, path, st, flags);
+	STAT_WRAPPER(REAL(fstatat64)(ps_pass_dirfd(dirfd, path), ps_pass(path), st, flags), dirfd, path, st, flags);
 }
 
 int __xstat(int ver, const char *path, struct stat *st)
 {
-	STAT_WRAPPER(REAL(__xstat)(ver, path, st), AT_FDCWD, path, st, 0);
+	STAT_WRAPPER(REAL(__xstat)(ver, ps_pass(path), st), AT_FDCWD, path, st, 0);
 }
 
 int __xstat64(int ver, const char *path, struct stat64 *st)
 {
-	STAT_WRAPPER(REAL(__xstat64)(ver, path, st), AT_FDCWD, path, st, 0);
+	STAT_WRAPPER(REAL(__xstat64)(ver, ps_pass(path), st), AT_FDCWD, path, st, 0);
 }
 
 int __lxstat(int ver, const char *path, struct stat *st)
 {
-	STAT_WRAPPER(REAL(__lxstat)(ver, path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	STAT_WRAPPER(REAL(__lxstat)(ver, ps_pass(path), st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 int __lxstat64(int ver, const char *path, struct stat64 *st)
 {
-	STAT_WRAPPER(REAL(__lxstat64)(ver, path, st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+	STAT_WRAPPER(REAL(__lxstat64)(ver, ps_pass(path), st), AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
 }
 
 int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
 {
-	STAT_WRAPPER(REAL(__fxstatat)(ver, dirfd, path, st, flags), dirfd, path, st, flags);
+	STAT_WRAPPER(REAL(__fxstatat)(ver, ps_pass_dirfd(dirfd, path), ps_pass(path), st, flags), dirfd, path, st, flags);
 }
 
 int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
 {
-	STAT_WRAPPER(REAL(__fxstatat64)(ver, dirfd, path, st, flags), dirfd, path, st, flags);
+	STAT_WRAPPER(REAL(__fxstatat64)(ver, ps_pass_dirfd(dirfd, path), ps_pass(path), st, flags), dirfd, path, st, flags);
 }
 
 int fstat(int fd, struct stat *st)
@@ -240,7 +240,7 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 	struct stat st;
 
 	if (!stat_any(dirfd, path, &st, flags, &rc))
-		return REAL(statx)(dirfd, path, flags, mask, stx);
+		return REAL(statx)(ps_pass_dirfd(dirfd, path), ps_pass(path), flags, mask, stx);
 	if (rc >= 0)
 		stat_to_statx(&st, stx);
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
@@ -279,17 +279,17 @@ static int fd_in_prefix(int fd)
 
 int statfs(const char *path, struct statfs *buf)
 {
-	STATFS_WRAPPER(REAL(statfs)(path, buf), path_in_prefix(path), buf, f_flags);
+	STATFS_WRAPPER(REAL(statfs)(ps_pass(path), buf), path_in_prefix(path), buf, f_flags);
 }
 
 int statfs64(const char *path, struct statfs64 *buf)
 {
-	STATFS_WRAPPER(REAL(statfs64)(path, buf), path_in_prefix(path), buf, f_flags);
+	STATFS_WRAPPER(REAL(statfs64)(ps_pass(path), buf), path_in_prefix(path), buf, f_flags);
 }
 
 int __statfs(const char *path, struct statfs *buf)
 {
-	STATFS_WRAPPER(REAL(__statfs)(path, buf), path_in_prefix(path), buf, f_flags);
+	STATFS_WRAPPER(REAL(__statfs)(ps_pass(path), buf), path_in_prefix(path), buf, f_flags);
 }
 
 int fstatfs(int fd, struct statfs *buf)
@@ -304,12 +304,12 @@ int fstatfs64(int fd, struct statfs64 *buf)
 
 int statvfs(const char *path, struct statvfs *buf)
 {
-	STATFS_WRAPPER(REAL(statvfs)(path, buf), path_in_prefix(path), buf, f_flag);
+	STATFS_WRAPPER(REAL(statvfs)(ps_pass(path), buf), path_in_prefix(path), buf, f_flag);
 }
 
 int statvfs64(const char *path, struct statvfs64 *buf)
 {
-	STATFS_WRAPPER(REAL(statvfs64)(path, buf), path_in_prefix(path), buf, f_flag);
+	STATFS_WRAPPER(REAL(statvfs64)(ps_pass(path), buf), path_in_prefix(path), buf, f_flag);
 }
 
 int fstatvfs(int fd, struct statvfs *buf)
@@ -359,20 +359,20 @@ static int access_shadowed(int dirfd, const char *path, int mode, int flags, int
 
 int access(const char *path, int mode)
 {
-	ACCESS_WRAPPER(REAL(access)(path, mode), AT_FDCWD, path, mode, 0);
+	ACCESS_WRAPPER(REAL(access)(ps_pass(path), mode), AT_FDCWD, path, mode, 0);
 }
 
 int faccessat(int dirfd, const char *path, int mode, int flags)
 {
-	ACCESS_WRAPPER(REAL(faccessat)(dirfd, path, mode, flags), dirfd, path, mode, flags);
+	ACCESS_WRAPPER(REAL(faccessat)(ps_pass_dirfd(dirfd, path), ps_pass(path), mode, flags), dirfd, path, mode, flags);
 }
 
 int eaccess(const char *path, int mode)
 {
-	ACCESS_WRAPPER(REAL(eaccess)(path, mode), AT_FDCWD, path, mode, AT_EACCESS);
+	ACCESS_WRAPPER(REAL(eaccess)(ps_pass(path), mode), AT_FDCWD, path, mode, AT_EACCESS);
 }
 
 int euidaccess(const char *path, int mode)
 {
-	ACCESS_WRAPPER(REAL(euidaccess)(path, mode), AT_FDCWD, path, mode, AT_EACCESS);
+	ACCESS_WRAPPER(REAL(euidaccess)(ps_pass(path), mode), AT_FDCWD, path, mode, AT_EACCESS);
 }

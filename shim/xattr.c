@@ -69,42 +69,42 @@ static int xattr_place(const char *path, int follow, int writes, char *real_path
 
 ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
 {
-	XATTR(REAL(getxattr)(path, name, value, size), path, 1, 0, REAL(getxattr)(rp, name, value, size));
+	XATTR(REAL(getxattr)(ps_pass(path), name, value, size), path, 1, 0, REAL(getxattr)(rp, name, value, size));
 }
 
 ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
 {
-	XATTR(REAL(lgetxattr)(path, name, value, size), path, 0, 0, REAL(lgetxattr)(rp, name, value, size));
+	XATTR(REAL(lgetxattr)(ps_pass(path), name, value, size), path, 0, 0, REAL(lgetxattr)(rp, name, value, size));
 }
 
 ssize_t listxattr(const char *path, char *list, size_t size)
 {
-	XATTR(REAL(listxattr)(path, list, size), path, 1, 0, REAL(listxattr)(rp, list, size));
+	XATTR(REAL(listxattr)(ps_pass(path), list, size), path, 1, 0, REAL(listxattr)(rp, list, size));
 }
 
 ssize_t llistxattr(const char *path, char *list, size_t size)
 {
-	XATTR(REAL(llistxattr)(path, list, size), path, 0, 0, REAL(llistxattr)(rp, list, size));
+	XATTR(REAL(llistxattr)(ps_pass(path), list, size), path, 0, 0, REAL(llistxattr)(rp, list, size));
 }
 
 int setxattr(const char *path, const char *name, const void *value, size_t size, int flags)
 {
-	XATTR(REAL(setxattr)(path, name, value, size, flags), path, 1, 1,
+	XATTR(REAL(setxattr)(ps_pass(path), name, value, size, flags), path, 1, 1,
 	      REAL(setxattr)(rp, name, value, size, flags));
 }
 
 int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)
 {
-	XATTR(REAL(lsetxattr)(path, name, value, size, flags), path, 0, 1,
+	XATTR(REAL(lsetxattr)(ps_pass(path), name, value, size, flags), path, 0, 1,
 	      REAL(lsetxattr)(rp, name, value, size, flags));
 }
 
 int removexattr(const char *path, const char *name)
 {
-	XATTR(REAL(removexattr)(path, name), path, 1, 1, REAL(removexattr)(rp, name));
+	XATTR(REAL(removexattr)(ps_pass(path), name), path, 1, 1, REAL(removexattr)(rp, name));
 }
 
 int lremovexattr(const char *path, const char *name)
 {
-	XATTR(REAL(lremovexattr)(path, name), path, 0, 1, REAL(lremovexattr)(rp, name));
+	XATTR(REAL(lremovexattr)(ps_pass(path), name), path, 0, 1, REAL(lremovexattr)(rp, name));
 }

@@ -454,3 +454,27 @@ except OSError:
 		listing "$RO"
 	'
 }
+
+@test "symlinks made in the shadow lead out of the tree, to lower names and into the shadow's part; so do lower ones" {
+	mkdir -p "$LOWER/src/real"
+	echo real >"$LOWER/src/real/r"
+	ln -s newd "$LOWER/src/to-new"       # a lower symlink to a directory only the shadow will have
+	ln -s made.txt "$LOWER/src/dangling" # a lower symlink whose target the program will create
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec ln -s /bin/echo echo-link
+		ps_exec ./echo-link through a shadow symlink to a program outside the tree
+		ps_exec ln -s real real-link
+		ps_exec bash -c "cd real-link && pwd -P && cat r"
+		ps_exec bash -c "printf \"#!/bin/sh\\necho script ran as \\\$0\\n\" > s.sh; chmod +x s.sh; ln -s s.sh s-link; ./s-link"
+		ps_exec ln -s "$XOUT" out-link
+		ps_exec bash -c "echo written through a link > out-link/f; cat out-link/f"
+		cat "$XOUT/f"
+		ps_exec mkdir newd
+		ps_exec bash -c "echo in-new > to-new/f; cat to-new/f; ls to-new"
+		ps_exec bash -c "echo made > dangling; cat made.txt dangling"
+		ps_exec bash -c "mkdir nd && cd nd && cat ../a.c && echo up > ../up.txt && cd .. && cat up.txt"
+		listing "$RO"
+	'
+}

@@ -348,7 +348,7 @@ static int name_is_free(struct ps_shadow *sh, const struct ps_file_name *name, i
 		return -ENOTDIR;
 	if (from_lower)
 		return ns.state == PS_NS_LOWER ? 0 : -ENOENT;
-	return ns.state == PS_NS_LOWER || ns.state == PS_NS_ABSENT ? 0 : -EEXIST;
+	return ps_ns_name_free_locked(sh, name->enc_prefix, name->rel);
 }
 
 int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const struct stat *lower,
@@ -482,7 +482,7 @@ int ps_file_keep_origin(struct ps_file *f)
 	return rc;
 }
 
-int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst)
+int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst, int noreplace)
 {
 	struct ps_file *d = file_alloc(f->sh, dst);
 	int rc;
@@ -492,7 +492,8 @@ int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst)
 	rc = ps_shadow_lock_create(f->sh);
 	if (rc < 0)
 		goto out_free;
-	if ((rc = keep_origin_locked(f)) < 0)
+	if ((noreplace && (rc = ps_ns_name_free_locked(f->sh, dst->enc_prefix, dst->rel)) < 0) ||
+	    (rc = keep_origin_locked(f)) < 0)
 		goto out_unlock;
 	if ((rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
 	    (rc = ps_shadow_make_parents(f->sh, d->meta_path)) < 0)

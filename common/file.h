@@ -72,9 +72,10 @@ int ps_file_link(struct ps_file *f, const struct ps_file_name *dst);
  * other means (ns.h's exchange). 0 or -errno. */
 int ps_file_keep_origin(struct ps_file *f);
 
-/* Move f to dst (in the same prefix), replacing whatever dst showed (its record, or its lower file, which the
+/* Move f to dst (in the same prefix; with noreplace, -EEXIST when the shadow has an entry there by the time the
+ * lock is held), replacing whatever dst showed (its record, or its lower file, which the
  * moved record hides). A file with a lower file records where that is first: nothing is copied. The caller
  * hides a lower entry left at the old name (ns.h). */
-int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst);
+int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst, int noreplace);
 
 #endif

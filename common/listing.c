@@ -141,8 +141,19 @@ static unsigned char meta_type(int dirfd, const struct dirent64_raw *d)
 	return S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
 }
 
+/* A name the shadow adds is listed with the inode stat reports for it: its data file's or data directory's
+ * (a symlink's is its meta entry's own). */
+static uint64_t shadow_ino(int dfd, const struct dirent64_raw *d, unsigned char type)
+{
+	struct stat st;
+
+	if (type == DT_LNK || dfd < 0 || ps_sys->fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return d->d_ino;
+	return (uint64_t)st.st_ino;
+}
+
 /* The meta directory's entries, one by one: whiteouts remove names, records and directories add them. */
-static int merge_meta(struct ps_dirlist *l, int mfd, struct name_index *ix)
+static int merge_meta(struct ps_dirlist *l, int mfd, int dfd, struct name_index *ix)
 {
 	char buf[8192];
 	ssize_t n;
@@ -169,9 +180,13 @@ static int merge_meta(struct ps_dirlist *l, int mfd, struct name_index *ix)
 			if ((e = index_find(ix, l, d->d_name, &free_slot)) != NULL) {
 				e->type = type;
 			} else if (type != PS_DIRENT_DELETED) {
-				if ((size_t)(l->count + 1) * 2 > ix->mask + 1)
-					return -EOVERFLOW; /* sized for every meta entry: cannot happen */
-				rc = add_entry(l, d->d_name, d->d_ino, type);
+				if ((size_t)(l->count + 1) * 2 > ix->mask + 1) { /* half full: twice the room */
+					free(ix->slot);
+					if ((rc = index_build(ix, l, l->count)) < 0)
+						return rc;
+					index_find(ix, l, d->d_name, &free_slot);
+				}
+				rc = add_entry(l, d->d_name, shadow_ino(dfd, d, type), type);
 				ix->slot[free_slot] = (uint32_t)l->count;
 			}
 		}
@@ -179,43 +194,29 @@ static int merge_meta(struct ps_dirlist *l, int mfd, struct name_index *ix)
 	return rc < 0 ? rc : n < 0 ? -errno : 0;
 }
 
-/* Meta entries in the directory, for sizing the index: one more pass over a directory that is usually small. */
-static int count_entries(int mfd, size_t *count)
-{
-	char buf[8192];
-	ssize_t n;
-
-	*count = 0;
-	while ((n = ps_sys->getdents64(mfd, buf, sizeof(buf))) > 0)
-		for (ssize_t off = 0; off < n; off += ((struct dirent64_raw *)(buf + off))->d_reclen)
-			(*count)++;
-	if (n < 0)
-		return -errno;
-	return ps_sys->lseek(mfd, 0, SEEK_SET) < 0 ? -errno : 0;
-}
-
 int ps_ns_list(struct ps_shadow *sh, const char *enc, const char *rel, int fd, int lower_shows,
 	       struct ps_dirlist *out)
 {
-	char meta[PATH_MAX];
+	char meta[PATH_MAX], data[PATH_MAX];
 	struct name_index ix = { 0 };
-	size_t nmeta;
-	int mfd, rc;
+	int mfd, dfd, rc;
 
 	memset(out, 0, sizeof(*out));
 	if (fd >= 0 && (rc = read_real(out, fd, lower_shows)) < 0)
 		return rc;
-	if ((rc = ps_shadow_path(meta, sizeof(meta), "meta", enc, rel)) < 0)
+	if ((rc = ps_shadow_path(meta, sizeof(meta), "meta", enc, rel)) < 0 ||
+	    (rc = ps_shadow_path(data, sizeof(data), "data", enc, rel)) < 0)
 		return rc;
 	mfd = ps_sys->openat(sh->dirfd, meta, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (mfd < 0)
 		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
-	rc = count_entries(mfd, &nmeta);
+	dfd = ps_sys->openat(sh->dirfd, data, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	rc = index_build(&ix, out, 0);
 	if (rc == 0)
-		rc = index_build(&ix, out, nmeta);
-	if (rc == 0)
-		rc = merge_meta(out, mfd, &ix);
+		rc = merge_meta(out, mfd, dfd, &ix);
 	free(ix.slot);
+	if (dfd >= 0)
+		ps_sys->close(dfd);
 	ps_sys->close(mfd);
 	return rc;
 }

@@ -253,8 +253,28 @@ static int move_locked(struct ps_shadow *sh, const char *smeta, const char *sdat
 	return rc;
 }
 
+int ps_ns_name_free_locked(struct ps_shadow *sh, const char *enc, const char *rel)
+{
+	struct ps_ns ns;
+	int rc = ps_ns_lookup(sh, enc, rel, &ns);
+
+	if (rc < 0)
+		return rc;
+	switch (ns.state) {
+	case PS_NS_LOWER:
+	case PS_NS_ABSENT:
+		return 0;
+	case PS_NS_NOPARENT:
+		return -ENOENT;
+	case PS_NS_NOTDIR:
+		return -ENOTDIR;
+	default:
+		return -EEXIST;
+	}
+}
+
 int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, const char *dst_enc,
-		   const char *dst_rel)
+		   const char *dst_rel, int noreplace)
 {
 	char smeta[PATH_MAX], sdata[PATH_MAX], dmeta[PATH_MAX], ddata[PATH_MAX];
 	int rc = entry_paths(src_enc, src_rel, smeta, sdata);
@@ -263,7 +283,9 @@ int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, c
 		return rc;
 	if ((rc = ps_shadow_lock_create(sh)) < 0)
 		return rc;
-	rc = move_locked(sh, smeta, sdata, dmeta, ddata);
+	rc = noreplace ? ps_ns_name_free_locked(sh, dst_enc, dst_rel) : 0;
+	if (rc == 0)
+		rc = move_locked(sh, smeta, sdata, dmeta, ddata);
 	if (rc == 0)
 		ps_shadow_bump_generation(sh);
 	ps_shadow_unlock_create(sh);
@@ -369,6 +391,10 @@ static int exchange_locked(struct ps_shadow *sh, const char *ameta, const char *
 	int a_data = ps_sys->fstatat(sh->dirfd, adata, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	int b_data = ps_sys->fstatat(sh->dirfd, bdata, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	int r;
+
+	/* a symlink has no data entry, and its directory perhaps no data directory: the other's data goes there */
+	if ((r = ps_shadow_make_parents(sh, adata)) < 0 || (r = ps_shadow_make_parents(sh, bdata)) < 0)
+		return r;
 
 	if (a_data && b_data)
 		r = ps_sys->renameat2(sh->dirfd, adata, sh->dirfd, bdata, RENAME_EXCHANGE);
@@ -626,13 +652,16 @@ out:
 	return rc;
 }
 
-int ps_ns_move_copying_names(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel)
+int ps_ns_move_copying_names(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel,
+			     int noreplace)
 {
 	int rc;
 
 	if ((rc = ps_shadow_lock_create(sh)) < 0)
 		return rc;
-	rc = move_copying_locked(sh, enc, src_rel, dst_rel);
+	rc = noreplace ? ps_ns_name_free_locked(sh, enc, dst_rel) : 0;
+	if (rc == 0)
+		rc = move_copying_locked(sh, enc, src_rel, dst_rel);
 	ps_shadow_bump_generation(sh);
 	ps_shadow_unlock_create(sh);
 	ps_debug("%s: directory with lower entries moved to %s by its names: %d", src_rel, dst_rel, rc);

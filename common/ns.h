@@ -74,18 +74,24 @@ int ps_ns_remove(struct ps_shadow *sh, const char *enc, const char *rel, int whi
  * has an entry there already. 0 or -errno. */
 int ps_ns_mkdir(struct ps_shadow *sh, const char *enc, const char *rel, mode_t mode);
 
-/* Move the directory or symlink src_rel, which lives wholly in the shadow (an opaque directory), to dst_rel,
+/* (With noreplace, -EEXIST when the shadow has an entry at dst_rel by the time the lock is held.)
+ * Move the directory or symlink src_rel, which lives wholly in the shadow (an opaque directory), to dst_rel,
  * replacing what the shadow holds there (a whiteout, a directory of whiteouts: the caller checked the merged one
  * is empty). Data first, then the meta entry. 0 or -errno. */
 int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, const char *dst_enc,
-		   const char *dst_rel);
+		   const char *dst_rel, int noreplace);
 
 /* Move the directory src_rel, which has lower entries (a lower directory, or one merged with it), to dst_rel
  * (a name where the merged tree shows nothing, or an empty directory) by its names: a new opaque directory gets
  * every name the merged one shows - records of lower files that point at them (nothing copied), the shadow's
  * records hard-linked, symlinks and directories alike - assembled aside, moved into place, then src_rel is
  * deleted. Cost: one record per lower file. -EXDEV for a FIFO or device below. 0 or -errno. */
-int ps_ns_move_copying_names(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel);
+int ps_ns_move_copying_names(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel,
+			     int noreplace);
+
+/* With the creation lock held: is rel free of the shadow's entries (nothing there, or a whiteout)? 0, -EEXIST,
+ * -ENOENT (no parent), -ENOTDIR. RENAME_NOREPLACE and link check it where no other process can come between. */
+int ps_ns_name_free_locked(struct ps_shadow *sh, const char *enc, const char *rel);
 
 /* Swap the shadow's entries at a_rel and b_rel (both exist, both are the shadow's own: records, opaque
  * directories, symlinks) - RENAME_EXCHANGE. Data entries swap too, or move where only one has one. */

@@ -32,9 +32,13 @@ struct attr {
 	const struct timespec *times; /* NULL: now */
 };
 
+/* Times the kernel lets anyone who may write set: now, or left as they are. */
 static int is_now(const struct timespec *times)
 {
-	return !times || (times[0].tv_nsec == UTIME_NOW && times[1].tv_nsec == UTIME_NOW);
+	for (int i = 0; times && i < 2; i++)
+		if (times[i].tv_nsec != UTIME_NOW && times[i].tv_nsec != UTIME_OMIT)
+			return 0;
+	return 1;
 }
 
 /* Would a leave st as it is? */
@@ -75,6 +79,8 @@ static int may_change(const struct stat *st, const struct attr *a)
 	case ATTR_MODE:
 		return st->st_uid == me ? 0 : -EPERM;
 	case ATTR_OWNER:
+		if (a->uid == (uid_t)-1 && a->gid == (gid_t)-1)
+			return 0;
 		if ((a->uid != (uid_t)-1 && a->uid != st->st_uid) || st->st_uid != me)
 			return -EPERM;
 		return a->gid == (gid_t)-1 || a->gid == st->st_gid || in_groups(a->gid) ? 0 : -EPERM;
@@ -104,6 +110,25 @@ static int apply_real(int dirfd, const char *path, const struct attr *a)
 	return r < 0 ? -errno : 0;
 }
 
+/* The real call on a data file's descriptor (the file itself, whatever its name is now). */
+static int apply_fd(int fd, const struct attr *a)
+{
+	int r;
+
+	switch (a->kind) {
+	case ATTR_MODE:
+		r = REAL(fchmod)(fd, a->mode);
+		break;
+	case ATTR_OWNER:
+		r = REAL(fchown)(fd, a->uid, a->gid);
+		break;
+	default:
+		r = REAL(futimens)(fd, a->times);
+		break;
+	}
+	return r < 0 ? -errno : 0;
+}
+
 /* A shadowed regular file. */
 static int apply_file(struct ps_file *f, const struct attr *a)
 {
@@ -111,7 +136,7 @@ static int apply_file(struct ps_file *f, const struct attr *a)
 	int rc;
 
 	if (f->lower_fd < 0)
-		return apply_real(f->sh->dirfd, f->data_path, a);
+		return apply_fd(f->data_fd, a);
 	if ((rc = ps_merge_stat(f, &st)) < 0 || (rc = may_change(&st, a)) < 0)
 		return rc;
 	switch (a->kind) {
@@ -121,9 +146,11 @@ static int apply_file(struct ps_file *f, const struct attr *a)
 	case ATTR_OWNER:
 		ps_record_set_owner(&f->rec, a->uid == (uid_t)-1 ? st.st_uid : a->uid,
 				    a->gid == (gid_t)-1 ? st.st_gid : a->gid);
+		if (st.st_mode & (S_ISUID | S_ISGID)) /* as chown does to a file: set-ID bits go */
+			ps_record_set_mode(&f->rec, st.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
 		return 0;
 	default:
-		return apply_real(f->sh->dirfd, f->data_path, a);
+		return apply_fd(f->data_fd, a);
 	}
 }
 
@@ -248,6 +275,13 @@ static int fd_attr(int fd, const struct attr *a, int *rc)
 	return 1;
 }
 
+/* glibc declares the path arguments nonnull, the kernel takes NULL for "the descriptor itself": tested out of the
+ * compiler's sight. */
+static __attribute__((noinline)) int is_null(const char *p)
+{
+	return p == NULL;
+}
+
 #define ATTR_RETURN(handled, passthrough, rc)                                                                      \
 	do {                                                                                                       \
 		int saved_ = errno;                                                                                \
@@ -310,7 +344,7 @@ int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
 	struct attr a = { .kind = ATTR_OWNER, .uid = uid, .gid = gid };
 	int rc;
 
-	if ((flags & AT_EMPTY_PATH) && !*path)
+	if ((flags & AT_EMPTY_PATH) && (is_null(path) || !*path))
 		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(fchownat)(ps_pass_dirfd(dirfd, path), ps_pass(path), uid, gid, flags), rc);
 	ATTR_RETURN(path_attr(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &a, &rc),
 		    REAL(fchownat)(ps_pass_dirfd(dirfd, path), ps_pass(path), uid, gid, flags), rc);
@@ -321,7 +355,7 @@ int utimensat(int dirfd, const char *path, const struct timespec times[2], int f
 	struct attr a = { .kind = ATTR_TIMES, .times = times };
 	int rc;
 
-	if ((flags & AT_EMPTY_PATH) && !*path) /* the descriptor's own file */
+	if (is_null(path) || ((flags & AT_EMPTY_PATH) && !*path)) /* the descriptor's own file */
 		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(utimensat)(ps_pass_dirfd(dirfd, path), ps_pass(path), times, flags), rc);
 	ATTR_RETURN(path_attr(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &a, &rc),
 		    REAL(utimensat)(ps_pass_dirfd(dirfd, path), ps_pass(path), times, flags), rc);

@@ -26,8 +26,9 @@ int ps_dir_open(const struct ps_target *t, int flags)
 	char data[PATH_MAX];
 	int fd, rc;
 
-	if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
-		return -EISDIR;
+	if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT)) == O_TRUNC ||
+	    ((flags & O_CREAT) && !(flags & O_EXCL)))
+		return -EISDIR; /* as the kernel says of a directory opened to write, truncate or create */
 	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
 		return -EEXIST;
 	flags &= ~(O_CREAT | O_EXCL);
@@ -51,6 +52,7 @@ int ps_dir_open(const struct ps_target *t, int flags)
 static int listing(struct ps_open *o, int fd)
 {
 	struct ps_shadow *sh = ps_shadow_get();
+	char name[PATH_MAX];
 	struct ps_target t;
 	int rc;
 
@@ -58,7 +60,9 @@ static int listing(struct ps_open *o, int fd)
 		return 0;
 	if (!sh)
 		return -EROFS;
-	if ((rc = ps_resolve(AT_FDCWD, o->path, 1, &t)) <= 0)
+	/* A directory of the shadow's is found by its descriptor (it may have been renamed since); a lower one by
+	 * the name it was opened with. */
+	if ((rc = ps_resolve(AT_FDCWD, ps_fd_shadow_name(fd, name, sizeof(name)) ? name : o->path, 1, &t)) <= 0)
 		return rc < 0 ? rc : -ENOENT;
 	if (!(o->dir = calloc(1, sizeof(*o->dir))))
 		return -ENOMEM;
@@ -123,7 +127,9 @@ int ps_dir_lseek(int fd, off_t off, int whence, off_t *result)
 
 	if (!o)
 		return 0;
+	pthread_mutex_lock(&o->mutex);
 	pos = whence == SEEK_SET ? off : whence == SEEK_CUR ? (off_t)o->dir_pos + off : -1;
+	pthread_mutex_unlock(&o->mutex);
 	if (pos < 0) {
 		*result = -EINVAL;
 	} else {

@@ -322,11 +322,16 @@ static void adopt(int fd)
 	int kind = classify_inherited(fd, path, sizeof(path));
 	int flags;
 
-	if (kind < 0 || REAL(fstat)(fd, &st) < 0 || !S_ISREG(st.st_mode))
+	if (kind < 0 || REAL(fstat)(fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)))
 		return;
 	flags = REAL(fcntl)(fd, F_GETFL);
 	if (flags < 0 || ps_resolve(AT_FDCWD, path, 1, &t) != 1)
 		return;
+	if (S_ISDIR(st.st_mode)) { /* `exec 3< dir`: its listing is the merged one here too */
+		if (!(flags & O_PATH) && ps_fd_track(fd, PS_OPEN_DIR, flags, NULL, t.path) == 0)
+			ps_debug("fd %d inherited: directory %s", fd, t.path);
+		return;
+	}
 	if (kind == PS_OPEN_DATA && ps_target_lookup(&t, &f) < 0)
 		return; /* a data file whose record is gone (the file was removed or renamed): leave it alone */
 	if (ps_fd_track(fd, kind, flags, f, t.path) < 0)

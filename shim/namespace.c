@@ -129,6 +129,15 @@ static int rmdir_target(const struct ps_target *t)
 	return remove_name(t);
 }
 
+/* Does path end in "." or ".." (rmdir refuses: EINVAL, ENOTEMPTY)? */
+static int last_is_dot(const char *path)
+{
+	const char *last = strrchr(path, '/');
+
+	last = last ? last + 1 : path;
+	return strcmp(last, ".") == 0 || strcmp(last, "..") == 0;
+}
+
 /* Resolve (dirfd, path) without following a final symlink and run op on it. 1: handled (*rc); 0: pass through. */
 static int on_target(int dirfd, const char *path, int (*op)(const struct ps_target *), int *rc)
 {
@@ -142,8 +151,10 @@ static int on_target(int dirfd, const char *path, int (*op)(const struct ps_targ
 		ps_leave();
 		return 0;
 	}
+	if (r > 0 && op == rmdir_target && last_is_dot(path))
+		r = strcmp(strrchr(path, '/') ? strrchr(path, '/') + 1 : path, ".") == 0 ? -EINVAL : -ENOTEMPTY;
 	*rc = r < 0 ? r : op(&t);
-	ps_debug("%s %s: %d", op == rmdir_target ? "rmdir" : "unlink", path, *rc);
+	ps_debug("%s %s: %d", op == rmdir_target ? "rmdir" : "unlink", path, *rc); /* (remove: unlink first) */
 	ps_leave();
 	return 1;
 }
@@ -268,7 +279,8 @@ static int own_entry(const struct ps_target *t, const struct stat *st, struct ps
 	return ps_file_create(sh, &name, st, 0, 0, f);
 }
 
-static int rename_move(const struct ps_target *src, const struct ps_target *dst, const struct stat *st)
+static int rename_move(const struct ps_target *src, const struct ps_target *dst, const struct stat *st,
+		       int noreplace)
 {
 	struct ps_shadow *sh = ps_shadow_get();
 	struct ps_file_name dname;
@@ -279,15 +291,15 @@ static int rename_move(const struct ps_target *src, const struct ps_target *dst,
 	    (rc = ps_may_change_parent(src)) < 0)
 		return rc;
 	if (S_ISDIR(st->st_mode) && ps_target_lower_shows(src)) /* one record per lower file: nothing copied */
-		return ps_ns_move_copying_names(sh, target_enc(src), src->rel, dst->rel);
+		return ps_ns_move_copying_names(sh, target_enc(src), src->rel, dst->rel, noreplace);
 	if ((rc = own_entry(src, st, &f)) < 0)
 		return rc;
 	if (f) {
 		ps_target_name(dst, &dname);
-		rc = ps_file_rename(f, &dname);
+		rc = ps_file_rename(f, &dname, noreplace);
 		ps_file_put(f);
 	} else {
-		rc = ps_ns_move(sh, target_enc(src), src->rel, target_enc(dst), dst->rel);
+		rc = ps_ns_move(sh, target_enc(src), src->rel, target_enc(dst), dst->rel, noreplace);
 	}
 	if (rc == 0 && lower_exists(src, NULL)) /* a lower entry stays behind at the old name: hide it */
 		rc = ps_ns_remove(sh, target_enc(src), src->rel, 1);
@@ -322,7 +334,7 @@ static int rename_exchange(const struct ps_target *a, const struct ps_target *b,
  * stays where it is. A rename between two prefixes is EXDEV, as between two mounts. */
 static int rename_both_inside(const struct ps_target *src, const struct ps_target *dst, unsigned int flags)
 {
-	struct stat st;
+	struct stat st, dst_st;
 	int rc;
 
 	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
@@ -340,9 +352,12 @@ static int rename_both_inside(const struct ps_target *src, const struct ps_targe
 		return -EINVAL; /* into itself */
 	if (flags & RENAME_EXCHANGE)
 		return rename_exchange(src, dst, &st);
-	if ((flags & RENAME_NOREPLACE) && ps_target_stat(dst, &st) != -ENOENT)
+	if ((flags & RENAME_NOREPLACE) && ps_target_stat(dst, &dst_st) != -ENOENT)
 		return -EEXIST;
-	return rename_move(src, dst, &st);
+	if (!(flags & RENAME_NOREPLACE) && ps_target_stat(dst, &dst_st) == 0 && !S_ISDIR(st.st_mode) &&
+	    dst_st.st_dev == st.st_dev && dst_st.st_ino == st.st_ino)
+		return 0; /* two names of one file: rename does nothing */
+	return rename_move(src, dst, &st, (flags & RENAME_NOREPLACE) != 0);
 }
 
 /* 1: handled (*rc), 0: pass through (neither side under a prefix). */

@@ -136,6 +136,19 @@ static int open_tmpfile(const struct ps_target *t, int flags, mode_t mode)
 	return fd < 0 ? -errno : fd;
 }
 
+/* O_PATH|O_NOFOLLOW of a symlink made in the shadow: a descriptor of the link itself, its meta entry. */
+static int open_link_itself(const struct ps_target *t, int flags)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char meta[PATH_MAX];
+	int fd;
+
+	if (!sh || ps_shadow_path(meta, sizeof(meta), "meta", ps_cfg.prefix[t->prefix].enc, t->rel) < 0)
+		return -EROFS;
+	fd = REAL(openat)(sh->dirfd, meta, flags | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
 int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 {
 	struct ps_shadow *sh = ps_shadow_get();
@@ -155,7 +168,7 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 			ps_file_put(f);
 			return (flags & O_DIRECTORY) ? -ENOTDIR : -EEXIST;
 		}
-		if (f->lower_fd >= 0 && REAL(fstat)(f->lower_fd, &lst) == 0 &&
+		if (f->lower_fd >= 0 && ps_merge_stat(f, &lst) == 0 && /* the mode chmod gave it, if any */
 		    (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0) {
 			ps_file_put(f);
 			return rc;
@@ -167,7 +180,7 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	if (t->ns.state == PS_NS_DIR)
 		return ps_dir_open(t, flags);
 	if (t->ns.state == PS_NS_SYMLINK) /* not followed: O_NOFOLLOW or O_CREAT|O_EXCL */
-		return (flags & O_CREAT) && (flags & O_EXCL) ? -EEXIST : -ELOOP;
+		return (flags & O_CREAT) && (flags & O_EXCL) ? -EEXIST : (flags & O_PATH) ? open_link_itself(t, flags) : -ELOOP;
 	if (t->ns.state != PS_NS_LOWER || REAL(fstatat)(AT_FDCWD, t->path, &lst, AT_SYMLINK_NOFOLLOW) < 0) {
 		if ((t->ns.state == PS_NS_LOWER && errno != ENOENT) || !(flags & O_CREAT))
 			return t->ns.state == PS_NS_LOWER ? -errno : -ENOENT;

@@ -119,20 +119,32 @@ static const unsigned char open_nocancel_code[] = { 0x48, 0x83, 0xec, 0x58, 0x41
 static const unsigned char close_nocancel_code[] = { 0xb8, SYS_close, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x3d,
 						     0x00, 0xf0, 0xff, 0xff };
 
-static const char *apply(const struct patch *p)
+/* libc's function, if it is exactly what p expects; why not in *why. */
+static unsigned char *expected(const struct patch *p, const char **why)
 {
 	unsigned char *code = dlsym(RTLD_NEXT, p->name);
 	const ElfW(Sym) *sym = NULL;
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t start, end;
 	Dl_info info;
 
+	*why = NULL;
 	if (!code || !dladdr1(code, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || !info.dli_fname)
-		return "not found";
-	if (!strstr(info.dli_fname, "/libc.so"))
-		return "not libc's";
-	if (sym->st_size < JUMP_SIZE || memcmp(code, p->code, p->len) != 0)
-		return "not the system call wrapper expected";
+		*why = "not found";
+	else if (!strstr(info.dli_fname, "/libc.so"))
+		*why = "not libc's";
+	else if (sym->st_size < JUMP_SIZE || memcmp(code, p->code, p->len) != 0)
+		*why = "not the system call wrapper expected";
+	return *why ? NULL : code;
+}
+
+static const char *apply(const struct patch *p)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t start, end;
+	const char *why;
+	unsigned char *code = expected(p, &why);
+
+	if (!code)
+		return why;
 	start = (uintptr_t)code & ~(uintptr_t)(page - 1);
 	end = ((uintptr_t)code + JUMP_SIZE + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
 	if (mprotect((void *)start, end - start, PROT_READ | PROT_WRITE | PROT_EXEC) < 0)
@@ -144,26 +156,41 @@ static const char *apply(const struct patch *p)
 	return NULL;
 }
 
-static const char *patch_one(const char *name)
-{
-	static const struct patch patches[] = {
-		{ "fstatat64", fstatat_code, sizeof(fstatat_code), (const void *)fstatat64 },
-		{ "getdents64", getdents64_code, sizeof(getdents64_code), (const void *)getdents64 },
-		{ "__open64_nocancel", open_nocancel_code, sizeof(open_nocancel_code), (const void *)ps_open_nocancel },
-		{ "__close_nocancel", close_nocancel_code, sizeof(close_nocancel_code), (const void *)ps_close_nocancel },
-	};
+static const struct patch patches[] = {
+	{ "fstatat64", fstatat_code, sizeof(fstatat_code), (const void *)fstatat64 },
+	{ "getdents64", getdents64_code, sizeof(getdents64_code), (const void *)getdents64 },
+	{ "__open64_nocancel", open_nocancel_code, sizeof(open_nocancel_code), (const void *)ps_open_nocancel },
+	{ "__close_nocancel", close_nocancel_code, sizeof(close_nocancel_code), (const void *)ps_close_nocancel },
+};
 
-	for (size_t i = 0; i < sizeof(patches) / sizeof(patches[0]); i++)
-		if (strcmp(patches[i].name, name) == 0)
-			return apply(&patches[i]);
-	return "no such patch";
+/* Patch the named functions, all of them or (one not as expected) none. */
+static const char *patch_all(const char *const names[], size_t n)
+{
+	const struct patch *todo[4];
+	const char *why;
+
+	for (size_t k = 0; k < n; k++) {
+		todo[k] = NULL;
+		for (size_t i = 0; i < sizeof(patches) / sizeof(patches[0]); i++)
+			if (strcmp(patches[i].name, names[k]) == 0)
+				todo[k] = &patches[i];
+		if (!todo[k])
+			return "no such patch";
+		if (!expected(todo[k], &why))
+			return why;
+	}
+	for (size_t k = 0; k < n; k++)
+		if ((why = apply(todo[k])) != NULL)
+			return why;
+	return NULL;
 }
 
 #else
 
-static const char *patch_one(const char *name)
+static const char *patch_all(const char *const names[], size_t n)
 {
-	(void)name;
+	(void)names;
+	(void)n;
 	return "no patching on this architecture";
 }
 
@@ -180,15 +207,17 @@ void ps_patch_libc(void)
 	const char *why;
 
 	__atomic_store_n(&real.getdents64, raw_getdents64, __ATOMIC_RELEASE);
-	if ((why = patch_one("fstatat64")) != NULL) {
+	static const char *const stat_calls[] = { "fstatat64" };
+	static const char *const dir_calls[] = { "getdents64", "__close_nocancel", "__open64_nocancel" };
+
+	if ((why = patch_all(stat_calls, 1)) != NULL) {
 		ps_debug("libc's fstatat64 left unpatched (%s): glibc's own stat calls are not seen", why);
 	} else {
 		bind_stat_to_syscall();
 		ps_debug("libc's fstatat64 patched: glibc's own stat calls reach the shim");
 	}
 	/* readdir's reads, then opendir's open and closedir's close: all three, or the listings stay the lower ones. */
-	if ((why = patch_one("getdents64")) != NULL || (why = patch_one("__close_nocancel")) != NULL ||
-	    (why = patch_one("__open64_nocancel")) != NULL)
+	if ((why = patch_all(dir_calls, 3)) != NULL)
 		ps_debug("libc's directory calls left unpatched (%s): readdir shows the lower directories only", why);
 	else
 		ps_debug("libc's getdents64, __open64_nocancel and __close_nocancel patched: readdir shows merged "

@@ -12,6 +12,8 @@
 #include "snapshot.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,6 +47,13 @@ static int base_path(int dirfd, char *out, size_t outsz, int *mapped)
 		return -ENOENT; /* pipes, sockets, anon inodes; an unreachable cwd */
 	*mapped = merged_name(out, outsz);
 	return 0;
+}
+
+int ps_fd_shadow_name(int fd, char *out, size_t outsz)
+{
+	int mapped;
+
+	return base_path(fd, out, outsz, &mapped) == 0 && mapped;
 }
 
 int ps_cwd(char *out, size_t outsz)
@@ -262,11 +271,30 @@ static int through_shadow_link(const struct ps_target *t, char *out, size_t outs
 }
 
 /* The names the real call must be given instead of the program's, for this wrapper call (reset by ps_enter): a
- * path through a symlink made in the shadow, which the kernel cannot see. */
-static __thread struct {
+ * path through a symlink made in the shadow, which the kernel cannot see. The buffers are allocated on first
+ * need and freed when the thread ends: static TLS is scarce for a library that may load beside an audit module. */
+struct redirect {
 	const char *path;
-	char abs[PATH_MAX];
-} redirects[2];
+	char *abs; /* PATH_MAX bytes */
+};
+
+static __thread struct redirect redirects[2] __attribute__((tls_model("initial-exec")));
+static pthread_key_t redirect_key;
+static pthread_once_t redirect_once = PTHREAD_ONCE_INIT;
+
+static void redirect_free(void *slots)
+{
+	struct redirect *r = slots;
+
+	free(r[0].abs);
+	free(r[1].abs);
+	r[0].abs = r[1].abs = NULL;
+}
+
+static void redirect_key_init(void)
+{
+	pthread_key_create(&redirect_key, redirect_free);
+}
 
 void ps_redirect_reset(void)
 {
@@ -277,8 +305,14 @@ static void redirect(const char *path, const char *abs)
 {
 	int i = redirects[0].path && redirects[0].path != path;
 
+	if (!redirects[i].abs) {
+		pthread_once(&redirect_once, redirect_key_init);
+		if (!(redirects[i].abs = malloc(PATH_MAX)))
+			return; /* the program's name goes to the kernel, which fails it */
+		pthread_setspecific(redirect_key, redirects);
+	}
 	redirects[i].path = path;
-	snprintf(redirects[i].abs, sizeof(redirects[i].abs), "%s", abs);
+	snprintf(redirects[i].abs, PATH_MAX, "%s", abs);
 }
 
 const char *ps_pass(const char *path)
@@ -299,9 +333,12 @@ int ps_pass_dirfd(int dirfd, const char *path)
 static int resolve_following(int dirfd, const char *path, int follow, struct ps_target *t)
 {
 	const char *program_path = path;
+	size_t len = path ? strlen(path) : 0;
+	int must_be_dir = len > 0 && path[len - 1] == '/'; /* "name/": a directory, through any symlink */
 	char through[PATH_MAX];
 	int rc;
 
+	follow |= must_be_dir;
 	for (int links = 0;; links++) {
 		rc = resolve_once(dirfd, path, follow, t);
 		if ((links > 0 || t->mapped) && (rc == 0 || (rc > 0 && t->ns.state == PS_NS_LOWER)))
@@ -313,7 +350,7 @@ static int resolve_following(int dirfd, const char *path, int follow, struct ps_
 		else if (t->ns.state == PS_NS_SYMLINK && (follow || t->rel[t->ns.link_len]))
 			rc = through_shadow_link(t, through, sizeof(through));
 		else
-			return 1;
+			return must_be_dir && t->ns.state == PS_NS_RECORD ? -ENOTDIR : 1;
 		if (rc < 0)
 			return rc;
 		if (links == 40)

@@ -135,6 +135,8 @@ int ps_target_data_path(const struct ps_target *t, char *out, size_t outsz);
 /* The working directory by its name in the merged tree (a directory of the shadow's data tree is named by its
  * place in the read-only tree). 0 or -errno. */
 int ps_cwd(char *out, size_t outsz);
+/* Is fd a directory of the shadow's data tree? 1 and its name in the merged tree in out, else 0. */
+int ps_fd_shadow_name(int fd, char *out, size_t outsz);
 
 /* ---- fdtable.c ---- */
 enum ps_open_kind {

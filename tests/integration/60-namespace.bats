@@ -478,3 +478,35 @@ except OSError:
 		listing "$RO"
 	'
 }
+
+@test "edge cases answer as the kernel does: trailing slashes, dot names, hard-link renames, descriptors of renamed directories" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec bash -c "echo n > new; mkdir nd; echo a > nd/a; ln -s new sl; mkdir d1 d2; ln -s ../new d2/s"
+		ps_exec python3 -c "
+import errno, os
+def attempt(what, fn, *args):
+    try:
+        r = fn(*args); print(what, \"ok\", \"\" if r is None or isinstance(r, int) else r)
+    except OSError as e:
+        print(what, errno.errorcode[e.errno])
+attempt(\"unlink new/\", os.unlink, \"new/\")
+attempt(\"stat new/\", os.stat, \"new/\")
+attempt(\"open new/\", os.open, \"new/\", os.O_RDONLY)
+attempt(\"rmdir nd/.\", os.rmdir, \"nd/.\")
+attempt(\"rmdir nd/..\", os.rmdir, \"nd/..\")
+attempt(\"open dir O_CREAT\", os.open, \"nd\", os.O_RDONLY | os.O_CREAT)
+fd = os.open(\"sl\", os.O_PATH | os.O_NOFOLLOW); print(\"O_PATH|O_NOFOLLOW of a symlink ok\"); os.close(fd)
+os.link(\"new\", \"new2\"); attempt(\"rename between hard links\", os.rename, \"new\", \"new2\")
+print(sorted(n for n in os.listdir(\".\") if n.startswith(\"new\")))
+fd = os.open(\"nd\", os.O_RDONLY); os.rename(\"nd\", \"ne\"); os.mkdir(\"nd\"); open(\"nd/zzz\", \"w\").close()
+print(\"a renamed directory by its descriptor:\", sorted(os.listdir(fd))); os.close(fd)
+import ctypes; libc = ctypes.CDLL(None, use_errno=True)
+print(\"exchange into a directory with no data:\", libc.renameat2(-100, b\"d1\", -100, b\"d2/s\", 2) == 0 or errno.errorcode[ctypes.get_errno()])
+ctypes.set_errno(0); libc.chdir(b\"pkg\"); print(\"errno after a successful chdir:\", ctypes.get_errno())
+"
+		ps_exec bash -c "exec 3< \"\$RO/src/ne\"; python3 -c \"import os; print(\\\"inherited directory descriptor:\\\", sorted(os.listdir(3)))\""
+		listing "$RO"
+	'
+}

@@ -174,7 +174,7 @@ static void test_move_carries_a_directory_and_its_entries(void **state)
 	assert_int_equal(ps_file_create(&s->sh, &name, NULL, 0644, 0, &f), 0);
 	ps_file_put(f);
 	assert_int_equal(ps_ns_remove(&s->sh, "pfx", "e", 1), 0); /* a whiteout at the destination */
-	assert_int_equal(ps_ns_move(&s->sh, "pfx", "d", "pfx", "e"), 0);
+	assert_int_equal(ps_ns_move(&s->sh, "pfx", "d", "pfx", "e", 0), 0);
 	assert_int_equal(lookup(s, "d").state, PS_NS_LOWER);
 	assert_int_equal(lookup(s, "e").state, PS_NS_DIR);
 	assert_int_equal(lookup(s, "e/f").state, PS_NS_RECORD);
@@ -194,7 +194,7 @@ static void test_directory_with_lower_entries_moves_by_its_names(void **state)
 	assert_true(ps_path_encode_prefix(p, enc, sizeof(enc)) > 0);
 	assert_int_equal(ps_file_create(&s->sh, &name, NULL, 0644, 0, &f), 0);
 	ps_file_put(f);
-	assert_int_equal(ps_ns_move_copying_names(&s->sh, enc, "sub", "moved"), 0);
+	assert_int_equal(ps_ns_move_copying_names(&s->sh, enc, "sub", "moved", 0), 0);
 	assert_int_equal(lookup_in(s, enc, "sub").state, PS_NS_ABSENT);
 	assert_int_equal(lookup_in(s, enc, "moved").state, PS_NS_DIR);
 	assert_true(lookup_in(s, enc, "moved").opaque);

@@ -102,36 +102,61 @@ struct patch {
 	const void *target;        /* the shim's function it jumps to */
 };
 
-/* glibc 2.33+'s fstatat64: mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall. */
+/* Each expected prologue is at least JUMP_SIZE bytes: the jump written over it replaces the function's own
+ * instructions and nothing after them. */
+
+/* glibc 2.33+'s fstatat64: mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall; cmp $-4096,%eax. */
 static const unsigned char fstatat_code[] = { 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8,
-					      0x00, 0x00, 0x0f, 0x05 };
+					      0x00, 0x00, 0x0f, 0x05, 0x3d, 0x00, 0xf0, 0xff, 0xff };
 /* glibc 2.30+'s getdents64 (readdir's): mov $INT_MAX,%eax; cmp %rax,%rdx; cmova %rax,%rdx;
  * mov $SYS_getdents64,%eax; syscall. */
 static const unsigned char getdents64_code[] = { 0xb8, 0xff, 0xff, 0xff, 0x7f, 0x48, 0x39, 0xc2, 0x48, 0x0f,
 						 0x47, 0xd0, 0xb8, SYS_getdents64 & 0xff, SYS_getdents64 >> 8,
 						 0x00, 0x00, 0x0f, 0x05 };
 
-/* glibc 2.34+'s __open64_nocancel (opendir's): sub $0x58,%rsp; mov %esi,%r10d; mov %rdx,0x30(%rsp) - the
- * prologue of the variadic function, whose system call comes later. */
+/* glibc 2.34+'s __open64_nocancel (opendir's): sub $0x58,%rsp; mov %esi,%r10d; mov %rdx,0x30(%rsp);
+ * mov %fs:... - the prologue of the variadic function, whose system call comes later. */
 static const unsigned char open_nocancel_code[] = { 0x48, 0x83, 0xec, 0x58, 0x41, 0x89, 0xf2, 0x48, 0x89, 0x54,
-						    0x24, 0x30 };
+						    0x24, 0x30, 0x64 };
 /* glibc's __close_nocancel (closedir's): mov $SYS_close,%eax; syscall; cmp $-4096,%rax. */
 static const unsigned char close_nocancel_code[] = { 0xb8, SYS_close, 0x00, 0x00, 0x00, 0x0f, 0x05, 0x48, 0x3d,
 						     0x00, 0xf0, 0xff, 0xff };
 
-/* libc's function, if it is exactly what p expects; why not in *why. */
+struct owner_search {
+	uintptr_t addr;
+	int in_libc;
+};
+
+static int find_owner(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct owner_search *q = arg;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && q->addr >= start && q->addr < start + ph->p_memsz) {
+			q->in_libc = info->dlpi_name && strstr(info->dlpi_name, "/libc.so") != NULL;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* libc's function, if it is exactly what p expects; why not in *why. (dl_iterate_phdr, not dladdr: dladdr scans
+ * libc's whole symbol table, some 40 us per call, at every process start.) */
 static unsigned char *expected(const struct patch *p, const char **why)
 {
 	unsigned char *code = dlsym(RTLD_NEXT, p->name);
-	const ElfW(Sym) *sym = NULL;
-	Dl_info info;
+	struct owner_search q = { .addr = (uintptr_t)code };
 
 	*why = NULL;
-	if (!code || !dladdr1(code, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || !info.dli_fname)
+	if (!code || !dl_iterate_phdr(find_owner, &q))
 		*why = "not found";
-	else if (!strstr(info.dli_fname, "/libc.so"))
+	else if (!q.in_libc)
 		*why = "not libc's";
-	else if (sym->st_size < JUMP_SIZE || memcmp(code, p->code, p->len) != 0)
+	else if (p->len < JUMP_SIZE || memcmp(code, p->code, p->len) != 0)
 		*why = "not the system call wrapper expected";
 	return *why ? NULL : code;
 }

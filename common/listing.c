@@ -138,7 +138,17 @@ static unsigned char meta_type(int dirfd, const struct dirent64_raw *d)
 		return d->d_type;
 	if (ps_sys->fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return DT_UNKNOWN;
-	return S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+	return S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR : S_ISFIFO(st.st_mode) ? DT_FIFO : DT_REG;
+}
+
+static unsigned char twin_type(int dfd, const char *name)
+{
+	struct stat st;
+
+	if (dfd < 0 || ps_sys->fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return DT_UNKNOWN;
+	return S_ISFIFO(st.st_mode) ? DT_FIFO : S_ISSOCK(st.st_mode) ? DT_SOCK : S_ISCHR(st.st_mode) ? DT_CHR
+			: S_ISBLK(st.st_mode) ? DT_BLK : DT_UNKNOWN;
 }
 
 /* A name the shadow adds is listed with the inode stat reports for it: its data file's or data directory's
@@ -172,6 +182,8 @@ static int merge_meta(struct ps_dirlist *l, int mfd, int dfd, struct name_index 
 			type = meta_type(mfd, d);
 			if (type == DT_LNK && (rc = ps_ns_is_whiteout(mfd, d->d_name)) != 0)
 				type = PS_DIRENT_DELETED;
+			else if (type == DT_FIFO) /* the mark of a special file: its data twin's type */
+				type = twin_type(dfd, d->d_name);
 			else if (type != DT_LNK)
 				type = type == DT_DIR ? DT_DIR : DT_REG;
 			if (rc < 0)

@@ -69,7 +69,7 @@ int ps_ns_lookup(struct ps_shadow *sh, const char *enc, const char *rel, struct 
 			return 0;
 		}
 		if (!S_ISDIR(st.st_mode)) {
-			out->state = last ? PS_NS_RECORD : PS_NS_NOTDIR;
+			out->state = !last ? PS_NS_NOTDIR : S_ISFIFO(st.st_mode) ? PS_NS_SPECIAL : PS_NS_RECORD;
 			return 0;
 		}
 		opaque_above |= (st.st_mode & S_ISVTX) != 0;
@@ -365,6 +365,42 @@ static int symlink_locked(struct ps_shadow *sh, const char *enc, const char *rel
 	return rc;
 }
 
+static int mknod_locked(struct ps_shadow *sh, const char *enc, const char *rel, const char *meta, const char *data,
+			mode_t mode, dev_t dev)
+{
+	int rc = ps_ns_name_free_locked(sh, enc, rel);
+
+	if (rc < 0 || (rc = ps_shadow_make_parents(sh, meta)) < 0 || (rc = ps_shadow_make_parents(sh, data)) < 0)
+		return rc;
+	ps_sys_remove_tree(sh->dirfd, data); /* a leftover means nothing without its meta entry */
+	if (ps_sys->mknodat(sh->dirfd, data, mode, dev) < 0)
+		return -errno;
+	ps_sys_remove_tree(sh->dirfd, NEW_ENTRY);
+	if (ps_sys->mknodat(sh->dirfd, NEW_ENTRY, S_IFIFO | 0644, 0) < 0 || (rc = install_entry(sh, meta)) < 0) {
+		rc = rc < 0 ? rc : -errno;
+		ps_sys->unlinkat(sh->dirfd, NEW_ENTRY, 0);
+		ps_sys->unlinkat(sh->dirfd, data, 0);
+	}
+	return rc;
+}
+
+int ps_ns_mknod(struct ps_shadow *sh, const char *enc, const char *rel, mode_t mode, dev_t dev)
+{
+	char meta[PATH_MAX], data[PATH_MAX];
+	int rc = entry_paths(enc, rel, meta, data);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = ps_shadow_lock_create(sh)) < 0)
+		return rc;
+	rc = mknod_locked(sh, enc, rel, meta, data, mode, dev);
+	if (rc == 0)
+		ps_shadow_bump_generation(sh);
+	ps_shadow_unlock_create(sh);
+	ps_debug("%s: special file 0%o made in the shadow: %d", rel, (unsigned)mode, rc);
+	return rc;
+}
+
 int ps_ns_symlink(struct ps_shadow *sh, const char *enc, const char *rel, const char *target)
 {
 	char meta[PATH_MAX], data[PATH_MAX];
@@ -535,6 +571,11 @@ static int copy_entry(struct name_copy *c, int lower_fd, const char *name, int d
 	if (ps_sys->fstatat(c->sh->dirfd, c->src_meta, &st, AT_SYMLINK_NOFOLLOW) == 0) { /* the shadow's entry */
 		if (S_ISREG(st.st_mode))
 			return copy_record(c);
+		if (S_ISFIFO(st.st_mode)) /* a special file: its node and its mark, linked */
+			return ps_sys->linkat(c->sh->dirfd, c->src_data, c->sh->dirfd, c->dst_data, 0) < 0 ||
+					       ps_sys->linkat(c->sh->dirfd, c->src_meta, c->sh->dirfd, c->dst_meta, 0) < 0
+				       ? -errno
+				       : 0;
 		if (S_ISLNK(st.st_mode))
 			return copy_symlink(c, c->sh->dirfd, c->src_meta);
 		sub_fd = lower_fd >= 0 && !(st.st_mode & S_ISVTX)
@@ -548,8 +589,11 @@ static int copy_entry(struct name_copy *c, int lower_fd, const char *name, int d
 		return copy_lower_file(c, &st);
 	} else if (S_ISLNK(st.st_mode)) {
 		return copy_symlink(c, lower_fd, name);
-	} else if (!S_ISDIR(st.st_mode)) {
-		return -EXDEV; /* a FIFO or a device: mv makes it anew */
+	} else if (!S_ISDIR(st.st_mode)) { /* a lower FIFO, socket or device: made anew, with its mark */
+		return ps_sys->mknodat(c->sh->dirfd, c->dst_data, st.st_mode, st.st_rdev) < 0 ||
+				       ps_sys->mknodat(c->sh->dirfd, c->dst_meta, S_IFIFO | 0644, 0) < 0
+			       ? -errno
+			       : 0;
 	} else if ((sub_fd = ps_sys->openat(lower_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		return -errno;
 	}

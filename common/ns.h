@@ -32,6 +32,7 @@ enum ps_ns_state {
 	PS_NS_NOPARENT, /* a directory above was deleted, or exists nowhere: ENOENT */
 	PS_NS_NOTDIR,   /* a file stands where a directory is needed: ENOTDIR */
 	PS_NS_SYMLINK,  /* a symlink made in the shadow: the name itself, or one on the way (link_len) */
+	PS_NS_SPECIAL,  /* a FIFO, socket or device made in the shadow: its data twin is the real one */
 };
 
 struct ps_ns {
@@ -51,6 +52,10 @@ int ps_ns_readlink(struct ps_shadow *sh, const char *enc, const char *rel, char 
 /* The lower directory rel (lower: its stat) gets attributes of its own: its data directory takes the lower one's
  * mode, times and (for root) owner, then the meta directory is marked. 0 or -errno. */
 int ps_ns_dir_own_attrs(struct ps_shadow *sh, const char *enc, const char *rel, const struct stat *lower);
+
+/* Make rel a special file (mode's type: FIFO, socket, character or block device; dev for devices): its node in
+ * the data tree, and a FIFO in the meta tree that marks it. -EEXIST when the shadow has an entry there. */
+int ps_ns_mknod(struct ps_shadow *sh, const char *enc, const char *rel, mode_t mode, dev_t dev);
 
 /* Make rel a symlink to target (replacing a whiteout there). -EEXIST when the shadow has an entry there; -EINVAL
  * for the one target that means whiteout. 0 or -errno. */

@@ -27,6 +27,7 @@ const struct ps_sys ps_sys_libc = {
 	.fcntl = fcntl,
 	.flock = flock,
 	.mkdirat = mkdirat,
+	.mknodat = mknodat,
 	.renameat = renameat,
 	.renameat2 = renameat2,
 	.symlinkat = symlinkat,

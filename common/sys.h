@@ -26,6 +26,7 @@ struct ps_sys {
 	int (*fcntl)(int fd, int cmd, ...);
 	int (*flock)(int fd, int op);
 	int (*mkdirat)(int dirfd, const char *path, mode_t mode);
+	int (*mknodat)(int dirfd, const char *path, mode_t mode, dev_t dev);
 	int (*renameat)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath);
 	int (*renameat2)(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
 	int (*symlinkat)(const char *target, int dirfd, const char *path);

@@ -216,7 +216,7 @@ static int apply_target(const struct ps_target *t, const struct attr *a)
 			return rc;
 		return apply_real(sh->dirfd, data, a);
 	}
-	if (t->ns.state == PS_NS_DIR && t->ns.opaque) {
+	if ((t->ns.state == PS_NS_DIR && t->ns.opaque) || t->ns.state == PS_NS_SPECIAL) {
 		if (!sh)
 			return -EROFS;
 		if ((rc = ps_target_data_path(t, data, sizeof(data))) < 0)

@@ -35,7 +35,7 @@ static int chdir_shadowed(const char *path, int *rc)
 		*rc = r;
 		return 1;
 	}
-	if (r > 0 && t.ns.state == PS_NS_RECORD)
+	if (r > 0 && (t.ns.state == PS_NS_RECORD || t.ns.state == PS_NS_SPECIAL))
 		r = -ENOTDIR;
 	else if (r > 0 && t.ns.state != PS_NS_DIR)
 		r = -ENOENT;

@@ -460,8 +460,8 @@ static int plan_target(const char *shown, int dirfd, const char *path, int at_fl
 	if (dirfd != AT_FDCWD && path[0] != '/' && !(shown = plan_strdup(p, t.path)))
 		return -ENOMEM; /* an interpreter is given a name it can open */
 	rc = lookup_target(&t, &lk);
-	if (rc == -ENOENT && t.ns.state != PS_NS_LOWER) /* deleted in the shadow, or a directory of its own */
-		return t.ns.state == PS_NS_DIR ? -EACCES : -ENOENT;
+	if (rc == -ENOENT && t.ns.state != PS_NS_LOWER) /* deleted in the shadow, or a directory or FIFO of its own */
+		return t.ns.state == PS_NS_DIR || t.ns.state == PS_NS_SPECIAL ? -EACCES : -ENOENT;
 	if (rc == -ENOENT)
 		return check_plain(dirfd, path, at_flags);
 	if (rc < 0)

@@ -145,6 +145,7 @@ static void fill_sys(void)
 	shim_sys.renameat = REAL(renameat);
 	shim_sys.renameat2 = REAL(renameat2);
 	shim_sys.mkdirat = REAL(mkdirat);
+	shim_sys.mknodat = REAL(mknodat);
 	shim_sys.linkat = REAL(linkat);
 	shim_sys.symlinkat = REAL(symlinkat);
 	shim_sys.futimens = REAL(futimens);

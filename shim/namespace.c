@@ -1,4 +1,4 @@
-/* namespace.c - unlink, rmdir, mkdir, rename and link in the merged tree.
+/* namespace.c - unlink, rmdir, mkdir, rename, link and mknod in the merged tree.
  *
  * Entry points: the wrappers (symbols.def).
  * Names change in the shadow's meta tree (ns.h): deleting a name that has a lower entry leaves a whiteout,
@@ -99,6 +99,7 @@ static int unlink_target(const struct ps_target *t)
 	switch (t->ns.state) {
 	case PS_NS_RECORD:
 	case PS_NS_SYMLINK:
+	case PS_NS_SPECIAL:
 		return remove_name(t);
 	case PS_NS_DIR:
 		return -EISDIR;
@@ -116,7 +117,7 @@ static int rmdir_target(const struct ps_target *t)
 	struct stat st;
 	int rc;
 
-	if (t->ns.state == PS_NS_RECORD || t->ns.state == PS_NS_SYMLINK)
+	if (t->ns.state == PS_NS_RECORD || t->ns.state == PS_NS_SYMLINK || t->ns.state == PS_NS_SPECIAL)
 		return -ENOTDIR;
 	if (t->ns.state == PS_NS_LOWER && !lower_exists(t, &st))
 		return -ENOENT;
@@ -211,7 +212,7 @@ static int mkdir_shadowed(int dirfd, const char *path, mode_t mode, int *rc)
 		ps_leave();
 		return 0;
 	}
-	if (r > 0 && (t.ns.state == PS_NS_RECORD || t.ns.state == PS_NS_DIR || t.ns.state == PS_NS_SYMLINK ||
+	if (r > 0 && ((t.ns.state != PS_NS_LOWER && t.ns.state != PS_NS_ABSENT) ||
 		      (t.ns.state == PS_NS_LOWER && lower_exists(&t, NULL))))
 		r = -EEXIST;
 	else if (r > 0 && !(sh = ps_shadow_get()))
@@ -269,7 +270,7 @@ static int own_entry(const struct ps_target *t, const struct stat *st, struct ps
 	*f = NULL;
 	if (t->ns.state == PS_NS_RECORD)
 		return ps_target_lookup(t, f);
-	if (t->ns.state == PS_NS_SYMLINK || (t->ns.state == PS_NS_DIR && t->ns.opaque))
+	if (t->ns.state == PS_NS_SYMLINK || t->ns.state == PS_NS_SPECIAL || (t->ns.state == PS_NS_DIR && t->ns.opaque))
 		return 0;
 	if (t->ns.state != PS_NS_LOWER || !S_ISREG(st->st_mode))
 		return -EXDEV;
@@ -494,5 +495,72 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	if (!link_shadowed(olddirfd, oldpath, newdirfd, newpath, flags, &rc))
 		return REAL(linkat)(ps_pass_dirfd(olddirfd, oldpath), ps_pass(oldpath), ps_pass_dirfd(newdirfd, newpath),
 				    ps_pass(newpath), flags);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+/* mknod and mkfifo: a FIFO, socket or device made in the shadow (ns.h). 1: handled (*rc); 0: pass through. */
+static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, int *rc)
+{
+	struct ps_shadow *sh = NULL;
+	struct ps_target t;
+	int r;
+
+	if (!ps_enter())
+		return 0;
+	r = ps_resolve(dirfd, path, 0, &t);
+	if (r == 0) {
+		ps_leave();
+		return 0;
+	}
+	if (r > 0 && ((t.ns.state != PS_NS_LOWER && t.ns.state != PS_NS_ABSENT) ||
+		      (t.ns.state == PS_NS_LOWER && lower_exists(&t, NULL))))
+		r = -EEXIST;
+	else if (r > 0 && (S_ISREG(mode) || (mode & S_IFMT) == 0))
+		r = -EINVAL; /* a regular file by mknod: rare, and open(O_CREAT) makes it */
+	else if (r > 0 && S_ISDIR(mode))
+		r = -EPERM;
+	else if (r > 0 && !(sh = ps_shadow_get()))
+		r = -EROFS;
+	else if (r > 0 && (r = ps_may_change_parent(&t)) == 0)
+		r = ps_ns_mknod(sh, target_enc(&t), t.rel, mode, dev);
+	ps_debug("mknod %s 0%o: %d", path, (unsigned)mode, r);
+	ps_leave();
+	*rc = r;
+	return 1;
+}
+
+int mknod(const char *path, mode_t mode, dev_t dev)
+{
+	int saved = errno, rc;
+
+	if (!mknod_shadowed(AT_FDCWD, path, mode, dev, &rc))
+		return REAL(mknod)(ps_pass(path), mode, dev);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+	int saved = errno, rc;
+
+	if (!mknod_shadowed(dirfd, path, mode, dev, &rc))
+		return REAL(mknodat)(ps_pass_dirfd(dirfd, path), ps_pass(path), mode, dev);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int mkfifo(const char *path, mode_t mode)
+{
+	int saved = errno, rc;
+
+	if (!mknod_shadowed(AT_FDCWD, path, S_IFIFO | (mode & 07777), 0, &rc))
+		return REAL(mkfifo)(ps_pass(path), mode);
+	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int mkfifoat(int dirfd, const char *path, mode_t mode)
+{
+	int saved = errno, rc;
+
+	if (!mknod_shadowed(dirfd, path, S_IFIFO | (mode & 07777), 0, &rc))
+		return REAL(mkfifoat)(ps_pass_dirfd(dirfd, path), ps_pass(path), mode);
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }

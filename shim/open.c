@@ -136,6 +136,18 @@ static int open_tmpfile(const struct ps_target *t, int flags, mode_t mode)
 	return fd < 0 ? -errno : fd;
 }
 
+static int open_special(const struct ps_target *t, int flags)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char data[PATH_MAX];
+	int fd;
+
+	if (!sh || ps_target_data_path(t, data, sizeof(data)) < 0)
+		return -EROFS;
+	fd = REAL(openat)(sh->dirfd, data, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
 /* O_PATH|O_NOFOLLOW of a symlink made in the shadow: a descriptor of the link itself, its meta entry. */
 static int open_link_itself(const struct ps_target *t, int flags)
 {
@@ -179,6 +191,8 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 		return rc;
 	if (t->ns.state == PS_NS_DIR)
 		return ps_dir_open(t, flags);
+	if (t->ns.state == PS_NS_SPECIAL) /* a FIFO or device made in the shadow: its data twin, as it is */
+		return (flags & O_CREAT) && (flags & O_EXCL) ? -EEXIST : open_special(t, flags);
 	if (t->ns.state == PS_NS_SYMLINK) /* not followed: O_NOFOLLOW or O_CREAT|O_EXCL */
 		return (flags & O_CREAT) && (flags & O_EXCL) ? -EEXIST : (flags & O_PATH) ? open_link_itself(t, flags) : -ELOOP;
 	if (t->ns.state != PS_NS_LOWER || REAL(fstatat)(AT_FDCWD, t->path, &lst, AT_SYMLINK_NOFOLLOW) < 0) {

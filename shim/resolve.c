@@ -406,8 +406,8 @@ int ps_target_data_path(const struct ps_target *t, char *out, size_t outsz)
 	return ps_shadow_path(out, outsz, "data", ps_cfg.prefix[t->prefix].enc, t->rel);
 }
 
-/* A directory of the shadow's own (made with mkdir): its data directory, whose mode and times are the
- * directory's. */
+/* A directory or special file of the shadow's own (mkdir, mknod): its data twin, whose mode and times are its
+ * own. */
 static int shadow_dir_stat(const struct ps_target *t, struct stat *st)
 {
 	struct ps_shadow *sh = ps_shadow_get();
@@ -463,6 +463,8 @@ int ps_target_stat(const struct ps_target *t, struct stat *st)
 		return merged_dir_stat(t, st);
 	case PS_NS_LOWER:
 		return REAL(fstatat)(AT_FDCWD, t->path, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
+	case PS_NS_SPECIAL: /* its data twin is the real node */
+		return shadow_dir_stat(t, st);
 	case PS_NS_SYMLINK: /* the link itself (resolving followed it otherwise) */
 		if (!sh)
 			return -EROFS;

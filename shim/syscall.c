@@ -63,6 +63,7 @@ static int route(long number, const long a[6], long *ret)
 	case SYS_chmod: *ret = chmod(A(0, const char *), A(1, mode_t)); return 1;
 	case SYS_mkdir: *ret = mkdir(A(0, const char *), A(1, mode_t)); return 1;
 	case SYS_rmdir: *ret = rmdir(A(0, const char *)); return 1;
+	case SYS_mknod: *ret = mknod(A(0, const char *), A(1, mode_t), A(2, dev_t)); return 1;
 	case SYS_chown: *ret = chown(A(0, const char *), A(1, uid_t), A(2, gid_t)); return 1;
 	case SYS_lchown: *ret = lchown(A(0, const char *), A(1, uid_t), A(2, gid_t)); return 1;
 	case SYS_symlink: *ret = symlink(A(0, const char *), A(1, const char *)); return 1;
@@ -87,6 +88,7 @@ static int route(long number, const long a[6], long *ret)
 	case SYS_fdatasync: *ret = fdatasync(A(0, int)); return 1;
 	case SYS_faccessat: *ret = faccessat(A(0, int), A(1, const char *), A(2, int), 0); return 1;
 	case SYS_faccessat2: *ret = faccessat(A(0, int), A(1, const char *), A(2, int), A(3, int)); return 1;
+	case SYS_mknodat: *ret = mknodat(A(0, int), A(1, const char *), A(2, mode_t), A(3, dev_t)); return 1;
 	case SYS_mkdirat: *ret = mkdirat(A(0, int), A(1, const char *), A(2, mode_t)); return 1;
 	case SYS_getdents64: *ret = getdents64(A(0, int), A(1, void *), A(2, size_t)); return 1;
 	case SYS_linkat:

@@ -24,7 +24,7 @@ static int xattr_place(const char *path, int follow, int writes, char *real_path
 
 	if (rc <= 0)
 		return rc;
-	own = (t.ns.state == PS_NS_DIR && t.ns.opaque) || t.ns.state == PS_NS_SYMLINK;
+	own = (t.ns.state == PS_NS_DIR && t.ns.opaque) || t.ns.state == PS_NS_SYMLINK || t.ns.state == PS_NS_SPECIAL;
 	if (t.ns.state == PS_NS_RECORD) { /* a file with a lower file: that file's, wherever it is now */
 		if ((rc = ps_target_lookup(&t, &f)) < 0)
 			return rc;

@@ -510,3 +510,26 @@ ctypes.set_errno(0); libc.chdir(b\"pkg\"); print(\"errno after a successful chdi
 		listing "$RO"
 	'
 }
+
+@test "FIFOs made in the tree by mkfifo, mknod and tar work, list, rename and go away as on a real tree" {
+	make_src_tree
+	mkdir -p "$T/payload/sub"
+	mkfifo "$T/payload/sub/pipe"
+	echo data >"$T/payload/sub/file"
+	tar -C "$T" -cf "$T/payload.tar" payload
+	run_both '
+		cd "$RO/src"
+		ps_exec mkfifo pipe1
+		ps_exec bash -c "mkdir nd && cd nd && mkfifo pipe2 && ls -l pipe2 | cut -c1"
+		ps_exec python3 -c "import os, stat; os.mknod(\"pipe3\", stat.S_IFIFO | 0o600); print(stat.S_ISFIFO(os.stat(\"pipe3\").st_mode))"
+		ps_exec bash -c "(echo through the fifo > pipe1 &) ; cat pipe1"
+		ps_exec mkfifo pipe1 2>/dev/null || echo "mkfifo over an existing FIFO failed"
+		ps_exec mv pipe3 nd/pipe3
+		ps_exec tar -xf "$T/payload.tar"
+		ps_exec find . -type p | LC_ALL=C sort
+		ps_exec rm nd/pipe2
+		ps_exec python3 -c "import os, stat; print(sorted((e.name, stat.S_ISFIFO(e.stat(follow_symlinks=False).st_mode)) for e in os.scandir(\"nd\")))"
+		ps_exec ls -l pipe1 | cut -c1
+		listing "$RO"
+	'
+}

@@ -482,7 +482,7 @@ int ps_file_keep_origin(struct ps_file *f)
 	return rc;
 }
 
-int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst, int noreplace)
+int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst, int noreplace, int whiteout_src)
 {
 	struct ps_file *d = file_alloc(f->sh, dst);
 	int rc;
@@ -503,8 +503,9 @@ int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst, int norepl
 		rc = -errno;
 		goto out_unlock;
 	}
-	if (ps_sys->renameat(f->sh->dirfd, f->meta_path, f->sh->dirfd, d->meta_path) < 0) {
-		rc = -errno; /* put the data file back: the source keeps both halves */
+	rc = whiteout_src ? ps_ns_move_leaving_whiteout_locked(f->sh, f->meta_path, d->meta_path)
+			  : ps_sys->renameat(f->sh->dirfd, f->meta_path, f->sh->dirfd, d->meta_path) < 0 ? -errno : 0;
+	if (rc < 0) { /* put the data file back: the source keeps both halves */
 		ps_sys->renameat(f->sh->dirfd, d->data_path, f->sh->dirfd, f->data_path);
 		goto out_unlock;
 	}

@@ -74,8 +74,8 @@ int ps_file_keep_origin(struct ps_file *f);
 
 /* Move f to dst (in the same prefix; with noreplace, -EEXIST when the shadow has an entry there by the time the
  * lock is held), replacing whatever dst showed (its record, or its lower file, which the
- * moved record hides). A file with a lower file records where that is first: nothing is copied. The caller
- * hides a lower entry left at the old name (ns.h). */
-int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst, int noreplace);
+ * moved record hides). A file with a lower file records where that is first: nothing is copied. With
+ * whiteout_src the old name, where a lower entry stays, becomes a whiteout in the same instant (ns.h). */
+int ps_file_rename(struct ps_file *f, const struct ps_file_name *dst, int noreplace, int whiteout_src);
 
 #endif

@@ -107,6 +107,29 @@ static int install_entry(struct ps_shadow *sh, const char *name)
 	return ps_sys->renameat(sh->dirfd, NEW_ENTRY, sh->dirfd, name) < 0 ? -errno : 0;
 }
 
+static int remove_locked(struct ps_shadow *sh, const char *meta, const char *data, int whiteout);
+
+int ps_ns_move_leaving_whiteout_locked(struct ps_shadow *sh, const char *from, const char *to)
+{
+	ps_sys_remove_tree(sh->dirfd, NEW_ENTRY);
+	if (ps_sys->symlinkat(WHITEOUT_TARGET, sh->dirfd, NEW_ENTRY) < 0)
+		return -errno;
+	if (ps_sys->renameat2(sh->dirfd, from, sh->dirfd, NEW_ENTRY, RENAME_EXCHANGE) == 0) {
+		/* from is a whiteout now; the entry waits at NEW_ENTRY for its new name */
+		if (ps_sys->renameat(sh->dirfd, NEW_ENTRY, sh->dirfd, to) == 0)
+			return 0;
+		ps_sys->renameat2(sh->dirfd, from, sh->dirfd, NEW_ENTRY, RENAME_EXCHANGE); /* back as it was */
+		return -errno;
+	}
+	ps_sys->unlinkat(sh->dirfd, NEW_ENTRY, 0);
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	/* No RENAME_EXCHANGE here: move, then hide (a moment in which the old name shows its lower entry). */
+	if (ps_sys->renameat(sh->dirfd, from, sh->dirfd, to) < 0)
+		return -errno;
+	return remove_locked(sh, from, "", 1);
+}
+
 static int remove_locked(struct ps_shadow *sh, const char *meta, const char *data, int whiteout)
 {
 	int rc;
@@ -125,7 +148,7 @@ static int remove_locked(struct ps_shadow *sh, const char *meta, const char *dat
 		return rc;
 	}
 	/* The meta entry is gone or replaced: what is left in the data tree means nothing any more. */
-	return ps_sys_remove_tree(sh->dirfd, data);
+	return *data ? ps_sys_remove_tree(sh->dirfd, data) : 0;
 }
 
 /* Only whiteouts in the meta directory (a directory whose merged listing the caller found empty stays so). */
@@ -231,7 +254,7 @@ int ps_ns_mkdir(struct ps_shadow *sh, const char *enc, const char *rel, mode_t m
 }
 
 static int move_locked(struct ps_shadow *sh, const char *smeta, const char *sdata, const char *dmeta,
-			   const char *ddata)
+			   const char *ddata, int whiteout_src)
 {
 	int rc;
 
@@ -249,8 +272,9 @@ static int move_locked(struct ps_shadow *sh, const char *smeta, const char *sdat
 	if ((rc = install_entry(sh, dmeta)) < 0) {
 		ps_sys->renameat(sh->dirfd, NEW_ENTRY, sh->dirfd, smeta);
 		ps_sys->renameat(sh->dirfd, ddata, sh->dirfd, sdata);
+		return rc;
 	}
-	return rc;
+	return whiteout_src ? remove_locked(sh, smeta, "", 1) : 0; /* the lower entry left at the old name */
 }
 
 int ps_ns_name_free_locked(struct ps_shadow *sh, const char *enc, const char *rel)
@@ -274,7 +298,7 @@ int ps_ns_name_free_locked(struct ps_shadow *sh, const char *enc, const char *re
 }
 
 int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, const char *dst_enc,
-		   const char *dst_rel, int noreplace)
+		   const char *dst_rel, int noreplace, int whiteout_src)
 {
 	char smeta[PATH_MAX], sdata[PATH_MAX], dmeta[PATH_MAX], ddata[PATH_MAX];
 	int rc = entry_paths(src_enc, src_rel, smeta, sdata);
@@ -285,7 +309,7 @@ int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, c
 		return rc;
 	rc = noreplace ? ps_ns_name_free_locked(sh, dst_enc, dst_rel) : 0;
 	if (rc == 0)
-		rc = move_locked(sh, smeta, sdata, dmeta, ddata);
+		rc = move_locked(sh, smeta, sdata, dmeta, ddata, whiteout_src);
 	if (rc == 0)
 		ps_shadow_bump_generation(sh);
 	ps_shadow_unlock_create(sh);

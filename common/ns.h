@@ -82,9 +82,10 @@ int ps_ns_mkdir(struct ps_shadow *sh, const char *enc, const char *rel, mode_t m
 /* (With noreplace, -EEXIST when the shadow has an entry at dst_rel by the time the lock is held.)
  * Move the directory or symlink src_rel, which lives wholly in the shadow (an opaque directory), to dst_rel,
  * replacing what the shadow holds there (a whiteout, a directory of whiteouts: the caller checked the merged one
- * is empty). Data first, then the meta entry. 0 or -errno. */
+ * is empty). Data first, then the meta entry; with whiteout_src a whiteout at src_rel, in the same locked step.
+ * 0 or -errno. */
 int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, const char *dst_enc,
-		   const char *dst_rel, int noreplace);
+		   const char *dst_rel, int noreplace, int whiteout_src);
 
 /* Move the directory src_rel, which has lower entries (a lower directory, or one merged with it), to dst_rel
  * (a name where the merged tree shows nothing, or an empty directory) by its names: a new opaque directory gets
@@ -93,6 +94,11 @@ int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, c
  * deleted. Cost: one record per lower file. -EXDEV for a FIFO or device below. 0 or -errno. */
 int ps_ns_move_copying_names(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel,
 			     int noreplace);
+
+/* With the creation lock held: move the meta entry at from (a path relative to the shadow directory) to to,
+ * leaving a whiteout at from in the same instant where the filesystem can exchange names (the old name never
+ * shows its lower entry again, not even for a moment). 0 or -errno. */
+int ps_ns_move_leaving_whiteout_locked(struct ps_shadow *sh, const char *from, const char *to);
 
 /* With the creation lock held: is rel free of the shadow's entries (nothing there, or a whiteout)? 0, -EEXIST,
  * -ENOENT (no parent), -ENOTDIR. RENAME_NOREPLACE and link check it where no other process can come between. */

@@ -286,7 +286,7 @@ static int rename_move(const struct ps_target *src, const struct ps_target *dst,
 	struct ps_shadow *sh = ps_shadow_get();
 	struct ps_file_name dname;
 	struct ps_file *f;
-	int rc;
+	int rc, hide;
 
 	if ((rc = rename_dst_free(dst, S_ISDIR(st->st_mode))) < 0 || (rc = ps_may_change_parent(dst)) < 0 ||
 	    (rc = ps_may_change_parent(src)) < 0)
@@ -295,15 +295,14 @@ static int rename_move(const struct ps_target *src, const struct ps_target *dst,
 		return ps_ns_move_copying_names(sh, target_enc(src), src->rel, dst->rel, noreplace);
 	if ((rc = own_entry(src, st, &f)) < 0)
 		return rc;
+	hide = lower_exists(src, NULL); /* a lower entry stays behind at the old name: hidden in the same step */
 	if (f) {
 		ps_target_name(dst, &dname);
-		rc = ps_file_rename(f, &dname, noreplace);
+		rc = ps_file_rename(f, &dname, noreplace, hide);
 		ps_file_put(f);
 	} else {
-		rc = ps_ns_move(sh, target_enc(src), src->rel, target_enc(dst), dst->rel, noreplace);
+		rc = ps_ns_move(sh, target_enc(src), src->rel, target_enc(dst), dst->rel, noreplace, hide);
 	}
-	if (rc == 0 && lower_exists(src, NULL)) /* a lower entry stays behind at the old name: hide it */
-		rc = ps_ns_remove(sh, target_enc(src), src->rel, 1);
 	return rc;
 }
 

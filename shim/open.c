@@ -229,7 +229,9 @@ int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
 		ps_leave();
 		return REAL(openat)(ps_pass_dirfd(dirfd, path), ps_pass(path), flags, mode);
 	}
-	if (rc > 0)
+	if (rc > 0 && (flags & O_CREAT) && path[strlen(path) - 1] == '/')
+		rc = -EISDIR; /* "name/" cannot be created as a file, nor opened with O_CREAT if it is a directory */
+	else if (rc > 0)
 		rc = ps_open_target(&t, flags, mode);
 	ps_debug("open %s flags 0%o: %d", path, flags, rc);
 	ps_leave();
@@ -247,7 +249,7 @@ int ps_open_nocancel(const char *path, int flags, ...)
 	 * not get the child's descriptors. */
 	if (ps_fd_table_is_ours() && ps_path_in_prefix(path, !(flags & O_NOFOLLOW)) != 0)
 		return ps_openat_impl(AT_FDCWD, path, flags, mode);
-	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, flags, mode);
+	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, ps_pass(path), flags, mode);
 }
 
 int open(const char *path, int flags, ...)

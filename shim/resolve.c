@@ -422,16 +422,28 @@ static int shadow_dir_stat(const struct ps_target *t, struct stat *st)
 }
 
 /* A lower directory with shadow entries: its identity always, and its mode, owner and times from the data
- * directory once they were changed (ns.h). */
+ * directory once they were changed (ns.h). Until then its times are the lower directory's, or the meta
+ * directory's when those are later: an entry made or deleted in it moves them, as on a real directory (Python's
+ * import cache, make and find -newer look). */
 static int merged_dir_stat(const struct ps_target *t, struct stat *st)
 {
+	struct ps_shadow *sh = ps_shadow_get();
+	char meta[PATH_MAX];
 	struct stat own;
 	int rc;
 
 	if (REAL(fstatat)(AT_FDCWD, t->path, st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
-	if (!t->ns.own_attrs)
+	if (!t->ns.own_attrs) {
+		if (sh && ps_shadow_path(meta, sizeof(meta), "meta", ps_cfg.prefix[t->prefix].enc, t->rel) >= 0 &&
+		    REAL(fstatat)(sh->dirfd, meta, &own, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (own.st_mtim.tv_sec > st->st_mtim.tv_sec ||
+		     (own.st_mtim.tv_sec == st->st_mtim.tv_sec && own.st_mtim.tv_nsec > st->st_mtim.tv_nsec))) {
+			st->st_mtim = own.st_mtim;
+			st->st_ctim = own.st_ctim;
+		}
 		return 0;
+	}
 	if ((rc = shadow_dir_stat(t, &own)) < 0)
 		return rc;
 	st->st_mode = own.st_mode;

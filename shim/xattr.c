@@ -1,7 +1,8 @@
 /* xattr.c - extended attributes by path, in the merged tree.
  *
  * Entry points: the wrappers (symbols.def).
- * A name whose lower entry shows reads the lower entry's attributes (a shadowed file with lower bytes too: they
+ * A POSIX ACL that says no more than a mode is set as that mode (chmod). A name whose lower entry shows reads
+ * the lower entry's attributes (a shadowed file with lower bytes too: they
  * are the file's); a file or directory that lives wholly in the shadow has them on its data file or directory,
  * where they are also set and removed (tar x and cp -a restore them onto what they create). Setting one on a
  * lower entry fails with EROFS - also where the lower tree is writable, since nothing may change it - until
@@ -11,9 +12,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/xattr.h>
 
-/* Where the attributes of (path) live: 1 and *real_path filled, 0 to pass through, -errno. Guard held. */
+/* Where the attributes of (path) live: 1 and *real_path filled, 0 to pass through, -errno; for a change (writes)
+ * to a lower entry's, 2 and the lower entry's path. Guard held. */
 static int xattr_place(const char *path, int follow, int writes, char *real_path, size_t sz)
 {
 	struct ps_shadow *sh;
@@ -29,18 +32,16 @@ static int xattr_place(const char *path, int follow, int writes, char *real_path
 		if ((rc = ps_target_lookup(&t, &f)) < 0)
 			return rc;
 		own = f->lower_fd < 0;
-		rc = own || writes ? 0 : ps_file_lower_path(f, real_path, sz);
+		rc = own ? 0 : ps_file_lower_path(f, real_path, sz);
 		ps_file_put(f);
 		if (!own)
-			return writes ? -EROFS : rc < 0 ? rc : 1;
+			return rc < 0 ? rc : writes ? 2 : 1;
 	} else if (!own && !ps_target_lower_shows(&t)) {
 		return -ENOENT;
 	}
 	if (!own) {
-		if (writes)
-			return -EROFS;
 		snprintf(real_path, sz, "%s", t.path);
-		return 1;
+		return writes ? 2 : 1;
 	}
 	if (!(sh = ps_shadow_get()))
 		return -EROFS;
@@ -51,14 +52,26 @@ static int xattr_place(const char *path, int follow, int writes, char *real_path
 	return snprintf(real_path, sz, "%s/%s", sh->path, data) >= (int)sz ? -ENAMETOOLONG : 1;
 }
 
-/* Run call on the attributes' real place: `XATTR(passthrough, path, follow, writes, call using rp)`. */
-#define XATTR(passthrough, path, follow, writes, call)                                                             \
+/* A change to a lower entry's attributes: EROFS - nothing may change it - except removing one it does not have,
+ * which the kernel answers ENODATA (and libacl's "delete the default ACL", which cp -a makes, takes for done). */
+static int lower_change(const char *lower, const char *removed, int follow)
+{
+	if (removed && (follow ? REAL(getxattr)(lower, removed, NULL, 0) : REAL(lgetxattr)(lower, removed, NULL, 0)) < 0 &&
+	    errno == ENODATA)
+		return -ENODATA;
+	return -EROFS;
+}
+
+/* Run call on the attributes' real place: `XATTR(passthrough, path, follow, writes, removed, call using rp)`. */
+#define XATTR(passthrough, path, follow, writes, removed, call)                                                    \
 	do {                                                                                                       \
 		char rp[PATH_MAX * 2];                                                                             \
 		int saved_ = errno, rc_;                                                                           \
 		if (!ps_enter())                                                                                   \
 			return passthrough;                                                                        \
 		rc_ = xattr_place(path, follow, writes, rp, sizeof(rp));                                           \
+		if (rc_ == 2)                                                                                      \
+			rc_ = lower_change(rp, removed, follow);                                                   \
 		ps_leave();                                                                                        \
 		if (rc_ == 0)                                                                                      \
 			return passthrough;                                                                        \
@@ -69,42 +82,92 @@ static int xattr_place(const char *path, int follow, int writes, char *real_path
 
 ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
 {
-	XATTR(REAL(getxattr)(ps_pass(path), name, value, size), path, 1, 0, REAL(getxattr)(rp, name, value, size));
+	XATTR(REAL(getxattr)(ps_pass(path), name, value, size), path, 1, 0, NULL, REAL(getxattr)(rp, name, value, size));
 }
 
 ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
 {
-	XATTR(REAL(lgetxattr)(ps_pass(path), name, value, size), path, 0, 0, REAL(lgetxattr)(rp, name, value, size));
+	XATTR(REAL(lgetxattr)(ps_pass(path), name, value, size), path, 0, 0, NULL, REAL(lgetxattr)(rp, name, value, size));
 }
 
 ssize_t listxattr(const char *path, char *list, size_t size)
 {
-	XATTR(REAL(listxattr)(ps_pass(path), list, size), path, 1, 0, REAL(listxattr)(rp, list, size));
+	XATTR(REAL(listxattr)(ps_pass(path), list, size), path, 1, 0, NULL, REAL(listxattr)(rp, list, size));
 }
 
 ssize_t llistxattr(const char *path, char *list, size_t size)
 {
-	XATTR(REAL(llistxattr)(ps_pass(path), list, size), path, 0, 0, REAL(llistxattr)(rp, list, size));
+	XATTR(REAL(llistxattr)(ps_pass(path), list, size), path, 0, 0, NULL, REAL(llistxattr)(rp, list, size));
+}
+
+/* A POSIX ACL with nothing but the owner, group and other entries says what a mode says: cp -a and tar restore
+ * one on every file and directory they copy. Its permission bits, or -1 for any other ACL. */
+static int trivial_acl_mode(const char *name, const void *value, size_t size)
+{
+	const unsigned char *v = value;
+	int mode = 0;
+
+	if (strcmp(name, "system.posix_acl_access") != 0 || size < 4 || (size - 4) % 8 || v[0] != 2)
+		return -1; /* version 2, then entries of tag (2 bytes), perm (2), id (4) */
+	for (size_t off = 4; off < size; off += 8) {
+		unsigned tag = v[off] | (unsigned)v[off + 1] << 8, perm = v[off + 2] & 7;
+
+		if (tag == 0x01) /* ACL_USER_OBJ */
+			mode |= (int)perm << 6;
+		else if (tag == 0x04) /* ACL_GROUP_OBJ */
+			mode |= (int)perm << 3;
+		else if (tag == 0x20) /* ACL_OTHER */
+			mode |= (int)perm;
+		else
+			return -1;
+	}
+	return mode;
+}
+
+/* setxattr of a trivial ACL under a prefix is a chmod (which the shim keeps for lower files and directories too).
+ * 1: done (*rc), 0: not such a call. */
+static int acl_as_chmod(const char *path, const char *name, const void *value, size_t size, int follow, int *rc)
+{
+	int perm = trivial_acl_mode(name, value, size);
+	struct stat st;
+
+	if (perm < 0 || ps_path_in_prefix(path, follow) <= 0)
+		return 0;
+	if ((follow ? stat(path, &st) : lstat(path, &st)) < 0)
+		*rc = -1;
+	else if (S_ISLNK(st.st_mode))
+		return 0;
+	else
+		*rc = chmod(path, (st.st_mode & 07000) | (mode_t)perm);
+	return 1;
 }
 
 int setxattr(const char *path, const char *name, const void *value, size_t size, int flags)
 {
-	XATTR(REAL(setxattr)(ps_pass(path), name, value, size, flags), path, 1, 1,
+	int rc;
+
+	if (acl_as_chmod(path, name, value, size, 1, &rc))
+		return rc;
+	XATTR(REAL(setxattr)(ps_pass(path), name, value, size, flags), path, 1, 1, NULL,
 	      REAL(setxattr)(rp, name, value, size, flags));
 }
 
 int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)
 {
-	XATTR(REAL(lsetxattr)(ps_pass(path), name, value, size, flags), path, 0, 1,
+	int rc;
+
+	if (acl_as_chmod(path, name, value, size, 0, &rc))
+		return rc;
+	XATTR(REAL(lsetxattr)(ps_pass(path), name, value, size, flags), path, 0, 1, NULL,
 	      REAL(lsetxattr)(rp, name, value, size, flags));
 }
 
 int removexattr(const char *path, const char *name)
 {
-	XATTR(REAL(removexattr)(ps_pass(path), name), path, 1, 1, REAL(removexattr)(rp, name));
+	XATTR(REAL(removexattr)(ps_pass(path), name), path, 1, 1, name, REAL(removexattr)(rp, name));
 }
 
 int lremovexattr(const char *path, const char *name)
 {
-	XATTR(REAL(lremovexattr)(ps_pass(path), name), path, 0, 1, REAL(lremovexattr)(rp, name));
+	XATTR(REAL(lremovexattr)(ps_pass(path), name), path, 0, 1, name, REAL(lremovexattr)(rp, name));
 }

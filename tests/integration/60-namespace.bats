@@ -533,3 +533,30 @@ ctypes.set_errno(0); libc.chdir(b\"pkg\"); print(\"errno after a successful chdi
 		listing "$RO"
 	'
 }
+
+@test "cp -a into lower directories, a running python importing a module made later, ls through a symlink out of the tree" {
+	mkdir -p "$T/src/a/b" "$T/outdir"
+	echo x >"$T/src/a/b/f"
+	echo out >"$T/outdir/o"
+	chmod 0750 "$T/src/a"
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		mkdir -p "$XOUT/outdir" && echo out > "$XOUT/outdir/o"
+		ps_exec cp -a "$T/src/." pkg/
+		ps_exec stat -c "%n %a" pkg/a pkg/a/b/f
+		ps_exec ln -s "$XOUT/outdir" out-link
+		ps_exec ls out-link out-link/
+		ps_exec touch new/ 2>&1 | sed "s/.*: //" || true
+		ps_exec python3 -c "
+import importlib, os, sys, time
+sys.path.insert(0, \".\")
+import pkg.mod
+time.sleep(1.1)
+open(\"pkg/later.py\", \"w\").write(\"X = 7\\n\")
+import pkg.later
+print(\"imported a module made after the first import:\", pkg.later.X)
+"
+		listing "$RO"
+	'
+}

@@ -125,7 +125,7 @@ static void test_renaming_onto_a_library_name_flags_the_shadow(void **state)
 
 	assert_int_equal(ps_file_create(&fx->s.sh, &tmp, NULL, 0755, 0, &f), 0);
 	assert_int_equal(ps_shadow_flags(&fx->s.sh) & PS_SHADOW_HAS_LIBRARIES, 0);
-	assert_int_equal(ps_file_rename(f, &lib, 0), 0);
+	assert_int_equal(ps_file_rename(f, &lib, 0, 0), 0);
 	ps_file_put(f);
 	assert_int_equal(ps_shadow_flags(&fx->s.sh) & PS_SHADOW_HAS_LIBRARIES, PS_SHADOW_HAS_LIBRARIES);
 }
@@ -487,7 +487,7 @@ static void test_rename_moves_record_and_data(void **state)
 	struct ps_file *g = NULL;
 	uint64_t gen = ps_shadow_generation(&fx->s.sh);
 
-	assert_int_equal(ps_file_rename(fx->s.f, &dst, 0), 0);
+	assert_int_equal(ps_file_rename(fx->s.f, &dst, 0, 0), 0);
 	assert_int_equal(ps_shadow_generation(&fx->s.sh), gen + 1);
 	assert_false(exists(fx->s.meta));
 	assert_false(exists(fx->s.data));
@@ -503,7 +503,7 @@ static void test_rename_over_a_lower_file_hides_it(void **state)
 	struct ps_file *g = NULL;
 
 	t_write_file(dst_path, "lower bytes of the victim", 25);
-	assert_int_equal(ps_file_rename(fx->s.f, &dst, 0), 0);
+	assert_int_equal(ps_file_rename(fx->s.f, &dst, 0, 0), 0);
 	expect_content(&fx->s.sh, &dst, "moved content");
 	assert_int_equal(ps_file_lookup(&fx->s.sh, &dst, &g), 0);
 	assert_int_equal(g->lower_fd, -1);
@@ -520,7 +520,7 @@ static void test_rename_failing_on_record_keeps_the_source(void **state)
 
 	t_fake_install();
 	t_fake.renameat_fail_at = 2; /* the data file moved, the record does not */
-	assert_int_equal(ps_file_rename(fx->s.f, &dst, 0), -EIO);
+	assert_int_equal(ps_file_rename(fx->s.f, &dst, 0, 0), -EIO);
 	t_fake_remove();
 	/* A failed rename changes nothing: the source is whole, the target does not exist. */
 	ps_file_put(fx->s.f);

@@ -174,7 +174,7 @@ static void test_move_carries_a_directory_and_its_entries(void **state)
 	assert_int_equal(ps_file_create(&s->sh, &name, NULL, 0644, 0, &f), 0);
 	ps_file_put(f);
 	assert_int_equal(ps_ns_remove(&s->sh, "pfx", "e", 1), 0); /* a whiteout at the destination */
-	assert_int_equal(ps_ns_move(&s->sh, "pfx", "d", "pfx", "e", 0), 0);
+	assert_int_equal(ps_ns_move(&s->sh, "pfx", "d", "pfx", "e", 0, 0), 0);
 	assert_int_equal(lookup(s, "d").state, PS_NS_LOWER);
 	assert_int_equal(lookup(s, "e").state, PS_NS_DIR);
 	assert_int_equal(lookup(s, "e/f").state, PS_NS_RECORD);

@@ -193,7 +193,7 @@ except OSError as e:
 	'
 }
 
-@test "git: status, add, commit twice, fsck and gc in a repository on the read-only tree" {
+@test "git: status, add, commit, checkout of branches, fsck and gc in a repository on the read-only tree" {
 	command -v git >/dev/null || skip "git is not installed"
 	mkdir -p "$LOWER/repo"
 	export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.org GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.org
@@ -215,6 +215,13 @@ except OSError as e:
 		ps_exec bash -c "echo more >> new.txt; git rm -q file.txt"
 		ps_exec git commit -qam third
 		ps_exec git log --format="%H %s"
+		ps_exec git checkout -q -b topic
+		ps_exec bash -c "echo topic > topic.txt; rm -r dir; git add -A; git commit -qm topic"
+		ps_exec git checkout -q main
+		ps_exec ls -1A
+		ps_exec git checkout -q topic
+		ps_exec ls -1A
+		ps_exec git checkout -q main
 		ps_exec git fsck --strict 2>&1
 		ps_exec git -c pack.threads=1 gc -q 2>&1
 		ps_exec git fsck --strict 2>&1
@@ -557,6 +564,23 @@ open(\"pkg/later.py\", \"w\").write(\"X = 7\\n\")
 import pkg.later
 print(\"imported a module made after the first import:\", pkg.later.X)
 "
+		listing "$RO"
+	'
+}
+
+@test "perl -i, perl -i.bak and python's write-then-os.replace save by rename over lower files" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec perl -i -pe "s/return 1/return 10/" a.c
+		ps_exec perl -i.bak -pe "s/return 2/return 20/" b.c
+		ps_exec python3 -c "
+import os, tempfile
+fd, tmp = tempfile.mkstemp(dir=\"pkg\", suffix=\".tmp\")
+os.write(fd, b\"VALUE = \\\"replaced\\\"\\n\"); os.close(fd)
+os.replace(tmp, \"pkg/mod.py\")
+"
+		ps_exec cat a.c b.c b.c.bak pkg/mod.py
 		listing "$RO"
 	'
 }

@@ -13,13 +13,6 @@
 #include <unistd.h>
 
 
-struct dirent64_raw {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
 
 
 static const char *ent_name(const struct ps_dirlist *l, const struct ps_dirent *e)
@@ -73,7 +66,7 @@ static int read_real(struct ps_dirlist *l, int fd, int all)
 		return -errno;
 	while (rc == 0 && (n = ps_sys->getdents64(fd, buf, sizeof(buf))) > 0) {
 		for (ssize_t off = 0; off < n && rc == 0;) {
-			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
+			struct ps_dirent64 *d = (struct ps_dirent64 *)(buf + off);
 
 			off += d->d_reclen;
 			if (all || is_dot(d->d_name))
@@ -130,7 +123,7 @@ static struct ps_dirent *index_find(const struct name_index *ix, struct ps_dirli
 	return NULL;
 }
 
-static unsigned char meta_type(int dirfd, const struct dirent64_raw *d)
+static unsigned char meta_type(int dirfd, const struct ps_dirent64 *d)
 {
 	struct stat st;
 
@@ -153,7 +146,7 @@ static unsigned char twin_type(int dfd, const char *name)
 
 /* A name the shadow adds is listed with the inode stat reports for it: its data file's or data directory's
  * (a symlink's is its meta entry's own). */
-static uint64_t shadow_ino(int dfd, const struct dirent64_raw *d, unsigned char type)
+static uint64_t shadow_ino(int dfd, const struct ps_dirent64 *d, unsigned char type)
 {
 	struct stat st;
 
@@ -171,7 +164,7 @@ static int merge_meta(struct ps_dirlist *l, int mfd, int dfd, struct name_index 
 
 	while (rc == 0 && (n = ps_sys->getdents64(mfd, buf, sizeof(buf))) > 0) {
 		for (ssize_t off = 0; off < n && rc == 0;) {
-			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
+			struct ps_dirent64 *d = (struct ps_dirent64 *)(buf + off);
 			unsigned char type;
 			struct ps_dirent *e;
 			size_t free_slot = 0;
@@ -255,8 +248,8 @@ long ps_dirlist_fill(const struct ps_dirlist *l, size_t *pos, void *buf, size_t 
 	for (; *pos < l->count; (*pos)++) {
 		const struct ps_dirent *e = &l->ents[*pos];
 		const char *name = ent_name(l, e);
-		size_t len = strlen(name), reclen = (offsetof(struct dirent64_raw, d_name) + len + 1 + 7) & ~(size_t)7;
-		struct dirent64_raw *d = (struct dirent64_raw *)((char *)buf + used);
+		size_t len = strlen(name), reclen = (offsetof(struct ps_dirent64, d_name) + len + 1 + 7) & ~(size_t)7;
+		struct ps_dirent64 *d = (struct ps_dirent64 *)((char *)buf + used);
 
 		if (e->type == PS_DIRENT_DELETED)
 			continue;

@@ -98,13 +98,6 @@ ssize_t ps_sys_pwrite_full(int fd, const void *buf, size_t n, off_t off)
 	return (ssize_t)done;
 }
 
-struct dirent64_raw {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
 
 static int remove_tree_at(int dirfd, const char *path, int depth)
 {
@@ -123,7 +116,7 @@ static int remove_tree_at(int dirfd, const char *path, int depth)
 		return -errno;
 	while (rc == 0 && (n = ps_sys->getdents64(fd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n && rc == 0;) {
-			struct dirent64_raw *d = (struct dirent64_raw *)(buf + off);
+			struct ps_dirent64 *d = (struct ps_dirent64 *)(buf + off);
 
 			off += d->d_reclen;
 			if (strcmp(d->d_name, ".") != 0 && strcmp(d->d_name, "..") != 0)

@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct ps_sys {
 	int (*openat)(int dirfd, const char *path, int flags, ...);
@@ -42,6 +43,15 @@ struct ps_sys {
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 	int (*munmap)(void *addr, size_t len);
 	int (*msync)(void *addr, size_t len, int flags);
+};
+
+/* One record of getdents64's buffer (struct linux_dirent64). */
+struct ps_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
 };
 
 /* The table every engine call uses; the shim, tools and tests set it before the first call. */

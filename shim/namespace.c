@@ -360,26 +360,38 @@ static int rename_both_inside(const struct ps_target *src, const struct ps_targe
 	return rename_move(src, dst, &st, (flags & RENAME_NOREPLACE) != 0);
 }
 
+/* Both names of a rename or a link: 0 pass through (neither under a prefix); 1 answered (*rc: a resolution error,
+ * or EXDEV across the prefix boundary, as across a mount); 2 both under a prefix (src, dst filled). The guard is
+ * held unless 0 is returned. */
+static int resolve_both(int olddirfd, const char *oldpath, int follow_old, int newdirfd, const char *newpath,
+			struct ps_target *src, struct ps_target *dst, int *rc)
+{
+	int rs, rd;
+
+	if (!ps_enter())
+		return 0;
+	rs = ps_resolve(olddirfd, oldpath, follow_old, src);
+	rd = ps_resolve(newdirfd, newpath, 0, dst);
+	if (rs == 0 && rd == 0) {
+		ps_leave();
+		return 0;
+	}
+	if (rs > 0 && rd > 0)
+		return 2;
+	*rc = rs < 0 ? rs : rd < 0 ? rd : -EXDEV;
+	return 1;
+}
+
 /* 1: handled (*rc), 0: pass through (neither side under a prefix). */
 static int rename_shadowed(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags,
 			   int *rc)
 {
 	struct ps_target src, dst;
-	int rs, rd;
+	int r = resolve_both(olddirfd, oldpath, 0, newdirfd, newpath, &src, &dst, rc);
 
-	if (!ps_enter())
+	if (r == 0)
 		return 0;
-	rs = ps_resolve(olddirfd, oldpath, 0, &src);
-	rd = ps_resolve(newdirfd, newpath, 0, &dst);
-	if (rs == 0 && rd == 0) {
-		ps_leave();
-		return 0;
-	}
-	if (rs < 0 || rd < 0)
-		*rc = rs < 0 ? rs : rd;
-	else if (rs == 0 || rd == 0)
-		*rc = -EXDEV; /* across the prefix boundary, as across a mount */
-	else
+	if (r == 2)
 		*rc = rename_both_inside(&src, &dst, flags);
 	ps_debug("rename %s %s: %d", oldpath, newpath, *rc);
 	ps_leave();
@@ -457,21 +469,11 @@ static int link_both_inside(const struct ps_target *src, const struct ps_target 
 static int link_shadowed(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags, int *rc)
 {
 	struct ps_target src, dst;
-	int rs, rd;
+	int r = resolve_both(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) != 0, newdirfd, newpath, &src, &dst, rc);
 
-	if (!ps_enter())
+	if (r == 0)
 		return 0;
-	rs = ps_resolve(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) != 0, &src);
-	rd = ps_resolve(newdirfd, newpath, 0, &dst);
-	if (rs == 0 && rd == 0) {
-		ps_leave();
-		return 0;
-	}
-	if (rs < 0 || rd < 0)
-		*rc = rs < 0 ? rs : rd;
-	else if (rs == 0 || rd == 0)
-		*rc = -EXDEV;
-	else
+	if (r == 2)
 		*rc = link_both_inside(&src, &dst);
 	ps_debug("link %s %s: %d", oldpath, newpath, *rc);
 	ps_leave();

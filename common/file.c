@@ -292,16 +292,32 @@ static int set_data_ino(int rfd, int dfd)
 	return ps_sys->fstat(dfd, &st) < 0 ? -errno : ps_record_file_set_data_ino(rfd, (uint64_t)st.st_ino);
 }
 
+/* An unnamed file of the data tree (O_TMPFILE) becomes f's data file: linked by its /proc name (linkat with
+ * AT_EMPTY_PATH needs a capability). The descriptor of the new name, or -1 and errno. */
+static int link_unnamed(struct ps_shadow *sh, struct ps_file *f, int unnamed)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", unnamed);
+	ps_sys->unlinkat(sh->dirfd, f->data_path, 0);
+	if (ps_sys->linkat(AT_FDCWD, proc, sh->dirfd, f->data_path, AT_SYMLINK_FOLLOW) < 0)
+		return -1;
+	return ps_sys->openat(sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+}
+
 /* Make the data file (sparse, at the lower size, with the lower's times) and the record, under the lock. */
-static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct stat *lower, mode_t mode)
+static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct stat *lower, mode_t mode, int unnamed)
 {
 	int dfd = -1, tfd = -1, rc;
 
 	if ((rc = ps_shadow_make_parents(sh, f->data_path)) < 0 || (rc = ps_shadow_make_parents(sh, f->meta_path)) < 0)
 		return rc;
 	/* A data file without a record is the leftover of an interrupted creation: start it afresh. */
-	dfd = ps_sys->openat(sh->dirfd, f->data_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-			     lower ? (lower->st_mode & 07777) | 0600 : mode);
+	if (unnamed >= 0)
+		dfd = link_unnamed(sh, f, unnamed);
+	else
+		dfd = ps_sys->openat(sh->dirfd, f->data_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+				     lower ? (lower->st_mode & 07777) | 0600 : mode);
 	if (dfd < 0)
 		return -errno;
 	if (lower) {
@@ -371,7 +387,7 @@ int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const 
 		rc = -ENOMEM;
 		goto out_unlock;
 	}
-	rc = create_locked(sh, f, lower, mode);
+	rc = create_locked(sh, f, lower, mode, -1);
 	if (rc == 0 && ps_path_names_library(name->rel))
 		ps_shadow_set_flags(sh, PS_SHADOW_HAS_LIBRARIES);
 	file_free(f);
@@ -552,5 +568,25 @@ out_unlock:
 	ps_shadow_unlock_create(f->sh);
 out_free:
 	file_free(d);
+	return rc;
+}
+
+int ps_file_adopt(struct ps_shadow *sh, const struct ps_file_name *name, int unnamed)
+{
+	struct ps_file *f;
+	int rc = ps_shadow_lock_create(sh);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = name_is_free(sh, name, 0)) == 0) {
+		if (!(f = file_alloc(sh, name)))
+			rc = -ENOMEM;
+		else
+			rc = create_locked(sh, f, NULL, 0, unnamed);
+		if (f)
+			file_free(f);
+	}
+	ps_shadow_unlock_create(sh);
+	ps_debug("%s: an unnamed file linked in: %d", name->path, rc);
 	return rc;
 }

@@ -68,6 +68,10 @@ int ps_file_unlink(struct ps_file *f);
  * records where that is (the record's origin), so that both names find it. */
 int ps_file_link(struct ps_file *f, const struct ps_file_name *dst);
 
+/* Give the unnamed file of the shadow's data tree open at unnamed (O_TMPFILE) the name name: a new file, as
+ * linkat(fd, "", ..., AT_EMPTY_PATH) does. The name must be free. 0 or -errno. */
+int ps_file_adopt(struct ps_shadow *sh, const struct ps_file_name *name, int unnamed);
+
 /* Make f's record say where its lower file is (if it has one), durably: before its record changes names by
  * other means (ns.h's exchange). 0 or -errno. */
 int ps_file_keep_origin(struct ps_file *f);

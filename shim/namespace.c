@@ -465,11 +465,57 @@ static int link_both_inside(const struct ps_target *src, const struct ps_target 
 	return rc;
 }
 
+/* linkat(fd, "", dirfd, name, AT_EMPTY_PATH) of an O_TMPFILE file made under a prefix (open.c: an unnamed file
+ * of the data tree) gives it a name. 1: handled (*rc), 0: not such a call. */
+static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
+{
+	char link[64], where[PATH_MAX], data_root[PATH_MAX + 8];
+	struct ps_shadow *sh;
+	struct ps_file_name name;
+	struct ps_target dst;
+	ssize_t n;
+	int r;
+
+	if (!ps_enter())
+		return 0;
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	snprintf(data_root, sizeof(data_root), "%s/data/", ps_cfg.shadow);
+	n = REAL(readlinkat)(AT_FDCWD, link, where, sizeof(where) - 1);
+	if (n < 0 || (where[n] = '\0', strncmp(where, data_root, strlen(data_root)) != 0) ||
+	    (r = ps_resolve(newdirfd, newpath, 0, &dst)) <= 0 || !(sh = ps_shadow_get())) {
+		ps_leave();
+		return 0; /* not the shadow's unnamed file, or not to a name under a prefix: the kernel's business */
+	}
+	if ((r = ps_target_stat(&dst, &(struct stat){ 0 })) != -ENOENT)
+		r = r < 0 ? r : -EEXIST;
+	else if ((r = ps_may_change_parent(&dst)) == 0) {
+		ps_target_name(&dst, &name);
+		r = ps_file_adopt(sh, &name, fd);
+	}
+	ps_leave();
+	*rc = r;
+	return 1;
+}
+
+/* "/proc/self/fd/N": N, else -1. */
+static int proc_fd(const char *path)
+{
+	int fd, end = 0;
+
+	return sscanf(path, "/proc/self/fd/%d%n", &fd, &end) == 1 && !path[end] && fd >= 0 ? fd : -1;
+}
+
 /* 1: handled (*rc), 0: pass through. */
 static int link_shadowed(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags, int *rc)
 {
 	struct ps_target src, dst;
-	int r = resolve_both(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) != 0, newdirfd, newpath, &src, &dst, rc);
+	int r, fd;
+
+	if ((flags & AT_EMPTY_PATH) && !*oldpath)
+		return link_unnamed(olddirfd, newdirfd, newpath, rc);
+	if ((flags & AT_SYMLINK_FOLLOW) && (fd = proc_fd(oldpath)) >= 0) /* the other way open(2) names */
+		return link_unnamed(fd, newdirfd, newpath, rc);
+	r = resolve_both(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) != 0, newdirfd, newpath, &src, &dst, rc);
 
 	if (r == 0)
 		return 0;

@@ -584,3 +584,23 @@ os.replace(tmp, \"pkg/mod.py\")
 		listing "$RO"
 	'
 }
+
+@test "an O_TMPFILE file made in the tree gets its name with linkat (AT_EMPTY_PATH, or its /proc name)" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec python3 -c "
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(\"pkg\", os.O_TMPFILE | os.O_WRONLY, 0o640); os.write(fd, b\"first\\n\")
+r1 = libc.linkat(-100, (\"/proc/self/fd/%d\" % fd).encode(), -100, b\"pkg/named\", 0x400)  # AT_SYMLINK_FOLLOW
+fd2 = os.open(\".\", os.O_TMPFILE | os.O_WRONLY, 0o600); os.write(fd2, b\"second\\n\")
+r2 = libc.linkat(fd2, b\"\", -100, b\"named2\", 0x1000)  # AT_EMPTY_PATH
+r3 = libc.linkat(fd2, b\"\", -100, b\"a.c\", 0x1000)
+print(\"linkat:\", r1, r2, r3, os.strerror(ctypes.get_errno()))
+os.write(fd2, b\"written after the link\\n\")
+"
+		ps_exec cat pkg/named named2
+		listing "$RO"
+	'
+}

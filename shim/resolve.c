@@ -328,21 +328,111 @@ int ps_pass_dirfd(int dirfd, const char *path)
 	return ps_pass(path) != path ? AT_FDCWD : dirfd;
 }
 
-/* The loop of ps_resolve: resolve, follow what the kernel cannot (symlinks of the shadow's, lower symlinks into
- * the shadow's part), resolve again. */
+/* The loop of ps_resolve: apply ".." where the kernel would, resolve, follow what the kernel cannot (symlinks of
+ * the shadow's, lower symlinks into the shadow's part), resolve again. */
+/* Where the first ".." of path that follows a name starts (a leading one applies to the base directory, which is
+ * canonical), or -1. */
+static ssize_t first_dotdot(const char *path)
+{
+	int after_name = 0;
+
+	for (const char *p = path; *p;) {
+		const char *end;
+
+		while (*p == '/')
+			p++;
+		end = strchrnul(p, '/');
+		if (end - p == 2 && p[0] == '.' && p[1] == '.') {
+			if (after_name)
+				return p - path;
+		} else if (end > p && !(end - p == 1 && p[0] == '.')) {
+			after_name = 1;
+		}
+		p = end;
+	}
+	return -1;
+}
+
+static int resolve_following(int dirfd, const char *path, int follow, struct ps_target *t);
+static int resolve_links(int dirfd, const char *path, const char *program_path, int follow, struct ps_target *t,
+			 int rewritten);
+
+/* "name/..": the kernel applies ".." to where name leads - through symlinks, the shadow's too - not lexically to
+ * name's own directory. The first such ".." is applied to name's resolved, canonical place: 1 and the rest of the
+ * path after it in out, 0 when path has none or name lies outside the prefixes (the kernel's business), -errno. */
+static int apply_first_dotdot(int dirfd, const char *path, char *out, size_t outsz)
+{
+	ssize_t at = first_dotdot(path);
+	struct ps_target head_t;
+	char head[PATH_MAX];
+	struct stat st;
+	size_t hlen;
+	char *slash;
+	int rc, n;
+
+	if (at < 0 || (size_t)at >= sizeof(head))
+		return 0;
+	memcpy(head, path, (size_t)at);
+	for (hlen = (size_t)at; hlen > 1 && head[hlen - 1] == '/'; hlen--)
+		;
+	head[hlen] = '\0';
+	if ((rc = resolve_following(dirfd, head, 1, &head_t)) <= 0)
+		return rc;
+	if ((rc = ps_target_stat(&head_t, &st)) < 0)
+		return rc;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR; /* "file/.." */
+	slash = strrchr(head_t.path, '/');
+	if (slash)
+		slash[slash == head_t.path] = '\0'; /* its parent ("/" stays "/") */
+	n = snprintf(out, outsz, "%s%s", head_t.path, path + at + 2);
+	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 1;
+}
+
+/* Every ".." after a name applied to where the name leads (apply_first_dotdot), into *out (allocated; only paths
+ * with such a ".." enter this frame, and its buffers). 1 and *out, 0 for none, -errno. */
+static __attribute__((noinline)) int apply_dotdots(int dirfd, const char *path, char **out)
+{
+	char buf[2][PATH_MAX];
+	int rc = 0, k;
+
+	*out = NULL;
+	for (k = 0; k < 64 && (rc = apply_first_dotdot(dirfd, path, buf[k & 1], PATH_MAX)) > 0; k++) {
+		path = buf[k & 1];
+		dirfd = AT_FDCWD;
+	}
+	if (rc < 0 || k == 0)
+		return rc;
+	return (*out = strdup(path)) ? 1 : -ENOMEM;
+}
+
 static int resolve_following(int dirfd, const char *path, int follow, struct ps_target *t)
 {
-	const char *program_path = path;
-	size_t len = path ? strlen(path) : 0;
-	int must_be_dir = len > 0 && path[len - 1] == '/'; /* "name/": a directory, through any symlink */
+	char *rewritten = NULL;
+	int rc = path && first_dotdot(path) >= 0 ? apply_dotdots(dirfd, path, &rewritten) : 0;
+
+	if (rc < 0)
+		return rc;
+	rc = rewritten ? resolve_links(AT_FDCWD, rewritten, path, follow, t, 1)
+		       : resolve_links(dirfd, path, path, follow, t, 0);
+	free(rewritten);
+	return rc;
+}
+
+/* Resolve path, following what the kernel cannot follow; program_path is the name the program gave. */
+static int resolve_links(int dirfd, const char *path, const char *program_path, int follow, struct ps_target *t,
+			 int rewritten)
+{
+	size_t len = program_path ? strlen(program_path) : 0;
+	int must_be_dir = len > 0 && program_path[len - 1] == '/'; /* "name/": a directory, through any symlink */
 	char through[PATH_MAX];
 	int rc;
 
 	follow |= must_be_dir;
 	for (int links = 0;; links++) {
 		rc = resolve_once(dirfd, path, follow, t);
-		if ((links > 0 || t->mapped) && (rc == 0 || (rc > 0 && t->ns.state == PS_NS_LOWER)))
-			redirect(program_path, rc == 0 && links > 0 ? path : t->path); /* the kernel cannot see it */
+		if ((links > 0 || rewritten || t->mapped) && (rc == 0 || (rc > 0 && t->ns.state == PS_NS_LOWER)))
+			redirect(program_path, rc == 0 && (links > 0 || rewritten) ? path : t->path); /* not the kernel's */
 		if (rc <= 0)
 			return rc;
 		if (t->lower_link)

@@ -604,3 +604,20 @@ os.write(fd2, b\"written after the link\\n\")
 		listing "$RO"
 	'
 }
+
+@test "'..' after a symlink is applied where the link leads, for symlinks of the shadow's and lower ones" {
+	mkdir -p "$LOWER/src/s/t" "$LOWER/src/n/m"
+	echo n-marker >"$LOWER/src/n/marker"
+	echo root-marker >"$LOWER/src/marker"
+	ln -s s/t "$LOWER/src/lowlink"
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec ln -s n/m newlink
+		ps_exec cat newlink/../marker
+		ps_exec bash -c "mkdir s/newdir newdir; echo in-s > s/newdir/f; echo in-src > newdir/f"
+		ps_exec cat lowlink/../newdir/f newlink/../../marker
+		ps_exec python3 -c "import os; print(os.stat(\"newlink/..\").st_ino == os.stat(\"n\").st_ino, os.path.exists(\"a.c/..\"))"
+		ps_exec bash -c "cd newlink/.. && pwd -P | sed \"s|.*/||\""
+	'
+}

@@ -363,6 +363,8 @@ int ps_ns_readlink(struct ps_shadow *sh, const char *enc, const char *rel, char 
 
 	if (rc < 0)
 		return rc;
+	if (bufsz == 0)
+		return -ERANGE;
 	if ((n = ps_sys->readlinkat(sh->dirfd, meta, buf, bufsz - 1)) < 0)
 		return -errno;
 	buf[n] = '\0';

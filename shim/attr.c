@@ -140,8 +140,8 @@ static int apply_file(struct ps_file *f, const struct attr *a)
 	if ((rc = ps_merge_stat(f, &st)) < 0 || (rc = may_change(&st, a)) < 0)
 		return rc;
 	switch (a->kind) {
-	case ATTR_MODE:
-		ps_record_set_mode(&f->rec, a->mode);
+	case ATTR_MODE: /* as chmod: set-group-ID goes unless the caller is in the file's group (or root) */
+		ps_record_set_mode(&f->rec, geteuid() == 0 || in_groups(st.st_gid) ? a->mode : a->mode & ~(mode_t)S_ISGID);
 		return 0;
 	case ATTR_OWNER:
 		ps_record_set_owner(&f->rec, a->uid == (uid_t)-1 ? st.st_uid : a->uid,
@@ -354,6 +354,9 @@ int utimensat(int dirfd, const char *path, const struct timespec times[2], int f
 {
 	struct attr a = { .kind = ATTR_TIMES, .times = times };
 	int rc;
+
+	if (times && times[0].tv_nsec == UTIME_OMIT && times[1].tv_nsec == UTIME_OMIT)
+		return REAL(utimensat)(dirfd, path, times, flags); /* nothing to change: the kernel looks nothing up */
 
 	if (is_null(path) || ((flags & AT_EMPTY_PATH) && !*path)) /* the descriptor's own file */
 		ATTR_RETURN(fd_attr(dirfd, &a, &rc), REAL(utimensat)(ps_pass_dirfd(dirfd, path), ps_pass(path), times, flags), rc);

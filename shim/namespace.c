@@ -26,29 +26,49 @@ static int lower_exists(const struct ps_target *t, struct stat *st)
 	return REAL(fstatat)(AT_FDCWD, t->path, st ? st : &ignored, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-int ps_may_change_parent(const struct ps_target *t)
+/* The merged stat of t's directory (the prefix's parent for a prefix's own entries). */
+static int parent_stat(const struct ps_target *t, struct stat *st)
 {
 	struct ps_target parent;
-	struct stat st;
 	char *slash;
 	int rc = ps_target_parent(t, &parent);
 
 	if (rc < 0)
 		return rc;
-	if (rc == 0) { /* a prefix itself, or its entries: the prefix directory is a lower one */
-		strcpy(parent.path, t->path);
-		slash = strrchr(parent.path, '/');
-		if (slash)
-			slash[slash == parent.path] = '\0';
-		rc = REAL(fstatat)(AT_FDCWD, parent.path, &st, 0) < 0 ? -errno : 0;
-	} else {
-		rc = ps_target_stat(&parent, &st);
-	}
+	if (rc > 0)
+		return ps_target_stat(&parent, st);
+	strcpy(parent.path, t->path); /* a prefix itself, or its entries: the prefix directory is a lower one */
+	slash = strrchr(parent.path, '/');
+	if (slash)
+		slash[slash == parent.path] = '\0';
+	return REAL(fstatat)(AT_FDCWD, parent.path, st, 0) < 0 ? -errno : 0;
+}
+
+int ps_may_change_parent(const struct ps_target *t)
+{
+	struct stat st;
+	int rc = parent_stat(t, &st);
+
 	if (rc < 0)
 		return rc;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
 	return ps_may_access(&st, W_OK | X_OK, 1);
+}
+
+/* May the program take t's name away (unlink, rmdir, rename from or over it)? Its directory's write permission,
+ * and in a sticky directory (/tmp-like) ownership of the entry or the directory. */
+static int may_remove(const struct ps_target *t)
+{
+	struct stat dir, entry;
+	uid_t me = geteuid();
+	int rc = ps_may_change_parent(t);
+
+	if (rc < 0 || me == 0 || parent_stat(t, &dir) < 0 || !(dir.st_mode & S_ISVTX) || dir.st_uid == me)
+		return rc;
+	if ((rc = ps_target_stat(t, &entry)) < 0)
+		return rc == -ENOENT ? 0 : rc;
+	return entry.st_uid == me ? 0 : -EPERM;
 }
 
 static const char *target_enc(const struct ps_target *t)
@@ -66,7 +86,7 @@ static int remove_name(const struct ps_target *t)
 		return -EROFS;
 	if (!*t->rel)
 		return -EBUSY;
-	if ((rc = ps_may_change_parent(t)) < 0)
+	if ((rc = may_remove(t)) < 0)
 		return rc;
 	return ps_ns_remove(sh, target_enc(t), t->rel, lower_exists(t, NULL));
 }
@@ -288,8 +308,8 @@ static int rename_move(const struct ps_target *src, const struct ps_target *dst,
 	struct ps_file *f;
 	int rc, hide;
 
-	if ((rc = rename_dst_free(dst, S_ISDIR(st->st_mode))) < 0 || (rc = ps_may_change_parent(dst)) < 0 ||
-	    (rc = ps_may_change_parent(src)) < 0)
+	if ((rc = rename_dst_free(dst, S_ISDIR(st->st_mode))) < 0 || (rc = may_remove(dst)) < 0 ||
+	    (rc = may_remove(src)) < 0)
 		return rc;
 	if (S_ISDIR(st->st_mode) && ps_target_lower_shows(src)) /* one record per lower file: nothing copied */
 		return ps_ns_move_copying_names(sh, target_enc(src), src->rel, dst->rel, noreplace);

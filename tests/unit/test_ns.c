@@ -213,6 +213,34 @@ static void test_directory_with_lower_entries_moves_by_its_names(void **state)
 	assert_int_equal(st.st_blocks, 0);
 }
 
+static void test_special_file_is_a_node_in_the_data_tree_marked_in_meta(void **state)
+{
+	struct t_sfx *s = *state;
+	char p[PATH_MAX];
+	struct stat st;
+
+	assert_int_equal(ps_ns_mknod(&s->sh, "pfx", "fifo", S_IFIFO | 0640, 0), 0);
+	assert_int_equal(lookup(s, "fifo").state, PS_NS_SPECIAL);
+	assert_int_equal(lookup(s, "fifo/x").state, PS_NS_NOTDIR);
+	t_join(p, s->shadow, "data/pfx/fifo");
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0640); /* (a umask of 022 leaves 0640 as it is) */
+	assert_int_equal(ps_ns_mknod(&s->sh, "pfx", "fifo", S_IFIFO | 0600, 0), -EEXIST);
+	assert_int_equal(ps_ns_remove(&s->sh, "pfx", "fifo", 0), 0);
+	assert_int_equal(lookup(s, "fifo").state, PS_NS_LOWER);
+	assert_int_equal(lstat(p, &st), -1);
+}
+
+static void test_removing_a_name_already_gone_is_enoent_under_the_lock(void **state)
+{
+	struct t_sfx *s = *state;
+
+	assert_int_equal(ps_ns_remove(&s->sh, "pfx", "file", 1), 0);
+	assert_int_equal(ps_ns_remove(&s->sh, "pfx", "file", 1), -ENOENT); /* a second process came too late */
+	assert_int_equal(ps_ns_remove(&s->sh, "pfx", "nothing", 0), -ENOENT);
+}
+
 /* The sorted names of a listing, "name/type" joined by spaces. */
 static void listing_text(const struct ps_dirlist *l, char *out, size_t outsz)
 {
@@ -338,6 +366,8 @@ int main(void)
 		T(test_symlink_is_told_from_a_whiteout_and_read_back),
 		T(test_move_carries_a_directory_and_its_entries),
 		T(test_directory_with_lower_entries_moves_by_its_names),
+		T(test_special_file_is_a_node_in_the_data_tree_marked_in_meta),
+		T(test_removing_a_name_already_gone_is_enoent_under_the_lock),
 		T(test_listing_merges_lower_names_with_the_shadows_once_each),
 		T(test_listing_of_an_emptied_directory_has_no_names),
 		T(test_fill_hands_out_what_fits_and_resumes),

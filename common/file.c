@@ -107,7 +107,7 @@ static int open_data_file(struct ps_file *f)
 {
 	int fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 
-	if (fd < 0 && errno == ENOENT && ps_shadow_lock_create(f->sh) == 0) {
+	if (fd < 0 && errno == ENOENT && !ps_shadow_lock_is_mine() && ps_shadow_lock_create(f->sh) == 0) {
 		ps_shadow_unlock_create(f->sh);
 		fd = ps_sys->openat(f->sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	}
@@ -196,6 +196,38 @@ static int file_open_parts(struct ps_file *f)
 	return repair_lower_len(f);
 }
 
+/* The record and data file under name still disagree on the data file's inode with no rename under way (the
+ * creation lock held): the shadow was copied (cp -a, tar, a CI cache restore renumber inodes). The pair under
+ * the name is the file: the record learns its data file's inode. */
+static int adopt_pair(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
+{
+	struct ps_file *f = file_alloc(sh, name);
+	int mine = ps_shadow_lock_is_mine();
+	struct stat st;
+	int rc;
+
+	if (!f)
+		return -ENOMEM;
+	if (!mine && (rc = ps_shadow_lock_create(sh)) < 0) {
+		file_free(f);
+		return rc;
+	}
+	rc = file_open_parts(f);
+	if (rc == -EAGAIN && ps_sys->fstat(f->data_fd, &st) == 0) {
+		__atomic_store_n(&f->rec.hdr->data_ino, (uint64_t)st.st_ino, __ATOMIC_RELEASE);
+		ps_debug("%s: record and data file paired anew (the shadow was copied)", name->path);
+		rc = repair_lower_len(f);
+	}
+	if (!mine)
+		ps_shadow_unlock_create(sh);
+	if (rc < 0) {
+		file_free(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
 /* A new object for name with its parts open. A record and data file caught in the middle of a rename are
  * looked at again once the rename is done (the creation lock). */
 static int open_consistent(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
@@ -214,10 +246,8 @@ static int open_consistent(struct ps_shadow *sh, const struct ps_file_name *name
 		file_free(f);
 		if (rc != -EAGAIN)
 			return rc;
-		if (attempt == 3) {
-			ps_error("%s: shadow record and data file %s do not belong together", name->path, name->rel);
-			return -EILSEQ;
-		}
+		if (attempt == 2 || ps_shadow_lock_is_mine()) /* no rename can be under way: the pair is the file */
+			return adopt_pair(sh, name, out);
 		if ((rc = ps_shadow_lock_create(sh)) < 0)
 			return rc;
 		ps_shadow_unlock_create(sh);

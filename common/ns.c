@@ -20,6 +20,8 @@
 #define WHITEOUT_TARGET "/dev/null/pageshadow-whiteout"
 /* Where a new whiteout or directory is assembled before it is moved into place (under the creation lock). */
 #define NEW_ENTRY "new-entry"
+/* Where a record's new name is linked before it replaces what the name held. */
+#define NEW_LINK "new-link"
 
 int ps_ns_is_whiteout(int dirfd, const char *path)
 {
@@ -111,22 +113,18 @@ static int remove_locked(struct ps_shadow *sh, const char *meta, const char *dat
 
 int ps_ns_move_leaving_whiteout_locked(struct ps_shadow *sh, const char *from, const char *to)
 {
-	ps_sys_remove_tree(sh->dirfd, NEW_ENTRY);
-	if (ps_sys->symlinkat(WHITEOUT_TARGET, sh->dirfd, NEW_ENTRY) < 0)
+	int rc;
+
+	/* The record (a regular file) takes its new name first, as a hard link: a crash from here on shows it under
+	 * both names, never under neither. Then the old name becomes a whiteout in one exchange. */
+	ps_sys->unlinkat(sh->dirfd, NEW_LINK, 0);
+	if (ps_sys->linkat(sh->dirfd, from, sh->dirfd, NEW_LINK, 0) < 0)
 		return -errno;
-	if (ps_sys->renameat2(sh->dirfd, from, sh->dirfd, NEW_ENTRY, RENAME_EXCHANGE) == 0) {
-		/* from is a whiteout now; the entry waits at NEW_ENTRY for its new name */
-		if (ps_sys->renameat(sh->dirfd, NEW_ENTRY, sh->dirfd, to) == 0)
-			return 0;
-		ps_sys->renameat2(sh->dirfd, from, sh->dirfd, NEW_ENTRY, RENAME_EXCHANGE); /* back as it was */
-		return -errno;
+	if (ps_sys->renameat(sh->dirfd, NEW_LINK, sh->dirfd, to) < 0) {
+		rc = -errno;
+		ps_sys->unlinkat(sh->dirfd, NEW_LINK, 0);
+		return rc;
 	}
-	ps_sys->unlinkat(sh->dirfd, NEW_ENTRY, 0);
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
-	/* No RENAME_EXCHANGE here: move, then hide (a moment in which the old name shows its lower entry). */
-	if (ps_sys->renameat(sh->dirfd, from, sh->dirfd, to) < 0)
-		return -errno;
 	return remove_locked(sh, from, "", 1);
 }
 
@@ -263,15 +261,18 @@ static int move_locked(struct ps_shadow *sh, const char *smeta, const char *sdat
 	ps_sys_remove_tree(sh->dirfd, ddata);
 	if (ps_sys->renameat(sh->dirfd, sdata, sh->dirfd, ddata) < 0 && errno != ENOENT) /* a symlink has none */
 		return -errno;
-	ps_sys_remove_tree(sh->dirfd, NEW_ENTRY);
-	if (ps_sys->renameat(sh->dirfd, smeta, sh->dirfd, NEW_ENTRY) < 0) {
-		rc = -errno; /* the source keeps both halves */
-		ps_sys->renameat(sh->dirfd, ddata, sh->dirfd, sdata);
-		return rc;
-	}
-	if ((rc = install_entry(sh, dmeta)) < 0) {
-		ps_sys->renameat(sh->dirfd, NEW_ENTRY, sh->dirfd, smeta);
-		ps_sys->renameat(sh->dirfd, ddata, sh->dirfd, sdata);
+	/* The meta entry straight to its new name - exchanged with what the name held, which then goes - never
+	 * parked under a name of the shadow's own, where a crash would leave it under neither. */
+	if (ps_sys->renameat2(sh->dirfd, smeta, sh->dirfd, dmeta, RENAME_NOREPLACE) == 0)
+		rc = 0;
+	else if (errno == EEXIST && ps_sys->renameat2(sh->dirfd, smeta, sh->dirfd, dmeta, RENAME_EXCHANGE) == 0)
+		rc = ps_sys_remove_tree(sh->dirfd, smeta); /* what dst held: a whiteout, or whiteouts */
+	else if ((errno == EINVAL || errno == ENOSYS) && ps_sys->renameat(sh->dirfd, smeta, sh->dirfd, dmeta) == 0)
+		rc = 0; /* no renameat2 here: a plain rename (over an empty directory, or a whiteout it cannot replace) */
+	else
+		rc = -errno;
+	if (rc < 0) {
+		ps_sys->renameat(sh->dirfd, ddata, sh->dirfd, sdata); /* the source keeps both halves */
 		return rc;
 	}
 	return whiteout_src ? remove_locked(sh, smeta, "", 1) : 0; /* the lower entry left at the old name */

@@ -182,6 +182,14 @@ void ps_shadow_set_flags(struct ps_shadow *sh, uint64_t flags)
 		__atomic_fetch_or(&sh->state->flags, flags, __ATOMIC_ACQ_REL);
 }
 
+/* This thread holds the creation lock (waiting for it again would deadlock on the process mutex). */
+static __thread int lock_held;
+
+int ps_shadow_lock_is_mine(void)
+{
+	return lock_held;
+}
+
 int ps_shadow_lock_create(struct ps_shadow *sh)
 {
 	int fd;
@@ -200,11 +208,13 @@ int ps_shadow_lock_create(struct ps_shadow *sh)
 			return rc;
 		}
 	}
+	lock_held = 1;
 	return 0;
 }
 
 void ps_shadow_unlock_create(struct ps_shadow *sh)
 {
+	lock_held = 0;
 	ps_sys->flock(sh->lockfd, LOCK_UN);
 	pthread_mutex_unlock(&sh->create_mutex);
 }

@@ -70,6 +70,8 @@ void ps_shadow_set_flags(struct ps_shadow *sh, uint64_t flags);
 /* Take and drop the creation lock (blocks). */
 int ps_shadow_lock_create(struct ps_shadow *sh);
 void ps_shadow_unlock_create(struct ps_shadow *sh);
+/* Does this thread hold the creation lock? (Code that may run with it held must not wait for it.) */
+int ps_shadow_lock_is_mine(void);
 
 /* "tree/<enc>/<rel>" (or "tree/<enc>" for rel ""), relative to the shadow directory. */
 int ps_shadow_path(char *out, size_t outsz, const char *tree, const char *enc_prefix, const char *rel);

@@ -273,6 +273,8 @@ struct ps_shadow *ps_shadow_get(void)
 	char why[PATH_MAX + 128];
 	int state = __atomic_load_n(&shadow_state, __ATOMIC_ACQUIRE);
 
+	if (state == 0 && !ps_fd_table_is_ours())
+		return NULL; /* a vfork child must not open it into its parent's memory (ps_shadow_if_open) */
 	if (state == 0) {
 		pthread_mutex_lock(&shadow_mutex);
 		if (shadow_state == 0) {

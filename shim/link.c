@@ -121,8 +121,8 @@ ssize_t __readlink_chk(const char *path, char *buf, size_t size, size_t buflen)
 
 	if (size > buflen)
 		return REAL(__readlink_chk)(path, buf, size, buflen); /* glibc reports the overflow */
-	READLINK_RETURN(readlink_shadowed(AT_FDCWD, path, buf, size, &n), REAL(__readlink_chk)(path, buf, size, buflen),
-			n);
+	READLINK_RETURN(readlink_shadowed(AT_FDCWD, path, buf, size, &n),
+			REAL(__readlink_chk)(ps_pass(path), buf, size, buflen), n);
 }
 
 ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, size_t buflen)
@@ -132,7 +132,7 @@ ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t size, si
 	if (size > buflen)
 		return REAL(__readlinkat_chk)(dirfd, path, buf, size, buflen);
 	READLINK_RETURN(readlink_shadowed(dirfd, path, buf, size, &n),
-			REAL(__readlinkat_chk)(dirfd, path, buf, size, buflen), n);
+			REAL(__readlinkat_chk)(ps_pass_dirfd(dirfd, path), ps_pass(path), buf, size, buflen), n);
 }
 
 /* realpath of a name under a prefix is what resolving it gave (glibc's own walk reads links with calls no

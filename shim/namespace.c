@@ -485,6 +485,32 @@ static int link_both_inside(const struct ps_target *src, const struct ps_target 
 	return rc;
 }
 
+/* The source of a link given by descriptor: the file it names in the merged tree (a data file's own name, a lower
+ * file's), linked as a link by name would be; one not under a prefix cannot be linked into one (EXDEV). */
+static int link_by_name(int fd, const struct ps_target *dst)
+{
+	struct ps_target src;
+	struct ps_open *o = ps_fd_get(fd);
+	char name[PATH_MAX];
+	int rc;
+
+	if (o) { /* the shim's own descriptor: the name it was opened by */
+		snprintf(name, sizeof(name), "%s", o->path);
+		ps_open_put(o);
+	} else if (!ps_fd_shadow_name(fd, name, sizeof(name))) {
+		char link[64];
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		if ((n = REAL(readlinkat)(AT_FDCWD, link, name, sizeof(name) - 1)) < 0)
+			return -EBADF;
+		name[n] = '\0';
+	}
+	if ((rc = ps_resolve(AT_FDCWD, name, 0, &src)) <= 0)
+		return rc < 0 ? rc : -EXDEV;
+	return link_both_inside(&src, dst);
+}
+
 /* linkat(fd, "", dirfd, name, AT_EMPTY_PATH) of an O_TMPFILE file made under a prefix (open.c: an unnamed file
  * of the data tree) gives it a name. 1: handled (*rc), 0: not such a call. */
 static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
@@ -493,21 +519,32 @@ static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
 	struct ps_shadow *sh;
 	struct ps_file_name name;
 	struct ps_target dst;
+	struct stat st;
 	ssize_t n;
 	int r;
 
 	if (!ps_enter())
 		return 0;
+	if ((r = ps_resolve(newdirfd, newpath, 0, &dst)) <= 0) {
+		ps_leave();
+		if (r == 0)
+			return 0; /* to a name outside the prefixes: the kernel's business */
+		*rc = r;
+		return 1;
+	}
 	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
 	snprintf(data_root, sizeof(data_root), "%s/data/", ps_cfg.shadow);
 	n = REAL(readlinkat)(AT_FDCWD, link, where, sizeof(where) - 1);
-	if (n < 0 || (where[n] = '\0', strncmp(where, data_root, strlen(data_root)) != 0) ||
-	    (r = ps_resolve(newdirfd, newpath, 0, &dst)) <= 0 || !(sh = ps_shadow_get())) {
-		ps_leave();
-		return 0; /* not the shadow's unnamed file, or not to a name under a prefix: the kernel's business */
-	}
-	if ((r = ps_target_stat(&dst, &(struct stat){ 0 })) != -ENOENT)
-		r = r < 0 ? r : -EEXIST;
+	if (n >= 0)
+		where[n] = '\0';
+	if (n < 0 || REAL(fstat)(fd, &st) < 0)
+		r = -EBADF;
+	else if ((r = ps_target_stat(&dst, &(struct stat){ 0 })) != -ENOENT)
+		r = r < 0 ? r : -EEXIST; /* the new name is looked at first, as the kernel does */
+	else if (st.st_nlink != 0) /* a file with a name: linked by the name it has */
+		r = link_by_name(fd, &dst);
+	else if (strncmp(where, data_root, strlen(data_root)) != 0 || !(sh = ps_shadow_get()))
+		r = -EXDEV; /* an unnamed file of another filesystem */
 	else if ((r = ps_may_change_parent(&dst)) == 0) {
 		ps_target_name(&dst, &name);
 		r = ps_file_adopt(sh, &name, fd);

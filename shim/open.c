@@ -10,6 +10,7 @@
  */
 #include "shim.h"
 #include "log.h"
+#include "ns.h"
 #include "merge.h"
 
 #include <errno.h>
@@ -238,6 +239,40 @@ int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
+/* posix_spawn's file actions run in a vfork child, which shares its parent's memory: it may neither fill the
+ * parent's caches with its descriptors nor take the creation lock (whose descriptor lives there too). An untouched
+ * lower file opened read-only is opened as it is; anything that has or needs shadow state is refused, loudly -
+ * never a stale lower byte, never a write to the lower tree. */
+static int open_in_vfork_child(const char *path, int flags, mode_t mode)
+{
+	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT));
+	struct ps_shadow own, *sh = ps_shadow_if_open();
+	struct ps_target t;
+	struct ps_ns ns;
+	char why[256];
+	int rc = 0;
+
+	if (!ps_enter())
+		return (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, flags, mode);
+	if (ps_resolve(AT_FDCWD, path, !(flags & O_NOFOLLOW), &t) > 0) {
+		if (!sh && ps_shadow_open(&own, ps_cfg.shadow, 0, why, sizeof(why)) == 0)
+			sh = &own;
+		rc = writes || !sh || ps_ns_lookup(sh, ps_cfg.prefix[t.prefix].enc, t.rel, &ns) < 0 ||
+		     ns.state != PS_NS_LOWER;
+		if (sh == &own)
+			ps_shadow_close(&own);
+		if (rc)
+			ps_refusal("posix_spawn file action on %s: a file under a read-only prefix with shadow state (or "
+				   "opened to write) cannot be opened in the vfork child; open it in the parent", path);
+	}
+	ps_leave();
+	if (rc) {
+		errno = EROFS;
+		return -1;
+	}
+	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, ps_pass(path), flags, mode);
+}
+
 /* glibc's own opens (opendir, scandir, nftw, glob, fts...): a directory under a prefix is opened through the shim,
  * so that its listing is the merged one; anything else goes to the system call, with no cancellation point, as
  * the original. */
@@ -245,9 +280,9 @@ int ps_open_nocancel(const char *path, int flags, ...)
 {
 	mode_t mode = TAKE_MODE(flags, flags);
 
-	/* Not in a vfork child (posix_spawn's file actions): it shares its parent's memory, whose file cache must
-	 * not get the child's descriptors. */
-	if (ps_fd_table_is_ours() && ps_path_in_prefix(path, !(flags & O_NOFOLLOW)) != 0)
+	if (!ps_fd_table_is_ours())
+		return open_in_vfork_child(path, flags, mode);
+	if (ps_path_in_prefix(path, !(flags & O_NOFOLLOW)) != 0)
 		return ps_openat_impl(AT_FDCWD, path, flags, mode);
 	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, ps_pass(path), flags, mode);
 }

@@ -419,6 +419,18 @@ static int resolve_following(int dirfd, const char *path, int follow, struct ps_
 	return rc;
 }
 
+/* "name/" names a directory: 1 when t is one (or nothing yet: mkdir "name/"), -ENOTDIR when it is a file. */
+static int only_a_directory(const struct ps_target *t)
+{
+	struct stat st;
+
+	if (t->ns.state == PS_NS_RECORD || t->ns.state == PS_NS_SPECIAL)
+		return -ENOTDIR;
+	if (t->ns.state == PS_NS_LOWER && REAL(fstatat)(AT_FDCWD, t->path, &st, 0) == 0 && !S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	return 1;
+}
+
 /* Resolve path, following what the kernel cannot follow; program_path is the name the program gave. */
 static int resolve_links(int dirfd, const char *path, const char *program_path, int follow, struct ps_target *t,
 			 int rewritten)
@@ -440,7 +452,7 @@ static int resolve_links(int dirfd, const char *path, const char *program_path, 
 		else if (t->ns.state == PS_NS_SYMLINK && (follow || t->rel[t->ns.link_len]))
 			rc = through_shadow_link(t, through, sizeof(through));
 		else
-			return must_be_dir && t->ns.state == PS_NS_RECORD ? -ENOTDIR : 1;
+			return must_be_dir ? only_a_directory(t) : 1;
 		if (rc < 0)
 			return rc;
 		if (links == 40)

@@ -173,7 +173,7 @@ FILE *fopen(const char *path, const char *mode)
 	int in = stream_path_in_prefix(path);
 
 	if (in == 0)
-		return REAL(fopen)(path, mode);
+		return REAL(fopen)(ps_pass(path), mode);
 	return in < 0 ? NULL : fopen_shadowed(path, mode);
 }
 
@@ -182,7 +182,7 @@ FILE *fopen64(const char *path, const char *mode)
 	int in = stream_path_in_prefix(path);
 
 	if (in == 0)
-		return REAL(fopen64)(path, mode);
+		return REAL(fopen64)(ps_pass(path), mode);
 	return in < 0 ? NULL : fopen_shadowed(path, mode);
 }
 
@@ -254,7 +254,7 @@ FILE *freopen(const char *path, const char *mode, FILE *stream)
 	int in = path ? stream_path_in_prefix(path) : 0;
 
 	if (in == 0)
-		return REAL(freopen)(path, mode, stream);
+		return REAL(freopen)(path ? ps_pass(path) : path, mode, stream);
 	return in < 0 ? NULL : freopen_shadowed(REAL(freopen), path, mode, stream);
 }
 
@@ -263,6 +263,6 @@ FILE *freopen64(const char *path, const char *mode, FILE *stream)
 	int in = path ? stream_path_in_prefix(path) : 0;
 
 	if (in == 0)
-		return REAL(freopen64)(path, mode, stream);
+		return REAL(freopen64)(path ? ps_pass(path) : path, mode, stream);
 	return in < 0 ? NULL : freopen_shadowed(REAL(freopen64), path, mode, stream);
 }

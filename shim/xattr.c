@@ -105,21 +105,19 @@ ssize_t llistxattr(const char *path, char *list, size_t size)
 static int trivial_acl_mode(const char *name, const void *value, size_t size)
 {
 	const unsigned char *v = value;
-	int mode = 0;
+	int mode = 0, seen = 0;
 
-	if (strcmp(name, "system.posix_acl_access") != 0 || size < 4 || (size - 4) % 8 || v[0] != 2)
-		return -1; /* version 2, then entries of tag (2 bytes), perm (2), id (4) */
+	/* version 2 (32 bits), then exactly the three entries - tag (2 bytes), perm (2), id (4) - each once */
+	if (strcmp(name, "system.posix_acl_access") != 0 || size != 4 + 3 * 8 || v[0] != 2 || v[1] || v[2] || v[3])
+		return -1;
 	for (size_t off = 4; off < size; off += 8) {
-		unsigned tag = v[off] | (unsigned)v[off + 1] << 8, perm = v[off + 2] & 7;
+		unsigned tag = v[off] | (unsigned)v[off + 1] << 8, perm = v[off + 2] | (unsigned)v[off + 3] << 8;
+		int shift = tag == 0x01 ? 6 : tag == 0x04 ? 3 : tag == 0x20 ? 0 : -1; /* USER_OBJ, GROUP_OBJ, OTHER */
 
-		if (tag == 0x01) /* ACL_USER_OBJ */
-			mode |= (int)perm << 6;
-		else if (tag == 0x04) /* ACL_GROUP_OBJ */
-			mode |= (int)perm << 3;
-		else if (tag == 0x20) /* ACL_OTHER */
-			mode |= (int)perm;
-		else
+		if (shift < 0 || perm > 7 || (seen & (1 << shift)))
 			return -1;
+		seen |= 1 << shift;
+		mode |= (int)perm << shift;
 	}
 	return mode;
 }

@@ -407,6 +407,12 @@ except OSError:
 		done
 		ps_exec bash -c "touch newd/sub/stop"
 		probe nftw "$RO/src/newd" phys,actionretval | tail -1
+		ps_exec bash -c "ln -s .. newd/sub/up"
+		for flags in none chdir chdir,depth depth; do
+			echo "== relative root, symlink loop, $flags"
+			(cd "$RO/src" && probe nftw newd "$flags" | LC_ALL=C sort)
+		done
+		probe nftw "$RO/src/missing" none
 	'
 }
 

@@ -432,3 +432,26 @@ int mkostemps64(char *tmpl, int suffixlen, int flags)
 	return template_in_prefix(tmpl) ? mkostemps_shadowed(tmpl, suffixlen, flags)
 					: REAL(mkostemps64)(tmpl, suffixlen, flags);
 }
+
+/* mkdtemp: glibc makes the directory with an internal mkdir no wrapper sees. */
+char *mkdtemp(char *tmpl)
+{
+	size_t len;
+
+	if (!template_in_prefix(tmpl))
+		return REAL(mkdtemp)(tmpl);
+	len = strlen(tmpl);
+	if (len < 6 || strcmp(tmpl + len - 6, "XXXXXX") != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	for (int attempt = 0; attempt < 1000; attempt++) {
+		fill_random(tmpl + len - 6, 6);
+		if (mkdir(tmpl, 0700) == 0)
+			return tmpl;
+		if (errno != EEXIST)
+			return NULL;
+	}
+	errno = EEXIST;
+	return NULL;
+}

@@ -169,3 +169,23 @@ int lremovexattr(const char *path, const char *name)
 {
 	XATTR(REAL(lremovexattr)(ps_pass(path), name), path, 0, 1, name, REAL(lremovexattr)(rp, name));
 }
+
+/* cp -p and cp -a set a file's mode as a trivial ACL through its descriptor: a chmod, which the shim keeps for a
+ * file with a lower file too. Any other attribute goes to the descriptor's own file. */
+int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
+{
+	int perm = trivial_acl_mode(name, value, size);
+	struct ps_open *o;
+	struct stat st;
+
+	if (perm < 0 || !ps_enter())
+		return REAL(fsetxattr)(fd, name, value, size, flags);
+	o = ps_fd_get(fd);
+	ps_leave();
+	if (!o)
+		return REAL(fsetxattr)(fd, name, value, size, flags);
+	ps_open_put(o);
+	if (fstat(fd, &st) < 0)
+		return -1;
+	return fchmod(fd, (st.st_mode & 07000) | (mode_t)perm);
+}

@@ -627,3 +627,25 @@ os.write(fd2, b\"written after the link\\n\")
 		ps_exec bash -c "cd newlink/.. && pwd -P | sed \"s|.*/||\""
 	'
 }
+
+@test "mkdtemp makes a directory in the tree; cp -p over a lower file gives it the source's mode" {
+	make_src_tree
+	printf '#!/bin/sh\necho hi\n' >"$T/tool"
+	chmod 0755 "$T/tool"
+	run_both '
+		cd "$RO/src"
+		ps_exec python3 -c "
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mkdtemp.restype = ctypes.c_char_p
+t = ctypes.create_string_buffer(b\"tmp.XXXXXX\")
+r = libc.mkdtemp(t)
+print(\"mkdtemp:\", r is not None, os.path.isdir(t.value.decode()), oct(os.stat(t.value.decode()).st_mode & 0o777))
+os.rename(t.value.decode(), \"tmpdir\")
+"
+		ps_exec cp -p "$T/tool" a.c
+		ps_exec stat -c "%n %a" a.c
+		ps_exec ./a.c
+		listing "$RO"
+	'
+}

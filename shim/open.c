@@ -77,24 +77,6 @@ static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
 	return rc < 0 ? rc : fd;
 }
 
-/* The directory t would be created in, as merged: it must be one the program may add names to. */
-static int check_parent(const struct ps_target *t)
-{
-	struct ps_target parent;
-	struct stat pst;
-	int rc = ps_target_parent(t, &parent);
-
-	if (rc < 0)
-		return rc;
-	if (rc == 0)
-		return -EEXIST; /* the prefix itself */
-	if ((rc = ps_target_stat(&parent, &pst)) < 0)
-		return rc;
-	if (!S_ISDIR(pst.st_mode))
-		return -ENOTDIR;
-	return ps_may_access(&pst, W_OK | X_OK, 1);
-}
-
 static int create_new(const struct ps_target *t, int flags, mode_t mode)
 {
 	struct ps_shadow *sh = ps_shadow_get();
@@ -104,7 +86,7 @@ static int create_new(const struct ps_target *t, int flags, mode_t mode)
 
 	if (!sh)
 		return -EROFS;
-	if ((rc = check_parent(t)) < 0)
+	if ((rc = ps_may_change_parent(t)) < 0) /* a directory, as merged, that the program may add names to */
 		return rc;
 	ps_target_name(t, &name);
 	rc = ps_file_create(sh, &name, NULL, mode & 07777, (flags & O_EXCL) != 0, &f);

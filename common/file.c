@@ -593,6 +593,8 @@ int ps_file_link(struct ps_file *f, const struct ps_file_name *dst)
 		goto out_unlock;
 	}
 	forget_cached(dst->path);
+	if (ps_path_names_library(dst->rel)) /* ld.so must be asked about it wherever it is found (shadow.h) */
+		ps_shadow_set_flags(f->sh, PS_SHADOW_HAS_LIBRARIES);
 	ps_shadow_bump_generation(f->sh);
 out_unlock:
 	ps_shadow_unlock_create(f->sh);
@@ -616,6 +618,8 @@ int ps_file_adopt(struct ps_shadow *sh, const struct ps_file_name *name, int unn
 		if (f)
 			file_free(f);
 	}
+	if (rc == 0 && ps_path_names_library(name->rel))
+		ps_shadow_set_flags(sh, PS_SHADOW_HAS_LIBRARIES);
 	ps_shadow_unlock_create(sh);
 	ps_debug("%s: an unnamed file linked in: %d", name->path, rc);
 	return rc;

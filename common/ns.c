@@ -488,6 +488,8 @@ int ps_ns_exchange(struct ps_shadow *sh, const char *enc, const char *a_rel, con
 	if ((rc = ps_shadow_lock_create(sh)) < 0)
 		return rc;
 	rc = exchange_locked(sh, ameta, adata, bmeta, bdata);
+	if (rc == 0 && (ps_path_names_library(a_rel) || ps_path_names_library(b_rel)))
+		ps_shadow_set_flags(sh, PS_SHADOW_HAS_LIBRARIES); /* a library under either name now (shadow.h) */
 	if (rc == 0)
 		ps_shadow_bump_generation(sh);
 	ps_shadow_unlock_create(sh);
@@ -535,6 +537,14 @@ static void pop(struct name_copy *c, const size_t len[5])
 }
 
 /* A lower regular file: a new record that points at it (nothing copied) and a sparse data file of its size. */
+/* A file named like a shared library gets a record: from now on ld.so asks the audit module about every
+ * library it loads (shadow.h). */
+static void note_library(struct name_copy *c)
+{
+	if (ps_path_names_library(c->origin))
+		ps_shadow_set_flags(c->sh, PS_SHADOW_HAS_LIBRARIES);
+}
+
 static int copy_lower_file(struct name_copy *c, const struct stat *lst)
 {
 	struct timespec times[2] = { lst->st_atim, lst->st_mtim };
@@ -555,6 +565,8 @@ static int copy_lower_file(struct name_copy *c, const struct stat *lst)
 	if ((rc = ps_record_format(fd, lst)) == 0 && (rc = ps_record_file_set_data_ino(fd, (uint64_t)st.st_ino)) == 0)
 		rc = ps_record_file_keep_origin(fd, c->origin);
 	ps_sys->close(fd);
+	if (rc == 0)
+		note_library(c);
 	return rc;
 }
 

@@ -30,8 +30,9 @@ struct ps_dirlist {
 
 /* Build the listing of rel: the entries read from fd (the real directory the program holds: the lower
  * directory, or the data directory of one that exists only in the shadow; -1 for none) - all of them when
- * lower_shows, else only "." and ".." - merged with the meta directory: whiteouts remove names, records and directories add them
- * (once). 0 or -errno; *out is freed by ps_dirlist_free either way. */
+ * lower_shows, else only "." and ".." - merged with the meta directory: whiteouts remove names, records,
+ * directories, symlinks and special files add them (once). 0 or -errno; *out is freed by ps_dirlist_free
+ * either way. */
 int ps_ns_list(struct ps_shadow *sh, const char *enc, const char *rel, int fd, int lower_shows,
 	       struct ps_dirlist *out);
 void ps_dirlist_free(struct ps_dirlist *l);

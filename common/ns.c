@@ -722,9 +722,13 @@ static int move_copying_locked(struct ps_shadow *sh, const char *enc, const char
 	 * stays). A crash in between shows the directory under both names, never under neither. */
 	if (rc == 0 && ((rc = ps_shadow_make_parents(sh, dmeta)) < 0 || (rc = ps_shadow_make_parents(sh, ddata)) < 0))
 		goto out;
-	if (rc == 0 && (ps_sys_remove_tree(sh->dirfd, ddata), ps_sys->renameat(sh->dirfd, STAGE_DATA, sh->dirfd, ddata) < 0))
+	if (rc == 0)
+		ps_sys_remove_tree(sh->dirfd, ddata);
+	if (rc == 0 && ps_sys->renameat(sh->dirfd, STAGE_DATA, sh->dirfd, ddata) < 0)
 		rc = -errno;
-	if (rc == 0 && (ps_sys_remove_tree(sh->dirfd, NEW_ENTRY), ps_sys->renameat(sh->dirfd, STAGE_META, sh->dirfd, NEW_ENTRY) < 0))
+	if (rc == 0)
+		ps_sys_remove_tree(sh->dirfd, NEW_ENTRY);
+	if (rc == 0 && ps_sys->renameat(sh->dirfd, STAGE_META, sh->dirfd, NEW_ENTRY) < 0)
 		rc = -errno;
 	if (rc == 0 && (rc = install_entry(sh, dmeta)) == 0)
 		rc = remove_locked(sh, c->src_meta, c->src_data, 1);

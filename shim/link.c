@@ -111,8 +111,8 @@ ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size)
 {
 	ssize_t n;
 
-	READLINK_RETURN(readlink_shadowed(dirfd, path, buf, size, &n), REAL(readlinkat)(ps_pass_dirfd(dirfd, path), ps_pass(path), buf, size),
-			n);
+	READLINK_RETURN(readlink_shadowed(dirfd, path, buf, size, &n),
+			REAL(readlinkat)(ps_pass_dirfd(dirfd, path), ps_pass(path), buf, size), n);
 }
 
 ssize_t __readlink_chk(const char *path, char *buf, size_t size, size_t buflen)

@@ -384,17 +384,13 @@ fail:
 static int name_is_free(struct ps_shadow *sh, const struct ps_file_name *name, int from_lower)
 {
 	struct ps_ns ns;
-	int rc = ps_ns_lookup(sh, name->enc_prefix, name->rel, &ns);
+	int rc;
 
-	if (rc < 0)
+	if (!from_lower)
+		return ps_ns_name_free_locked(sh, name->enc_prefix, name->rel);
+	if ((rc = ps_ns_lookup(sh, name->enc_prefix, name->rel, &ns)) < 0)
 		return rc;
-	if (ns.state == PS_NS_NOPARENT)
-		return -ENOENT;
-	if (ns.state == PS_NS_NOTDIR)
-		return -ENOTDIR;
-	if (from_lower)
-		return ns.state == PS_NS_LOWER ? 0 : -ENOENT;
-	return ps_ns_name_free_locked(sh, name->enc_prefix, name->rel);
+	return ns.state == PS_NS_LOWER ? 0 : ns.state == PS_NS_NOTDIR ? -ENOTDIR : -ENOENT;
 }
 
 int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const struct stat *lower,
@@ -581,14 +577,13 @@ int ps_file_link(struct ps_file *f, const struct ps_file_name *dst)
 	    (rc = ps_shadow_make_parents(f->sh, d->data_path)) < 0 ||
 	    (rc = ps_shadow_make_parents(f->sh, d->meta_path)) < 0)
 		goto out_unlock;
-	/* Data first; the record is linked aside and renamed into place, over a whiteout if there is one. */
+	/* Data first; then the record takes its second name, over a whiteout if there is one. */
 	ps_sys->unlinkat(f->sh->dirfd, d->data_path, 0); /* a leftover without a record */
-	ps_sys->unlinkat(f->sh->dirfd, "new-record", 0);
-	if (ps_sys->linkat(f->sh->dirfd, f->data_path, f->sh->dirfd, d->data_path, 0) < 0 ||
-	    ps_sys->linkat(f->sh->dirfd, f->meta_path, f->sh->dirfd, "new-record", 0) < 0 ||
-	    ps_sys->renameat(f->sh->dirfd, "new-record", f->sh->dirfd, d->meta_path) < 0) {
+	if (ps_sys->linkat(f->sh->dirfd, f->data_path, f->sh->dirfd, d->data_path, 0) < 0) {
 		rc = -errno;
-		ps_sys->unlinkat(f->sh->dirfd, "new-record", 0);
+		goto out_unlock;
+	}
+	if ((rc = ps_ns_link_locked(f->sh, f->meta_path, d->meta_path)) < 0) {
 		ps_sys->unlinkat(f->sh->dirfd, d->data_path, 0);
 		goto out_unlock;
 	}

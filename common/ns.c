@@ -111,12 +111,10 @@ static int install_entry(struct ps_shadow *sh, const char *name)
 
 static int remove_locked(struct ps_shadow *sh, const char *meta, const char *data, int whiteout);
 
-int ps_ns_move_leaving_whiteout_locked(struct ps_shadow *sh, const char *from, const char *to)
+int ps_ns_link_locked(struct ps_shadow *sh, const char *from, const char *to)
 {
 	int rc;
 
-	/* The record (a regular file) takes its new name first, as a hard link: a crash from here on shows it under
-	 * both names, never under neither. Then the old name becomes a whiteout in one exchange. */
 	ps_sys->unlinkat(sh->dirfd, NEW_LINK, 0);
 	if (ps_sys->linkat(sh->dirfd, from, sh->dirfd, NEW_LINK, 0) < 0)
 		return -errno;
@@ -125,7 +123,16 @@ int ps_ns_move_leaving_whiteout_locked(struct ps_shadow *sh, const char *from, c
 		ps_sys->unlinkat(sh->dirfd, NEW_LINK, 0);
 		return rc;
 	}
-	return remove_locked(sh, from, "", 1);
+	return 0;
+}
+
+int ps_ns_move_leaving_whiteout_locked(struct ps_shadow *sh, const char *from, const char *to)
+{
+	/* The record (a regular file) takes its new name first, as a hard link: a crash from here on shows it under
+	 * both names, never under neither. Then the old name becomes a whiteout in one exchange. */
+	int rc = ps_ns_link_locked(sh, from, to);
+
+	return rc < 0 ? rc : remove_locked(sh, from, "", 1);
 }
 
 static int remove_locked(struct ps_shadow *sh, const char *meta, const char *data, int whiteout)

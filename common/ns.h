@@ -95,6 +95,10 @@ int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, c
 int ps_ns_move_copying_names(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel,
 			     int noreplace);
 
+/* With the creation lock held: give the record at from (a path relative to the shadow directory) the name to too,
+ * replacing in one rename what to held (a record, a whiteout). 0 or -errno. */
+int ps_ns_link_locked(struct ps_shadow *sh, const char *from, const char *to);
+
 /* With the creation lock held: move the meta entry at from (a path relative to the shadow directory) to to,
  * leaving a whiteout at from in the same instant where the filesystem can exchange names (the old name never
  * shows its lower entry again, not even for a moment). 0 or -errno. */

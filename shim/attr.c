@@ -157,17 +157,10 @@ static int apply_file(struct ps_file *f, const struct attr *a)
 /* A lower regular file gets a record (nothing is copied) to hold what changes. */
 static int apply_lower_file(const struct ps_target *t, const struct stat *st, const struct attr *a)
 {
-	struct ps_shadow *sh = ps_shadow_get();
-	struct ps_file_name name;
 	struct ps_file *f;
 	int rc;
 
-	if (!sh)
-		return -EROFS;
-	if ((rc = may_change(st, a)) < 0)
-		return rc;
-	ps_target_name(t, &name);
-	if ((rc = ps_file_create(sh, &name, st, 0, 0, &f)) < 0)
+	if ((rc = may_change(st, a)) < 0 || (rc = ps_target_shadow_lower(t, st, &f)) < 0)
 		return rc;
 	rc = apply_file(f, a);
 	ps_file_put(f);

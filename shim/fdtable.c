@@ -230,7 +230,6 @@ long ps_fd_done(struct ps_open *o, long rc, int saved_errno)
 int ps_open_attach_record(struct ps_open *o)
 {
 	struct ps_shadow *sh = ps_shadow_get();
-	struct ps_file_name name;
 	struct ps_target t;
 	struct ps_file *f;
 	struct stat lst;
@@ -245,9 +244,7 @@ int ps_open_attach_record(struct ps_open *o)
 		return rc < 0 ? rc : -EIO;
 	if (REAL(fstatat)(AT_FDCWD, t.path, &lst, 0) < 0)
 		return -errno;
-	ps_target_name(&t, &name);
-	rc = ps_file_create(sh, &name, &lst, 0, 0, &f);
-	if (rc < 0)
+	if ((rc = ps_target_shadow_lower(&t, &lst, &f)) < 0)
 		return rc;
 	pthread_mutex_lock(&o->mutex);
 	if (o->file)

@@ -17,7 +17,6 @@ static int symlink_shadowed(const char *target, int dirfd, const char *path, int
 {
 	struct ps_shadow *sh = NULL;
 	struct ps_target t;
-	struct stat st;
 	int r;
 
 	if (!ps_enter())
@@ -27,13 +26,11 @@ static int symlink_shadowed(const char *target, int dirfd, const char *path, int
 		ps_leave();
 		return 0;
 	}
-	if (r > 0 && ps_target_stat(&t, &st) != -ENOENT)
-		r = -EEXIST;
-	else if (r > 0 && !(sh = ps_shadow_get()))
+	if (r > 0 && (r = ps_target_free(&t)) == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
-	else if (r > 0 && !*target)
+	else if (r == 0 && !*target)
 		r = -ENOENT; /* as the kernel says of an empty target */
-	else if (r > 0 && (r = ps_may_change_parent(&t)) == 0)
+	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0)
 		r = ps_ns_symlink(sh, ps_cfg.prefix[t.prefix].enc, t.rel, target);
 	ps_debug("symlink %s -> %s: %d", path, target, r);
 	ps_leave();

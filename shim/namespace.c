@@ -150,20 +150,20 @@ static int rmdir_target(const struct ps_target *t)
 	return remove_name(t);
 }
 
-/* Does path end in "." or ".." (rmdir refuses: EINVAL, ENOTEMPTY)? */
-static int last_is_dot(const char *path)
+/* rmdir of a path ending in "." or "..": what the kernel says (EINVAL, ENOTEMPTY), or 0 for another path. */
+static int rmdir_dot_error(const char *path)
 {
 	const char *last = strrchr(path, '/');
 
 	last = last ? last + 1 : path;
-	return strcmp(last, ".") == 0 || strcmp(last, "..") == 0;
+	return strcmp(last, ".") == 0 ? -EINVAL : strcmp(last, "..") == 0 ? -ENOTEMPTY : 0;
 }
 
 /* Resolve (dirfd, path) without following a final symlink and run op on it. 1: handled (*rc); 0: pass through. */
 static int on_target(int dirfd, const char *path, int (*op)(const struct ps_target *), int *rc)
 {
 	struct ps_target t;
-	int r;
+	int r, dot;
 
 	if (!ps_enter())
 		return 0;
@@ -172,8 +172,8 @@ static int on_target(int dirfd, const char *path, int (*op)(const struct ps_targ
 		ps_leave();
 		return 0;
 	}
-	if (r > 0 && op == rmdir_target && last_is_dot(path))
-		r = strcmp(strrchr(path, '/') ? strrchr(path, '/') + 1 : path, ".") == 0 ? -EINVAL : -ENOTEMPTY;
+	if (r > 0 && op == rmdir_target && (dot = rmdir_dot_error(path)) < 0)
+		r = dot;
 	*rc = r < 0 ? r : op(&t);
 	ps_debug("%s %s: %d", op == rmdir_target ? "rmdir" : "unlink", path, *rc); /* (remove: unlink first) */
 	ps_leave();
@@ -232,12 +232,9 @@ static int mkdir_shadowed(int dirfd, const char *path, mode_t mode, int *rc)
 		ps_leave();
 		return 0;
 	}
-	if (r > 0 && ((t.ns.state != PS_NS_LOWER && t.ns.state != PS_NS_ABSENT) ||
-		      (t.ns.state == PS_NS_LOWER && lower_exists(&t, NULL))))
-		r = -EEXIST;
-	else if (r > 0 && !(sh = ps_shadow_get()))
+	if (r > 0 && (r = ps_target_free(&t)) == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
-	else if (r > 0 && (r = ps_may_change_parent(&t)) == 0)
+	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0)
 		r = ps_ns_mkdir(sh, target_enc(&t), t.rel, mode);
 	ps_debug("mkdir %s: %d", path, r);
 	ps_leave();
@@ -284,9 +281,6 @@ static int rename_dst_free(const struct ps_target *dst, int src_is_dir)
  * them and deletes the original. *f gets the record's file (NULL for the others). */
 static int own_entry(const struct ps_target *t, const struct stat *st, struct ps_file **f)
 {
-	struct ps_shadow *sh = ps_shadow_get();
-	struct ps_file_name name;
-
 	*f = NULL;
 	if (t->ns.state == PS_NS_RECORD)
 		return ps_target_lookup(t, f);
@@ -294,10 +288,7 @@ static int own_entry(const struct ps_target *t, const struct stat *st, struct ps
 		return 0;
 	if (t->ns.state != PS_NS_LOWER || !S_ISREG(st->st_mode))
 		return -EXDEV;
-	if (!sh)
-		return -EROFS;
-	ps_target_name(t, &name);
-	return ps_file_create(sh, &name, st, 0, 0, f);
+	return ps_target_shadow_lower(t, st, f);
 }
 
 static int rename_move(const struct ps_target *src, const struct ps_target *dst, const struct stat *st,
@@ -372,8 +363,8 @@ static int rename_both_inside(const struct ps_target *src, const struct ps_targe
 		return -EINVAL; /* into itself */
 	if (flags & RENAME_EXCHANGE)
 		return rename_exchange(src, dst, &st);
-	if ((flags & RENAME_NOREPLACE) && ps_target_stat(dst, &dst_st) != -ENOENT)
-		return -EEXIST;
+	if ((flags & RENAME_NOREPLACE) && (rc = ps_target_free(dst)) < 0)
+		return rc;
 	if (!(flags & RENAME_NOREPLACE) && ps_target_stat(dst, &dst_st) == 0 && !S_ISDIR(st.st_mode) &&
 	    dst_st.st_dev == st.st_dev && dst_st.st_ino == st.st_ino)
 		return 0; /* two names of one file: rename does nothing */
@@ -472,8 +463,8 @@ static int link_both_inside(const struct ps_target *src, const struct ps_target 
 		return -EPERM;
 	if (src->prefix != dst->prefix)
 		return -EXDEV;
-	if ((rc = ps_target_stat(dst, &st)) != -ENOENT)
-		return rc < 0 ? rc : -EEXIST;
+	if ((rc = ps_target_free(dst)) < 0)
+		return rc;
 	if ((rc = ps_target_stat(src, &st)) < 0 || (rc = ps_may_change_parent(dst)) < 0 ||
 	    (rc = own_entry(src, &st, &f)) < 0)
 		return rc;
@@ -539,8 +530,8 @@ static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
 		where[n] = '\0';
 	if (n < 0 || REAL(fstat)(fd, &st) < 0)
 		r = -EBADF;
-	else if ((r = ps_target_stat(&dst, &(struct stat){ 0 })) != -ENOENT)
-		r = r < 0 ? r : -EEXIST; /* the new name is looked at first, as the kernel does */
+	else if ((r = ps_target_free(&dst)) < 0)
+		; /* the new name is looked at first, as the kernel does */
 	else if (st.st_nlink != 0) /* a file with a name: linked by the name it has */
 		r = link_by_name(fd, &dst);
 	else if (strncmp(where, data_root, strlen(data_root)) != 0 || !(sh = ps_shadow_get()))
@@ -616,16 +607,13 @@ static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, i
 		ps_leave();
 		return 0;
 	}
-	if (r > 0 && ((t.ns.state != PS_NS_LOWER && t.ns.state != PS_NS_ABSENT) ||
-		      (t.ns.state == PS_NS_LOWER && lower_exists(&t, NULL))))
-		r = -EEXIST;
-	else if (r > 0 && (S_ISREG(mode) || (mode & S_IFMT) == 0))
+	if (r > 0 && (r = ps_target_free(&t)) == 0 && (S_ISREG(mode) || (mode & S_IFMT) == 0))
 		r = -EINVAL; /* a regular file by mknod: rare, and open(O_CREAT) makes it */
-	else if (r > 0 && S_ISDIR(mode))
+	else if (r == 0 && S_ISDIR(mode))
 		r = -EPERM;
-	else if (r > 0 && !(sh = ps_shadow_get()))
+	else if (r == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
-	else if (r > 0 && (r = ps_may_change_parent(&t)) == 0)
+	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0)
 		r = ps_ns_mknod(sh, target_enc(&t), t.rel, mode, dev);
 	ps_debug("mknod %s 0%o: %d", path, (unsigned)mode, r);
 	ps_leave();

@@ -147,7 +147,6 @@ static int open_link_itself(const struct ps_target *t, int flags)
 int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 {
 	struct ps_shadow *sh = ps_shadow_get();
-	struct ps_file_name name;
 	struct ps_file *f;
 	struct stat lst;
 	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
@@ -189,16 +188,21 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 		return -EEXIST;
 	if (!writes || !S_ISREG(lst.st_mode) || (flags & O_PATH))
 		return open_lower(t, flags, mode, &lst);
-	if ((rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0)
-		return rc;
-	ps_target_name(t, &name);
-	rc = ps_file_create(sh, &name, &lst, 0, 0, &f);
-	if (rc < 0)
+	if ((rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0 || (rc = ps_target_shadow_lower(t, &lst, &f)) < 0)
 		return rc;
 	return open_data(f, t, flags);
 }
 
-int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
+/* The real open of a call that passes through: libc's openat, or for glibc's own (nocancel) opens the system call,
+ * which is no cancellation point either. */
+static int real_openat(int nocancel, int dirfd, const char *path, int flags, mode_t mode)
+{
+	if (nocancel)
+		return (int)REAL(syscall)(SYS_openat, dirfd, path, flags, mode);
+	return REAL(openat)(dirfd, path, flags, mode);
+}
+
+static int openat_impl(int dirfd, const char *path, int flags, mode_t mode, int nocancel)
 {
 	int saved = errno;
 	int follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
@@ -206,11 +210,11 @@ int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
 	int rc;
 
 	if (!ps_enter())
-		return REAL(openat)(dirfd, path, flags, mode);
+		return real_openat(nocancel, dirfd, path, flags, mode);
 	rc = ps_resolve(dirfd, path, follow, &t);
 	if (rc == 0) {
 		ps_leave();
-		return REAL(openat)(ps_pass_dirfd(dirfd, path), ps_pass(path), flags, mode);
+		return real_openat(nocancel, ps_pass_dirfd(dirfd, path), ps_pass(path), flags, mode);
 	}
 	if (rc > 0 && (flags & O_CREAT) && path[strlen(path) - 1] == '/')
 		rc = -EISDIR; /* "name/" cannot be created as a file, nor opened with O_CREAT if it is a directory */
@@ -219,6 +223,11 @@ int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
 	ps_debug("open %s flags 0%o: %d", path, flags, rc);
 	ps_leave();
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
+}
+
+int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
+{
+	return openat_impl(dirfd, path, flags, mode, 0);
 }
 
 /* posix_spawn's file actions run in a vfork child, which shares its parent's memory: it may neither fill the
@@ -264,9 +273,7 @@ int ps_open_nocancel(const char *path, int flags, ...)
 
 	if (!ps_fd_table_is_ours())
 		return open_in_vfork_child(path, flags, mode);
-	if (ps_path_in_prefix(path, !(flags & O_NOFOLLOW)) != 0)
-		return ps_openat_impl(AT_FDCWD, path, flags, mode);
-	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, ps_pass(path), flags, mode);
+	return openat_impl(AT_FDCWD, path, flags, mode, 1);
 }
 
 int open(const char *path, int flags, ...)

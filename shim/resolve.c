@@ -592,6 +592,24 @@ int ps_target_stat(const struct ps_target *t, struct stat *st)
 	}
 }
 
+int ps_target_free(const struct ps_target *t)
+{
+	struct stat st;
+
+	return ps_target_stat(t, &st) == -ENOENT ? 0 : -EEXIST;
+}
+
+int ps_target_shadow_lower(const struct ps_target *t, const struct stat *lower, struct ps_file **out)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_file_name name;
+
+	if (!sh)
+		return -EROFS;
+	ps_target_name(t, &name);
+	return ps_file_create(sh, &name, lower, 0, 0, out);
+}
+
 int ps_target_parent(const struct ps_target *t, struct ps_target *parent)
 {
 	char *slash;

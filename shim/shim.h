@@ -128,6 +128,11 @@ static inline int ps_target_lower_shows(const struct ps_target *t)
 {
 	return ps_ns_lower_shows(&t->ns);
 }
+/* Nothing shows at t in the merged tree (a name free to be made)? 0, or -EEXIST. */
+int ps_target_free(const struct ps_target *t);
+/* Give t's lower regular file (lower: its stat) a record - an empty bitmap, a sparse data file: nothing is
+ * copied - or find the one it has. 0 and a reference, or -errno. */
+int ps_target_shadow_lower(const struct ps_target *t, const struct stat *lower, struct ps_file **out);
 /* The directory t lies in: 1 and parent filled, 0 when t is a prefix itself, -errno. */
 int ps_target_parent(const struct ps_target *t, struct ps_target *parent);
 /* "data/<prefix>/<rel>" of t, relative to the shadow directory. */

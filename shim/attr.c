@@ -300,6 +300,12 @@ int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 		    REAL(fchmodat)(ps_pass_dirfd(dirfd, path), ps_pass(path), mode, flags), rc);
 }
 
+/* glibc's lchmod is a fchmodat it makes internally. */
+int lchmod(const char *path, mode_t mode)
+{
+	return fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW);
+}
+
 int fchmod(int fd, mode_t mode)
 {
 	struct attr a = { .kind = ATTR_MODE, .mode = mode };

@@ -1,4 +1,5 @@
-/* link.c - symbolic links in the merged tree: symlink, symlinkat, readlink, readlinkat, realpath.
+/* link.c - symbolic links in the merged tree: symlink, symlinkat, readlink, readlinkat, realpath,
+ * __realpath_chk, canonicalize_file_name.
  *
  * Entry points: the wrappers (symbols.def).
  * A symlink made under a prefix is an entry of the shadow's meta tree (ns.h) with the program's target; resolve.c
@@ -167,6 +168,16 @@ char *realpath(const char *path, char *resolved)
 
 	if (!path || !realpath_shadowed(path, resolved, &out))
 		return REAL(realpath)(ps_pass(path), resolved);
+	return out;
+}
+
+/* What realpath becomes under _FORTIFY_SOURCE when the buffer's size is known (make, cp, tar, sed, find ...). */
+char *__realpath_chk(const char *path, char *resolved, size_t resolvedlen)
+{
+	char *out;
+
+	if (!path || resolvedlen < PATH_MAX || !realpath_shadowed(path, resolved, &out)) /* glibc reports the overflow */
+		return REAL(__realpath_chk)(ps_pass(path), resolved, resolvedlen);
 	return out;
 }
 

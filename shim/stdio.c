@@ -1,4 +1,4 @@
-/* stdio.c - fopen, fopen64, freopen, freopen64, fdopen on shadowed files.
+/* stdio.c - fopen, fopen64, freopen, freopen64, fdopen on shadowed files; dprintf and vdprintf into them.
  *
  * Entry points: the wrappers (symbols.def).
  * glibc's stdio opens with an internal open and reads and writes with internal syscalls that no wrapper sees.
@@ -13,7 +13,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -265,4 +267,74 @@ FILE *freopen64(const char *path, const char *mode, FILE *stream)
 	if (in == 0)
 		return REAL(freopen64)(path ? ps_pass(path) : path, mode, stream);
 	return in < 0 ? NULL : freopen_shadowed(REAL(freopen64), path, mode, stream);
+}
+
+/* dprintf formats into a buffer of glibc's and writes it with an internal write that no wrapper sees: into a file
+ * that needs the merge, the text is formatted here and written through the shim. len: what formatting gave. */
+static int write_formatted(int fd, char *text, int len)
+{
+	int done = 0;
+
+	if (len < 0)
+		return -1;
+	while (done < len) {
+		ssize_t n = write(fd, text + done, (size_t)(len - done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(text);
+			return -1;
+		}
+		done += (int)n;
+	}
+	free(text);
+	return len;
+}
+
+int vdprintf(int fd, const char *fmt, va_list ap)
+{
+	char *text = NULL;
+	int len;
+
+	if (!needs_merge(fd))
+		return REAL(vdprintf)(fd, fmt, ap);
+	len = vasprintf(&text, fmt, ap);
+	return write_formatted(fd, text, len);
+}
+
+int dprintf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vdprintf(fd, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/* The _FORTIFY_SOURCE forms: glibc's checked formatting (flag > 0 refuses %n in writable memory) either way. */
+extern int __vasprintf_chk(char **out, int flag, const char *fmt, va_list ap);
+
+int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+{
+	char *text = NULL;
+	int len;
+
+	if (!needs_merge(fd))
+		return REAL(__vdprintf_chk)(fd, flag, fmt, ap);
+	len = __vasprintf_chk(&text, flag, fmt, ap);
+	return write_formatted(fd, text, len);
+}
+
+int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = __vdprintf_chk(fd, flag, fmt, ap);
+	va_end(ap);
+	return rc;
 }

@@ -1,4 +1,4 @@
-/* xattr.c - extended attributes by path, in the merged tree.
+/* xattr.c - extended attributes by path and by descriptor, in the merged tree.
  *
  * Entry points: the wrappers (symbols.def).
  * A POSIX ACL that says no more than a mode is set as that mode (chmod). A name whose lower entry shows reads
@@ -170,15 +170,70 @@ int lremovexattr(const char *path, const char *name)
 	XATTR(REAL(lremovexattr)(ps_pass(path), name), path, 0, 1, name, REAL(lremovexattr)(rp, name));
 }
 
+/* The lower file behind fd when its attributes are that file's (a plain lower fd, or a merged file with a lower
+ * file), else -1. */
+static int attrs_lower_fd(const struct ps_open *o)
+{
+	if (o->kind == PS_OPEN_LOWER && !o->file)
+		return -2; /* the descriptor itself */
+	return o->file ? o->file->lower_fd : -1;
+}
+
+/* By descriptor: run call with lfd, the lower file's descriptor, where the attributes are a lower file's; any
+ * other descriptor passes. `FXATTR(passthrough, fd, writes, removed, call using lfd)`. */
+#define FXATTR(passthrough, fd, writes, removed, call)                                                             \
+	do {                                                                                                       \
+		struct ps_open *o_;                                                                                \
+		long rc_;                                                                                          \
+		int saved_ = errno, lfd;                                                                           \
+		if (!ps_enter())                                                                                   \
+			return passthrough;                                                                        \
+		o_ = ps_fd_get(fd);                                                                                \
+		lfd = o_ ? attrs_lower_fd(o_) : -1;                                                                \
+		if (lfd == -1) {                                                                                   \
+			if (o_)                                                                                    \
+				ps_open_put(o_);                                                                   \
+			ps_leave();                                                                                \
+			return passthrough;                                                                        \
+		}                                                                                                  \
+		if (lfd == -2)                                                                                     \
+			lfd = fd;                                                                                  \
+		if (writes)                                                                                        \
+			rc_ = (removed) && REAL(fgetxattr)(lfd, removed, NULL, 0) < 0 && errno == ENODATA ? -ENODATA \
+									       : -EROFS;    \
+		else if ((rc_ = (call)) < 0)                                                                       \
+			rc_ = -errno;                                                                              \
+		ps_open_put(o_);                                                                                   \
+		ps_leave();                                                                                        \
+		return ps_ret(rc_ < 0 ? ps_errno_for_program((int)rc_) : rc_, saved_);                             \
+	} while (0)
+
+ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
+{
+	FXATTR(REAL(fgetxattr)(fd, name, value, size), fd, 0, NULL, REAL(fgetxattr)(lfd, name, value, size));
+}
+
+ssize_t flistxattr(int fd, char *list, size_t size)
+{
+	FXATTR(REAL(flistxattr)(fd, list, size), fd, 0, NULL, REAL(flistxattr)(lfd, list, size));
+}
+
+int fremovexattr(int fd, const char *name)
+{
+	FXATTR(REAL(fremovexattr)(fd, name), fd, 1, name, 0);
+}
+
 /* cp -p and cp -a set a file's mode as a trivial ACL through its descriptor: a chmod, which the shim keeps for a
- * file with a lower file too. Any other attribute goes to the descriptor's own file. */
+ * file with a lower file too. Any other attribute of such a file is its lower file's, which nothing may change. */
 int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
 {
 	int perm = trivial_acl_mode(name, value, size);
 	struct ps_open *o;
 	struct stat st;
 
-	if (perm < 0 || !ps_enter())
+	if (perm < 0)
+		FXATTR(REAL(fsetxattr)(fd, name, value, size, flags), fd, 1, NULL, 0);
+	if (!ps_enter())
 		return REAL(fsetxattr)(fd, name, value, size, flags);
 	o = ps_fd_get(fd);
 	ps_leave();

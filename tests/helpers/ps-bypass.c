@@ -16,8 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "errname.h"
@@ -357,6 +360,76 @@ static int cmd_fdopen(int argc, char **argv)
 	return fclose(f) != 0;
 }
 
+/* dprintf FILE OFF TEXT: write "TEXT" at OFF with dprintf and " TEXT" after it with the checked form the compiler
+ * makes of dprintf under _FORTIFY_SOURCE (glibc formats and writes both with calls no wrapper sees). */
+extern int __dprintf_chk(int fd, int flag, const char *fmt, ...);
+
+static int cmd_dprintf(int argc, char **argv)
+{
+	int fd = open_or_report(argv[0], O_RDWR);
+
+	(void)argc;
+	if (fd < 0)
+		return 0;
+	if (lseek(fd, atol(argv[1]), SEEK_SET) < 0 || dprintf(fd, "%s", argv[2]) < 0 ||
+	    __dprintf_chk(fd, 1, " %s", argv[2]) < 0)
+		return 1;
+	return close(fd) != 0;
+}
+
+/* realpath-chk PATH: what realpath says when the compiler checks the buffer (__realpath_chk: make, cp, tar). */
+extern char *__realpath_chk(const char *path, char *resolved, size_t resolvedlen);
+
+static int cmd_realpath_chk(int argc, char **argv)
+{
+	char out[PATH_MAX];
+
+	(void)argc;
+	if (!__realpath_chk(argv[0], out, sizeof(out))) {
+		printf("realpath: %s\n", errname(errno));
+		return 0;
+	}
+	printf("realpath: %s\n", out);
+	return 0;
+}
+
+/* Is name in the NUL-separated list of n bytes? */
+static int has_name(const char *list, ssize_t n, const char *name)
+{
+	for (const char *p = list; p < list + n; p += strlen(p) + 1)
+		if (!strcmp(p, name))
+			return 1;
+	return 0;
+}
+
+/* lchmod PATH MODE: glibc's lchmod (an fchmodat it makes itself). */
+static int cmd_lchmod(int argc, char **argv)
+{
+	(void)argc;
+	printf("lchmod: %s\n", lchmod(argv[0], (mode_t)strtol(argv[1], NULL, 8)) < 0 ? errname(errno) : "done");
+	return 0;
+}
+
+/* fxattr FILE NAME: the attribute NAME and the list of names read through a descriptor, then what removing NAME
+ * and setting user.new through it say. */
+static int cmd_fxattr(int argc, char **argv)
+{
+	char value[256], list[1024];
+	int fd = open_or_report(argv[0], O_RDWR);
+	ssize_t n;
+
+	(void)argc;
+	if (fd < 0)
+		return 0;
+	n = fgetxattr(fd, argv[1], value, sizeof(value));
+	printf("fgetxattr: %s\n", n < 0 ? errname(errno) : (value[n < (ssize_t)sizeof(value) ? n : n - 1] = 0, value));
+	n = flistxattr(fd, list, sizeof(list));
+	printf("flistxattr: %s\n", n < 0 ? errname(errno) : has_name(list, n, argv[1]) ? "has it" : "lacks it");
+	printf("fremovexattr: %s\n", fremovexattr(fd, argv[1]) < 0 ? errname(errno) : "done");
+	printf("fsetxattr: %s\n", fsetxattr(fd, "user.new", "v", 1, 0) < 0 ? errname(errno) : "done");
+	return close(fd) != 0;
+}
+
 /* freopen-stdin FILE: freopen FILE onto stdin and print its first two lines and its size as read. */
 static int cmd_freopen_stdin(int argc, char **argv)
 {
@@ -411,6 +484,10 @@ static const struct command {
 	{ "syscall-read", 3, cmd_syscall_read, "FILE OFF LEN" },
 	{ "syscall-write", 3, cmd_syscall_write, "FILE OFF TEXT" },
 	{ "fdopen", 2, cmd_fdopen, "FILE TEXT" },
+	{ "dprintf", 3, cmd_dprintf, "FILE OFF TEXT" },
+	{ "realpath-chk", 1, cmd_realpath_chk, "PATH" },
+	{ "fxattr", 2, cmd_fxattr, "FILE NAME" },
+	{ "lchmod", 2, cmd_lchmod, "PATH MODE" },
 	{ "io-uring", 0, cmd_io_uring, "" },
 	{ "freopen-stdin", 1, cmd_freopen_stdin, "FILE" },
 	{ "walk", 1, cmd_walk, "DIR [NAME...]" },

@@ -534,3 +534,67 @@ os.execv(\"bin/s.sh\", [\"bin/s.sh\"])
 	'
 	expect_eq "$(grep -c "new script" "$T/stdout.ro")" 3 "script runs and reads after the closes"
 }
+
+@test "dprintf into a partly shadowed file lands in the shadow, also in its _FORTIFY_SOURCE form" {
+	seq 1 3000 >"$LOWER/n.txt"
+	lower_ready
+	run_both '
+		ps_exec "$BYPASS" dprintf "$RO/n.txt" 100 BY-DPRINTF
+		ps_exec "$BYPASS" dprintf "$RO/n.txt" 13000 PAST-THE-END
+		ps_exec head -c 160 "$RO/n.txt"
+		ps_exec tail -c 40 "$RO/n.txt"
+	'
+	grep -q "BY-DPRINTF BY-DPRINTF" "$T/stdout.ro"
+}
+
+@test "make's \$(realpath) (glibc's __realpath_chk) resolves a symlink and a file made in the shadow" {
+	mkdir -p "$LOWER/m"
+	printf 'all:\n\t@echo "link=$(realpath link) new=$(realpath new) gone=$(realpath gone)"\n' >"$LOWER/m/Makefile"
+	echo old >"$LOWER/m/gone"
+	lower_ready
+	run_both '
+		ps_exec bash -c "cd \"\$RO/m\" && echo x >new && ln -s new link && rm gone && make -s"
+		ps_exec "$BYPASS" realpath-chk "$RO/m/link"
+		ps_exec "$BYPASS" realpath-chk "$RO/m/gone"
+	'
+	grep -q "link=$RO/m/new new=$RO/m/new gone=\$" "$T/stdout.ro"
+}
+
+@test "lchmod of a lower file changes the merged mode only" {
+	echo keep >"$LOWER/f"
+	chmod 0644 "$LOWER/f"
+	lower_ready
+	run_both '
+		ps_exec "$BYPASS" lchmod "$RO/f" 0600
+		ps_exec stat -c "%a %s" "$RO/f"
+	'
+	grep -qx "600 5" "$T/stdout.ro"
+}
+
+@test "attributes through a descriptor: a shadowed file shows its lower file's, unchangeable even on a writable lower tree; a new file has its own" {
+	mkdir -p "$T/w/tree"
+	seq 1 3000 >"$T/w/tree/n.txt"
+	python3 -c "import os, sys; os.setxattr(sys.argv[1], 'user.tag', b'lower-tag')" "$T/w/tree/n.txt" 2>/dev/null ||
+		skip "this file system takes no user.* attributes"
+	cd "$T/w"
+	shim() { env LD_PRELOAD="$PS_SHIM" PAGESHADOW_RO="$T/w/tree" PAGESHADOW_DIR="$T/w/shadow" "$@"; }
+	shim "$PS_PROBE" pwrite tree/n.txt 100 CHANGED >/dev/null
+	shim "$BYPASS" fxattr tree/n.txt user.tag >"$T/out.txt"
+	shim bash -c "echo new >tree/new"
+	shim "$BYPASS" fxattr tree/new user.new >>"$T/out.txt"
+	cat >"$T/expected" <<-END
+		fgetxattr: lower-tag
+		flistxattr: has it
+		fremovexattr: EROFS
+		fsetxattr: EROFS
+		fgetxattr: ENODATA
+		flistxattr: lacks it
+		fremovexattr: ENODATA
+		fsetxattr: done
+	END
+	diff -u "$T/expected" "$T/out.txt"
+	expect_eq "$(python3 -c "import os, sys; print(sorted(os.listxattr(sys.argv[1])))" "$T/w/tree/n.txt")" "['user.tag']" \
+		"the lower file's attributes"
+	expect_eq "$(shim python3 -c "import os; print(os.getxattr('tree/new', 'user.new').decode())")" v \
+		"the new file's own attribute"
+}

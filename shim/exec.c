@@ -48,6 +48,7 @@ static char carried_buf[4096];  /* their copies: no malloc at start-up (a first 
 static const char *self_lib;    /* this library's absolute path as loaded (made absolute at start-up if not) */
 static char *audit_lib;         /* libpageshadow-audit.so beside it, when there */
 static pthread_once_t libs_once = PTHREAD_ONCE_INIT;
+static void find_libraries(void);
 static int allow_unshimmed;
 
 static void remove_exec_temp(void)
@@ -59,6 +60,19 @@ static void remove_exec_temp(void)
 	/* The kernel has mapped the program already; the name was only the way in. */
 	ps_snapshot_remove(ps_cfg.shadow, temp);
 	unsetenv(EXEC_TEMP_ENV);
+}
+
+/* fork's prepare handler, in the parent: what every child's exec would otherwise redo on its own copy - finding
+ * the audit module, opening the shadow (its FORMAT page says whether libraries are shadowed), binding the exec
+ * calls - is done once here, so that a shell's fork and exec loop pays it once and its children inherit it. */
+static void warm_for_children(void)
+{
+	if (!ps_enter())
+		return;
+	pthread_once(&libs_once, find_libraries);
+	(void)ps_shadow_get();
+	(void)REAL(execve);
+	ps_leave();
 }
 
 /* The environment strings are copied at start-up, before the program can change them; whether the audit module
@@ -93,6 +107,7 @@ void ps_exec_init(void)
 	}
 	allow_unshimmed = getenv("PAGESHADOW_ALLOW_UNSHIMMED") && strcmp(getenv("PAGESHADOW_ALLOW_UNSHIMMED"), "1") == 0;
 	remove_exec_temp();
+	pthread_atfork(warm_for_children, NULL, NULL);
 }
 
 static void find_libraries(void)
@@ -151,6 +166,7 @@ struct exec_plan {
 	int force_copy;      /* run a copy even when the data file holds every byte */
 	int in_tree;         /* the program that runs lies under a prefix: its libraries may too (audit.c) */
 	int script_enoent;   /* fexecve of a close-on-exec fd: a script fails with ENOENT, as in the kernel */
+	char fd_hint;        /* PS_FDS_EXEC, PS_FDS_SPAWN, or 0: tell the new program which descriptors to adopt */
 	size_t used;
 	int nheap;
 	void *heap[PLAN_HEAP];
@@ -235,13 +251,35 @@ static const char *plan_audit(struct exec_plan *p, const char *cur)
 	return n > 9 ? s : "";
 }
 
+/* PS_FDS_ENV for the new program: the descriptors this process's table tracks, which are all it can inherit
+ * that the shim must know (fdtable.c), or NULL - then the new shim reads /proc/self/fd. Never from a vfork child:
+ * the dups it makes before its exec are not in its parent's table. */
+static const char *plan_fd_hint(struct exec_plan *p)
+{
+	char list[1024], *hint, *out;
+
+	if (!p->fd_hint || !ps_fd_table_is_ours() || ps_fd_list(list, sizeof(list)) < 0)
+		return NULL;
+	if (!(hint = plan_alloc(p, sizeof(PS_FDS_ENV) + 24 + strlen(list))))
+		return NULL;
+	memcpy(hint, PS_FDS_ENV "=", sizeof(PS_FDS_ENV));
+	out = hint + sizeof(PS_FDS_ENV);
+	*out++ = p->fd_hint;
+	out = ps_put_uint(out, (unsigned long)getpid());
+	*out++ = ':';
+	strcpy(out, list);
+	return hint;
+}
+
 /* The caller's environment with what the shim needs put back: LD_PRELOAD naming this library first, the
- * PAGESHADOW_ variables the process started with, LD_AUDIT as plan_audit says, and extra ("NAME=value" or NULL).
- * A new array only when something changes. */
+ * PAGESHADOW_ variables the process started with, LD_AUDIT as plan_audit says, the descriptor hint (never the
+ * caller's own: it described this process) and extra ("NAME=value" or NULL). A new array only when something
+ * changes. */
 static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 {
 	const char *pre = env_find(envp, "LD_PRELOAD");
 	const char *audit = plan_audit(p, env_find(envp, "LD_AUDIT"));
+	const char *hint = plan_fd_hint(p), *old_hint = env_find(envp, PS_FDS_ENV);
 	int need_pre = self_lib && (!pre || !list_find(pre, self_lib, PRELOAD_SEPARATORS));
 	size_t n = 0, add = 0, k = 0;
 	char **env;
@@ -249,16 +287,19 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 	for (size_t i = 0; i < NCARRIED; i++)
 		add += carried[i] && !env_find(envp, carried_names[i]);
 	p->envp = envp;
-	if (!need_pre && !add && !extra && !audit)
+	if (!need_pre && !add && !extra && !audit && !hint && !old_hint)
 		return 0;
 	while (envp && envp[n])
 		n++;
-	if (!(env = plan_alloc(p, (n + NCARRIED + 4) * sizeof(char *))))
+	if (!(env = plan_alloc(p, (n + NCARRIED + 5) * sizeof(char *))))
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		if ((!need_pre || strncmp(envp[i], "LD_PRELOAD=", 11) != 0) &&
-		    (!audit || strncmp(envp[i], "LD_AUDIT=", 9) != 0))
+		    (!audit || strncmp(envp[i], "LD_AUDIT=", 9) != 0) &&
+		    strncmp(envp[i], PS_FDS_ENV "=", sizeof(PS_FDS_ENV)) != 0)
 			env[k++] = envp[i];
+	if (hint)
+		env[k++] = (char *)hint;
 	if (need_pre && !(env[k++] = plan_prepend(p, "LD_PRELOAD", self_lib, pre)))
 		return -ENOMEM;
 	if (audit && *audit)
@@ -523,7 +564,7 @@ static int plan_loader_argument(struct exec_plan *p)
 
 /* Plan a whole exec: the target, then the environment (which names a merged copy for the new shim to remove). */
 static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv[], char *const envp[],
-		     struct exec_plan *p, int force_copy)
+		     struct exec_plan *p, int force_copy, char fd_hint)
 {
 	char extra[PATH_MAX + 32];
 	int rc;
@@ -531,6 +572,7 @@ static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv
 	pthread_once(&libs_once, find_libraries);
 	memset(p, 0, offsetof(struct exec_plan, arena));
 	p->force_copy = force_copy;
+	p->fd_hint = fd_hint;
 	p->script_enoent = (at_flags & PS_AT_FROM_CLOEXEC_FD) != 0;
 	at_flags &= ~PS_AT_FROM_CLOEXEC_FD;
 	p->argv = argv;
@@ -564,7 +606,7 @@ static int exec_at(int dirfd, const char *path, char *const argv[], char *const 
 		if (!ps_enter())
 			return dirfd == AT_FDCWD && !at_flags ? REAL(execve)(path, argv, envp)
 							      : REAL(execveat)(dirfd, path, argv, envp, at_flags);
-		rc = plan_exec(dirfd, path, at_flags, argv, envp, &plan, force_copy);
+		rc = plan_exec(dirfd, path, at_flags, argv, envp, &plan, force_copy, PS_FDS_EXEC);
 		ps_leave();
 		if (rc == 0) {
 			errno = saved;
@@ -737,7 +779,7 @@ int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *
 	for (int force_copy = 0;; force_copy = 1) {
 		if (!ps_enter())
 			return REAL(posix_spawn)(pid, path, fa, attr, argv, envp);
-		rc = plan_exec(AT_FDCWD, path, 0, argv, envp, &plan, force_copy);
+		rc = plan_exec(AT_FDCWD, path, 0, argv, envp, &plan, force_copy, fa ? 0 : PS_FDS_SPAWN);
 		ps_leave();
 		if (rc == 0)
 			rc = -REAL(posix_spawn)(pid, plan.path, fa, attr, plan.argv, plan.envp);
@@ -777,7 +819,7 @@ int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t 
 	for (int force_copy = 0;; force_copy = 1) {
 		if (!ps_enter())
 			return REAL(posix_spawnp)(pid, file, fa, attr, argv, envp);
-		rc = plan_exec(AT_FDCWD, full, 0, argv, envp, &plan, force_copy);
+		rc = plan_exec(AT_FDCWD, full, 0, argv, envp, &plan, force_copy, fa ? 0 : PS_FDS_SPAWN);
 		ps_leave();
 		if (rc == 0 && plan.path == full) /* unchanged: glibc's own search, exactly */
 			rc = -REAL(posix_spawnp)(pid, file, fa, attr, plan.argv, plan.envp);

@@ -338,13 +338,67 @@ static void adopt(int fd)
 		ps_stdio_replace_std(fd);
 }
 
+int ps_fd_list(char *buf, size_t sz)
+{
+	char *out = buf, *end = buf + sz;
+
+	for (unsigned c = 0; c < NCHUNKS; c++) {
+		struct ps_open **chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+
+		for (unsigned i = 0; chunk && i < CHUNK_SIZE; i++) {
+			if (!__atomic_load_n(&chunk[i], __ATOMIC_ACQUIRE))
+				continue;
+			if (end - out < 22) /* a comma, 20 digits and the final NUL */
+				return -1;
+			if (out > buf)
+				*out++ = ',';
+			out = ps_put_uint(out, c << CHUNK_SHIFT | i);
+		}
+	}
+	*out = '\0';
+	return 0;
+}
+
+/* The hint a shimmed parent left (PS_FDS_ENV), if it is meant for this process: the list, else NULL. */
+static const char *fd_hint_for_us(void)
+{
+	const char *v = getenv(PS_FDS_ENV), *p;
+	char *end;
+	long pid;
+
+	if (!v || (v[0] != PS_FDS_EXEC && v[0] != PS_FDS_SPAWN))
+		return NULL;
+	pid = strtol(v + 1, &end, 10);
+	if (*end != ':' || pid != (v[0] == PS_FDS_EXEC ? getpid() : getppid()))
+		return NULL;
+	for (p = end + 1; *p; p++) /* digits and commas only: adopt nothing from a list that is not one */
+		if ((*p < '0' || *p > '9') && *p != ',')
+			return NULL;
+	return end + 1;
+}
+
+/* With a hint, only the descriptors it lists are looked at: reading /proc/self/fd costs a new process tens of
+ * microseconds (its /proc entries are made on first use). The hint goes: it described this process's start, not
+ * what its own children inherit. */
 void ps_fd_adopt_inherited(void)
 {
+	const char *hint = fd_hint_for_us();
 	char buf[4096];
-	int dfd = REAL(openat)(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd;
 	long n;
 
-	if (dfd < 0)
+	if (hint) {
+		for (char *end; *hint; hint = *end ? end + 1 : end) {
+			long fd = strtol(hint, &end, 10);
+
+			if (end > hint)
+				adopt((int)fd);
+		}
+		unsetenv(PS_FDS_ENV);
+		return;
+	}
+	unsetenv(PS_FDS_ENV);
+	if ((dfd = REAL(openat)(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n;) {

@@ -161,23 +161,26 @@ static unsigned char *expected(const struct patch *p, const char **why)
 	return *why ? NULL : code;
 }
 
-static const char *apply(const struct patch *p)
+/* Write the jumps of todo[0..n) (checked by expected()): one mprotect pair over the pages from the first to the
+ * last - they are all in libc's text - rather than a pair per function. */
+static const char *apply_all(unsigned char *const code[], const struct patch *const todo[], size_t n)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t start, end;
-	const char *why;
-	unsigned char *code = expected(p, &why);
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), start = UINTPTR_MAX, end = 0;
 
-	if (!code)
-		return why;
-	start = (uintptr_t)code & ~(uintptr_t)(page - 1);
-	end = ((uintptr_t)code + JUMP_SIZE + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+	for (size_t k = 0; k < n; k++) {
+		uintptr_t s = (uintptr_t)code[k] & ~(page - 1), e = ((uintptr_t)code[k] + JUMP_SIZE + page - 1) & ~(page - 1);
+
+		start = s < start ? s : start;
+		end = e > end ? e : end;
+	}
 	if (mprotect((void *)start, end - start, PROT_READ | PROT_WRITE | PROT_EXEC) < 0)
 		return "libc's text cannot be made writable";
-	encode_jump(code, p->target);
+	for (size_t k = 0; k < n; k++)
+		encode_jump(code[k], todo[k]->target);
 	if (mprotect((void *)start, end - start, PROT_READ | PROT_EXEC) < 0)
-		ps_error("libc's text stays writable after patching %s: %s", p->name, strerror(errno));
-	__builtin___clear_cache((char *)code, (char *)code + JUMP_SIZE);
+		ps_error("libc's text stays writable after patching: %s", strerror(errno));
+	for (size_t k = 0; k < n; k++)
+		__builtin___clear_cache((char *)code[k], (char *)code[k] + JUMP_SIZE);
 	return NULL;
 }
 
@@ -188,36 +191,36 @@ static const struct patch patches[] = {
 	{ "__close_nocancel", close_nocancel_code, sizeof(close_nocancel_code), (const void *)ps_close_nocancel },
 };
 
-/* Patch the named functions, all of them or (one not as expected) none. */
-static const char *patch_all(const char *const names[], size_t n)
+/* Add the named patches to todo/code when every one of them is as expected (a group is patched whole or not at
+ * all). NULL, or why not. */
+static const char *check_group(const char *const names[], size_t n, const struct patch *todo[], unsigned char *code[],
+			       size_t *ntodo)
 {
-	const struct patch *todo[4];
+	size_t first = *ntodo;
 	const char *why;
 
 	for (size_t k = 0; k < n; k++) {
-		todo[k] = NULL;
+		const struct patch *p = NULL;
+
 		for (size_t i = 0; i < sizeof(patches) / sizeof(patches[0]); i++)
 			if (strcmp(patches[i].name, names[k]) == 0)
-				todo[k] = &patches[i];
-		if (!todo[k])
-			return "no such patch";
-		if (!expected(todo[k], &why))
+				p = &patches[i];
+		if (!p)
+			why = "no such patch";
+		else if ((code[first + k] = expected(p, &why)))
+			todo[first + k] = p;
+		if (!p || !code[first + k])
 			return why;
 	}
-	for (size_t k = 0; k < n; k++)
-		if ((why = apply(todo[k])) != NULL)
-			return why;
+	*ntodo = first + n;
 	return NULL;
 }
 
+#define CAN_PATCH 1
+
 #else
 
-static const char *patch_all(const char *const names[], size_t n)
-{
-	(void)names;
-	(void)n;
-	return "no patching on this architecture";
-}
+#define CAN_PATCH 0
 
 #endif
 
@@ -229,21 +232,32 @@ static ssize_t raw_getdents64(int fd, void *buf, size_t n)
 
 void ps_patch_libc(void)
 {
-	const char *why;
-
-	__atomic_store_n(&real.getdents64, raw_getdents64, __ATOMIC_RELEASE);
 	static const char *const stat_calls[] = { "fstatat64" };
 	static const char *const dir_calls[] = { "getdents64", "__close_nocancel", "__open64_nocancel" };
+	const char *stat_why = "no patching on this architecture", *dir_why = stat_why;
 
-	if ((why = patch_all(stat_calls, 1)) != NULL) {
-		ps_debug("libc's fstatat64 left unpatched (%s): glibc's own stat calls are not seen", why);
-	} else {
-		bind_stat_to_syscall();
-		ps_debug("libc's fstatat64 patched: glibc's own stat calls reach the shim");
-	}
+	__atomic_store_n(&real.getdents64, raw_getdents64, __ATOMIC_RELEASE);
+#if CAN_PATCH
+	const struct patch *todo[4];
+	unsigned char *code[4];
+	size_t n = 0, nstat;
+	const char *why;
+
+	stat_why = check_group(stat_calls, 1, todo, code, &n);
+	nstat = n;
 	/* readdir's reads, then opendir's open and closedir's close: all three, or the listings stay the lower ones. */
-	if ((why = patch_all(dir_calls, 3)) != NULL)
-		ps_debug("libc's directory calls left unpatched (%s): readdir shows the lower directories only", why);
+	dir_why = check_group(dir_calls, 3, todo, code, &n);
+	if (n && (why = apply_all(code, todo, n)) != NULL)
+		stat_why = dir_why = why;
+	if (!stat_why && nstat)
+		bind_stat_to_syscall();
+#endif
+	if (stat_why)
+		ps_debug("libc's fstatat64 left unpatched (%s): glibc's own stat calls are not seen", stat_why);
+	else
+		ps_debug("libc's fstatat64 patched: glibc's own stat calls reach the shim");
+	if (dir_why)
+		ps_debug("libc's directory calls left unpatched (%s): readdir shows the lower directories only", dir_why);
 	else
 		ps_debug("libc's getdents64, __open64_nocancel and __close_nocancel patched: readdir shows merged "
 			 "directories");

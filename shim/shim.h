@@ -213,6 +213,28 @@ long ps_fd_done(struct ps_open *o, long rc, int saved_errno);
 
 /* Give a plain lower fd's file a record (the inode its locks live on), making o merged. 0 or -errno. */
 int ps_open_attach_record(struct ps_open *o);
+/* The descriptors a shimmed parent tells the new program to adopt, "PAGESHADOW_FDS=<kind><pid>:fd,fd,...": kind
+ * PS_FDS_EXEC when the process <pid> exec'ed into it, PS_FDS_SPAWN when <pid> spawned it (posix_spawn without file
+ * actions). */
+#define PS_FDS_ENV "PAGESHADOW_FDS"
+#define PS_FDS_EXEC 'e'
+#define PS_FDS_SPAWN 's'
+/* v in decimal at out (room for 20 digits), returning the end. The exec path uses it instead of snprintf: a fork
+ * child faults in every page of code it runs, and vfprintf spans several. */
+static inline char *ps_put_uint(char *out, unsigned long v)
+{
+	char digits[20];
+	int n = 0;
+
+	do
+		digits[n++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (n)
+		*out++ = digits[--n];
+	return out;
+}
+/* The tracked descriptors as "fd,fd,..." into buf; -1 when they do not fit. */
+int ps_fd_list(char *buf, size_t sz);
 /* Track the descriptors this process inherited from a shimmed parent across exec (`cmd < /ro/f`, `>> /ro/log`,
  * `exec 3<>/ro/f`): data-file fds become merged fds again, lower fds are watched for coherence. */
 void ps_fd_adopt_inherited(void);

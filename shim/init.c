@@ -237,6 +237,7 @@ static void ps_init(void)
 	if (configured) {
 		ps_fd_adopt_inherited();
 		ps_exec_init();
+		ps_trap_init();
 	}
 	in_shim = 0;
 	__atomic_store_n(&init_done, 1, __ATOMIC_RELEASE);
@@ -252,6 +253,7 @@ __attribute__((constructor)) static void ps_constructor(void)
  * binds each on its first call, also when another library's constructor calls a wrapper before ours has run. */
 int ps_enter(void)
 {
+	ps_trap_selector = 1; /* trap inline calls again, after one that had to run natively (trap.c) */
 	if (in_shim)
 		return 0;
 	if (!__atomic_load_n(&init_done, __ATOMIC_ACQUIRE))

@@ -28,6 +28,8 @@
 #include <sys/xattr.h>
 #include <sys/time.h>
 #include <utime.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include "config.h"
 #include "file.h"
@@ -238,6 +240,17 @@ int ps_fd_list(char *buf, size_t sz);
 /* Track the descriptors this process inherited from a shimmed parent across exec (`cmd < /ro/f`, `>> /ro/log`,
  * `exec 3<>/ro/f`): data-file fds become merged fds again, lower fds are watched for coherence. */
 void ps_fd_adopt_inherited(void);
+/* ---- syscall.c ---- */
+/* 1 and *ret (libc's convention: -1 and errno) when number is a file call the shim routes to its wrapper; 0 to
+ * pass it through. */
+int ps_syscall_route(long number, const long a[6], long *ret);
+
+/* ---- trap.c ---- */
+/* Trap the inline system calls of this process's threads (start-up, configured shims). */
+void ps_trap_init(void);
+/* The calling thread's selector byte for Syscall User Dispatch: 1 blocks (traps) calls from outside libc. */
+extern __thread char ps_trap_selector __attribute__((tls_model("initial-exec")));
+
 /* ---- patch.c ---- */
 /* Route glibc's own stat calls to the shim (start-up, configured shims only; it rebinds REAL's stat entries). */
 void ps_patch_libc(void);

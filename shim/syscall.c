@@ -34,8 +34,7 @@ static int under_prefix(int dirfd, const char *path)
 	return rc != 0;
 }
 
-/* 1 and *ret set when number is a file call the shim routes; 0 to pass it through. */
-static int route(long number, const long a[6], long *ret)
+int ps_syscall_route(long number, const long a[6], long *ret)
 {
 	switch (number) {
 	case SYS_read: *ret = read(A(0, int), A(1, void *), A(2, size_t)); return 1;
@@ -169,7 +168,7 @@ long syscall(long number, ...)
 	va_end(ap);
 	if (ps_enter()) { /* only a configured shim routes, and never its own calls */
 		ps_leave();
-		if (route(number, a, &ret))
+		if (ps_syscall_route(number, a, &ret))
 			return ret;
 	}
 	return REAL(syscall)(number, a[0], a[1], a[2], a[3], a[4], a[5]);

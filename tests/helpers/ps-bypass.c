@@ -8,20 +8,22 @@
  * itself failed unexpectedly.
  */
 #include <dlfcn.h>
-#include <ftw.h>
-#include <glob.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <glob.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <limits.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
-#include <unistd.h>
 
 #include "errname.h"
 
@@ -322,6 +324,134 @@ static int cmd_syscall_read(int argc, char **argv)
 	return syscall(SYS_close, fd) < 0;
 }
 
+/* A system call issued with the instruction itself, as a library that does not use libc would (x86-64). */
+static long inline_syscall(long nr, long a0, long a1, long a2, long a3)
+{
+#if defined(__x86_64__)
+	long ret;
+	register long r10 __asm__("r10") = a3;
+
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a0), "S"(a1), "d"(a2), "r"(r10) : "rcx", "r11", "memory");
+	return ret;
+#else
+	return syscall(nr, a0, a1, a2, a3);
+#endif
+}
+
+/* LEN bytes at OFF of FILE, read with inline openat, pread64 and close; "who: bytes" on stdout. */
+static void inline_read_report(const char *who, const char *file, long off, size_t len)
+{
+	char buf[4096];
+	long fd = inline_syscall(SYS_openat, AT_FDCWD, (long)file, O_RDONLY, 0), n;
+
+	if (fd < 0 || len > sizeof(buf)) {
+		printf("%s: openat %s\n", who, errname((int)-fd));
+		return;
+	}
+	n = inline_syscall(SYS_pread64, fd, (long)buf, (long)len, off);
+	if (n < 0)
+		printf("%s: pread64 %s\n", who, errname((int)-n));
+	else
+		printf("%s: %.*s\n", who, (int)n, buf);
+	inline_syscall(SYS_close, fd, 0, 0, 0);
+	fflush(stdout);
+}
+
+struct inline_job {
+	const char *file;
+	long off;
+	size_t len;
+};
+
+static void *inline_thread(void *p)
+{
+	struct inline_job *j = p;
+
+	inline_read_report("thread", j->file, j->off, j->len);
+	return NULL;
+}
+
+/* inline-read FILE OFF LEN: read with inline system calls in the main thread, in a new thread and in a fork
+ * child, then with every signal blocked (which must not make the trap fatal). */
+static int cmd_inline_read(int argc, char **argv)
+{
+	struct inline_job j = { argv[0], atol(argv[1]), (size_t)atol(argv[2]) };
+	sigset_t all, old;
+	pthread_t t;
+	pid_t pid;
+
+	(void)argc;
+	inline_read_report("main", j.file, j.off, j.len);
+	if (pthread_create(&t, NULL, inline_thread, &j) != 0 || pthread_join(t, NULL) != 0)
+		return 1;
+	if ((pid = fork()) == 0) {
+		inline_read_report("child", j.file, j.off, j.len);
+		_exit(0);
+	}
+	if (pid < 0 || waitpid(pid, NULL, 0) < 0)
+		return 1;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	inline_read_report("all signals blocked", j.file, j.off, j.len);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
+/* inline-write FILE OFF TEXT: open O_RDWR, pwrite64 and close with inline system calls. */
+static int cmd_inline_write(int argc, char **argv)
+{
+	long fd = inline_syscall(SYS_openat, AT_FDCWD, (long)argv[0], O_RDWR, 0), n;
+
+	(void)argc;
+	if (fd < 0) {
+		printf("openat %s\n", errname((int)-fd));
+		return 0;
+	}
+	n = inline_syscall(SYS_pwrite64, fd, (long)argv[2], (long)strlen(argv[2]), atol(argv[1]));
+	printf("pwrite64 %s\n", n < 0 ? errname((int)-n) : "done");
+	return inline_syscall(SYS_close, fd, 0, 0, 0) != 0;
+}
+
+static volatile sig_atomic_t sigsys_seen;
+
+static void on_program_sigsys(int sig)
+{
+	(void)sig;
+	sigsys_seen = 1;
+}
+
+/* inline-other: inline calls that are not file calls still do what they do - getpid, a signal mask, fork - and a
+ * SIGSYS the program handles itself still reaches its handler. */
+static int cmd_inline_other(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = on_program_sigsys };
+	sigset_t usr1, now;
+	long pid;
+	int status;
+
+	(void)argc;
+	(void)argv;
+	printf("getpid matches: %s\n", inline_syscall(SYS_getpid, 0, 0, 0, 0) == getpid() ? "yes" : "no");
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	inline_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&usr1, 0, sizeof(long));
+	sigprocmask(SIG_BLOCK, NULL, &now);
+	printf("SIGUSR1 blocked by an inline call: %s\n", sigismember(&now, SIGUSR1) ? "yes" : "no");
+	sigaction(SIGSYS, &sa, NULL);
+	kill(getpid(), SIGSYS);
+	printf("the program's own SIGSYS handler ran: %s\n", sigsys_seen ? "yes" : "no");
+	printf("io_uring_setup inline: %s\n",
+	       errname((int)-inline_syscall(SYS_io_uring_setup, 4, (long)(char[120]){ 0 }, 0, 0)));
+	fflush(stdout);
+	pid = inline_syscall(SYS_fork, 0, 0, 0, 0);
+	if (pid == 0)
+		_exit(7);
+	if (pid < 0 || waitpid((pid_t)pid, &status, 0) < 0)
+		return 1;
+	printf("inline fork: child exited %d\n", WEXITSTATUS(status));
+	return 0;
+}
+
 /* syscall-write FILE OFF TEXT: open O_RDWR and pwrite with syscall(2). */
 static int cmd_syscall_write(int argc, char **argv)
 {
@@ -483,6 +613,9 @@ static const struct command {
 	{ "openat2", 2, cmd_openat2, "DIR NAME" },
 	{ "syscall-read", 3, cmd_syscall_read, "FILE OFF LEN" },
 	{ "syscall-write", 3, cmd_syscall_write, "FILE OFF TEXT" },
+	{ "inline-read", 3, cmd_inline_read, "FILE OFF LEN" },
+	{ "inline-write", 3, cmd_inline_write, "FILE OFF TEXT" },
+	{ "inline-other", 0, cmd_inline_other, "" },
 	{ "fdopen", 2, cmd_fdopen, "FILE TEXT" },
 	{ "dprintf", 3, cmd_dprintf, "FILE OFF TEXT" },
 	{ "realpath-chk", 1, cmd_realpath_chk, "PATH" },

@@ -598,3 +598,27 @@ os.execv(\"bin/s.sh\", [\"bin/s.sh\"])
 	expect_eq "$(shim python3 -c "import os; print(os.getxattr('tree/new', 'user.new').decode())")" v \
 		"the new file's own attribute"
 }
+
+@test "inline system calls read the merged file and write into the shadow: main thread, new thread, fork child, signals blocked" {
+	seq -s " " 1 3000 >"$LOWER/n.txt" # one line: each report is one line
+	lower_ready
+	run_both '
+		ps_exec "$PS_PROBE" pwrite "$RO/n.txt" 100 CHANGED >/dev/null
+		ps_exec "$BYPASS" inline-read "$RO/n.txt" 95 20
+		ps_exec "$BYPASS" inline-write "$RO/n.txt" 9000 INLINE-WRITE
+		ps_exec "$BYPASS" inline-read "$RO/n.txt" 8995 25
+		ps_exec "$PS_PROBE" pread "$RO/n.txt" 8995 25
+	'
+	grep -q "^thread: .*CHANGED" "$T/stdout.ro"
+	grep -q "^child: .*CHANGED" "$T/stdout.ro"
+	grep -q "^all signals blocked: .*INLINE-WRITE" "$T/stdout.ro"
+}
+
+@test "inline system calls that are not file calls work as without the shim, and the program's own SIGSYS handler still runs" {
+	lower_ready
+	run_both '
+		ps_exec "$BYPASS" inline-other | grep -v io_uring
+	'
+	grep -qx "inline fork: child exited 7" "$T/stdout.ro"
+	in_ro_ns 'ps_exec "$BYPASS" inline-other' | grep -qx "io_uring_setup inline: ENOSYS"
+}

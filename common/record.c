@@ -129,6 +129,21 @@ int ps_record_check_header(const struct ps_record_disk *hdr, uint64_t file_size,
 	return 0;
 }
 
+int ps_record_peek(int fd, struct ps_record_disk *hdr)
+{
+	const size_t want = offsetof(struct ps_record_disk, reserved3);
+	char why[160];
+	ssize_t n = ps_sys->pread(fd, hdr, want, 0);
+
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != want)
+		return -EILSEQ;
+	if (hdr->flags & PS_REC_HAS_LOWER)
+		return 1;
+	return ps_record_check_header(hdr, PS_RECORD_HEADER_SIZE, NULL, why, sizeof(why));
+}
+
 int ps_record_load(struct ps_record *rec, int fd, const struct stat *lower, const char *name)
 {
 	struct stat st;

@@ -557,6 +557,28 @@ static int merged_dir_stat(const struct ps_target *t, struct stat *st)
 	return 0;
 }
 
+/* A file that lives wholly in the shadow is its data file, as its record's header says: stat needs neither the
+ * record's mapping nor a file object (four system calls where loading the file takes about twenty). 0 and *st
+ * filled, or 1: not such a file or not sure (being made, renamed, a torn pair): load it. */
+static int stat_shadow_only(const struct ps_target *t, struct stat *st)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	struct ps_record_disk hdr;
+	char meta[PATH_MAX], data[PATH_MAX];
+	int fd, rc;
+
+	if (!sh || ps_shadow_path(meta, sizeof(meta), "meta", ps_cfg.prefix[t->prefix].enc, t->rel) < 0 ||
+	    ps_target_data_path(t, data, sizeof(data)) < 0)
+		return 1;
+	if ((fd = REAL(openat)(sh->dirfd, meta, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return 1;
+	rc = ps_record_peek(fd, &hdr);
+	REAL(close)(fd);
+	if (rc != 0 || REAL(fstatat)(sh->dirfd, data, st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st->st_mode))
+		return 1;
+	return hdr.data_ino && hdr.data_ino != (uint64_t)st->st_ino;
+}
+
 int ps_target_stat(const struct ps_target *t, struct stat *st)
 {
 	struct ps_shadow *sh = ps_shadow_get();
@@ -566,6 +588,8 @@ int ps_target_stat(const struct ps_target *t, struct stat *st)
 
 	switch (t->ns.state) {
 	case PS_NS_RECORD:
+		if (stat_shadow_only(t, st) == 0)
+			return 0;
 		if ((rc = ps_target_lookup(t, &f)) < 0)
 			return rc;
 		rc = ps_merge_stat(f, st);

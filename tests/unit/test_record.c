@@ -550,6 +550,44 @@ static void test_release_closes_and_unmaps(void **state)
 	ps_record_release(&fx->rec);
 }
 
+/* peek: what ps_record_peek says of D/rec. */
+static int peek(struct fx *fx, struct ps_record_disk *hdr)
+{
+	int fd = open(fx->recpath, O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	assert_true(fd >= 0);
+	rc = ps_record_peek(fd, hdr);
+	close(fd);
+	return rc;
+}
+
+static void test_peek_tells_a_file_without_lower_from_one_with(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_record_disk hdr;
+
+	close(make_record(fx, NULL));
+	assert_int_equal(peek(fx, &hdr), 0);
+	assert_int_equal(hdr.flags & PS_REC_HAS_LOWER, 0);
+	close(make_record(fx, &fx->lst));
+	assert_int_equal(peek(fx, &hdr), 1);
+}
+
+static void test_peek_of_a_corrupt_or_truncated_header_is_eilseq(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_record_disk hdr;
+
+	close(make_record(fx, NULL));
+	read_header(fx, &hdr);
+	hdr.lower_ino ^= 1; /* covered by the CRC, not resealed */
+	write_header(fx, &hdr);
+	assert_int_equal(peek(fx, &hdr), -EILSEQ);
+	assert_int_equal(truncate(fx->recpath, 100), 0);
+	assert_int_equal(peek(fx, &hdr), -EILSEQ);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -583,6 +621,8 @@ int main(void)
 		T(test_pages_at_or_past_nbits_are_ignored),
 		T(test_shadowed_pages_counts_only_below_lower_len),
 		T(test_release_closes_and_unmaps),
+		T(test_peek_tells_a_file_without_lower_from_one_with),
+		T(test_peek_of_a_corrupt_or_truncated_header_is_eilseq),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -609,12 +609,14 @@ static int exec_at(int dirfd, const char *path, char *const argv[], char *const 
 		rc = plan_exec(dirfd, path, at_flags, argv, envp, &plan, force_copy, PS_FDS_EXEC);
 		ps_leave();
 		if (rc == 0) {
+			ps_trap_before_exec();
 			errno = saved;
 			if (plan.path == path && (dirfd != AT_FDCWD || at_flags))
 				REAL(execveat)(dirfd, path, plan.argv, plan.envp, at_flags & ~PS_AT_FROM_CLOEXEC_FD);
 			else
 				REAL(execve)(plan.path, plan.argv, plan.envp);
 			rc = -errno;
+			ps_trap_after_exec_failed();
 		}
 		plan_free(&plan);
 		if (!retry_with_copy(&plan, rc, force_copy))

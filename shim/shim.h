@@ -248,6 +248,10 @@ int ps_syscall_route(long number, const long a[6], long *ret);
 /* ---- trap.c ---- */
 /* Trap the inline system calls of this process's threads (start-up, configured shims). */
 void ps_trap_init(void);
+/* Around an exec: the new program inherits SIGSYS ignored or blocked if this one asked for it; a failed exec
+ * traps again. */
+void ps_trap_before_exec(void);
+void ps_trap_after_exec_failed(void);
 /* The calling thread's selector byte for Syscall User Dispatch: 1 blocks (traps) calls from outside libc. */
 extern __thread char ps_trap_selector __attribute__((tls_model("initial-exec")));
 

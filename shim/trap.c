@@ -47,15 +47,21 @@
 #endif
 
 __thread char ps_trap_selector __attribute__((tls_model("initial-exec")));
+/* SIGSYS as the program sees it in this thread: blocked by its masks (the kernel's mask never blocks it), and a
+ * SIGSYS that arrived meanwhile, held back until the program unblocks it. */
+static __thread char program_blocks_sigsys __attribute__((tls_model("initial-exec")));
+static __thread char sigsys_held __attribute__((tls_model("initial-exec")));
 
 struct range {
 	uintptr_t lo, hi;
 };
 
 static int trap_on;                 /* set once at start-up: threads and fork children turn it on too */
-static struct range libc_text;      /* the one range whose calls run as usual */
+static struct range allowed;        /* the one range whose calls run as usual: libc's text through ld.so's */
+static struct range libc_text;
 static struct range loader_text;    /* ld.so: its calls are run as they are */
 static struct range vdso_text;      /* the vDSO's fallback calls, likewise */
+static int vdso_traps;              /* calls the vDSO made outside the allowed range (start-up's clock test) */
 static struct sigaction program_sigsys; /* what the program asked SIGSYS to do */
 static pthread_mutex_t program_sigsys_mutex = PTHREAD_MUTEX_INITIALIZER;
 
@@ -113,19 +119,21 @@ static int runs_natively(long nr)
  * handler returns (uc_sigmask), so that is the one to read and change - never blocking SIGSYS. */
 static long emulate_sigprocmask(ucontext_t *uc, const long a[6])
 {
-	unsigned long *mask = (unsigned long *)&uc->uc_sigmask, cur = *mask, set;
-	const unsigned long never = 1UL << (SIGKILL - 1) | 1UL << (SIGSTOP - 1) | 1UL << (SIGSYS - 1);
+	const unsigned long sys = 1UL << (SIGSYS - 1), never = 1UL << (SIGKILL - 1) | 1UL << (SIGSTOP - 1) | sys;
+	unsigned long *mask = (unsigned long *)&uc->uc_sigmask, cur = *mask | (program_blocks_sigsys ? sys : 0), set;
 
 	if (a[3] != sizeof(unsigned long))
 		return -EINVAL;
 	if (a[1]) {
 		set = *(const unsigned long *)a[1];
 		switch (a[0]) {
-		case SIG_BLOCK: *mask = cur | (set & ~never); break;
-		case SIG_UNBLOCK: *mask = cur & ~set; break;
-		case SIG_SETMASK: *mask = set & ~never; break;
+		case SIG_BLOCK: set |= cur; break;
+		case SIG_UNBLOCK: set = cur & ~set; break;
+		case SIG_SETMASK: break;
 		default: return -EINVAL;
 		}
+		*mask = set & ~never;
+		program_blocks_sigsys = (set & sys) != 0;
 	}
 	if (a[2])
 		*(unsigned long *)a[2] = cur;
@@ -140,7 +148,11 @@ static int routed_caller(uintptr_t from)
 	Dl_info info;
 	Lmid_t ns = LM_ID_BASE;
 
-	if (in_range(&loader_text, from) || in_range(&vdso_text, from))
+	if (in_range(&vdso_text, from)) {
+		__atomic_add_fetch(&vdso_traps, 1, __ATOMIC_RELAXED);
+		return 0;
+	}
+	if (in_range(&loader_text, from))
 		return 0;
 	if (dladdr1((void *)from, &info, (void **)&map, RTLD_DL_LINKMAP) && map && dlinfo(map, RTLD_DI_LMID, &ns) == 0)
 		return ns == LM_ID_BASE;
@@ -152,6 +164,10 @@ static void call_program_handler(int sig, siginfo_t *si, void *ctx)
 {
 	struct sigaction act;
 
+	if (program_blocks_sigsys) { /* delivered when the program unblocks it (unblocked_sigsys) */
+		sigsys_held = 1;
+		return;
+	}
 	pthread_mutex_lock(&program_sigsys_mutex);
 	act = program_sigsys;
 	if ((act.sa_flags & SA_RESETHAND) && act.sa_handler != SIG_DFL && act.sa_handler != SIG_IGN)
@@ -170,6 +186,39 @@ static void call_program_handler(int sig, siginfo_t *si, void *ctx)
 		act.sa_sigaction(sig, si, ctx);
 	else
 		act.sa_handler(sig);
+}
+
+/* The kernel's struct sigaction, as rt_sigaction takes it. */
+struct kernel_sigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	unsigned long mask;
+};
+
+/* rt_sigaction(SIGSYS, act, old, size) made inline: the program's disposition, kept aside like sigaction's. */
+static long emulate_sigaction_sigsys(const long a[6])
+{
+	const struct kernel_sigaction *act = (const struct kernel_sigaction *)a[1];
+	struct kernel_sigaction *old = (struct kernel_sigaction *)a[2];
+
+	if (a[3] != sizeof(unsigned long))
+		return -EINVAL;
+	pthread_mutex_lock(&program_sigsys_mutex);
+	if (old) {
+		old->handler = (void *)program_sigsys.sa_handler;
+		old->flags = (unsigned long)program_sigsys.sa_flags;
+		old->restorer = NULL;
+		memcpy(&old->mask, &program_sigsys.sa_mask, sizeof(old->mask));
+	}
+	if (act) {
+		memset(&program_sigsys, 0, sizeof(program_sigsys));
+		program_sigsys.sa_handler = (sighandler_t)act->handler;
+		program_sigsys.sa_flags = (int)act->flags;
+		memcpy(&program_sigsys.sa_mask, &act->mask, sizeof(act->mask));
+	}
+	pthread_mutex_unlock(&program_sigsys_mutex);
+	return 0;
 }
 
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)
@@ -196,8 +245,8 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	a[3] = r[REG_R10];
 	a[4] = r[REG_R8];
 	a[5] = r[REG_R9];
-	if (nr == SYS_rt_sigprocmask) {
-		r[REG_RAX] = emulate_sigprocmask(ctx, a);
+	if (nr == SYS_rt_sigprocmask || (nr == SYS_rt_sigaction && a[0] == SIGSYS)) {
+		r[REG_RAX] = nr == SYS_rt_sigprocmask ? emulate_sigprocmask(ctx, a) : emulate_sigaction_sigsys(a);
 		errno = saved;
 		return;
 	}
@@ -211,7 +260,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 static int trap_thread(void)
 {
 	ps_trap_selector = SYSCALL_DISPATCH_FILTER_BLOCK;
-	return prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, libc_text.lo, libc_text.hi - libc_text.lo,
+	return prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_ON, allowed.lo, allowed.hi - allowed.lo,
 		     &ps_trap_selector);
 }
 
@@ -221,10 +270,61 @@ static void trap_fork_child(void)
 		trap_thread();
 }
 
+/* The allowed range: libc's text, stretched to ld.so's when ld.so lies close above it (as the kernel places them:
+ * ld.so, the vDSO and the libraries loaded at start-up sit together), so that ld.so's own calls - every dlopen -
+ * never trap. The libraries between are allowed too; those loaded later, and the program, are not. */
+static void choose_range(void)
+{
+	allowed = libc_text;
+	if (loader_text.lo > libc_text.hi && loader_text.hi - libc_text.lo < (1UL << 30))
+		allowed.hi = loader_text.hi;
+}
+
+/* Does the vDSO fall back to system calls for the clock here (a clock source it cannot read)? Then every
+ * clock_gettime would trap: leave dispatch off. Run with dispatch on, right after it is turned on. */
+static int vdso_makes_calls(void)
+{
+	struct timespec ts;
+	struct timeval tv;
+
+	if (!vdso_text.lo || (vdso_text.lo >= allowed.lo && vdso_text.hi <= allowed.hi))
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gettimeofday(&tv, NULL);
+	return __atomic_load_n(&vdso_traps, __ATOMIC_RELAXED) > 0;
+}
+
+/* SIGSYS blocked across exec by the parent: blocked in the program's view from now on, unblocked in the kernel's (a
+ * trap while it is blocked would kill the thread); one already pending is held for the program. */
+static void take_over_inherited_block(void)
+{
+	sigset_t cur, sys;
+
+	if (REAL(pthread_sigmask)(SIG_BLOCK, NULL, &cur) != 0 || !sigismember(&cur, SIGSYS))
+		return;
+	program_blocks_sigsys = 1;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	REAL(pthread_sigmask)(SIG_UNBLOCK, &sys, NULL);
+}
+
+/* Where the process cannot be trapped: valgrind runs the program on its own system calls, which would all trap. */
+static const char *cannot_trap(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+
+	if (pre && strstr(pre, "vgpreload"))
+		return "the program runs under valgrind";
+	if (!libc_text.lo || !loader_text.lo)
+		return "libc's or ld.so's text not found";
+	return NULL;
+}
+
 void ps_trap_init(void)
 {
 	struct text_search q = { (uintptr_t)REAL(syscall), getauxval(AT_BASE), getauxval(AT_SYSINFO_EHDR) };
-	const char *env = getenv("PAGESHADOW_TRAP");
+	const char *env = getenv("PAGESHADOW_TRAP"), *why;
 	/* Nothing blocked while the handler runs a call for the program (a read that waits must still take ^C), and
 	 * SA_NODEFER: a handler that runs meanwhile may trap too. */
 	struct sigaction act = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART };
@@ -232,16 +332,20 @@ void ps_trap_init(void)
 	if (env && strcmp(env, "0") == 0)
 		return;
 	dl_iterate_phdr(find_texts, &q);
-	if (!libc_text.lo || !loader_text.lo) {
-		ps_debug("inline system calls are not trapped: libc's or ld.so's text not found");
+	if ((why = cannot_trap())) {
+		ps_debug("inline system calls are not trapped: %s", why);
 		return;
 	}
+	choose_range();
 	REAL(sigaction)(SIGSYS, NULL, &program_sigsys);
 	sigemptyset(&act.sa_mask);
 	if (REAL(sigaction)(SIGSYS, &act, NULL) < 0)
 		return;
-	if (trap_thread() < 0) {
-		ps_debug("inline system calls are not trapped: %s", strerror(errno));
+	take_over_inherited_block();
+	if (trap_thread() < 0 || vdso_makes_calls()) {
+		ps_debug("inline system calls are not trapped: %s",
+			 vdso_traps ? "the vDSO makes system calls for the clock here" : strerror(errno));
+		prctl(PR_SET_SYSCALL_USER_DISPATCH, PR_SYS_DISPATCH_OFF, 0, 0, 0);
 		REAL(sigaction)(SIGSYS, &program_sigsys, NULL);
 		return;
 	}
@@ -249,11 +353,49 @@ void ps_trap_init(void)
 	pthread_atfork(NULL, NULL, trap_fork_child);
 }
 
+/* exec keeps an ignored or blocked signal: give the new program what this one asked for SIGSYS. */
+void ps_trap_before_exec(void)
+{
+	sigset_t sys;
+
+	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
+		return;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	if (program_sigsys.sa_handler == SIG_IGN)
+		REAL(sigaction)(SIGSYS, &program_sigsys, NULL);
+	if (program_blocks_sigsys)
+		REAL(pthread_sigmask)(SIG_BLOCK, &sys, NULL);
+}
+
+/* The exec failed: this program goes on, trapped. */
+void ps_trap_after_exec_failed(void)
+{
+	struct sigaction act = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART };
+	sigset_t sys;
+
+	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
+		return;
+	sigemptyset(&sys);
+	sigaddset(&sys, SIGSYS);
+	REAL(pthread_sigmask)(SIG_UNBLOCK, &sys, NULL);
+	sigemptyset(&act.sa_mask);
+	REAL(sigaction)(SIGSYS, &act, NULL);
+}
+
 #else
 
 void ps_trap_init(void)
 {
 	ps_debug("inline system calls are not trapped on this architecture");
+}
+
+void ps_trap_before_exec(void)
+{
+}
+
+void ps_trap_after_exec_failed(void)
+{
 }
 
 static int trap_thread(void)
@@ -268,6 +410,7 @@ static int trap_thread(void)
 struct thread_start {
 	void *(*fn)(void *);
 	void *arg;
+	char blocks_sigsys; /* a new thread starts with its creator's mask */
 };
 
 static void *trapped_start(void *p)
@@ -275,6 +418,7 @@ static void *trapped_start(void *p)
 	struct thread_start s = *(struct thread_start *)p;
 
 	free(p);
+	program_blocks_sigsys = s.blocks_sigsys;
 	trap_thread();
 	return s.fn(s.arg);
 }
@@ -288,22 +432,57 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(vo
 		return REAL(pthread_create)(thread, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
+	s->blocks_sigsys = program_blocks_sigsys;
 	rc = REAL(pthread_create)(thread, attr, trapped_start, s);
 	if (rc != 0)
 		free(s);
 	return rc;
 }
 
-/* A copy of set without SIGSYS, in *out; the original when there is nothing to take out. (Also traps again after
- * a call that ran natively, as ps_enter does.) */
-static const sigset_t *without_sigsys(const sigset_t *set, sigset_t *out)
+/* A mask change as the program means it: SIGSYS stays out of the kernel's mask (a trap while it is blocked would
+ * kill the thread) and is blocked in the program's view instead - shown in *old, held back when it arrives
+ * (call_program_handler) and delivered when unblocked. Also traps again after a call that ran natively. */
+static int change_mask(int (*call)(int, const sigset_t *, sigset_t *), int how, const sigset_t *set, sigset_t *old)
 {
-	ps_trap_selector = 1;
-	if (!set || !__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE) || !sigismember(set, SIGSYS))
-		return set;
-	*out = *set;
-	sigdelset(out, SIGSYS);
-	return out;
+	int was = program_blocks_sigsys, rc;
+	sigset_t copy;
+
+	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
+		return call(how, set, old);
+	ps_trap_selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+	if (set && sigismember(set, SIGSYS) && how != SIG_UNBLOCK) {
+		copy = *set;
+		sigdelset(&copy, SIGSYS);
+		set = &copy;
+	}
+	if ((rc = call(how, set, old)) != 0)
+		return rc;
+	if (set && (how == SIG_BLOCK || how == SIG_SETMASK))
+		program_blocks_sigsys = set == &copy || (how == SIG_BLOCK && was);
+	else if (set && how == SIG_UNBLOCK && sigismember(set, SIGSYS))
+		program_blocks_sigsys = 0;
+	if (old && was)
+		sigaddset(old, SIGSYS);
+	if (!program_blocks_sigsys && sigsys_held) {
+		sigsys_held = 0;
+		raise(SIGSYS);
+	}
+	return 0;
+}
+
+int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int rc = change_mask(REAL(pthread_sigmask), how, set, old);
+
+	if (rc == 0)
+		return 0;
+	errno = rc;
+	return -1;
+}
+
+int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return change_mask(REAL(pthread_sigmask), how, set, old);
 }
 
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
@@ -312,8 +491,8 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
 		return REAL(sigaction)(sig, act, old);
-	ps_trap_selector = 1;
-	if (sig != SIGSYS) {
+	ps_trap_selector = SYSCALL_DISPATCH_FILTER_BLOCK;
+	if (sig != SIGSYS) { /* a handler's mask must not block SIGSYS either */
 		if (act) {
 			copy = *act;
 			act = &copy;
@@ -338,18 +517,4 @@ sighandler_t signal(int sig, sighandler_t handler)
 		return REAL(signal)(sig, handler);
 	sigaction(sig, &act, &old);
 	return old.sa_handler;
-}
-
-int sigprocmask(int how, const sigset_t *set, sigset_t *old)
-{
-	sigset_t copy;
-
-	return REAL(sigprocmask)(how, how == SIG_UNBLOCK ? set : without_sigsys(set, &copy), old);
-}
-
-int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
-{
-	sigset_t copy;
-
-	return REAL(pthread_sigmask)(how, how == SIG_UNBLOCK ? set : without_sigsys(set, &copy), old);
 }

@@ -449,7 +449,35 @@ static int cmd_inline_other(int argc, char **argv)
 	if (pid < 0 || waitpid((pid_t)pid, &status, 0) < 0)
 		return 1;
 	printf("inline fork: child exited %d\n", WEXITSTATUS(status));
+	{ /* SIGSYS ignored by an inline rt_sigaction, then ld.so's own calls (dlopen) and an inline file call */
+		struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } ign = { SIG_IGN, 0, 0, 0 };
+		void *lib;
+
+		printf("inline rt_sigaction(SIGSYS, SIG_IGN): %ld\n", inline_syscall(SYS_rt_sigaction, SIGSYS, (long)&ign, 0, 8));
+		lib = dlopen("libz.so.1", RTLD_NOW);
+		printf("dlopen afterwards: %s\n", lib ? "ok" : "failed");
+		printf("inline getppid afterwards matches: %s\n",
+		       inline_syscall(SYS_getppid, 0, 0, 0, 0) == getppid() ? "yes" : "no");
+	}
 	return 0;
+}
+
+/* sigsys-exec ign|block: ignore or block SIGSYS, then exec a shell that sends itself SIGSYS - which an exec keeps
+ * ignored or blocked, so the shell goes on. */
+static int cmd_sigsys_exec(int argc, char **argv)
+{
+	sigset_t sys;
+
+	(void)argc;
+	if (!strcmp(argv[0], "ign")) {
+		signal(SIGSYS, SIG_IGN);
+	} else {
+		sigemptyset(&sys);
+		sigaddset(&sys, SIGSYS);
+		sigprocmask(SIG_BLOCK, &sys, NULL);
+	}
+	execl("/bin/sh", "sh", "-c", "kill -SYS $$; echo the shell survived SIGSYS", (char *)NULL);
+	return 1;
 }
 
 /* syscall-write FILE OFF TEXT: open O_RDWR and pwrite with syscall(2). */
@@ -616,6 +644,7 @@ static const struct command {
 	{ "inline-read", 3, cmd_inline_read, "FILE OFF LEN" },
 	{ "inline-write", 3, cmd_inline_write, "FILE OFF TEXT" },
 	{ "inline-other", 0, cmd_inline_other, "" },
+	{ "sigsys-exec", 1, cmd_sigsys_exec, "ign|block" },
 	{ "fdopen", 2, cmd_fdopen, "FILE TEXT" },
 	{ "dprintf", 3, cmd_dprintf, "FILE OFF TEXT" },
 	{ "realpath-chk", 1, cmd_realpath_chk, "PATH" },

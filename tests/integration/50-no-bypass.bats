@@ -620,5 +620,15 @@ os.execv(\"bin/s.sh\", [\"bin/s.sh\"])
 		ps_exec "$BYPASS" inline-other | grep -v io_uring
 	'
 	grep -qx "inline fork: child exited 7" "$T/stdout.ro"
+	grep -qx "dlopen afterwards: ok" "$T/stdout.ro"
 	in_ro_ns 'ps_exec "$BYPASS" inline-other' | grep -qx "io_uring_setup inline: ENOSYS"
+}
+
+@test "SIGSYS ignored or blocked by a program stays so across its exec, as without the shim" {
+	lower_ready
+	run_both '
+		ps_exec "$BYPASS" sigsys-exec ign
+		ps_exec "$BYPASS" sigsys-exec block
+	'
+	expect_eq "$(grep -c "the shell survived SIGSYS" "$T/stdout.ro")" 2 "shells that survived"
 }

@@ -72,6 +72,7 @@ int ps_ns_lookup(struct ps_shadow *sh, const char *enc, const char *rel, struct 
 		}
 		if (!S_ISDIR(st.st_mode)) {
 			out->state = !last ? PS_NS_NOTDIR : S_ISFIFO(st.st_mode) ? PS_NS_SPECIAL : PS_NS_RECORD;
+			out->header_only = st.st_size <= (off_t)PS_RECORD_HEADER_SIZE;
 			return 0;
 		}
 		opaque_above |= (st.st_mode & S_ISVTX) != 0;

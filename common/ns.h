@@ -40,6 +40,7 @@ struct ps_ns {
 	int opaque;      /* PS_NS_DIR */
 	int own_attrs;   /* PS_NS_DIR: mode, owner and times are the data directory's (always when opaque) */
 	size_t link_len; /* PS_NS_SYMLINK: the symlink is rel's first link_len bytes (all of rel: the name is one) */
+	int header_only; /* PS_NS_RECORD: the record is one header page (no bitmap: no lower file, or an empty one) */
 };
 
 /* What the shadow says about rel below the prefix encoded enc. One fstatat per component that has a meta

@@ -67,6 +67,8 @@ static void remove_exec_temp(void)
  * calls - is done once here, so that a shell's fork and exec loop pays it once and its children inherit it. */
 static void warm_for_children(void)
 {
+	if (!ps_shadow_if_open() && REAL(faccessat)(AT_FDCWD, ps_cfg.shadow, F_OK, 0) != 0)
+		return; /* never make the shadow for a program that only forks */
 	if (!ps_enter())
 		return;
 	pthread_once(&libs_once, find_libraries);

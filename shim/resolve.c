@@ -567,7 +567,8 @@ static int stat_shadow_only(const struct ps_target *t, struct stat *st)
 	char meta[PATH_MAX], data[PATH_MAX];
 	int fd, rc;
 
-	if (!sh || ps_shadow_path(meta, sizeof(meta), "meta", ps_cfg.prefix[t->prefix].enc, t->rel) < 0 ||
+	if (!t->ns.header_only || !sh ||
+	    ps_shadow_path(meta, sizeof(meta), "meta", ps_cfg.prefix[t->prefix].enc, t->rel) < 0 ||
 	    ps_target_data_path(t, data, sizeof(data)) < 0)
 		return 1;
 	if ((fd = REAL(openat)(sh->dirfd, meta, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)

@@ -28,8 +28,11 @@
 #include <sys/xattr.h>
 #include <sys/time.h>
 #include <utime.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/select.h>
+#include <threads.h>
 
 #include "config.h"
 #include "file.h"

@@ -282,7 +282,9 @@ static int write_formatted(int fd, char *text, int len)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO; /* a write that takes nothing would loop forever */
 			free(text);
 			return -1;
 		}

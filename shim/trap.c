@@ -23,13 +23,18 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <linux/audit.h>
 #include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/auxv.h>
+#include <sys/select.h>
+#include <threads.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -62,10 +67,30 @@ static struct range libc_text;
 static struct range loader_text;    /* ld.so: its calls are run as they are */
 static struct range vdso_text;      /* the vDSO's fallback calls, likewise */
 static int vdso_traps;              /* calls the vDSO made outside the allowed range (start-up's clock test) */
+static int (*find_object)(void *, struct dl_find_object *); /* ld.so's _dl_find_object (glibc 2.35) */
 static struct sigaction program_sigsys; /* what the program asked SIGSYS to do */
 static pthread_mutex_t program_sigsys_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* program_sigsys is read and written from signal handlers too: every signal stays out while the lock is held
+ * (a handler taking it on the same thread would wait forever). Nothing in between can trap. */
+static void sigsys_lock(sigset_t *saved)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	REAL(pthread_sigmask)(SIG_BLOCK, &all, saved);
+	pthread_mutex_lock(&program_sigsys_mutex);
+}
+
+static void sigsys_unlock(const sigset_t *saved)
+{
+	pthread_mutex_unlock(&program_sigsys_mutex);
+	REAL(pthread_sigmask)(SIG_SETMASK, saved, NULL);
+}
+
 #if defined(__x86_64__)
+
+static int trap_thread(void);
 
 static int in_range(const struct range *r, uintptr_t a)
 {
@@ -73,7 +98,7 @@ static int in_range(const struct range *r, uintptr_t a)
 }
 
 struct text_search {
-	uintptr_t libc_addr, loader_base, vdso_base;
+	uintptr_t libc_addr, loader_addr, loader_base, vdso_base;
 };
 
 /* The executable segment of the objects that hold libc's syscall(), ld.so (AT_BASE) and the vDSO. */
@@ -90,7 +115,7 @@ static int find_texts(struct dl_phdr_info *info, size_t size, void *data)
 			continue;
 		if (in_range(&r, q->libc_addr))
 			libc_text = r;
-		else if (info->dlpi_addr == q->loader_base)
+		else if (q->loader_addr ? in_range(&r, q->loader_addr) : q->loader_base && info->dlpi_addr == q->loader_base)
 			loader_text = r;
 		else if (q->vdso_base && info->dlpi_addr == q->vdso_base)
 			vdso_text = r;
@@ -98,8 +123,9 @@ static int find_texts(struct dl_phdr_info *info, size_t size, void *data)
 	return 0;
 }
 
-/* The calls that must not run inside the handler: they make a thread or process that would start in it, or
- * replace the very frame the handler returns through. */
+/* The calls that must not run inside the handler: they make a thread or process that would start in it on
+ * another stack (fork-like ones are run in it: forks_like_fork), or replace the very frame the handler returns
+ * through. */
 static int runs_natively(long nr)
 {
 	switch (nr) {
@@ -109,6 +135,7 @@ static int runs_natively(long nr)
 	case SYS_vfork:
 	case SYS_rt_sigreturn:
 	case SYS_restart_syscall:
+	case SYS_arch_prctl: /* may move the thread pointer the handler's thread-local state hangs on */
 		return 1;
 	default:
 		return 0;
@@ -144,9 +171,7 @@ static long emulate_sigprocmask(ucontext_t *uc, const long a[6])
  * (not ld.so, the vDSO, or the audit module's libc)? */
 static int routed_caller(uintptr_t from)
 {
-	struct link_map *map = NULL;
-	Dl_info info;
-	Lmid_t ns = LM_ID_BASE;
+	struct dl_find_object found;
 
 	if (in_range(&vdso_text, from)) {
 		__atomic_add_fetch(&vdso_traps, 1, __ATOMIC_RELAXED);
@@ -154,25 +179,31 @@ static int routed_caller(uintptr_t from)
 	}
 	if (in_range(&loader_text, from))
 		return 0;
-	if (dladdr1((void *)from, &info, (void **)&map, RTLD_DL_LINKMAP) && map && dlinfo(map, RTLD_DI_LMID, &ns) == 0)
-		return ns == LM_ID_BASE;
-	return 1;
+	/* _dl_find_object takes no lock and touches no dlerror state (safe in a signal handler); the object is the
+	 * program's when it is on the base namespace's list, which _r_debug heads. */
+	if (!find_object || find_object((void *)from, &found) != 0)
+		return 1;
+	for (const struct link_map *m = _r_debug.r_map; m; m = m->l_next)
+		if (m == found.dlfo_link_map)
+			return 1;
+	return 0;
 }
 
 /* What the program asked for SIGSYS, for a SIGSYS that is not a trap. */
 static void call_program_handler(int sig, siginfo_t *si, void *ctx)
 {
 	struct sigaction act;
+	sigset_t saved;
 
 	if (program_blocks_sigsys) { /* delivered when the program unblocks it (unblocked_sigsys) */
 		sigsys_held = 1;
 		return;
 	}
-	pthread_mutex_lock(&program_sigsys_mutex);
+	sigsys_lock(&saved);
 	act = program_sigsys;
 	if ((act.sa_flags & SA_RESETHAND) && act.sa_handler != SIG_DFL && act.sa_handler != SIG_IGN)
 		program_sigsys.sa_handler = SIG_DFL;
-	pthread_mutex_unlock(&program_sigsys_mutex);
+	sigsys_unlock(&saved);
 	if (act.sa_handler == SIG_IGN)
 		return;
 	if (act.sa_handler == SIG_DFL) { /* the default action: end the process as the kernel would */
@@ -199,26 +230,79 @@ struct kernel_sigaction {
 /* rt_sigaction(SIGSYS, act, old, size) made inline: the program's disposition, kept aside like sigaction's. */
 static long emulate_sigaction_sigsys(const long a[6])
 {
-	const struct kernel_sigaction *act = (const struct kernel_sigaction *)a[1];
-	struct kernel_sigaction *old = (struct kernel_sigaction *)a[2];
+	struct kernel_sigaction act = { 0 }, *old = (struct kernel_sigaction *)a[2];
+	struct sigaction prev;
+	sigset_t saved;
 
 	if (a[3] != sizeof(unsigned long))
 		return -EINVAL;
-	pthread_mutex_lock(&program_sigsys_mutex);
-	if (old) {
-		old->handler = (void *)program_sigsys.sa_handler;
-		old->flags = (unsigned long)program_sigsys.sa_flags;
-		old->restorer = NULL;
-		memcpy(&old->mask, &program_sigsys.sa_mask, sizeof(old->mask));
-	}
-	if (act) {
+	if (a[1]) /* read before old is written: they may be the same buffer */
+		act = *(const struct kernel_sigaction *)a[1];
+	sigsys_lock(&saved);
+	prev = program_sigsys;
+	if (a[1]) {
 		memset(&program_sigsys, 0, sizeof(program_sigsys));
-		program_sigsys.sa_handler = (sighandler_t)act->handler;
-		program_sigsys.sa_flags = (int)act->flags;
-		memcpy(&program_sigsys.sa_mask, &act->mask, sizeof(act->mask));
+		program_sigsys.sa_handler = (sighandler_t)act.handler;
+		program_sigsys.sa_flags = (int)act.flags;
+		memcpy(&program_sigsys.sa_mask, &act.mask, sizeof(act.mask));
 	}
-	pthread_mutex_unlock(&program_sigsys_mutex);
+	sigsys_unlock(&saved);
+	if (old) {
+		old->handler = (void *)prev.sa_handler;
+		old->flags = (unsigned long)prev.sa_flags;
+		old->restorer = NULL;
+		memcpy(&old->mask, &prev.sa_mask, sizeof(old->mask));
+	}
 	return 0;
+}
+
+/* rt_sigaction of another signal, or rt_sigsuspend, made inline: run with SIGSYS taken out of the mask given. */
+static long run_without_sigsys(long nr, const long a[6])
+{
+	const unsigned long sys = 1UL << (SIGSYS - 1);
+	struct kernel_sigaction act;
+	unsigned long mask;
+	long ret;
+
+	if (nr == SYS_rt_sigsuspend && a[0]) {
+		mask = *(const unsigned long *)a[0] & ~sys;
+		ret = REAL(syscall)(nr, &mask, a[1]);
+	} else if (nr == SYS_rt_sigaction && a[1]) {
+		act = *(const struct kernel_sigaction *)a[1];
+		act.mask &= ~sys;
+		ret = REAL(syscall)(nr, a[0], &act, a[2], a[3]);
+	} else {
+		ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3]);
+	}
+	return ret == -1 ? -errno : ret;
+}
+
+/* fork, or a clone that copies the memory and keeps the stack (what fork is made of), run inside the handler: the
+ * child returns through its own copy of the signal frame, and traps again first (the kernel cleared dispatch). */
+static int forks_like_fork(long nr, const long a[6])
+{
+	return nr == SYS_fork || (nr == SYS_clone && !(a[0] & (CLONE_VM | CLONE_SETTLS)) && a[1] == 0);
+}
+
+static long run_fork(long nr, const long a[6])
+{
+	long ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4]);
+
+	if (ret == 0)
+		trap_thread();
+	return ret == -1 ? -errno : ret;
+}
+
+/* Is the handler running on a small alternate signal stack (a crash handler's)? Routing a call through the shim
+ * takes tens of kilobytes; there the call runs as it is. */
+static int on_small_stack(void)
+{
+	stack_t ss;
+	char here;
+
+	if (sigaltstack(NULL, &ss) != 0 || !(ss.ss_flags & SS_ONSTACK))
+		return 0;
+	return (uintptr_t)&here - (uintptr_t)ss.ss_sp < 64 * 1024;
 }
 
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)
@@ -233,7 +317,9 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 		return;
 	}
 	nr = r[REG_RAX];
-	if (runs_natively(nr)) { /* once more, natively: back onto the 2-byte syscall instruction */
+	/* Another ABI (int $0x80, x32) or a call that cannot run in here: once more, natively - back onto the 2-byte
+	 * instruction, with the selector letting it through. */
+	if (si->si_arch != AUDIT_ARCH_X86_64 || (nr & 0x40000000) || runs_natively(nr)) {
 		ps_trap_selector = SYSCALL_DISPATCH_FILTER_ALLOW;
 		r[REG_RIP] -= 2;
 		errno = saved;
@@ -245,14 +331,25 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	a[3] = r[REG_R10];
 	a[4] = r[REG_R8];
 	a[5] = r[REG_R9];
-	if (nr == SYS_rt_sigprocmask || (nr == SYS_rt_sigaction && a[0] == SIGSYS)) {
-		r[REG_RAX] = nr == SYS_rt_sigprocmask ? emulate_sigprocmask(ctx, a) : emulate_sigaction_sigsys(a);
-		errno = saved;
-		return;
-	}
-	if (!routed_caller((uintptr_t)si->si_call_addr) || !ps_syscall_route(nr, a, &ret))
+	if (forks_like_fork(nr, a)) {
+		ret = run_fork(nr, a);
+	} else if (nr == SYS_rt_sigprocmask) {
+		ret = emulate_sigprocmask(ctx, a);
+		if (!program_blocks_sigsys && sigsys_held) { /* unblocked: what arrived meanwhile, now */
+			sigsys_held = 0;
+			raise(SIGSYS);
+		}
+	} else if (nr == SYS_rt_sigaction && a[0] == SIGSYS) {
+		ret = emulate_sigaction_sigsys(a);
+	} else if (nr == SYS_rt_sigaction || nr == SYS_rt_sigsuspend) {
+		ret = run_without_sigsys(nr, a);
+	} else if (!routed_caller((uintptr_t)si->si_call_addr) || on_small_stack() || !ps_syscall_route(nr, a, &ret)) {
 		ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-	r[REG_RAX] = ret == -1 ? -errno : ret;
+		ret = ret == -1 ? -errno : ret;
+	} else {
+		ret = ret == -1 ? -errno : ret;
+	}
+	r[REG_RAX] = ret;
 	errno = saved;
 }
 
@@ -275,9 +372,13 @@ static void trap_fork_child(void)
  * never trap. The libraries between are allowed too; those loaded later, and the program, are not. */
 static void choose_range(void)
 {
+	uintptr_t program_entry = getauxval(AT_ENTRY); /* the program's, also when ld.so mapped it (ld.so PROGRAM) */
+
 	allowed = libc_text;
 	if (loader_text.lo > libc_text.hi && loader_text.hi - libc_text.lo < (1UL << 30))
 		allowed.hi = loader_text.hi;
+	if (in_range(&allowed, program_entry)) /* ld.so PROGRAM maps the program beside the libraries */
+		allowed = libc_text;
 }
 
 /* Does the vDSO fall back to system calls for the clock here (a clock source it cannot read)? Then every
@@ -323,7 +424,10 @@ static const char *cannot_trap(void)
 
 void ps_trap_init(void)
 {
-	struct text_search q = { (uintptr_t)REAL(syscall), getauxval(AT_BASE), getauxval(AT_SYSINFO_EHDR) };
+	/* ld.so by a function only it defines (AT_BASE is 0 when ld.so was run as a program - ldd, ld.so PROGRAM -
+	 * and so is a non-PIE program's own base; ld.so then also gives AT_ENTRY the program's), else by AT_BASE. */
+	struct text_search q = { (uintptr_t)REAL(syscall), (uintptr_t)dlsym(RTLD_DEFAULT, "__tls_get_addr"),
+				 getauxval(AT_BASE), getauxval(AT_SYSINFO_EHDR) };
 	const char *env = getenv("PAGESHADOW_TRAP"), *why;
 	/* Nothing blocked while the handler runs a call for the program (a read that waits must still take ^C), and
 	 * SA_NODEFER: a handler that runs meanwhile may trap too. */
@@ -331,6 +435,7 @@ void ps_trap_init(void)
 
 	if (env && strcmp(env, "0") == 0)
 		return;
+	find_object = (int (*)(void *, struct dl_find_object *))dlsym(RTLD_DEFAULT, "_dl_find_object");
 	dl_iterate_phdr(find_texts, &q);
 	if ((why = cannot_trap())) {
 		ps_debug("inline system calls are not trapped: %s", why);
@@ -487,7 +592,8 @@ int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-	struct sigaction copy;
+	struct sigaction copy, prev;
+	sigset_t saved;
 
 	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
 		return REAL(sigaction)(sig, act, old);
@@ -500,12 +606,15 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 		}
 		return REAL(sigaction)(sig, act, old);
 	}
-	pthread_mutex_lock(&program_sigsys_mutex);
-	if (old)
-		*old = program_sigsys;
+	if (act) /* read before old is written: they may be the same buffer */
+		copy = *act;
+	sigsys_lock(&saved);
+	prev = program_sigsys;
 	if (act)
-		program_sigsys = *act;
-	pthread_mutex_unlock(&program_sigsys_mutex);
+		program_sigsys = copy;
+	sigsys_unlock(&saved);
+	if (old)
+		*old = prev;
 	return 0;
 }
 
@@ -517,4 +626,70 @@ sighandler_t signal(int sig, sighandler_t handler)
 		return REAL(signal)(sig, handler);
 	sigaction(sig, &act, &old);
 	return old.sa_handler;
+}
+
+/* mask without SIGSYS (in *copy) while inline calls are trapped; mask itself otherwise. */
+static const sigset_t *without_sigsys(const sigset_t *mask, sigset_t *copy)
+{
+	if (!mask || !__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE) || !sigismember(mask, SIGSYS))
+		return mask;
+	*copy = *mask;
+	sigdelset(copy, SIGSYS);
+	return copy;
+}
+
+/* The calls that wait with a mask of their own: SIGSYS stays out of it too. */
+int sigsuspend(const sigset_t *mask)
+{
+	sigset_t copy;
+
+	return REAL(sigsuspend)(without_sigsys(mask, &copy));
+}
+
+int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *mask)
+{
+	sigset_t copy;
+
+	return REAL(ppoll)(fds, nfds, timeout, without_sigsys(mask, &copy));
+}
+
+int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, const struct timespec *timeout,
+	    const sigset_t *mask)
+{
+	sigset_t copy;
+
+	return REAL(pselect)(nfds, readfds, writefds, exceptfds, timeout, without_sigsys(mask, &copy));
+}
+
+/* C11 threads start through glibc's own pthread_create, which the wrapper above never sees. */
+struct thrd_start_args {
+	thrd_start_t fn;
+	void *arg;
+	char blocks_sigsys;
+};
+
+static int trapped_thrd_start(void *p)
+{
+	struct thrd_start_args s = *(struct thrd_start_args *)p;
+
+	free(p);
+	program_blocks_sigsys = s.blocks_sigsys;
+	trap_thread();
+	return s.fn(s.arg);
+}
+
+int thrd_create(thrd_t *thr, thrd_start_t fn, void *arg)
+{
+	struct thrd_start_args *s;
+	int rc;
+
+	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE) || !(s = malloc(sizeof(*s))))
+		return REAL(thrd_create)(thr, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	s->blocks_sigsys = program_blocks_sigsys;
+	rc = REAL(thrd_create)(thr, trapped_thrd_start, s);
+	if (rc != thrd_success)
+		free(s);
+	return rc;
 }

@@ -608,6 +608,8 @@ os.execv(\"bin/s.sh\", [\"bin/s.sh\"])
 		ps_exec "$BYPASS" inline-write "$RO/n.txt" 9000 INLINE-WRITE
 		ps_exec "$BYPASS" inline-read "$RO/n.txt" 8995 25
 		ps_exec "$PS_PROBE" pread "$RO/n.txt" 8995 25
+		ps_exec /lib64/ld-linux-x86-64.so.2 "$BYPASS" inline-write "$RO/n.txt" 12000 THROUGH-LD.SO
+		ps_exec tail -c 30 "$RO/n.txt"
 	'
 	grep -q "^thread: .*CHANGED" "$T/stdout.ro"
 	grep -q "^child: .*CHANGED" "$T/stdout.ro"

@@ -7,10 +7,11 @@
  *  - a file with a lower file: times on its data file (a regular file under the shim always reports the data
  *    file's times, merge.h), mode and owner in its record (record.h); a lower file that has no record gets one,
  *    which copies nothing. Permission is checked here, against the merged attributes, as the kernel would;
- *  - a symlink made in the shadow: its meta entry (owner and times);
+ *  - a symlink made in the shadow: its meta entry (owner and times); a lower symlink becomes one (same target,
+ *    owner and times) when its owner or times change;
  *  - a lower directory: its data directory, which takes the lower one's attributes first (ns.h);
- *  - a lower symlink or special file: its own, which nothing may change - a call that would change them fails
- *    with EROFS (also where the lower tree is writable); one that changes nothing succeeds.
+ *  - a lower special file: its own, which nothing may change - a call that would change them fails with EROFS
+ *    (also where the lower tree is writable); one that changes nothing succeeds.
  * A deleted name is ENOENT.
  */
 #include "shim.h"
@@ -183,6 +184,34 @@ static int apply_lower_dir(const struct ps_target *t, const struct stat *st, con
 	return apply_real(sh->dirfd, data, a);
 }
 
+/* A lower symlink gets attributes of its own by becoming a symlink of the shadow's with the same target, owner and
+ * times - all there is to a symlink - and then the change. A symlink has no mode to change. */
+static int apply_lower_symlink(const struct ps_target *t, const struct stat *st, const struct attr *a)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	const char *enc = ps_cfg.prefix[t->prefix].enc;
+	struct timespec times[2] = { st->st_atim, st->st_mtim };
+	char target[PATH_MAX], meta[PATH_MAX];
+	ssize_t n;
+	int rc;
+
+	if (a->kind == ATTR_MODE)
+		return -EOPNOTSUPP;
+	if (!sh)
+		return -EROFS;
+	if ((rc = may_change(st, a)) < 0 || (rc = ps_shadow_path(meta, sizeof(meta), "meta", enc, t->rel)) < 0)
+		return rc;
+	if ((n = REAL(readlinkat)(AT_FDCWD, t->path, target, sizeof(target) - 1)) < 0)
+		return -errno;
+	target[n] = '\0';
+	if ((rc = ps_ns_symlink(sh, enc, t->rel, target)) < 0)
+		return rc;
+	/* the lower link's owner where the kernel lets us (it does for its owner and root), and its times */
+	REAL(fchownat)(sh->dirfd, meta, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+	REAL(utimensat)(sh->dirfd, meta, times, AT_SYMLINK_NOFOLLOW);
+	return apply_real(sh->dirfd, meta, a);
+}
+
 static int apply_target(const struct ps_target *t, const struct attr *a)
 {
 	struct ps_shadow *sh = ps_shadow_get();
@@ -222,7 +251,9 @@ static int apply_target(const struct ps_target *t, const struct attr *a)
 		return apply_lower_file(t, &st, a);
 	if (S_ISDIR(st.st_mode))
 		return apply_lower_dir(t, &st, a);
-	ps_debug("%s: attributes of a lower symlink or device cannot change", t->path);
+	if (S_ISLNK(st.st_mode))
+		return apply_lower_symlink(t, &st, a);
+	ps_debug("%s: attributes of a lower device or FIFO cannot change", t->path);
 	return may_change(&st, a) < 0 ? may_change(&st, a) : -EROFS;
 }
 

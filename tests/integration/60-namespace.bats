@@ -363,6 +363,22 @@ EOF
 	'
 }
 
+@test "touch -h and chown -h of a lower symlink change the link in the merged view; it still leads where it did" {
+	mkdir -p "$LOWER/l"
+	echo target-bytes >"$LOWER/l/t"
+	ln -s t "$LOWER/l/link"
+	lower_ready
+	run_both '
+		cd "$RO/l"
+		ps_exec touch -h -d "2001-02-03 04:05:06" link
+		ps_exec chown -h 1234:2345 link
+		ps_exec stat -c "%n %u %g %Y %N" link
+		ps_exec cat link
+		listing "$RO"
+	'
+	grep -q "^link 1234 2345 981173106 " "$T/stdout.ro"
+}
+
 @test "a deleted program or library is gone for exec, dlopen and ld.so; a symlink made in the shadow leads ld.so to a library" {
 	command -v cc >/dev/null || skip "cc is not installed"
 	mkdir -p "$LOWER/lib" "$LOWER/bin"

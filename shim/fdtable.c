@@ -377,28 +377,25 @@ static const char *fd_hint_for_us(void)
 	return end + 1;
 }
 
-/* With a hint, only the descriptors it lists are looked at: reading /proc/self/fd costs a new process tens of
- * microseconds (its /proc entries are made on first use). The hint goes: it described this process's start, not
- * what its own children inherit. */
-void ps_fd_adopt_inherited(void)
+/* The descriptors the hint lists ("fd,fd,..."). */
+static void adopt_listed(const char *list)
 {
-	const char *hint = fd_hint_for_us();
+	for (char *end; *list; list = *end ? end + 1 : end) {
+		long fd = strtol(list, &end, 10);
+
+		if (end > list)
+			adopt((int)fd);
+	}
+}
+
+/* Every descriptor /proc/self/fd names. */
+static void adopt_every_open(void)
+{
 	char buf[4096];
-	int dfd;
+	int dfd = REAL(openat)(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	long n;
 
-	if (hint) {
-		for (char *end; *hint; hint = *end ? end + 1 : end) {
-			long fd = strtol(hint, &end, 10);
-
-			if (end > hint)
-				adopt((int)fd);
-		}
-		unsetenv(PS_FDS_ENV);
-		return;
-	}
-	unsetenv(PS_FDS_ENV);
-	if ((dfd = REAL(openat)(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+	if (dfd < 0)
 		return;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof(buf))) > 0) {
 		for (long off = 0; off < n;) {
@@ -411,4 +408,18 @@ void ps_fd_adopt_inherited(void)
 		}
 	}
 	REAL(close)(dfd);
+}
+
+/* With a hint, only the descriptors it lists are looked at: reading /proc/self/fd costs a new process tens of
+ * microseconds (its /proc entries are made on first use). The hint goes: it described this process's start, not
+ * what its own children inherit. */
+void ps_fd_adopt_inherited(void)
+{
+	const char *hint = fd_hint_for_us();
+
+	if (hint)
+		adopt_listed(hint);
+	else
+		adopt_every_open();
+	unsetenv(PS_FDS_ENV); /* after: the list lies in the variable's string */
 }

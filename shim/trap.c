@@ -343,11 +343,10 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 		ret = emulate_sigaction_sigsys(a);
 	} else if (nr == SYS_rt_sigaction || nr == SYS_rt_sigsuspend) {
 		ret = run_without_sigsys(nr, a);
-	} else if (!routed_caller((uintptr_t)si->si_call_addr) || on_small_stack() || !ps_syscall_route(nr, a, &ret)) {
-		ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-		ret = ret == -1 ? -errno : ret;
 	} else {
-		ret = ret == -1 ? -errno : ret;
+		if (!routed_caller((uintptr_t)si->si_call_addr) || on_small_stack() || !ps_syscall_route(nr, a, &ret))
+			ret = REAL(syscall)(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		ret = ret == -1 ? -errno : ret; /* libc's convention to the kernel's */
 	}
 	r[REG_RAX] = ret;
 	errno = saved;
@@ -422,6 +421,16 @@ static const char *cannot_trap(void)
 	return NULL;
 }
 
+/* The shim's SIGSYS handler, as the kernel's disposition. Nothing blocked while it runs a call for the program (a
+ * read that waits must still take ^C), and SA_NODEFER: a handler that runs meanwhile may trap too. */
+static int install_handler(void)
+{
+	struct sigaction act = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART };
+
+	sigemptyset(&act.sa_mask);
+	return REAL(sigaction)(SIGSYS, &act, NULL);
+}
+
 void ps_trap_init(void)
 {
 	/* ld.so by a function only it defines (AT_BASE is 0 when ld.so was run as a program - ldd, ld.so PROGRAM -
@@ -429,9 +438,6 @@ void ps_trap_init(void)
 	struct text_search q = { (uintptr_t)REAL(syscall), (uintptr_t)dlsym(RTLD_DEFAULT, "__tls_get_addr"),
 				 getauxval(AT_BASE), getauxval(AT_SYSINFO_EHDR) };
 	const char *env = getenv("PAGESHADOW_TRAP"), *why;
-	/* Nothing blocked while the handler runs a call for the program (a read that waits must still take ^C), and
-	 * SA_NODEFER: a handler that runs meanwhile may trap too. */
-	struct sigaction act = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART };
 
 	if (env && strcmp(env, "0") == 0)
 		return;
@@ -443,8 +449,7 @@ void ps_trap_init(void)
 	}
 	choose_range();
 	REAL(sigaction)(SIGSYS, NULL, &program_sigsys);
-	sigemptyset(&act.sa_mask);
-	if (REAL(sigaction)(SIGSYS, &act, NULL) < 0)
+	if (install_handler() < 0)
 		return;
 	take_over_inherited_block();
 	if (trap_thread() < 0 || vdso_makes_calls()) {
@@ -476,7 +481,6 @@ void ps_trap_before_exec(void)
 /* The exec failed: this program goes on, trapped. */
 void ps_trap_after_exec_failed(void)
 {
-	struct sigaction act = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART };
 	sigset_t sys;
 
 	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
@@ -484,8 +488,7 @@ void ps_trap_after_exec_failed(void)
 	sigemptyset(&sys);
 	sigaddset(&sys, SIGSYS);
 	REAL(pthread_sigmask)(SIG_UNBLOCK, &sys, NULL);
-	sigemptyset(&act.sa_mask);
-	REAL(sigaction)(SIGSYS, &act, NULL);
+	install_handler();
 }
 
 #else
@@ -544,6 +547,16 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(vo
 	return rc;
 }
 
+/* mask without SIGSYS (in *copy) while inline calls are trapped; mask itself otherwise. */
+static const sigset_t *without_sigsys(const sigset_t *mask, sigset_t *copy)
+{
+	if (!mask || !__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE) || !sigismember(mask, SIGSYS))
+		return mask;
+	*copy = *mask;
+	sigdelset(copy, SIGSYS);
+	return copy;
+}
+
 /* A mask change as the program means it: SIGSYS stays out of the kernel's mask (a trap while it is blocked would
  * kill the thread) and is blocked in the program's view instead - shown in *old, held back when it arrives
  * (call_program_handler) and delivered when unblocked. Also traps again after a call that ran natively. */
@@ -555,11 +568,8 @@ static int change_mask(int (*call)(int, const sigset_t *, sigset_t *), int how, 
 	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
 		return call(how, set, old);
 	ps_trap_selector = SYSCALL_DISPATCH_FILTER_BLOCK;
-	if (set && sigismember(set, SIGSYS) && how != SIG_UNBLOCK) {
-		copy = *set;
-		sigdelset(&copy, SIGSYS);
-		set = &copy;
-	}
+	if (how != SIG_UNBLOCK)
+		set = without_sigsys(set, &copy);
 	if ((rc = call(how, set, old)) != 0)
 		return rc;
 	if (set && (how == SIG_BLOCK || how == SIG_SETMASK))
@@ -626,16 +636,6 @@ sighandler_t signal(int sig, sighandler_t handler)
 		return REAL(signal)(sig, handler);
 	sigaction(sig, &act, &old);
 	return old.sa_handler;
-}
-
-/* mask without SIGSYS (in *copy) while inline calls are trapped; mask itself otherwise. */
-static const sigset_t *without_sigsys(const sigset_t *mask, sigset_t *copy)
-{
-	if (!mask || !__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE) || !sigismember(mask, SIGSYS))
-		return mask;
-	*copy = *mask;
-	sigdelset(copy, SIGSYS);
-	return copy;
 }
 
 /* The calls that wait with a mask of their own: SIGSYS stays out of it too. */

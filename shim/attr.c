@@ -265,7 +265,7 @@ static int path_attr(int dirfd, const char *path, int follow, const struct attr 
 
 	if (!ps_enter())
 		return 0;
-	r = ps_resolve(dirfd, path, follow, &t);
+	r = ps_resolve_outside_links(dirfd, path, follow, &t);
 	if (r == 0) {
 		ps_leave();
 		return 0;

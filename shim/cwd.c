@@ -24,7 +24,7 @@ static int chdir_shadowed(const char *path, int *rc)
 
 	if (!ps_enter())
 		return 0;
-	r = ps_resolve(AT_FDCWD, path, 1, &t);
+	r = ps_resolve_outside_links(AT_FDCWD, path, 1, &t);
 	if (r == 0) {
 		ps_leave();
 		return 0;

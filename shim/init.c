@@ -114,7 +114,7 @@ static int shim_openat(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 
-	if (flags & (O_CREAT | __O_TMPFILE)) {
+	if (PS_OPEN_NEEDS_MODE(flags)) {
 		va_list ap;
 
 		va_start(ap, flags);

@@ -22,7 +22,7 @@ static int symlink_shadowed(const char *target, int dirfd, const char *path, int
 
 	if (!ps_enter())
 		return 0;
-	r = ps_resolve(dirfd, path, 0, &t);
+	r = ps_resolve_outside_links(dirfd, path, 0, &t);
 	if (r == 0) {
 		ps_leave();
 		return 0;

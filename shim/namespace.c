@@ -167,7 +167,7 @@ static int on_target(int dirfd, const char *path, int (*op)(const struct ps_targ
 
 	if (!ps_enter())
 		return 0;
-	r = ps_resolve(dirfd, path, 0, &t);
+	r = ps_resolve_outside_links(dirfd, path, 0, &t);
 	if (r == 0) {
 		ps_leave();
 		return 0;
@@ -227,7 +227,7 @@ static int mkdir_shadowed(int dirfd, const char *path, mode_t mode, int *rc)
 
 	if (!ps_enter())
 		return 0;
-	r = ps_resolve(dirfd, path, 0, &t);
+	r = ps_resolve_outside_links(dirfd, path, 0, &t);
 	if (r == 0) {
 		ps_leave();
 		return 0;
@@ -381,8 +381,8 @@ static int resolve_both(int olddirfd, const char *oldpath, int follow_old, int n
 
 	if (!ps_enter())
 		return 0;
-	rs = ps_resolve(olddirfd, oldpath, follow_old, src);
-	rd = ps_resolve(newdirfd, newpath, 0, dst);
+	rs = ps_resolve_outside_links(olddirfd, oldpath, follow_old, src);
+	rd = ps_resolve_outside_links(newdirfd, newpath, 0, dst);
 	if (rs == 0 && rd == 0) {
 		ps_leave();
 		return 0;
@@ -516,7 +516,7 @@ static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
 
 	if (!ps_enter())
 		return 0;
-	if ((r = ps_resolve(newdirfd, newpath, 0, &dst)) <= 0) {
+	if ((r = ps_resolve_outside_links(newdirfd, newpath, 0, &dst)) <= 0) {
 		ps_leave();
 		if (r == 0)
 			return 0; /* to a name outside the prefixes: the kernel's business */
@@ -602,7 +602,7 @@ static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, i
 
 	if (!ps_enter())
 		return 0;
-	r = ps_resolve(dirfd, path, 0, &t);
+	r = ps_resolve_outside_links(dirfd, path, 0, &t);
 	if (r == 0) {
 		ps_leave();
 		return 0;

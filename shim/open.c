@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/random.h>
@@ -24,7 +25,7 @@
 #define TAKE_MODE(flags, last)                                                                                     \
 	({                                                                                                         \
 		mode_t m_ = 0;                                                                                     \
-		if ((flags) & (O_CREAT | __O_TMPFILE)) {                                                           \
+		if (PS_OPEN_NEEDS_MODE(flags)) {                                                                   \
 			va_list ap_;                                                                               \
 			va_start(ap_, last);                                                                       \
 			m_ = (mode_t)va_arg(ap_, int);                                                             \
@@ -202,18 +203,46 @@ static int real_openat(int nocancel, int dirfd, const char *path, int flags, mod
 	return REAL(openat)(dirfd, path, flags, mode);
 }
 
+/* A name outside the prefixes, as the program gave it: opened with RESOLVE_NO_SYMLINKS, so that the common case
+ * (no symlink on the way) costs the one system call it always did and a symlink, which may lead into a prefix,
+ * is noticed before anything is opened or created: -2 then. Kernels or filters without openat2, and flags it
+ * is stricter about, take the real open. */
+static int open_outside(int nocancel, int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (unsigned)flags,
+		.mode = PS_OPEN_NEEDS_MODE(flags) ? mode : 0,
+		.resolve = RESOLVE_NO_SYMLINKS,
+	};
+	long fd = REAL(syscall)(SYS_openat2, dirfd, path, &how, sizeof(how));
+
+	if (fd >= 0 || (errno != EINVAL && errno != ENOSYS && errno != EPERM && errno != E2BIG && errno != ELOOP))
+		return (int)fd;
+	if (errno == ELOOP)
+		return -2;
+	return real_openat(nocancel, dirfd, path, flags, mode);
+}
+
 static int openat_impl(int dirfd, const char *path, int flags, mode_t mode, int nocancel)
 {
 	int saved = errno;
 	int follow = !(flags & O_NOFOLLOW) && (flags & (O_CREAT | O_EXCL)) != (O_CREAT | O_EXCL);
 	struct ps_target t;
-	int rc;
+	int rc, fd;
 
 	if (!ps_enter())
 		return real_openat(nocancel, dirfd, path, flags, mode);
 	rc = ps_resolve(dirfd, path, follow, &t);
+	if (rc == 0 && ps_pass(path) == path) {
+		if ((fd = open_outside(nocancel, dirfd, path, flags, mode)) != -2) {
+			ps_leave();
+			return fd;
+		}
+		rc = ps_resolve_outside(dirfd, path, follow, NULL, PS_OUTSIDE_LINKED, &t); /* a symlink on the way: into a prefix? */
+	}
 	if (rc == 0) {
 		ps_leave();
+		errno = saved; /* not the probe's ELOOP */
 		return real_openat(nocancel, ps_pass_dirfd(dirfd, path), ps_pass(path), flags, mode);
 	}
 	if (rc > 0 && (flags & O_CREAT) && path[strlen(path) - 1] == '/')

@@ -15,9 +15,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* A directory that exists only in the shadow is a directory of the data tree to the kernel (a program's cwd or
@@ -63,14 +66,31 @@ int ps_cwd(char *out, size_t outsz)
 	return base_path(AT_FDCWD, out, outsz, &mapped);
 }
 
+/* The directory part of path ("." for a bare name) into dir, and its last component: 0, or -ENOENT when path has
+ * no last name to create ("", "dir/", ".", ".."). */
+static int split_parent(const char *path, char *dir, size_t dirsz, const char **last)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dlen = slash ? (size_t)(slash - path) + 1 : 1;
+
+	*last = slash ? slash + 1 : path;
+	if (dlen >= dirsz || !**last || strcmp(*last, ".") == 0 || strcmp(*last, "..") == 0)
+		return -ENOENT;
+	if (slash)
+		memcpy(dir, path, dlen);
+	else
+		dir[0] = '.';
+	dir[dlen] = '\0';
+	return 0;
+}
+
 /* The kernel's name for (dirfd, path): of the file itself (0), or of its parent plus the last component when the
  * file does not exist, or is a symlink the kernel could not follow (1). */
 static int kernel_path(int dirfd, const char *path, int follow, char *out, size_t outsz)
 {
 	char dir[PATH_MAX];
-	const char *last, *slash;
+	const char *last;
 	int fd, rc, mapped;
-	size_t dlen;
 
 	fd = REAL(openat)(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
 	if (fd >= 0) {
@@ -80,16 +100,8 @@ static int kernel_path(int dirfd, const char *path, int follow, char *out, size_
 	}
 	if (errno != ENOENT)
 		return -errno;
-	slash = strrchr(path, '/');
-	last = slash ? slash + 1 : path;
-	dlen = slash ? (size_t)(slash - path) + 1 : 1;
-	if (dlen >= sizeof(dir) || !*last || strcmp(last, ".") == 0 || strcmp(last, "..") == 0)
-		return -ENOENT;
-	if (slash)
-		memcpy(dir, path, dlen);
-	else
-		dir[0] = '.';
-	dir[dlen] = '\0';
+	if ((rc = split_parent(path, dir, sizeof(dir), &last)) < 0)
+		return rc;
 	fd = REAL(openat)(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -471,6 +483,171 @@ int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t)
 	return rc;
 }
 
+/* ---- Names outside the prefixes that lead into one through a symlink outside the tree (/tmp/link -> /ro/f) ----
+ * The lexical test cannot see them, and resolving every outside name would cost the common case. Instead a
+ * name is looked at again only when what it reaches lies on a prefix's mount: the same device and mount ID
+ * (statx) as a prefix's directory. Where a prefix is a mount of its own (a read-only bind mount, a read-only
+ * filesystem) nothing outside it ever matches; where it is a plain directory, outside names on its mount pay for
+ * one kernel resolution each. */
+
+struct prefix_mount {
+	dev_t dev;
+	uint64_t mnt_id; /* 0: unknown (no STATX_MNT_ID), the device alone decides */
+	int known;       /* the prefix's directory could be looked at */
+	int own;         /* the prefix is the root of a mount: nothing outside it lies on that mount */
+};
+
+static struct prefix_mount prefix_mounts[PS_MAX_PREFIXES];
+static int prefix_mounts_known, own_prefix_mounts;
+
+/* Once per process; two threads racing here store the same values. */
+static void learn_prefix_mounts(void)
+{
+	struct statx stx;
+
+	for (int i = 0; i < ps_cfg.nprefix; i++) {
+		if (REAL(statx)(AT_FDCWD, ps_cfg.prefix[i].path, 0, STATX_MNT_ID, &stx) < 0)
+			continue;
+		prefix_mounts[i].dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+		prefix_mounts[i].mnt_id = (stx.stx_mask & STATX_MNT_ID) ? stx.stx_mnt_id : 0;
+		prefix_mounts[i].own = prefix_mounts[i].mnt_id && (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+				       (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+		prefix_mounts[i].known = 1;
+		own_prefix_mounts |= prefix_mounts[i].own;
+	}
+	__atomic_store_n(&prefix_mounts_known, 1, __ATOMIC_RELEASE);
+}
+
+enum { ON_NO_PREFIX_MOUNT, ON_OWN_PREFIX_MOUNT, ON_SHARED_PREFIX_MOUNT };
+
+/* Does a statx result lie on a prefix's mount - one of its own (a match means it lies in the prefix), or the
+ * mount a plain prefix directory shares with names outside it? */
+static int prefix_mount_of(const struct statx *stx)
+{
+	dev_t dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
+	int where = ON_NO_PREFIX_MOUNT;
+
+	if (!__atomic_load_n(&prefix_mounts_known, __ATOMIC_ACQUIRE))
+		learn_prefix_mounts();
+	for (int i = 0; i < ps_cfg.nprefix; i++) {
+		const struct prefix_mount *m = &prefix_mounts[i];
+
+		if (!m->known || m->dev != dev)
+			continue;
+		if (m->own && (stx->stx_mask & STATX_MNT_ID) && m->mnt_id == stx->stx_mnt_id)
+			return ON_OWN_PREFIX_MOUNT;
+		if (!m->own && (!m->mnt_id || !(stx->stx_mask & STATX_MNT_ID) || m->mnt_id == stx->stx_mnt_id))
+			where = ON_SHARED_PREFIX_MOUNT;
+	}
+	return where;
+}
+
+/* The longest leading part of path that exists, into dir: its length in path (0: none). What follows it is made
+ * of names the kernel does not know (they may exist in the shadow). */
+static size_t existing_ancestor(int dirfd, const char *path, char *dir, size_t dirsz, struct statx *stx)
+{
+	size_t len = strlen(path);
+
+	if (len >= dirsz)
+		return 0;
+	memcpy(dir, path, len + 1);
+	for (int up = 0; up < 64; up++) {
+		while (len > 0 && dir[len - 1] == '/')
+			len--; /* "a/b/" -> "a/b" */
+		while (len > 0 && dir[len - 1] != '/')
+			len--; /* "a/b" -> "a/" */
+		if (len == 0)
+			return 0; /* up to the dirfd or working directory: resolving matched that already */
+		dir[len] = '\0';
+		if (REAL(statx)(dirfd, dir, 0, STATX_MNT_ID, stx) == 0)
+			return len;
+		if (errno != ENOENT)
+			return 0;
+	}
+	return 0;
+}
+
+/* The kernel's name for (dirfd, path) where its last names may be missing: the existing part resolved, the
+ * rest appended as given. 0 or -errno. */
+static int kernel_path_of_missing(int dirfd, const char *path, int follow, char *out, size_t outsz)
+{
+	char dir[PATH_MAX];
+	struct statx stx;
+	size_t at;
+	int rc = kernel_path(dirfd, path, follow, out, outsz), mapped, fd;
+
+	if (rc != -ENOENT)
+		return rc < 0 ? rc : 0;
+	if (!(at = existing_ancestor(dirfd, path, dir, sizeof(dir), &stx)))
+		return -ENOENT;
+	if ((fd = REAL(openat)(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	rc = base_path(fd, out, outsz, &mapped);
+	REAL(close)(fd);
+	if (rc < 0)
+		return rc;
+	if (strlen(out) + 1 + strlen(path + at) + 1 > outsz)
+		return -ENAMETOOLONG;
+	if (strcmp(out, "/") != 0)
+		strcat(out, "/");
+	strcat(out, path + at);
+	return 0;
+}
+
+/* Reaching name takes no symlink (so its lexical place, outside every prefix, is its real one)? Two system calls,
+ * where naming it (kernel_path) takes three and a /proc lookup. */
+static int symlink_free(int dirfd, const char *name, int follow)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), .resolve = RESOLVE_NO_SYMLINKS };
+	long fd = REAL(syscall)(SYS_openat2, dirfd, name, &how, sizeof(how));
+
+	if (fd < 0)
+		return 0;
+	REAL(close)((int)fd);
+	return 1;
+}
+
+int ps_resolve_outside(int dirfd, const char *path, int follow, const struct statx *reached, int how,
+		       struct ps_target *t)
+{
+	char canon[PATH_MAX], dir[PATH_MAX];
+	const char *name = path, *rel;
+	struct statx own;
+	int saved = errno, rc = 0, where;
+
+	if (!path || !*path || ps_pass(path) != path)
+		return 0; /* resolving already chose the name the kernel gets */
+	if (!__atomic_load_n(&prefix_mounts_known, __ATOMIC_ACQUIRE))
+		learn_prefix_mounts();
+	if ((how & PS_OUTSIDE_CHEAP) && !own_prefix_mounts)
+		return 0;
+	if (!reached && !(how & PS_OUTSIDE_MISSING) &&
+	    REAL(statx)(dirfd, path, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &own) == 0)
+		reached = &own;
+	if (!reached && errno == ENOENT && existing_ancestor(dirfd, path, dir, sizeof(dir), &own)) {
+		reached = &own; /* where a missing name would be made */
+		name = dir;
+		follow = 1;
+	}
+	where = reached ? prefix_mount_of(reached) : ON_NO_PREFIX_MOUNT;
+	if (where == ON_NO_PREFIX_MOUNT || (where == ON_SHARED_PREFIX_MOUNT && (how & PS_OUTSIDE_CHEAP)) ||
+	    (where == ON_SHARED_PREFIX_MOUNT && !(how & PS_OUTSIDE_LINKED) && symlink_free(dirfd, name, follow)))
+		goto out;
+	if (kernel_path_of_missing(dirfd, path, follow, canon, sizeof(canon)) == 0 &&
+	    ps_config_match(&ps_cfg, canon, &rel) >= 0)
+		rc = resolve_links(AT_FDCWD, canon, path, follow, t, 1);
+out:
+	errno = saved;
+	return rc;
+}
+
+int ps_resolve_outside_links(int dirfd, const char *path, int follow, struct ps_target *t)
+{
+	int rc = ps_resolve(dirfd, path, follow, t);
+
+	return rc == 0 ? ps_resolve_outside(dirfd, path, follow, NULL, 0, t) : rc;
+}
+
 int ps_path_in_prefix(const char *path, int follow)
 {
 	struct ps_target t;
@@ -478,7 +655,7 @@ int ps_path_in_prefix(const char *path, int follow)
 
 	if (!ps_enter())
 		return 0;
-	rc = ps_resolve(AT_FDCWD, path, follow, &t);
+	rc = ps_resolve_outside_links(AT_FDCWD, path, follow, &t);
 	ps_leave();
 	return rc;
 }

@@ -87,6 +87,9 @@ struct ps_shadow *ps_shadow_if_open(void);
 		ps_leave();                                                                                        \
 	} while (0)
 
+/* open's third argument is read only for these flags (glibc's __OPEN_NEEDS_MODE: O_TMPFILE includes O_DIRECTORY). */
+#define PS_OPEN_NEEDS_MODE(flags) (((flags) & O_CREAT) != 0 || ((flags) & __O_TMPFILE) == __O_TMPFILE)
+
 /* errno at the boundary: rc < 0 is -errno. Successful calls restore the caller's errno (rule b). */
 static inline long ps_ret(long rc, int saved_errno)
 {
@@ -114,14 +117,27 @@ struct ps_target {
 /* Decide whether (dirfd, path) names something under a prefix. 0: no (pass through), 1: yes (t filled, symlinks
  * resolved through the lower tree; follow=0 keeps a final symlink), -errno on failure. */
 int ps_resolve(int dirfd, const char *path, int follow, struct ps_target *t);
+/* After ps_resolve said 0: does the name still lead into a prefix, through a symlink outside the tree? reached is
+ * what a statx of the name with STATX_MNT_ID gave, or NULL to look. how: PS_OUTSIDE_MISSING, the name is known
+ * not to exist (look at the directory it would be made in); PS_OUTSIDE_CHEAP, look further only when that costs
+ * nothing more (the name lies on a mount that is a prefix of its own); PS_OUTSIDE_LINKED. 1 and t filled (the
+ * pass-through name becomes the resolved one), 0 (really outside, or not looked at), -errno. */
+#define PS_OUTSIDE_MISSING 1
+#define PS_OUTSIDE_CHEAP 2
+#define PS_OUTSIDE_LINKED 4 /* a symlink is known to lie on the way (an open with RESOLVE_NO_SYMLINKS failed) */
+int ps_resolve_outside(int dirfd, const char *path, int follow, const struct statx *reached, int how,
+		       struct ps_target *t);
+/* ps_resolve, recognising names outside that lead in too (one statx more for a name outside): for calls that
+ * change the tree, and for those whose real call would read the lower tree inside glibc (fopen, mkstemp). */
+int ps_resolve_outside_links(int dirfd, const char *path, int follow, struct ps_target *t);
 void ps_target_name(const struct ps_target *t, struct ps_file_name *name);
 /* After ps_resolve, the path (and dirfd) a call passed through to the kernel must be given: the program's own, or,
  * where resolving followed a symlink made in the shadow (the kernel cannot see it), the absolute name it led to. */
 const char *ps_pass(const char *path);
 int ps_pass_dirfd(int dirfd, const char *path);
 void ps_redirect_reset(void);
-/* ps_resolve for a wrapper that only needs the answer: 1 under a prefix, 0 not (or re-entered), -errno. Takes
- * and drops the guard itself. */
+/* ps_resolve_outside_links for a wrapper that only needs the answer: 1 under a prefix, 0 not (or re-entered),
+ * -errno. Takes and drops the guard itself. */
 int ps_path_in_prefix(const char *path, int follow);
 /* The shadow state of t: 0 and a reference, -ENOENT without a record. */
 int ps_target_lookup(const struct ps_target *t, struct ps_file **out);

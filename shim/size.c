@@ -44,7 +44,7 @@ static int truncate_shadowed(const char *path, off_t len, int *rc)
 
 	if (!ps_enter())
 		return 0;
-	r = ps_resolve(AT_FDCWD, path, 1, &t);
+	r = ps_resolve_outside_links(AT_FDCWD, path, 1, &t);
 	if (r > 0 && ps_target_stat(&t, &st) == 0 && !S_ISREG(st.st_mode))
 		*rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL; /* the kernel's answer, without opening a FIFO */
 	else if (r != 0)

@@ -50,19 +50,66 @@ int ps_may_access(const struct stat *st, int mode, int effective)
 	return (bits & (unsigned)mode) == (unsigned)mode ? 0 : -EACCES;
 }
 
-/* 1: st holds the merged view; 0: not under a prefix, pass through; < 0: -errno. Guard held. */
-static int stat_shadowed(int dirfd, const char *path, struct stat *st, int flags)
+static void statx_to_stat(const struct statx *stx, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
+	st->st_ino = stx->stx_ino;
+	st->st_nlink = stx->stx_nlink;
+	st->st_mode = stx->stx_mode;
+	st->st_uid = stx->stx_uid;
+	st->st_gid = stx->stx_gid;
+	st->st_rdev = makedev(stx->stx_rdev_major, stx->stx_rdev_minor);
+	st->st_size = (off_t)stx->stx_size;
+	st->st_blksize = (blksize_t)stx->stx_blksize;
+	st->st_blocks = (blkcnt_t)stx->stx_blocks;
+	st->st_atim = (struct timespec){ .tv_sec = stx->stx_atime.tv_sec, .tv_nsec = stx->stx_atime.tv_nsec };
+	st->st_mtim = (struct timespec){ .tv_sec = stx->stx_mtime.tv_sec, .tv_nsec = stx->stx_mtime.tv_nsec };
+	st->st_ctim = (struct timespec){ .tv_sec = stx->stx_ctime.tv_sec, .tv_nsec = stx->stx_ctime.tv_nsec };
+}
+
+/* A name outside the prefixes: the kernel's answer, asked with statx so that the mount it reaches is known - a
+ * name that leads into a prefix through a symlink outside the tree gets the merged view instead (resolve.c).
+ * Into *stx when the caller wants statx's fields (mask: what it asked for), else into *st. 1 answered (errors
+ * as the kernel gave them), or the resolving's result: t filled. */
+static int stat_outside(int dirfd, const char *path, int flags, unsigned mask, struct stat *st, struct statx *stx,
+			struct ps_target *t)
+{
+	struct statx own, *got = stx ? stx : &own;
+	int rc;
+
+	int follow = !(flags & AT_SYMLINK_NOFOLLOW), err;
+
+	if (REAL(statx)(dirfd, path, flags, mask | STATX_MNT_ID, got) < 0) {
+		err = errno; /* missing here, but perhaps made in the shadow below a directory reached by a symlink */
+		if (err == ENOENT && (rc = ps_resolve_outside(dirfd, path, follow, NULL,
+							     PS_OUTSIDE_MISSING | PS_OUTSIDE_CHEAP, t)) != 0)
+			return rc;
+		return -err;
+	}
+	if ((rc = ps_resolve_outside(dirfd, path, follow, got, PS_OUTSIDE_CHEAP, t)) != 0)
+		return rc;
+	if (!stx)
+		statx_to_stat(got, st);
+	return 2;
+}
+
+/* 1: st holds the merged view; 2: the kernel's answer for a name outside (in *stx when given, else *st); 0: pass
+ * through; < 0: -errno. Guard held. */
+static int stat_shadowed(int dirfd, const char *path, struct stat *st, int flags, unsigned mask, struct statx *stx)
 {
 	struct ps_target t;
 	int rc = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
 
+	if (rc == 0 && ps_pass(path) == path && (rc = stat_outside(dirfd, path, flags, mask, st, stx, &t)) == 2)
+		return 2;
 	if (rc <= 0)
 		return rc;
 	if (t.ns.state == PS_NS_LOWER) /* by its resolved name: the program's may pass through the shadow's part */
 		rc = REAL(fstatat)(AT_FDCWD, t.path, st, flags & AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 	else
 		rc = ps_target_stat(&t, st);
-	return rc < 0 ? rc : 1;
+	return rc < 0 ? ps_errno_for_program(rc) : 1;
 }
 
 static int fstat_shadowed(int fd, struct stat *st, int *handled)
@@ -89,20 +136,23 @@ static int fstat_shadowed(int fd, struct stat *st, int *handled)
 	return *handled ? rc : 0;
 }
 
-/* Path forms; AT_EMPTY_PATH with "" is the fd form. 1: handled (*rc is 0 or -errno), 0: pass through. */
-static int stat_any(int dirfd, const char *path, struct stat *st, int flags, int *rc)
+/* Path forms; AT_EMPTY_PATH with "" is the fd form. 0: pass through, else handled: *rc is 0 or -errno, and the
+ * answer is in *st - or in *stx when one is given and 2 is returned. */
+static int stat_any(int dirfd, const char *path, struct stat *st, int flags, unsigned mask, struct statx *stx,
+		    int *rc)
 {
-	int handled;
+	int handled, r;
 
 	if ((flags & AT_EMPTY_PATH) && path && !*path) {
-		*rc = fstat_shadowed(dirfd, st, &handled);
+		*rc = ps_errno_for_program(fstat_shadowed(dirfd, st, &handled));
 		return handled;
 	}
 	if (!ps_enter())
 		return 0;
-	*rc = stat_shadowed(dirfd, path, st, flags);
+	r = stat_shadowed(dirfd, path, st, flags, mask, stx);
 	ps_leave();
-	return *rc != 0;
+	*rc = r < 0 ? r : 0;
+	return r;
 }
 
 #define FSTAT_WRAPPER(passthrough, fd, st)                                                                         \
@@ -117,9 +167,9 @@ static int stat_any(int dirfd, const char *path, struct stat *st, int flags, int
 #define STAT_WRAPPER(passthrough, dirfd, path, st, flags)                                                          \
 	do {                                                                                                       \
 		int saved_ = errno, rc_;                                                                           \
-		if (!stat_any(dirfd, path, (struct stat *)(st), flags, &rc_))                                      \
+		if (!stat_any(dirfd, path, (struct stat *)(st), flags, STATX_BASIC_STATS, NULL, &rc_))           \
 			return passthrough;                                                                        \
-		return (int)ps_ret(rc_ < 0 ? ps_errno_for_program(rc_) : 0, saved_);                              \
+		return (int)ps_ret(rc_, saved_);                                                                   \
 	} while (0)
 
 int stat(const char *path, struct stat *st)
@@ -238,12 +288,13 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 {
 	int saved = errno, rc;
 	struct stat st;
+	int how = stat_any(dirfd, path, &st, flags, mask, stx, &rc);
 
-	if (!stat_any(dirfd, path, &st, flags, &rc))
+	if (!how)
 		return REAL(statx)(ps_pass_dirfd(dirfd, path), ps_pass(path), flags, mask, stx);
-	if (rc >= 0)
+	if (rc >= 0 && how != 2)
 		stat_to_statx(&st, stx);
-	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
+	return (int)ps_ret(rc, saved);
 }
 
 /* ---- statfs and statvfs: a prefix is writable ---- */
@@ -333,7 +384,8 @@ static int access_shadowed(int dirfd, const char *path, int mode, int flags, int
 
 	if (!ps_enter())
 		return 0;
-	rc = ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
+	rc = (mode & W_OK) ? ps_resolve_outside_links(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t) /* EROFS? */
+			   : ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
 	if (rc > 0) {
 		rc = ps_target_stat(&t, &st);
 		if (rc == 0)

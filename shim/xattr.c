@@ -23,7 +23,7 @@ static int xattr_place(const char *path, int follow, int writes, char *real_path
 	struct ps_target t;
 	struct ps_file *f;
 	char data[PATH_MAX];
-	int rc = ps_resolve(AT_FDCWD, path, follow, &t), own;
+	int rc = writes ? ps_resolve_outside_links(AT_FDCWD, path, follow, &t) : ps_resolve(AT_FDCWD, path, follow, &t), own;
 
 	if (rc <= 0)
 		return rc;

@@ -665,3 +665,39 @@ os.rename(t.value.decode(), \"tmpdir\")
 		listing "$RO"
 	'
 }
+
+@test "names outside the tree that lead in through symlinks read, write, create, rename and list the merged tree" {
+	make_src_tree
+	ln -s "$RO/src/deep/er/est/numbers" "$T/file-link"
+	ln -s "$RO/src" "$T/dir-link"
+	run_both '
+		cd "$T"
+		ps_exec sed -i "s/^2/two/" dir-link/deep/er/est/numbers
+		printf X | ps_exec dd of=file-link bs=1 seek=100 conv=notrunc status=none
+		ps_exec bash -c "echo new > dir-link/new.c; mkdir dir-link/sub; mv dir-link/b.c dir-link/sub/b2.c"
+		ps_exec bash -c "ln -s a.c dir-link/l; chmod 600 dir-link/new.c; touch -d @1000000000 file-link"
+		ps_exec truncate -s 3 dir-link/sub/b2.c
+		ps_exec stat -L -c "%s %a %Y %n" file-link dir-link/deep/er/est/numbers dir-link/l
+		ps_exec stat -c "%s %a %F %n" dir-link/new.c dir-link/sub/b2.c dir-link/sub
+		ps_exec head -c 120 file-link | ps_exec tail -c 30
+		ps_exec ls dir-link dir-link/ dir-link/sub
+		ps_exec python3 -c "import os; print(os.path.getsize(\"file-link\"), sorted(os.listdir(\"dir-link\")), os.access(\"dir-link/a.c\", os.W_OK))"
+		ps_exec rm dir-link/new.c dir-link/a.c
+		ps_exec test ! -e dir-link/new.c
+		listing "$RO"
+	'
+}
+
+@test "a prefix that is a plain directory: opens, creations and renames through an outside symlink reach the merged tree" {
+	make_src_tree
+	ln -s "$RO/src" "$T/dir-link"
+	in_ro_ns '
+		run() { "$PS_BUILD/pageshadow-run" -r "$RO/src" -s "$SHADOW" -- "$@"; }
+		cd "$T"
+		run bash -c "echo new > dir-link/new.c; mkdir dir-link/sub; mv dir-link/b.c dir-link/sub/b2.c; printf X >> dir-link/a.c"
+		expect_eq "$(run cat dir-link/new.c dir-link/sub/b2.c dir-link/a.c)" "$(printf "new\nint b(void) { return 2; }\nint a(void) { return 1; }\nX")" "reads through the link"
+		expect_eq "$(run ls dir-link/)" "$(printf "a.c\ndeep\nempty\nlink-to-a\nnew.c\npkg\nsub")" "the merged listing"
+		expect_eq "$(run cat "$RO/src/a.c")" "$(printf "int a(void) { return 1; }\nX")" "the same file by its own name"
+	'
+	assert_lower_unchanged
+}

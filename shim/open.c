@@ -18,6 +18,7 @@
 #include <linux/openat2.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -223,6 +224,48 @@ static int open_outside(int nocancel, int dirfd, const char *path, int flags, mo
 	return real_openat(nocancel, dirfd, path, flags, mode);
 }
 
+/* glibc reads what it opens for itself (__open64_nocancel, patched) with system calls the shim never sees
+ * (__read_nocancel): a file whose lower pages still show is handed over as a private copy of its merged bytes,
+ * and refused for writing (bytes below lower_len would land in the data file without their copy-up). */
+static int internal_view(int fd, int flags, const char *path)
+{
+	struct ps_open *o = ps_fd_get(fd), *gone;
+	char buf[16384];
+	int copy = -1, rc = 0;
+	ssize_t n = 0;
+	off_t off = 0;
+
+	if (!o)
+		return fd;
+	if (!o->file || !ps_merge_shows_lower(o->file)) {
+		ps_open_put(o);
+		return fd;
+	}
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		rc = -EROFS;
+	else if ((copy = memfd_create("pageshadow-merged", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0)) < 0)
+		rc = -errno;
+	while (rc == 0 && (n = ps_merge_pread(o->file, buf, sizeof(buf), off)) > 0) {
+		for (ssize_t done = 0, w; rc == 0 && done < n; done += w)
+			if ((w = REAL(pwrite)(copy, buf + done, (size_t)(n - done), off + done)) < 0)
+				rc = -errno;
+		off += n;
+	}
+	if (rc == 0 && n < 0)
+		rc = (int)n;
+	ps_open_put(o);
+	if ((gone = ps_fd_forget(fd)))
+		ps_open_put(gone);
+	REAL(close)(fd);
+	if (rc < 0) {
+		if (copy >= 0)
+			REAL(close)(copy);
+		ps_error("%s: glibc's own open of a partly shadowed file failed: %s", path, strerror(-rc));
+		return rc;
+	}
+	return copy;
+}
+
 static int openat_impl(int dirfd, const char *path, int flags, mode_t mode, int nocancel)
 {
 	int saved = errno;
@@ -249,6 +292,8 @@ static int openat_impl(int dirfd, const char *path, int flags, mode_t mode, int 
 		rc = -EISDIR; /* "name/" cannot be created as a file, nor opened with O_CREAT if it is a directory */
 	else if (rc > 0)
 		rc = ps_open_target(&t, flags, mode);
+	if (nocancel && rc >= 0)
+		rc = internal_view(rc, flags, path);
 	ps_debug("open %s flags 0%o: %d", path, flags, rc);
 	ps_leave();
 	return (int)ps_ret(ps_errno_for_program(rc), saved);

@@ -13,6 +13,7 @@
 #include <ftw.h>
 #include <glob.h>
 #include <limits.h>
+#include <mntent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -561,6 +562,29 @@ static int has_name(const char *list, ssize_t n, const char *name)
 }
 
 /* lchmod PATH MODE: glibc's lchmod (an fchmodat it makes itself). */
+/* setmntent opens with glibc's own fopen ("rce": __open_nocancel, __read_nocancel): every entry, and a checksum
+ * of the directory names, which lie across the whole file. */
+static int cmd_mntent(int argc, char **argv)
+{
+	FILE *f = setmntent(argv[0], "r");
+	struct mntent *m;
+	unsigned long sum = 0, n = 0;
+
+	(void)argc;
+	if (!f) {
+		printf("setmntent: %s\n", errname(errno));
+		return 0;
+	}
+	while ((m = getmntent(f))) {
+		for (const char *c = m->mnt_dir; *c; c++)
+			sum = sum * 31 + (unsigned char)*c;
+		n++;
+	}
+	endmntent(f);
+	printf("mntent: %lu entries, sum %lu\n", n, sum);
+	return 0;
+}
+
 static int cmd_lchmod(int argc, char **argv)
 {
 	(void)argc;
@@ -650,6 +674,7 @@ static const struct command {
 	{ "realpath-chk", 1, cmd_realpath_chk, "PATH" },
 	{ "fxattr", 2, cmd_fxattr, "FILE NAME" },
 	{ "lchmod", 2, cmd_lchmod, "PATH MODE" },
+	{ "mntent", 1, cmd_mntent, "FILE" },
 	{ "io-uring", 0, cmd_io_uring, "" },
 	{ "freopen-stdin", 1, cmd_freopen_stdin, "FILE" },
 	{ "walk", 1, cmd_walk, "DIR [NAME...]" },

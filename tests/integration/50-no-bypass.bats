@@ -571,6 +571,17 @@ os.execv(\"bin/s.sh\", [\"bin/s.sh\"])
 	grep -qx "600 5" "$T/stdout.ro"
 }
 
+@test "glibc's own reads of a partly shadowed file (setmntent's internal fopen) see the merged bytes" {
+	for i in $(seq 1 200); do printf 'dev%d /mnt/lower-entry-%d ext4 defaults 0 0\n' "$i" "$i"; done >"$LOWER/fstab"
+	lower_ready
+	run_both '
+		printf "dev0 /mnt/CHANGED-ENTRY0 ext4 defaults 0 0\n" | ps_exec dd of="$RO/fstab" bs=1 seek=6000 conv=notrunc status=none
+		printf "devX /mnt/appended ext4 defaults 0 0\n" | ps_exec tee -a "$RO/fstab" >/dev/null
+		ps_exec "$BYPASS" mntent "$RO/fstab"
+	'
+	grep -q "^mntent: 201 entries" "$T/stdout.ro"
+}
+
 @test "attributes through a descriptor: a shadowed file shows its lower file's, unchangeable even on a writable lower tree; a new file has its own" {
 	mkdir -p "$T/w/tree"
 	seq 1 3000 >"$T/w/tree/n.txt"

@@ -30,7 +30,7 @@ endif
 
 .PHONY: bench-seccomp FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
-all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass
+all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass $(BUILD)/ps-maps
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h shim/*.h shim/*.def)
 	@mkdir -p $(dir $@)
@@ -72,6 +72,10 @@ $(BUILD)/ps-probe: tests/helpers/ps-probe.c tests/helpers/errname.h
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 
 $(BUILD)/ps-bypass: tests/helpers/ps-bypass.c tests/helpers/errname.h
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
+
+$(BUILD)/ps-maps: tests/helpers/ps-maps.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 

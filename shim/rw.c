@@ -1,4 +1,4 @@
-/* rw.c - read, write, their positional and vectored forms, lseek, copy_file_range, sendfile, splice, mmap.
+/* rw.c - read, write, their positional and vectored forms, lseek, copy_file_range, sendfile, splice.
  *
  * Entry points: the wrappers (symbols.def), ps_read_fd, ps_write_fd, ps_lseek_fd.
  * (tee and vmsplice need no wrapper: they move bytes between pipes only, never to or from a file.)
@@ -512,68 +512,4 @@ ssize_t splice(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, u
 		ps_open_put(out);
 	ps_leave();
 	return ps_ret(r < 0 ? ps_errno_for_program((int)r) : r, saved);
-}
-
-/* ---- mmap: until page-granular maps land, a private snapshot of the merged bytes ---- */
-
-static void *mmap_merged(struct ps_open *o, void *addr, size_t len, int prot, int flags, off_t off, int *err)
-{
-	void *p;
-	ssize_t r;
-
-	if (!readable(o)) { /* as the kernel: every mapping needs a readable descriptor */
-		*err = EACCES;
-		return MAP_FAILED;
-	}
-	if ((flags & MAP_SHARED) && (prot & PROT_WRITE)) {
-		ps_error("%s: shared writable mapping of a partly shadowed file is not supported yet", o->path);
-		*err = ENODEV;
-		return MAP_FAILED;
-	}
-	p = REAL(mmap)(addr, len, PROT_READ | PROT_WRITE,
-		      (flags & ~(MAP_SHARED | MAP_SHARED_VALIDATE)) | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		*err = errno;
-		return p;
-	}
-	r = ps_merge_pread(o->file, p, len, off);
-	if (r < 0 || mprotect(p, len, prot) < 0) {
-		*err = r < 0 ? -(int)r : errno;
-		munmap(p, len);
-		return MAP_FAILED;
-	}
-	return p;
-}
-
-static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	int saved = errno, err = 0;
-	struct ps_open *o;
-	void *p;
-
-	if (flags & MAP_ANONYMOUS)
-		return REAL(mmap)(addr, len, prot, flags, fd, off);
-	o = ps_fd_merged(fd);
-	if (!o || plain_data(o)) {
-		if (o) {
-			ps_open_put(o);
-			ps_leave();
-		}
-		return REAL(mmap)(addr, len, prot, flags, fd, off);
-	}
-	p = mmap_merged(o, addr, len, prot, flags, off, &err);
-	ps_open_put(o);
-	ps_leave();
-	errno = p == MAP_FAILED ? err : saved;
-	return p;
-}
-
-void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
-{
-	return mmap_impl(addr, len, prot, flags, fd, off);
-}
-
-void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
-{
-	return mmap_impl(addr, len, prot, flags, fd, off);
 }

@@ -1,0 +1,168 @@
+/* mmap.c - memory maps of files whose lower pages still show: page-granular, no copy of untouched pages.
+ *
+ * Entry points: the mmap wrappers (symbols.def).
+ * A map of such a file is laid out page by page by the lower_len rule (merge.h): an untouched page below
+ * lower_len is the lower file's own page (its page cache, no copy), every other page is the data file's. Private
+ * writes stay private (copy-on-write, as on any file). A shared writable map needs every page it covers to be
+ * the data file's: those pages are copied up when it is made - bounded by what the map covers, never the file.
+ * The one page that straddles lower_len of a grown or truncated file has bytes from both: a private map gets an
+ * anonymous copy of its merged bytes, a shared one has it copied up. Untouched files never get here.
+ */
+#include "shim.h"
+#include "log.h"
+#include "merge.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PAGE 4096ULL
+
+enum backing { FROM_LOWER, FROM_DATA, MERGED_COPY };
+
+/* Where page p of f shows from (lower_len rule). lower_size: the lower file's real size, which a map of the lower
+ * file shows up to, then zeros. */
+static enum backing page_backing(struct ps_file *f, uint64_t p, uint64_t lower_len, uint64_t size,
+				 uint64_t lower_size)
+{
+	uint64_t start = p * PAGE, end = start + PAGE;
+
+	if (start >= lower_len || ps_record_page_is_shadowed(&f->rec, p))
+		return FROM_DATA;
+	if (end <= lower_len)
+		return FROM_LOWER;
+	/* lower_len ends inside this page: the lower file's map is right only when nothing was cut or added there */
+	return lower_size == lower_len && size == lower_len ? FROM_LOWER : MERGED_COPY;
+}
+
+/* Map [addr, addr+len) at file offset off from fd over the reservation. 0 or -errno. */
+static int map_run(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = REAL(mmap)(addr, len, prot, (flags & ~MAP_FIXED_NOREPLACE) | MAP_FIXED, fd, off);
+
+	return p == MAP_FAILED ? -errno : 0;
+}
+
+/* An anonymous private page holding the merged bytes of [off, off+PAGE) (zeros past the end). */
+static int map_merged_copy(struct ps_file *f, void *addr, int prot, int flags, off_t off)
+{
+	void *p = REAL(mmap)(addr, PAGE, PROT_READ | PROT_WRITE,
+			     (flags & ~(MAP_SHARED | MAP_SHARED_VALIDATE | MAP_FIXED_NOREPLACE)) | MAP_PRIVATE |
+				     MAP_ANONYMOUS | MAP_FIXED,
+			     -1, 0);
+	ssize_t r;
+
+	if (p == MAP_FAILED)
+		return -errno;
+	if ((r = ps_merge_pread(f, p, PAGE, off)) < 0)
+		return (int)r;
+	return mprotect(p, PAGE, prot) < 0 ? -errno : 0;
+}
+
+/* Lay out base..base+len (reserved) page by page, one mapping per run of pages with the same backing. */
+static int map_pages(struct ps_file *f, char *base, size_t len, int prot, int flags, off_t off)
+{
+	uint64_t lower_len = ps_record_lower_len(&f->rec), lower_size = f->rec.hdr->lower_size;
+	uint64_t size = (uint64_t)ps_merge_size(f), first = (uint64_t)off / PAGE, npages = (len + PAGE - 1) / PAGE;
+	int rc = 0;
+
+	for (uint64_t i = 0; i < npages && rc == 0;) {
+		enum backing b = page_backing(f, first + i, lower_len, size, lower_size);
+		uint64_t j = i + 1;
+
+		if (b == MERGED_COPY) {
+			rc = map_merged_copy(f, base + i * PAGE, prot, flags, (off_t)((first + i) * PAGE));
+			i = j;
+			continue;
+		}
+		while (j < npages && page_backing(f, first + j, lower_len, size, lower_size) == b)
+			j++;
+		rc = map_run(base + i * PAGE, (j - i) * PAGE, prot, flags, b == FROM_LOWER ? f->lower_fd : f->data_fd,
+			     (off_t)((first + i) * PAGE));
+		i = j;
+	}
+	return rc;
+}
+
+/* A shared map shows the file itself, so nothing in it may be a private copy: the straddling page of a grown or
+ * truncated file is copied up; a writable one has every page it covers copied up. 0 or -errno. */
+static int prepare_shared(struct ps_file *f, size_t len, int prot, off_t off)
+{
+	uint64_t lower_len = ps_record_lower_len(&f->rec);
+
+	if (prot & PROT_WRITE)
+		return ps_merge_prepare_write(f, off, len);
+	if (lower_len % PAGE && (uint64_t)off <= lower_len && lower_len < (uint64_t)off + len &&
+	    page_backing(f, lower_len / PAGE, lower_len, (uint64_t)ps_merge_size(f), f->rec.hdr->lower_size) ==
+		    MERGED_COPY)
+		return ps_merge_prepare_write(f, (off_t)(lower_len / PAGE * PAGE), 1);
+	return 0;
+}
+
+static void *map_merged(struct ps_open *o, void *addr, size_t len, int prot, int flags, off_t off, int *err)
+{
+	int shared = (flags & MAP_TYPE) != MAP_PRIVATE, rc;
+	char *base;
+
+	if ((o->flags & O_ACCMODE) == O_WRONLY || (o->flags & O_PATH) ||
+	    (shared && (prot & PROT_WRITE) && (o->flags & O_ACCMODE) != O_RDWR)) {
+		*err = EACCES; /* as the kernel: a readable descriptor, and a writable one for a shared writable map */
+		return MAP_FAILED;
+	}
+	if (len == 0 || off < 0 || (uint64_t)off % PAGE) {
+		*err = EINVAL;
+		return MAP_FAILED;
+	}
+	if (shared && (rc = prepare_shared(o->file, len, prot, off)) < 0) {
+		*err = -rc;
+		return MAP_FAILED;
+	}
+	/* The reservation: the data file's map of the whole range, so that a map with one backing is one mapping. */
+	base = REAL(mmap)(addr, len, prot, flags, o->file->data_fd, off);
+	if (base == MAP_FAILED) {
+		*err = errno;
+		return MAP_FAILED;
+	}
+	if ((rc = map_pages(o->file, base, len, prot, flags, off)) < 0) {
+		ps_debug("%s: mapping %zu bytes at %lld failed: %s", o->path, len, (long long)off, strerror(-rc));
+		munmap(base, len);
+		*err = -rc;
+		return MAP_FAILED;
+	}
+	return base;
+}
+
+static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	int saved = errno, err = 0;
+	struct ps_open *o;
+	void *p;
+
+	if (flags & MAP_ANONYMOUS)
+		return REAL(mmap)(addr, len, prot, flags, fd, off);
+	o = ps_fd_merged(fd);
+	if (!o || !ps_merge_shows_lower(o->file)) { /* untouched, or the data file is the whole file */
+		if (o) {
+			ps_open_put(o);
+			ps_leave();
+		}
+		return REAL(mmap)(addr, len, prot, flags, fd, off);
+	}
+	p = map_merged(o, addr, len, prot, flags, off, &err);
+	ps_open_put(o);
+	ps_leave();
+	errno = p == MAP_FAILED ? err : saved;
+	return p;
+}
+
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap_impl(addr, len, prot, flags, fd, off);
+}
+
+void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+	return mmap_impl(addr, len, prot, flags, fd, off);
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+# 70-maps.bats - memory maps of shadowed files: merged page by page, private writes private, shared writes in the
+# shadow; each scenario run on the read-only tree under the shim and on a writable copy, compared line by line
+# (helpers.bash: run_both), the lower tree unchanged.
+
+load helpers
+
+setup_file() {
+	ps_detect_namespace
+	MAPS=$PS_BUILD/ps-maps
+	export MAPS
+}
+
+setup() {
+	ps_setup
+}
+
+teardown() {
+	ps_teardown
+}
+
+# A 40 KiB + 123 byte file of distinct lines: its last page is partial.
+make_mapped_file() {
+	seq -f 'line %06g of the lower file' 1 1416 >"$LOWER/f"
+	truncate -s $((40 * 1024 + 123)) "$LOWER/f"
+	lower_ready
+}
+
+@test "private and shared read-only maps of a partly shadowed file show the merged bytes; private writes stay private" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:1 pwrite:7 private shared-ro sum
+	'
+}
+
+@test "a shared writable map writes into the shadow; a later run and pread see the bytes" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:3 shared-rw:2 shared-rw:9 sum
+		ps_exec "$MAPS" "$RO/f" shared-ro sum
+	'
+}
+
+@test "maps of a grown and of a truncated file: the page that straddles the old end, and SIGBUS past the new one" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:2 grow:50000 pwrite:11 private shared-ro sigbus sum
+		ps_exec "$MAPS" "$RO/f" grow:20000 private shared-ro sigbus shared-rw:4 sum
+		ps_exec "$MAPS" "$RO/f" grow:30001 private shared-ro sum
+	'
+}
+
+@test "a file opened read-only cannot be mapped shared-writable (EACCES), as on a real file" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:1 rdonly-shared
+	'
+	grep -qx "rdonly-shared: EACCES" "$T/stdout.ro"
+}
+
+@test "a shared writable map copies up only the pages it covers, never the whole file" {
+	seq -f 'line %08g' 1 300000 >"$LOWER/big" # about 4.5 MB
+	lower_ready
+	in_ro_ns '
+		ps_exec python3 -c "
+import mmap, os
+fd = os.open(\"$RO/big\", os.O_RDWR)
+m = mmap.mmap(fd, 8192, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=4096 * 100)
+m[0:5] = b\"HELLO\"
+m.flush()
+m.close()
+"
+		ps_exec python3 -c "
+import os
+fd = os.open(\"$RO/big\", os.O_RDONLY)
+print(os.pread(fd, 5, 4096 * 100))
+"
+	' >"$T/py.out"
+	expect_eq "$(cat "$T/py.out")" "b'HELLO'" "the bytes written through the map, read back by a second run"
+	local held
+	held=$(du -sk "$SHADOW/data" | cut -f1)
+	[ "$held" -lt 100 ] || { echo "the shadow's data tree holds $held KiB for an 8 KiB map" >&2; return 1; }
+	assert_lower_unchanged
+}
+
+@test "untouched pages of a map are the lower file's own pages, shadowed ones the data file's: no copy" {
+	make_mapped_file
+	in_ro_ns '
+		ps_exec "$MAPS" "$RO/f" pwrite:3 layout
+	' >"$T/layout.out"
+	# pages 0-2 lower, 3 data, 4-10 lower: three mappings, none anonymous
+	expect_eq "$(cat "$T/layout.out")" "$(printf 'pwrite: 18\nlayout: 3 mappings: lower data lower')" "the map's layout"
+}

@@ -91,3 +91,21 @@ print(os.pread(fd, 5, 4096 * 100))
 	# pages 0-2 lower, 3 data, 4-10 lower: three mappings, none anonymous
 	expect_eq "$(cat "$T/layout.out")" "$(printf 'pwrite: 18\nlayout: 3 mappings: lower data lower')" "the map's layout"
 }
+
+@test "sqlite3 with PRAGMA mmap_size updates, deletes and inserts in a database on the tree; integrity_check passes" {
+	python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute('create table t(id integer primary key, v text)')
+c.executemany('insert into t values(?, ?)', [(i, ('value %d ' % i) * 5) for i in range(20000)])
+c.commit()" "$LOWER/db"
+	lower_ready
+	run_both '
+		sql="PRAGMA mmap_size=268435456; UPDATE t SET v=\"upd \"||id WHERE id%7=0; UPDATE t SET v=v||\"x\" WHERE id%13=0;"
+		sql="$sql SELECT count(*), sum(length(v)) FROM t; PRAGMA integrity_check; DELETE FROM t WHERE id%5=0;"
+		sql="$sql INSERT INTO t(v) SELECT v FROM t WHERE id<3000; SELECT count(*), sum(length(v)), max(id) FROM t;"
+		ps_exec sqlite3 "$RO/db" "$sql PRAGMA integrity_check;"
+		ps_exec sqlite3 "$RO/db" "PRAGMA mmap_size=268435456; SELECT count(*), sum(length(v)) FROM t; PRAGMA integrity_check;"
+	'
+	grep -c '^ok$' "$T/stdout.ro" | grep -qx 3
+}

@@ -82,6 +82,8 @@ static int stat_outside(int dirfd, const char *path, int flags, unsigned mask, s
 
 	if (REAL(statx)(dirfd, path, flags, mask | STATX_MNT_ID, got) < 0) {
 		err = errno; /* missing here, but perhaps made in the shadow below a directory reached by a symlink */
+		if ((err == ENOSYS || err == EPERM) && !stx) /* no statx (old kernel, a sandbox's filter): as before */
+			return REAL(fstatat)(dirfd, path, st, flags) < 0 ? -errno : 2;
 		if (err == ENOENT && (rc = ps_resolve_outside(dirfd, path, follow, NULL,
 							     PS_OUTSIDE_MISSING | PS_OUTSIDE_CHEAP, t)) != 0)
 			return rc;

@@ -106,8 +106,7 @@ static void *map_merged(struct ps_open *o, void *addr, size_t len, int prot, int
 	int shared = (flags & MAP_TYPE) != MAP_PRIVATE, rc;
 	char *base;
 
-	if ((o->flags & O_ACCMODE) == O_WRONLY || (o->flags & O_PATH) ||
-	    (shared && (prot & PROT_WRITE) && (o->flags & O_ACCMODE) != O_RDWR)) {
+	if (!ps_open_readable(o) || (shared && (prot & PROT_WRITE) && (o->flags & O_ACCMODE) != O_RDWR)) {
 		*err = EACCES; /* as the kernel: a readable descriptor, and a writable one for a shared writable map */
 		return MAP_FAILED;
 	}

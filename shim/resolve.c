@@ -84,6 +84,26 @@ static int split_parent(const char *path, char *dir, size_t dirsz, const char **
 	return 0;
 }
 
+/* The kernel's name for the existing directory (dirfd, dir), with the names below given in below appended as
+ * they are. 0 or -errno. */
+static int kernel_dir_path(int dirfd, const char *dir, const char *below, char *out, size_t outsz)
+{
+	int fd = REAL(openat)(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC), rc, mapped;
+
+	if (fd < 0)
+		return -errno;
+	rc = base_path(fd, out, outsz, &mapped);
+	REAL(close)(fd);
+	if (rc < 0)
+		return rc;
+	if (strlen(out) + 1 + strlen(below) + 1 > outsz)
+		return -ENAMETOOLONG;
+	if (strcmp(out, "/") != 0)
+		strcat(out, "/");
+	strcat(out, below);
+	return 0;
+}
+
 /* The kernel's name for (dirfd, path): of the file itself (0), or of its parent plus the last component when the
  * file does not exist, or is a symlink the kernel could not follow (1). */
 static int kernel_path(int dirfd, const char *path, int follow, char *out, size_t outsz)
@@ -102,18 +122,8 @@ static int kernel_path(int dirfd, const char *path, int follow, char *out, size_
 		return -errno;
 	if ((rc = split_parent(path, dir, sizeof(dir), &last)) < 0)
 		return rc;
-	fd = REAL(openat)(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	rc = base_path(fd, out, outsz, &mapped);
-	REAL(close)(fd);
-	if (rc < 0)
+	if ((rc = kernel_dir_path(dirfd, dir, last, out, outsz)) < 0)
 		return rc;
-	if (strlen(out) + 1 + strlen(last) + 1 > outsz)
-		return -ENAMETOOLONG;
-	if (strcmp(out, "/") != 0)
-		strcat(out, "/");
-	strcat(out, last);
 	return 1; /* the parent's name, and the last component as given */
 }
 
@@ -518,6 +528,12 @@ static void learn_prefix_mounts(void)
 	__atomic_store_n(&prefix_mounts_known, 1, __ATOMIC_RELEASE);
 }
 
+static void know_prefix_mounts(void)
+{
+	if (!__atomic_load_n(&prefix_mounts_known, __ATOMIC_ACQUIRE))
+		learn_prefix_mounts();
+}
+
 enum { ON_NO_PREFIX_MOUNT, ON_OWN_PREFIX_MOUNT, ON_SHARED_PREFIX_MOUNT };
 
 /* Does a statx result lie on a prefix's mount - one of its own (a match means it lies in the prefix), or the
@@ -527,8 +543,7 @@ static int prefix_mount_of(const struct statx *stx)
 	dev_t dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
 	int where = ON_NO_PREFIX_MOUNT;
 
-	if (!__atomic_load_n(&prefix_mounts_known, __ATOMIC_ACQUIRE))
-		learn_prefix_mounts();
+	know_prefix_mounts();
 	for (int i = 0; i < ps_cfg.nprefix; i++) {
 		const struct prefix_mount *m = &prefix_mounts[i];
 
@@ -567,35 +582,8 @@ static size_t existing_ancestor(int dirfd, const char *path, char *dir, size_t d
 	return 0;
 }
 
-/* The kernel's name for (dirfd, path) where its last names may be missing: the existing part resolved, the
- * rest appended as given. 0 or -errno. */
-static int kernel_path_of_missing(int dirfd, const char *path, int follow, char *out, size_t outsz)
-{
-	char dir[PATH_MAX];
-	struct statx stx;
-	size_t at;
-	int rc = kernel_path(dirfd, path, follow, out, outsz), mapped, fd;
-
-	if (rc != -ENOENT)
-		return rc < 0 ? rc : 0;
-	if (!(at = existing_ancestor(dirfd, path, dir, sizeof(dir), &stx)))
-		return -ENOENT;
-	if ((fd = REAL(openat)(dirfd, dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return -errno;
-	rc = base_path(fd, out, outsz, &mapped);
-	REAL(close)(fd);
-	if (rc < 0)
-		return rc;
-	if (strlen(out) + 1 + strlen(path + at) + 1 > outsz)
-		return -ENAMETOOLONG;
-	if (strcmp(out, "/") != 0)
-		strcat(out, "/");
-	strcat(out, path + at);
-	return 0;
-}
-
 /* Reaching name takes no symlink (so its lexical place, outside every prefix, is its real one)? Two system calls,
- * where naming it (kernel_path) takes three and a /proc lookup. */
+ * where naming it (kernel_dir_path) takes three and a /proc lookup. */
 static int symlink_free(int dirfd, const char *name, int follow)
 {
 	struct open_how how = { .flags = O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW), .resolve = RESOLVE_NO_SYMLINKS };
@@ -613,28 +601,29 @@ int ps_resolve_outside(int dirfd, const char *path, int follow, const struct sta
 	char canon[PATH_MAX], dir[PATH_MAX];
 	const char *name = path, *rel;
 	struct statx own;
-	int saved = errno, rc = 0, where;
+	int saved = errno, rc = 0, where, named, probe_follow = follow;
+	size_t ancestor = 0; /* the name is missing: the length of the part of it that exists */
 
 	if (!path || !*path || ps_pass(path) != path)
 		return 0; /* resolving already chose the name the kernel gets */
-	if (!__atomic_load_n(&prefix_mounts_known, __ATOMIC_ACQUIRE))
-		learn_prefix_mounts();
+	know_prefix_mounts();
 	if ((how & PS_OUTSIDE_CHEAP) && !own_prefix_mounts)
 		return 0;
 	if (!reached && !(how & PS_OUTSIDE_MISSING) &&
 	    REAL(statx)(dirfd, path, follow ? 0 : AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &own) == 0)
 		reached = &own;
-	if (!reached && errno == ENOENT && existing_ancestor(dirfd, path, dir, sizeof(dir), &own)) {
+	if (!reached && errno == ENOENT && (ancestor = existing_ancestor(dirfd, path, dir, sizeof(dir), &own))) {
 		reached = &own; /* where a missing name would be made */
 		name = dir;
-		follow = 1;
+		probe_follow = 1;
 	}
 	where = reached ? prefix_mount_of(reached) : ON_NO_PREFIX_MOUNT;
 	if (where == ON_NO_PREFIX_MOUNT || (where == ON_SHARED_PREFIX_MOUNT && (how & PS_OUTSIDE_CHEAP)) ||
-	    (where == ON_SHARED_PREFIX_MOUNT && !(how & PS_OUTSIDE_LINKED) && symlink_free(dirfd, name, follow)))
+	    (where == ON_SHARED_PREFIX_MOUNT && !(how & PS_OUTSIDE_LINKED) && symlink_free(dirfd, name, probe_follow)))
 		goto out;
-	if (kernel_path_of_missing(dirfd, path, follow, canon, sizeof(canon)) == 0 &&
-	    ps_config_match(&ps_cfg, canon, &rel) >= 0)
+	named = ancestor ? kernel_dir_path(dirfd, dir, path + ancestor, canon, sizeof(canon))
+			 : kernel_path(dirfd, path, follow, canon, sizeof(canon));
+	if (named >= 0 && ps_config_match(&ps_cfg, canon, &rel) >= 0)
 		rc = resolve_links(AT_FDCWD, canon, path, follow, t, 1);
 out:
 	errno = saved;

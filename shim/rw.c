@@ -23,11 +23,6 @@
 #define RWF_NOAPPEND 0x00000020 /* Linux 6.9; glibc 2.36 does not name it yet */
 #endif
 
-static int readable(const struct ps_open *o)
-{
-	return (o->flags & O_ACCMODE) != O_WRONLY && !(o->flags & O_PATH);
-}
-
 static int writable(const struct ps_open *o)
 {
 	return o->kind == PS_OPEN_DATA && (o->flags & O_ACCMODE) != O_RDONLY;
@@ -43,7 +38,7 @@ static ssize_t preadv_merged(struct ps_open *o, const struct iovec *iov, int iov
 {
 	ssize_t total = 0;
 
-	if (!readable(o))
+	if (!ps_open_readable(o))
 		return -EBADF;
 	for (int i = 0; i < iovcnt; i++) {
 		ssize_t r = ps_merge_pread(o->file, iov[i].iov_base, iov[i].iov_len, off + total);
@@ -103,7 +98,7 @@ ssize_t ps_read_fd(struct ps_open *o, int fd, void *buf, size_t n)
 {
 	struct iovec iov = { buf, n };
 
-	if (plain_data(o) || !readable(o)) {
+	if (plain_data(o) || !ps_open_readable(o)) {
 		ssize_t r = REAL(read)(fd, buf, n);
 		return r < 0 ? -errno : r;
 	}

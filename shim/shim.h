@@ -198,6 +198,11 @@ void ps_fd_share(int newfd, struct ps_open *o);
 /* Forget fd (before the real close). Returns the description it had, with the table's reference moved to the
  * caller, or NULL. */
 struct ps_open *ps_fd_forget(int fd);
+/* May o be read (and mapped, as the kernel asks of any map)? */
+static inline int ps_open_readable(const struct ps_open *o)
+{
+	return (o->flags & O_ACCMODE) != O_WRONLY && !(o->flags & O_PATH);
+}
 /* The file behind a merged descriptor (NULL for a plain lower fd). */
 static inline struct ps_file *ps_open_merged(const struct ps_open *o)
 {

@@ -24,6 +24,11 @@ static uint64_t page_of(uint64_t off)
 	return off >> PS_PAGE_SHIFT;
 }
 
+static uint64_t round_up_page(uint64_t off)
+{
+	return (off + PS_PAGE_SIZE - 1) & ~(uint64_t)(PS_PAGE_SIZE - 1);
+}
+
 /* The copy-up lock is taken on a description of the data file this process opened itself (sys.h). */
 static int copyup_lock_fd_locked(struct ps_file *f)
 {
@@ -182,16 +187,18 @@ static int copy_range_up_locked(struct ps_file *f, uint64_t first, uint64_t last
 
 int ps_merge_prepare_write(struct ps_file *f, off_t off, size_t n)
 {
-	uint64_t lower_len, first, last;
+	uint64_t lower_end, first, last;
 	int rc;
 
 	if (f->lower_fd < 0 || n == 0 || off < 0)
 		return 0;
-	lower_len = ps_record_lower_len(&f->rec);
-	if ((uint64_t)off >= lower_len)
+	/* Up to the end of the page where the lower bytes end: a write just past lower_len in that page copies it up
+	 * too, so that every page is wholly the lower file's or wholly the data file's (what a memory map needs). */
+	lower_end = round_up_page(ps_record_lower_len(&f->rec));
+	if ((uint64_t)off >= lower_end)
 		return 0;
 	first = page_of((uint64_t)off);
-	last = page_of(((uint64_t)off + n < lower_len ? (uint64_t)off + n : lower_len) - 1);
+	last = page_of(((uint64_t)off + n < lower_end ? (uint64_t)off + n : lower_end) - 1);
 	if (!range_needs_copyup(f, first, last))
 		return 0;
 	rc = copyup_lock(f);
@@ -225,11 +232,15 @@ int ps_merge_truncate(struct ps_file *f, off_t len)
 	rc = copyup_lock(f);
 	if (rc < 0)
 		return rc;
+	/* A cut inside a page of lower bytes copies that page up first: its bytes past the cut must read as zeros
+	 * when the file grows again, and in a memory map, which would show the lower file's page whole. */
+	if (f->lower_fd >= 0 && (uint64_t)len < ps_record_lower_len(&f->rec) && len % PS_PAGE_SIZE)
+		rc = copy_range_up_locked(f, page_of((uint64_t)len), page_of((uint64_t)len));
 	/* The data file first: lower_len cannot grow back, so it shrinks only once the size has. A crash in between
 	 * leaves lower_len past the end of the data file, which the next open repairs (ps_file_lookup). */
-	if (ps_sys->ftruncate(f->data_fd, len) < 0)
+	if (rc == 0 && ps_sys->ftruncate(f->data_fd, len) < 0)
 		rc = -errno;
-	else
+	if (rc == 0)
 		ps_record_shrink_lower_len(&f->rec, (uint64_t)len);
 	copyup_unlock(f);
 	return rc;

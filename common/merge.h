@@ -3,9 +3,11 @@
  * The rule everything here follows (the lower_len rule):
  *   byte b of the file comes from the lower file when b < lower_len and page b/4096 is not shadowed;
  *   otherwise it comes from the data file, whose size is the file's logical size.
- * So a write at or past lower_len, an append, O_TRUNC and growth need no bitmap work at all, and a write below
- * lower_len first copies the untouched pages it covers up into the data file (only their bytes below lower_len),
- * once, under the file's lock, and sets their bits after the bytes are there.
+ * So a write past the page where the lower bytes end, an append there, O_TRUNC and growth need no bitmap work,
+ * and a write below that point first copies the untouched pages it covers up into the data file (only their
+ * bytes below lower_len), once, under the file's lock, and sets their bits after the bytes are there. A truncate
+ * that cuts inside a page of lower bytes copies that page up too. So every page is wholly the lower file's or
+ * wholly the data file's (bytes past the end read as zeros in both), which a memory map needs (shim/mmap.c).
  *
  * Locking: the copy-up lock is f->lock (threads) plus an OFD write lock on one byte of the data file far past
  * any real data (processes). Readers take no lock: a bit is set only after its page is complete.

@@ -16,6 +16,7 @@ _Static_assert(offsetof(struct ps_record_disk, crc) == 124, "record header layou
 _Static_assert(offsetof(struct ps_record_disk, lower_len) == 128, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, gid) == 148, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, data_ino) == 160, "record header layout");
+_Static_assert(offsetof(struct ps_record_disk, backing_gen) == 168, "record header layout");
 _Static_assert(offsetof(struct ps_record_disk, origin) == 1024, "record header layout");
 _Static_assert(sizeof(struct ps_record_disk) == PS_RECORD_HEADER_SIZE, "record header layout");
 _Static_assert(__BYTE_ORDER == __LITTLE_ENDIAN, "the mapped record fields are little-endian");
@@ -131,7 +132,7 @@ int ps_record_check_header(const struct ps_record_disk *hdr, uint64_t file_size,
 
 int ps_record_peek(int fd, struct ps_record_disk *hdr)
 {
-	const size_t want = offsetof(struct ps_record_disk, reserved3);
+	const size_t want = offsetof(struct ps_record_disk, backing_gen);
 	char why[160];
 	ssize_t n = ps_sys->pread(fd, hdr, want, 0);
 
@@ -177,8 +178,10 @@ int ps_record_load(struct ps_record *rec, int fd, const struct stat *lower, cons
 
 void ps_record_shrink_lower_len(struct ps_record *rec, uint64_t len)
 {
-	if (len < ps_record_lower_len(rec))
-		__atomic_store_n(&rec->hdr->lower_len, len, __ATOMIC_RELEASE);
+	if (len >= ps_record_lower_len(rec))
+		return;
+	__atomic_store_n(&rec->hdr->lower_len, len, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&rec->hdr->backing_gen, 1, __ATOMIC_RELEASE);
 }
 
 int ps_record_read_origin(int fd, char *out, size_t outsz)
@@ -214,11 +217,11 @@ int ps_record_file_keep_origin(int fd, const char *origin)
 {
 	struct ps_record_disk hdr;
 	uint32_t len = (uint32_t)strlen(origin);
-	ssize_t n = ps_sys_pread_full(fd, &hdr, offsetof(struct ps_record_disk, reserved3), 0);
+	ssize_t n = ps_sys_pread_full(fd, &hdr, offsetof(struct ps_record_disk, backing_gen), 0);
 
 	if (n < 0)
 		return (int)n;
-	if (n != (ssize_t)offsetof(struct ps_record_disk, reserved3))
+	if (n != (ssize_t)offsetof(struct ps_record_disk, backing_gen))
 		return -EILSEQ;
 	if (!(hdr.flags & PS_REC_HAS_LOWER) || hdr.origin_len)
 		return 0;
@@ -258,8 +261,10 @@ int ps_record_page_is_shadowed(const struct ps_record *rec, uint64_t page)
 
 void ps_record_mark_page(struct ps_record *rec, uint64_t page)
 {
-	if (page < rec->nbits)
-		ps_bitmap_set(rec->bitmap, page);
+	if (page >= rec->nbits)
+		return;
+	ps_bitmap_set(rec->bitmap, page);
+	__atomic_fetch_add(&rec->hdr->backing_gen, 1, __ATOMIC_RELEASE);
 }
 
 uint64_t ps_record_shadowed_pages(const struct ps_record *rec)

@@ -49,7 +49,10 @@ struct ps_record_disk {
 	uint32_t origin_len;       /* 152 length of origin; 0: the lower file is at the file's own name */
 	uint32_t reserved2;        /* 156 zero */
 	uint64_t data_ino;         /* 160 inode of the data file that belongs to this record (0: not recorded) */
-	uint8_t reserved3[856];    /* 168 zero */
+	uint64_t backing_gen;      /* 168 mutable: counts the changes of which file a page below lower_len comes
+				    * from (a bit set, lower_len lowered); memory maps laid out page by page are
+				    * laid out again when it moves (zero in older records: counting starts there) */
+	uint8_t reserved3[848];    /* 176 zero */
 	char origin[3072];         /* 1024 where the lower file is, below the prefix, once the file was renamed or
 				    * linked away from it (NUL-terminated); set once, before the rename */
 };
@@ -95,7 +98,8 @@ static inline uint64_t ps_record_lower_len(const struct ps_record *rec)
 	return __atomic_load_n(&rec->hdr->lower_len, __ATOMIC_ACQUIRE);
 }
 
-/* Lower lower_len to len (no effect when len is not smaller). Call with the file's copy-up lock held. */
+/* Lower lower_len to len (no effect when len is not smaller; counted in backing_gen). Call with the file's
+ * copy-up lock held. */
 void ps_record_shrink_lower_len(struct ps_record *rec, uint64_t len);
 
 /* Where the record says its lower file is (below the prefix), into out: the length, 0 when it is at the file's
@@ -121,7 +125,14 @@ void ps_record_set_mode(struct ps_record *rec, mode_t mode);
 void ps_record_set_owner(struct ps_record *rec, uid_t uid, gid_t gid);
 
 int ps_record_page_is_shadowed(const struct ps_record *rec, uint64_t page);
+/* Set page's bit (its bytes are in the data file by now) and count the change in backing_gen. */
 void ps_record_mark_page(struct ps_record *rec, uint64_t page);
+
+/* backing_gen: read before looking at the bits, so that a change made meanwhile is seen next time. */
+static inline uint64_t ps_record_backing_gen(const struct ps_record *rec)
+{
+	return __atomic_load_n(&rec->hdr->backing_gen, __ATOMIC_ACQUIRE);
+}
 
 /* Pages copied up (bits set) below lower_len. */
 uint64_t ps_record_shadowed_pages(const struct ps_record *rec);

@@ -430,7 +430,7 @@ static void test_write_into_straddling_page_after_regrow_keeps_zeros(void **stat
 	do_truncate(fx, 3 * PG);
 	do_write(fx, PG + 100, 10, 17); /* copy-up of page 1 after the regrow */
 	check(fx);
-	do_write(fx, PG + 2000, 10, 18); /* at or past lower_len: no copy-up */
+	do_write(fx, PG + 2000, 10, 18); /* past lower_len, in a page the data file holds by now */
 	check(fx);
 }
 
@@ -453,6 +453,52 @@ static void test_append_then_write_below_lower_len_keeps_appended_bytes(void **s
 	lower(fx, PG + 1000);
 	do_write(fx, PG + 1000, 500, 20); /* append inside the straddling page */
 	do_write(fx, PG + 10, 20, 21);    /* copy-up must not overwrite the appended bytes */
+	check(fx);
+}
+
+static void test_append_inside_last_lower_page_copies_it_up(void **state)
+{
+	struct fx *fx = *state;
+
+	lower(fx, 2 * PG + 1000);
+	do_write(fx, 2 * PG + 1000, 10, 22); /* the page holds lower bytes: it becomes wholly the data file's */
+	check(fx);
+	assert_true(shadowed(fx, 2));
+	assert_false(shadowed(fx, 1));
+	assert_int_equal(lower_len(fx), 2 * PG + 1000);
+}
+
+static void test_truncate_inside_a_lower_page_copies_it_up(void **state)
+{
+	struct fx *fx = *state;
+
+	lower(fx, 4 * PG);
+	do_truncate(fx, PG + 1000);
+	check(fx);
+	assert_true(shadowed(fx, 1));
+	assert_false(shadowed(fx, 0));
+	do_truncate(fx, PG); /* on a page boundary: nothing to copy */
+	check(fx);
+	assert_false(shadowed(fx, 0));
+}
+
+static void test_backing_gen_counts_copy_ups_and_cuts(void **state)
+{
+	struct fx *fx = *state;
+	uint64_t gen;
+
+	lower(fx, 4 * PG);
+	gen = ps_record_backing_gen(&fx->s.f->rec);
+	do_write(fx, 5 * PG, 10, 23); /* past the lower bytes: no page changes hands */
+	assert_int_equal(ps_record_backing_gen(&fx->s.f->rec), gen);
+	do_write(fx, PG, 10, 24);
+	assert_true(ps_record_backing_gen(&fx->s.f->rec) > gen);
+	gen = ps_record_backing_gen(&fx->s.f->rec);
+	do_truncate(fx, 3 * PG);
+	assert_true(ps_record_backing_gen(&fx->s.f->rec) > gen);
+	gen = ps_record_backing_gen(&fx->s.f->rec);
+	do_write(fx, PG, 10, 25); /* already the data file's */
+	assert_int_equal(ps_record_backing_gen(&fx->s.f->rec), gen);
 	check(fx);
 }
 
@@ -1156,7 +1202,10 @@ int main(void)
 		T(test_write_into_straddling_page_after_regrow_keeps_zeros),
 		T(test_write_across_lower_len_after_shrink),
 		T(test_append_then_write_below_lower_len_keeps_appended_bytes),
-		T(test_truncate_to_same_size_changes_nothing),
+		T(test_append_inside_last_lower_page_copies_it_up),
+	T(test_truncate_inside_a_lower_page_copies_it_up),
+	T(test_backing_gen_counts_copy_ups_and_cuts),
+	T(test_truncate_to_same_size_changes_nothing),
 		T(test_lower_len_never_grows_back),
 		T(test_punch_hole_on_partial_and_full_pages),
 		T(test_punch_hole_inside_one_page),

@@ -27,6 +27,8 @@ struct ps_file {
 	pid_t lock_pid;       /* the process lock_fd belongs to (a forked child must not share its parent's) */
 	struct ps_record rec;
 	pthread_mutex_t lock; /* serialises copy-up and truncation among this process's threads */
+	int mapped;           /* the shim keeps memory maps of the file laid out page by page (shim/maps.c) ... */
+	uint64_t mapped_gen;  /* ... for the record's backing_gen of this value */
 	struct ps_shadow *sh;
 	char *data_path;      /* relative to the shadow directory */
 	char *meta_path;

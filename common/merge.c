@@ -60,12 +60,18 @@ static int copyup_lock(struct ps_file *f)
 	return 0;
 }
 
-static void copyup_unlock(struct ps_file *f)
+void (*ps_merge_changed)(struct ps_file *f);
+
+/* Unlock, and tell ps_merge_changed when a page changed hands since gen (backing_gen read under the lock). */
+static void copyup_unlock(struct ps_file *f, uint64_t gen)
 {
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = PS_COPYUP_LOCK_OFFSET, .l_len = 1 };
+	void (*changed)(struct ps_file *) = __atomic_load_n(&ps_merge_changed, __ATOMIC_ACQUIRE);
 
 	ps_sys->fcntl(f->lock_fd, F_OFD_SETLK, &fl);
 	pthread_mutex_unlock(&f->lock);
+	if (changed && f->lower_fd >= 0 && ps_record_backing_gen(&f->rec) != gen)
+		changed(f);
 }
 
 /* Is any page in [first, last] below lower_len still untouched? (No lock: a hint re-checked under the lock.) */
@@ -187,7 +193,7 @@ static int copy_range_up_locked(struct ps_file *f, uint64_t first, uint64_t last
 
 int ps_merge_prepare_write(struct ps_file *f, off_t off, size_t n)
 {
-	uint64_t lower_end, first, last;
+	uint64_t lower_end, first, last, gen;
 	int rc;
 
 	if (f->lower_fd < 0 || n == 0 || off < 0)
@@ -204,8 +210,9 @@ int ps_merge_prepare_write(struct ps_file *f, off_t off, size_t n)
 	rc = copyup_lock(f);
 	if (rc < 0)
 		return rc;
+	gen = ps_record_backing_gen(&f->rec);
 	rc = copy_range_up_locked(f, first, last);
-	copyup_unlock(f);
+	copyup_unlock(f, gen);
 	if (rc < 0)
 		ps_debug("%s: copy-up of pages %llu-%llu failed: %s", f->path, (unsigned long long)first,
 			 (unsigned long long)last, strerror(-rc));
@@ -225,6 +232,7 @@ ssize_t ps_merge_pwrite(struct ps_file *f, int fd, const void *buf, size_t n, of
 
 int ps_merge_truncate(struct ps_file *f, off_t len)
 {
+	uint64_t gen;
 	int rc;
 
 	if (len < 0)
@@ -232,6 +240,7 @@ int ps_merge_truncate(struct ps_file *f, off_t len)
 	rc = copyup_lock(f);
 	if (rc < 0)
 		return rc;
+	gen = f->lower_fd >= 0 ? ps_record_backing_gen(&f->rec) : 0;
 	/* A cut inside a page of lower bytes copies that page up first: its bytes past the cut must read as zeros
 	 * when the file grows again, and in a memory map, which would show the lower file's page whole. */
 	if (f->lower_fd >= 0 && (uint64_t)len < ps_record_lower_len(&f->rec) && len % PS_PAGE_SIZE)
@@ -242,13 +251,13 @@ int ps_merge_truncate(struct ps_file *f, off_t len)
 		rc = -errno;
 	if (rc == 0)
 		ps_record_shrink_lower_len(&f->rec, (uint64_t)len);
-	copyup_unlock(f);
+	copyup_unlock(f, gen);
 	return rc;
 }
 
 int ps_merge_fallocate(struct ps_file *f, int mode, off_t off, off_t len)
 {
-	uint64_t lower_len, first_full, end_full;
+	uint64_t lower_len, first_full, end_full, gen;
 	int rc;
 
 	if (off < 0 || len <= 0)
@@ -260,6 +269,7 @@ int ps_merge_fallocate(struct ps_file *f, int mode, off_t off, off_t len)
 	rc = copyup_lock(f);
 	if (rc < 0)
 		return rc;
+	gen = f->lower_fd >= 0 ? ps_record_backing_gen(&f->rec) : 0;
 	lower_len = f->lower_fd >= 0 ? ps_record_lower_len(&f->rec) : 0;
 	/* Partial pages keep their other bytes: copy them up. Whole pages become shadowed zeros. */
 	first_full = page_of((uint64_t)off + PS_PAGE_SIZE - 1);
@@ -276,7 +286,7 @@ int ps_merge_fallocate(struct ps_file *f, int mode, off_t off, off_t len)
 		rc = -errno;
 	for (uint64_t pg = first_full; rc == 0 && pg < end_full && (pg << PS_PAGE_SHIFT) < lower_len; pg++)
 		ps_record_mark_page(&f->rec, pg);
-	copyup_unlock(f);
+	copyup_unlock(f, gen);
 	return rc;
 }
 

@@ -33,6 +33,10 @@ static inline int ps_merge_shows_lower(const struct ps_file *f)
 
 ssize_t ps_merge_pread(struct ps_file *f, void *buf, size_t n, off_t off);
 
+/* Called after pages of f changed hands in this process (copied up, cut off), with no lock held: the shim lays
+ * its memory maps of f out again before the call that did it returns. NULL when nothing maps files. */
+extern void (*ps_merge_changed)(struct ps_file *f);
+
 /* ps_merge_pread for a reader that takes the file as an opaque context (exec.h's ps_read_at). */
 static inline ssize_t ps_merge_read_at(void *f, void *buf, size_t n, off_t off)
 {

@@ -103,6 +103,8 @@ struct ps_open *ps_fd_get(int fd)
 	pthread_mutex_unlock(&table_mutex);
 	if (o && o->kind == PS_OPEN_LOWER && !o->file)
 		recheck_lower(o);
+	if (o && o->file)
+		ps_maps_check(o->file); /* pages another process copied up show in this process's maps */
 	return o;
 }
 

@@ -1,6 +1,7 @@
 /* mmap.c - memory maps of files whose lower pages still show: page-granular, no copy of untouched pages.
  *
- * Entry points: the mmap wrappers (symbols.def).
+ * Entry points: the mmap wrappers (symbols.def); ps_map_layout for maps.c, which keeps the maps laid out here in
+ * step with the shadow.
  * A map of such a file is laid out page by page by the lower_len rule (merge.h): an untouched page below
  * lower_len is the lower file's own page (its page cache, no copy), every other page is the data file's. Private
  * writes stay private (copy-on-write, as on any file). A shared writable map needs every page it covers to be
@@ -58,14 +59,14 @@ static int map_merged_copy(struct ps_file *f, void *addr, int prot, int flags, o
 		return -errno;
 	if ((r = ps_merge_pread(f, p, PAGE, off)) < 0)
 		return (int)r;
-	return mprotect(p, PAGE, prot) < 0 ? -errno : 0;
+	return REAL(mprotect)(p, PAGE, prot) < 0 ? -errno : 0;
 }
 
-/* Lay out base..base+len (reserved) page by page, one mapping per run of pages with the same backing. */
-static int map_pages(struct ps_file *f, char *base, size_t len, int prot, int flags, off_t off)
+int ps_map_layout(struct ps_file *f, void *addr, size_t len, int prot, int flags, off_t off)
 {
 	uint64_t lower_len = ps_record_lower_len(&f->rec), lower_size = f->rec.hdr->lower_size;
 	uint64_t size = (uint64_t)ps_merge_size(f), first = (uint64_t)off / PAGE, npages = (len + PAGE - 1) / PAGE;
+	char *base = addr;
 	int rc = 0;
 
 	for (uint64_t i = 0; i < npages && rc == 0;) {
@@ -101,10 +102,28 @@ static int prepare_shared(struct ps_file *f, size_t len, int prot, off_t off)
 	return 0;
 }
 
+void *ps_map_reserve_and_lay_out(struct ps_file *f, void *addr, size_t len, int prot, int flags, off_t off, int *err)
+{
+	/* The reservation: the data file's map of the whole range, so that a map with one backing is one mapping. */
+	char *base = REAL(mmap)(addr, len, prot, flags, f->data_fd, off);
+	int rc;
+
+	if (base == MAP_FAILED) {
+		*err = errno;
+		return MAP_FAILED;
+	}
+	if ((rc = ps_map_layout(f, base, len, prot, flags, off)) < 0) {
+		ps_debug("%s: mapping %zu bytes at %lld failed: %s", f->path, len, (long long)off, strerror(-rc));
+		REAL(munmap)(base, len);
+		*err = -rc;
+		return MAP_FAILED;
+	}
+	return base;
+}
+
 static void *map_merged(struct ps_open *o, void *addr, size_t len, int prot, int flags, off_t off, int *err)
 {
 	int shared = (flags & MAP_TYPE) != MAP_PRIVATE, rc;
-	char *base;
 
 	if (!ps_open_readable(o) || (shared && (prot & PROT_WRITE) && (o->flags & O_ACCMODE) != O_RDWR)) {
 		*err = EACCES; /* as the kernel: a readable descriptor, and a writable one for a shared writable map */
@@ -118,19 +137,34 @@ static void *map_merged(struct ps_open *o, void *addr, size_t len, int prot, int
 		*err = -rc;
 		return MAP_FAILED;
 	}
-	/* The reservation: the data file's map of the whole range, so that a map with one backing is one mapping. */
-	base = REAL(mmap)(addr, len, prot, flags, o->file->data_fd, off);
-	if (base == MAP_FAILED) {
-		*err = errno;
-		return MAP_FAILED;
+	return ps_maps_map(o, addr, len, prot, flags, off, err);
+}
+
+/* A map the shim does not lay out. One made over part of a map it keeps (MAP_FIXED) replaces that part. */
+static void *map_plain(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = REAL(mmap)(addr, len, prot, flags, fd, off);
+
+	if (p != MAP_FAILED && (flags & MAP_FIXED) && ps_maps_any()) {
+		int saved = errno;
+
+		ps_maps_forget(p, len);
+		errno = saved;
 	}
-	if ((rc = map_pages(o->file, base, len, prot, flags, off)) < 0) {
-		ps_debug("%s: mapping %zu bytes at %lld failed: %s", o->path, len, (long long)off, strerror(-rc));
-		munmap(base, len);
-		*err = -rc;
-		return MAP_FAILED;
-	}
-	return base;
+	return p;
+}
+
+/* A shared map of a file still wholly the lower file's is the lower file's own map: kept by name, so that it
+ * follows the file once it gets a record (maps.c). */
+static void *map_lower(struct ps_open *o, void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p = map_plain(addr, len, prot, flags, fd, off);
+	int saved = errno;
+
+	if (p != MAP_FAILED && (flags & MAP_TYPE) != MAP_PRIVATE)
+		ps_maps_add_lower(o, fd, p, len, off, prot, flags);
+	errno = saved;
+	return p;
 }
 
 static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -139,20 +173,25 @@ static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_
 	struct ps_open *o;
 	void *p;
 
-	if (flags & MAP_ANONYMOUS)
-		return REAL(mmap)(addr, len, prot, flags, fd, off);
-	o = ps_fd_merged(fd);
-	if (!o || !ps_merge_shows_lower(o->file)) { /* untouched, or the data file is the whole file */
-		if (o) {
-			ps_open_put(o);
-			ps_leave();
-		}
-		return REAL(mmap)(addr, len, prot, flags, fd, off);
+	if ((flags & MAP_ANONYMOUS) || !ps_enter())
+		return map_plain(addr, len, prot, flags, fd, off);
+	o = ps_fd_get(fd);
+	if (!o || o->kind == PS_OPEN_DIR || (o->file && !ps_merge_shows_lower(o->file))) {
+		/* not the shim's, or the data file is the whole file */
+		p = map_plain(addr, len, prot, flags, fd, off);
+		err = errno;
+	} else if (!o->file) {
+		p = map_lower(o, addr, len, prot, flags, fd, off);
+		err = errno;
+	} else {
+		p = map_merged(o, addr, len, prot, flags, off, &err);
+		if (p != MAP_FAILED)
+			err = saved;
 	}
-	p = map_merged(o, addr, len, prot, flags, off, &err);
-	ps_open_put(o);
+	if (o)
+		ps_open_put(o);
 	ps_leave();
-	errno = p == MAP_FAILED ? err : saved;
+	errno = err;
 	return p;
 }
 

@@ -209,6 +209,37 @@ static inline struct ps_file *ps_open_merged(const struct ps_open *o)
 	return o->file;
 }
 
+/* ---- maps.c ---- */
+/* Does the process keep any maps in step (the fast path of munmap, mprotect, mremap, MAP_FIXED)? */
+int ps_maps_any(void);
+/* Does a lower file's own shared map wait for its file to get a record? */
+int ps_maps_waiting(void);
+/* Map o's file (partly the lower file's) page by page and keep the map in step with the shadow: the map, or
+ * MAP_FAILED and *err. */
+void *ps_maps_map(struct ps_open *o, void *addr, size_t len, int prot, int flags, off_t off, int *err);
+/* Keep a shared map of o's lower file (fd, no record yet), made at addr, by name until the file gets one. */
+void ps_maps_add_lower(struct ps_open *o, int fd, void *addr, size_t len, off_t off, int prot, int flags);
+/* [addr, addr+len) was unmapped or replaced: its maps are no longer kept. */
+void ps_maps_forget(void *addr, size_t len);
+/* Lay out again f's maps where pages changed hands (taking over waiting lower maps of f). */
+void ps_maps_refresh(struct ps_file *f);
+/* On every call on a merged descriptor: one load when nothing changed. */
+static inline void ps_maps_check(struct ps_file *f)
+{
+	if ((__atomic_load_n(&f->mapped, __ATOMIC_ACQUIRE) &&
+	     ps_record_backing_gen(&f->rec) != __atomic_load_n(&f->mapped_gen, __ATOMIC_ACQUIRE)) ||
+	    ps_maps_waiting())
+		ps_maps_refresh(f);
+}
+
+/* ---- mmap.c ---- */
+/* Lay out [addr, addr+len), already mapped, page by page for f from file offset off: each page from the lower
+ * file or the data file (MAP_FIXED over it). 0 or -errno. */
+int ps_map_layout(struct ps_file *f, void *addr, size_t len, int prot, int flags, off_t off);
+/* Map len bytes of f at off (addr, flags as mmap's) and lay them out: the map, or MAP_FAILED and *err. */
+void *ps_map_reserve_and_lay_out(struct ps_file *f, void *addr, size_t len, int prot, int flags, off_t off,
+				 int *err);
+
 /* ---- namespace.c ---- */
 /* May the program change the entries of t's directory (write and search permission on it, as merged)? 0 or
  * -errno. */

@@ -15,6 +15,15 @@
  *   coherent:P     MAP_SHARED PROT_READ; then pwrite a marker at page P; the map shows it
  *   layout         MAP_SHARED PROT_READ of the whole file: the mappings /proc/self/maps lists for it, each named
  *                  "lower" (the file's own name), "data" (a file in a shadow's data tree) or "anonymous"
+ *   mix:SEED       keep four maps of the file open (shared read-only, shared read-write, private read-only,
+ *                  private written) through 80 pseudo-random steps - pwrite, write, ftruncate, writes through
+ *                  the maps, mremap, mprotect, msync - printing after each what every map and pread show (of the
+ *                  private written map only the bytes the program wrote: what a real file's private map shows
+ *                  of a page it never wrote is not specified)
+ *   ro-first:P     (the only step) open O_RDONLY, map MAP_SHARED; then open O_RDWR and pwrite at page P: the map
+ *                  shows it
+ *   other:P        MAP_SHARED PROT_READ; another process (this program again) pwrites at page P; what the map
+ *                  shows after this process's next call on the file (fstat), and after msync
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "errname.h"
@@ -137,6 +147,229 @@ static void step_coherent(int fd, long page)
 	munmap(p, (size_t)size);
 }
 
+/* ---- mix ---- */
+
+struct mix {
+	int fd;
+	uint64_t rnd;
+	size_t size;       /* the file's size, as this program changed it */
+	unsigned char *ro, *rw, *pro, *pw; /* shared read-only, shared read-write, private read-only, private written */
+	size_t ro_len, rw_len, pro_len, pw_len;
+	size_t pw_written; /* bytes [0, pw_written) of pw are the program's own */
+	int ro_writable;   /* ro was made writable by mprotect */
+};
+
+static uint64_t next_rnd(struct mix *m, uint64_t bound)
+{
+	m->rnd = m->rnd * 6364136223846793005ULL + 1442695040888963407ULL;
+	return (m->rnd >> 33) % bound;
+}
+
+/* What a map shows of the file: the bytes below both its length and the file's size (touching past the end of
+ * the file raises SIGBUS). */
+static uint64_t map_sum(const unsigned char *p, size_t len, size_t size)
+{
+	return fnv(p, len < size ? len : size);
+}
+
+static void mix_report(struct mix *m, int step, const char *what)
+{
+	unsigned char *buf = malloc(m->size + 1);
+	ssize_t n = pread(m->fd, buf, m->size, 0);
+
+	printf("%2d %-28s size %6zu read %6zd file %016llx ro %016llx rw %016llx pro %016llx pw-own %016llx\n", step,
+	       what, m->size, n, (unsigned long long)fnv(buf, n > 0 ? (size_t)n : 0),
+	       (unsigned long long)map_sum(m->ro, m->ro_len, m->size),
+	       (unsigned long long)map_sum(m->rw, m->rw_len, m->size),
+	       (unsigned long long)map_sum(m->pro, m->pro_len, m->size),
+	       (unsigned long long)map_sum(m->pw, m->pw_written, m->size));
+	free(buf);
+}
+
+static unsigned char *mix_map(struct mix *m, size_t *len, int prot, int flags)
+{
+	unsigned char *p;
+
+	*len = (m->size + PAGE - 1) / PAGE * PAGE;
+	p = mmap(NULL, *len, prot, flags, m->fd, 0);
+	if (p == MAP_FAILED) {
+		printf("mix: mmap %s\n", errname(errno));
+		exit(1);
+	}
+	return p;
+}
+
+static void mix_fill(struct mix *m, unsigned char *buf, size_t n)
+{
+	unsigned char c = (unsigned char)('a' + next_rnd(m, 26));
+
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (unsigned char)(c + i % 7);
+}
+
+/* One pseudo-random step; what describes it. */
+static void mix_step(struct mix *m, char *what)
+{
+	unsigned char buf[3 * PAGE];
+	size_t off, n = 1 + next_rnd(m, sizeof(buf)), lim;
+	ssize_t r;
+
+	switch (next_rnd(m, 9)) {
+	case 0: case 1: /* pwrite, sometimes past the end */
+		off = next_rnd(m, m->size + PAGE);
+		mix_fill(m, buf, n);
+		r = pwrite(m->fd, buf, n, (off_t)off);
+		if (r > 0 && off + (size_t)r > m->size)
+			m->size = off + (size_t)r;
+		sprintf(what, "pwrite %zu@%zu %zd", n, off, r);
+		break;
+	case 2: /* write at a position */
+		off = next_rnd(m, m->size + 1);
+		mix_fill(m, buf, n);
+		lseek(m->fd, (off_t)off, SEEK_SET);
+		r = write(m->fd, buf, n);
+		if (r > 0 && off + (size_t)r > m->size)
+			m->size = off + (size_t)r;
+		sprintf(what, "write %zu@%zu %zd", n, off, r);
+		break;
+	case 3: /* cut or grow, never below one page so that the maps keep something to show */
+		off = PAGE + next_rnd(m, m->size + 2 * PAGE);
+		sprintf(what, "ftruncate %zu %d", off, ftruncate(m->fd, (off_t)off));
+		m->size = off;
+		break;
+	case 4: /* through the shared writable map */
+		lim = m->rw_len < m->size ? m->rw_len : m->size;
+		off = next_rnd(m, lim);
+		n = n < lim - off ? n : lim - off;
+		mix_fill(m, m->rw + off, n);
+		sprintf(what, "rw map %zu@%zu", n, off);
+		break;
+	case 5: /* through the private map: the file must not change */
+		lim = m->pw_len < m->size ? m->pw_len : m->size;
+		n = n < lim ? n : lim;
+		if (n > m->pw_written)
+			m->pw_written = n;
+		mix_fill(m, m->pw, n);
+		sprintf(what, "private map %zu@0", n);
+		break;
+	case 6: { /* follow the file's size: mremap the read-only map */
+		size_t len = (m->size + PAGE - 1) / PAGE * PAGE;
+		void *p = mremap(m->ro, m->ro_len, len, MREMAP_MAYMOVE);
+
+		if (p == MAP_FAILED) {
+			sprintf(what, "mremap %zu %s", len, errname(errno));
+			break;
+		}
+		m->ro = p;
+		m->ro_len = len;
+		sprintf(what, "mremap %zu", len);
+		break;
+	}
+	case 7: /* the read-only map made writable, written through, and read-only again */
+		r = mprotect(m->ro, m->ro_len, PROT_READ | PROT_WRITE);
+		lim = m->ro_len < m->size ? m->ro_len : m->size;
+		if (r == 0 && lim > 0) {
+			off = next_rnd(m, lim);
+			n = n < lim - off ? n : lim - off;
+			mix_fill(m, m->ro + off, n);
+		}
+		sprintf(what, "mprotect rw %zd, write %zu", r, r == 0 ? n : 0);
+		mprotect(m->ro, m->ro_len, PROT_READ);
+		break;
+	default:
+		sprintf(what, "msync %d", msync(m->rw, m->rw_len, MS_SYNC));
+		break;
+	}
+}
+
+static void step_mix(int fd, long seed)
+{
+	struct mix m = { .fd = fd, .rnd = (uint64_t)seed };
+	char what[128];
+
+	m.size = (size_t)size_of(fd);
+	m.ro = mix_map(&m, &m.ro_len, PROT_READ, MAP_SHARED);
+	m.rw = mix_map(&m, &m.rw_len, PROT_READ | PROT_WRITE, MAP_SHARED);
+	m.pro = mix_map(&m, &m.pro_len, PROT_READ, MAP_PRIVATE);
+	m.pw = mix_map(&m, &m.pw_len, PROT_READ | PROT_WRITE, MAP_PRIVATE);
+	mix_report(&m, 0, "mapped");
+	for (int i = 1; i <= 80; i++) {
+		mix_step(&m, what);
+		mix_report(&m, i, what);
+	}
+	munmap(m.ro, m.ro_len);
+	munmap(m.rw, m.rw_len);
+	munmap(m.pro, m.pro_len);
+	munmap(m.pw, m.pw_len);
+}
+
+/* ---- another process ---- */
+
+static void step_other(int fd, const char *self, const char *path, long page)
+{
+	off_t size;
+	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
+	char m[64], arg[32];
+	struct stat st;
+	pid_t pid;
+
+	if (!p)
+		return;
+	marker(m, "pwrite", page);
+	snprintf(arg, sizeof(arg), "pwrite:%ld", page);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execl(self, self, path, arg, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, NULL, 0);
+	fstat(fd, &st);
+	printf("other: after fstat the map shows the other process's pwrite: %s\n",
+	       memcmp(p + page * PAGE + 10, m, strlen(m)) == 0 ? "yes" : "no");
+	munmap(p, (size_t)size);
+	p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
+	marker(m, "pwrite", page + 1);
+	snprintf(arg, sizeof(arg), "pwrite:%ld", page + 1);
+	fflush(stdout);
+	if ((pid = fork()) == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execl(self, self, path, arg, (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, NULL, 0);
+	msync(p, (size_t)size, MS_INVALIDATE);
+	printf("other: after msync the map shows the other process's pwrite: %s\n",
+	       memcmp(p + (page + 1) * PAGE + 10, m, strlen(m)) == 0 ? "yes" : "no");
+	munmap(p, (size_t)size);
+}
+
+/* A shared map made through a read-only descriptor of a file nothing wrote yet; then the file opened for
+ * writing and written: the map shows it, as a real file's does. */
+static void step_ro_first(const char *path, long page)
+{
+	int ro = open(path, O_RDONLY), fd;
+	off_t size;
+	unsigned char *p = ro < 0 ? NULL : map_whole(ro, PROT_READ, MAP_SHARED, &size);
+	char m[64];
+
+	if (!p || (fd = open(path, O_RDWR)) < 0) {
+		printf("ro-first: %s\n", errname(errno));
+		return;
+	}
+	marker(m, "ro-first", page);
+	pwrite(fd, m, strlen(m), page * PAGE + 30);
+	printf("ro-first: the map shows the later pwrite: %s\n",
+	       memcmp(p + page * PAGE + 30, m, strlen(m)) == 0 ? "yes" : "no");
+	close(fd);
+	close(ro);
+	munmap(p, (size_t)size);
+}
+
 static sigjmp_buf bus_jump;
 
 static void on_bus(int sig)
@@ -211,6 +444,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: ps-maps FILE STEP...\n");
 		return 2;
 	}
+	if (strncmp(argv[2], "ro-first:", 9) == 0) { /* before the file is opened for writing */
+		step_ro_first(argv[1], strtol(argv[2] + 9, NULL, 0));
+		return 0;
+	}
 	if ((fd = open(argv[1], O_RDWR)) < 0) {
 		printf("open: %s\n", errname(errno));
 		return 1;
@@ -241,6 +478,10 @@ int main(int argc, char **argv)
 			step_coherent(fd, arg);
 		else if (IS("layout"))
 			step_layout(fd, argv[1]);
+		else if (IS("mix"))
+			step_mix(fd, arg);
+		else if (IS("other"))
+			step_other(fd, argv[0], argv[1], arg);
 		else {
 			fprintf(stderr, "ps-maps: unknown step %s\n", s);
 			return 2;

@@ -109,3 +109,31 @@ c.commit()" "$LOWER/db"
 	'
 	grep -c '^ok$' "$T/stdout.ro" | grep -qx 3
 }
+
+@test "a shared read-only map shows a page that a later pwrite of the same process copies up, also one made before the file had a record" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" ro-first:3
+		ps_exec "$MAPS" "$RO/f" pwrite:1 coherent:5 coherent:9 sum
+	'
+	expect_eq "$(grep -c "the map shows the later pwrite: yes" "$T/stdout.ro")" 3 "coherent lines in the shim run"
+}
+
+@test "four maps kept open through pwrite, write, ftruncate, writes through them, mremap and mprotect show what a real file's show" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:3 mix:1 sum
+		ps_exec "$MAPS" "$RO/f" mix:2
+		ps_exec "$MAPS" "$RO/f" mix:3 sum
+	'
+	grep -Eq "mremap [0-9]+ +size" "$T/stdout.ro"
+	grep -q "mprotect rw 0, write [1-9]" "$T/stdout.ro"
+}
+
+@test "across processes: a page another process copies up shows in a map after this process's next call on the file, or msync" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:1 other:4 sum
+	'
+	expect_eq "$(grep -c "other process.s pwrite: yes" "$T/stdout.ro")" 2 "coherent lines in the shim run"
+}

@@ -1,0 +1,719 @@
+/* maps.c - this process's memory maps of files whose lower pages show, kept in step with the shadow.
+ *
+ * Entry points: ps_maps_map and ps_maps_add_lower (mmap.c), ps_maps_check (every call on a merged descriptor),
+ * the engine's ps_merge_changed, and the munmap, mremap, mprotect and msync wrappers (symbols.def).
+ *
+ * A map laid out page by page (mmap.c) shows an untouched page as the lower file's own page. Once that page is
+ * copied up - by this process or another - the map must show the data file's page instead, as a map of a real
+ * file shows every write to it. The record's backing_gen tells that some page changed hands; the registry keeps,
+ * per file, the bitmap and lower_len its maps were laid out for, so that only the pages that changed are mapped
+ * again (MAP_FIXED over them: one call, atomic for the program's other threads).
+ * When: a change made in this process, before the call that made it returns (the engine's ps_merge_changed:
+ * a pwrite is seen through the map once it returns); a change made by another process, at this process's next
+ * call on the file through the shim (a read, a lock, a stat) or msync of the map.
+ * Left alone: a private map the program may have written (PROT_WRITE at some time), whose pages may be its own
+ * copies - a real file's private map need not show later writes either.
+ * A shared map of a file opened read-only while it had no record is the lower file's own map: it waits here by
+ * name and inode, and is taken over when this process meets the file with a record.
+ * The kernel cannot grow or move a range made of several mappings (EFAULT): mremap of a kept map moves it piece
+ * by piece and lays out the new tail itself.
+ */
+#include "shim.h"
+#include "bitmap.h"
+#include "log.h"
+#include "merge.h"
+#include "sys.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#define PAGE 4096ULL
+
+struct mapped_file {
+	struct mapped_file *next;
+	struct ps_file *f;  /* with a reference; NULL: a lower file's own map, waiting for its record */
+	char *path;         /* waiting: the file's canonical path ... */
+	dev_t dev;          /* ... and its lower file's identity */
+	ino_t ino;
+	uint8_t *bits;      /* the record's bitmap as the maps show it (nbits pages) */
+	uint64_t nbits;
+	uint64_t lower_len; /* lower_len as the maps show it */
+	int nmaps;
+};
+
+struct map {
+	char *base;
+	size_t len;
+	uint64_t off;      /* file offset of base */
+	int prot;
+	int flags;
+	int may_write;     /* made from a descriptor open for writing: may become shared-writable */
+	int own_pages;     /* private and writable at some time: may hold pages of its own */
+	struct mapped_file *mf;
+};
+
+static pthread_mutex_t maps_mutex = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP; /* the engine may call back in */
+static struct map *maps; /* sorted by base, not overlapping */
+static size_t nmaps, maps_cap;
+static struct mapped_file *files;
+static int waiting; /* mapped_files waiting for a record */
+
+static void maps_atfork_child(void)
+{
+	pthread_mutexattr_t attr;
+
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&maps_mutex, &attr);
+	pthread_mutexattr_destroy(&attr);
+}
+
+int ps_maps_any(void)
+{
+	return __atomic_load_n(&nmaps, __ATOMIC_RELAXED) != 0;
+}
+
+/* ---- the files ---- */
+
+static int was_lower(const struct mapped_file *mf, uint64_t page)
+{
+	return page * PAGE < mf->lower_len && !(page < mf->nbits && ps_bitmap_test(mf->bits, page));
+}
+
+static int is_lower(const struct ps_file *f, uint64_t page, uint64_t lower_len)
+{
+	return page * PAGE < lower_len && !ps_record_page_is_shadowed(&f->rec, page);
+}
+
+/* Take the record's state as the one the maps show. */
+static void snapshot(struct mapped_file *mf, uint64_t lower_len)
+{
+	memcpy(mf->bits, mf->f->rec.bitmap, (mf->nbits + 7) / 8);
+	mf->lower_len = lower_len;
+}
+
+static struct mapped_file *file_new(struct ps_file *f)
+{
+	struct mapped_file *mf = calloc(1, sizeof(*mf));
+
+	if (!mf)
+		return NULL;
+	if (f) {
+		mf->nbits = f->rec.nbits;
+		mf->bits = calloc(1, (mf->nbits + 7) / 8 + 1);
+		if (!mf->bits) {
+			free(mf);
+			return NULL;
+		}
+		ps_file_get(f);
+		mf->f = f;
+	}
+	mf->next = files;
+	files = mf;
+	return mf;
+}
+
+static void file_free(struct mapped_file *mf)
+{
+	for (struct mapped_file **p = &files; *p; p = &(*p)->next)
+		if (*p == mf) {
+			*p = mf->next;
+			break;
+		}
+	if (mf->f) {
+		__atomic_store_n(&mf->f->mapped, 0, __ATOMIC_RELEASE);
+		ps_file_put(mf->f);
+	} else {
+		waiting--;
+	}
+	free(mf->path);
+	free(mf->bits);
+	free(mf);
+}
+
+static struct mapped_file *file_of(const struct ps_file *f)
+{
+	for (struct mapped_file *mf = files; mf; mf = mf->next)
+		if (mf->f == f)
+			return mf;
+	return NULL;
+}
+
+/* ---- the maps (sorted array) ---- */
+
+/* Index of the first map that ends after addr. */
+static size_t first_after(const char *addr)
+{
+	size_t lo = 0, hi = nmaps;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (maps[mid].base + maps[mid].len <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int insert_at(size_t i, const struct map *m)
+{
+	if (nmaps == maps_cap) {
+		size_t cap = maps_cap ? 2 * maps_cap : 16;
+		struct map *v = realloc(maps, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		maps = v;
+		maps_cap = cap;
+	}
+	memmove(maps + i + 1, maps + i, (nmaps - i) * sizeof(*maps));
+	maps[i] = *m;
+	m->mf->nmaps++;
+	__atomic_store_n(&nmaps, nmaps + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+static int insert(const struct map *m)
+{
+	return insert_at(first_after(m->base), m);
+}
+
+static void remove_at(size_t i)
+{
+	struct mapped_file *mf = maps[i].mf;
+
+	memmove(maps + i, maps + i + 1, (nmaps - i - 1) * sizeof(*maps));
+	__atomic_store_n(&nmaps, nmaps - 1, __ATOMIC_RELEASE);
+	if (--mf->nmaps == 0)
+		file_free(mf);
+}
+
+/* Make addr a boundary between maps (a map across it is split in two). 0 or -ENOMEM. */
+static int split_at(char *addr)
+{
+	size_t i = first_after(addr);
+	struct map tail;
+
+	if (i == nmaps || maps[i].base >= addr)
+		return 0;
+	tail = maps[i];
+	tail.base = addr;
+	tail.len = (size_t)(maps[i].base + maps[i].len - addr);
+	tail.off += (uint64_t)(addr - maps[i].base);
+	if (insert_at(i + 1, &tail) < 0)
+		return -ENOMEM;
+	maps[i].len = (size_t)(addr - maps[i].base);
+	return 0;
+}
+
+/* Split at both ends of [addr, addr+len) and return the index of its first map; *end gets one past its last. */
+static int range(char *addr, size_t len, size_t *first, size_t *end)
+{
+	if (split_at(addr) < 0 || split_at(addr + len) < 0)
+		return -ENOMEM;
+	*first = first_after(addr);
+	*end = first_after(addr + len);
+	return 0;
+}
+
+static int overlaps(const char *addr, size_t len)
+{
+	size_t i = first_after(addr);
+
+	return i < nmaps && maps[i].base < addr + len;
+}
+
+/* Forget the maps in [addr, addr+len): lock held. */
+static void forget_locked(char *addr, size_t len)
+{
+	size_t first, end;
+
+	if (!overlaps(addr, len))
+		return;
+	if (range(addr, len, &first, &end) < 0) { /* no memory to split: forget the whole maps */
+		first = first_after(addr);
+		end = first_after(addr + len - 1) + 1;
+		end = end < nmaps ? end : nmaps;
+	}
+	while (end-- > first)
+		remove_at(first);
+}
+
+void ps_maps_forget(void *addr, size_t len)
+{
+	pthread_mutex_lock(&maps_mutex);
+	forget_locked(addr, len);
+	pthread_mutex_unlock(&maps_mutex);
+}
+
+/* ---- keeping maps in step ---- */
+
+/* Did page show the lower file in m? all_lower: m is a lower file's own map, where every page did. */
+static int showed_lower(const struct map *m, uint64_t page, int all_lower)
+{
+	return all_lower || was_lower(m->mf, page);
+}
+
+/* Lay out again the pages of m that showed the lower file and no longer do. */
+static void relay(const struct map *m, struct ps_file *f, uint64_t lower_len, int all_lower)
+{
+	uint64_t first = m->off / PAGE, npages = (m->len + PAGE - 1) / PAGE;
+
+	for (uint64_t i = 0; i < npages;) {
+		uint64_t j = i + 1;
+		int rc;
+
+		if (!showed_lower(m, first + i, all_lower) || is_lower(f, first + i, lower_len)) {
+			i++;
+			continue;
+		}
+		while (j < npages && showed_lower(m, first + j, all_lower) && !is_lower(f, first + j, lower_len))
+			j++;
+		rc = ps_map_layout(f, m->base + i * PAGE, (j - i) * PAGE, m->prot, m->flags, (off_t)((first + i) * PAGE));
+		if (rc < 0)
+			ps_error("%s: a memory map could not follow pages copied up: %s", f->path, strerror(-rc));
+		i = j;
+	}
+}
+
+static void refresh_locked(struct mapped_file *mf)
+{
+	struct ps_file *f = mf->f;
+	uint64_t gen = ps_record_backing_gen(&f->rec), lower_len = ps_record_lower_len(&f->rec);
+
+	for (size_t i = 0; i < nmaps; i++)
+		if (maps[i].mf == mf && !maps[i].own_pages)
+			relay(&maps[i], f, lower_len, 0);
+	snapshot(mf, lower_len);
+	__atomic_store_n(&f->mapped_gen, gen, __ATOMIC_RELEASE);
+}
+
+/* f's maps, brought up to date, or new ones taking the record's state now (NULL: no memory). */
+static struct mapped_file *file_for(struct ps_file *f)
+{
+	struct mapped_file *mf = file_of(f);
+	uint64_t gen;
+
+	if (mf) {
+		refresh_locked(mf);
+		return mf;
+	}
+	gen = ps_record_backing_gen(&f->rec);
+	if (!(mf = file_new(f)))
+		return NULL;
+	snapshot(mf, ps_record_lower_len(&f->rec));
+	__atomic_store_n(&f->mapped_gen, gen, __ATOMIC_RELEASE);
+	__atomic_store_n(&f->mapped, 1, __ATOMIC_RELEASE);
+	return mf;
+}
+
+/* Waiting lower maps of f's own lower file are f's from now on. Every page they show is the lower file's: the
+ * pages that no longer are are laid out again - after f's state was taken, so that it never claims more. */
+static void adopt_waiting_locked(struct ps_file *f)
+{
+	struct mapped_file *mf = NULL, *next;
+	struct stat st;
+
+	if (f->lower_fd < 0 || ps_sys->fstat(f->lower_fd, &st) < 0)
+		return;
+	for (struct mapped_file *w = files; w; w = next) {
+		next = w->next;
+		if (w->f || w->ino != st.st_ino || w->dev != st.st_dev || strcmp(w->path, f->path))
+			continue;
+		if (!mf && !(mf = file_for(f)))
+			return;
+		for (size_t i = 0; i < nmaps; i++)
+			if (maps[i].mf == w) {
+				relay(&maps[i], f, ps_record_lower_len(&f->rec), 1);
+				maps[i].mf = mf;
+				mf->nmaps++;
+				w->nmaps--;
+			}
+		file_free(w);
+	}
+	if (mf && mf->nmaps == 0)
+		file_free(mf);
+}
+
+void ps_maps_refresh(struct ps_file *f)
+{
+	struct mapped_file *mf;
+
+	pthread_mutex_lock(&maps_mutex);
+	if (waiting)
+		adopt_waiting_locked(f);
+	if ((mf = file_of(f)))
+		refresh_locked(mf);
+	pthread_mutex_unlock(&maps_mutex);
+}
+
+static void changed_in_this_process(struct ps_file *f)
+{
+	if (__atomic_load_n(&f->mapped, __ATOMIC_ACQUIRE) || __atomic_load_n(&waiting, __ATOMIC_RELAXED))
+		ps_maps_refresh(f);
+}
+
+int ps_maps_waiting(void)
+{
+	return __atomic_load_n(&waiting, __ATOMIC_RELAXED) != 0;
+}
+
+static void init_once(void)
+{
+	static int done;
+
+	if (done)
+		return;
+	done = 1;
+	pthread_atfork(NULL, NULL, maps_atfork_child);
+	__atomic_store_n(&ps_merge_changed, changed_in_this_process, __ATOMIC_RELEASE);
+}
+
+/* ---- making maps ---- */
+
+void *ps_maps_map(struct ps_open *o, void *addr, size_t len, int prot, int flags, off_t off, int *err)
+{
+	struct ps_file *f = o->file;
+	struct mapped_file *mf;
+	struct map m = { .len = len, .off = (uint64_t)off, .prot = prot,
+			 .flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE),
+			 .may_write = (o->flags & O_ACCMODE) == O_RDWR,
+			 .own_pages = (flags & MAP_TYPE) == MAP_PRIVATE && (prot & PROT_WRITE) };
+	void *p;
+
+	pthread_mutex_lock(&maps_mutex);
+	init_once();
+	if (waiting)
+		adopt_waiting_locked(f);
+	/* The file's state taken (its other maps brought up to date) before the new map is laid out for it. */
+	if (!(mf = file_for(f))) {
+		pthread_mutex_unlock(&maps_mutex);
+		*err = ENOMEM;
+		return MAP_FAILED;
+	}
+	mf->nmaps++; /* held: forgetting what the new map replaces must not free it */
+	p = ps_map_reserve_and_lay_out(f, addr, len, prot, flags, off, err);
+	if (p != MAP_FAILED) {
+		forget_locked(p, len);
+		m.base = p;
+		m.mf = mf;
+		if (insert(&m) < 0)
+			ps_error("%s: no memory to keep a map in step with the shadow", f->path);
+	}
+	if (--mf->nmaps == 0)
+		file_free(mf);
+	pthread_mutex_unlock(&maps_mutex);
+	return p;
+}
+
+void ps_maps_add_lower(struct ps_open *o, int fd, void *addr, size_t len, off_t off, int prot, int flags)
+{
+	struct map m = { .base = addr, .len = len, .off = (uint64_t)off, .prot = prot, .flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE) };
+	struct mapped_file *mf;
+	struct stat st;
+
+	if (ps_sys->fstat(fd, &st) < 0)
+		return;
+	pthread_mutex_lock(&maps_mutex);
+	init_once();
+	forget_locked(addr, len);
+	mf = file_new(NULL);
+	if (mf && (mf->path = strdup(o->path))) {
+		mf->dev = st.st_dev;
+		mf->ino = st.st_ino;
+		waiting++;
+		m.mf = mf;
+		if (insert(&m) < 0)
+			file_free(mf);
+	} else if (mf) {
+		waiting++;
+		file_free(mf);
+	}
+	pthread_mutex_unlock(&maps_mutex);
+}
+
+/* ---- the wrappers ---- */
+
+int munmap(void *addr, size_t len)
+{
+	int r;
+
+	if (!ps_maps_any())
+		return REAL(munmap)(addr, len);
+	pthread_mutex_lock(&maps_mutex);
+	r = REAL(munmap)(addr, len);
+	if (r == 0) {
+		int saved = errno;
+
+		forget_locked(addr, len);
+		errno = saved;
+	}
+	pthread_mutex_unlock(&maps_mutex);
+	return r;
+}
+
+/* Can the maps in [first, end) take prot? A shared map made from a read-only descriptor cannot be made writable,
+ * even where it shows the data file (which the shim opened for writing). 0 or -EACCES. */
+static int may_protect(size_t first, size_t end, int prot)
+{
+	for (size_t i = first; i < end; i++)
+		if ((prot & PROT_WRITE) && (maps[i].flags & MAP_TYPE) != MAP_PRIVATE && !maps[i].may_write)
+			return -EACCES;
+	return 0;
+}
+
+/* A shared map becoming writable needs every page it covers in the data file (the lower file is open read-only):
+ * copied up and laid out again, as when a writable map is made. */
+static int protect_one(struct map *m, int prot)
+{
+	int rc;
+
+	if ((m->flags & MAP_TYPE) == MAP_PRIVATE) {
+		m->own_pages |= (prot & PROT_WRITE) != 0;
+		m->prot = prot;
+		return 0;
+	}
+	if ((prot & PROT_WRITE) && !(m->prot & PROT_WRITE) && m->mf->f) {
+		if ((rc = ps_merge_prepare_write(m->mf->f, (off_t)m->off, m->len)) < 0)
+			return rc;
+		if ((rc = ps_map_layout(m->mf->f, m->base, m->len, prot, m->flags, (off_t)m->off)) < 0)
+			return rc;
+	}
+	m->prot = prot;
+	return 0;
+}
+
+static int protect_locked(char *addr, size_t len, int prot)
+{
+	size_t first, end;
+	int rc;
+
+	if ((rc = range(addr, len, &first, &end)) < 0 || (rc = may_protect(first, end, prot)) < 0)
+		return rc;
+	for (size_t i = first; i < end; i++)
+		if ((rc = protect_one(&maps[i], prot)) < 0)
+			return rc;
+	return REAL(mprotect)(addr, len, prot) < 0 ? -errno : 0;
+}
+
+int mprotect(void *addr, size_t len, int prot)
+{
+	int saved = errno, rc;
+
+	if (!ps_maps_any() || (uintptr_t)addr % PAGE)
+		return REAL(mprotect)(addr, len, prot);
+	pthread_mutex_lock(&maps_mutex);
+	if (!overlaps(addr, len)) {
+		pthread_mutex_unlock(&maps_mutex);
+		return REAL(mprotect)(addr, len, prot);
+	}
+	if (ps_enter()) {
+		rc = protect_locked(addr, len, prot);
+		ps_leave();
+	} else {
+		rc = REAL(mprotect)(addr, len, prot) < 0 ? -errno : 0;
+	}
+	pthread_mutex_unlock(&maps_mutex);
+	return (int)ps_ret(rc, saved);
+}
+
+/* msync also brings the maps in the range up to date with pages another process copied up (MS_INVALIDATE's
+ * meaning, for any flags: it costs nothing when nothing changed). */
+int msync(void *addr, size_t len, int flags)
+{
+	int r = REAL(msync)(addr, len, flags), saved = errno;
+	size_t i;
+
+	if (r < 0 || !ps_maps_any())
+		return r;
+	pthread_mutex_lock(&maps_mutex);
+	for (i = first_after(addr); i < nmaps && maps[i].base < (char *)addr + len; i++) {
+		struct ps_file *f = maps[i].mf->f;
+
+		if (f && ps_record_backing_gen(&f->rec) != __atomic_load_n(&f->mapped_gen, __ATOMIC_ACQUIRE))
+			refresh_locked(maps[i].mf);
+	}
+	pthread_mutex_unlock(&maps_mutex);
+	errno = saved;
+	return r;
+}
+
+/* ---- mremap ---- */
+
+/* Move [src, src+len) to dst (reserved) with mremap, halving a range the kernel refuses because it spans several
+ * mappings (EFAULT) until each piece is one. 0 or -errno. */
+static int move_pieces(char *src, char *dst, size_t len)
+{
+	size_t half;
+	int rc;
+
+	if (REAL(mremap)(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED)
+		return 0;
+	if (errno != EFAULT || len <= PAGE)
+		return -errno;
+	half = (size_t)((len / PAGE / 2) * PAGE);
+	if ((rc = move_pieces(src, dst, half)) < 0)
+		return rc;
+	return move_pieces(src + half, dst + half, len - half);
+}
+
+/* The maps of [first, end) now start at dst: renumber them (they stay in order among themselves). */
+static int rebase(size_t first, size_t end, char *old, char *dst)
+{
+	size_t n = end - first;
+	struct map *moved = malloc(n * sizeof(*moved));
+
+	if (!moved)
+		return -ENOMEM;
+	memcpy(moved, maps + first, n * sizeof(*moved));
+	memmove(maps + first, maps + end, (nmaps - end) * sizeof(*maps));
+	__atomic_store_n(&nmaps, nmaps - n, __ATOMIC_RELEASE);
+	for (size_t i = 0; i < n; i++) {
+		moved[i].base = dst + (moved[i].base - old);
+		moved[i].mf->nmaps--; /* insert counts it again */
+		if (insert(&moved[i]) < 0) {
+			moved[i].mf->nmaps++;
+			free(moved);
+			return -ENOMEM;
+		}
+	}
+	free(moved);
+	return 0;
+}
+
+/* Grow the last map of a range (at index last, ending at tail) by grow bytes laid out at tail, which is free or
+ * reserved (fixed). Returns 0, -EEXIST when tail is taken, or -errno. */
+static int grow_tail(size_t last, char *tail, size_t grow, int fixed)
+{
+	struct map *m = &maps[last];
+	int err = 0;
+	void *p;
+
+	if (!m->mf->f)
+		return -EFAULT; /* a lower file's own map: one mapping, the kernel's mremap handles it */
+	p = ps_map_reserve_and_lay_out(m->mf->f, tail, grow, m->prot,
+				       m->flags | (fixed ? MAP_FIXED : MAP_FIXED_NOREPLACE), (off_t)(m->off + m->len), &err);
+	if (p == MAP_FAILED)
+		return -err;
+	if (p != tail) { /* a kernel without MAP_FIXED_NOREPLACE put it elsewhere */
+		REAL(munmap)(p, grow);
+		return -EEXIST;
+	}
+	m->len += grow;
+	return 0;
+}
+
+/* A lower file's own map is one mapping: the kernel moves and grows it; the registry follows. */
+static void *remap_lower_locked(size_t first, char *old, size_t old_len, size_t new_len, int flags, char *fixed)
+{
+	struct map m = maps[first];
+	void *p = REAL(mremap)(old, old_len, new_len, flags, fixed);
+
+	if (p == MAP_FAILED)
+		return p;
+	m.mf->nmaps++; /* held while its maps are forgotten */
+	forget_locked(old, old_len);
+	forget_locked(p, new_len);
+	m.base = p;
+	m.len = new_len;
+	if (insert(&m) < 0)
+		ps_error("no memory to keep a map in step with the shadow");
+	if (--m.mf->nmaps == 0)
+		file_free(m.mf);
+	return p;
+}
+
+/* mremap of kept maps: [old, old+old_len) must be covered by maps of one file without a gap. */
+static void *remap_locked(char *old, size_t old_len, size_t new_len, int flags, char *fixed)
+{
+	size_t first, end, last;
+	char *dst;
+	int rc;
+
+	if ((rc = range(old, old_len, &first, &end)) < 0)
+		return errno = -rc, MAP_FAILED;
+	if (end == first || maps[end - 1].base + maps[end - 1].len != old + old_len)
+		return errno = EFAULT, MAP_FAILED;
+	for (size_t i = first; i < end; i++)
+		if (maps[i].base != (i == first ? old : maps[i - 1].base + maps[i - 1].len) || maps[i].mf != maps[first].mf)
+			return errno = EFAULT, MAP_FAILED;
+	if (fixed && fixed < old + old_len && old < fixed + new_len)
+		return errno = EINVAL, MAP_FAILED;
+	if (!maps[first].mf->f)
+		return remap_lower_locked(first, old, old_len, new_len, flags, fixed);
+	if (new_len < old_len) {
+		if (REAL(munmap)(old + new_len, old_len - new_len) < 0)
+			return MAP_FAILED;
+		forget_locked(old + new_len, old_len - new_len);
+		old_len = new_len;
+		end = first_after(old + old_len);
+		if (!(flags & MREMAP_FIXED))
+			return old;
+	}
+	last = end - 1;
+	if (new_len > old_len && !(flags & MREMAP_FIXED)) {
+		rc = grow_tail(last, old + old_len, new_len - old_len, 0);
+		if (rc == 0)
+			return old;
+		if (rc != -EEXIST || !(flags & MREMAP_MAYMOVE))
+			return errno = rc == -EEXIST ? ENOMEM : -rc, MAP_FAILED;
+	}
+	/* Moved: the destination reserved (replacing what was there, as the kernel's MREMAP_FIXED does), the pieces
+	 * moved over it, the new tail laid out after them. */
+	dst = REAL(mmap)(fixed, new_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (fixed ? MAP_FIXED : 0),
+			 -1, 0);
+	if (dst == MAP_FAILED)
+		return MAP_FAILED;
+	forget_locked(dst, new_len);
+	first = first_after(old);
+	end = first_after(old + old_len);
+	if ((rc = move_pieces(old, dst, old_len)) < 0 || (rc = rebase(first, end, old, dst)) < 0) {
+		ps_error("mremap of a map of a shadowed file failed half way: %s", strerror(-rc));
+		return errno = -rc, MAP_FAILED;
+	}
+	if (new_len > old_len && (rc = grow_tail(first_after(dst + old_len - 1), dst + old_len, new_len - old_len, 1)) < 0)
+		return errno = -rc, MAP_FAILED;
+	return dst;
+}
+
+void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	char *fixed = NULL;
+	int saved = errno;
+	va_list ap;
+	void *p;
+
+	if (flags & MREMAP_FIXED) {
+		va_start(ap, flags);
+		fixed = va_arg(ap, char *);
+		va_end(ap);
+	}
+	if (!ps_maps_any())
+		return REAL(mremap)(old, old_len, new_len, flags, fixed);
+	pthread_mutex_lock(&maps_mutex);
+	if (!overlaps(old, old_len ? old_len : 1) || (flags & MREMAP_DONTUNMAP) || old_len == 0 || new_len == 0 ||
+	    (uintptr_t)old % PAGE || !ps_enter()) {
+		/* the kernel's: what it moved or replaced is no longer kept */
+		p = REAL(mremap)(old, old_len, new_len, flags, fixed);
+		if (p != MAP_FAILED) {
+			int e = errno;
+
+			if (p != old && !(flags & MREMAP_DONTUNMAP))
+				forget_locked(old, old_len);
+			forget_locked(p, new_len);
+			errno = e;
+		}
+		pthread_mutex_unlock(&maps_mutex);
+		return p;
+	}
+	p = remap_locked(old, old_len, new_len, flags, fixed);
+	ps_leave();
+	pthread_mutex_unlock(&maps_mutex);
+	if (p != MAP_FAILED)
+		errno = saved;
+	return p;
+}

@@ -137,3 +137,43 @@ c.commit()" "$LOWER/db"
 	'
 	expect_eq "$(grep -c "other process.s pwrite: yes" "$T/stdout.ro")" 2 "coherent lines in the shim run"
 }
+
+@test "sqlite3 across processes: a reader holding its mmap'ed connection sees what another process wrote, at its next transaction" {
+	python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute('create table t(id integer primary key, v text)')
+c.executemany('insert into t values(?, ?)', [(i, ('value %d ' % i) * 5) for i in range(20000)])
+c.commit()" "$LOWER/db"
+	lower_ready
+	run_both '
+		ps_exec python3 -c "
+import sqlite3, subprocess, sys
+db = sys.argv[1]
+c = sqlite3.connect(db)
+c.execute(\"PRAGMA mmap_size=268435456\")
+print(\"before\", c.execute(\"SELECT count(*), sum(length(v)) FROM t\").fetchone())
+for round in range(3):
+    subprocess.run([\"sqlite3\", db, \"UPDATE t SET v=v||\\\"round\\\" WHERE id%%%d=0; INSERT INTO t(v) VALUES(\\\"new\\\");\" % (round + 3)], check=True)
+    print(\"after\", round, c.execute(\"SELECT count(*), sum(length(v)), max(id) FROM t\").fetchone())
+print(c.execute(\"PRAGMA integrity_check\").fetchone()[0])
+" "$RO/db"
+	'
+	grep -q "^after 2" "$T/stdout.ro"
+	grep -qx "ok" "$T/stdout.ro"
+}
+
+@test "fio's mmap engine: random reads and writes of a shadowed file verify (crc32c); a second run reading with pread verifies them again" {
+	command -v fio >/dev/null || skip "fio is not installed"
+	head -c $((8 * 1024 * 1024)) /dev/urandom >"$LOWER/fio.dat"
+	lower_ready
+	local job='--name=maps --filename='"$RO"'/fio.dat --size=8M --bs=4k --rw=randrw --randseed=7 --verify=crc32c --verify_fatal=1'
+	in_ro_ns '
+		ps_exec fio '"$job"' --ioengine=mmap --do_verify=1 --output=/dev/null
+		echo "mmap run: $?"
+		ps_exec fio '"$job"' --ioengine=psync --verify_only --output=/dev/null
+		echo "verify run: $?"
+	' >"$T/fio.out"
+	expect_eq "$(cat "$T/fio.out")" "$(printf 'mmap run: 0\nverify run: 0')" "both fio runs"
+	assert_lower_unchanged
+}

@@ -77,7 +77,7 @@ $(BUILD)/ps-bypass: tests/helpers/ps-bypass.c tests/helpers/errname.h
 
 $(BUILD)/ps-maps: tests/helpers/ps-maps.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< -pthread
 
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COMMON_OBJ)
 	@mkdir -p $(dir $@)

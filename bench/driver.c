@@ -22,6 +22,8 @@
  *   bench-driver verify-marks FILE REF STRIDE [LIMIT]
  *                                              FILE == REF byte for byte except the marks, which must be there
  *   bench-driver edit FILE COUNT               -> "NS": open(O_RDWR) + COUNT one-byte pwrites + close
+ *   bench-driver mapedit FILE COUNT            -> "NS": the same edits through a MAP_SHARED map of the whole file
+ *                                              (mmap, the stores, msync, munmap)
  *   bench-driver verify-edit FILE REF COUNT [full]
  *                                              the edited bytes read back, the rest of their pages (or, with
  *                                              full, of the whole file) equal REF
@@ -41,6 +43,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -432,26 +435,36 @@ static unsigned char edit_val(uint64_t i)
 	return (unsigned char)(0x5a ^ (i * 37u));
 }
 
+/* open(O_RDWR), COUNT one-byte edits - with pwrite, or through a MAP_SHARED map of the whole file (map) - close.
+ * Prints the nanoseconds it took. */
 static int cmd_edit(int argc, char **argv)
 {
+	int through_map = !strcmp(argv[1], "mapedit");
 	uint64_t count, t0, t1;
+	unsigned char *map = NULL;
 	off_t size;
 	int fd;
 
 	if (argc < 4)
-		die("usage: edit FILE COUNT%s", "");
+		die("usage: edit|mapedit FILE COUNT%s", "");
 	count = (uint64_t)parse_long(argv[3], "COUNT");
 	size = file_size(argv[2]);
 	t0 = now_ns();
 	fd = open(argv[2], O_RDWR);
 	if (fd < 0)
 		die("open %s", argv[2]);
+	if (through_map && (map = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
+		die("mmap %s", argv[2]);
 	for (uint64_t i = 0; i < count; i++) {
 		unsigned char v = edit_val(i);
 
-		if (pwrite(fd, &v, 1, edit_off(i, count, size)) != 1)
+		if (map)
+			map[edit_off(i, count, size)] = v;
+		else if (pwrite(fd, &v, 1, edit_off(i, count, size)) != 1)
 			die("pwrite %s", argv[2]);
 	}
+	if (map && (msync(map, (size_t)size, MS_SYNC) < 0 || munmap(map, (size_t)size) < 0))
+		die("msync %s", argv[2]);
 	if (close(fd) < 0)
 		die("close %s", argv[2]);
 	t1 = now_ns();
@@ -694,7 +707,7 @@ int main(int argc, char **argv)
 		return cmd_mark(argc, argv);
 	if (!strcmp(cmd, "verify-marks"))
 		return cmd_verify_marks(argc, argv);
-	if (!strcmp(cmd, "edit"))
+	if (!strcmp(cmd, "edit") || !strcmp(cmd, "mapedit"))
 		return cmd_edit(argc, argv);
 	if (!strcmp(cmd, "verify-edit"))
 		return cmd_verify_edit(argc, argv);
@@ -704,6 +717,6 @@ int main(int argc, char **argv)
 		return cmd_recache(argc, argv);
 	if (!strcmp(cmd, "rss"))
 		return cmd_rss(argc, argv);
-	fprintf(stderr, "usage: %s calls|seqread|mark|verify-marks|edit|verify-edit|spawn|recache|rss ...\n", prog);
+	fprintf(stderr, "usage: %s calls|seqread|mark|verify-marks|edit|mapedit|verify-edit|spawn|recache|rss ...\n", prog);
 	return 2;
 }

@@ -30,6 +30,7 @@
 #include <sys/mman.h>
 
 #define PAGE 4096ULL
+#define PAGE_UP(n) (((n) + PAGE - 1) & ~(PAGE - 1))
 
 struct mapped_file {
 	struct mapped_file *next;
@@ -59,6 +60,19 @@ static struct map *maps; /* sorted by base, not overlapping */
 static size_t nmaps, maps_cap;
 static struct mapped_file *files;
 static int waiting; /* mapped_files waiting for a record */
+int ps_maps_write_tracked; /* maps for which tracked() holds */
+
+/* A shared writable map of a file with lower pages: those are mapped read-only, and stores fault (fault.c). */
+static int tracked(const struct map *m)
+{
+	return (m->flags & MAP_TYPE) != MAP_PRIVATE && (m->prot & PROT_WRITE) && m->mf->f;
+}
+
+static void count_tracked(const struct map *m, int delta)
+{
+	if (tracked(m))
+		__atomic_add_fetch(&ps_maps_write_tracked, delta, __ATOMIC_RELEASE);
+}
 
 static void maps_atfork_child(void)
 {
@@ -173,6 +187,7 @@ static int insert_at(size_t i, const struct map *m)
 	memmove(maps + i + 1, maps + i, (nmaps - i) * sizeof(*maps));
 	maps[i] = *m;
 	m->mf->nmaps++;
+	count_tracked(m, 1);
 	__atomic_store_n(&nmaps, nmaps + 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -186,6 +201,7 @@ static void remove_at(size_t i)
 {
 	struct mapped_file *mf = maps[i].mf;
 
+	count_tracked(&maps[i], -1);
 	memmove(maps + i, maps + i + 1, (nmaps - i - 1) * sizeof(*maps));
 	__atomic_store_n(&nmaps, nmaps - 1, __ATOMIC_RELEASE);
 	if (--mf->nmaps == 0)
@@ -232,6 +248,7 @@ static void forget_locked(char *addr, size_t len)
 {
 	size_t first, end;
 
+	len = PAGE_UP(len);
 	if (!overlaps(addr, len))
 		return;
 	if (range(addr, len, &first, &end) < 0) { /* no memory to split: forget the whole maps */
@@ -252,6 +269,12 @@ void ps_maps_forget(void *addr, size_t len)
 
 /* ---- keeping maps in step ---- */
 
+/* Are the 64 bits from page (a multiple of 64) the same in the record as in the maps' state? */
+static int same_bits(const struct mapped_file *mf, const struct ps_file *f, uint64_t page)
+{
+	return page + 64 <= mf->nbits && memcmp(mf->bits + page / 8, f->rec.bitmap + page / 8, 8) == 0;
+}
+
 /* Did page show the lower file in m? all_lower: m is a lower file's own map, where every page did. */
 static int showed_lower(const struct map *m, uint64_t page, int all_lower)
 {
@@ -262,11 +285,17 @@ static int showed_lower(const struct map *m, uint64_t page, int all_lower)
 static void relay(const struct map *m, struct ps_file *f, uint64_t lower_len, int all_lower)
 {
 	uint64_t first = m->off / PAGE, npages = (m->len + PAGE - 1) / PAGE;
+	uint64_t both_lower = m->mf->lower_len < lower_len ? m->mf->lower_len : lower_len;
 
 	for (uint64_t i = 0; i < npages;) {
 		uint64_t j = i + 1;
 		int rc;
 
+		if (!all_lower && (first + i) % 64 == 0 && i + 64 <= npages && (first + i + 64) * PAGE <= both_lower &&
+		    same_bits(m->mf, f, first + i)) {
+			i += 64; /* 64 pages no bit of which changed: the common case of a big map */
+			continue;
+		}
 		if (!showed_lower(m, first + i, all_lower) || is_lower(f, first + i, lower_len)) {
 			i++;
 			continue;
@@ -280,14 +309,34 @@ static void relay(const struct map *m, struct ps_file *f, uint64_t lower_len, in
 	}
 }
 
+/* A private map the program may have written is not laid out again (its pages may be its own copies), except
+ * past the end of the file: a truncation takes even a private map's own copies of those pages away (the kernel's
+ * rule), and no page there can have been written since. */
+static void relay_past_end(const struct map *m, struct ps_file *f)
+{
+	off_t size = ps_merge_size(f);
+	uint64_t end_page = PAGE_UP((uint64_t)(size < 0 ? 0 : size)) / PAGE, first = m->off / PAGE;
+	uint64_t npages = m->len / PAGE, start = end_page > first ? end_page - first : 0;
+
+	if (size >= 0 && start < npages &&
+	    ps_map_layout(f, m->base + start * PAGE, (npages - start) * PAGE, m->prot, m->flags,
+			  (off_t)((first + start) * PAGE)) < 0)
+		ps_error("%s: a memory map could not follow a truncation", f->path);
+}
+
 static void refresh_locked(struct mapped_file *mf)
 {
 	struct ps_file *f = mf->f;
 	uint64_t gen = ps_record_backing_gen(&f->rec), lower_len = ps_record_lower_len(&f->rec);
 
-	for (size_t i = 0; i < nmaps; i++)
-		if (maps[i].mf == mf && !maps[i].own_pages)
+	for (size_t i = 0; i < nmaps; i++) {
+		if (maps[i].mf != mf)
+			continue;
+		if (maps[i].own_pages)
+			relay_past_end(&maps[i], f);
+		else
 			relay(&maps[i], f, lower_len, 0);
+	}
 	snapshot(mf, lower_len);
 	__atomic_store_n(&f->mapped_gen, gen, __ATOMIC_RELEASE);
 }
@@ -379,7 +428,7 @@ void *ps_maps_map(struct ps_open *o, void *addr, size_t len, int prot, int flags
 {
 	struct ps_file *f = o->file;
 	struct mapped_file *mf;
-	struct map m = { .len = len, .off = (uint64_t)off, .prot = prot,
+	struct map m = { .len = PAGE_UP(len), .off = (uint64_t)off, .prot = prot,
 			 .flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE),
 			 .may_write = (o->flags & O_ACCMODE) == O_RDWR,
 			 .own_pages = (flags & MAP_TYPE) == MAP_PRIVATE && (prot & PROT_WRITE) };
@@ -396,11 +445,14 @@ void *ps_maps_map(struct ps_open *o, void *addr, size_t len, int prot, int flags
 		return MAP_FAILED;
 	}
 	mf->nmaps++; /* held: forgetting what the new map replaces must not free it */
-	p = ps_map_reserve_and_lay_out(f, addr, len, prot, flags, off, err);
+	m.mf = mf;
+	if (tracked(&m) && ps_fault_arm() < 0 && (*err = -ps_merge_prepare_write(f, off, len)) != 0)
+		p = MAP_FAILED; /* no fault handler: every page it covers copied up instead */
+	else
+		p = ps_map_reserve_and_lay_out(f, addr, len, prot, flags, off, err);
 	if (p != MAP_FAILED) {
 		forget_locked(p, len);
 		m.base = p;
-		m.mf = mf;
 		if (insert(&m) < 0)
 			ps_error("%s: no memory to keep a map in step with the shadow", f->path);
 	}
@@ -412,7 +464,8 @@ void *ps_maps_map(struct ps_open *o, void *addr, size_t len, int prot, int flags
 
 void ps_maps_add_lower(struct ps_open *o, int fd, void *addr, size_t len, off_t off, int prot, int flags)
 {
-	struct map m = { .base = addr, .len = len, .off = (uint64_t)off, .prot = prot, .flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE) };
+	struct map m = { .base = addr, .len = PAGE_UP(len), .off = (uint64_t)off, .prot = prot,
+			 .flags = flags & ~(MAP_FIXED | MAP_FIXED_NOREPLACE) };
 	struct mapped_file *mf;
 	struct stat st;
 
@@ -466,38 +519,51 @@ static int may_protect(size_t first, size_t end, int prot)
 	return 0;
 }
 
-/* A shared map becoming writable needs every page it covers in the data file (the lower file is open read-only):
- * copied up and laid out again, as when a writable map is made. */
+/* A private map takes prot as any map; a shared one is laid out again with it, since its lower pages stay
+ * read-only whatever the program asks (their stores must fault: fault.c). */
 static int protect_one(struct map *m, int prot)
 {
-	int rc;
+	int shared = (m->flags & MAP_TYPE) != MAP_PRIVATE, rc;
 
-	if ((m->flags & MAP_TYPE) == MAP_PRIVATE) {
-		m->own_pages |= (prot & PROT_WRITE) != 0;
+	if (!shared || !m->mf->f) {
+		if (REAL(mprotect)(m->base, m->len, prot) < 0)
+			return -errno;
+		m->own_pages |= !shared && (prot & PROT_WRITE);
 		m->prot = prot;
 		return 0;
 	}
-	if ((prot & PROT_WRITE) && !(m->prot & PROT_WRITE) && m->mf->f) {
-		if ((rc = ps_merge_prepare_write(m->mf->f, (off_t)m->off, m->len)) < 0)
-			return rc;
-		if ((rc = ps_map_layout(m->mf->f, m->base, m->len, prot, m->flags, (off_t)m->off)) < 0)
-			return rc;
-	}
+	if ((prot & PROT_WRITE) && (rc = ps_fault_arm()) < 0 &&
+	    (rc = ps_merge_prepare_write(m->mf->f, (off_t)m->off, m->len)) < 0)
+		return rc;
+	if ((rc = ps_map_layout(m->mf->f, m->base, m->len, prot, m->flags, (off_t)m->off)) < 0)
+		return rc;
+	count_tracked(m, -1);
 	m->prot = prot;
+	count_tracked(m, 1);
 	return 0;
 }
 
+/* mprotect over kept maps and whatever lies between them. */
 static int protect_locked(char *addr, size_t len, int prot)
 {
 	size_t first, end;
+	char *at = addr;
 	int rc;
 
 	if ((rc = range(addr, len, &first, &end)) < 0 || (rc = may_protect(first, end, prot)) < 0)
 		return rc;
-	for (size_t i = first; i < end; i++)
+	for (size_t i = first; i <= end; i++) {
+		char *next = i < end ? maps[i].base : addr + len;
+
+		if (next > at && REAL(mprotect)(at, (size_t)(next - at), prot) < 0)
+			return -errno;
+		if (i == end)
+			break;
 		if ((rc = protect_one(&maps[i], prot)) < 0)
 			return rc;
-	return REAL(mprotect)(addr, len, prot) < 0 ? -errno : 0;
+		at = maps[i].base + maps[i].len;
+	}
+	return 0;
 }
 
 int mprotect(void *addr, size_t len, int prot)
@@ -575,8 +641,10 @@ static int rebase(size_t first, size_t end, char *old, char *dst)
 	for (size_t i = 0; i < n; i++) {
 		moved[i].base = dst + (moved[i].base - old);
 		moved[i].mf->nmaps--; /* insert counts it again */
+		count_tracked(&moved[i], -1);
 		if (insert(&moved[i]) < 0) {
 			moved[i].mf->nmaps++;
+			count_tracked(&moved[i], 1);
 			free(moved);
 			return -ENOMEM;
 		}
@@ -716,4 +784,61 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	if (p != MAP_FAILED)
 		errno = saved;
 	return p;
+}
+
+/* ---- stores into lower pages of shared writable maps (fault.c) ---- */
+
+/* Copy up the pages of [off, off+len) of m's file and bring the maps up to date: the pages are then the data
+ * file's in every map, writable where the map is. */
+static int copy_up_for_store(struct map *m, uint64_t off, uint64_t len)
+{
+	struct ps_file *f = m->mf->f;
+	int rc = ps_merge_prepare_write(f, (off_t)off, len); /* maps laid out again by ps_merge_changed */
+
+	if (rc < 0) {
+		ps_error("%s: a store through a memory map needs its page copied up, which failed: %s", f->path,
+			 strerror(-rc));
+		return rc;
+	}
+	if (ps_record_backing_gen(&f->rec) != __atomic_load_n(&f->mapped_gen, __ATOMIC_ACQUIRE))
+		refresh_locked(m->mf); /* copied up by another process, not yet followed here */
+	return 0;
+}
+
+int ps_maps_write_fault(void *addr)
+{
+	char *a = addr;
+	size_t i;
+	int done = 0;
+
+	pthread_mutex_lock(&maps_mutex);
+	i = first_after(a);
+	if (i < nmaps && maps[i].base <= a && tracked(&maps[i])) {
+		uint64_t off = maps[i].off + (uint64_t)(a - maps[i].base) / PAGE * PAGE;
+
+		/* and the page laid out here once more: were it left read-only, the store would fault for ever */
+		done = copy_up_for_store(&maps[i], off, PAGE) == 0 &&
+		       ps_map_layout(maps[i].mf->f, a - (uintptr_t)a % PAGE, PAGE, maps[i].prot, maps[i].flags,
+				     (off_t)off) == 0 &&
+		       !is_lower(maps[i].mf->f, off / PAGE, ps_record_lower_len(&maps[i].mf->f->rec));
+	}
+	pthread_mutex_unlock(&maps_mutex);
+	return done;
+}
+
+void ps_maps_prefault_slow(void *buf, size_t n)
+{
+	char *start = (char *)((uintptr_t)buf & ~(uintptr_t)(PAGE - 1)), *end = (char *)buf + n;
+	int saved = errno;
+
+	pthread_mutex_lock(&maps_mutex);
+	for (size_t i = first_after(start); i < nmaps && maps[i].base < end; i++) {
+		char *from = maps[i].base > start ? maps[i].base : start;
+		char *to = maps[i].base + maps[i].len < end ? maps[i].base + maps[i].len : end;
+
+		if (tracked(&maps[i]))
+			copy_up_for_store(&maps[i], maps[i].off + (uint64_t)(from - maps[i].base), (uint64_t)(to - from));
+	}
+	pthread_mutex_unlock(&maps_mutex);
+	errno = saved;
 }

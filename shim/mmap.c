@@ -4,10 +4,11 @@
  * step with the shadow.
  * A map of such a file is laid out page by page by the lower_len rule (merge.h): an untouched page below
  * lower_len is the lower file's own page (its page cache, no copy), every other page is the data file's. Private
- * writes stay private (copy-on-write, as on any file). A shared writable map needs every page it covers to be
- * the data file's: those pages are copied up when it is made - bounded by what the map covers, never the file.
- * The one page that straddles lower_len of a grown or truncated file has bytes from both: a private map gets an
- * anonymous copy of its merged bytes, a shared one has it copied up. Untouched files never get here.
+ * writes stay private (copy-on-write, as on any file). In a shared writable map the lower pages are mapped
+ * read-only: a store into one faults, and fault.c copies up that page alone and maps the data file's over it.
+ * The page that straddles lower_len of a file grown past it (or cut into it, in a record of an older version; the
+ * engine now copies that page up) may hold bytes of both files: a private map gets an anonymous copy of its
+ * merged bytes, a shared one has it copied up. Untouched files never get here.
  */
 #include "shim.h"
 #include "log.h"
@@ -67,6 +68,9 @@ int ps_map_layout(struct ps_file *f, void *addr, size_t len, int prot, int flags
 	uint64_t lower_len = ps_record_lower_len(&f->rec), lower_size = f->rec.hdr->lower_size;
 	uint64_t size = (uint64_t)ps_merge_size(f), first = (uint64_t)off / PAGE, npages = (len + PAGE - 1) / PAGE;
 	char *base = addr;
+	/* A shared map's lower pages are never writable (the lower file is open read-only): the first store into one
+	 * faults, and fault.c copies that page up - only the pages written reach the shadow. */
+	int lower_prot = (flags & MAP_TYPE) == MAP_PRIVATE ? prot : prot & ~PROT_WRITE;
 	int rc = 0;
 
 	for (uint64_t i = 0; i < npages && rc == 0;) {
@@ -80,21 +84,21 @@ int ps_map_layout(struct ps_file *f, void *addr, size_t len, int prot, int flags
 		}
 		while (j < npages && page_backing(f, first + j, lower_len, size, lower_size) == b)
 			j++;
-		rc = map_run(base + i * PAGE, (j - i) * PAGE, prot, flags, b == FROM_LOWER ? f->lower_fd : f->data_fd,
-			     (off_t)((first + i) * PAGE));
+		rc = b == FROM_LOWER ? map_run(base + i * PAGE, (j - i) * PAGE, lower_prot, flags, f->lower_fd,
+					       (off_t)((first + i) * PAGE))
+				     : map_run(base + i * PAGE, (j - i) * PAGE, prot, flags, f->data_fd,
+					       (off_t)((first + i) * PAGE));
 		i = j;
 	}
 	return rc;
 }
 
-/* A shared map shows the file itself, so nothing in it may be a private copy: the straddling page of a grown or
- * truncated file is copied up; a writable one has every page it covers copied up. 0 or -errno. */
-static int prepare_shared(struct ps_file *f, size_t len, int prot, off_t off)
+/* A shared map shows the file itself, so nothing in it may be a private copy: the straddling page is copied up.
+ * 0 or -errno. */
+static int prepare_shared(struct ps_file *f, size_t len, off_t off)
 {
 	uint64_t lower_len = ps_record_lower_len(&f->rec);
 
-	if (prot & PROT_WRITE)
-		return ps_merge_prepare_write(f, off, len);
 	if (lower_len % PAGE && (uint64_t)off <= lower_len && lower_len < (uint64_t)off + len &&
 	    page_backing(f, lower_len / PAGE, lower_len, (uint64_t)ps_merge_size(f), f->rec.hdr->lower_size) ==
 		    MERGED_COPY)
@@ -133,7 +137,7 @@ static void *map_merged(struct ps_open *o, void *addr, size_t len, int prot, int
 		*err = EINVAL;
 		return MAP_FAILED;
 	}
-	if (shared && (rc = prepare_shared(o->file, len, prot, off)) < 0) {
+	if (shared && (rc = prepare_shared(o->file, len, off)) < 0) {
 		*err = -rc;
 		return MAP_FAILED;
 	}

@@ -146,7 +146,10 @@ off_t ps_lseek_fd(struct ps_open *o, int fd, off_t off, int whence)
 ssize_t read(int fd, void *buf, size_t n)
 {
 	int saved = errno;
-	struct ps_open *o = ps_fd_merged(fd);
+	struct ps_open *o;
+
+	ps_maps_prefault(buf, n);
+	o = ps_fd_merged(fd);
 
 	if (!o)
 		return REAL(read)(fd, buf, n);
@@ -189,7 +192,10 @@ static ssize_t vector_engine(struct ps_open *o, int fd, const struct iovec *iov,
 #define VECTOR_WRAPPER(passthrough, iov, iovcnt, off, flags, is_write)                                             \
 	do {                                                                                                       \
 		int saved_ = errno;                                                                                \
-		struct ps_open *o_ = ps_fd_merged(fd);                                                             \
+		struct ps_open *o_;                                                                                \
+		if (!(is_write))                                                                                   \
+			ps_maps_prefault_iov(iov, iovcnt);                                                         \
+		o_ = ps_fd_merged(fd);                                                                             \
 		if (!o_)                                                                                           \
 			return passthrough;                                                                        \
 		return ps_fd_done(o_, vector_engine(o_, fd, iov, iovcnt, off, flags, is_write), saved_);            \

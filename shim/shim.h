@@ -232,6 +232,35 @@ static inline void ps_maps_check(struct ps_file *f)
 		ps_maps_refresh(f);
 }
 
+/* A store at addr faulted: if it is a lower page of a shared writable map, copy it up and map the data file's
+ * page over it, writable. 1: done, the store can run again; 0: not the shim's fault. */
+int ps_maps_write_fault(void *addr);
+/* Shared writable maps whose lower pages are not writable yet (the kernel's own writes into them fail EFAULT). */
+extern int ps_maps_write_tracked;
+/* Copy up the lower pages of shared writable maps in [buf, buf+n): before a read() the kernel writes into buf. */
+void ps_maps_prefault_slow(void *buf, size_t n);
+static inline void ps_maps_prefault(void *buf, size_t n)
+{
+	if (__atomic_load_n(&ps_maps_write_tracked, __ATOMIC_RELAXED) && n)
+		ps_maps_prefault_slow(buf, n);
+}
+static inline void ps_maps_prefault_iov(const struct iovec *iov, int iovcnt)
+{
+	if (!__atomic_load_n(&ps_maps_write_tracked, __ATOMIC_RELAXED) || !iov || iovcnt <= 0 || iovcnt > IOV_MAX)
+		return;
+	for (int i = 0; i < iovcnt; i++)
+		if (iov[i].iov_len)
+			ps_maps_prefault_slow(iov[i].iov_base, iov[i].iov_len);
+}
+
+/* ---- fault.c ---- */
+/* Install the SIGSEGV handler that copies up pages stored into through shared maps (once). 0 or -errno. */
+int ps_fault_arm(void);
+/* Does the shim hold sig's real handler (the program's is kept aside)? */
+int ps_fault_owns(int sig);
+/* sigaction for a signal the shim owns: reads and sets the program's handler. *handled is 0 when sig is not one. */
+int ps_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *old, int *handled);
+
 /* ---- mmap.c ---- */
 /* Lay out [addr, addr+len), already mapped, page by page for f from file offset off: each page from the lower
  * file or the data file (MAP_FIXED over it). 0 or -errno. */

@@ -604,7 +604,10 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	struct sigaction copy, prev;
 	sigset_t saved;
+	int handled, rc = ps_fault_sigaction(sig, act, old, &handled);
 
+	if (handled)
+		return rc;
 	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
 		return REAL(sigaction)(sig, act, old);
 	ps_trap_selector = SYSCALL_DISPATCH_FILTER_BLOCK;
@@ -632,7 +635,7 @@ sighandler_t signal(int sig, sighandler_t handler)
 {
 	struct sigaction act = { .sa_handler = handler, .sa_flags = SA_RESTART }, old;
 
-	if (sig != SIGSYS || !__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
+	if ((sig != SIGSYS || !__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE)) && !ps_fault_owns(sig))
 		return REAL(signal)(sig, handler);
 	sigaction(sig, &act, &old);
 	return old.sa_handler;

@@ -22,11 +22,18 @@
  *                  of a page it never wrote is not specified)
  *   ro-first:P     (the only step) open O_RDONLY, map MAP_SHARED; then open O_RDWR and pwrite at page P: the map
  *                  shows it
+ *   read-into:P    MAP_SHARED read-write; read() and readv() from a pipe straight into page P and P+1 of the map (the
+ *                  kernel's own stores); msync; the bytes read back with pread
+ *   own-segv       the program's own SIGSEGV handler, set before and after a shared writable map is stored into,
+ *                  is still the one sigaction reports and the one a real fault reaches
+ *   threads:N      MAP_SHARED read-write; N threads store at once, each into every page (its own byte of each);
+ *                  the file read back with pread
  *   other:P        MAP_SHARED PROT_READ; another process (this program again) pwrites at page P; what the map
  *                  shows after this process's next call on the file (fstat), and after msync
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -35,6 +42,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -370,6 +378,117 @@ static void step_ro_first(const char *path, long page)
 	munmap(p, (size_t)size);
 }
 
+static void step_read_into(int fd, long page)
+{
+	off_t size;
+	unsigned char *p = map_whole(fd, PROT_READ | PROT_WRITE, MAP_SHARED, &size);
+	char m[64], back[64] = "";
+	int pipefd[2];
+	ssize_t r, rv;
+	struct iovec iov;
+
+	if (!p || pipe(pipefd) < 0)
+		return;
+	marker(m, "read-into", page);
+	write(pipefd[1], m, strlen(m));
+	r = read(pipefd[0], p + page * PAGE + 5, strlen(m));
+	write(pipefd[1], m, strlen(m));
+	iov.iov_base = p + (page + 1) * PAGE + 7;
+	iov.iov_len = strlen(m);
+	rv = readv(pipefd[0], &iov, 1);
+	msync(p, (size_t)size, MS_SYNC);
+	pread(fd, back, strlen(m), page * PAGE + 5);
+	printf("read-into: read %zd readv %zd, pread back: %s\n", r, rv, back);
+	pread(fd, back, strlen(m), (page + 1) * PAGE + 7);
+	printf("read-into: second page: %s\n", back);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	munmap(p, (size_t)size);
+}
+
+static sigjmp_buf segv_jump;
+static volatile int segv_calls;
+
+static void on_segv(int sig, siginfo_t *si, void *ctx)
+{
+	(void)si;
+	(void)ctx;
+	segv_calls++;
+	siglongjmp(segv_jump, sig);
+}
+
+/* A real fault (a store into a read-only anonymous page) reaches the program's handler? */
+static const char *real_fault_reaches_handler(void)
+{
+	volatile char *ro = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int before = segv_calls;
+
+	if (sigsetjmp(segv_jump, 1) == 0)
+		ro[0] = 1;
+	munmap((void *)ro, PAGE);
+	return segv_calls == before + 1 ? "yes" : "no";
+}
+
+static void step_own_segv(int fd)
+{
+	struct sigaction act = { .sa_sigaction = on_segv, .sa_flags = SA_SIGINFO }, got;
+	off_t size;
+	unsigned char *p;
+
+	sigemptyset(&act.sa_mask);
+	sigaction(SIGSEGV, &act, NULL);
+	p = map_whole(fd, PROT_READ | PROT_WRITE, MAP_SHARED, &size);
+	if (!p)
+		return;
+	p[PAGE + 1] = 'S'; /* a store the shim takes care of: the program's handler is not called */
+	sigaction(SIGSEGV, NULL, &got);
+	printf("own-segv: store ok, handler calls %d, sigaction reports the program's: %s\n", segv_calls,
+	       got.sa_sigaction == on_segv ? "yes" : "no");
+	printf("own-segv: a real fault reaches the program's handler: %s\n", real_fault_reaches_handler());
+	act.sa_flags |= SA_RESTART; /* set again, after the map */
+	sigaction(SIGSEGV, &act, NULL);
+	p[3 * PAGE + 1] = 'T';
+	printf("own-segv: second store ok, handler calls %d; a real fault again: %s\n", segv_calls,
+	       real_fault_reaches_handler());
+	signal(SIGSEGV, SIG_DFL);
+	munmap(p, (size_t)size);
+}
+
+struct storer {
+	pthread_t t;
+	unsigned char *p;
+	size_t size;
+	int id;
+};
+
+static void *store_all(void *arg)
+{
+	struct storer *st = arg;
+
+	for (size_t off = (size_t)st->id * 8; off < st->size; off += PAGE)
+		st->p[off] = (unsigned char)('A' + st->id);
+	return NULL;
+}
+
+static void step_threads(int fd, long n)
+{
+	struct storer st[64];
+	off_t size;
+	unsigned char *p = map_whole(fd, PROT_READ | PROT_WRITE, MAP_SHARED, &size);
+
+	if (!p || n < 1 || n > 64)
+		return;
+	for (long i = 0; i < n; i++) {
+		st[i] = (struct storer){ .p = p, .size = (size_t)size, .id = (int)i };
+		pthread_create(&st[i].t, NULL, store_all, &st[i]);
+	}
+	for (long i = 0; i < n; i++)
+		pthread_join(st[i].t, NULL);
+	printf("threads: %ld stored, msync %d\n", n, msync(p, (size_t)size, MS_SYNC));
+	munmap(p, (size_t)size);
+	step_sum(fd);
+}
+
 static sigjmp_buf bus_jump;
 
 static void on_bus(int sig)
@@ -480,6 +599,12 @@ int main(int argc, char **argv)
 			step_layout(fd, argv[1]);
 		else if (IS("mix"))
 			step_mix(fd, arg);
+		else if (IS("read-into"))
+			step_read_into(fd, arg);
+		else if (IS("own-segv"))
+			step_own_segv(fd);
+		else if (IS("threads"))
+			step_threads(fd, arg);
 		else if (IS("other"))
 			step_other(fd, argv[0], argv[1], arg);
 		else {

@@ -177,3 +177,53 @@ print(c.execute(\"PRAGMA integrity_check\").fetchone()[0])
 	expect_eq "$(cat "$T/fio.out")" "$(printf 'mmap run: 0\nverify run: 0')" "both fio runs"
 	assert_lower_unchanged
 }
+
+@test "stores through a shared writable map of a whole 4.5 MB file copy up only the pages stored into" {
+	seq -f 'line %08g' 1 300000 >"$LOWER/big" # about 4.5 MB
+	lower_ready
+	in_ro_ns '
+		ps_exec python3 -c "
+import mmap, os
+fd = os.open(\"$RO/big\", os.O_RDWR)
+m = mmap.mmap(fd, 0)
+m[4096 * 3:4096 * 3 + 5] = b\"HELLO\"
+m[4096 * 900 + 100:4096 * 900 + 105] = b\"WORLD\"
+print(bytes(m[4096 * 3:4096 * 3 + 5]), bytes(m[4096 * 900 + 100:4096 * 900 + 105]), len(m))
+m.close()
+"
+		ps_exec python3 -c "
+import os
+fd = os.open(\"$RO/big\", os.O_RDONLY)
+print(os.pread(fd, 5, 4096 * 3), os.pread(fd, 5, 4096 * 900 + 100))
+"
+	' >"$T/py.out"
+	expect_eq "$(cat "$T/py.out")" "$(printf "b'HELLO' b'WORLD' %s\nb'HELLO' b'WORLD'" "$(stat -c %s "$LOWER/big")")" "the stores, read back through the map and by a second run"
+	local held
+	held=$(du -sk "$SHADOW/data" | cut -f1)
+	[ "$held" -lt 64 ] || { echo "the shadow's data tree holds $held KiB for two pages stored into" >&2; return 1; }
+	assert_lower_unchanged
+}
+
+@test "read() and readv() straight into a shared writable map (the kernel's own stores) land in the shadow" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" read-into:4 read-into:9 sum
+	'
+	grep -q "read-into: read 21 readv 21, pread back: <read-into at page 9>" "$T/stdout.ro"
+}
+
+@test "the program's own SIGSEGV handler is the one sigaction reports and real faults reach, while stores into maps are taken care of" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:2 own-segv sum
+	'
+	expect_eq "$(grep -c ": yes" "$T/stdout.ro")" 3 "yes lines in the shim run"
+}
+
+@test "eight threads storing into every page of a shared writable map at once: no store lost" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:5 threads:8 sum
+		ps_exec "$MAPS" "$RO/f" threads:3 sum
+	'
+}

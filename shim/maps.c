@@ -1,7 +1,7 @@
 /* maps.c - this process's memory maps of files whose lower pages show, kept in step with the shadow.
  *
  * Entry points: ps_maps_map and ps_maps_add_lower (mmap.c), ps_maps_check (every call on a merged descriptor),
- * the engine's ps_merge_changed, and the munmap, mremap, mprotect and msync wrappers (symbols.def).
+ * the engine's ps_merge_changed, and the munmap, mremap, mprotect, msync and madvise wrappers (symbols.def).
  *
  * A map laid out page by page (mmap.c) shows an untouched page as the lower file's own page. Once that page is
  * copied up - by this process or another - the map must show the data file's page instead, as a map of a real
@@ -24,6 +24,7 @@
 #include "merge.h"
 #include "sys.h"
 
+#include <linux/falloc.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -606,6 +607,43 @@ int msync(void *addr, size_t len, int flags)
 	pthread_mutex_unlock(&maps_mutex);
 	errno = saved;
 	return r;
+}
+
+/* MADV_REMOVE frees the range of a shared writable map and its file reads zeros there: the kernel refuses it on
+ * lower pages (mapped read-only), so the shim punches the range in the merged file (the engine shadows the pages
+ * as zeros) and the maps follow. Every other advice is the kernel's. */
+static int remove_locked(char *addr, size_t len)
+{
+	size_t first, end;
+	int rc;
+
+	if ((rc = range(addr, len, &first, &end)) < 0)
+		return rc;
+	for (size_t i = first; i < end; i++)
+		if ((maps[i].flags & MAP_TYPE) == MAP_PRIVATE || !(maps[i].prot & PROT_WRITE) || !maps[i].mf->f)
+			return -EACCES; /* the kernel's answer for a map that is not shared and writable */
+	for (size_t i = first; i < end; i++)
+		if ((rc = ps_merge_fallocate(maps[i].mf->f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					     (off_t)maps[i].off, (off_t)maps[i].len)) < 0)
+			return rc;
+	return 0;
+}
+
+int madvise(void *addr, size_t len, int advice)
+{
+	int saved = errno, rc;
+
+	if (advice != MADV_REMOVE || !ps_maps_any() || (uintptr_t)addr % PAGE || len == 0)
+		return REAL(madvise)(addr, len, advice);
+	pthread_mutex_lock(&maps_mutex);
+	if (!overlaps(addr, len) || !ps_enter()) {
+		pthread_mutex_unlock(&maps_mutex);
+		return REAL(madvise)(addr, len, advice);
+	}
+	rc = remove_locked(addr, len);
+	ps_leave();
+	pthread_mutex_unlock(&maps_mutex);
+	return (int)ps_ret(rc, saved);
 }
 
 /* ---- mremap ---- */

@@ -26,6 +26,8 @@
  *                  kernel's own stores); msync; the bytes read back with pread
  *   own-segv       the program's own SIGSEGV handler, set before and after a shared writable map is stored into,
  *                  is still the one sigaction reports and the one a real fault reaches
+ *   remove:P       MAP_SHARED read-write; madvise(MADV_REMOVE) of pages P and P+1: they read zeros, in the map and
+ *                  with pread
  *   threads:N      MAP_SHARED read-write; N threads store at once, each into every page (its own byte of each);
  *                  the file read back with pread
  *   other:P        MAP_SHARED PROT_READ; another process (this program again) pwrites at page P; what the map
@@ -454,6 +456,21 @@ static void step_own_segv(int fd)
 	munmap(p, (size_t)size);
 }
 
+static void step_remove(int fd, long page)
+{
+	off_t size;
+	unsigned char *p = map_whole(fd, PROT_READ | PROT_WRITE, MAP_SHARED, &size);
+	int r;
+
+	if (!p)
+		return;
+	r = madvise(p + page * PAGE, 2 * PAGE, MADV_REMOVE);
+	printf("remove: madvise %s, map fnv %016llx\n", r == 0 ? "0" : errname(errno),
+	       (unsigned long long)fnv(p, (size_t)size));
+	munmap(p, (size_t)size);
+	step_sum(fd);
+}
+
 struct storer {
 	pthread_t t;
 	unsigned char *p;
@@ -603,6 +620,8 @@ int main(int argc, char **argv)
 			step_read_into(fd, arg);
 		else if (IS("own-segv"))
 			step_own_segv(fd);
+		else if (IS("remove"))
+			step_remove(fd, arg);
 		else if (IS("threads"))
 			step_threads(fd, arg);
 		else if (IS("other"))

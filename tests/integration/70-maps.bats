@@ -227,3 +227,11 @@ print(os.pread(fd, 5, 4096 * 3), os.pread(fd, 5, 4096 * 900 + 100))
 		ps_exec "$MAPS" "$RO/f" threads:3 sum
 	'
 }
+
+@test "madvise(MADV_REMOVE) through a shared writable map zeroes lower and shadowed pages alike" {
+	make_mapped_file
+	run_both '
+		ps_exec "$MAPS" "$RO/f" pwrite:3 remove:2 remove:6 sum
+	'
+	grep -q "remove: madvise 0" "$T/stdout.ro"
+}

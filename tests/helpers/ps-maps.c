@@ -315,17 +315,12 @@ static void step_mix(int fd, long seed)
 
 /* ---- another process ---- */
 
-static void step_other(int fd, const char *self, const char *path, long page)
+/* Run this program again, as another process, to pwrite a marker at page; wait for it. */
+static void other_process_pwrite(const char *self, const char *path, long page)
 {
-	off_t size;
-	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
-	char m[64], arg[32];
-	struct stat st;
+	char arg[32];
 	pid_t pid;
 
-	if (!p)
-		return;
-	marker(m, "pwrite", page);
 	snprintf(arg, sizeof(arg), "pwrite:%ld", page);
 	fflush(stdout);
 	if ((pid = fork()) == 0) {
@@ -336,26 +331,34 @@ static void step_other(int fd, const char *self, const char *path, long page)
 		_exit(127);
 	}
 	waitpid(pid, NULL, 0);
-	fstat(fd, &st);
-	printf("other: after fstat the map shows the other process's pwrite: %s\n",
+}
+
+/* A map made before another process pwrites at page: what it shows after this process's fstat (by_msync=0) or
+ * msync of the map. */
+static void other_then(int fd, const char *self, const char *path, long page, int by_msync)
+{
+	off_t size;
+	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
+	char m[64];
+	struct stat st;
+
+	if (!p)
+		return;
+	marker(m, "pwrite", page);
+	other_process_pwrite(self, path, page);
+	if (by_msync)
+		msync(p, (size_t)size, MS_INVALIDATE);
+	else
+		fstat(fd, &st);
+	printf("other: after %s the map shows the other process's pwrite: %s\n", by_msync ? "msync" : "fstat",
 	       memcmp(p + page * PAGE + 10, m, strlen(m)) == 0 ? "yes" : "no");
 	munmap(p, (size_t)size);
-	p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
-	marker(m, "pwrite", page + 1);
-	snprintf(arg, sizeof(arg), "pwrite:%ld", page + 1);
-	fflush(stdout);
-	if ((pid = fork()) == 0) {
-		int null = open("/dev/null", O_WRONLY);
+}
 
-		dup2(null, 1);
-		execl(self, self, path, arg, (char *)NULL);
-		_exit(127);
-	}
-	waitpid(pid, NULL, 0);
-	msync(p, (size_t)size, MS_INVALIDATE);
-	printf("other: after msync the map shows the other process's pwrite: %s\n",
-	       memcmp(p + (page + 1) * PAGE + 10, m, strlen(m)) == 0 ? "yes" : "no");
-	munmap(p, (size_t)size);
+static void step_other(int fd, const char *self, const char *path, long page)
+{
+	other_then(fd, self, path, page, 0);
+	other_then(fd, self, path, page + 1, 1);
 }
 
 /* A shared map made through a read-only descriptor of a file nothing wrote yet; then the file opened for

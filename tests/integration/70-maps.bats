@@ -19,6 +19,17 @@ teardown() {
 	ps_teardown
 }
 
+# A database of 20000 rows in the lower tree.
+make_database() {
+	python3 -c "
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute('create table t(id integer primary key, v text)')
+c.executemany('insert into t values(?, ?)', [(i, ('value %d ' % i) * 5) for i in range(20000)])
+c.commit()" "$LOWER/db"
+	lower_ready
+}
+
 # A 40 KiB + 123 byte file of distinct lines: its last page is partial.
 make_mapped_file() {
 	seq -f 'line %06g of the lower file' 1 1416 >"$LOWER/f"
@@ -93,13 +104,7 @@ print(os.pread(fd, 5, 4096 * 100))
 }
 
 @test "sqlite3 with PRAGMA mmap_size updates, deletes and inserts in a database on the tree; integrity_check passes" {
-	python3 -c "
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-c.execute('create table t(id integer primary key, v text)')
-c.executemany('insert into t values(?, ?)', [(i, ('value %d ' % i) * 5) for i in range(20000)])
-c.commit()" "$LOWER/db"
-	lower_ready
+	make_database
 	run_both '
 		sql="PRAGMA mmap_size=268435456; UPDATE t SET v=\"upd \"||id WHERE id%7=0; UPDATE t SET v=v||\"x\" WHERE id%13=0;"
 		sql="$sql SELECT count(*), sum(length(v)) FROM t; PRAGMA integrity_check; DELETE FROM t WHERE id%5=0;"
@@ -139,13 +144,7 @@ c.commit()" "$LOWER/db"
 }
 
 @test "sqlite3 across processes: a reader holding its mmap'ed connection sees what another process wrote, at its next transaction" {
-	python3 -c "
-import sqlite3, sys
-c = sqlite3.connect(sys.argv[1])
-c.execute('create table t(id integer primary key, v text)')
-c.executemany('insert into t values(?, ?)', [(i, ('value %d ' % i) * 5) for i in range(20000)])
-c.commit()" "$LOWER/db"
-	lower_ready
+	make_database
 	run_both '
 		ps_exec python3 -c "
 import sqlite3, subprocess, sys

@@ -361,19 +361,34 @@ static struct mapped_file *file_for(struct ps_file *f)
 	return mf;
 }
 
+/* The maps of w are no longer kept (a waiting map of a file that was replaced: it goes on showing the old file,
+ * as a real map does). Frees w. */
+static void drop_waiting(struct mapped_file *w)
+{
+	for (size_t i = nmaps; i-- > 0;)
+		if (maps[i].mf == w)
+			remove_at(i);
+}
+
 /* Waiting lower maps of f's own lower file are f's from now on. Every page they show is the lower file's: the
- * pages that no longer are are laid out again - after f's state was taken, so that it never claims more. */
+ * pages that no longer are are laid out again - after f's state was taken, so that it never claims more. Found by
+ * name first: the lower file's identity is asked only for a name that matches. */
 static void adopt_waiting_locked(struct ps_file *f)
 {
 	struct mapped_file *mf = NULL, *next;
 	struct stat st;
+	int known = 0;
 
-	if (f->lower_fd < 0 || ps_sys->fstat(f->lower_fd, &st) < 0)
-		return;
 	for (struct mapped_file *w = files; w; w = next) {
 		next = w->next;
-		if (w->f || w->ino != st.st_ino || w->dev != st.st_dev || strcmp(w->path, f->path))
+		if (w->f || strcmp(w->path, f->path))
 			continue;
+		if (!known)
+			known = f->lower_fd >= 0 && ps_sys->fstat(f->lower_fd, &st) == 0 ? 1 : -1;
+		if (known < 0 || w->ino != st.st_ino || w->dev != st.st_dev) {
+			drop_waiting(w);
+			continue;
+		}
 		if (!mf && !(mf = file_for(f)))
 			return;
 		for (size_t i = 0; i < nmaps; i++)

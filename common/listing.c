@@ -226,6 +226,55 @@ int ps_ns_list(struct ps_shadow *sh, const char *enc, const char *rel, int fd, i
 	return rc;
 }
 
+/* Is name in the lower directory lfd a directory? */
+static int lower_is_dir(int lfd, const char *name)
+{
+	struct stat st;
+
+	return lfd >= 0 && ps_sys->fstatat(lfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* What one meta entry changes in the count: +1 a directory where the lower tree has none, -1 a lower directory
+ * replaced by anything else or deleted, 0 otherwise. A directory that is not opaque exists only over a lower one. */
+static int subdir_change(int mfd, int lfd, int lower_has_subdirs, const struct ps_dirent64 *d)
+{
+	unsigned char type = meta_type(mfd, d);
+	struct stat st;
+
+	if (type == DT_DIR) {
+		if (ps_sys->fstatat(mfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(st.st_mode & S_ISVTX))
+			return 0;
+		return lower_has_subdirs && lower_is_dir(lfd, d->d_name) ? 0 : 1;
+	}
+	return lower_has_subdirs && lower_is_dir(lfd, d->d_name) ? -1 : 0;
+}
+
+int ps_ns_subdir_change(struct ps_shadow *sh, const char *enc, const char *rel, int lfd, int lower_has_subdirs,
+			long *change)
+{
+	char meta[PATH_MAX], buf[8192];
+	ssize_t n;
+	int mfd, rc;
+
+	*change = 0;
+	if ((rc = ps_shadow_path(meta, sizeof(meta), "meta", enc, rel)) < 0)
+		return rc;
+	mfd = ps_sys->openat(sh->dirfd, meta, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (mfd < 0)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? 0 : -errno;
+	while ((n = ps_sys->getdents64(mfd, buf, sizeof(buf))) > 0)
+		for (ssize_t off = 0; off < n;) {
+			struct ps_dirent64 *d = (struct ps_dirent64 *)(buf + off);
+
+			off += d->d_reclen;
+			if (!is_dot(d->d_name))
+				*change += subdir_change(mfd, lfd, lower_has_subdirs, d);
+		}
+	rc = n < 0 ? -errno : 0;
+	ps_sys->close(mfd);
+	return rc;
+}
+
 void ps_dirlist_free(struct ps_dirlist *l)
 {
 	free(l->ents);

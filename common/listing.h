@@ -1,8 +1,8 @@
 /* listing.h - a merged directory listing: the lower directory's names, minus whiteouts, plus the shadow's.
  *
  * Built once per open directory (and again when rewound) by the shim's getdents64 (shim/dir.c), and by rmdir to
- * tell an empty merged directory. Entry points: ps_ns_list, ps_dirlist_fill, ps_dirlist_has_names,
- * ps_dirlist_free.
+ * tell an empty merged directory; stat counts subdirectories with ps_ns_subdir_change. Entry points: ps_ns_list,
+ * ps_dirlist_fill, ps_dirlist_has_names, ps_dirlist_free, ps_ns_subdir_change.
  */
 #ifndef PS_LISTING_H
 #define PS_LISTING_H
@@ -36,6 +36,13 @@ struct ps_dirlist {
 int ps_ns_list(struct ps_shadow *sh, const char *enc, const char *rel, int fd, int lower_shows,
 	       struct ps_dirlist *out);
 void ps_dirlist_free(struct ps_dirlist *l);
+
+/* How the shadow changes the number of subdirectories of the lower directory rel (open at lfd, which has
+ * subdirectories at all when lower_has_subdirs): +1 for each directory made where the lower tree has none, -1
+ * for each lower directory deleted or replaced. Reads the meta directory only; the lower one is asked about the
+ * names found there, and not at all when it has no subdirectories. 0 or -errno. */
+int ps_ns_subdir_change(struct ps_shadow *sh, const char *enc, const char *rel, int lfd, int lower_has_subdirs,
+			long *change);
 
 /* Copy entries from *pos on into buf as struct linux_dirent64 records (d_off: the index of the next entry),
  * as many as fit; *pos advances. Returns the bytes written: 0 at the end, -EINVAL when not even one fits. */

@@ -94,21 +94,12 @@ static int remove_name(const struct ps_target *t)
 /* The merged listing of directory t has a name in it. 1, 0 or -errno. */
 static int dir_has_names(const struct ps_target *t)
 {
-	struct ps_shadow *sh = ps_shadow_get();
 	struct ps_dirlist l;
-	int fd = -1, rc;
+	int rc = ps_target_list(t, &l);
 
-	if (!sh)
-		return -EROFS;
-	if (ps_target_lower_shows(t) && (fd = REAL(openat)(AT_FDCWD, t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 &&
-	    errno != ENOENT)
-		return -errno;
-	rc = ps_ns_list(sh, target_enc(t), t->rel, fd, fd >= 0, &l);
 	if (rc == 0)
 		rc = ps_dirlist_has_names(&l);
 	ps_dirlist_free(&l);
-	if (fd >= 0)
-		REAL(close)(fd);
 	return rc;
 }
 

@@ -689,6 +689,44 @@ static int shadow_dir_stat(const struct ps_target *t, struct stat *st)
 	return REAL(fstatat)(sh->dirfd, data, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
+int ps_target_list(const struct ps_target *t, struct ps_dirlist *l)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	int fd = -1, rc;
+
+	memset(l, 0, sizeof(*l));
+	if (!sh)
+		return -EROFS;
+	if (ps_target_lower_shows(t) && (fd = REAL(openat)(AT_FDCWD, t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 &&
+	    errno != ENOENT)
+		return -errno;
+	rc = ps_ns_list(sh, ps_cfg.prefix[t->prefix].enc, t->rel, fd, fd >= 0, l);
+	if (fd >= 0)
+		REAL(close)(fd);
+	return rc;
+}
+
+/* A directory's link count is 2 plus its subdirectories on the file systems that keep it so (the lower one's is 2
+ * or more): the merged directory's counts the merged subdirectories - find's and fts's leaf optimisation trust
+ * it. The lower count, changed by what the shadow's entries make or hide (one read of the meta directory; the
+ * lower directory is asked about those names only when it has subdirectories). */
+static void merged_nlink(const struct ps_target *t, struct stat *st)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	int lower_has_subdirs = st->st_nlink > 2, lfd = -1;
+	long change;
+
+	if (!sh || st->st_nlink < 2)
+		return;
+	if (lower_has_subdirs && (lfd = REAL(openat)(AT_FDCWD, t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	if (ps_ns_subdir_change(sh, ps_cfg.prefix[t->prefix].enc, t->rel, lfd, lower_has_subdirs, &change) == 0 &&
+	    (long)st->st_nlink + change >= 2)
+		st->st_nlink = (nlink_t)((long)st->st_nlink + change);
+	if (lfd >= 0)
+		REAL(close)(lfd);
+}
+
 /* A lower directory with shadow entries: its identity always, and its mode, owner and times from the data
  * directory once they were changed (ns.h). Until then its times are the lower directory's, or the meta
  * directory's when those are later: an entry made or deleted in it moves them, as on a real directory (Python's
@@ -702,6 +740,7 @@ static int merged_dir_stat(const struct ps_target *t, struct stat *st)
 
 	if (REAL(fstatat)(AT_FDCWD, t->path, st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	merged_nlink(t, st);
 	if (!t->ns.own_attrs) {
 		if (sh && ps_shadow_path(meta, sizeof(meta), "meta", ps_cfg.prefix[t->prefix].enc, t->rel) >= 0 &&
 		    REAL(fstatat)(sh->dirfd, meta, &own, AT_SYMLINK_NOFOLLOW) == 0 &&

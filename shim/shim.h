@@ -164,6 +164,10 @@ int ps_cwd(char *out, size_t outsz);
 /* Is fd a directory of the shadow's data tree? 1 and its name in the merged tree in out, else 0. */
 int ps_fd_shadow_name(int fd, char *out, size_t outsz);
 
+/* The merged listing of directory t (ps_ns_list over its lower directory, when that shows). 0 or -errno; l is
+ * freed by ps_dirlist_free either way. */
+int ps_target_list(const struct ps_target *t, struct ps_dirlist *l);
+
 /* ---- fdtable.c ---- */
 enum ps_open_kind {
 	PS_OPEN_LOWER, /* the real lower fd of a file opened read-only; merged once the file gets a record */

@@ -363,6 +363,27 @@ EOF
 	'
 }
 
+@test "a merged directory's link count counts its merged subdirectories: made, deleted, renamed and replaced ones" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		counts() { ps_exec stat -c "%n %h" . pkg deep; ps_exec stat -c "%n %h" empty deep/er || true; ps_exec python3 -c "import os; fd = os.open(\"deep\", os.O_RDONLY); print(\"fstat deep\", os.fstat(fd).st_nlink)"; }
+		counts
+		ps_exec mkdir new1 pkg/sub empty/a empty/b
+		counts
+		ps_exec rm -rf deep/er
+		ps_exec mv pkg/sub deep/
+		ps_exec rmdir empty/a
+		counts
+		ps_exec rmdir empty/b
+		ps_exec rm -rf empty
+		ps_exec touch empty
+		ps_exec mv new1 deep/er
+		counts
+		ps_exec find . -type d | LC_ALL=C sort
+	'
+}
+
 @test "touch -h and chown -h of a lower symlink change the link in the merged view; it still leads where it did" {
 	mkdir -p "$LOWER/l"
 	echo target-bytes >"$LOWER/l/t"

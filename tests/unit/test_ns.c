@@ -323,6 +323,32 @@ static void test_listing_of_an_emptied_directory_has_no_names(void **state)
 	close(fd);
 }
 
+static void test_subdir_change_counts_directories_made_and_lower_ones_hidden(void **state)
+{
+	struct t_sfx *s = *state;
+	char ro[PATH_MAX];
+	long change;
+	int fd;
+
+	t_join(ro, s->dir, "ro");
+	fd = open(ro, O_RDONLY | O_DIRECTORY);
+	assert_true(fd >= 0);
+	assert_int_equal(ps_ns_subdir_change(&s->sh, "pfx", "", fd, 1, &change), 0);
+	assert_int_equal(change, 0); /* no meta directory yet */
+	assert_int_equal(ps_ns_mkdir(&s->sh, "pfx", "newdir", 0755), 0);
+	assert_int_equal(ps_ns_mkdir(&s->sh, "pfx", "other", 0755), 0);
+	assert_int_equal(ps_ns_subdir_change(&s->sh, "pfx", "", fd, 1, &change), 0);
+	assert_int_equal(change, 2);
+	assert_int_equal(ps_ns_remove(&s->sh, "pfx", "sub", 1), 0); /* the lower directory deleted */
+	assert_int_equal(ps_ns_subdir_change(&s->sh, "pfx", "", fd, 1, &change), 0);
+	assert_int_equal(change, 1);
+	assert_int_equal(ps_ns_mkdir(&s->sh, "pfx", "sub", 0755), 0); /* made again, opaque: one directory still */
+	assert_int_equal(ps_ns_symlink(&s->sh, "pfx", "ln", "file"), 0);
+	assert_int_equal(ps_ns_subdir_change(&s->sh, "pfx", "", fd, 1, &change), 0);
+	assert_int_equal(change, 2);
+	close(fd);
+}
+
 static void test_fill_hands_out_what_fits_and_resumes(void **state)
 {
 	struct t_sfx *s = *state;
@@ -370,6 +396,7 @@ int main(void)
 		T(test_removing_a_name_already_gone_is_enoent_under_the_lock),
 		T(test_listing_merges_lower_names_with_the_shadows_once_each),
 		T(test_listing_of_an_emptied_directory_has_no_names),
+		T(test_subdir_change_counts_directories_made_and_lower_ones_hidden),
 		T(test_fill_hands_out_what_fits_and_resumes),
 	};
 

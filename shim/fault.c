@@ -9,6 +9,8 @@
  * The program keeps its own SIGSEGV handler: the shim's is installed once, and the program's sigaction and signal
  * for SIGSEGV read and set the handler the shim calls for every fault that is not a store into such a page (a
  * default disposition is put back, so that the fault repeats and kills as it would have).
+ * SIGSEGV is never blocked (sigprocmask, pthread_sigmask and handlers' masks leave it out): a fault while it is
+ * blocked kills the thread before any handler runs. Blocking it only ever held back a SIGSEGV sent by kill().
  * The kernel does not fault on its own writes into user memory: a read() into such a page fails EFAULT. The read
  * wrappers copy the pages of their buffer up first (ps_maps_prefault).
  */
@@ -96,4 +98,13 @@ int ps_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 	if (old)
 		*old = prev;
 	return 0;
+}
+
+const sigset_t *ps_fault_unblockable(const sigset_t *set, sigset_t *copy)
+{
+	if (!set || !sigismember(set, SIGSEGV))
+		return set;
+	*copy = *set;
+	sigdelset(copy, SIGSEGV);
+	return copy;
 }

@@ -39,7 +39,11 @@ struct mapped_file {
 	char *path;         /* waiting: the file's canonical path ... */
 	dev_t dev;          /* ... and its lower file's identity */
 	ino_t ino;
+	dev_t rec_dev;      /* the record file's identity: the same file under another struct ps_file (renamed) */
+	ino_t rec_ino;
+	int gone;           /* waiting no more: the file at path is another one now */
 	uint8_t *bits;      /* the record's bitmap as the maps show it (nbits pages) */
+	uint8_t *next_bits; /* room for the next state, taken before the maps are laid out for it */
 	uint64_t nbits;
 	uint64_t lower_len; /* lower_len as the maps show it */
 	int nmaps;
@@ -75,6 +79,16 @@ static void count_tracked(const struct map *m, int delta)
 		__atomic_add_fetch(&ps_maps_write_tracked, delta, __ATOMIC_RELEASE);
 }
 
+static void maps_atfork_prepare(void)
+{
+	pthread_mutex_lock(&maps_mutex); /* the child gets the registry whole, never half-changed */
+}
+
+static void maps_atfork_parent(void)
+{
+	pthread_mutex_unlock(&maps_mutex);
+}
+
 static void maps_atfork_child(void)
 {
 	pthread_mutexattr_t attr;
@@ -102,6 +116,12 @@ static int is_lower(const struct ps_file *f, uint64_t page, uint64_t lower_len)
 	return page * PAGE < lower_len && !ps_record_page_is_shadowed(&f->rec, page);
 }
 
+/* Is page the lower file's in the state bits (nbits pages) with lower_len? */
+static int is_lower_in(const uint8_t *bits, uint64_t nbits, uint64_t page, uint64_t lower_len)
+{
+	return page * PAGE < lower_len && !(page < nbits && ps_bitmap_test(bits, page));
+}
+
 /* Take the record's state as the one the maps show. */
 static void snapshot(struct mapped_file *mf, uint64_t lower_len)
 {
@@ -112,15 +132,23 @@ static void snapshot(struct mapped_file *mf, uint64_t lower_len)
 static struct mapped_file *file_new(struct ps_file *f)
 {
 	struct mapped_file *mf = calloc(1, sizeof(*mf));
+	struct stat st;
 
 	if (!mf)
 		return NULL;
 	if (f) {
 		mf->nbits = f->rec.nbits;
 		mf->bits = calloc(1, (mf->nbits + 7) / 8 + 1);
-		if (!mf->bits) {
+		mf->next_bits = calloc(1, (mf->nbits + 7) / 8 + 1);
+		if (!mf->bits || !mf->next_bits) {
+			free(mf->bits);
+			free(mf->next_bits);
 			free(mf);
 			return NULL;
+		}
+		if (ps_sys->fstat(f->rec.fd, &st) == 0) {
+			mf->rec_dev = st.st_dev;
+			mf->rec_ino = st.st_ino;
 		}
 		ps_file_get(f);
 		mf->f = f;
@@ -140,19 +168,36 @@ static void file_free(struct mapped_file *mf)
 	if (mf->f) {
 		__atomic_store_n(&mf->f->mapped, 0, __ATOMIC_RELEASE);
 		ps_file_put(mf->f);
-	} else {
+	} else if (!mf->gone) {
 		waiting--;
 	}
 	free(mf->path);
 	free(mf->bits);
+	free(mf->next_bits);
 	free(mf);
 }
 
-static struct mapped_file *file_of(const struct ps_file *f)
+/* f's maps: made through f, or through another struct ps_file of the same record (the file was renamed since,
+ * and its new name looked up afresh). */
+static struct mapped_file *file_of(struct ps_file *f)
 {
-	for (struct mapped_file *mf = files; mf; mf = mf->next)
+	struct mapped_file *mf;
+	struct stat st;
+	int known = 0;
+
+	for (mf = files; mf; mf = mf->next)
 		if (mf->f == f)
 			return mf;
+	for (mf = files; mf; mf = mf->next) {
+		if (!mf->f)
+			continue;
+		if (!known && (known = ps_sys->fstat(f->rec.fd, &st) == 0 ? 1 : -1) < 0)
+			return NULL;
+		if (mf->rec_ino == st.st_ino && mf->rec_dev == st.st_dev) {
+			__atomic_store_n(&f->mapped, 1, __ATOMIC_RELEASE); /* f's calls follow the maps from now on */
+			return mf;
+		}
+	}
 	return NULL;
 }
 
@@ -270,10 +315,10 @@ void ps_maps_forget(void *addr, size_t len)
 
 /* ---- keeping maps in step ---- */
 
-/* Are the 64 bits from page (a multiple of 64) the same in the record as in the maps' state? */
-static int same_bits(const struct mapped_file *mf, const struct ps_file *f, uint64_t page)
+/* Are the 64 bits from page (a multiple of 64) the same in now as in the maps' state? */
+static int same_bits(const struct mapped_file *mf, const uint8_t *now, uint64_t page)
 {
-	return page + 64 <= mf->nbits && memcmp(mf->bits + page / 8, f->rec.bitmap + page / 8, 8) == 0;
+	return page + 64 <= mf->nbits && memcmp(mf->bits + page / 8, now + page / 8, 8) == 0;
 }
 
 /* Did page show the lower file in m? all_lower: m is a lower file's own map, where every page did. */
@@ -282,10 +327,12 @@ static int showed_lower(const struct map *m, uint64_t page, int all_lower)
 	return all_lower || was_lower(m->mf, page);
 }
 
-/* Lay out again the pages of m that showed the lower file and no longer do. */
-static void relay(const struct map *m, struct ps_file *f, uint64_t lower_len, int all_lower)
+/* Lay out again the pages of m that showed the lower file and no longer do in the state now (bits) and
+ * lower_len. The state is a copy taken before: a page copied up meanwhile is laid out now or by the next
+ * refresh, never claimed done without being laid out. */
+static void relay(const struct map *m, struct ps_file *f, const uint8_t *now, uint64_t lower_len, int all_lower)
 {
-	uint64_t first = m->off / PAGE, npages = (m->len + PAGE - 1) / PAGE;
+	uint64_t first = m->off / PAGE, npages = m->len / PAGE, nbits = m->mf->nbits;
 	uint64_t both_lower = m->mf->lower_len < lower_len ? m->mf->lower_len : lower_len;
 
 	for (uint64_t i = 0; i < npages;) {
@@ -293,15 +340,16 @@ static void relay(const struct map *m, struct ps_file *f, uint64_t lower_len, in
 		int rc;
 
 		if (!all_lower && (first + i) % 64 == 0 && i + 64 <= npages && (first + i + 64) * PAGE <= both_lower &&
-		    same_bits(m->mf, f, first + i)) {
+		    same_bits(m->mf, now, first + i)) {
 			i += 64; /* 64 pages no bit of which changed: the common case of a big map */
 			continue;
 		}
-		if (!showed_lower(m, first + i, all_lower) || is_lower(f, first + i, lower_len)) {
+		if (!showed_lower(m, first + i, all_lower) || is_lower_in(now, nbits, first + i, lower_len)) {
 			i++;
 			continue;
 		}
-		while (j < npages && showed_lower(m, first + j, all_lower) && !is_lower(f, first + j, lower_len))
+		while (j < npages && showed_lower(m, first + j, all_lower) &&
+		       !is_lower_in(now, nbits, first + j, lower_len))
 			j++;
 		rc = ps_map_layout(f, m->base + i * PAGE, (j - i) * PAGE, m->prot, m->flags, (off_t)((first + i) * PAGE));
 		if (rc < 0)
@@ -329,16 +377,20 @@ static void refresh_locked(struct mapped_file *mf)
 {
 	struct ps_file *f = mf->f;
 	uint64_t gen = ps_record_backing_gen(&f->rec), lower_len = ps_record_lower_len(&f->rec);
+	uint8_t *now = mf->next_bits;
 
+	memcpy(now, f->rec.bitmap, (mf->nbits + 7) / 8); /* after gen: a later change moves gen again */
 	for (size_t i = 0; i < nmaps; i++) {
 		if (maps[i].mf != mf)
 			continue;
 		if (maps[i].own_pages)
 			relay_past_end(&maps[i], f);
 		else
-			relay(&maps[i], f, lower_len, 0);
+			relay(&maps[i], f, now, lower_len, 0);
 	}
-	snapshot(mf, lower_len);
+	mf->next_bits = mf->bits;
+	mf->bits = now;
+	mf->lower_len = lower_len;
 	__atomic_store_n(&f->mapped_gen, gen, __ATOMIC_RELEASE);
 }
 
@@ -361,13 +413,12 @@ static struct mapped_file *file_for(struct ps_file *f)
 	return mf;
 }
 
-/* The maps of w are no longer kept (a waiting map of a file that was replaced: it goes on showing the old file,
- * as a real map does). Frees w. */
-static void drop_waiting(struct mapped_file *w)
+/* A waiting map of a file that was replaced goes on showing the old file, as a real map does: it waits no more.
+ * (Its entries stay until it is unmapped: callers hold indexes into the registry across the engine's calls.) */
+static void stop_waiting(struct mapped_file *w)
 {
-	for (size_t i = nmaps; i-- > 0;)
-		if (maps[i].mf == w)
-			remove_at(i);
+	w->gone = 1;
+	waiting--;
 }
 
 /* Waiting lower maps of f's own lower file are f's from now on. Every page they show is the lower file's: the
@@ -381,19 +432,19 @@ static void adopt_waiting_locked(struct ps_file *f)
 
 	for (struct mapped_file *w = files; w; w = next) {
 		next = w->next;
-		if (w->f || strcmp(w->path, f->path))
+		if (w->f || w->gone || strcmp(w->path, f->path))
 			continue;
 		if (!known)
 			known = f->lower_fd >= 0 && ps_sys->fstat(f->lower_fd, &st) == 0 ? 1 : -1;
 		if (known < 0 || w->ino != st.st_ino || w->dev != st.st_dev) {
-			drop_waiting(w);
+			stop_waiting(w);
 			continue;
 		}
 		if (!mf && !(mf = file_for(f)))
 			return;
 		for (size_t i = 0; i < nmaps; i++)
 			if (maps[i].mf == w) {
-				relay(&maps[i], f, ps_record_lower_len(&f->rec), 1);
+				relay(&maps[i], f, mf->bits, mf->lower_len, 1);
 				maps[i].mf = mf;
 				mf->nmaps++;
 				w->nmaps--;
@@ -411,14 +462,20 @@ void ps_maps_refresh(struct ps_file *f)
 	pthread_mutex_lock(&maps_mutex);
 	if (waiting)
 		adopt_waiting_locked(f);
-	if ((mf = file_of(f)))
+	if ((mf = file_of(f))) {
 		refresh_locked(mf);
+		__atomic_store_n(&f->mapped_gen, mf->f->mapped_gen, __ATOMIC_RELEASE);
+	} else {
+		__atomic_store_n(&f->mapped, 0, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&maps_mutex);
 }
 
+/* Any map may be of f's file under another struct ps_file (renamed): while the process keeps maps, every change
+ * it makes is looked up (one fstat when f is not the one the maps were made through). */
 static void changed_in_this_process(struct ps_file *f)
 {
-	if (__atomic_load_n(&f->mapped, __ATOMIC_ACQUIRE) || __atomic_load_n(&waiting, __ATOMIC_RELAXED))
+	if (__atomic_load_n(&f->mapped, __ATOMIC_ACQUIRE) || ps_maps_waiting() || ps_maps_any())
 		ps_maps_refresh(f);
 }
 
@@ -434,7 +491,7 @@ static void init_once(void)
 	if (done)
 		return;
 	done = 1;
-	pthread_atfork(NULL, NULL, maps_atfork_child);
+	pthread_atfork(maps_atfork_prepare, maps_atfork_parent, maps_atfork_child);
 	__atomic_store_n(&ps_merge_changed, changed_in_this_process, __ATOMIC_RELEASE);
 }
 
@@ -466,8 +523,9 @@ void *ps_maps_map(struct ps_open *o, void *addr, size_t len, int prot, int flags
 		p = MAP_FAILED; /* no fault handler: every page it covers copied up instead */
 	else
 		p = ps_map_reserve_and_lay_out(f, addr, len, prot, flags, off, err);
+	if (p != MAP_FAILED || (flags & MAP_FIXED))
+		forget_locked(p != MAP_FAILED ? p : addr, len); /* replaced, or gone with a failed MAP_FIXED */
 	if (p != MAP_FAILED) {
-		forget_locked(p, len);
 		m.base = p;
 		if (insert(&m) < 0)
 			ps_error("%s: no memory to keep a map in step with the shadow", f->path);
@@ -586,8 +644,9 @@ int mprotect(void *addr, size_t len, int prot)
 {
 	int saved = errno, rc;
 
-	if (!ps_maps_any() || (uintptr_t)addr % PAGE)
+	if (!ps_maps_any() || (uintptr_t)addr % PAGE || len == 0)
 		return REAL(mprotect)(addr, len, prot);
+	len = PAGE_UP(len); /* as the kernel: whole pages */
 	pthread_mutex_lock(&maps_mutex);
 	if (!overlaps(addr, len)) {
 		pthread_mutex_unlock(&maps_mutex);
@@ -624,9 +683,10 @@ int msync(void *addr, size_t len, int flags)
 	return r;
 }
 
-/* MADV_REMOVE frees the range of a shared writable map and its file reads zeros there: the kernel refuses it on
- * lower pages (mapped read-only), so the shim punches the range in the merged file (the engine shadows the pages
- * as zeros) and the maps follow. Every other advice is the kernel's. */
+/* MADV_REMOVE frees the range of a shared map of a descriptor open for writing, and its file reads zeros there:
+ * the kernel refuses it on lower pages (mapped from the read-only lower file), so the shim punches the range in
+ * the merged file (the engine shadows the pages as zeros) and the maps follow. Every other advice is the
+ * kernel's. */
 static int remove_locked(char *addr, size_t len)
 {
 	size_t first, end;
@@ -635,8 +695,8 @@ static int remove_locked(char *addr, size_t len)
 	if ((rc = range(addr, len, &first, &end)) < 0)
 		return rc;
 	for (size_t i = first; i < end; i++)
-		if ((maps[i].flags & MAP_TYPE) == MAP_PRIVATE || !(maps[i].prot & PROT_WRITE) || !maps[i].mf->f)
-			return -EACCES; /* the kernel's answer for a map that is not shared and writable */
+		if ((maps[i].flags & MAP_TYPE) == MAP_PRIVATE || !maps[i].may_write || !maps[i].mf->f)
+			return -EACCES; /* the kernel's answer for a map that is not shared and may not be written */
 	for (size_t i = first; i < end; i++)
 		if ((rc = ps_merge_fallocate(maps[i].mf->f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 					     (off_t)maps[i].off, (off_t)maps[i].len)) < 0)
@@ -650,6 +710,7 @@ int madvise(void *addr, size_t len, int advice)
 
 	if (advice != MADV_REMOVE || !ps_maps_any() || (uintptr_t)addr % PAGE || len == 0)
 		return REAL(madvise)(addr, len, advice);
+	len = PAGE_UP(len);
 	pthread_mutex_lock(&maps_mutex);
 	if (!overlaps(addr, len) || !ps_enter()) {
 		pthread_mutex_unlock(&maps_mutex);
@@ -762,8 +823,11 @@ static void *remap_locked(char *old, size_t old_len, size_t new_len, int flags, 
 	for (size_t i = first; i < end; i++)
 		if (maps[i].base != (i == first ? old : maps[i - 1].base + maps[i - 1].len) || maps[i].mf != maps[first].mf)
 			return errno = EFAULT, MAP_FAILED;
-	if (fixed && fixed < old + old_len && old < fixed + new_len)
+	if ((flags & MREMAP_FIXED) && (!(flags & MREMAP_MAYMOVE) || (uintptr_t)fixed % PAGE ||
+				       (fixed < old + old_len && old < fixed + new_len)))
 		return errno = EINVAL, MAP_FAILED;
+	if (new_len == old_len && !(flags & MREMAP_FIXED))
+		return old;
 	if (!maps[first].mf->f)
 		return remap_lower_locked(first, old, old_len, new_len, flags, fixed);
 	if (new_len < old_len) {
@@ -794,6 +858,8 @@ static void *remap_locked(char *old, size_t old_len, size_t new_len, int flags, 
 	end = first_after(old + old_len);
 	if ((rc = move_pieces(old, dst, old_len)) < 0 || (rc = rebase(first, end, old, dst)) < 0) {
 		ps_error("mremap of a map of a shadowed file failed half way: %s", strerror(-rc));
+		forget_locked(old, old_len); /* neither range is what the registry says any more */
+		forget_locked(dst, new_len);
 		return errno = -rc, MAP_FAILED;
 	}
 	if (new_len > old_len && (rc = grow_tail(first_after(dst + old_len - 1), dst + old_len, new_len - old_len, 1)) < 0)
@@ -815,6 +881,8 @@ void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	}
 	if (!ps_maps_any())
 		return REAL(mremap)(old, old_len, new_len, flags, fixed);
+	old_len = PAGE_UP(old_len);
+	new_len = PAGE_UP(new_len);
 	pthread_mutex_lock(&maps_mutex);
 	if (!overlaps(old, old_len ? old_len : 1) || (flags & MREMAP_DONTUNMAP) || old_len == 0 || new_len == 0 ||
 	    (uintptr_t)old % PAGE || !ps_enter()) {
@@ -858,21 +926,32 @@ static int copy_up_for_store(struct map *m, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* The page this thread last took a fault on that was already the data file's (a race with another thread's
+ * copy-up). A second fault there is not a store into a lower page (an instruction fetch, say): the program's. */
+static __thread char *raced_page;
+
 int ps_maps_write_fault(void *addr)
 {
-	char *a = addr;
+	char *a = addr, *page = a - (uintptr_t)a % PAGE;
 	size_t i;
 	int done = 0;
 
 	pthread_mutex_lock(&maps_mutex);
 	i = first_after(a);
 	if (i < nmaps && maps[i].base <= a && tracked(&maps[i])) {
-		uint64_t off = maps[i].off + (uint64_t)(a - maps[i].base) / PAGE * PAGE;
+		uint64_t off = maps[i].off + (uint64_t)(page - maps[i].base);
 
+		if (!is_lower(maps[i].mf->f, off / PAGE, ps_record_lower_len(&maps[i].mf->f->rec))) {
+			if (raced_page == page) {
+				raced_page = NULL;
+				pthread_mutex_unlock(&maps_mutex);
+				return 0;
+			}
+			raced_page = page;
+		}
 		/* and the page laid out here once more: were it left read-only, the store would fault for ever */
 		done = copy_up_for_store(&maps[i], off, PAGE) == 0 &&
-		       ps_map_layout(maps[i].mf->f, a - (uintptr_t)a % PAGE, PAGE, maps[i].prot, maps[i].flags,
-				     (off_t)off) == 0 &&
+		       ps_map_layout(maps[i].mf->f, page, PAGE, maps[i].prot, maps[i].flags, (off_t)off) == 0 &&
 		       !is_lower(maps[i].mf->f, off / PAGE, ps_record_lower_len(&maps[i].mf->f->rec));
 	}
 	pthread_mutex_unlock(&maps_mutex);

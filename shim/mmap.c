@@ -63,6 +63,15 @@ static int map_merged_copy(struct ps_file *f, void *addr, int prot, int flags, o
 	return REAL(mprotect)(p, PAGE, prot) < 0 ? -errno : 0;
 }
 
+/* A shared map shows the file itself, so the straddling page cannot be a private copy: it is copied up (one page)
+ * and mapped from the data file. */
+static int map_straddling_shared(struct ps_file *f, void *addr, int prot, int flags, off_t off)
+{
+	int rc = ps_merge_prepare_write(f, off, 1);
+
+	return rc < 0 ? rc : map_run(addr, PAGE, prot, flags, f->data_fd, off);
+}
+
 int ps_map_layout(struct ps_file *f, void *addr, size_t len, int prot, int flags, off_t off)
 {
 	uint64_t lower_len = ps_record_lower_len(&f->rec), lower_size = f->rec.hdr->lower_size;
@@ -78,7 +87,9 @@ int ps_map_layout(struct ps_file *f, void *addr, size_t len, int prot, int flags
 		uint64_t j = i + 1;
 
 		if (b == MERGED_COPY) {
-			rc = map_merged_copy(f, base + i * PAGE, prot, flags, (off_t)((first + i) * PAGE));
+			rc = (flags & MAP_TYPE) == MAP_PRIVATE
+				     ? map_merged_copy(f, base + i * PAGE, prot, flags, (off_t)((first + i) * PAGE))
+				     : map_straddling_shared(f, base + i * PAGE, prot, flags, (off_t)((first + i) * PAGE));
 			i = j;
 			continue;
 		}
@@ -91,19 +102,6 @@ int ps_map_layout(struct ps_file *f, void *addr, size_t len, int prot, int flags
 		i = j;
 	}
 	return rc;
-}
-
-/* A shared map shows the file itself, so nothing in it may be a private copy: the straddling page is copied up.
- * 0 or -errno. */
-static int prepare_shared(struct ps_file *f, size_t len, off_t off)
-{
-	uint64_t lower_len = ps_record_lower_len(&f->rec);
-
-	if (lower_len % PAGE && (uint64_t)off <= lower_len && lower_len < (uint64_t)off + len &&
-	    page_backing(f, lower_len / PAGE, lower_len, (uint64_t)ps_merge_size(f), f->rec.hdr->lower_size) ==
-		    MERGED_COPY)
-		return ps_merge_prepare_write(f, (off_t)(lower_len / PAGE * PAGE), 1);
-	return 0;
 }
 
 void *ps_map_reserve_and_lay_out(struct ps_file *f, void *addr, size_t len, int prot, int flags, off_t off, int *err)
@@ -127,7 +125,7 @@ void *ps_map_reserve_and_lay_out(struct ps_file *f, void *addr, size_t len, int 
 
 static void *map_merged(struct ps_open *o, void *addr, size_t len, int prot, int flags, off_t off, int *err)
 {
-	int shared = (flags & MAP_TYPE) != MAP_PRIVATE, rc;
+	int shared = (flags & MAP_TYPE) != MAP_PRIVATE;
 
 	if (!ps_open_readable(o) || (shared && (prot & PROT_WRITE) && (o->flags & O_ACCMODE) != O_RDWR)) {
 		*err = EACCES; /* as the kernel: a readable descriptor, and a writable one for a shared writable map */
@@ -135,10 +133,6 @@ static void *map_merged(struct ps_open *o, void *addr, size_t len, int prot, int
 	}
 	if (len == 0 || off < 0 || (uint64_t)off % PAGE) {
 		*err = EINVAL;
-		return MAP_FAILED;
-	}
-	if (shared && (rc = prepare_shared(o->file, len, off)) < 0) {
-		*err = -rc;
 		return MAP_FAILED;
 	}
 	return ps_maps_map(o, addr, len, prot, flags, off, err);
@@ -149,10 +143,10 @@ static void *map_plain(void *addr, size_t len, int prot, int flags, int fd, off_
 {
 	void *p = REAL(mmap)(addr, len, prot, flags, fd, off);
 
-	if (p != MAP_FAILED && (flags & MAP_FIXED) && ps_maps_any()) {
+	if ((flags & MAP_FIXED) && ps_maps_any()) { /* a failed MAP_FIXED may have unmapped the range too */
 		int saved = errno;
 
-		ps_maps_forget(p, len);
+		ps_maps_forget(p != MAP_FAILED ? p : addr, len);
 		errno = saved;
 	}
 	return p;

@@ -264,6 +264,8 @@ int ps_fault_arm(void);
 int ps_fault_owns(int sig);
 /* sigaction for a signal the shim owns: reads and sets the program's handler. *handled is 0 when sig is not one. */
 int ps_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *old, int *handled);
+/* set without SIGSEGV (in *copy when it had it): the masks a program sets never block it. */
+const sigset_t *ps_fault_unblockable(const sigset_t *set, sigset_t *copy);
 
 /* ---- mmap.c ---- */
 /* Lay out [addr, addr+len), already mapped, page by page for f from file offset off: each page from the lower

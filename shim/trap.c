@@ -563,8 +563,10 @@ static const sigset_t *without_sigsys(const sigset_t *mask, sigset_t *copy)
 static int change_mask(int (*call)(int, const sigset_t *, sigset_t *), int how, const sigset_t *set, sigset_t *old)
 {
 	int was = program_blocks_sigsys, rc;
-	sigset_t copy;
+	sigset_t copy, no_segv;
 
+	if (how != SIG_UNBLOCK)
+		set = ps_fault_unblockable(set, &no_segv);
 	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
 		return call(how, set, old);
 	ps_trap_selector = SYSCALL_DISPATCH_FILTER_BLOCK;
@@ -608,6 +610,11 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 
 	if (handled)
 		return rc;
+	if (act && sigismember(&act->sa_mask, SIGSEGV)) { /* a store in the handler may need the shim's fault */
+		copy = *act;
+		sigdelset(&copy.sa_mask, SIGSEGV);
+		act = &copy;
+	}
 	if (!__atomic_load_n(&trap_on, __ATOMIC_ACQUIRE))
 		return REAL(sigaction)(sig, act, old);
 	ps_trap_selector = SYSCALL_DISPATCH_FILTER_BLOCK;

@@ -28,8 +28,12 @@
  *                  is still the one sigaction reports and the one a real fault reaches
  *   remove:P       MAP_SHARED read-write; madvise(MADV_REMOVE) of pages P and P+1: they read zeros, in the map and
  *                  with pread
- *   threads:N      MAP_SHARED read-write; N threads store at once, each into every page (its own byte of each);
- *                  the file read back with pread
+ *   renamed:P      MAP_SHARED PROT_READ; the file renamed, opened by its new name and written at page P: the map
+ *                  shows it; renamed back
+ *   odd-lengths    MAP_SHARED PROT_READ of the whole file; mprotect, mremap and madvise with lengths that are not
+ *                  whole pages, and an mremap to the same size without MREMAP_MAYMOVE: results as the kernel's
+ *   threads:N      MAP_SHARED read-write; N threads with every signal blocked store at once, each into every
+ *                  page (its own byte of each); the file read back with pread
  *   other:P        MAP_SHARED PROT_READ; another process (this program again) pwrites at page P; what the map
  *                  shows after this process's next call on the file (fstat), and after msync
  */
@@ -474,6 +478,54 @@ static void step_remove(int fd, long page)
 	step_sum(fd);
 }
 
+static void step_renamed(int fd, const char *path, long page)
+{
+	off_t size;
+	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
+	char moved[4096], m[64];
+	int fd2;
+
+	if (!p)
+		return;
+	snprintf(moved, sizeof(moved), "%s.moved", path);
+	if (rename(path, moved) < 0 || (fd2 = open(moved, O_RDWR)) < 0) {
+		printf("renamed: %s\n", errname(errno));
+		return;
+	}
+	marker(m, "renamed", page);
+	pwrite(fd2, m, strlen(m), page * PAGE + 40);
+	printf("renamed: the map shows a pwrite through the new name: %s\n",
+	       memcmp(p + page * PAGE + 40, m, strlen(m)) == 0 ? "yes" : "no");
+	close(fd2);
+	rename(moved, path);
+	munmap(p, (size_t)size);
+}
+
+static void step_odd_lengths(int fd)
+{
+	off_t size;
+	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
+	size_t len = (size_t)(size + PAGE - 1) / PAGE * PAGE;
+	char m[64];
+	void *q;
+
+	if (!p || len < 6 * PAGE)
+		return;
+	printf("odd-lengths: mprotect of 100 bytes: %d\n", mprotect(p + PAGE, 100, PROT_READ | PROT_WRITE));
+	p[PAGE + 200] = 'W'; /* the whole page became writable, as the kernel does */
+	marker(m, "odd", 1);
+	pwrite(fd, m, strlen(m), PAGE + 300);
+	printf("odd-lengths: the map shows a later pwrite there: %s\n", memcmp(p + PAGE + 300, m, strlen(m)) == 0 ? "yes" : "no");
+	q = mremap(p, len, len, 0);
+	printf("odd-lengths: mremap to the same size stays: %s\n", q == p ? "yes" : q == MAP_FAILED ? errname(errno) : "moved");
+	q = mremap(p, len, 5 * PAGE + 100, 0);
+	printf("odd-lengths: mremap to 5 pages and 100 bytes: %s\n", q == p ? "in place" : q == MAP_FAILED ? errname(errno) : "moved");
+	printf("odd-lengths: madvise(MADV_REMOVE) of 100 bytes of a read-only map: %s\n",
+	       madvise(p, 100, MADV_REMOVE) == 0 ? "0" : errname(errno));
+	munmap(p, 6 * PAGE);
+	step_sum(fd);
+}
+
 struct storer {
 	pthread_t t;
 	unsigned char *p;
@@ -484,7 +536,10 @@ struct storer {
 static void *store_all(void *arg)
 {
 	struct storer *st = arg;
+	sigset_t all;
 
+	sigfillset(&all); /* as many programs' worker threads: every signal blocked */
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (size_t off = (size_t)st->id * 8; off < st->size; off += PAGE)
 		st->p[off] = (unsigned char)('A' + st->id);
 	return NULL;
@@ -625,6 +680,10 @@ int main(int argc, char **argv)
 			step_own_segv(fd);
 		else if (IS("remove"))
 			step_remove(fd, arg);
+		else if (IS("renamed"))
+			step_renamed(fd, argv[1], arg);
+		else if (IS("odd-lengths"))
+			step_odd_lengths(fd);
 		else if (IS("threads"))
 			step_threads(fd, arg);
 		else if (IS("other"))

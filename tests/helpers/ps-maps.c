@@ -32,6 +32,8 @@
  *                  shows it; renamed back
  *   odd-lengths    MAP_SHARED PROT_READ of the whole file; mprotect, mremap and madvise with lengths that are not
  *                  whole pages, and an mremap to the same size without MREMAP_MAYMOVE: results as the kernel's
+ *   race           MAP_SHARED PROT_READ; two threads pwrite their own pages (3000 writes each), each checking
+ *                  through the map after every write that it shows it: how many did not
  *   threads:N      MAP_SHARED read-write; N threads with every signal blocked store at once, each into every
  *                  page (its own byte of each); the file read back with pread
  *   other:P        MAP_SHARED PROT_READ; another process (this program again) pwrites at page P; what the map
@@ -526,6 +528,45 @@ static void step_odd_lengths(int fd)
 	step_sum(fd);
 }
 
+struct racer {
+	pthread_t t;
+	int fd, id, stale;
+	const volatile unsigned char *p;
+	size_t pages;
+};
+
+static void *race_writes(void *arg)
+{
+	struct racer *r = arg;
+
+	for (size_t k = 0; k < 3000; k++) {
+		size_t page = (k * 2654435761u % (r->pages / 2)) * 2 + (size_t)r->id; /* pages of its own */
+		unsigned char v = (unsigned char)(k % 250 + 1);
+
+		pwrite(r->fd, &v, 1, (off_t)(page * PAGE + 17));
+		r->stale += r->p[page * PAGE + 17] != v;
+	}
+	return NULL;
+}
+
+static void step_race(int fd)
+{
+	off_t size;
+	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
+	struct racer r[2];
+
+	if (!p)
+		return;
+	for (int i = 0; i < 2; i++) {
+		r[i] = (struct racer){ .fd = fd, .id = i, .p = p, .pages = (size_t)size / PAGE };
+		pthread_create(&r[i].t, NULL, race_writes, &r[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(r[i].t, NULL);
+	printf("race: writes the map did not show at once: %d\n", r[0].stale + r[1].stale);
+	munmap(p, (size_t)size);
+}
+
 struct storer {
 	pthread_t t;
 	unsigned char *p;
@@ -684,6 +725,8 @@ int main(int argc, char **argv)
 			step_renamed(fd, argv[1], arg);
 		else if (IS("odd-lengths"))
 			step_odd_lengths(fd);
+		else if (IS("race"))
+			step_race(fd);
 		else if (IS("threads"))
 			step_threads(fd, arg);
 		else if (IS("other"))

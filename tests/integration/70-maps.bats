@@ -242,3 +242,12 @@ print(os.pread(fd, 5, 4096 * 3), os.pread(fd, 5, 4096 * 900 + 100))
 	'
 	grep -q "mremap to the same size stays: yes" "$T/stdout.ro"
 }
+
+@test "two threads pwriting their own pages under a shared read-only map: each write shows through the map at once" {
+	truncate -s 64M "$LOWER/f" # 16384 pages: a long relay, a wide window for the race it once lost
+	lower_ready
+	run_both '
+		ps_exec "$MAPS" "$RO/f" race sum
+	'
+	grep -qx "race: writes the map did not show at once: 0" "$T/stdout.ro"
+}

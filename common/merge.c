@@ -38,7 +38,8 @@ static int copyup_lock_fd_locked(struct ps_file *f)
 	return ps_sys_own_description(&f->lock_fd, &f->lock_pid, AT_FDCWD, self, O_RDWR);
 }
 
-static int copyup_lock(struct ps_file *f)
+/* Take the copy-up lock; *gen gets backing_gen as it is then (copyup_unlock tells whether it moved). */
+static int copyup_lock(struct ps_file *f, uint64_t *gen)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = PS_COPYUP_LOCK_OFFSET, .l_len = 1 };
 	int fd;
@@ -57,12 +58,13 @@ static int copyup_lock(struct ps_file *f)
 			return rc;
 		}
 	}
+	*gen = f->lower_fd >= 0 ? ps_record_backing_gen(&f->rec) : 0;
 	return 0;
 }
 
 void (*ps_merge_changed)(struct ps_file *f);
 
-/* Unlock, and tell ps_merge_changed when a page changed hands since gen (backing_gen read under the lock). */
+/* Unlock, and tell ps_merge_changed when a page changed hands since gen (copyup_lock's). */
 static void copyup_unlock(struct ps_file *f, uint64_t gen)
 {
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = PS_COPYUP_LOCK_OFFSET, .l_len = 1 };
@@ -207,10 +209,9 @@ int ps_merge_prepare_write(struct ps_file *f, off_t off, size_t n)
 	last = page_of(((uint64_t)off + n < lower_end ? (uint64_t)off + n : lower_end) - 1);
 	if (!range_needs_copyup(f, first, last))
 		return 0;
-	rc = copyup_lock(f);
+	rc = copyup_lock(f, &gen);
 	if (rc < 0)
 		return rc;
-	gen = ps_record_backing_gen(&f->rec);
 	rc = copy_range_up_locked(f, first, last);
 	copyup_unlock(f, gen);
 	if (rc < 0)
@@ -237,10 +238,9 @@ int ps_merge_truncate(struct ps_file *f, off_t len)
 
 	if (len < 0)
 		return -EINVAL;
-	rc = copyup_lock(f);
+	rc = copyup_lock(f, &gen);
 	if (rc < 0)
 		return rc;
-	gen = f->lower_fd >= 0 ? ps_record_backing_gen(&f->rec) : 0;
 	/* A cut inside a page of lower bytes copies that page up first: its bytes past the cut must read as zeros
 	 * when the file grows again, and in a memory map, which would show the lower file's page whole. */
 	if (f->lower_fd >= 0 && (uint64_t)len < ps_record_lower_len(&f->rec) && len % PS_PAGE_SIZE)
@@ -266,10 +266,9 @@ int ps_merge_fallocate(struct ps_file *f, int mode, off_t off, off_t len)
 		return -EOPNOTSUPP; /* would shift lower pages: not expressible as a page bitmap */
 	if (!(mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)))
 		return ps_sys->fallocate(f->data_fd, mode, off, len) < 0 ? -errno : 0;
-	rc = copyup_lock(f);
+	rc = copyup_lock(f, &gen);
 	if (rc < 0)
 		return rc;
-	gen = f->lower_fd >= 0 ? ps_record_backing_gen(&f->rec) : 0;
 	lower_len = f->lower_fd >= 0 ? ps_record_lower_len(&f->rec) : 0;
 	/* Partial pages keep their other bytes: copy them up. Whole pages become shadowed zeros. */
 	first_full = page_of((uint64_t)off + PS_PAGE_SIZE - 1);

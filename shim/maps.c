@@ -106,20 +106,22 @@ int ps_maps_any(void)
 
 /* ---- the files ---- */
 
-static int was_lower(const struct mapped_file *mf, uint64_t page)
-{
-	return page * PAGE < mf->lower_len && !(page < mf->nbits && ps_bitmap_test(mf->bits, page));
-}
-
-static int is_lower(const struct ps_file *f, uint64_t page, uint64_t lower_len)
-{
-	return page * PAGE < lower_len && !ps_record_page_is_shadowed(&f->rec, page);
-}
-
 /* Is page the lower file's in the state bits (nbits pages) with lower_len? */
 static int is_lower_in(const uint8_t *bits, uint64_t nbits, uint64_t page, uint64_t lower_len)
 {
 	return page * PAGE < lower_len && !(page < nbits && ps_bitmap_test(bits, page));
+}
+
+/* ... in the state the maps were laid out for */
+static int was_lower(const struct mapped_file *mf, uint64_t page)
+{
+	return is_lower_in(mf->bits, mf->nbits, page, mf->lower_len);
+}
+
+/* ... in the record now */
+static int is_lower(const struct ps_file *f, uint64_t page, uint64_t lower_len)
+{
+	return is_lower_in(f->rec.bitmap, f->rec.nbits, page, lower_len);
 }
 
 /* Take the record's state as the one the maps show. */
@@ -394,6 +396,13 @@ static void refresh_locked(struct mapped_file *mf)
 	__atomic_store_n(&f->mapped_gen, gen, __ATOMIC_RELEASE);
 }
 
+/* Bring mf's maps up to date if a page changed hands since they were laid out (another process's copy-up). */
+static void refresh_if_behind(struct mapped_file *mf)
+{
+	if (mf->f && ps_maps_behind(mf->f))
+		refresh_locked(mf);
+}
+
 /* f's maps, brought up to date, or new ones taking the record's state now (NULL: no memory). */
 static struct mapped_file *file_for(struct ps_file *f)
 {
@@ -471,11 +480,12 @@ void ps_maps_refresh(struct ps_file *f)
 	pthread_mutex_unlock(&maps_mutex);
 }
 
-/* Any map may be of f's file under another struct ps_file (renamed): while the process keeps maps, every change
- * it makes is looked up (one fstat when f is not the one the maps were made through). */
+/* Any map may be of f's file (waiting for it, or made under another struct ps_file before a rename): while the
+ * process keeps maps, every change it makes is looked up (one fstat when f is not the one the maps were made
+ * through). */
 static void changed_in_this_process(struct ps_file *f)
 {
-	if (__atomic_load_n(&f->mapped, __ATOMIC_ACQUIRE) || ps_maps_waiting() || ps_maps_any())
+	if (ps_maps_any())
 		ps_maps_refresh(f);
 }
 
@@ -548,17 +558,15 @@ void ps_maps_add_lower(struct ps_open *o, int fd, void *addr, size_t len, off_t 
 	pthread_mutex_lock(&maps_mutex);
 	init_once();
 	forget_locked(addr, len);
-	mf = file_new(NULL);
-	if (mf && (mf->path = strdup(o->path))) {
+	if ((mf = file_new(NULL))) {
+		mf->path = strdup(o->path);
 		mf->dev = st.st_dev;
 		mf->ino = st.st_ino;
-		waiting++;
+		mf->gone = !mf->path; /* without its name it cannot wait */
+		waiting += !mf->gone;
 		m.mf = mf;
-		if (insert(&m) < 0)
+		if (mf->gone || insert(&m) < 0)
 			file_free(mf);
-	} else if (mf) {
-		waiting++;
-		file_free(mf);
 	}
 	pthread_mutex_unlock(&maps_mutex);
 }
@@ -672,12 +680,8 @@ int msync(void *addr, size_t len, int flags)
 	if (r < 0 || !ps_maps_any())
 		return r;
 	pthread_mutex_lock(&maps_mutex);
-	for (i = first_after(addr); i < nmaps && maps[i].base < (char *)addr + len; i++) {
-		struct ps_file *f = maps[i].mf->f;
-
-		if (f && ps_record_backing_gen(&f->rec) != __atomic_load_n(&f->mapped_gen, __ATOMIC_ACQUIRE))
-			refresh_locked(maps[i].mf);
-	}
+	for (i = first_after(addr); i < nmaps && maps[i].base < (char *)addr + len; i++)
+		refresh_if_behind(maps[i].mf);
 	pthread_mutex_unlock(&maps_mutex);
 	errno = saved;
 	return r;
@@ -921,8 +925,7 @@ static int copy_up_for_store(struct map *m, uint64_t off, uint64_t len)
 			 strerror(-rc));
 		return rc;
 	}
-	if (ps_record_backing_gen(&f->rec) != __atomic_load_n(&f->mapped_gen, __ATOMIC_ACQUIRE))
-		refresh_locked(m->mf); /* copied up by another process, not yet followed here */
+	refresh_if_behind(m->mf); /* copied up by another process, not yet followed here */
 	return 0;
 }
 

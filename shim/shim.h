@@ -227,12 +227,15 @@ void ps_maps_add_lower(struct ps_open *o, int fd, void *addr, size_t len, off_t 
 void ps_maps_forget(void *addr, size_t len);
 /* Lay out again f's maps where pages changed hands (taking over waiting lower maps of f). */
 void ps_maps_refresh(struct ps_file *f);
+/* Did a page of f change hands since its maps were laid out? */
+static inline int ps_maps_behind(const struct ps_file *f)
+{
+	return ps_record_backing_gen(&f->rec) != __atomic_load_n(&f->mapped_gen, __ATOMIC_ACQUIRE);
+}
 /* On every call on a merged descriptor: one load when nothing changed. */
 static inline void ps_maps_check(struct ps_file *f)
 {
-	if ((__atomic_load_n(&f->mapped, __ATOMIC_ACQUIRE) &&
-	     ps_record_backing_gen(&f->rec) != __atomic_load_n(&f->mapped_gen, __ATOMIC_ACQUIRE)) ||
-	    ps_maps_waiting())
+	if ((__atomic_load_n(&f->mapped, __ATOMIC_ACQUIRE) && ps_maps_behind(f)) || ps_maps_waiting())
 		ps_maps_refresh(f);
 }
 

@@ -263,13 +263,9 @@ static int path_attr(int dirfd, const char *path, int follow, const struct attr 
 	struct ps_target t;
 	int r;
 
-	if (!ps_enter())
+	r = ps_enter_resolved(dirfd, path, follow, &t);
+	if (r == 0)
 		return 0;
-	r = ps_resolve_outside_links(dirfd, path, follow, &t);
-	if (r == 0) {
-		ps_leave();
-		return 0;
-	}
 	*rc = r < 0 ? r : apply_target(&t, a);
 	ps_leave();
 	return 1;

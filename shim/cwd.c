@@ -22,13 +22,9 @@ static int chdir_shadowed(const char *path, int *rc)
 	char data[PATH_MAX], abs[PATH_MAX * 2];
 	int r;
 
-	if (!ps_enter())
+	r = ps_enter_resolved(AT_FDCWD, path, 1, &t);
+	if (r == 0)
 		return 0;
-	r = ps_resolve_outside_links(AT_FDCWD, path, 1, &t);
-	if (r == 0) {
-		ps_leave();
-		return 0;
-	}
 	if (r > 0 && ps_target_lower_shows(&t)) { /* the lower directory is the merged one's real directory */
 		r = REAL(chdir)(t.path) < 0 ? -errno : 0;
 		ps_leave();

@@ -20,13 +20,9 @@ static int symlink_shadowed(const char *target, int dirfd, const char *path, int
 	struct ps_target t;
 	int r;
 
-	if (!ps_enter())
+	r = ps_enter_resolved(dirfd, path, 0, &t);
+	if (r == 0)
 		return 0;
-	r = ps_resolve_outside_links(dirfd, path, 0, &t);
-	if (r == 0) {
-		ps_leave();
-		return 0;
-	}
 	if (r > 0 && (r = ps_target_free(&t)) == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
 	else if (r == 0 && !*target)

@@ -156,13 +156,9 @@ static int on_target(int dirfd, const char *path, int (*op)(const struct ps_targ
 	struct ps_target t;
 	int r, dot;
 
-	if (!ps_enter())
+	r = ps_enter_resolved(dirfd, path, 0, &t);
+	if (r == 0)
 		return 0;
-	r = ps_resolve_outside_links(dirfd, path, 0, &t);
-	if (r == 0) {
-		ps_leave();
-		return 0;
-	}
 	if (r > 0 && op == rmdir_target && (dot = rmdir_dot_error(path)) < 0)
 		r = dot;
 	*rc = r < 0 ? r : op(&t);
@@ -216,13 +212,9 @@ static int mkdir_shadowed(int dirfd, const char *path, mode_t mode, int *rc)
 	struct ps_target t;
 	int r;
 
-	if (!ps_enter())
+	r = ps_enter_resolved(dirfd, path, 0, &t);
+	if (r == 0)
 		return 0;
-	r = ps_resolve_outside_links(dirfd, path, 0, &t);
-	if (r == 0) {
-		ps_leave();
-		return 0;
-	}
 	if (r > 0 && (r = ps_target_free(&t)) == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
 	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0)
@@ -591,13 +583,9 @@ static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, i
 	struct ps_target t;
 	int r;
 
-	if (!ps_enter())
+	r = ps_enter_resolved(dirfd, path, 0, &t);
+	if (r == 0)
 		return 0;
-	r = ps_resolve_outside_links(dirfd, path, 0, &t);
-	if (r == 0) {
-		ps_leave();
-		return 0;
-	}
 	if (r > 0 && (r = ps_target_free(&t)) == 0 && (S_ISREG(mode) || (mode & S_IFMT) == 0))
 		r = -EINVAL; /* a regular file by mknod: rare, and open(O_CREAT) makes it */
 	else if (r == 0 && S_ISDIR(mode))

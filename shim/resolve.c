@@ -1,6 +1,6 @@
 /* resolve.c - which calls concern a read-only prefix, and the canonical name of what they name.
  *
- * Entry points: ps_resolve, ps_path_in_prefix, ps_target_name, ps_target_lookup.
+ * Entry points: ps_resolve, ps_enter_resolved, ps_path_in_prefix, ps_target_name, ps_target_lookup.
  * Two steps. A lexical test (no system call for an absolute path, one getcwd or readlink for a relative one)
  * sends every path outside the prefixes straight to the real call. Only a path that lexically lies under a
  * prefix is then resolved by the kernel (an O_PATH open and /proc/self/fd), so that "a/../b", symlinks inside
@@ -637,15 +637,24 @@ int ps_resolve_outside_links(int dirfd, const char *path, int follow, struct ps_
 	return rc == 0 ? ps_resolve_outside(dirfd, path, follow, NULL, 0, t) : rc;
 }
 
-int ps_path_in_prefix(const char *path, int follow)
+int ps_enter_resolved(int dirfd, const char *path, int follow, struct ps_target *t)
 {
-	struct ps_target t;
 	int rc;
 
 	if (!ps_enter())
 		return 0;
-	rc = ps_resolve_outside_links(AT_FDCWD, path, follow, &t);
-	ps_leave();
+	if ((rc = ps_resolve_outside_links(dirfd, path, follow, t)) == 0)
+		ps_leave();
+	return rc;
+}
+
+int ps_path_in_prefix(const char *path, int follow)
+{
+	struct ps_target t;
+	int rc = ps_enter_resolved(AT_FDCWD, path, follow, &t);
+
+	if (rc != 0)
+		ps_leave();
 	return rc;
 }
 

@@ -136,6 +136,10 @@ void ps_target_name(const struct ps_target *t, struct ps_file_name *name);
 const char *ps_pass(const char *path);
 int ps_pass_dirfd(int dirfd, const char *path);
 void ps_redirect_reset(void);
+/* The start of a wrapper that may change the tree: the guard taken and (dirfd, path) resolved by
+ * ps_resolve_outside_links. 0: pass through (the guard not held); 1 (t filled) or -errno: the guard is held, the
+ * caller drops it. */
+int ps_enter_resolved(int dirfd, const char *path, int follow, struct ps_target *t);
 /* ps_resolve_outside_links for a wrapper that only needs the answer: 1 under a prefix, 0 not (or re-entered),
  * -errno. Takes and drops the guard itself. */
 int ps_path_in_prefix(const char *path, int follow);

@@ -42,15 +42,15 @@ static int truncate_shadowed(const char *path, off_t len, int *rc)
 	struct stat st;
 	int r;
 
-	if (!ps_enter())
+	r = ps_enter_resolved(AT_FDCWD, path, 1, &t);
+	if (r == 0)
 		return 0;
-	r = ps_resolve_outside_links(AT_FDCWD, path, 1, &t);
 	if (r > 0 && ps_target_stat(&t, &st) == 0 && !S_ISREG(st.st_mode))
 		*rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL; /* the kernel's answer, without opening a FIFO */
-	else if (r != 0)
+	else
 		*rc = r < 0 ? r : truncate_target(&t, len);
 	ps_leave();
-	return r != 0;
+	return 1;
 }
 
 int truncate(const char *path, off_t len)

@@ -100,6 +100,16 @@ static void marker(char *out, const char *what, long page)
 	snprintf(out, 64, "<%s at page %ld>", what, page);
 }
 
+/* pwrite a marker for what at off through fd: "yes" when the map p shows it right after, else "no". */
+static const char *pwrite_shows(int fd, const unsigned char *p, const char *what, long page, off_t off)
+{
+	char m[64];
+
+	marker(m, what, page);
+	pwrite(fd, m, strlen(m), off);
+	return memcmp(p + off, m, strlen(m)) == 0 ? "yes" : "no";
+}
+
 static void step_private(int fd)
 {
 	off_t size;
@@ -153,13 +163,10 @@ static void step_coherent(int fd, long page)
 {
 	off_t size;
 	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
-	char m[64];
 
 	if (!p)
 		return;
-	marker(m, "coherent", page);
-	pwrite(fd, m, strlen(m), page * PAGE + 20);
-	printf("coherent: the map shows the later pwrite: %s\n", memcmp(p + page * PAGE + 20, m, strlen(m)) == 0 ? "yes" : "no");
+	printf("coherent: the map shows the later pwrite: %s\n", pwrite_shows(fd, p, "coherent", page, page * PAGE + 20));
 	munmap(p, (size_t)size);
 }
 
@@ -374,16 +381,12 @@ static void step_ro_first(const char *path, long page)
 	int ro = open(path, O_RDONLY), fd;
 	off_t size;
 	unsigned char *p = ro < 0 ? NULL : map_whole(ro, PROT_READ, MAP_SHARED, &size);
-	char m[64];
 
 	if (!p || (fd = open(path, O_RDWR)) < 0) {
 		printf("ro-first: %s\n", errname(errno));
 		return;
 	}
-	marker(m, "ro-first", page);
-	pwrite(fd, m, strlen(m), page * PAGE + 30);
-	printf("ro-first: the map shows the later pwrite: %s\n",
-	       memcmp(p + page * PAGE + 30, m, strlen(m)) == 0 ? "yes" : "no");
+	printf("ro-first: the map shows the later pwrite: %s\n", pwrite_shows(fd, p, "ro-first", page, page * PAGE + 30));
 	close(fd);
 	close(ro);
 	munmap(p, (size_t)size);
@@ -484,7 +487,7 @@ static void step_renamed(int fd, const char *path, long page)
 {
 	off_t size;
 	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
-	char moved[4096], m[64];
+	char moved[4096];
 	int fd2;
 
 	if (!p)
@@ -494,10 +497,8 @@ static void step_renamed(int fd, const char *path, long page)
 		printf("renamed: %s\n", errname(errno));
 		return;
 	}
-	marker(m, "renamed", page);
-	pwrite(fd2, m, strlen(m), page * PAGE + 40);
 	printf("renamed: the map shows a pwrite through the new name: %s\n",
-	       memcmp(p + page * PAGE + 40, m, strlen(m)) == 0 ? "yes" : "no");
+	       pwrite_shows(fd2, p, "renamed", page, page * PAGE + 40));
 	close(fd2);
 	rename(moved, path);
 	munmap(p, (size_t)size);
@@ -508,16 +509,13 @@ static void step_odd_lengths(int fd)
 	off_t size;
 	unsigned char *p = map_whole(fd, PROT_READ, MAP_SHARED, &size);
 	size_t len = (size_t)(size + PAGE - 1) / PAGE * PAGE;
-	char m[64];
 	void *q;
 
 	if (!p || len < 6 * PAGE)
 		return;
 	printf("odd-lengths: mprotect of 100 bytes: %d\n", mprotect(p + PAGE, 100, PROT_READ | PROT_WRITE));
 	p[PAGE + 200] = 'W'; /* the whole page became writable, as the kernel does */
-	marker(m, "odd", 1);
-	pwrite(fd, m, strlen(m), PAGE + 300);
-	printf("odd-lengths: the map shows a later pwrite there: %s\n", memcmp(p + PAGE + 300, m, strlen(m)) == 0 ? "yes" : "no");
+	printf("odd-lengths: the map shows a later pwrite there: %s\n", pwrite_shows(fd, p, "odd", 1, PAGE + 300));
 	q = mremap(p, len, len, 0);
 	printf("odd-lengths: mremap to the same size stays: %s\n", q == p ? "yes" : q == MAP_FAILED ? errname(errno) : "moved");
 	q = mremap(p, len, 5 * PAGE + 100, 0);

@@ -342,9 +342,9 @@ int ps_merge_stat(struct ps_file *f, struct stat *st)
 	st->st_uid = lst.st_uid;
 	st->st_gid = lst.st_gid;
 	st->st_mode = lst.st_mode;
-	if (__atomic_load_n(&f->rec.hdr->attr_flags, __ATOMIC_ACQUIRE) & PS_ATTR_MODE)
+	if (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)
 		st->st_mode = (lst.st_mode & S_IFMT) | f->rec.hdr->mode;
-	if (__atomic_load_n(&f->rec.hdr->attr_flags, __ATOMIC_ACQUIRE) & PS_ATTR_OWNER) {
+	if (ps_record_attr_flags(&f->rec) & PS_ATTR_OWNER) {
 		st->st_uid = f->rec.hdr->uid;
 		st->st_gid = f->rec.hdr->gid;
 	}

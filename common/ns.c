@@ -5,6 +5,7 @@
 #include "path.h"
 #include "record.h"
 #include "sys.h"
+#include "xattr.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -326,15 +327,38 @@ int ps_ns_move(struct ps_shadow *sh, const char *src_enc, const char *src_rel, c
 	return rc;
 }
 
-static int own_attrs_locked(struct ps_shadow *sh, const char *meta, const char *data, const struct stat *lower)
+/* path, a place in the shadow directory, as an absolute path (for the calls that take no directory fd). */
+static int shadow_abs(const struct ps_shadow *sh, const char *path, char *out, size_t outsz)
+{
+	return snprintf(out, outsz, "%s/%s", sh->path, path) >= (int)outsz ? -ENAMETOOLONG : 0;
+}
+
+/* The lower entry rel of the prefix enc, as an absolute path. */
+static int lower_abs(const char *enc, const char *rel, char *out, size_t outsz)
+{
+	char prefix[PATH_MAX];
+	int rc = ps_path_decode_prefix(enc, prefix, sizeof(prefix));
+
+	if (rc < 0)
+		return rc;
+	return snprintf(out, outsz, "%s/%s", strcmp(prefix, "/") == 0 ? "" : prefix, rel) >= (int)outsz ? -ENAMETOOLONG
+													    : 0;
+}
+
+static int own_attrs_locked(struct ps_shadow *sh, const char *enc, const char *rel, const char *meta,
+			    const char *data, const struct stat *lower)
 {
 	struct timespec times[2] = { lower->st_atim, lower->st_mtim };
+	char lower_path[PATH_MAX * 2], data_abs[PATH_MAX * 2];
 	struct stat st;
 	int rc;
 
 	if (ps_sys->fstatat(sh->dirfd, meta, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
 	    (st.st_mode & (S_ISUID | S_ISVTX)))
 		return 0; /* done before */
+	if ((rc = lower_abs(enc, rel, lower_path, sizeof(lower_path))) < 0 ||
+	    (rc = shadow_abs(sh, data, data_abs, sizeof(data_abs))) < 0)
+		return rc;
 	if ((rc = ps_shadow_make_parents(sh, meta)) < 0 || (rc = ps_shadow_make_parents(sh, data)) < 0)
 		return rc;
 	if ((ps_sys->mkdirat(sh->dirfd, meta, 0755) < 0 && errno != EEXIST) ||
@@ -342,6 +366,9 @@ static int own_attrs_locked(struct ps_shadow *sh, const char *meta, const char *
 		return -errno;
 	if (geteuid() == 0 && ps_sys->fchownat(sh->dirfd, data, lower->st_uid, lower->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
+	/* the attributes before the mode: an ACL among them sets permission bits, the mode then sets them right */
+	if ((rc = ps_xattr_copy(lower_path, data_abs)) < 0)
+		return rc;
 	if (ps_sys->fchmodat(sh->dirfd, data, lower->st_mode & 07777, 0) < 0 ||
 	    ps_sys->utimensat(sh->dirfd, data, times, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
@@ -358,7 +385,7 @@ int ps_ns_dir_own_attrs(struct ps_shadow *sh, const char *enc, const char *rel, 
 		return rc;
 	if ((rc = ps_shadow_lock_create(sh)) < 0)
 		return rc;
-	rc = own_attrs_locked(sh, meta, data, lower);
+	rc = own_attrs_locked(sh, enc, rel, meta, data, lower);
 	ps_shadow_unlock_create(sh);
 	ps_debug("%s: the lower directory's attributes now live in the shadow: %d", rel, rc);
 	return rc;
@@ -650,20 +677,28 @@ static int copy_entry(struct name_copy *c, int lower_fd, const char *name, int d
 	return rc;
 }
 
-/* The attributes the directory shows: its own data directory's when it has them, else the lower one's. */
-static int dir_attrs(struct name_copy *c, int lower_fd, struct stat *st)
+/* The attributes the directory shows: its own data directory's when it has them, else the lower one's - in *st,
+ * and where its extended attributes are (an absolute path) in xattrs. */
+static int dir_attrs(struct name_copy *c, int lower_fd, struct stat *st, char *xattrs, size_t xattrs_sz)
 {
 	struct stat meta;
 
 	if (ps_sys->fstatat(c->sh->dirfd, c->src_meta, &meta, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(meta.st_mode) &&
-	    (meta.st_mode & (S_ISUID | S_ISVTX)))
-		return ps_sys->fstatat(c->sh->dirfd, c->src_data, st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-	return ps_sys->fstat(lower_fd, st) < 0 ? -errno : 0;
+	    (meta.st_mode & (S_ISUID | S_ISVTX))) {
+		if (ps_sys->fstatat(c->sh->dirfd, c->src_data, st, AT_SYMLINK_NOFOLLOW) < 0)
+			return -errno;
+		return shadow_abs(c->sh, c->src_data, xattrs, xattrs_sz);
+	}
+	if (ps_sys->fstat(lower_fd, st) < 0)
+		return -errno;
+	snprintf(xattrs, xattrs_sz, "/proc/self/fd/%d/.", lower_fd); /* "/." reaches the directory itself */
+	return 0;
 }
 
 /* The directory's names, from its merged listing, into a new opaque directory with the same attributes. */
 static int copy_dir(struct name_copy *c, int lower_fd, int depth)
 {
+	char xattrs[PATH_MAX * 2], dst_abs[PATH_MAX * 2];
 	struct timespec times[2];
 	struct ps_dirlist l;
 	struct stat st;
@@ -671,7 +706,8 @@ static int copy_dir(struct name_copy *c, int lower_fd, int depth)
 
 	if (depth > MAX_DEPTH)
 		return -EXDEV;
-	if ((rc = dir_attrs(c, lower_fd, &st)) < 0)
+	if ((rc = dir_attrs(c, lower_fd, &st, xattrs, sizeof(xattrs))) < 0 ||
+	    (rc = shadow_abs(c->sh, c->dst_data, dst_abs, sizeof(dst_abs))) < 0)
 		return rc;
 	if (ps_sys->mkdirat(c->sh->dirfd, c->dst_meta, 0755 | S_ISVTX) < 0 ||
 	    ps_sys->mkdirat(c->sh->dirfd, c->dst_data, 0700) < 0)
@@ -694,6 +730,8 @@ static int copy_dir(struct name_copy *c, int lower_fd, int depth)
 	ps_dirlist_free(&l);
 	times[0] = st.st_atim;
 	times[1] = st.st_mtim;
+	if (rc == 0)
+		rc = ps_xattr_copy(xattrs, dst_abs);
 	if (rc == 0 && (ps_sys->fchmodat(c->sh->dirfd, c->dst_data, st.st_mode & 07777, 0) < 0 ||
 			ps_sys->utimensat(c->sh->dirfd, c->dst_data, times, AT_SYMLINK_NOFOLLOW) < 0))
 		rc = -errno;
@@ -703,21 +741,20 @@ static int copy_dir(struct name_copy *c, int lower_fd, int depth)
 static int move_copying_locked(struct ps_shadow *sh, const char *enc, const char *src_rel, const char *dst_rel)
 {
 	struct name_copy *c = calloc(1, sizeof(*c));
-	char prefix[PATH_MAX], lower[PATH_MAX * 2], dmeta[PATH_MAX], ddata[PATH_MAX];
+	char lower[PATH_MAX * 2], dmeta[PATH_MAX], ddata[PATH_MAX];
 	int lower_fd, rc;
 
 	if (!c)
 		return -ENOMEM;
 	c->sh = sh;
 	c->enc = enc;
-	if ((rc = ps_path_decode_prefix(enc, prefix, sizeof(prefix))) < 0 ||
+	if ((rc = lower_abs(enc, src_rel, lower, sizeof(lower))) < 0 ||
 	    (rc = entry_paths(enc, src_rel, c->src_meta, c->src_data)) < 0 ||
 	    (rc = entry_paths(enc, dst_rel, dmeta, ddata)) < 0)
 		goto out;
 	snprintf(c->dst_meta, sizeof(c->dst_meta), STAGE_META);
 	snprintf(c->dst_data, sizeof(c->dst_data), STAGE_DATA);
 	snprintf(c->origin, sizeof(c->origin), "%s", src_rel);
-	snprintf(lower, sizeof(lower), "%s/%s", strcmp(prefix, "/") == 0 ? "" : prefix, src_rel);
 	if ((lower_fd = ps_sys->openat(AT_FDCWD, lower, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		rc = -errno;
 		goto out;

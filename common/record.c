@@ -244,14 +244,24 @@ int ps_record_file_set_data_ino(int fd, uint64_t ino)
 void ps_record_set_mode(struct ps_record *rec, mode_t mode)
 {
 	__atomic_store_n(&rec->hdr->mode, (uint32_t)(mode & 07777), __ATOMIC_RELEASE);
-	__atomic_fetch_or(&rec->hdr->attr_flags, PS_ATTR_MODE, __ATOMIC_ACQ_REL);
+	ps_record_set_attr_flags(rec, PS_ATTR_MODE);
 }
 
 void ps_record_set_owner(struct ps_record *rec, uid_t uid, gid_t gid)
 {
 	__atomic_store_n(&rec->hdr->uid, (uint32_t)uid, __ATOMIC_RELEASE);
 	__atomic_store_n(&rec->hdr->gid, (uint32_t)gid, __ATOMIC_RELEASE);
-	__atomic_fetch_or(&rec->hdr->attr_flags, PS_ATTR_OWNER, __ATOMIC_ACQ_REL);
+	ps_record_set_attr_flags(rec, PS_ATTR_OWNER);
+}
+
+void ps_record_set_attr_flags(struct ps_record *rec, uint32_t bits)
+{
+	__atomic_fetch_or(&rec->hdr->attr_flags, bits, __ATOMIC_ACQ_REL);
+}
+
+uint32_t ps_record_attr_flags(const struct ps_record *rec)
+{
+	return __atomic_load_n(&rec->hdr->attr_flags, __ATOMIC_ACQUIRE);
 }
 
 int ps_record_page_is_shadowed(const struct ps_record *rec, uint64_t page)

@@ -63,6 +63,7 @@ struct ps_record_disk {
  * its data file). Set only ever; the value is stored before its flag. */
 #define PS_ATTR_MODE 0x1u
 #define PS_ATTR_OWNER 0x2u
+#define PS_ATTR_XATTRS 0x4u /* the data file's extended attributes replace the lower file's (xattr.h) */
 
 struct ps_record {
 	int fd;                     /* the record file, O_RDWR: also the inode that carries the file's locks */
@@ -123,6 +124,9 @@ int ps_record_file_set_data_ino(int fd, uint64_t ino);
 /* chmod and chown of a file with a lower file: the record's attributes replace the lower file's. */
 void ps_record_set_mode(struct ps_record *rec, mode_t mode);
 void ps_record_set_owner(struct ps_record *rec, uid_t uid, gid_t gid);
+/* Set attr_flags bits (after what they announce is in place). */
+void ps_record_set_attr_flags(struct ps_record *rec, uint32_t bits);
+uint32_t ps_record_attr_flags(const struct ps_record *rec);
 
 int ps_record_page_is_shadowed(const struct ps_record *rec, uint64_t page);
 /* Set page's bit (its bytes are in the data file by now) and count the change in backing_gen. */

@@ -7,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <dirent.h>
 #include <string.h>
 #include <limits.h>
@@ -43,6 +44,9 @@ const struct ps_sys ps_sys_libc = {
 	.mmap = mmap,
 	.munmap = munmap,
 	.msync = msync,
+	.llistxattr = llistxattr,
+	.lgetxattr = lgetxattr,
+	.lsetxattr = lsetxattr,
 };
 
 const struct ps_sys *ps_sys = &ps_sys_libc;

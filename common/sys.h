@@ -43,6 +43,9 @@ struct ps_sys {
 	void *(*mmap)(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 	int (*munmap)(void *addr, size_t len);
 	int (*msync)(void *addr, size_t len, int flags);
+	ssize_t (*llistxattr)(const char *path, char *list, size_t size);
+	ssize_t (*lgetxattr)(const char *path, const char *name, void *value, size_t size);
+	int (*lsetxattr)(const char *path, const char *name, const void *value, size_t size, int flags);
 };
 
 /* One record of getdents64's buffer (struct linux_dirent64). */

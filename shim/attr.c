@@ -9,7 +9,7 @@
  *    which copies nothing. Permission is checked here, against the merged attributes, as the kernel would;
  *  - a symlink made in the shadow: its meta entry (owner and times); a lower symlink becomes one (same target,
  *    owner and times) when its owner or times change;
- *  - a lower directory: its data directory, which takes the lower one's attributes first (ns.h);
+ *  - a lower directory: its data directory, which takes the lower one's attributes (extended ones too) first (ns.h);
  *  - a lower special file: its own, which nothing may change - a call that would change them fails with EROFS
  *    (also where the lower tree is writable); one that changes nothing succeeds.
  * A deleted name is ENOENT.
@@ -17,6 +17,7 @@
 #include "shim.h"
 #include "log.h"
 #include "merge.h"
+#include "xattr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -184,23 +185,23 @@ static int apply_lower_dir(const struct ps_target *t, const struct stat *st, con
 	return apply_real(sh->dirfd, data, a);
 }
 
-/* A lower symlink gets attributes of its own by becoming a symlink of the shadow's with the same target, owner and
- * times - all there is to a symlink - and then the change. A symlink has no mode to change. */
-static int apply_lower_symlink(const struct ps_target *t, const struct stat *st, const struct attr *a)
+/* A lower symlink gets attributes of its own by becoming a symlink of the shadow's with the same target, owner,
+ * times and extended attributes - all there is to a symlink. */
+int ps_lower_symlink_own(const struct ps_target *t, const struct stat *st, char *meta, size_t metasz)
 {
 	struct ps_shadow *sh = ps_shadow_get();
 	const char *enc = ps_cfg.prefix[t->prefix].enc;
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
-	char target[PATH_MAX], meta[PATH_MAX];
+	char target[PATH_MAX], abs[PATH_MAX * 2];
 	ssize_t n;
 	int rc;
 
-	if (a->kind == ATTR_MODE)
-		return -EOPNOTSUPP;
 	if (!sh)
 		return -EROFS;
-	if ((rc = may_change(st, a)) < 0 || (rc = ps_shadow_path(meta, sizeof(meta), "meta", enc, t->rel)) < 0)
+	if ((rc = ps_shadow_path(meta, metasz, "meta", enc, t->rel)) < 0)
 		return rc;
+	if (snprintf(abs, sizeof(abs), "%s/%s", sh->path, meta) >= (int)sizeof(abs))
+		return -ENAMETOOLONG;
 	if ((n = REAL(readlinkat)(AT_FDCWD, t->path, target, sizeof(target) - 1)) < 0)
 		return -errno;
 	target[n] = '\0';
@@ -209,7 +210,20 @@ static int apply_lower_symlink(const struct ps_target *t, const struct stat *st,
 	/* the lower link's owner where the kernel lets us (it does for its owner and root), and its times */
 	REAL(fchownat)(sh->dirfd, meta, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
 	REAL(utimensat)(sh->dirfd, meta, times, AT_SYMLINK_NOFOLLOW);
-	return apply_real(sh->dirfd, meta, a);
+	return ps_xattr_copy(t->path, abs);
+}
+
+/* A lower symlink takes the change once it is the shadow's. A symlink has no mode to change. */
+static int apply_lower_symlink(const struct ps_target *t, const struct stat *st, const struct attr *a)
+{
+	char meta[PATH_MAX];
+	int rc;
+
+	if (a->kind == ATTR_MODE)
+		return -EOPNOTSUPP;
+	if ((rc = may_change(st, a)) < 0 || (rc = ps_lower_symlink_own(t, st, meta, sizeof(meta))) < 0)
+		return rc;
+	return apply_real(ps_shadow_get()->dirfd, meta, a);
 }
 
 static int apply_target(const struct ps_target *t, const struct attr *a)

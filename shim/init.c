@@ -156,6 +156,9 @@ static void fill_sys(void)
 	shim_sys.getdents64 = REAL(getdents64);
 	shim_sys.lseek = REAL(lseek);
 	shim_sys.mmap = REAL(mmap);
+	shim_sys.llistxattr = REAL(llistxattr);
+	shim_sys.lgetxattr = REAL(lgetxattr);
+	shim_sys.lsetxattr = REAL(lsetxattr);
 	ps_sys = &shim_sys;
 }
 

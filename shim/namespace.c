@@ -576,6 +576,21 @@ int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
+/* mknod of a regular file (tar --xattrs makes each file so, to give it its attributes before its bytes): an empty
+ * new file, as open(O_CREAT | O_EXCL) makes it. */
+static int make_empty_file(const struct ps_target *t, mode_t mode)
+{
+	int fd = ps_open_target(t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+	struct ps_open *o;
+
+	if (fd < 0)
+		return fd;
+	if ((o = ps_fd_forget(fd)))
+		ps_open_put(o);
+	REAL(close)(fd);
+	return 0;
+}
+
 /* mknod and mkfifo: a FIFO, socket or device made in the shadow (ns.h). 1: handled (*rc); 0: pass through. */
 static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, int *rc)
 {
@@ -587,7 +602,7 @@ static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, i
 	if (r == 0)
 		return 0;
 	if (r > 0 && (r = ps_target_free(&t)) == 0 && (S_ISREG(mode) || (mode & S_IFMT) == 0))
-		r = -EINVAL; /* a regular file by mknod: rare, and open(O_CREAT) makes it */
+		r = make_empty_file(&t, mode);
 	else if (r == 0 && S_ISDIR(mode))
 		r = -EPERM;
 	else if (r == 0 && !(sh = ps_shadow_get()))

@@ -282,6 +282,11 @@ int ps_map_layout(struct ps_file *f, void *addr, size_t len, int prot, int flags
 void *ps_map_reserve_and_lay_out(struct ps_file *f, void *addr, size_t len, int prot, int flags, off_t off,
 				 int *err);
 
+/* ---- attr.c ---- */
+/* Make t's lower symlink (st: its lstat) a symlink of the shadow's with the same target, owner, times and extended
+ * attributes; its meta path (relative to the shadow directory) in meta. 0 or -errno. */
+int ps_lower_symlink_own(const struct ps_target *t, const struct stat *st, char *meta, size_t metasz);
+
 /* ---- namespace.c ---- */
 /* May the program change the entries of t's directory (write and search permission on it, as merged)? 0 or
  * -errno. */

@@ -1,103 +1,307 @@
 /* xattr.c - extended attributes by path and by descriptor, in the merged tree.
  *
  * Entry points: the wrappers (symbols.def).
- * A POSIX ACL that says no more than a mode is set as that mode (chmod). A name whose lower entry shows reads
- * the lower entry's attributes (a shadowed file with lower bytes too: they
- * are the file's); a file or directory that lives wholly in the shadow has them on its data file or directory,
- * where they are also set and removed (tar x and cp -a restore them onto what they create). Setting one on a
- * lower entry fails with EROFS - also where the lower tree is writable, since nothing may change it - until
- * records carry attributes of their own. A deleted name is ENOENT.
+ * Where a name's attributes live (common/xattr.h): an entry of the shadow's own keeps them on its data file, data
+ * directory or meta symlink; a lower entry's are read from the lower entry until the first change, which copies
+ * them all into the shadow - onto the file's data file (marked in its record), the directory's data directory
+ * (it takes attributes of its own, ns.h) or a symlink made in the shadow - where the change is then made.
+ * A POSIX ACL that says no more than a mode is set as that mode (chmod). Any other ACL of a file with a lower
+ * file cannot be set (EOPNOTSUPP, as on a filesystem without ACLs): its mode is the record's, which an ACL
+ * would have to follow. A lower FIFO or device keeps its own (EROFS). A deleted name is ENOENT.
  */
 #include "shim.h"
+#include "log.h"
+#include "merge.h"
+#include "xattr.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
 
-/* Where the attributes of (path) live: 1 and *real_path filled, 0 to pass through, -errno; for a change (writes)
- * to a lower entry's, 2 and the lower entry's path. Guard held. */
-static int xattr_place(const char *path, int follow, int writes, char *real_path, size_t sz)
-{
-	struct ps_shadow *sh;
-	struct ps_target t;
-	struct ps_file *f;
-	char data[PATH_MAX];
-	int rc = writes ? ps_resolve_outside_links(AT_FDCWD, path, follow, &t) : ps_resolve(AT_FDCWD, path, follow, &t), own;
+enum xattr_op { XATTR_GET, XATTR_LIST, XATTR_SET, XATTR_REMOVE };
 
-	if (rc <= 0)
-		return rc;
-	own = (t.ns.state == PS_NS_DIR && t.ns.opaque) || t.ns.state == PS_NS_SYMLINK || t.ns.state == PS_NS_SPECIAL;
-	if (t.ns.state == PS_NS_RECORD) { /* a file with a lower file: that file's, wherever it is now */
-		if ((rc = ps_target_lookup(&t, &f)) < 0)
-			return rc;
-		own = f->lower_fd < 0;
-		rc = own ? 0 : ps_file_lower_path(f, real_path, sz);
-		ps_file_put(f);
-		if (!own)
-			return rc < 0 ? rc : writes ? 2 : 1;
-	} else if (!own && !ps_target_lower_shows(&t)) {
-		return -ENOENT;
-	}
-	if (!own) {
-		snprintf(real_path, sz, "%s", t.path);
-		return writes ? 2 : 1;
-	}
-	if (!(sh = ps_shadow_get()))
-		return -EROFS;
-	rc = t.ns.state == PS_NS_SYMLINK ? ps_shadow_path(data, sizeof(data), "meta", ps_cfg.prefix[t.prefix].enc, t.rel)
-					 : ps_target_data_path(&t, data, sizeof(data));
-	if (rc < 0)
-		return rc;
-	return snprintf(real_path, sz, "%s/%s", sh->path, data) >= (int)sz ? -ENAMETOOLONG : 1;
+/* One call of the family, whatever its form. */
+struct xattr_call {
+	enum xattr_op op;
+	const char *name; /* NULL for XATTR_LIST */
+	void *value;      /* XATTR_GET; the list for XATTR_LIST */
+	const void *in;   /* XATTR_SET */
+	size_t size;
+	int flags;
+};
+
+/* Where the call runs: a path (followed or not) or a descriptor. */
+struct xattr_place {
+	char path[PATH_MAX * 2];
+	int follow;
+	int fd; /* >= 0: the call runs on it */
+};
+
+static int changes(const struct xattr_call *c)
+{
+	return c->op == XATTR_SET || c->op == XATTR_REMOVE;
 }
 
-/* A change to a lower entry's attributes: EROFS - nothing may change it - except removing one it does not have,
- * which the kernel answers ENODATA (and libacl's "delete the default ACL", which cp -a makes, takes for done). */
-static int lower_change(const char *lower, const char *removed, int follow)
+static ssize_t real_call(const struct xattr_place *p, const struct xattr_call *c)
 {
-	if (removed && (follow ? REAL(getxattr)(lower, removed, NULL, 0) : REAL(lgetxattr)(lower, removed, NULL, 0)) < 0 &&
-	    errno == ENODATA)
-		return -ENODATA;
+	if (p->fd >= 0) {
+		switch (c->op) {
+		case XATTR_GET:
+			return REAL(fgetxattr)(p->fd, c->name, c->value, c->size);
+		case XATTR_LIST:
+			return REAL(flistxattr)(p->fd, c->value, c->size);
+		case XATTR_SET:
+			return REAL(fsetxattr)(p->fd, c->name, c->in, c->size, c->flags);
+		default:
+			return REAL(fremovexattr)(p->fd, c->name);
+		}
+	}
+	switch (c->op) {
+	case XATTR_GET:
+		return (p->follow ? REAL(getxattr) : REAL(lgetxattr))(p->path, c->name, c->value, c->size);
+	case XATTR_LIST:
+		return (p->follow ? REAL(listxattr) : REAL(llistxattr))(p->path, c->value, c->size);
+	case XATTR_SET:
+		return (p->follow ? REAL(setxattr) : REAL(lsetxattr))(p->path, c->name, c->in, c->size, c->flags);
+	default:
+		return (p->follow ? REAL(removexattr) : REAL(lremovexattr))(p->path, c->name);
+	}
+}
+
+static int place_path(struct xattr_place *p, const char *fmt_dir, const char *path)
+{
+	p->fd = -1;
+	p->follow = 0;
+	return snprintf(p->path, sizeof(p->path), "%s%s%s", fmt_dir, *fmt_dir ? "/" : "", path) >= (int)sizeof(p->path)
+		       ? -ENAMETOOLONG
+		       : 0;
+}
+
+/* A removal of a name the entry does not have changes nothing: ENODATA, and nothing copied up for it (libacl's
+ * "delete the default ACL", which cp -a makes, takes that for done). 0 to go on. */
+static int removes_nothing(const struct xattr_place *now, const struct xattr_call *c)
+{
+	if (c->op != XATTR_REMOVE)
+		return 0;
+	if (now->fd >= 0 ? REAL(fgetxattr)(now->fd, c->name, NULL, 0) >= 0
+			 : REAL(lgetxattr)(now->path, c->name, NULL, 0) >= 0)
+		return 0;
+	return errno == ENODATA ? -ENODATA : 0;
+}
+
+/* The kernel's permission rules for user.* attributes (xattr_permission), against the merged attributes: the
+ * real call runs on the shadow's object, which the shim owns. Other namespaces' rules are the real call's. */
+static int may_use(const struct stat *st, const struct xattr_call *c)
+{
+	if (!c->name || strncmp(c->name, "user.", 5) != 0)
+		return 0;
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return changes(c) ? -EPERM : -ENODATA;
+	return ps_may_access(st, changes(c) ? W_OK : R_OK, 1);
+}
+
+/* A shadowed file's attributes: its data file's, or its lower file's until a change moves them (then the data
+ * file's). By descriptor when use_fds (the name may have gone since the open). */
+static int file_place(struct ps_file *f, const struct xattr_call *c, int use_fds, struct xattr_place *p)
+{
+	int rc;
+
+	if (changes(c) && f->lower_fd >= 0 && strncmp(c->name, "system.posix_acl_", 17) == 0 &&
+	    !ps_file_xattrs_are_data(f))
+		return c->op == XATTR_REMOVE && REAL(fgetxattr)(f->lower_fd, c->name, NULL, 0) < 0 && errno == ENODATA
+			       ? -ENODATA
+			       : -EOPNOTSUPP;
+	if (changes(c) && !ps_file_xattrs_are_data(f)) {
+		if (c->op == XATTR_REMOVE && REAL(fgetxattr)(f->lower_fd, c->name, NULL, 0) < 0 && errno == ENODATA)
+			return -ENODATA;
+		if ((rc = ps_file_own_xattrs(f)) < 0)
+			return rc;
+	}
+	if (use_fds) {
+		p->fd = ps_file_xattrs_are_data(f) ? f->data_fd : f->lower_fd;
+		return 0;
+	}
+	if (ps_file_xattrs_are_data(f))
+		return place_path(p, f->sh->path, f->data_path);
+	p->fd = -1;
+	p->follow = 0;
+	return ps_file_lower_path(f, p->path, sizeof(p->path));
+}
+
+/* A lower directory or symlink moves its attributes into the shadow before a change (a lower file gets a record
+ * first: file_place). */
+static int lower_entry_place(const struct ps_target *t, const struct stat *st, const struct xattr_call *c,
+			     struct xattr_place *p)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char rel[PATH_MAX];
+	struct ps_file *f;
+	int rc;
+
+	if ((rc = place_path(p, "", t->path)) < 0 || !changes(c) || (rc = removes_nothing(p, c)) < 0)
+		return rc;
+	if (!sh)
+		return -EROFS;
+	if (S_ISREG(st->st_mode)) {
+		if ((rc = ps_target_shadow_lower(t, st, &f)) < 0)
+			return rc;
+		rc = file_place(f, c, 0, p);
+		ps_file_put(f);
+		return rc;
+	}
+	if (S_ISDIR(st->st_mode)) {
+		if ((rc = ps_ns_dir_own_attrs(sh, ps_cfg.prefix[t->prefix].enc, t->rel, st)) < 0 ||
+		    (rc = ps_target_data_path(t, rel, sizeof(rel))) < 0)
+			return rc;
+		return place_path(p, sh->path, rel);
+	}
+	if (S_ISLNK(st->st_mode)) {
+		if ((rc = ps_lower_symlink_own(t, st, rel, sizeof(rel))) < 0)
+			return rc;
+		return place_path(p, sh->path, rel);
+	}
+	ps_debug("%s: extended attributes of a lower device or FIFO cannot change", t->path);
 	return -EROFS;
 }
 
-/* Run call on the attributes' real place: `XATTR(passthrough, path, follow, writes, removed, call using rp)`. */
-#define XATTR(passthrough, path, follow, writes, removed, call)                                                    \
-	do {                                                                                                       \
-		char rp[PATH_MAX * 2];                                                                             \
-		int saved_ = errno, rc_;                                                                           \
-		if (!ps_enter())                                                                                   \
-			return passthrough;                                                                        \
-		rc_ = xattr_place(path, follow, writes, rp, sizeof(rp));                                           \
-		if (rc_ == 2)                                                                                      \
-			rc_ = lower_change(rp, removed, follow);                                                   \
-		ps_leave();                                                                                        \
-		if (rc_ == 0)                                                                                      \
-			return passthrough;                                                                        \
-		if (rc_ < 0)                                                                                       \
-			return (int)ps_ret(ps_errno_for_program(rc_), saved_);                                     \
-		return call;                                                                                       \
-	} while (0)
+/* Where t's attributes live for call c (a change first moves a lower entry's into the shadow). 0 or -errno. */
+static int target_place(const struct ps_target *t, const struct xattr_call *c, struct xattr_place *p)
+{
+	struct ps_shadow *sh = ps_shadow_get();
+	char rel[PATH_MAX];
+	struct ps_file *f;
+	struct stat st;
+	int rc;
+
+	if ((rc = ps_target_stat(t, &st)) < 0 || (rc = may_use(&st, c)) < 0)
+		return rc;
+	if (t->ns.state == PS_NS_RECORD) {
+		if ((rc = ps_target_lookup(t, &f)) < 0)
+			return rc;
+		rc = file_place(f, c, 0, p);
+		ps_file_put(f);
+		return rc;
+	}
+	if (t->ns.state == PS_NS_SYMLINK || t->ns.state == PS_NS_SPECIAL ||
+	    (t->ns.state == PS_NS_DIR && (t->ns.opaque || t->ns.own_attrs))) {
+		if (!sh)
+			return -EROFS;
+		rc = t->ns.state == PS_NS_SYMLINK ? ps_shadow_path(rel, sizeof(rel), "meta", ps_cfg.prefix[t->prefix].enc, t->rel)
+						  : ps_target_data_path(t, rel, sizeof(rel));
+		return rc < 0 ? rc : place_path(p, sh->path, rel);
+	}
+	return lower_entry_place(t, &st, c, p);
+}
+
+/* Run c where p says: its result, or -errno. */
+static long run(const struct xattr_place *p, const struct xattr_call *c)
+{
+	ssize_t n = real_call(p, c);
+
+	return n < 0 ? -errno : n;
+}
+
+/* By path: the call's return value, errno set. */
+static long path_xattr(const char *path, int follow, const struct xattr_call *c)
+{
+	struct xattr_place p = { .fd = -1, .follow = follow };
+	struct ps_target t;
+	int saved = errno;
+	long rc;
+
+	if (!ps_enter()) {
+		snprintf(p.path, sizeof(p.path), "%s", path);
+		return real_call(&p, c);
+	}
+	rc = changes(c) ? ps_resolve_outside_links(AT_FDCWD, path, follow, &t) : ps_resolve(AT_FDCWD, path, follow, &t);
+	if (rc == 0) {
+		snprintf(p.path, sizeof(p.path), "%s", ps_pass(path));
+		ps_leave();
+		return real_call(&p, c);
+	}
+	if (rc > 0 && (rc = target_place(&t, c, &p)) == 0)
+		rc = run(&p, c);
+	ps_leave();
+	return ps_ret(rc < 0 ? ps_errno_for_program((int)rc) : rc, saved);
+}
+
+/* By descriptor: a directory by its name; a shadowed file by its data or lower file's descriptor; a plain lower
+ * descriptor reads its own, and gets a record for a change; anything else (a data file that is the whole file, a
+ * descriptor outside the tree) passes through. */
+static long fd_xattr(int fd, const struct xattr_call *c)
+{
+	struct xattr_place p = { .fd = fd };
+	struct ps_open *o;
+	struct ps_target t;
+	int saved = errno;
+	long rc = 0;
+
+	if (!ps_enter())
+		return real_call(&p, c);
+	if (!(o = ps_fd_get(fd))) {
+		ps_leave();
+		return real_call(&p, c);
+	}
+	if (o->kind == PS_OPEN_DIR) {
+		rc = ps_resolve(AT_FDCWD, o->path, 1, &t);
+		rc = rc > 0 ? target_place(&t, c, &p) : rc < 0 ? rc : -ENOENT;
+	} else if (!o->file && !changes(c)) {
+		p.fd = fd;
+	} else if ((rc = ps_open_attach_record(o)) == 0) {
+		struct stat st;
+
+		if ((rc = ps_merge_stat(o->file, &st)) == 0 && (rc = may_use(&st, c)) == 0)
+			rc = file_place(o->file, c, 1, &p);
+	}
+	if (rc == 0)
+		rc = run(&p, c);
+	return ps_fd_done(o, rc, saved);
+}
 
 ssize_t getxattr(const char *path, const char *name, void *value, size_t size)
 {
-	XATTR(REAL(getxattr)(ps_pass(path), name, value, size), path, 1, 0, NULL, REAL(getxattr)(rp, name, value, size));
+	return path_xattr(path, 1, &(struct xattr_call){ .op = XATTR_GET, .name = name, .value = value, .size = size });
 }
 
 ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
 {
-	XATTR(REAL(lgetxattr)(ps_pass(path), name, value, size), path, 0, 0, NULL, REAL(lgetxattr)(rp, name, value, size));
+	return path_xattr(path, 0, &(struct xattr_call){ .op = XATTR_GET, .name = name, .value = value, .size = size });
+}
+
+ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
+{
+	return fd_xattr(fd, &(struct xattr_call){ .op = XATTR_GET, .name = name, .value = value, .size = size });
 }
 
 ssize_t listxattr(const char *path, char *list, size_t size)
 {
-	XATTR(REAL(listxattr)(ps_pass(path), list, size), path, 1, 0, NULL, REAL(listxattr)(rp, list, size));
+	return path_xattr(path, 1, &(struct xattr_call){ .op = XATTR_LIST, .value = list, .size = size });
 }
 
 ssize_t llistxattr(const char *path, char *list, size_t size)
 {
-	XATTR(REAL(llistxattr)(ps_pass(path), list, size), path, 0, 0, NULL, REAL(llistxattr)(rp, list, size));
+	return path_xattr(path, 0, &(struct xattr_call){ .op = XATTR_LIST, .value = list, .size = size });
+}
+
+ssize_t flistxattr(int fd, char *list, size_t size)
+{
+	return fd_xattr(fd, &(struct xattr_call){ .op = XATTR_LIST, .value = list, .size = size });
+}
+
+int removexattr(const char *path, const char *name)
+{
+	return (int)path_xattr(path, 1, &(struct xattr_call){ .op = XATTR_REMOVE, .name = name });
+}
+
+int lremovexattr(const char *path, const char *name)
+{
+	return (int)path_xattr(path, 0, &(struct xattr_call){ .op = XATTR_REMOVE, .name = name });
+}
+
+int fremovexattr(int fd, const char *name)
+{
+	return (int)fd_xattr(fd, &(struct xattr_call){ .op = XATTR_REMOVE, .name = name });
 }
 
 /* A POSIX ACL with nothing but the owner, group and other entries says what a mode says: cp -a and tar restore
@@ -146,8 +350,8 @@ int setxattr(const char *path, const char *name, const void *value, size_t size,
 
 	if (acl_as_chmod(path, name, value, size, 1, &rc))
 		return rc;
-	XATTR(REAL(setxattr)(ps_pass(path), name, value, size, flags), path, 1, 1, NULL,
-	      REAL(setxattr)(rp, name, value, size, flags));
+	return (int)path_xattr(path, 1,
+			       &(struct xattr_call){ .op = XATTR_SET, .name = name, .in = value, .size = size, .flags = flags });
 }
 
 int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)
@@ -156,91 +360,26 @@ int lsetxattr(const char *path, const char *name, const void *value, size_t size
 
 	if (acl_as_chmod(path, name, value, size, 0, &rc))
 		return rc;
-	XATTR(REAL(lsetxattr)(ps_pass(path), name, value, size, flags), path, 0, 1, NULL,
-	      REAL(lsetxattr)(rp, name, value, size, flags));
-}
-
-int removexattr(const char *path, const char *name)
-{
-	XATTR(REAL(removexattr)(ps_pass(path), name), path, 1, 1, name, REAL(removexattr)(rp, name));
-}
-
-int lremovexattr(const char *path, const char *name)
-{
-	XATTR(REAL(lremovexattr)(ps_pass(path), name), path, 0, 1, name, REAL(lremovexattr)(rp, name));
-}
-
-/* The lower file behind fd when its attributes are that file's (a plain lower fd, or a merged file with a lower
- * file), else -1. */
-static int attrs_lower_fd(const struct ps_open *o)
-{
-	if (o->kind == PS_OPEN_LOWER && !o->file)
-		return -2; /* the descriptor itself */
-	return o->file ? o->file->lower_fd : -1;
-}
-
-/* By descriptor: run call with lfd, the lower file's descriptor, where the attributes are a lower file's; any
- * other descriptor passes. `FXATTR(passthrough, fd, writes, removed, call using lfd)`. */
-#define FXATTR(passthrough, fd, writes, removed, call)                                                             \
-	do {                                                                                                       \
-		struct ps_open *o_;                                                                                \
-		long rc_;                                                                                          \
-		int saved_ = errno, lfd;                                                                           \
-		if (!ps_enter())                                                                                   \
-			return passthrough;                                                                        \
-		o_ = ps_fd_get(fd);                                                                                \
-		lfd = o_ ? attrs_lower_fd(o_) : -1;                                                                \
-		if (lfd == -1) {                                                                                   \
-			if (o_)                                                                                    \
-				ps_open_put(o_);                                                                   \
-			ps_leave();                                                                                \
-			return passthrough;                                                                        \
-		}                                                                                                  \
-		if (lfd == -2)                                                                                     \
-			lfd = fd;                                                                                  \
-		if (writes)                                                                                        \
-			rc_ = (removed) && REAL(fgetxattr)(lfd, removed, NULL, 0) < 0 && errno == ENODATA ? -ENODATA \
-									       : -EROFS;    \
-		else if ((rc_ = (call)) < 0)                                                                       \
-			rc_ = -errno;                                                                              \
-		ps_open_put(o_);                                                                                   \
-		ps_leave();                                                                                        \
-		return ps_ret(rc_ < 0 ? ps_errno_for_program((int)rc_) : rc_, saved_);                             \
-	} while (0)
-
-ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
-{
-	FXATTR(REAL(fgetxattr)(fd, name, value, size), fd, 0, NULL, REAL(fgetxattr)(lfd, name, value, size));
-}
-
-ssize_t flistxattr(int fd, char *list, size_t size)
-{
-	FXATTR(REAL(flistxattr)(fd, list, size), fd, 0, NULL, REAL(flistxattr)(lfd, list, size));
-}
-
-int fremovexattr(int fd, const char *name)
-{
-	FXATTR(REAL(fremovexattr)(fd, name), fd, 1, name, 0);
+	return (int)path_xattr(path, 0,
+			       &(struct xattr_call){ .op = XATTR_SET, .name = name, .in = value, .size = size, .flags = flags });
 }
 
 /* cp -p and cp -a set a file's mode as a trivial ACL through its descriptor: a chmod, which the shim keeps for a
- * file with a lower file too. Any other attribute of such a file is its lower file's, which nothing may change. */
+ * file with a lower file too. */
 int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
 {
 	int perm = trivial_acl_mode(name, value, size);
 	struct ps_open *o;
 	struct stat st;
 
-	if (perm < 0)
-		FXATTR(REAL(fsetxattr)(fd, name, value, size, flags), fd, 1, NULL, 0);
-	if (!ps_enter())
-		return REAL(fsetxattr)(fd, name, value, size, flags);
-	o = ps_fd_get(fd);
-	ps_leave();
-	if (!o)
-		return REAL(fsetxattr)(fd, name, value, size, flags);
-	ps_open_put(o);
-	if (fstat(fd, &st) < 0)
-		return -1;
-	return fchmod(fd, (st.st_mode & 07000) | (mode_t)perm);
+	if (perm >= 0 && ps_enter()) {
+		o = ps_fd_get(fd);
+		ps_leave();
+		if (o) {
+			ps_open_put(o);
+			return fstat(fd, &st) < 0 ? -1 : fchmod(fd, (st.st_mode & 07000) | (mode_t)perm);
+		}
+	}
+	return (int)fd_xattr(fd,
+			     &(struct xattr_call){ .op = XATTR_SET, .name = name, .in = value, .size = size, .flags = flags });
 }

@@ -363,6 +363,78 @@ EOF
 	'
 }
 
+@test "extended attributes of lower files, directories and symlinks change in the merged view and stay there: set, remove, by descriptor, renamed, tar --xattrs, cp -a" {
+	make_src_tree
+	python3 -c "import os, sys; os.setxattr(sys.argv[1], 'user.file', b'F'); os.setxattr(sys.argv[2], 'user.dir', b'D')" \
+		"$LOWER/src/a.c" "$LOWER/src/pkg" 2>/dev/null || skip "this file system takes no user.* attributes"
+	python3 -c "import os, sys; os.setxattr(sys.argv[1], 'user.deep', b'E')" "$LOWER/src/deep/er/est/numbers"
+	rm "$T/.lower_ready" && lower_ready # the writable copy with the attributes too
+	cat >"$T/xattrs.py" <<-'END'
+		import os, sys
+		def show(p, follow=False):
+		    try:
+		        names = os.listxattr(p, follow_symlinks=follow)
+		        return sorted((n, os.getxattr(p, n, follow_symlinks=follow)) for n in names if n.startswith("user."))
+		    except OSError as e:
+		        return os.strerror(e.errno)
+		def attempt(what, f, *args, **kw):
+		    try:
+		        f(*args, **kw)
+		        print(what, "done")
+		    except OSError as e:
+		        print(what, os.strerror(e.errno))
+		os.chdir(sys.argv[1])
+		if sys.argv[2] == "change":
+		    attempt("set on a lower file", os.setxattr, "a.c", "user.new", b"1")
+		    attempt("replace a lower file's", os.setxattr, "a.c", "user.file", b"F2", os.XATTR_REPLACE)
+		    attempt("create an existing one", os.setxattr, "a.c", "user.file", b"x", os.XATTR_CREATE)
+		    attempt("remove an absent one", os.removexattr, "b.c", "user.none")
+		    attempt("set on a lower directory", os.setxattr, "pkg", "user.more", b"M")
+		    attempt("remove from a lower directory", os.removexattr, "pkg", "user.dir")
+		    attempt("set on a lower symlink", os.setxattr, "link-to-a", "user.x", b"1", follow_symlinks=False)
+		    attempt("set through a lower symlink", os.setxattr, "link-to-a", "user.through", b"T")
+		    fd = os.open("deep/er/est/numbers", os.O_RDONLY)
+		    print("by descriptor", sorted(os.listxattr(fd)), os.getxattr(fd, "user.deep"))
+		    attempt("set by descriptor", os.setxattr, fd, "user.fd", b"V")
+		    attempt("remove by descriptor", os.removexattr, fd, "user.deep")
+		    print("by descriptor after", sorted((n, os.getxattr(fd, n)) for n in os.listxattr(fd)))
+		    os.close(fd)
+		    os.rename("deep", "moved")
+		    os.rename("a.c", "renamed.c")
+		for p in ["renamed.c", "a.c", "b.c", "pkg", "link-to-a", "moved/er/est/numbers", "moved", "copied/numbers",
+		          "unpacked/src/pkg", "unpacked/src/renamed.c"]:
+		    print(p, show(p))
+	END
+	run_both '
+		ps_exec python3 "$T/xattrs.py" "$RO/src" change
+		ps_exec cp -a "$RO/src/moved/er/est" "$RO/src/copied"
+		ps_exec tar --xattrs -C "$RO" -cf "$XOUT/src.tar" src/pkg src/renamed.c
+		tar -tf "$XOUT/src.tar"
+		ps_exec mkdir "$RO/src/unpacked"
+		ps_exec tar --xattrs -C "$RO/src/unpacked" -xf "$XOUT/src.tar"
+		rm "$XOUT/src.tar" # its headers carry times
+		ps_exec python3 "$T/xattrs.py" "$RO/src" look
+	'
+	grep -q "^renamed.c .*user.new" "$T/stdout.ro"
+	grep -q "^copied/numbers .*user.fd" "$T/stdout.ro"
+	grep -q "^unpacked/src/renamed.c .*user.through" "$T/stdout.ro"
+}
+
+@test "a POSIX ACL: a lower directory keeps it on its data directory; a lower file takes one that says a mode, refuses any other (EOPNOTSUPP)" {
+	command -v setfacl >/dev/null || skip "no setfacl (Debian's acl package)"
+	make_src_tree
+	in_ro_ns '
+		cd "$RO/src"
+		ps_exec setfacl -m u:nobody:rx pkg
+		ps_exec getfacl -cp pkg | grep -qx "user:nobody:r-x"
+		ps_exec ls -ld pkg | grep -q "^drwxr-xr-x+ "
+		ps_exec setfacl -m u::rwx,g::r,o::- b.c
+		expect_eq "$(ps_exec stat -c %a b.c)" 740 "the mode an ACL of nothing more gives"
+		expect_eq "$(ps_exec setfacl -m u:nobody:r b.c 2>&1 || true)" "setfacl: b.c: Operation not supported" "an ACL of more"
+		expect_eq "$(getfacl -cp "$LOWER/src/pkg" | grep -c nobody || true)" 0 "named entries in the lower directory'"'"'s ACL"
+	'
+}
+
 @test "a merged directory's link count counts its merged subdirectories: made, deleted, renamed and replaced ones" {
 	make_src_tree
 	run_both '

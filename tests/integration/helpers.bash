@@ -251,10 +251,20 @@ lower_snapshot() {
 		cd "$LOWER" || exit
 		find . -printf '%P %y %m %s %T@\n' | LC_ALL=C sort
 		find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum
+		python3 -c '
+import os
+for top, dirs, files in os.walk("."):
+    for name in sorted(dirs + files) + ([] if top != "." else ["."]):
+        p = os.path.join(top, name)
+        try:
+            print(p, sorted((n, os.getxattr(p, n, follow_symlinks=False)) for n in os.listxattr(p, follow_symlinks=False)))
+        except OSError:
+            pass
+' | LC_ALL=C sort
 	)
 }
 
-# (b): nothing in the lower tree changed: contents, sizes, modes, mtimes, names.
+# (b): nothing in the lower tree changed: contents, sizes, modes, mtimes, names, extended attributes.
 assert_lower_unchanged() {
 	lower_snapshot >"$T/lower.after"
 	if ! diff -u "$T/lower.before" "$T/lower.after" >&2; then

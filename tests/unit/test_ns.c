@@ -6,6 +6,7 @@
 #include "path.h"
 
 #include <dirent.h>
+#include <sys/xattr.h>
 
 static int setup(void **state)
 {
@@ -213,6 +214,31 @@ static void test_directory_with_lower_entries_moves_by_its_names(void **state)
 	assert_int_equal(st.st_blocks, 0);
 }
 
+/* A lower directory's extended attributes go with its attributes into the shadow: when it takes attributes of its
+ * own, and when it moves by its names. */
+static void test_directory_attributes_in_the_shadow_carry_its_extended_attributes(void **state)
+{
+	struct t_sfx *s = *state;
+	char p[PATH_MAX * 2], enc[NAME_MAX + 1], value[16];
+	struct stat st;
+
+	t_join(p, s->dir, "ro/sub");
+	if (setxattr(p, "user.dir", "D", 1, 0) < 0)
+		skip(); /* a file system without user.* attributes */
+	assert_int_equal(stat(p, &st), 0);
+	t_join(p, s->dir, "ro");
+	assert_true(ps_path_encode_prefix(p, enc, sizeof(enc)) > 0);
+	assert_int_equal(ps_ns_dir_own_attrs(&s->sh, enc, "sub", &st), 0);
+	snprintf(p, sizeof(p), "%s/data/%s/sub", s->shadow, enc);
+	assert_int_equal(getxattr(p, "user.dir", value, sizeof(value)), 1);
+	assert_int_equal(setxattr(p, "user.own", "O", 1, 0), 0);
+	assert_int_equal(ps_ns_move_copying_names(&s->sh, enc, "sub", "moved", 0), 0);
+	snprintf(p, sizeof(p), "%s/data/%s/moved", s->shadow, enc);
+	assert_int_equal(getxattr(p, "user.dir", value, sizeof(value)), 1);
+	assert_int_equal(getxattr(p, "user.own", value, sizeof(value)), 1);
+	assert_int_equal(value[0], 'O');
+}
+
 static void test_special_file_is_a_node_in_the_data_tree_marked_in_meta(void **state)
 {
 	struct t_sfx *s = *state;
@@ -392,6 +418,7 @@ int main(void)
 		T(test_symlink_is_told_from_a_whiteout_and_read_back),
 		T(test_move_carries_a_directory_and_its_entries),
 		T(test_directory_with_lower_entries_moves_by_its_names),
+		T(test_directory_attributes_in_the_shadow_carry_its_extended_attributes),
 		T(test_special_file_is_a_node_in_the_data_tree_marked_in_meta),
 		T(test_removing_a_name_already_gone_is_enoent_under_the_lock),
 		T(test_listing_merges_lower_names_with_the_shadows_once_each),

@@ -322,6 +322,25 @@ static int set_data_ino(int rfd, int dfd)
 	return ps_sys->fstat(dfd, &st) < 0 ? -errno : ps_record_file_set_data_ino(rfd, (uint64_t)st.st_ino);
 }
 
+/* A new file's data file stays its owner's to read and write whatever mode the program gave it: every process
+ * opens it O_RDWR (a 0444 file made by a non-root program must still be written through the descriptor that made
+ * it, and read by the next process). It gets owner read and write, and the mode the program sees - requested,
+ * as the kernel narrowed it by the umask - goes into the record (rfd, not yet in place). An unnamed file (O_TMPFILE)
+ * was made by the program itself: its mode is what it is. */
+static int settle_new_mode(struct ps_shadow *sh, struct ps_file *f, int rfd, int dfd, mode_t requested, int unnamed)
+{
+	struct stat st;
+	mode_t seen;
+
+	if (ps_sys->fstat(dfd, &st) < 0)
+		return -errno;
+	/* the data file was made with requested | 0600: its owner bits are requested's only where the umask let them */
+	seen = unnamed ? st.st_mode & 07777 : (requested & st.st_mode & 0700) | (st.st_mode & 07077);
+	if ((st.st_mode & 0600) != 0600 && ps_sys->fchmodat(sh->dirfd, f->data_path, (st.st_mode & 07777) | 0600, 0) < 0)
+		return -errno;
+	return seen == ((st.st_mode & 07777) | 0600) ? 0 : ps_record_file_set_mode(rfd, seen);
+}
+
 /* An unnamed file of the data tree (O_TMPFILE) becomes f's data file: linked by its /proc name (linkat with
  * AT_EMPTY_PATH needs a capability). The descriptor of the new name, or -1 and errno. */
 static int link_unnamed(struct ps_shadow *sh, struct ps_file *f, int unnamed)
@@ -347,7 +366,7 @@ static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct s
 		dfd = link_unnamed(sh, f, unnamed);
 	else
 		dfd = ps_sys->openat(sh->dirfd, f->data_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-				     lower ? (lower->st_mode & 07777) | 0600 : mode);
+				     (lower ? lower->st_mode & 07777 : mode) | 0600);
 	if (dfd < 0)
 		return -errno;
 	if (lower) {
@@ -360,7 +379,8 @@ static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct s
 	tfd = ps_sys->openat(sh->dirfd, "new-record", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (tfd < 0)
 		goto fail_errno;
-	if ((rc = ps_record_format(tfd, lower)) < 0 || (rc = set_data_ino(tfd, dfd)) < 0)
+	if ((rc = ps_record_format(tfd, lower)) < 0 || (rc = set_data_ino(tfd, dfd)) < 0 ||
+	    (!lower && (rc = settle_new_mode(sh, f, tfd, dfd, mode, unnamed >= 0)) < 0))
 		goto fail;
 	if (ps_sys->renameat(sh->dirfd, "new-record", sh->dirfd, f->meta_path) < 0)
 		goto fail_errno;

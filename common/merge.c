@@ -330,8 +330,11 @@ int ps_merge_stat(struct ps_file *f, struct stat *st)
 
 	if (ps_sys->fstat(f->data_fd, st) < 0)
 		return -errno;
-	if (f->lower_fd < 0)
+	if (f->lower_fd < 0) { /* a new file: its data file's, but a mode it cannot carry is the record's */
+		if (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)
+			st->st_mode = S_IFREG | f->rec.hdr->mode;
 		return 0;
+	}
 	if (ps_sys->fstat(f->lower_fd, &lst) < 0)
 		return -errno;
 	/* The file's identity is the lower file's: stable across runs, equal for stat and fstat. */

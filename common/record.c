@@ -241,6 +241,14 @@ int ps_record_file_set_data_ino(int fd, uint64_t ino)
 	return n < 0 ? (int)n : 0;
 }
 
+int ps_record_file_set_mode(int fd, mode_t mode)
+{
+	uint32_t fields[2] = { PS_ATTR_MODE, (uint32_t)(mode & 07777) }; /* attr_flags, mode: adjacent */
+	ssize_t n = ps_sys_pwrite_full(fd, fields, sizeof(fields), offsetof(struct ps_record_disk, attr_flags));
+
+	return n < 0 ? (int)n : 0;
+}
+
 void ps_record_set_mode(struct ps_record *rec, mode_t mode)
 {
 	__atomic_store_n(&rec->hdr->mode, (uint32_t)(mode & 07777), __ATOMIC_RELEASE);

@@ -121,7 +121,12 @@ static inline int ps_record_has_origin(const struct ps_record *rec)
  * record and a data file that do not belong together (a rename is moving them) tells it. 0 or -errno. */
 int ps_record_file_set_data_ino(int fd, uint64_t ino);
 
-/* chmod and chown of a file with a lower file: the record's attributes replace the lower file's. */
+/* The mode of a new file whose data file cannot have it (its data file stays its owner's to read and write), into
+ * a record file not yet in place (fd). 0 or -errno. */
+int ps_record_file_set_mode(int fd, mode_t mode);
+
+/* chmod and chown of a file with a lower file, or of a new file whose mode its data file cannot carry: the
+ * record's attributes replace the lower file's (or the data file's). */
 void ps_record_set_mode(struct ps_record *rec, mode_t mode);
 void ps_record_set_owner(struct ps_record *rec, uid_t uid, gid_t gid);
 /* Set attr_flags bits (after what they announce is in place). */

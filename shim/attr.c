@@ -131,6 +131,29 @@ static int apply_fd(int fd, const struct attr *a)
 	return r < 0 ? -errno : 0;
 }
 
+/* A new file (no lower file): its data file's attributes, but a mode without owner read and write - which the
+ * data file cannot take, every process must open it O_RDWR - goes into the record, and stays there once it has. */
+static int apply_new_file(struct ps_file *f, const struct attr *a)
+{
+	int recorded = (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE) != 0, rc;
+	struct attr data = *a;
+	struct stat st;
+
+	if (!recorded && (a->kind != ATTR_MODE || (a->mode & 0600) == 0600))
+		return apply_fd(f->data_fd, a);
+	if ((rc = ps_merge_stat(f, &st)) < 0 || (rc = may_change(&st, a)) < 0)
+		return rc;
+	if (a->kind == ATTR_MODE)
+		data.mode |= 0600;
+	if ((rc = apply_fd(f->data_fd, &data)) < 0)
+		return rc;
+	if (a->kind == ATTR_MODE) /* as chmod: set-group-ID goes unless the caller is in the file's group (or root) */
+		ps_record_set_mode(&f->rec, geteuid() == 0 || in_groups(st.st_gid) ? a->mode : a->mode & ~(mode_t)S_ISGID);
+	else if (a->kind == ATTR_OWNER && (st.st_mode & (S_ISUID | S_ISGID))) /* as chown does to a file */
+		ps_record_set_mode(&f->rec, st.st_mode & 07777 & ~(mode_t)(S_ISUID | S_ISGID));
+	return 0;
+}
+
 /* A shadowed regular file. */
 static int apply_file(struct ps_file *f, const struct attr *a)
 {
@@ -138,7 +161,7 @@ static int apply_file(struct ps_file *f, const struct attr *a)
 	int rc;
 
 	if (f->lower_fd < 0)
-		return apply_fd(f->data_fd, a);
+		return apply_new_file(f, a);
 	if ((rc = ps_merge_stat(f, &st)) < 0 || (rc = may_change(&st, a)) < 0)
 		return rc;
 	switch (a->kind) {
@@ -285,7 +308,7 @@ static int path_attr(int dirfd, const char *path, int follow, const struct attr 
 	return 1;
 }
 
-/* The fd forms. 1: handled (*rc); 0: pass through (not the shim's, or a data file that is wholly the file). */
+/* The fd forms. 1: handled (*rc); 0: pass through (not the shim's). */
 static int fd_attr(int fd, const struct attr *a, int *rc)
 {
 	struct ps_open *o;
@@ -294,7 +317,7 @@ static int fd_attr(int fd, const struct attr *a, int *rc)
 	if (!ps_enter())
 		return 0;
 	o = ps_fd_get(fd);
-	if (!o || (o->kind == PS_OPEN_DATA && o->file->lower_fd < 0)) {
+	if (!o) {
 		if (o)
 			ps_open_put(o);
 		ps_leave();

@@ -164,7 +164,8 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 			ps_file_put(f);
 			return (flags & O_DIRECTORY) ? -ENOTDIR : -EEXIST;
 		}
-		if (f->lower_fd >= 0 && ps_merge_stat(f, &lst) == 0 && /* the mode chmod gave it, if any */
+		if ((f->lower_fd >= 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)) && /* a mode the shim keeps */
+		    ps_merge_stat(f, &lst) == 0 &&
 		    (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0) {
 			ps_file_put(f);
 			return rc;

@@ -791,6 +791,8 @@ static int stat_shadow_only(const struct ps_target *t, struct stat *st)
 	REAL(close)(fd);
 	if (rc != 0 || REAL(fstatat)(sh->dirfd, data, st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st->st_mode))
 		return 1;
+	if (hdr.attr_flags & PS_ATTR_MODE) /* a mode the data file cannot carry (file.c) */
+		st->st_mode = S_IFREG | (hdr.mode & 07777);
 	return hdr.data_ino && hdr.data_ino != (uint64_t)st->st_ino;
 }
 

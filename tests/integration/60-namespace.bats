@@ -435,6 +435,49 @@ EOF
 	'
 }
 
+@test "a program that is not root makes files without owner write permission: written, reopened, copied, unpacked, and git commits, as on a writable copy" {
+	[ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null ||
+		skip "needs root to become nobody with setpriv"
+	chmod 0755 "$T"
+	mkdir -p "$LOWER/work" "$T/src" "$T/nobody-shadow"
+	echo base >"$LOWER/work/base"
+	echo read-only >"$T/src/r" && chmod 0444 "$T/src/r"
+	tar -C "$T/src" -cf "$T/src.tar" r
+	chown -R nobody "$LOWER" "$T/nobody-shadow"
+	lower_ready
+	cat >"$T/as-user.sh" <<-'END'
+		set -e
+		echo hi >made; chmod 444 made; cat made; stat -c '%a %U' made
+		python3 -c '
+		import os
+		fd = os.open("created", os.O_CREAT | os.O_WRONLY, 0o444)
+		os.write(fd, b"written through the creating descriptor\n")
+		os.close(fd)
+		print(oct(os.stat("created").st_mode), open("created").read(), end="")
+		try:
+		    open("created", "w")
+		except OSError as e:
+		    print("reopened for writing:", os.strerror(e.errno))
+		os.chmod("created", 0o644)
+		open("created", "a").write("appended\n")
+		print(open("created").read(), end="")
+		'
+		(umask 077 && echo u >masked && stat -c %a masked)
+		cp "$SRC/r" copied && stat -c %a copied && cat copied
+		mkdir unpacked && tar -C unpacked -xf "$SRC.tar" && stat -c %a unpacked/r
+		git init -q repo && cd repo && echo a >a && git add a
+		git -c user.name=n -c user.email=e commit -qm one && echo b >>a && git -c user.name=n -c user.email=e commit -qam two
+		git fsck 2>&1 && git log --oneline | wc -l && git status --porcelain && find .git/objects -type f -perm 444 | wc -l
+	END
+	chmod 0644 "$T/as-user.sh"
+	as_nobody='setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 SRC=$T/src'
+	in_rw_ns "cd \"\$RO/work\" && $as_nobody bash \"\$T/as-user.sh\"" >"$T/out.rw" 2>&1
+	in_ro_ns "cd \"\$RO/work\" && $as_nobody LD_PRELOAD=\"\$PS_SHIM\" PAGESHADOW_RO=\"\$RO\" PAGESHADOW_DIR=\"\$T/nobody-shadow\" bash \"\$T/as-user.sh\"" >"$T/out.ro" 2>&1
+	diff -u "$T/out.rw" "$T/out.ro"
+	grep -qx "0o100444 written through the creating descriptor" "$T/out.ro"
+	assert_lower_unchanged
+}
+
 @test "a merged directory's link count counts its merged subdirectories: made, deleted, renamed and replaced ones" {
 	make_src_tree
 	run_both '

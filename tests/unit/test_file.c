@@ -377,6 +377,46 @@ static void test_new_file_has_no_lower(void **state)
 	assert_int_equal(fx->s.f->lower_fd, -1);
 }
 
+/* Every process opens a data file O_RDWR: a new file made with a mode without owner read and write keeps that
+ * mode in its record, and its data file gets them. A mode with them needs no record field. */
+static void test_new_file_mode_without_owner_write_lives_in_the_record(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_file_name name = t_sfx_name(&fx->s);
+	mode_t old_umask = umask(022);
+	struct stat dst, merged;
+
+	assert_int_equal(unlink(fx->s.lower), 0);
+	assert_int_equal(ps_file_create(&fx->s.sh, &name, NULL, 0444, 1, &fx->s.f), 0);
+	assert_int_equal(stat(fx->s.data, &dst), 0);
+	assert_int_equal(dst.st_mode & 07777, 0644);
+	assert_int_equal(lookup(fx), 0);
+	assert_true(ps_record_attr_flags(&fx->s.f->rec) & PS_ATTR_MODE);
+	assert_int_equal(ps_merge_stat(fx->s.f, &merged), 0);
+	assert_int_equal(merged.st_mode, S_IFREG | 0444);
+	assert_int_equal(ps_file_unlink(fx->s.f), 0);
+	ps_file_put(fx->s.f);
+	fx->s.f = NULL;
+
+	/* the umask narrows the mode first, owner bits included: 0666 & ~0277 is 0400 */
+	umask(0277);
+	assert_int_equal(ps_file_create(&fx->s.sh, &name, NULL, 0666, 1, &fx->s.f), 0);
+	assert_int_equal(stat(fx->s.data, &dst), 0);
+	assert_int_equal(dst.st_mode & 0600, 0600);
+	assert_int_equal(ps_merge_stat(fx->s.f, &merged), 0);
+	assert_int_equal(merged.st_mode, S_IFREG | 0400);
+	assert_int_equal(ps_file_unlink(fx->s.f), 0);
+	ps_file_put(fx->s.f);
+	fx->s.f = NULL;
+
+	umask(022);
+	assert_int_equal(ps_file_create(&fx->s.sh, &name, NULL, 0640, 1, &fx->s.f), 0);
+	assert_false(ps_record_attr_flags(&fx->s.f->rec) & PS_ATTR_MODE);
+	assert_int_equal(ps_merge_stat(fx->s.f, &merged), 0);
+	assert_int_equal(merged.st_mode, S_IFREG | 0640);
+	umask(old_umask);
+}
+
 static void test_new_file_ignores_a_lower_file_appearing_later(void **state)
 {
 	struct fx *fx = *state;
@@ -554,6 +594,7 @@ int main(void)
 		T(test_lookup_of_record_without_data_file_is_eilseq),
 		T(test_failed_lookups_leak_no_descriptor),
 		T(test_new_file_has_no_lower),
+		T(test_new_file_mode_without_owner_write_lives_in_the_record),
 		T(test_new_file_ignores_a_lower_file_appearing_later),
 		T(test_unlink_removes_record_and_data),
 		T(test_failed_create_leaves_no_record),

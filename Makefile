@@ -21,6 +21,8 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 SHIM_OBJ   := $(SHIM_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CC    ?= clang
 
 ifeq ($(V),1)
 Q :=
@@ -28,7 +30,7 @@ else
 Q := @
 endif
 
-.PHONY: bench-seccomp FORCE all check check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
+.PHONY: bench-seccomp FORCE all check fuzz check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
 all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass $(BUILD)/ps-maps
 
@@ -84,8 +86,18 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(COMMON_OBJ) -lcmocka -lpthread
 
-check: all $(UNIT_BIN) check-exports
+check: all $(UNIT_BIN) check-exports $(FUZZ_BIN)
 	$(Q)tests/run-all $(BUILD)
+
+# The fuzz targets (libFuzzer, clang) over the whole engine, with ASan+UBSan; check runs them briefly (tests/fuzz/run).
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) -std=gnu11 $(WARN) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-D_GNU_SOURCE -Icommon -o $@ $< $(COMMON_SRC) -lpthread
+
+fuzz: $(FUZZ_BIN)
+	$(Q)tests/fuzz/run $(FUZZ_BIN)
 
 check-unit: $(UNIT_BIN)
 	$(Q)tests/run-all --unit-only $(BUILD)

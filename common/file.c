@@ -452,7 +452,7 @@ int ps_file_lower_path(const struct ps_file *f, char *out, size_t outsz)
 	if (!ps_record_has_origin(&f->rec))
 		n = snprintf(out, outsz, "%s", f->path);
 	else
-		n = snprintf(out, outsz, "%.*s%s", (int)f->rel_off, f->path, f->rec.hdr->origin);
+		n = snprintf(out, outsz, "%.*s%s", (int)f->rel_off, f->path, ps_record_origin(&f->rec));
 	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 }
 

@@ -104,6 +104,11 @@ int ps_record_check_header(const struct ps_record_disk *hdr, uint64_t file_size,
 			 (unsigned long long)hdr->lower_size);
 		return -EILSEQ;
 	}
+	if (hdr->origin_len && (hdr->origin_len > PS_RECORD_ORIGIN_MAX || hdr->origin[hdr->origin_len] != '\0' ||
+				memchr(hdr->origin, '\0', hdr->origin_len))) {
+		snprintf(why, whysz, "record origin of %u bytes is not a path of that length", hdr->origin_len);
+		return -EILSEQ;
+	}
 	if (!(hdr->flags & PS_REC_HAS_LOWER))
 		return 0;
 	if (!lower) {

@@ -116,6 +116,11 @@ static inline int ps_record_has_origin(const struct ps_record *rec)
 {
 	return __atomic_load_n(&rec->hdr->origin_len, __ATOMIC_ACQUIRE) != 0;
 }
+/* The origin as a string (NUL-terminated within its field: checked at load, and written before origin_len). */
+static inline const char *ps_record_origin(const struct ps_record *rec)
+{
+	return rec->hdr->origin;
+}
 
 /* Write the inode of the record's data file into a record file not yet in place (fd): a reader that finds a
  * record and a data file that do not belong together (a rename is moving them) tells it. 0 or -errno. */

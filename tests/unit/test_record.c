@@ -343,6 +343,31 @@ static void test_lower_len_past_lower_size_is_eilseq(void **state)
 	assert_int_equal(load(fx, &fx->lst), -EILSEQ);
 }
 
+/* The engine prints the origin as a string: one that does not end where origin_len says is refused. */
+static void test_origin_not_ending_at_its_length_is_eilseq(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_record_disk hdr;
+	int fd = make_record(fx, &fx->lst);
+
+	close(fd);
+	read_header(fx, &hdr);
+	memset(hdr.origin, 'a', sizeof(hdr.origin)); /* no NUL anywhere */
+	hdr.origin_len = 5;
+	write_header(fx, &hdr);
+	assert_int_equal(load(fx, &fx->lst), -EILSEQ);
+	hdr.origin[5] = '\0';
+	hdr.origin[2] = '\0'; /* shorter than it says */
+	write_header(fx, &hdr);
+	assert_int_equal(load(fx, &fx->lst), -EILSEQ);
+	hdr.origin[2] = 'a';
+	write_header(fx, &hdr);
+	assert_int_equal(load(fx, &fx->lst), 0);
+	hdr.origin_len = PS_RECORD_ORIGIN_MAX + 1;
+	write_header(fx, &hdr);
+	assert_int_equal(load(fx, &fx->lst), -EILSEQ);
+}
+
 static void test_changed_lower_inode_is_estale(void **state)
 {
 	struct fx *fx = *state;
@@ -608,6 +633,7 @@ int main(void)
 		T(test_wrong_file_size_is_eilseq),
 		T(test_inconsistent_bitmap_bits_is_eilseq),
 		T(test_lower_len_past_lower_size_is_eilseq),
+		T(test_origin_not_ending_at_its_length_is_eilseq),
 		T(test_changed_lower_inode_is_estale),
 		T(test_changed_lower_size_is_estale),
 		T(test_changed_lower_mtime_nsec_is_estale),

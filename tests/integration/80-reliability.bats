@@ -1,0 +1,87 @@
+#!/usr/bin/env bats
+# 80-reliability.bats - what survives a full shadow filesystem and what fsync promises: a write that does not fit
+# fails whole, and the bytes of a synced file reach the disk before the record that points at them.
+
+load helpers
+
+setup_file() {
+	ps_detect_namespace
+}
+
+setup() {
+	ps_setup
+	head -c 4194304 /dev/urandom >"$LOWER/big"
+	lower_ready
+}
+
+teardown() {
+	ps_teardown
+}
+
+# Writes of 64 KiB, 70000 bytes apart, into a shadow on a 600 KiB tmpfs until one fails; then the file, read by this
+# process and by a new one, must be exactly the lower bytes with the writes that returned.
+@test "a full shadow filesystem: the write that does not fit fails with ENOSPC and changes nothing; what returned stays" {
+	cat >"$T/fill.py" <<-'END'
+		import os, sys
+		path, model_path = sys.argv[1], sys.argv[2]
+		fd = os.open(path, os.O_RDWR)
+		model = bytearray(open(path, "rb").read())
+		off, done = 1000, 0
+		while off < len(model):
+		    data = bytes([(off // 4096) % 251 + 1]) * 65536
+		    try:
+		        n = os.pwrite(fd, data, off)
+		    except OSError as e:
+		        print("after", done, "writes:", e.strerror)
+		        break
+		    model[off:off + n] = data[:n]
+		    done += 1
+		    off += 70000
+		os.close(fd)
+		open(model_path, "wb").write(model)
+		print("this process reads the model:", open(path, "rb").read() == bytes(model))
+	END
+	in_ro_ns '
+		mkdir -p "$SHADOW"
+		mount -t tmpfs -o size=600k tmpfs "$SHADOW"
+		ps_exec python3 "$T/fill.py" "$RO/big" "$XOUT/model" >"$XOUT/out"
+		ps_exec cmp "$RO/big" "$XOUT/model"
+		ps_exec sha256sum "$RO/big" >>"$XOUT/out"
+		ps_exec python3 -c "import os, sys; os.pwrite(os.open(sys.argv[1], os.O_RDWR), b\"x\" * 65536, 3000000)" "$RO/big" 2>>"$XOUT/out" && echo "a write fitted" >>"$XOUT/out"
+		ps_exec cmp "$RO/big" "$XOUT/model"
+	'
+	grep -q "^after [0-9]* writes: No space left on device$" "$T/out/ro/out"
+	grep -q "^this process reads the model: True$" "$T/out/ro/out"
+	grep -q "No space left on device" <(sed 1,2d "$T/out/ro/out")
+	assert_lower_unchanged
+}
+
+# The rule of docs/FORMAT.md: data file first, then the record (msync and fsync), for fsync and fdatasync alike.
+@test "fsync and fdatasync of a shadowed file sync its data file before its record" {
+	in_ro_ns '
+		strace -f -y -qq -o "$XOUT/trace" -e trace=fsync,fdatasync,msync \
+			env LD_PRELOAD="$PS_SHIM" PAGESHADOW_RO="$RO" PAGESHADOW_DIR="$SHADOW" python3 -c "
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.pwrite(fd, b\"x\" * 10, 5000)
+os.fsync(fd)
+os.pwrite(fd, b\"y\", 9000)
+os.fdatasync(fd)
+" "$RO/big"
+	'
+	# the calls on the file's data and record, in order, named by kind
+	awk '{ sub(/^[0-9]+ +/, "") }
+		/^msync\(/ { print "msync"; next }
+		{ call = $0; sub(/\(.*/, "", call) }
+		/\/data\// { print call " <data>" }
+		/\/meta\// { print call " <record>" }' "$T/out/ro/trace" >"$T/order"
+	cat >"$T/expected" <<-END
+		fsync <data>
+		msync
+		fsync <record>
+		fdatasync <data>
+		msync
+		fsync <record>
+	END
+	diff -u "$T/expected" "$T/order"
+}

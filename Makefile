@@ -32,7 +32,7 @@ endif
 
 .PHONY: bench-seccomp FORCE all check fuzz check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
-all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass $(BUILD)/ps-maps
+all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass $(BUILD)/ps-maps $(BUILD)/ps-torture
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h shim/*.h shim/*.def)
 	@mkdir -p $(dir $@)
@@ -74,6 +74,10 @@ $(BUILD)/ps-probe: tests/helpers/ps-probe.c tests/helpers/errname.h
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 
 $(BUILD)/ps-bypass: tests/helpers/ps-bypass.c tests/helpers/errname.h
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
+
+$(BUILD)/ps-torture: tests/helpers/ps-torture.c
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 

@@ -349,15 +349,14 @@ static int own_attrs_locked(struct ps_shadow *sh, const char *enc, const char *r
 			    const char *data, const struct stat *lower)
 {
 	struct timespec times[2] = { lower->st_atim, lower->st_mtim };
-	char lower_path[PATH_MAX * 2], data_abs[PATH_MAX * 2];
+	char lower_path[PATH_MAX * 2];
 	struct stat st;
 	int rc;
 
 	if (ps_sys->fstatat(sh->dirfd, meta, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode) &&
 	    (st.st_mode & (S_ISUID | S_ISVTX)))
 		return 0; /* done before */
-	if ((rc = lower_abs(enc, rel, lower_path, sizeof(lower_path))) < 0 ||
-	    (rc = shadow_abs(sh, data, data_abs, sizeof(data_abs))) < 0)
+	if ((rc = lower_abs(enc, rel, lower_path, sizeof(lower_path))) < 0)
 		return rc;
 	if ((rc = ps_shadow_make_parents(sh, meta)) < 0 || (rc = ps_shadow_make_parents(sh, data)) < 0)
 		return rc;
@@ -367,7 +366,7 @@ static int own_attrs_locked(struct ps_shadow *sh, const char *enc, const char *r
 	if (geteuid() == 0 && ps_sys->fchownat(sh->dirfd, data, lower->st_uid, lower->st_gid, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	/* the attributes before the mode: an ACL among them sets permission bits, the mode then sets them right */
-	if ((rc = ps_xattr_copy(lower_path, data_abs)) < 0)
+	if ((rc = ps_xattr_copy(lower_path, sh->dirfd, data)) < 0)
 		return rc;
 	if (ps_sys->fchmodat(sh->dirfd, data, lower->st_mode & 07777, 0) < 0 ||
 	    ps_sys->utimensat(sh->dirfd, data, times, AT_SYMLINK_NOFOLLOW) < 0)
@@ -698,7 +697,7 @@ static int dir_attrs(struct name_copy *c, int lower_fd, struct stat *st, char *x
 /* The directory's names, from its merged listing, into a new opaque directory with the same attributes. */
 static int copy_dir(struct name_copy *c, int lower_fd, int depth)
 {
-	char xattrs[PATH_MAX * 2], dst_abs[PATH_MAX * 2];
+	char xattrs[PATH_MAX * 2];
 	struct timespec times[2];
 	struct ps_dirlist l;
 	struct stat st;
@@ -706,8 +705,7 @@ static int copy_dir(struct name_copy *c, int lower_fd, int depth)
 
 	if (depth > MAX_DEPTH)
 		return -EXDEV;
-	if ((rc = dir_attrs(c, lower_fd, &st, xattrs, sizeof(xattrs))) < 0 ||
-	    (rc = shadow_abs(c->sh, c->dst_data, dst_abs, sizeof(dst_abs))) < 0)
+	if ((rc = dir_attrs(c, lower_fd, &st, xattrs, sizeof(xattrs))) < 0)
 		return rc;
 	if (ps_sys->mkdirat(c->sh->dirfd, c->dst_meta, 0755 | S_ISVTX) < 0 ||
 	    ps_sys->mkdirat(c->sh->dirfd, c->dst_data, 0700) < 0)
@@ -731,7 +729,7 @@ static int copy_dir(struct name_copy *c, int lower_fd, int depth)
 	times[0] = st.st_atim;
 	times[1] = st.st_mtim;
 	if (rc == 0)
-		rc = ps_xattr_copy(xattrs, dst_abs);
+		rc = ps_xattr_copy(xattrs, c->sh->dirfd, c->dst_data);
 	if (rc == 0 && (ps_sys->fchmodat(c->sh->dirfd, c->dst_data, st.st_mode & 07777, 0) < 0 ||
 			ps_sys->utimensat(c->sh->dirfd, c->dst_data, times, AT_SYMLINK_NOFOLLOW) < 0))
 		rc = -errno;

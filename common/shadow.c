@@ -1,5 +1,6 @@
 /* shadow.c - the shadow directory: its FORMAT page, the creation lock, path names (see shadow.h). */
 #include "shadow.h"
+#include "beneath.h"
 #include "log.h"
 #include "sys.h"
 
@@ -147,6 +148,7 @@ int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why,
 		snprintf(why, whysz, "%s", strerror(errno));
 		return rc;
 	}
+	ps_sys_guard_below(sh->dirfd);
 	rc = open_state(sh, create, why, whysz);
 	if (rc == 0 && lock_fd_locked(sh) < 0) {
 		rc = -errno;
@@ -165,8 +167,10 @@ void ps_shadow_close(struct ps_shadow *sh)
 		ps_sys->close(sh->statefd);
 	if (sh->lockfd >= 0)
 		ps_sys->close(sh->lockfd);
-	if (sh->dirfd >= 0)
+	if (sh->dirfd >= 0) {
+		ps_sys_guard_below(-1);
 		ps_sys->close(sh->dirfd);
+	}
 	sh->state = NULL;
 	sh->statefd = sh->dirfd = sh->lockfd = -1;
 }

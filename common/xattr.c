@@ -1,6 +1,7 @@
 /* xattr.c - extended attributes of entries that have lower ones (xattr.h). */
 #include "xattr.h"
 
+#include "beneath.h"
 #include "log.h"
 #include "sys.h"
 
@@ -61,11 +62,14 @@ static ssize_t names_of(const char *path, char **out)
 	}
 }
 
-int ps_xattr_copy(const char *from, const char *to)
+int ps_xattr_copy(const char *from, int to_dirfd, const char *to_rel)
 {
-	char *names, *value = NULL;
+	char *names, *value = NULL, to[PATH_MAX + 64];
 	ssize_t len = names_of(from, &names), n;
-	int rc = len < 0 ? (int)len : 0;
+	int rc = len < 0 ? (int)len : 0, pfd = rc ? -1 : ps_sys_path_beneath(to_dirfd, to_rel, to, sizeof(to));
+
+	if (pfd < 0 && rc == 0)
+		rc = pfd;
 
 	for (char *name = names; rc == 0 && name && name < names + len; name += strlen(name) + 1) {
 		if ((n = value_of(from, name, &value)) == -ENODATA)
@@ -82,6 +86,8 @@ int ps_xattr_copy(const char *from, const char *to)
 		value = NULL;
 	}
 	free(names);
+	if (pfd >= 0 && pfd != to_dirfd)
+		ps_sys->close(pfd);
 	return rc;
 }
 
@@ -94,17 +100,15 @@ int ps_file_xattrs_are_data(const struct ps_file *f)
  * must stay readable and writable by its owner (the file's own mode is the lower file's or the record's). */
 static int copy_to_data_file(struct ps_file *f)
 {
-	char lower[PATH_MAX], data[PATH_MAX * 2];
+	char lower[PATH_MAX];
 	struct stat before, after;
 	int rc;
 
 	if ((rc = ps_file_lower_path(f, lower, sizeof(lower))) < 0)
 		return rc;
-	if (snprintf(data, sizeof(data), "%s/%s", f->sh->path, f->data_path) >= (int)sizeof(data))
-		return -ENAMETOOLONG;
 	if (ps_sys->fstat(f->data_fd, &before) < 0)
 		return -errno;
-	if ((rc = ps_xattr_copy(lower, data)) < 0)
+	if ((rc = ps_xattr_copy(lower, f->sh->dirfd, f->data_path)) < 0)
 		return rc;
 	if (ps_sys->fstat(f->data_fd, &after) < 0)
 		return -errno;

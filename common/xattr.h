@@ -11,10 +11,11 @@
 
 #include "file.h"
 
-/* Copy every extended attribute of the entry at from onto the one at to (absolute paths; a last symlink is not
- * followed). A name in the security namespace that the kernel does not let this process set (an LSM label of
- * the lower filesystem) is left to the shadow's own value; any other failure: -errno. 0 when all are copied. */
-int ps_xattr_copy(const char *from, const char *to);
+/* Copy every extended attribute of the entry at from (an absolute path) onto the one at to below to_dirfd (a
+ * last symlink is not followed in either; none on the way to the copy: beneath.h). A name in the security
+ * namespace that the kernel does not let this process set (an LSM label of the lower filesystem) is left to the
+ * shadow's own value; any other failure: -errno. 0 when all are copied. */
+int ps_xattr_copy(const char *from, int to_dirfd, const char *to);
 
 /* f, a file with a lower file, takes its attributes on its data file: copied from the lower file once (under the
  * shadow's creation lock, so that two processes do not copy over each other's change), then PS_ATTR_XATTRS is set.

@@ -17,6 +17,7 @@
 #include "shim.h"
 #include "log.h"
 #include "merge.h"
+#include "sys.h"
 #include "xattr.h"
 
 #include <errno.h>
@@ -93,20 +94,21 @@ static int may_change(const struct stat *st, const struct attr *a)
 	}
 }
 
-/* The real call on a data file or directory of the shadow (dirfd-relative). */
+/* The real call on a data file or directory of the shadow (dirfd-relative: the engine's table, which follows no
+ * symlink on the way inside the shadow). */
 static int apply_real(int dirfd, const char *path, const struct attr *a)
 {
 	int r;
 
 	switch (a->kind) {
 	case ATTR_MODE:
-		r = REAL(fchmodat)(dirfd, path, a->mode, 0);
+		r = ps_sys->fchmodat(dirfd, path, a->mode, 0);
 		break;
 	case ATTR_OWNER:
-		r = REAL(fchownat)(dirfd, path, a->uid, a->gid, AT_SYMLINK_NOFOLLOW);
+		r = ps_sys->fchownat(dirfd, path, a->uid, a->gid, AT_SYMLINK_NOFOLLOW);
 		break;
 	default:
-		r = REAL(utimensat)(dirfd, path, a->times, AT_SYMLINK_NOFOLLOW);
+		r = ps_sys->utimensat(dirfd, path, a->times, AT_SYMLINK_NOFOLLOW);
 		break;
 	}
 	return r < 0 ? -errno : 0;
@@ -215,7 +217,7 @@ int ps_lower_symlink_own(const struct ps_target *t, const struct stat *st, char 
 	struct ps_shadow *sh = ps_shadow_get();
 	const char *enc = ps_cfg.prefix[t->prefix].enc;
 	struct timespec times[2] = { st->st_atim, st->st_mtim };
-	char target[PATH_MAX], abs[PATH_MAX * 2];
+	char target[PATH_MAX];
 	ssize_t n;
 	int rc;
 
@@ -223,17 +225,15 @@ int ps_lower_symlink_own(const struct ps_target *t, const struct stat *st, char 
 		return -EROFS;
 	if ((rc = ps_shadow_path(meta, metasz, "meta", enc, t->rel)) < 0)
 		return rc;
-	if (snprintf(abs, sizeof(abs), "%s/%s", sh->path, meta) >= (int)sizeof(abs))
-		return -ENAMETOOLONG;
 	if ((n = REAL(readlinkat)(AT_FDCWD, t->path, target, sizeof(target) - 1)) < 0)
 		return -errno;
 	target[n] = '\0';
 	if ((rc = ps_ns_symlink(sh, enc, t->rel, target)) < 0)
 		return rc;
 	/* the lower link's owner where the kernel lets us (it does for its owner and root), and its times */
-	REAL(fchownat)(sh->dirfd, meta, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
-	REAL(utimensat)(sh->dirfd, meta, times, AT_SYMLINK_NOFOLLOW);
-	return ps_xattr_copy(t->path, abs);
+	ps_sys->fchownat(sh->dirfd, meta, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+	ps_sys->utimensat(sh->dirfd, meta, times, AT_SYMLINK_NOFOLLOW);
+	return ps_xattr_copy(t->path, sh->dirfd, meta);
 }
 
 /* A lower symlink takes the change once it is the shadow's. A symlink has no mode to change. */

@@ -39,7 +39,7 @@ int ps_dir_open(const struct ps_target *t, int flags)
 			return -EROFS;
 		if ((rc = ps_target_data_path(t, data, sizeof(data))) < 0)
 			return rc;
-		fd = REAL(openat)(sh->dirfd, data, flags | O_NOFOLLOW);
+		fd = ps_shadow_openat(sh, data, flags | O_NOFOLLOW, 0);
 	}
 	if (fd < 0)
 		return -errno;

@@ -8,6 +8,7 @@
 #include "shim.h"
 #include "log.h"
 #include "path.h"
+#include "beneath.h"
 #include "sys.h"
 
 #include <dlfcn.h>
@@ -159,7 +160,8 @@ static void fill_sys(void)
 	shim_sys.llistxattr = REAL(llistxattr);
 	shim_sys.lgetxattr = REAL(lgetxattr);
 	shim_sys.lsetxattr = REAL(lsetxattr);
-	ps_sys = &shim_sys;
+	shim_sys.syscall = REAL(syscall);
+	ps_sys = ps_sys_guard(&shim_sys);
 }
 
 static void init_log(void)

@@ -9,6 +9,7 @@
  * Opening for writing creates the record and a sparse data file; it copies nothing (the first write does).
  */
 #include "shim.h"
+#include "beneath.h"
 #include "log.h"
 #include "ns.h"
 #include "merge.h"
@@ -59,10 +60,28 @@ static int open_lower(const struct ps_target *t, int flags, mode_t mode, const s
 }
 
 /* Hand the program a descriptor of f's data file; takes over the reference f. */
+int ps_shadow_openat(const struct ps_shadow *sh, const char *path, int flags, mode_t mode)
+{
+	const char *base;
+	int pfd = ps_sys_parent_beneath(sh->dirfd, path, &base), fd, saved;
+
+	if (pfd < 0) {
+		errno = -pfd;
+		return -1;
+	}
+	fd = REAL(openat)(pfd, base, flags, mode);
+	if (pfd != sh->dirfd) {
+		saved = errno;
+		REAL(close)(pfd);
+		errno = saved;
+	}
+	return fd;
+}
+
 static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
 {
 	int dflags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_DIRECTORY | O_NOCTTY);
-	int fd = REAL(openat)(f->sh->dirfd, f->data_path, dflags | O_NOFOLLOW);
+	int fd = ps_shadow_openat(f->sh, f->data_path, dflags | O_NOFOLLOW, 0);
 	int rc;
 
 	if (fd < 0) {
@@ -117,7 +136,7 @@ static int open_tmpfile(const struct ps_target *t, int flags, mode_t mode)
 	strcat(dir, "/.");
 	if ((rc = ps_shadow_make_parents(sh, dir)) < 0)
 		return rc;
-	fd = REAL(openat)(sh->dirfd, dir, flags, mode);
+	fd = ps_shadow_openat(sh, dir, flags, mode);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -129,7 +148,7 @@ static int open_special(const struct ps_target *t, int flags)
 
 	if (!sh || ps_target_data_path(t, data, sizeof(data)) < 0)
 		return -EROFS;
-	fd = REAL(openat)(sh->dirfd, data, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOFOLLOW);
+	fd = ps_shadow_openat(sh, data, (flags & ~(O_CREAT | O_EXCL | O_TRUNC)) | O_NOFOLLOW, 0);
 	return fd < 0 ? -errno : fd;
 }
 
@@ -142,7 +161,7 @@ static int open_link_itself(const struct ps_target *t, int flags)
 
 	if (!sh || ps_shadow_path(meta, sizeof(meta), "meta", ps_cfg.prefix[t->prefix].enc, t->rel) < 0)
 		return -EROFS;
-	fd = REAL(openat)(sh->dirfd, meta, flags | O_NOFOLLOW);
+	fd = ps_shadow_openat(sh, meta, flags | O_NOFOLLOW, 0);
 	return fd < 0 ? -errno : fd;
 }
 

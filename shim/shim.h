@@ -293,6 +293,9 @@ int ps_lower_symlink_own(const struct ps_target *t, const struct stat *st, char 
 int ps_may_change_parent(const struct ps_target *t);
 
 /* ---- open.c ---- */
+/* openat of a path inside the shadow directory for the program (a descriptor of its own), no symlink followed on
+ * the way (beneath.h). */
+int ps_shadow_openat(const struct ps_shadow *sh, const char *path, int flags, mode_t mode);
 int ps_open_target(const struct ps_target *t, int flags, mode_t mode);
 int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode);
 /* What libc's own __open64_nocancel and __close_nocancel jump to (patch.c). */

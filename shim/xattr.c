@@ -11,6 +11,7 @@
  */
 #include "shim.h"
 #include "log.h"
+#include "beneath.h"
 #include "merge.h"
 #include "xattr.h"
 
@@ -35,7 +36,8 @@ struct xattr_call {
 struct xattr_place {
 	char path[PATH_MAX * 2];
 	int follow;
-	int fd; /* >= 0: the call runs on it */
+	int fd;       /* >= 0: the call runs on it */
+	int close_fd; /* >= 0: the guarded parent directory path goes through, closed after the call */
 };
 
 static int changes(const struct xattr_call *c)
@@ -69,13 +71,24 @@ static ssize_t real_call(const struct xattr_place *p, const struct xattr_call *c
 	}
 }
 
-static int place_path(struct xattr_place *p, const char *fmt_dir, const char *path)
+static int place_path(struct xattr_place *p, const char *path)
 {
 	p->fd = -1;
 	p->follow = 0;
-	return snprintf(p->path, sizeof(p->path), "%s%s%s", fmt_dir, *fmt_dir ? "/" : "", path) >= (int)sizeof(p->path)
-		       ? -ENAMETOOLONG
-		       : 0;
+	return snprintf(p->path, sizeof(p->path), "%s", path) >= (int)sizeof(p->path) ? -ENAMETOOLONG : 0;
+}
+
+/* An object of the shadow's (path relative to its directory), reached without following a symlink on the way. */
+static int place_shadow(struct xattr_place *p, const struct ps_shadow *sh, const char *path)
+{
+	int pfd = ps_sys_path_beneath(sh->dirfd, path, p->path, sizeof(p->path));
+
+	if (pfd < 0)
+		return pfd;
+	p->fd = -1;
+	p->follow = 0;
+	p->close_fd = pfd != sh->dirfd ? pfd : -1;
+	return 0;
 }
 
 /* A removal of a name the entry does not have changes nothing: ENODATA, and nothing copied up for it (libacl's
@@ -123,7 +136,7 @@ static int file_place(struct ps_file *f, const struct xattr_call *c, int use_fds
 		return 0;
 	}
 	if (ps_file_xattrs_are_data(f))
-		return place_path(p, f->sh->path, f->data_path);
+		return place_shadow(p, f->sh, f->data_path);
 	p->fd = -1;
 	p->follow = 0;
 	return ps_file_lower_path(f, p->path, sizeof(p->path));
@@ -139,7 +152,7 @@ static int lower_entry_place(const struct ps_target *t, const struct stat *st, c
 	struct ps_file *f;
 	int rc;
 
-	if ((rc = place_path(p, "", t->path)) < 0 || !changes(c) || (rc = removes_nothing(p, c)) < 0)
+	if ((rc = place_path(p, t->path)) < 0 || !changes(c) || (rc = removes_nothing(p, c)) < 0)
 		return rc;
 	if (!sh)
 		return -EROFS;
@@ -154,12 +167,12 @@ static int lower_entry_place(const struct ps_target *t, const struct stat *st, c
 		if ((rc = ps_ns_dir_own_attrs(sh, ps_cfg.prefix[t->prefix].enc, t->rel, st)) < 0 ||
 		    (rc = ps_target_data_path(t, rel, sizeof(rel))) < 0)
 			return rc;
-		return place_path(p, sh->path, rel);
+		return place_shadow(p, sh, rel);
 	}
 	if (S_ISLNK(st->st_mode)) {
 		if ((rc = ps_lower_symlink_own(t, st, rel, sizeof(rel))) < 0)
 			return rc;
-		return place_path(p, sh->path, rel);
+		return place_shadow(p, sh, rel);
 	}
 	ps_debug("%s: extended attributes of a lower device or FIFO cannot change", t->path);
 	return -EROFS;
@@ -189,7 +202,7 @@ static int target_place(const struct ps_target *t, const struct xattr_call *c, s
 			return -EROFS;
 		rc = t->ns.state == PS_NS_SYMLINK ? ps_shadow_path(rel, sizeof(rel), "meta", ps_cfg.prefix[t->prefix].enc, t->rel)
 						  : ps_target_data_path(t, rel, sizeof(rel));
-		return rc < 0 ? rc : place_path(p, sh->path, rel);
+		return rc < 0 ? rc : place_shadow(p, sh, rel);
 	}
 	return lower_entry_place(t, &st, c, p);
 }
@@ -202,10 +215,17 @@ static long run(const struct xattr_place *p, const struct xattr_call *c)
 	return n < 0 ? -errno : n;
 }
 
+static void place_done(struct xattr_place *p)
+{
+	if (p->close_fd >= 0)
+		REAL(close)(p->close_fd);
+	p->close_fd = -1;
+}
+
 /* By path: the call's return value, errno set. */
 static long path_xattr(const char *path, int follow, const struct xattr_call *c)
 {
-	struct xattr_place p = { .fd = -1, .follow = follow };
+	struct xattr_place p = { .fd = -1, .follow = follow, .close_fd = -1 };
 	struct ps_target t;
 	int saved = errno;
 	long rc;
@@ -222,6 +242,7 @@ static long path_xattr(const char *path, int follow, const struct xattr_call *c)
 	}
 	if (rc > 0 && (rc = target_place(&t, c, &p)) == 0)
 		rc = run(&p, c);
+	place_done(&p);
 	ps_leave();
 	return ps_ret(rc < 0 ? ps_errno_for_program((int)rc) : rc, saved);
 }
@@ -231,7 +252,7 @@ static long path_xattr(const char *path, int follow, const struct xattr_call *c)
  * descriptor outside the tree) passes through. */
 static long fd_xattr(int fd, const struct xattr_call *c)
 {
-	struct xattr_place p = { .fd = fd };
+	struct xattr_place p = { .fd = fd, .close_fd = -1 };
 	struct ps_open *o;
 	struct ps_target t;
 	int saved = errno;
@@ -256,6 +277,7 @@ static long fd_xattr(int fd, const struct xattr_call *c)
 	}
 	if (rc == 0)
 		rc = run(&p, c);
+	place_done(&p);
 	return ps_fd_done(o, rc, saved);
 }
 

@@ -12,6 +12,7 @@
 #include "exec.h"
 #include "guard.h"
 #include "path.h"
+#include "beneath.h"
 #include "shadow.h"
 #include "tree.h"
 #include "version.h"
@@ -596,6 +597,7 @@ int main(int argc, char **argv)
 	uint64_t flags;
 	int via_shell;
 
+	ps_sys = ps_sys_guard(&ps_sys_libc); /* the shadow's paths never lead out of it (beneath.h) */
 	if (argc > 2 && strcmp(argv[1], "--exec-shimmed") == 0)
 		exec_shimmed(argv + 2);
 	parse_args(argc, argv, &o);

@@ -12,6 +12,7 @@
 #include "merge.h"
 #include "ns.h"
 #include "record.h"
+#include "beneath.h"
 #include "shadow.h"
 #include "tree.h"
 #include "version.h"
@@ -481,6 +482,7 @@ int main(int argc, char **argv)
 	struct ps_shadow sh;
 	int status;
 
+	ps_sys = ps_sys_guard(&ps_sys_libc); /* the shadow's paths never lead out of it (beneath.h) */
 	init_log();
 	parse_args(argc, argv, &o);
 	if (strcmp(o.args[0], "ls") != 0 && strcmp(o.args[0], "cat") != 0)

@@ -85,3 +85,22 @@ os.fdatasync(fd)
 	END
 	diff -u "$T/expected" "$T/order"
 }
+
+# A shadow directory someone else could write (a CI cache restored from anywhere) with a symlink planted where the
+# engine expects a directory of its own: no write may follow it out (docs/DESIGN.md, beneath.h).
+@test "a symlink planted inside the shadow directory leads no write out of it: EIO and one line naming it" {
+	mkdir -p "$T/outside"
+	in_ro_ns '
+		ps_exec mkdir "$RO/d"
+		ps_exec sh -c "echo one >\"\$1/d/one\"" sh "$RO"
+		rm -rf "$(shadow_data d)" && ln -s "$T/outside" "$(shadow_data d)"
+		for cmd in "echo two >\"\$1/d/two\"" "echo more >>\"\$1/d/one\"" "mkdir \"\$1/d/sub\"" "mv \"\$1/big\" \"\$1/d/big\""; do
+			if ps_exec sh -c "$cmd" sh "$RO" 2>>"$XOUT/err"; then echo "succeeded: $cmd" >>"$XOUT/out"; fi
+		done
+	'
+	[ ! -s "$T/out/ro/out" ] || { cat "$T/out/ro/out"; false; }
+	grep -q "a symbolic link on the way inside the shadow directory" "$T/out/ro/err"
+	grep -q "Input/output error" "$T/out/ro/err"
+	expect_eq "$(find "$T/outside" -mindepth 1 | wc -l)" 0 "entries made outside the shadow"
+	assert_lower_unchanged
+}

@@ -1,0 +1,261 @@
+/* ps-torture.c - random writes that a test can kill at any instant, and the check of what the file holds after.
+ *
+ *   ps-torture write FILE LOG SEED COUNT [PROCS INDEX]
+ *       COUNT (0: until killed) pwrites of 1..8192 bytes at random offsets into FILE. Before each write a line
+ *       "w SEQ OFF LEN" goes to LOG (O_APPEND, outside the tree), after it returned "d SEQ N" (N bytes written).
+ *       The bytes of write SEQ are a function of (SEQ, file offset), so the check can tell whose byte it reads.
+ *       With PROCS and INDEX, the process writes only in the stripes of 12289 bytes whose number % PROCS == INDEX:
+ *       processes never write the same byte, but neighbours share pages (and copy them up at the same instant).
+ *   ps-torture verify [--settle] FILE ORIG LOG...
+ *       Replays every LOG over ORIG (the lower bytes) and compares with FILE as read: each byte must be what the
+ *       writes that returned made it; inside the one write per log that had not returned, each page must be all
+ *       old or all new (the kernel's own pwrite tears at page boundaries at most). Prints "verified N writes" or
+ *       the first difference, and exits 1 on one. --settle then makes the file as read the new ORIG and starts
+ *       each LOG again from it, so that writing can go on from a known state (and the next check replays only
+ *       what was written since).
+ * SEQ numbers of one log are unique: a writer resumes after the highest SEQ in its log.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PAGE 4096
+#define MAX_WRITE 8192
+#define STRIPE 12289
+
+static int settling; /* verify --settle */
+
+static uint8_t byte_of(uint64_t seq, uint64_t off)
+{
+	uint64_t x = seq * 0x9E3779B97F4A7C15ull ^ off * 0xC2B2AE3D27D4EB4Full;
+
+	x ^= x >> 29;
+	return (uint8_t)(x * 0xBF58476D1CE4E5B9ull >> 56);
+}
+
+static uint64_t next_random(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+static void die(const char *what, const char *path)
+{
+	fprintf(stderr, "ps-torture: %s %s: %s\n", what, path, strerror(errno));
+	exit(2);
+}
+
+/* The highest SEQ in log (0: none). */
+static uint64_t last_seq(const char *log)
+{
+	FILE *f = fopen(log, "r");
+	uint64_t seq, last = 0;
+	char kind;
+
+	if (!f)
+		return 0;
+	while (fscanf(f, " %c %lu %*[^\n]", &kind, &seq) == 2)
+		if (seq > last)
+			last = seq;
+	fclose(f);
+	return last;
+}
+
+static void log_line(int fd, const char *line, const char *log)
+{
+	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+		die("write", log);
+}
+
+static int cmd_write(int argc, char **argv)
+{
+	const char *path = argv[0], *log = argv[1];
+	uint64_t rnd = strtoull(argv[2], NULL, 0) * 2 + 1, count = strtoull(argv[3], NULL, 0);
+	uint64_t procs = argc > 5 ? strtoull(argv[4], NULL, 0) : 1, index = argc > 5 ? strtoull(argv[5], NULL, 0) : 0;
+	uint64_t seq = last_seq(log);
+	int fd = open(path, O_RDWR), lfd = open(log, O_WRONLY | O_APPEND | O_CREAT, 0644);
+	uint8_t buf[MAX_WRITE];
+	char line[96];
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		die("open", path);
+	if (lfd < 0)
+		die("open", log);
+	if ((uint64_t)st.st_size < (uint64_t)STRIPE * procs)
+		return fprintf(stderr, "ps-torture: %s is too small\n", path), 2;
+	for (uint64_t i = 0; count == 0 || i < count; i++) {
+		uint64_t stripes = (uint64_t)st.st_size / STRIPE / procs, stripe = next_random(&rnd) % stripes * procs + index;
+		uint64_t len = next_random(&rnd) % MAX_WRITE + 1, off = stripe * STRIPE + next_random(&rnd) % (STRIPE - len + 1);
+		ssize_t n;
+
+		seq++;
+		for (uint64_t b = 0; b < len; b++)
+			buf[b] = byte_of(seq, off + b);
+		snprintf(line, sizeof(line), "w %lu %lu %lu\n", seq, off, len);
+		log_line(lfd, line, log);
+		if ((n = pwrite(fd, buf, len, (off_t)off)) < 0)
+			die("pwrite", path);
+		snprintf(line, sizeof(line), "d %lu %zd\n", seq, n);
+		log_line(lfd, line, log);
+	}
+	return close(fd) != 0;
+}
+
+struct pending {
+	uint64_t seq, off, len;
+	int open;
+};
+
+/* Apply the writes of log that returned to model; the one that had not, into *p. Returns the writes applied. */
+static uint64_t replay(const char *log, uint8_t *model, uint64_t size, struct pending *p)
+{
+	FILE *f = fopen(log, "r");
+	uint64_t seq, a, b, applied = 0;
+	struct pending w = { 0 };
+	char kind;
+
+	if (!f)
+		die("open", log);
+	memset(p, 0, sizeof(*p));
+	while (fscanf(f, " %c %lu", &kind, &seq) == 2) {
+		if (kind == 'x') /* a log started again by verify --settle */
+			continue;
+		if (fscanf(f, " %lu", &a) != 1)
+			break;
+		if (kind == 'w') {
+			if (fscanf(f, " %lu", &b) != 1)
+				break;
+			w = (struct pending){ seq, a, b, 1 };
+			continue;
+		}
+		if (!w.open || w.seq != seq || a > w.len || w.off + a > size) {
+			fprintf(stderr, "ps-torture: %s: a done line without its write at seq %lu\n", log, seq);
+			exit(2);
+		}
+		for (uint64_t i = 0; i < a; i++)
+			model[w.off + i] = byte_of(seq, w.off + i);
+		w.open = 0;
+		applied++;
+	}
+	fclose(f);
+	*p = w;
+	return applied;
+}
+
+/* A page as read: bytes no write in flight covers must be the model's; those of each write in flight (one per log
+ * at most, and logs never write the same byte) must be all old or all new within the page. */
+static int page_matches(const uint8_t *got, const uint8_t *model, const struct pending *pend, int npend,
+			uint64_t page_off, uint64_t n)
+{
+	for (int i = 0; i < npend; i++) {
+		const struct pending *p = &pend[i];
+		uint64_t lo = p->off > page_off ? p->off : page_off, hi = p->off + p->len;
+		int old = 1, new = 1;
+
+		if (!p->open)
+			continue;
+		hi = hi < page_off + n ? hi : page_off + n;
+		for (uint64_t at = lo; at < hi; at++) {
+			old &= got[at - page_off] == model[at];
+			new &= got[at - page_off] == byte_of(p->seq, at);
+		}
+		if (!old && !new)
+			return 0;
+	}
+	for (uint64_t at = page_off; at < page_off + n; at++) {
+		int inside = 0;
+
+		for (int i = 0; i < npend && !inside; i++)
+			inside = pend[i].open && at >= pend[i].off && at < pend[i].off + pend[i].len;
+		if (!inside && got[at - page_off] != model[at])
+			return 0;
+	}
+	return 1;
+}
+
+/* After a check that passed: the file as it reads is the new baseline (ORIG), and each log starts again from it
+ * (its last SEQ kept, so that the writer's SEQs stay unique), so that a long run of kills replays only the writes
+ * since the last one. */
+static void settle(const char *orig, int fd, uint64_t size, char **logs, int nlogs)
+{
+	uint8_t buf[1 << 16];
+	char line[64];
+	int ofd = open(orig, O_WRONLY), lfd;
+
+	if (ofd < 0)
+		die("open", orig);
+	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
+		size_t n = size - off < sizeof(buf) ? (size_t)(size - off) : sizeof(buf);
+
+		if (pread(fd, buf, n, (off_t)off) != (ssize_t)n || pwrite(ofd, buf, n, (off_t)off) != (ssize_t)n)
+			die("copy to", orig);
+	}
+	close(ofd);
+	for (int i = 0; i < nlogs; i++) {
+		uint64_t seq = last_seq(logs[i]);
+
+		if ((lfd = open(logs[i], O_WRONLY | O_TRUNC)) < 0)
+			die("open", logs[i]);
+		snprintf(line, sizeof(line), "x %lu\n", seq);
+		log_line(lfd, line, logs[i]);
+		close(lfd);
+	}
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	const char *path = argv[0], *orig = argv[1];
+	int fd = open(orig, O_RDONLY), ffd;
+	uint8_t *model, page[PAGE];
+	struct pending *pend;
+	uint64_t size, total = 0;
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0)
+		die("open", orig);
+	size = (uint64_t)st.st_size;
+	if (!(model = malloc(size ? size : 1)) || !(pend = calloc((size_t)argc, sizeof(*pend))))
+		return fprintf(stderr, "ps-torture: out of memory\n"), 2;
+	if (pread(fd, model, size, 0) != (ssize_t)size)
+		die("read", orig);
+	close(fd);
+	for (int i = 2; i < argc; i++)
+		total += replay(argv[i], model, size, &pend[i]);
+	if ((ffd = open(path, O_RDONLY)) < 0 || fstat(ffd, &st) < 0)
+		die("open", path);
+	if ((uint64_t)st.st_size != size)
+		return printf("size %lld, expected %lu\n", (long long)st.st_size, size), 1;
+	for (uint64_t off = 0; off < size; off += PAGE) {
+		uint64_t n = size - off < PAGE ? size - off : PAGE;
+		if (pread(ffd, page, n, (off_t)off) != (ssize_t)n)
+			die("read", path);
+		if (!page_matches(page, model, pend + 2, argc - 2, off, n))
+			return printf("page at %lu differs from the writes that returned (and any one in flight)\n", off), 1;
+	}
+	if (settling)
+		settle(orig, ffd, size, argv + 2, argc - 2);
+	printf("verified %lu writes\n", total);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 6 && strcmp(argv[1], "write") == 0)
+		return cmd_write(argc - 2, argv + 2);
+	if (argc >= 6 && strcmp(argv[1], "verify") == 0 && strcmp(argv[2], "--settle") == 0) {
+		settling = 1;
+		return cmd_verify(argc - 3, argv + 3);
+	}
+	if (argc >= 5 && strcmp(argv[1], "verify") == 0)
+		return cmd_verify(argc - 2, argv + 2);
+	fprintf(stderr, "usage: ps-torture write FILE LOG SEED COUNT [PROCS INDEX] | verify [--settle] FILE ORIG LOG...\n");
+	return 2;
+}

@@ -10,6 +10,7 @@
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,9 +23,14 @@ void ps_sys_guard_below(int dirfd)
 	__atomic_store_n(&shadow_fd, dirfd, __ATOMIC_RELEASE);
 }
 
+static int shadow_at(int dirfd)
+{
+	return dirfd >= 0 && dirfd == __atomic_load_n(&shadow_fd, __ATOMIC_ACQUIRE);
+}
+
 static int guarded_at(int dirfd, const char *path)
 {
-	return dirfd >= 0 && dirfd == __atomic_load_n(&shadow_fd, __ATOMIC_ACQUIRE) && strchr(path, '/');
+	return shadow_at(dirfd) && strchr(path, '/');
 }
 
 int ps_sys_parent_beneath(int dirfd, const char *path, const char **base)
@@ -133,9 +139,35 @@ static int g_utimensat(int dirfd, const char *path, const struct timespec times[
 	BENEATH(dirfd, path, inner->utimensat(pfd, base, times, flags));
 }
 
+/* fchmodat follows a last symlink (AT_SYMLINK_NOFOLLOW is not there before fchmodat2): inside the shadow the
+ * object is opened without following one and changed through its descriptor's /proc name. */
+static int chmod_nofollow(int dirfd, const char *name, mode_t mode)
+{
+	struct stat st;
+	char proc[64];
+	int fd = inner->openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc, saved;
+
+	if (fd < 0)
+		return -1;
+	if (inner->fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+		ps_error("%s: a symbolic link inside the shadow directory where a file was expected: refused", name);
+		rc = -1;
+		errno = EILSEQ;
+	} else {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		rc = inner->fchmodat(AT_FDCWD, proc, mode, 0);
+	}
+	saved = errno;
+	inner->close(fd);
+	errno = saved;
+	return rc;
+}
+
 static int g_fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 {
-	BENEATH(dirfd, path, inner->fchmodat(pfd, base, mode, flags));
+	if (!shadow_at(dirfd))
+		return inner->fchmodat(dirfd, path, mode, flags);
+	BENEATH(dirfd, path, chmod_nofollow(pfd, base, mode));
 }
 
 static int g_fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)

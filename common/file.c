@@ -326,7 +326,7 @@ static int set_data_ino(int rfd, int dfd)
  * opens it O_RDWR (a 0444 file made by a non-root program must still be written through the descriptor that made
  * it, and read by the next process). It gets owner read and write, and the mode the program sees - requested,
  * as the kernel narrowed it by the umask - goes into the record (rfd, not yet in place). An unnamed file (O_TMPFILE)
- * was made by the program itself: its mode is what it is. */
+ * was made by the program itself: requested is the mode it had (unnamed_mode). */
 static int settle_new_mode(struct ps_shadow *sh, struct ps_file *f, int rfd, int dfd, mode_t requested, int unnamed)
 {
 	struct stat st;
@@ -335,7 +335,7 @@ static int settle_new_mode(struct ps_shadow *sh, struct ps_file *f, int rfd, int
 	if (ps_sys->fstat(dfd, &st) < 0)
 		return -errno;
 	/* the data file was made with requested | 0600: its owner bits are requested's only where the umask let them */
-	seen = unnamed ? st.st_mode & 07777 : (requested & st.st_mode & 0700) | (st.st_mode & 07077);
+	seen = unnamed ? requested : (requested & st.st_mode & 0700) | (st.st_mode & 07077);
 	if ((st.st_mode & 0600) != 0600 && ps_sys->fchmodat(sh->dirfd, f->data_path, (st.st_mode & 07777) | 0600, 0) < 0)
 		return -errno;
 	return seen == ((st.st_mode & 07777) | 0600) ? 0 : ps_record_file_set_mode(rfd, seen);
@@ -354,6 +354,22 @@ static int link_unnamed(struct ps_shadow *sh, struct ps_file *f, int unnamed)
 	return ps_sys->openat(sh->dirfd, f->data_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 }
 
+/* The mode the program made an unnamed file with (O_TMPFILE), in *mode; the file itself gets owner read and
+ * write if it lacks them (every process opens a data file O_RDWR, settle_new_mode). 0 or -errno. */
+static int unnamed_mode(int unnamed, mode_t *mode)
+{
+	char proc[64];
+	struct stat st;
+
+	if (ps_sys->fstat(unnamed, &st) < 0)
+		return -errno;
+	*mode = st.st_mode & 07777;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", unnamed);
+	if ((*mode & 0600) != 0600 && ps_sys->fchmodat(AT_FDCWD, proc, *mode | 0600, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Make the data file (sparse, at the lower size, with the lower's times) and the record, under the lock. */
 static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct stat *lower, mode_t mode, int unnamed)
 {
@@ -362,9 +378,11 @@ static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct s
 	if ((rc = ps_shadow_make_parents(sh, f->data_path)) < 0 || (rc = ps_shadow_make_parents(sh, f->meta_path)) < 0)
 		return rc;
 	/* A data file without a record is the leftover of an interrupted creation: start it afresh. */
-	if (unnamed >= 0)
+	if (unnamed >= 0) {
+		if ((rc = unnamed_mode(unnamed, &mode)) < 0)
+			return rc;
 		dfd = link_unnamed(sh, f, unnamed);
-	else
+	} else
 		dfd = ps_sys->openat(sh->dirfd, f->data_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 				     (lower ? lower->st_mode & 07777 : mode) | 0600);
 	if (dfd < 0)

@@ -332,7 +332,7 @@ int ps_merge_stat(struct ps_file *f, struct stat *st)
 		return -errno;
 	if (f->lower_fd < 0) { /* a new file: its data file's, but a mode it cannot carry is the record's */
 		if (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)
-			st->st_mode = S_IFREG | f->rec.hdr->mode;
+			st->st_mode = S_IFREG | (f->rec.hdr->mode & 07777);
 		return 0;
 	}
 	if (ps_sys->fstat(f->lower_fd, &lst) < 0)

@@ -137,16 +137,22 @@ int ps_record_check_header(const struct ps_record_disk *hdr, uint64_t file_size,
 
 int ps_record_peek(int fd, struct ps_record_disk *hdr)
 {
-	const size_t want = offsetof(struct ps_record_disk, backing_gen);
+	const size_t first = offsetof(struct ps_record_disk, backing_gen);
 	char why[160];
-	ssize_t n = ps_sys->pread(fd, hdr, want, 0);
+	ssize_t n = ps_sys->pread(fd, hdr, first, 0);
 
 	if (n < 0)
 		return -errno;
-	if ((size_t)n != want)
+	if ((size_t)n != first)
 		return -EILSEQ;
 	if (hdr->flags & PS_REC_HAS_LOWER)
 		return 1;
+	/* the check reads the origin too (at 1024): the rest of the header page */
+	n = ps_sys_pread_full(fd, (char *)hdr + first, sizeof(*hdr) - first, (off_t)first);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != sizeof(*hdr) - first)
+		return -EILSEQ;
 	return ps_record_check_header(hdr, PS_RECORD_HEADER_SIZE, NULL, why, sizeof(why));
 }
 

@@ -87,8 +87,9 @@ int ps_record_load(struct ps_record *rec, int fd, const struct stat *lower, cons
 
 /* Validate a header page alone (used by load and by the tools). why receives a short reason on failure. */
 /* Read and check the header of the record open at fd without mapping it - enough to tell a file that lives wholly
- * in the shadow (no PS_REC_HAS_LOWER) from one with a lower file: 0 (hdr filled up to data_ino), 1 when it has a
- * lower file (only the fields up to data_ino read, identity not checked), or -errno (-EILSEQ: not a valid one). */
+ * in the shadow (no PS_REC_HAS_LOWER) from one with a lower file: 0 (the whole header page read and checked), 1
+ * when it has a lower file (only the fields up to data_ino read, identity not checked), or -errno (-EILSEQ: not a
+ * valid one). */
 int ps_record_peek(int fd, struct ps_record_disk *hdr);
 
 int ps_record_check_header(const struct ps_record_disk *hdr, uint64_t file_size, const struct stat *lower,

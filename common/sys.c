@@ -47,6 +47,7 @@ const struct ps_sys ps_sys_libc = {
 	.llistxattr = llistxattr,
 	.lgetxattr = lgetxattr,
 	.lsetxattr = lsetxattr,
+	.fsetxattr = fsetxattr,
 	.syscall = syscall,
 };
 

@@ -46,6 +46,7 @@ struct ps_sys {
 	ssize_t (*llistxattr)(const char *path, char *list, size_t size);
 	ssize_t (*lgetxattr)(const char *path, const char *name, void *value, size_t size);
 	int (*lsetxattr)(const char *path, const char *name, const void *value, size_t size, int flags);
+	int (*fsetxattr)(int fd, const char *name, const void *value, size_t size, int flags);
 	long (*syscall)(long nr, ...);
 };
 

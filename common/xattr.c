@@ -6,6 +6,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,23 +63,24 @@ static ssize_t names_of(const char *path, char **out)
 	}
 }
 
-int ps_xattr_copy(const char *from, int to_dirfd, const char *to_rel)
+/* Copy every name of from onto the object open at to_fd, or else at the path to (not followed). */
+static int copy_names(const char *from, int to_fd, const char *to)
 {
-	char *names, *value = NULL, to[PATH_MAX + 64];
+	char *names, *value = NULL;
 	ssize_t len = names_of(from, &names), n;
-	int rc = len < 0 ? (int)len : 0, pfd = rc ? -1 : ps_sys_path_beneath(to_dirfd, to_rel, to, sizeof(to));
-
-	if (pfd < 0 && rc == 0)
-		rc = pfd;
+	int rc = len == -EACCES || len == -EPERM ? 0 : len < 0 ? (int)len : 0; /* what the caller may not read, it
+										  * cannot tell is missing */
 
 	for (char *name = names; rc == 0 && name && name < names + len; name += strlen(name) + 1) {
-		if ((n = value_of(from, name, &value)) == -ENODATA)
-			continue; /* removed since the listing */
+		if ((n = value_of(from, name, &value)) == -ENODATA || n == -EACCES || n == -EPERM)
+			continue; /* removed since the listing, or not this caller's to read */
 		if (n < 0) {
 			rc = (int)n;
 			break;
 		}
-		if (ps_sys->lsetxattr(to, name, value, (size_t)n, 0) < 0 && !label_left_alone(name, errno)) {
+		if ((to_fd >= 0 ? ps_sys->fsetxattr(to_fd, name, value, (size_t)n, 0)
+				: ps_sys->lsetxattr(to, name, value, (size_t)n, 0)) < 0 &&
+		    !label_left_alone(name, errno)) {
 			rc = -errno;
 			ps_error("%s: extended attribute %s cannot be copied into the shadow: %s", from, name, strerror(errno));
 		}
@@ -86,7 +88,18 @@ int ps_xattr_copy(const char *from, int to_dirfd, const char *to_rel)
 		value = NULL;
 	}
 	free(names);
-	if (pfd >= 0 && pfd != to_dirfd)
+	return rc;
+}
+
+int ps_xattr_copy(const char *from, int to_dirfd, const char *to_rel)
+{
+	char to[PATH_MAX + 64];
+	int pfd = ps_sys_path_beneath(to_dirfd, to_rel, to, sizeof(to)), rc;
+
+	if (pfd < 0)
+		return pfd;
+	rc = copy_names(from, -1, to);
+	if (pfd != to_dirfd)
 		ps_sys->close(pfd);
 	return rc;
 }
@@ -96,24 +109,22 @@ int ps_file_xattrs_are_data(const struct ps_file *f)
 	return f->lower_fd < 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_XATTRS);
 }
 
-/* Copy, with the data file's mode kept: an ACL copied onto it would set its permission bits, and the data file
- * must stay readable and writable by its owner (the file's own mode is the lower file's or the record's). */
+/* Copy onto the data file by its descriptor (another process may have renamed the file since this one opened
+ * it). An ACL among the attributes sets the data file's permission bits - its mask the group bits, as on any
+ * file - and that is left as it is, unless the owner lost read or write: every process opens the data file O_RDWR
+ * (the file's own mode is the lower file's or the record's either way). */
 static int copy_to_data_file(struct ps_file *f)
 {
-	char lower[PATH_MAX];
-	struct stat before, after;
+	char lower[PATH_MAX], proc[64];
+	struct stat after;
 	int rc;
 
-	if ((rc = ps_file_lower_path(f, lower, sizeof(lower))) < 0)
-		return rc;
-	if (ps_sys->fstat(f->data_fd, &before) < 0)
-		return -errno;
-	if ((rc = ps_xattr_copy(lower, f->sh->dirfd, f->data_path)) < 0)
+	if ((rc = ps_file_lower_path(f, lower, sizeof(lower))) < 0 || (rc = copy_names(lower, f->data_fd, NULL)) < 0)
 		return rc;
 	if (ps_sys->fstat(f->data_fd, &after) < 0)
 		return -errno;
-	if (after.st_mode != before.st_mode &&
-	    ps_sys->fchmodat(f->sh->dirfd, f->data_path, before.st_mode & 07777, 0) < 0)
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->data_fd);
+	if ((after.st_mode & 0600) != 0600 && ps_sys->fchmodat(AT_FDCWD, proc, (after.st_mode & 07777) | 0600, 0) < 0)
 		return -errno;
 	return 0;
 }

@@ -160,6 +160,7 @@ static void fill_sys(void)
 	shim_sys.llistxattr = REAL(llistxattr);
 	shim_sys.lgetxattr = REAL(lgetxattr);
 	shim_sys.lsetxattr = REAL(lsetxattr);
+	shim_sys.fsetxattr = REAL(fsetxattr);
 	shim_sys.syscall = REAL(syscall);
 	ps_sys = ps_sys_guard(&shim_sys);
 }

@@ -601,7 +601,9 @@ static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, i
 	r = ps_enter_resolved(dirfd, path, 0, &t);
 	if (r == 0)
 		return 0;
-	if (r > 0 && (r = ps_target_free(&t)) == 0 && (S_ISREG(mode) || (mode & S_IFMT) == 0))
+	if (r > 0 && (r = ps_target_free(&t)) == 0 && path[strlen(path) - 1] == '/')
+		r = -ENOENT; /* "x/" names a directory, which mknod does not make */
+	else if (r == 0 && (S_ISREG(mode) || (mode & S_IFMT) == 0))
 		r = make_empty_file(&t, mode);
 	else if (r == 0 && S_ISDIR(mode))
 		r = -EPERM;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 enum xattr_op { XATTR_GET, XATTR_LIST, XATTR_SET, XATTR_REMOVE };
 
@@ -103,14 +104,32 @@ static int removes_nothing(const struct xattr_place *now, const struct xattr_cal
 	return errno == ENODATA ? -ENODATA : 0;
 }
 
-/* The kernel's permission rules for user.* attributes (xattr_permission), against the merged attributes: the
- * real call runs on the shadow's object, which the shim owns. Other namespaces' rules are the real call's. */
+static int is_acl(const char *name)
+{
+	return strncmp(name, "system.posix_acl_", 17) == 0;
+}
+
+/* The kernel's permission rules (xattr_permission, posix_acl_set), against the merged attributes: the real call
+ * runs on the shadow's object, which the shim owns, and a lower entry's are copied there before the call - so
+ * whoever may not make the change is refused first. */
 static int may_use(const struct stat *st, const struct xattr_call *c)
 {
-	if (!c->name || strncmp(c->name, "user.", 5) != 0)
+	uid_t me = geteuid();
+
+	if (!c->name)
+		return 0;
+	if (changes(c) && me != 0) {
+		if (strncmp(c->name, "trusted.", 8) == 0 || strncmp(c->name, "security.", 9) == 0)
+			return -EPERM; /* CAP_SYS_ADMIN, or the LSM's own rules: not a plain user's */
+		if (is_acl(c->name) && st->st_uid != me)
+			return -EPERM;
+	}
+	if (strncmp(c->name, "user.", 5) != 0)
 		return 0;
 	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
 		return changes(c) ? -EPERM : -ENODATA;
+	if (changes(c) && me != 0 && S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX) && st->st_uid != me)
+		return -EPERM; /* a sticky directory's belong to its owner */
 	return ps_may_access(st, changes(c) ? W_OK : R_OK, 1);
 }
 
@@ -120,11 +139,15 @@ static int file_place(struct ps_file *f, const struct xattr_call *c, int use_fds
 {
 	int rc;
 
-	if (changes(c) && f->lower_fd >= 0 && strncmp(c->name, "system.posix_acl_", 17) == 0 &&
-	    !ps_file_xattrs_are_data(f))
-		return c->op == XATTR_REMOVE && REAL(fgetxattr)(f->lower_fd, c->name, NULL, 0) < 0 && errno == ENODATA
+	/* a file whose mode the shim keeps (its lower file's, or the record's) takes no ACL: the ACL would have to
+	 * follow that mode, and would set the data file's */
+	if (changes(c) && is_acl(c->name) && (f->lower_fd >= 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE))) {
+		int holder = ps_file_xattrs_are_data(f) ? f->data_fd : f->lower_fd;
+
+		return c->op == XATTR_REMOVE && REAL(fgetxattr)(holder, c->name, NULL, 0) < 0 && errno == ENODATA
 			       ? -ENODATA
 			       : -EOPNOTSUPP;
+	}
 	if (changes(c) && !ps_file_xattrs_are_data(f)) {
 		if (c->op == XATTR_REMOVE && REAL(fgetxattr)(f->lower_fd, c->name, NULL, 0) < 0 && errno == ENODATA)
 			return -ENODATA;
@@ -162,6 +185,10 @@ static int lower_entry_place(const struct ps_target *t, const struct stat *st, c
 		rc = file_place(f, c, 0, p);
 		ps_file_put(f);
 		return rc;
+	}
+	if (S_ISDIR(st->st_mode) && !*t->rel) {
+		ps_debug("%s: the prefix itself has no place in the shadow for attributes of its own", t->path);
+		return -EROFS;
 	}
 	if (S_ISDIR(st->st_mode)) {
 		if ((rc = ps_ns_dir_own_attrs(sh, ps_cfg.prefix[t->prefix].enc, t->rel, st)) < 0 ||

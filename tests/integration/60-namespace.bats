@@ -435,7 +435,7 @@ EOF
 	'
 }
 
-@test "a program that is not root makes files without owner write permission: written, reopened, copied, unpacked, and git commits, as on a writable copy" {
+@test "a program that is not root makes files without owner write permission: written, reopened, copied, unpacked, linked from O_TMPFILE, and git commits, as on a writable copy" {
 	[ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null ||
 		skip "needs root to become nobody with setpriv"
 	chmod 0755 "$T"
@@ -463,6 +463,14 @@ EOF
 		print(open("created").read(), end="")
 		'
 		(umask 077 && echo u >masked && stat -c %a masked)
+		python3 -c '
+		import os
+		fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o444)
+		os.write(fd, b"unnamed\n")
+		os.link(f"/proc/self/fd/{fd}", "tmpfile", src_dir_fd=os.open("/", os.O_RDONLY))
+		print(oct(os.stat("tmpfile").st_mode), open("tmpfile").read(), end="")
+		'
+		cat tmpfile
 		cp "$SRC/r" copied && stat -c %a copied && cat copied
 		mkdir unpacked && tar -C unpacked -xf "$SRC.tar" && stat -c %a unpacked/r
 		git init -q repo && cd repo && echo a >a && git add a
@@ -475,6 +483,46 @@ EOF
 	in_ro_ns "cd \"\$RO/work\" && $as_nobody LD_PRELOAD=\"\$PS_SHIM\" PAGESHADOW_RO=\"\$RO\" PAGESHADOW_DIR=\"\$T/nobody-shadow\" bash \"\$T/as-user.sh\"" >"$T/out.ro" 2>&1
 	diff -u "$T/out.rw" "$T/out.ro"
 	grep -qx "0o100444 written through the creating descriptor" "$T/out.ro"
+	assert_lower_unchanged
+}
+
+@test "a program that is not root may not change what only the owner or root may: trusted and ACL attributes, a sticky directory's, as on a writable copy" {
+	[ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null ||
+		skip "needs root to become nobody with setpriv"
+	chmod 0755 "$T"
+	mkdir -p "$LOWER/work/dir" "$LOWER/work/sticky" "$T/nobody-shadow"
+	echo lower >"$LOWER/work/file"
+	chmod 0777 "$LOWER/work/dir" "$LOWER/work/file" && chmod 1777 "$LOWER/work/sticky"
+	chown nobody "$T/nobody-shadow"
+	lower_ready
+	cat >"$T/as-user.py" <<-'END'
+		import os
+		def attempt(what, f, *args):
+		    try:
+		        f(*args)
+		        print(what, "done")
+		    except OSError as e:
+		        print(what, os.strerror(e.errno))
+		acl = bytes([2, 0, 0, 0, 1, 0, 7, 0, 255, 255, 255, 255, 2, 0, 7, 0, 1, 0, 0, 0, 4, 0, 5, 0, 255, 255, 255, 255,
+		             16, 0, 7, 0, 255, 255, 255, 255, 32, 0, 5, 0, 255, 255, 255, 255])
+		for name in ["file", "dir"]:
+		    attempt(name + " trusted.x", os.setxattr, name, "trusted.x", b"1")
+		    attempt(name + " security.x", os.setxattr, name, "security.x", b"1")
+		    attempt(name + " ACL", os.setxattr, name, "system.posix_acl_access", acl)
+		    attempt(name + " user.x", os.setxattr, name, "user.x", b"1")
+		attempt("sticky user.x", os.setxattr, "sticky", "user.x", b"1")
+		for name in ["file", "dir", "sticky"]:
+		    st = os.stat(name)
+		    # (a lower directory that takes attributes of its own through a user who does not own it shows that
+		    # user as its owner: README, limits)
+		    print(name, st.st_uid if name != "dir" else "", oct(st.st_mode), sorted(os.listxattr(name)))
+	END
+	chmod 0644 "$T/as-user.py"
+	as_nobody='setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/nonexistent'
+	in_rw_ns "cd \"\$RO/work\" && $as_nobody python3 \"\$T/as-user.py\"" >"$T/out.rw" 2>&1
+	in_ro_ns "cd \"\$RO/work\" && $as_nobody LD_PRELOAD=\"\$PS_SHIM\" PAGESHADOW_RO=\"\$RO\" PAGESHADOW_DIR=\"\$T/nobody-shadow\" python3 \"\$T/as-user.py\"" >"$T/out.ro" 2>&1
+	diff -u "$T/out.rw" "$T/out.ro"
+	grep -qx "file trusted.x Operation not permitted" "$T/out.ro"
 	assert_lower_unchanged
 }
 

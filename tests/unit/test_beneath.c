@@ -92,6 +92,7 @@ static void test_changes_through_a_planted_symlink_are_refused(void **state)
 	struct fx *fx = *state;
 	const struct ps_sys *g = fx->g;
 	int fd = fx->shadow_fd;
+	struct stat st;
 
 	expect_refused(g->openat(fd, "data/evil/new", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
 	expect_refused(g->openat(fd, "data/evil/victim", O_RDWR | O_CLOEXEC));
@@ -105,6 +106,11 @@ static void test_changes_through_a_planted_symlink_are_refused(void **state)
 	expect_refused(g->renameat2(fd, "data/evil/victim", fd, "data/stolen", 0));
 	expect_refused(g->linkat(fd, "data/ok", fd, "data/evil/linked", 0));
 	expect_refused(g->linkat(fd, "data/evil/victim", fd, "data/stolen", 0));
+	/* chmod follows a last symlink by nature: inside the shadow it must not */
+	assert_int_equal(chmod(fx->outside, 0755), 0);
+	expect_refused(g->fchmodat(fd, "data/evil", 0700, 0));
+	assert_int_equal(stat(fx->outside, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
 	expect_outside_untouched(fx);
 }
 
@@ -113,6 +119,7 @@ static void test_paths_without_a_symlink_work_as_the_plain_calls(void **state)
 	struct fx *fx = *state;
 	const struct ps_sys *g = fx->g;
 	int fd = fx->shadow_fd, f;
+	struct stat st;
 
 	assert_int_equal(g->mkdirat(fd, "data/sub", 0755), 0);
 	f = g->openat(fd, "data/sub/file", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -120,6 +127,9 @@ static void test_paths_without_a_symlink_work_as_the_plain_calls(void **state)
 	close(f);
 	assert_int_equal(g->renameat(fd, "data/sub/file", fd, "data/sub/renamed"), 0);
 	assert_int_equal(g->linkat(fd, "data/sub/renamed", fd, "data/sub/linked", 0), 0);
+	assert_int_equal(g->fchmodat(fd, "data/sub/renamed", 0640, 0), 0);
+	assert_int_equal(fstatat(fd, "data/sub/renamed", &st, 0), 0);
+	assert_int_equal(st.st_mode & 07777, 0640);
 	assert_int_equal(g->unlinkat(fd, "data/sub/linked", 0), 0);
 	/* the last component may be a symlink: a whiteout is one (O_NOFOLLOW answers ELOOP as ever) */
 	assert_int_equal(g->symlinkat("/dev/null/pageshadow-whiteout", fd, "data/sub/gone"), 0);

@@ -435,15 +435,32 @@ EOF
 	'
 }
 
-@test "a program that is not root makes files without owner write permission: written, reopened, copied, unpacked, linked from O_TMPFILE, and git commits, as on a writable copy" {
+# For the tests that run as a user who is not root: the test directory searchable by anyone, a shadow of nobody's.
+nobody_setup() {
 	[ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null ||
 		skip "needs root to become nobody with setpriv"
 	chmod 0755 "$T"
-	mkdir -p "$LOWER/work" "$T/src" "$T/nobody-shadow"
+	mkdir -p "$LOWER/work" "$T/nobody-shadow"
+	chown nobody "$T/nobody-shadow"
+}
+
+# as_nobody_on_both CMD: CMD run by nobody in $RO/work (with SRC=$T/src) on the writable copy and under the shim;
+# the outputs ($T/out.rw, $T/out.ro) must be the same.
+as_nobody_on_both() {
+	local as_nobody='setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 SRC=$T/src'
+	in_rw_ns "cd \"\$RO/work\" && $as_nobody $1" >"$T/out.rw" 2>&1
+	in_ro_ns "cd \"\$RO/work\" && $as_nobody LD_PRELOAD=\"\$PS_SHIM\" PAGESHADOW_RO=\"\$RO\" PAGESHADOW_DIR=\"\$T/nobody-shadow\" $1" \
+		>"$T/out.ro" 2>&1
+	diff -u "$T/out.rw" "$T/out.ro"
+}
+
+@test "a program that is not root makes files without owner write permission: written, reopened, copied, unpacked, linked from O_TMPFILE, and git commits, as on a writable copy" {
+	nobody_setup
+	mkdir -p "$T/src"
 	echo base >"$LOWER/work/base"
 	echo read-only >"$T/src/r" && chmod 0444 "$T/src/r"
 	tar -C "$T/src" -cf "$T/src.tar" r
-	chown -R nobody "$LOWER" "$T/nobody-shadow"
+	chown -R nobody "$LOWER"
 	lower_ready
 	cat >"$T/as-user.sh" <<-'END'
 		set -e
@@ -478,22 +495,16 @@ EOF
 		git fsck 2>&1 && git log --oneline | wc -l && git status --porcelain && find .git/objects -type f -perm 444 | wc -l
 	END
 	chmod 0644 "$T/as-user.sh"
-	as_nobody='setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/nonexistent GIT_CONFIG_NOSYSTEM=1 SRC=$T/src'
-	in_rw_ns "cd \"\$RO/work\" && $as_nobody bash \"\$T/as-user.sh\"" >"$T/out.rw" 2>&1
-	in_ro_ns "cd \"\$RO/work\" && $as_nobody LD_PRELOAD=\"\$PS_SHIM\" PAGESHADOW_RO=\"\$RO\" PAGESHADOW_DIR=\"\$T/nobody-shadow\" bash \"\$T/as-user.sh\"" >"$T/out.ro" 2>&1
-	diff -u "$T/out.rw" "$T/out.ro"
+	as_nobody_on_both 'bash "$T/as-user.sh"'
 	grep -qx "0o100444 written through the creating descriptor" "$T/out.ro"
 	assert_lower_unchanged
 }
 
 @test "a program that is not root may not change what only the owner or root may: trusted and ACL attributes, a sticky directory's, as on a writable copy" {
-	[ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null ||
-		skip "needs root to become nobody with setpriv"
-	chmod 0755 "$T"
-	mkdir -p "$LOWER/work/dir" "$LOWER/work/sticky" "$T/nobody-shadow"
+	nobody_setup
+	mkdir -p "$LOWER/work/dir" "$LOWER/work/sticky"
 	echo lower >"$LOWER/work/file"
 	chmod 0777 "$LOWER/work/dir" "$LOWER/work/file" && chmod 1777 "$LOWER/work/sticky"
-	chown nobody "$T/nobody-shadow"
 	lower_ready
 	cat >"$T/as-user.py" <<-'END'
 		import os
@@ -518,10 +529,7 @@ EOF
 		    print(name, st.st_uid if name != "dir" else "", oct(st.st_mode), sorted(os.listxattr(name)))
 	END
 	chmod 0644 "$T/as-user.py"
-	as_nobody='setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/nonexistent'
-	in_rw_ns "cd \"\$RO/work\" && $as_nobody python3 \"\$T/as-user.py\"" >"$T/out.rw" 2>&1
-	in_ro_ns "cd \"\$RO/work\" && $as_nobody LD_PRELOAD=\"\$PS_SHIM\" PAGESHADOW_RO=\"\$RO\" PAGESHADOW_DIR=\"\$T/nobody-shadow\" python3 \"\$T/as-user.py\"" >"$T/out.ro" 2>&1
-	diff -u "$T/out.rw" "$T/out.ro"
+	as_nobody_on_both 'python3 "$T/as-user.py"'
 	grep -qx "file trusted.x Operation not permitted" "$T/out.ro"
 	assert_lower_unchanged
 }

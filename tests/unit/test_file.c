@@ -377,44 +377,46 @@ static void test_new_file_has_no_lower(void **state)
 	assert_int_equal(fx->s.f->lower_fd, -1);
 }
 
+/* Make a new file of mode under umask mask: the data file's mode in *data, the merged mode returned, whether the
+ * record holds it in *recorded; the file is removed again. */
+static mode_t make_new_file(struct fx *fx, mode_t mode, mode_t mask, mode_t *data, int *recorded)
+{
+	struct ps_file_name name = t_sfx_name(&fx->s);
+	mode_t old_umask = umask(mask);
+	struct stat dst, merged;
+
+	assert_int_equal(ps_file_create(&fx->s.sh, &name, NULL, mode, 1, &fx->s.f), 0);
+	umask(old_umask);
+	assert_int_equal(stat(fx->s.data, &dst), 0);
+	*data = dst.st_mode & 07777;
+	assert_int_equal(lookup(fx), 0); /* what the record says on disk */
+	*recorded = (ps_record_attr_flags(&fx->s.f->rec) & PS_ATTR_MODE) != 0;
+	assert_int_equal(ps_merge_stat(fx->s.f, &merged), 0);
+	assert_int_equal(ps_file_unlink(fx->s.f), 0);
+	ps_file_put(fx->s.f);
+	fx->s.f = NULL;
+	return merged.st_mode;
+}
+
 /* Every process opens a data file O_RDWR: a new file made with a mode without owner read and write keeps that
  * mode in its record, and its data file gets them. A mode with them needs no record field. */
 static void test_new_file_mode_without_owner_write_lives_in_the_record(void **state)
 {
 	struct fx *fx = *state;
-	struct ps_file_name name = t_sfx_name(&fx->s);
-	mode_t old_umask = umask(022);
-	struct stat dst, merged;
+	mode_t data;
+	int recorded;
 
 	assert_int_equal(unlink(fx->s.lower), 0);
-	assert_int_equal(ps_file_create(&fx->s.sh, &name, NULL, 0444, 1, &fx->s.f), 0);
-	assert_int_equal(stat(fx->s.data, &dst), 0);
-	assert_int_equal(dst.st_mode & 07777, 0644);
-	assert_int_equal(lookup(fx), 0);
-	assert_true(ps_record_attr_flags(&fx->s.f->rec) & PS_ATTR_MODE);
-	assert_int_equal(ps_merge_stat(fx->s.f, &merged), 0);
-	assert_int_equal(merged.st_mode, S_IFREG | 0444);
-	assert_int_equal(ps_file_unlink(fx->s.f), 0);
-	ps_file_put(fx->s.f);
-	fx->s.f = NULL;
-
+	assert_int_equal(make_new_file(fx, 0444, 022, &data, &recorded), S_IFREG | 0444);
+	assert_int_equal(data, 0644);
+	assert_true(recorded);
 	/* the umask narrows the mode first, owner bits included: 0666 & ~0277 is 0400 */
-	umask(0277);
-	assert_int_equal(ps_file_create(&fx->s.sh, &name, NULL, 0666, 1, &fx->s.f), 0);
-	assert_int_equal(stat(fx->s.data, &dst), 0);
-	assert_int_equal(dst.st_mode & 0600, 0600);
-	assert_int_equal(ps_merge_stat(fx->s.f, &merged), 0);
-	assert_int_equal(merged.st_mode, S_IFREG | 0400);
-	assert_int_equal(ps_file_unlink(fx->s.f), 0);
-	ps_file_put(fx->s.f);
-	fx->s.f = NULL;
-
-	umask(022);
-	assert_int_equal(ps_file_create(&fx->s.sh, &name, NULL, 0640, 1, &fx->s.f), 0);
-	assert_false(ps_record_attr_flags(&fx->s.f->rec) & PS_ATTR_MODE);
-	assert_int_equal(ps_merge_stat(fx->s.f, &merged), 0);
-	assert_int_equal(merged.st_mode, S_IFREG | 0640);
-	umask(old_umask);
+	assert_int_equal(make_new_file(fx, 0666, 0277, &data, &recorded), S_IFREG | 0400);
+	assert_int_equal(data & 0600, 0600);
+	assert_true(recorded);
+	assert_int_equal(make_new_file(fx, 0640, 022, &data, &recorded), S_IFREG | 0640);
+	assert_int_equal(data, 0640);
+	assert_false(recorded);
 }
 
 static void test_new_file_ignores_a_lower_file_appearing_later(void **state)

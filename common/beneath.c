@@ -100,6 +100,12 @@ int ps_sys_path_beneath(int dirfd, const char *path, char *out, size_t outsz)
 		return rc;                                                                                         \
 	} while (0)
 
+int ps_sys_open_beneath(int (*open_at)(int, const char *, int, ...), int dirfd, const char *path, int flags,
+			mode_t mode)
+{
+	BENEATH(dirfd, path, open_at(pfd, base, flags, mode));
+}
+
 static int g_openat(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
@@ -111,7 +117,7 @@ static int g_openat(int dirfd, const char *path, int flags, ...)
 		mode = va_arg(ap, mode_t);
 		va_end(ap);
 	}
-	BENEATH(dirfd, path, inner->openat(pfd, base, flags, mode));
+	return ps_sys_open_beneath(inner->openat, dirfd, path, flags, mode);
 }
 
 static int g_mkdirat(int dirfd, const char *path, mode_t mode)
@@ -144,23 +150,22 @@ static int g_utimensat(int dirfd, const char *path, const struct timespec times[
 static int chmod_nofollow(int dirfd, const char *name, mode_t mode)
 {
 	struct stat st;
-	char proc[64];
-	int fd = inner->openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc, saved;
+	int fd = inner->openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC), rc;
 
 	if (fd < 0)
 		return -1;
 	if (inner->fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
 		ps_error("%s: a symbolic link inside the shadow directory where a file was expected: refused", name);
-		rc = -1;
-		errno = EILSEQ;
+		rc = -EILSEQ;
 	} else {
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-		rc = inner->fchmodat(AT_FDCWD, proc, mode, 0);
+		rc = ps_sys_fchmod(fd, mode);
 	}
-	saved = errno;
 	inner->close(fd);
-	errno = saved;
-	return rc;
+	if (rc < 0) {
+		errno = -rc;
+		return -1;
+	}
+	return 0;
 }
 
 static int g_fchmodat(int dirfd, const char *path, mode_t mode, int flags)

@@ -25,6 +25,11 @@ void ps_sys_guard_below(int dirfd);
  * dirfd), or -errno (-EILSEQ: a symlink on the way, logged). Before Linux 5.6 (no openat2) unguarded. */
 int ps_sys_parent_beneath(int dirfd, const char *path, const char **base);
 
+/* open_at (an openat of the caller's: the shim's hands the program a descriptor of its own) of path below dirfd,
+ * guarded when dirfd is the shadow's: the descriptor, or -1 and errno. */
+int ps_sys_open_beneath(int (*open_at)(int, const char *, int, ...), int dirfd, const char *path, int flags,
+			mode_t mode);
+
 /* "/proc/self/fd/N/name" for calls that take only a path (the xattr family): N the guarded parent of path below
  * dirfd, returned for the caller to close when it is not dirfd. Or -errno. */
 int ps_sys_path_beneath(int dirfd, const char *path, char *out, size_t outsz);

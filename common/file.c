@@ -327,17 +327,18 @@ static int set_data_ino(int rfd, int dfd)
  * it, and read by the next process). It gets owner read and write, and the mode the program sees - requested,
  * as the kernel narrowed it by the umask - goes into the record (rfd, not yet in place). An unnamed file (O_TMPFILE)
  * was made by the program itself: requested is the mode it had (unnamed_mode). */
-static int settle_new_mode(struct ps_shadow *sh, struct ps_file *f, int rfd, int dfd, mode_t requested, int unnamed)
+static int settle_new_mode(int rfd, int dfd, mode_t requested, int unnamed)
 {
 	struct stat st;
 	mode_t seen;
+	int rc;
 
 	if (ps_sys->fstat(dfd, &st) < 0)
 		return -errno;
 	/* the data file was made with requested | 0600: its owner bits are requested's only where the umask let them */
 	seen = unnamed ? requested : (requested & st.st_mode & 0700) | (st.st_mode & 07077);
-	if ((st.st_mode & 0600) != 0600 && ps_sys->fchmodat(sh->dirfd, f->data_path, (st.st_mode & 07777) | 0600, 0) < 0)
-		return -errno;
+	if ((rc = ps_data_file_keep_rw(dfd, st.st_mode)) < 0)
+		return rc;
 	return seen == ((st.st_mode & 07777) | 0600) ? 0 : ps_record_file_set_mode(rfd, seen);
 }
 
@@ -358,16 +359,17 @@ static int link_unnamed(struct ps_shadow *sh, struct ps_file *f, int unnamed)
  * write if it lacks them (every process opens a data file O_RDWR, settle_new_mode). 0 or -errno. */
 static int unnamed_mode(int unnamed, mode_t *mode)
 {
-	char proc[64];
 	struct stat st;
 
 	if (ps_sys->fstat(unnamed, &st) < 0)
 		return -errno;
 	*mode = st.st_mode & 07777;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", unnamed);
-	if ((*mode & 0600) != 0600 && ps_sys->fchmodat(AT_FDCWD, proc, *mode | 0600, 0) < 0)
-		return -errno;
-	return 0;
+	return ps_data_file_keep_rw(unnamed, st.st_mode);
+}
+
+int ps_data_file_keep_rw(int fd, mode_t st_mode)
+{
+	return (st_mode & 0600) == 0600 ? 0 : ps_sys_fchmod(fd, (st_mode & 07777) | 0600);
 }
 
 /* Make the data file (sparse, at the lower size, with the lower's times) and the record, under the lock. */
@@ -398,7 +400,7 @@ static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct s
 	if (tfd < 0)
 		goto fail_errno;
 	if ((rc = ps_record_format(tfd, lower)) < 0 || (rc = set_data_ino(tfd, dfd)) < 0 ||
-	    (!lower && (rc = settle_new_mode(sh, f, tfd, dfd, mode, unnamed >= 0)) < 0))
+	    (!lower && (rc = settle_new_mode(tfd, dfd, mode, unnamed >= 0)) < 0))
 		goto fail;
 	if (ps_sys->renameat(sh->dirfd, "new-record", sh->dirfd, f->meta_path) < 0)
 		goto fail_errno;

@@ -56,6 +56,10 @@ int ps_file_open_unshared(struct ps_shadow *sh, const struct ps_file_name *name,
 int ps_file_create(struct ps_shadow *sh, const struct ps_file_name *name, const struct stat *lower,
 		   mode_t mode, int excl, struct ps_file **out);
 
+/* Every process opens a data file O_RDWR: the one open at fd, of mode st_mode, gets owner read and write if it
+ * lacks them (a mode a program gave it, or an ACL copied onto it). 0 or -errno. */
+int ps_data_file_keep_rw(int fd, mode_t st_mode);
+
 /* Where f's lower file is (its own name, or where the record's origin says): 0 or -ENAMETOOLONG. */
 int ps_file_lower_path(const struct ps_file *f, char *out, size_t outsz);
 

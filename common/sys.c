@@ -68,6 +68,14 @@ int ps_sys_own_description(int *fd, pid_t *owner, int dirfd, const char *path, i
 	return *fd;
 }
 
+int ps_sys_fchmod(int fd, mode_t mode)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return ps_sys->fchmodat(AT_FDCWD, proc, mode, 0) < 0 ? -errno : 0;
+}
+
 ssize_t ps_sys_pread_full(int fd, void *buf, size_t n, off_t off)
 {
 	size_t done = 0;

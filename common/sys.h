@@ -70,6 +70,9 @@ extern const struct ps_sys ps_sys_libc;
  * (dirfd, path) when *owner is not this process. Returns the fd or -errno. */
 int ps_sys_own_description(int *fd, pid_t *owner, int dirfd, const char *path, int flags);
 
+/* fchmod, which the table does not carry: through the descriptor's /proc name. 0 or -errno. */
+int ps_sys_fchmod(int fd, mode_t mode);
+
 /* rm -r of (dirfd, path): a directory tree the engine made itself (a merged copy's). 0 or -errno. */
 int ps_sys_remove_tree(int dirfd, const char *path);
 

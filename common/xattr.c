@@ -115,7 +115,7 @@ int ps_file_xattrs_are_data(const struct ps_file *f)
  * (the file's own mode is the lower file's or the record's either way). */
 static int copy_to_data_file(struct ps_file *f)
 {
-	char lower[PATH_MAX], proc[64];
+	char lower[PATH_MAX];
 	struct stat after;
 	int rc;
 
@@ -123,10 +123,7 @@ static int copy_to_data_file(struct ps_file *f)
 		return rc;
 	if (ps_sys->fstat(f->data_fd, &after) < 0)
 		return -errno;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->data_fd);
-	if ((after.st_mode & 0600) != 0600 && ps_sys->fchmodat(AT_FDCWD, proc, (after.st_mode & 07777) | 0600, 0) < 0)
-		return -errno;
-	return 0;
+	return ps_data_file_keep_rw(f->data_fd, after.st_mode);
 }
 
 int ps_file_own_xattrs(struct ps_file *f)

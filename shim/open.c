@@ -61,25 +61,12 @@ static int open_lower(const struct ps_target *t, int flags, mode_t mode, const s
 	return ps_fd_track(fd, PS_OPEN_LOWER, flags, NULL, t->path) < 0 ? -ENOMEM : fd;
 }
 
-/* Hand the program a descriptor of f's data file; takes over the reference f. */
 int ps_shadow_openat(const struct ps_shadow *sh, const char *path, int flags, mode_t mode)
 {
-	const char *base;
-	int pfd = ps_sys_parent_beneath(sh->dirfd, path, &base), fd, saved;
-
-	if (pfd < 0) {
-		errno = -pfd;
-		return -1;
-	}
-	fd = REAL(openat)(pfd, base, flags, mode);
-	if (pfd != sh->dirfd) {
-		saved = errno;
-		REAL(close)(pfd);
-		errno = saved;
-	}
-	return fd;
+	return ps_sys_open_beneath(REAL(openat), sh->dirfd, path, flags, mode);
 }
 
+/* Hand the program a descriptor of f's data file; takes over the reference f. */
 static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
 {
 	int dflags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_DIRECTORY | O_NOCTTY);

@@ -37,6 +37,13 @@ make_mapped_file() {
 	lower_ready
 }
 
+# expect_data_below KIB WHAT: the shadow's data tree holds less than KIB KiB (du) for WHAT.
+expect_data_below() {
+	local held
+	held=$(du -sk "$SHADOW/data" | cut -f1)
+	[ "$held" -lt "$1" ] || { echo "the shadow's data tree holds $held KiB for $2" >&2; return 1; }
+}
+
 @test "private and shared read-only maps of a partly shadowed file show the merged bytes; private writes stay private" {
 	make_mapped_file
 	run_both '
@@ -88,9 +95,7 @@ print(os.pread(fd, 5, 4096 * 100))
 "
 	' >"$T/py.out"
 	expect_eq "$(cat "$T/py.out")" "b'HELLO'" "the bytes written through the map, read back by a second run"
-	local held
-	held=$(du -sk "$SHADOW/data" | cut -f1)
-	[ "$held" -lt 100 ] || { echo "the shadow's data tree holds $held KiB for an 8 KiB map" >&2; return 1; }
+	expect_data_below 100 "an 8 KiB map"
 	assert_lower_unchanged
 }
 
@@ -197,9 +202,7 @@ print(os.pread(fd, 5, 4096 * 3), os.pread(fd, 5, 4096 * 900 + 100))
 "
 	' >"$T/py.out"
 	expect_eq "$(cat "$T/py.out")" "$(printf "b'HELLO' b'WORLD' %s\nb'HELLO' b'WORLD'" "$(stat -c %s "$LOWER/big")")" "the stores, read back through the map and by a second run"
-	local held
-	held=$(du -sk "$SHADOW/data" | cut -f1)
-	[ "$held" -lt 64 ] || { echo "the shadow's data tree holds $held KiB for two pages stored into" >&2; return 1; }
+	expect_data_below 64 "two pages stored into"
 	assert_lower_unchanged
 }
 

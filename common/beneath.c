@@ -23,6 +23,11 @@ void ps_sys_guard_below(int dirfd)
 	__atomic_store_n(&shadow_fd, dirfd, __ATOMIC_RELEASE);
 }
 
+void ps_sys_guard_renumber(int from, int to)
+{
+	ps_sys_renumbered(&shadow_fd, from, to);
+}
+
 static int shadow_at(int dirfd)
 {
 	return dirfd >= 0 && dirfd == __atomic_load_n(&shadow_fd, __ATOMIC_ACQUIRE);

@@ -20,6 +20,9 @@ const struct ps_sys *ps_sys_guard(const struct ps_sys *inner);
 /* The shadow directory's descriptor (-1: none). */
 void ps_sys_guard_below(int dirfd);
 
+/* The shadow's descriptor moved (ps_sys_renumbered). */
+void ps_sys_guard_renumber(int from, int to);
+
 /* The directory path's last component lies in, opened (O_PATH) beneath dirfd without following a symlink, and
  * the last component in *base: the descriptor (dirfd itself when path has no '/': close it only when it is not
  * dirfd), or -errno (-EILSEQ: a symlink on the way, logged). Before Linux 5.6 (no openat2) unguarded. */

@@ -15,7 +15,42 @@
 #define PS_FILE_BUCKETS 256
 
 static struct ps_file *buckets[PS_FILE_BUCKETS];
+static struct ps_file *live; /* every object, also those unhashed (renamed, unlinked) or never hashed */
 static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void live_add(struct ps_file *f)
+{
+	pthread_mutex_lock(&table_mutex);
+	f->live_next = live;
+	if (live)
+		live->live_prev = f;
+	live = f;
+	pthread_mutex_unlock(&table_mutex);
+}
+
+static void live_remove(struct ps_file *f)
+{
+	pthread_mutex_lock(&table_mutex);
+	if (f->live_prev)
+		f->live_prev->live_next = f->live_next;
+	else if (live == f)
+		live = f->live_next;
+	if (f->live_next)
+		f->live_next->live_prev = f->live_prev;
+	pthread_mutex_unlock(&table_mutex);
+}
+
+void ps_file_renumber_fd(int from, int to)
+{
+	pthread_mutex_lock(&table_mutex);
+	for (struct ps_file *f = live; f; f = f->live_next) {
+		ps_sys_renumbered(&f->lower_fd, from, to);
+		ps_sys_renumbered(&f->data_fd, from, to);
+		ps_sys_renumbered(&f->lock_fd, from, to);
+		ps_sys_renumbered(&f->rec.fd, from, to);
+	}
+	pthread_mutex_unlock(&table_mutex);
+}
 
 static unsigned hash_path(const char *s)
 {
@@ -46,6 +81,7 @@ static void unhash_locked(struct ps_file *f)
 
 static void file_free(struct ps_file *f)
 {
+	live_remove(f);
 	ps_record_release(&f->rec);
 	if (f->data_fd >= 0)
 		ps_sys->close(f->data_fd);
@@ -82,6 +118,7 @@ static struct ps_file *file_alloc(struct ps_shadow *sh, const struct ps_file_nam
 		file_free(f);
 		return NULL;
 	}
+	live_add(f);
 	return f;
 }
 

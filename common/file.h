@@ -18,6 +18,7 @@
 
 struct ps_file {
 	struct ps_file *next; /* hash chain */
+	struct ps_file *live_prev, *live_next; /* every object of the process, hashed or not (renumbering) */
 	int refs;
 	int unlinked;         /* removed from the namespace; lives on while referenced */
 	uint64_t generation;  /* the shadow's generation when the record was last known to be this path's */
@@ -35,6 +36,9 @@ struct ps_file {
 	size_t rel_off;       /* path + rel_off: the path below the prefix */
 	char path[];          /* canonical absolute path, the key */
 };
+
+/* One of the descriptors some file object holds moved (ps_sys_renumbered). */
+void ps_file_renumber_fd(int from, int to);
 
 /* Where a file's shadow lives: its canonical path, the encoded prefix and the path below the prefix. */
 struct ps_file_name {

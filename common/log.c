@@ -52,6 +52,11 @@ int ps_log_fd(void)
 	return log_fd < 0 ? 2 : log_fd;
 }
 
+void ps_log_renumber_fd(int from, int to)
+{
+	ps_sys_renumbered(&log_fd, from, to);
+}
+
 int ps_log_debug_enabled(void)
 {
 	return log_debug;

@@ -16,6 +16,7 @@ enum ps_log_level { PS_LOG_ERROR = 0, PS_LOG_DEBUG = 1, PS_LOG_REFUSAL = 2 };
  * are written. */
 void ps_log_init(int fd, int debug, const char *progname);
 int ps_log_fd(void);
+void ps_log_renumber_fd(int from, int to); /* the private fd moved (ps_sys_renumbered) */
 int ps_log_debug_enabled(void);
 
 /* One line, prefixed "pageshadow[pid]: ". Errors always go out; debug lines only with PAGESHADOW_DEBUG. */

@@ -175,6 +175,14 @@ void ps_shadow_close(struct ps_shadow *sh)
 	sh->statefd = sh->dirfd = sh->lockfd = -1;
 }
 
+void ps_shadow_renumber_fd(struct ps_shadow *sh, int from, int to)
+{
+	ps_sys_renumbered(&sh->dirfd, from, to);
+	ps_sys_renumbered(&sh->statefd, from, to);
+	ps_sys_renumbered(&sh->lockfd, from, to);
+	ps_sys_guard_renumber(from, to);
+}
+
 void ps_shadow_bump_generation(struct ps_shadow *sh)
 {
 	__atomic_fetch_add(&sh->state->generation, 1, __ATOMIC_ACQ_REL);

@@ -52,6 +52,9 @@ struct ps_shadow {
 int ps_shadow_open(struct ps_shadow *sh, const char *dir, int create, char *why, size_t whysz);
 void ps_shadow_close(struct ps_shadow *sh);
 
+/* One of sh's descriptors moved (ps_sys_renumbered). */
+void ps_shadow_renumber_fd(struct ps_shadow *sh, int from, int to);
+
 static inline uint64_t ps_shadow_generation(const struct ps_shadow *sh)
 {
 	return __atomic_load_n(&sh->state->generation, __ATOMIC_ACQUIRE);

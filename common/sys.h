@@ -70,6 +70,14 @@ extern const struct ps_sys ps_sys_libc;
  * (dirfd, path) when *owner is not this process. Returns the fd or -errno. */
 int ps_sys_own_description(int *fd, pid_t *owner, int dirfd, const char *path, int flags);
 
+/* A descriptor the engine holds moved from one number to another (the shim makes room where a program dup2s onto
+ * one of its numbers): each holder of the number updates its copy with this. */
+static inline void ps_sys_renumbered(int *held, int from, int to)
+{
+	if (__atomic_load_n(held, __ATOMIC_ACQUIRE) == from)
+		__atomic_store_n(held, to, __ATOMIC_RELEASE);
+}
+
 /* fchmod, which the table does not carry: through the descriptor's /proc name. 0 or -errno. */
 int ps_sys_fchmod(int fd, mode_t mode);
 

@@ -20,6 +20,15 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+/* The shim's own descriptors are not the program's: as if they were not open (close, dup and fcntl say EBADF). */
+static int is_shims(int fd)
+{
+	if (!ps_fd_is_shims(fd))
+		return 0;
+	errno = EBADF;
+	return 1;
+}
+
 void ps_lock_release_posix(struct ps_open *o)
 {
 	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
@@ -93,10 +102,8 @@ int close(int fd)
 {
 	struct ps_open *o;
 
-	if (ps_fd_is_shims(fd)) { /* not the program's: as if it were not open */
-		errno = EBADF;
+	if (is_shims(fd))
 		return -1;
-	}
 	if (!ps_enter())
 		return REAL(close)(fd);
 	o = ps_fd_forget(fd);
@@ -195,22 +202,59 @@ static int after_dup(int fd, int newfd)
 
 int dup(int fd)
 {
-	return after_dup(fd, REAL(dup)(fd));
+	return is_shims(fd) ? -1 : after_dup(fd, REAL(dup)(fd));
+}
+
+/* dup2/dup3 onto a number the shim holds: the shim's moves out of the way first. Should the dup then fail, the
+ * number is closed again, as the program believed it was. */
+static int dup_onto(int (*real_dup)(int, int, int), int fd, int newfd, int flags)
+{
+	int moved, r, saved;
+
+	if (is_shims(fd))
+		return -1;
+	moved = ps_fd_is_shims(newfd);
+	if (moved && ps_fd_make_room(newfd) < 0)
+		return -1;
+	r = real_dup(fd, newfd, flags);
+	if (r < 0 && moved) {
+		saved = errno;
+		REAL(close)(newfd);
+		errno = saved;
+	}
+	return after_dup(fd, r);
+}
+
+static int real_dup2(int fd, int newfd, int flags)
+{
+	(void)flags;
+	return REAL(dup2)(fd, newfd);
+}
+
+static int real___dup2(int fd, int newfd, int flags)
+{
+	(void)flags;
+	return REAL(__dup2)(fd, newfd);
+}
+
+static int real_dup3(int fd, int newfd, int flags)
+{
+	return REAL(dup3)(fd, newfd, flags);
 }
 
 int dup2(int fd, int newfd)
 {
-	return after_dup(fd, REAL(dup2)(fd, newfd));
+	return dup_onto(real_dup2, fd, newfd, 0);
 }
 
 int __dup2(int fd, int newfd)
 {
-	return after_dup(fd, REAL(__dup2)(fd, newfd));
+	return dup_onto(real___dup2, fd, newfd, 0);
 }
 
 int dup3(int fd, int newfd, int flags)
 {
-	return after_dup(fd, REAL(dup3)(fd, newfd, flags));
+	return dup_onto(real_dup3, fd, newfd, flags);
 }
 
 static int is_lock_cmd(int cmd)
@@ -226,6 +270,8 @@ static int fcntl_impl(int (*passthrough)(int, int, ...), int fd, int cmd, void *
 	struct ps_open *o;
 	int r;
 
+	if (is_shims(fd))
+		return -1;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return after_dup(fd, passthrough(fd, cmd, arg));
 	if (!is_lock_cmd(cmd) && cmd != F_SETFL)

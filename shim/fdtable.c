@@ -257,6 +257,19 @@ int ps_open_attach_record(struct ps_open *o)
 	return 0;
 }
 
+void ps_fd_table_renumber(int from, int to)
+{
+	pthread_mutex_lock(&table_mutex);
+	for (unsigned c = 0; c < NCHUNKS; c++) {
+		struct ps_open **chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+
+		for (unsigned i = 0; chunk && i < CHUNK_SIZE; i++)
+			if (chunk[i])
+				ps_sys_renumbered(&chunk[i]->lock_fd, from, to);
+	}
+	pthread_mutex_unlock(&table_mutex);
+}
+
 void ps_fd_forget_range(unsigned int first, unsigned int last)
 {
 	if (!ps_fd_table_is_ours())

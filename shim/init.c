@@ -64,6 +64,11 @@ static void init_hide_base(void)
 static unsigned char own_bits[OWN_MAX / 8];
 static pid_t own_pid;
 
+static void own_fork_child(void)
+{
+	own_pid = getpid(); /* a forked child marks what it opens itself; a vfork child runs no atfork handler */
+}
+
 static void own_mark(int fd, int on)
 {
 	unsigned i = (unsigned)(fd - hide_base);
@@ -103,6 +108,36 @@ static int hide_fd(int fd)
 	REAL(close)(fd);
 	own_mark(high, 1);
 	return high;
+}
+
+/* Every place that keeps one of the shim's descriptor numbers beyond one call. */
+static void renumber_holders(int from, int to)
+{
+	ps_shadow_renumber_fd(&shadow, from, to);
+	ps_file_renumber_fd(from, to);
+	ps_fd_table_renumber(from, to);
+	ps_log_renumber_fd(from, to);
+}
+
+/* The program's dup2 replaces the description at fd in one step, so the shim's copy moves first. A vfork child
+ * (Python's subprocess, posix_spawn) runs in its parent's memory: the holders there are the parent's and stay;
+ * the child's copy is close-on-exec and the child is about to exec. Closing the old number (inside the program's
+ * dup2) drops the process's POSIX locks on that inode, as any close does: a program that dup2s onto the number of
+ * a record it holds POSIX locks on loses them (the kernel gives no way round it). */
+int ps_fd_make_room(int fd)
+{
+	int to;
+
+	if (!ps_fd_is_shims(fd) || !ps_fd_table_is_ours())
+		return 0;
+	to = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, hide_base);
+	if (to < 0)
+		return -1;
+	own_mark(to, 1);
+	renumber_holders(fd, to);
+	own_mark(fd, 0);
+	ps_debug("descriptor %d is the program's now (dup2): the shim's moved to %d", fd, to);
+	return 0;
 }
 
 static int shim_close(int fd)
@@ -231,6 +266,7 @@ static void ps_init(void)
 {
 	in_shim = 1;
 	own_pid = getpid();
+	pthread_atfork(NULL, NULL, own_fork_child);
 	init_hide_base();
 	fill_sys();
 	init_log();

@@ -69,6 +69,9 @@ void *ps_real_lookup(const char *name);
 /* Is fd one of the shim's own descriptors (made by this process)? The next one in [from, to], or -1. */
 int ps_fd_is_shims(int fd);
 int ps_fd_next_shims(int from, int to);
+/* The program names fd as the target of a dup2/dup3: when it is one of the shim's, move the shim's to another
+ * high number first and tell every holder. 0, or -1 and errno (EMFILE: nowhere to move it). */
+int ps_fd_make_room(int fd);
 extern struct ps_config ps_cfg;
 /* True when the shim is configured and this thread is not already inside it. Binds and configures on first
  * use. */
@@ -383,6 +386,8 @@ void ps_stdio_replace_std(int fd);
 
 /* Forget every tracked fd in [first, last] (close_range, closefrom). */
 void ps_fd_forget_range(unsigned int first, unsigned int last);
+/* One of the shim's descriptors moved (ps_fd_make_room): the descriptions' lock fds follow. */
+void ps_fd_table_renumber(int from, int to);
 /* fcntl locks on a tracked fd: cmd is F_SETLK/F_SETLKW/F_GETLK or an F_OFD_ form. */
 int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl);
 /* Drop this process's POSIX locks on o's file, as closing any fd of a file does. */

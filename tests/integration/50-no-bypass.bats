@@ -535,6 +535,37 @@ os.execv(\"bin/s.sh\", [\"bin/s.sh\"])
 	expect_eq "$(grep -c "new script" "$T/stdout.ro")" 3 "script runs and reads after the closes"
 }
 
+# A program may dup2 onto any number it believes free - the numbers /proc/self/fd shows besides its own are the
+# shim's: each moves out of the way, and the shim goes on writing its own files, not the program's.
+@test "a program that dup2s onto the shim's descriptor numbers keeps a working shim and gets only its own bytes" {
+	seq 1 3000 >"$LOWER/f"
+	cat >"$T/dup2.py" <<'PY'
+import os, sys
+d = sys.argv[1]
+fd = os.open(d + "/f", os.O_RDWR)
+os.pwrite(fd, b"first\n", 0)
+sink = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+mine = {0, 1, 2, fd, sink}
+others = [int(n) for n in os.listdir("/proc/self/fd") if int(n) > 2 and int(n) not in mine]
+for n in others:
+    os.dup2(sink, n)
+os.pwrite(fd, b"second\n", 8192)
+with open(d + "/new", "w") as f:
+    f.write("new file\n")
+os.rename(d + "/new", d + "/new2")
+print(os.pread(fd, 7, 8192), open(d + "/new2").read().strip(), os.path.getsize(d + "/f"))
+for n in others:
+    os.fstat(n)          # each is the program's now
+PY
+	run_both '
+		ps_exec python3 "$T/dup2.py" "$RO" "$XOUT/sink"
+		ps_exec head -c 6 "$RO/f"
+		ps_exec bash -c "read -r x <\"\$RO/f\"; echo \$x; for n in \$(ls /proc/\$\$/fd); do [ \$n -gt 2 ] && eval \"exec \$n>>\\\"\$XOUT/sink\\\"\"; done; echo by-bash >>\"\$RO/f\"; tail -c 8 \"\$RO/f\""
+	'
+	expect_eq "$(stat -c %s "$T/out/ro/sink")" 0 "bytes the shim wrote into the program's file"
+	grep -q "new file 13893" "$T/stdout.ro"
+}
+
 @test "dprintf into a partly shadowed file lands in the shadow, also in its _FORTIFY_SOURCE form" {
 	seq 1 3000 >"$LOWER/n.txt"
 	lower_ready

@@ -206,6 +206,48 @@ static void test_put_closes_every_descriptor(void **state)
 	assert_int_equal(open_fds(), before);
 }
 
+/* Move *held's descriptor to another number the way the shim makes room for a program's dup2: dup, tell the
+ * holders, close the old number. */
+static void move_descriptor(struct ps_shadow *sh, int *held)
+{
+	int from = *held, to = fcntl(from, F_DUPFD_CLOEXEC, 200);
+
+	assert_true(to >= 200);
+	ps_shadow_renumber_fd(sh, from, to);
+	ps_file_renumber_fd(from, to);
+	assert_int_equal(*held, to);
+	assert_int_equal(close(from), 0);
+}
+
+static void test_a_file_follows_its_descriptors_when_they_move(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_file *f, *unlinked;
+	char page[PG];
+
+	t_sfx_create(&fx->s);
+	f = fx->s.f;
+	ps_file_get(f);
+	assert_int_equal(ps_file_unlink(f), 0); /* out of the lookup table, still open */
+	unlinked = f;
+	assert_int_equal(lookup(fx), -ENOENT);
+	t_sfx_create(&fx->s);
+	f = fx->s.f;
+	move_descriptor(f->sh, &f->sh->dirfd);
+	move_descriptor(f->sh, &f->data_fd);
+	move_descriptor(f->sh, &f->lower_fd);
+	move_descriptor(f->sh, &f->rec.fd);
+	move_descriptor(f->sh, &unlinked->data_fd);
+	memset(page, 0x5a, sizeof(page));
+	assert_int_equal(ps_merge_pwrite(f, f->data_fd, page, 10, PG + 5), 10);
+	assert_int_equal(ps_merge_pwrite(unlinked, unlinked->data_fd, page, 10, 5), 10);
+	assert_int_equal(lookup(fx), 0); /* through the moved shadow directory */
+	assert_true(ps_record_page_is_shadowed(&fx->s.f->rec, 1));
+	assert_int_equal(ps_merge_pread(fx->s.f, page, PG, 0), PG); /* lower bytes through the moved lower fd */
+	assert_int_equal((uint8_t)page[0], 1);
+	ps_file_put(unlinked);
+}
+
 static void test_create_restarts_a_leftover_data_file(void **state)
 {
 	struct fx *fx = *state;
@@ -585,7 +627,8 @@ int main(void)
 		T(test_lookup_while_referenced_shares_the_object),
 		T(test_lookup_after_last_put_reads_from_disk),
 		T(test_put_closes_every_descriptor),
-		T(test_create_restarts_a_leftover_data_file),
+		T(test_a_file_follows_its_descriptors_when_they_move),
+	T(test_create_restarts_a_leftover_data_file),
 		T(test_lookup_of_corrupt_record_is_eilseq),
 		T(test_lookup_detects_any_flipped_header_byte),
 		T(test_lookup_of_truncated_record_is_eilseq),

@@ -13,6 +13,12 @@
  *       the first difference, and exits 1 on one. --settle then makes the file as read the new ORIG and starts
  *       each LOG again from it, so that writing can go on from a known state (and the next check replays only
  *       what was written since).
+ *   ps-torture cycles DIR COUNT
+ *       COUNT cycles of what programs do all day to the files DIR/f0..f7 (each at least 64 KiB): open O_RDWR,
+ *       pwrite 64 bytes, close; open O_RDONLY, pread, fstat, close; stat; every 64th cycle also create, write,
+ *       rename and unlink a new file, list DIR and write through a shared map. Prints
+ *       "rss KB_AT_10% KB_AT_END fds N_AT_10% N_AT_END" (memory and descriptors must stay flat), and exits 1 when
+ *       the last bytes written into a file do not read back.
  * SEQ numbers of one log are unique: a writer resumes after the highest SEQ in its log.
  */
 #include <errno.h>
@@ -21,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -246,8 +254,126 @@ static int cmd_verify(int argc, char **argv)
 	return 0;
 }
 
+static long status_kb(const char *field)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	long kb = -1;
+
+	if (!f)
+		die("open", "/proc/self/status");
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, strlen(field)) == 0)
+			kb = strtol(line + strlen(field), NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static int open_fd_count(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		die("open", "/proc/self/fd");
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+#define CYCLE_FILES 8
+#define CYCLE_BYTES 64
+
+static void cycle_new_file(const char *dir, uint64_t i)
+{
+	char path[4096] = "", renamed[4096];
+	struct dirent *e;
+	int fd;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/new.%lu", dir, i % 4);
+	snprintf(renamed, sizeof(renamed), "%s/renamed", dir);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0 || write(fd, path, 100) != 100 || close(fd) < 0)
+		die("create", path);
+	if (rename(path, renamed) < 0 || unlink(renamed) < 0)
+		die("rename and unlink", path);
+	if (!(d = opendir(dir)))
+		die("opendir", dir);
+	while ((e = readdir(d)))
+		;
+	closedir(d);
+}
+
+static void cycle_map(const char *path, uint64_t i)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t *m;
+
+	if (fd < 0)
+		die("open", path);
+	m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, PAGE);
+	if (m == MAP_FAILED)
+		die("mmap", path);
+	m[i % PAGE] ^= 1;
+	m[i % PAGE] ^= 1;
+	munmap(m, PAGE);
+	close(fd);
+}
+
+static int cmd_cycles(const char *dir, uint64_t count)
+{
+	uint64_t rnd = 12345, last_off[CYCLE_FILES] = { 0 };
+	uint8_t buf[CYCLE_BYTES], last[CYCLE_FILES][CYCLE_BYTES] = { { 0 } };
+	long rss_warm = 0;
+	int fds_warm = 0, bad = 0;
+	char path[4096];
+	struct stat st;
+
+	for (uint64_t i = 0; i < count; i++) {
+		unsigned k = (unsigned)(i % CYCLE_FILES);
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/f%u", dir, k);
+		if ((fd = open(path, O_RDWR)) < 0 || fstat(fd, &st) < 0)
+			die("open", path);
+		last_off[k] = next_random(&rnd) % ((uint64_t)st.st_size - CYCLE_BYTES);
+		for (unsigned b = 0; b < CYCLE_BYTES; b++)
+			last[k][b] = byte_of(i, last_off[k] + b);
+		if (pwrite(fd, last[k], CYCLE_BYTES, (off_t)last_off[k]) != CYCLE_BYTES || close(fd) < 0)
+			die("pwrite", path);
+		if ((fd = open(path, O_RDONLY)) < 0 || pread(fd, buf, CYCLE_BYTES, 0) != CYCLE_BYTES ||
+		    fstat(fd, &st) < 0 || close(fd) < 0 || stat(path, &st) < 0)
+			die("read", path);
+		if (i % 64 == 0) {
+			cycle_new_file(dir, i);
+			cycle_map(path, i);
+		}
+		if (i == count / 10) {
+			rss_warm = status_kb("VmRSS:");
+			fds_warm = open_fd_count();
+		}
+	}
+	for (unsigned k = 0; k < CYCLE_FILES && count >= CYCLE_FILES; k++) {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/f%u", dir, k);
+		if ((fd = open(path, O_RDONLY)) < 0 || pread(fd, buf, CYCLE_BYTES, (off_t)last_off[k]) != CYCLE_BYTES)
+			die("read", path);
+		close(fd);
+		if (memcmp(buf, last[k], CYCLE_BYTES) != 0) {
+			fprintf(stderr, "ps-torture: %s: the last write does not read back\n", path);
+			bad = 1;
+		}
+	}
+	printf("rss %ld %ld fds %d %d\n", rss_warm, status_kb("VmRSS:"), fds_warm, open_fd_count());
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "cycles") == 0)
+		return cmd_cycles(argv[2], strtoull(argv[3], NULL, 0));
 	if (argc >= 6 && strcmp(argv[1], "write") == 0)
 		return cmd_write(argc - 2, argv + 2);
 	if (argc >= 6 && strcmp(argv[1], "verify") == 0 && strcmp(argv[2], "--settle") == 0) {
@@ -256,6 +382,7 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 5 && strcmp(argv[1], "verify") == 0)
 		return cmd_verify(argc - 2, argv + 2);
-	fprintf(stderr, "usage: ps-torture write FILE LOG SEED COUNT [PROCS INDEX] | verify [--settle] FILE ORIG LOG...\n");
+	fprintf(stderr, "usage: ps-torture write FILE LOG SEED COUNT [PROCS INDEX] | verify [--settle] FILE ORIG LOG...\n"
+			"       ps-torture cycles DIR COUNT\n");
 	return 2;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # 85-torture.bats - the torture scripts (tests/torture) in their bounded form: CI sets CI=true and they run 200
-# kills and 16 x 1000 writes; by hand they run longer (see each script's header).
+# kills, 16 x 1000 writes and 50000 open/write/close cycles; by hand they run longer (see each script's header).
 
 load helpers
 
@@ -24,4 +24,13 @@ setup() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ 16\ processes\ x\ 1000\ writes\ into\ 67108864\ bytes:\ verified\ 16000\ writes ]]
+}
+
+@test "open/write/close cycles by the ten thousand: resident size and descriptors flat, valgrind finds no leak" {
+	command -v valgrind >/dev/null || skip "valgrind not installed"
+	run env BUILD="$PS_BUILD" CI=true "$BATS_TEST_DIRNAME/../torture/memory"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ 50000\ cycles:\ resident ]]
+	[[ "$output" == *"valgrind: 2000 cycles, no leak and no error"* ]]
 }

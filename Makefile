@@ -79,7 +79,7 @@ $(BUILD)/ps-bypass: tests/helpers/ps-bypass.c tests/helpers/errname.h
 
 $(BUILD)/ps-torture: tests/helpers/ps-torture.c
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< -lpthread
 
 $(BUILD)/ps-maps: tests/helpers/ps-maps.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")

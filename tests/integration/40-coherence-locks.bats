@@ -176,6 +176,25 @@ expect_output() { # EXPECTED (stdin)
 	tail -n 1 "$T/stdout.ro" | grep -qx 16
 }
 
+# Threads copy up the same pages at the same instant; a copy-up that wrote back the lower bytes over another
+# thread's write would show as an original byte where a write landed (ps-torture checks every byte).
+@test "eight threads writing overlapping and disjoint ranges of one lower file: every byte from a write that covered it" {
+	head -c 1048576 /dev/urandom >"$LOWER/big"
+	rm "$T/.lower_ready" # setup made the copy already
+	lower_ready
+	# Not run_both: the interleaving (so the bytes) differs from run to run; each run checks itself.
+	local script='
+		ps_exec "$PS_BUILD/ps-torture" threads "$RO/big" 8 2000 "$XOUT/as-read"
+		ps_exec cmp "$XOUT/as-read" "$RO/big" && echo "another process reads the same bytes"
+	'
+	in_rw_ns "$script" >"$T/stdout.rw"
+	in_ro_ns "$script" >"$T/stdout.ro"
+	expect_eq "$(cat "$T/stdout.rw")" "verified 16000 writes
+another process reads the same bytes" "on the writable copy"
+	expect_eq "$(cat "$T/stdout.ro")" "$(cat "$T/stdout.rw")" "under the shim"
+	assert_lower_unchanged
+}
+
 @test "fcntl F_SETLK: a write lock excludes readers and writers whichever way they opened the file, until close" {
 	run_both '
 		lock_case "$RO/sub/a" posix rw wr early:ro:rd late:ro:rd late:rw:wr late:rw:rd getlk

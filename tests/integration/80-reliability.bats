@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # 80-reliability.bats - what survives a full shadow filesystem and what fsync promises: a write that does not fit
-# fails whole, and the bytes of a synced file reach the disk before the record that points at them.
+# fails whole, and the bytes of a synced file reach the disk before the record that points at them; a shadow
+# someone tampered with, and a lower file changed behind its shadow's back, are refused with a reason.
 
 load helpers
 
@@ -103,4 +104,45 @@ os.fdatasync(fd)
 	grep -q "Input/output error" "$T/out/ro/err"
 	expect_eq "$(find "$T/outside" -mindepth 1 | wc -l)" 0 "entries made outside the shadow"
 	assert_lower_unchanged
+}
+
+# The record names the lower file it shadows (device, inode, size, mtime): a lower file changed behind its back
+# could make the merge mix old shadowed pages with new lower ones. It is refused, with the reason, never merged.
+@test "a lower file changed under its shadow: EIO and one line naming the file and what changed; never merged" {
+	local f
+	for f in touched grown replaced removed kept; do seq 1 3000 >"$LOWER/$f"; done
+	rm "$T/.lower_ready"
+	lower_ready
+	in_ro_ns '
+		for f in touched grown replaced removed; do ps_exec dd of="$RO/$f" bs=1 seek=5000 conv=notrunc status=none <<<"X"; done
+	'
+	touch -d "1 hour ago" "$LOWER/touched"
+	echo more >>"$LOWER/grown"
+	cp "$LOWER/replaced" "$T/new" && mv "$T/new" "$LOWER/replaced"
+	rm "$LOWER/removed"
+	in_ro_ns '
+		cd "$RO"
+		for f in touched grown replaced removed kept; do
+			ps_exec cat "$f" >"$XOUT/$f" 2>"$XOUT/$f.err" || echo "$f: status $?" >>"$XOUT/status"
+		done
+	'
+	expect_eq "$(cat "$T/out/ro/status")" "touched: status 1
+grown: status 1
+replaced: status 1
+removed: status 1" "which reads failed"
+	grep -qx "cat\[[0-9]*\]: $RO/touched: stale shadow record: lower file modified (mtime [0-9.]*, recorded [0-9.]*)" "$T/out/ro/touched.err"
+	grep -qx "cat\[[0-9]*\]: $RO/grown: stale shadow record: lower file size changed (13898 bytes, recorded 13893)" "$T/out/ro/grown.err"
+	grep -qx "cat\[[0-9]*\]: $RO/replaced: stale shadow record: lower file replaced (inode [0-9]*, recorded [0-9]*)" "$T/out/ro/replaced.err"
+	grep -qx "cat\[[0-9]*\]: $RO/removed: stale shadow record: lower file is gone" "$T/out/ro/removed.err"
+	for f in touched grown replaced removed; do
+		grep -qx "cat: $f: Input/output error" "$T/out/ro/$f.err"
+		expect_eq "$(stat -c %s "$T/out/ro/$f")" 0 "bytes read from $f"
+	done
+	cmp "$T/out/ro/kept" "$LOWER/kept"
+	in_ro_ns '"$PS_BUILD/pageshadow" -s "$SHADOW" ls >"$XOUT/ls" 2>"$XOUT/ls.err"'
+	cut -f1,5 "$T/out/ro/ls" >"$T/states"
+	expect_eq "$(sed -n 1p "$T/states")" "stale (lower file size changed (13898 bytes, recorded 13893))	$RO/grown" "ls of grown"
+	expect_eq "$(sed -n 2p "$T/states")" "stale (lower file is gone)	$RO/removed" "ls of removed"
+	grep -q "^stale (lower file replaced (inode [0-9]*, recorded [0-9]*))	$RO/replaced\$" "$T/states"
+	grep -q "^stale (lower file modified (mtime [0-9.]*, recorded [0-9.]*))	$RO/touched\$" "$T/states"
 }

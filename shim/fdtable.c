@@ -207,12 +207,22 @@ struct ps_open *ps_fd_forget(int fd)
 	return o;
 }
 
+/* Looked at without the table's lock (the interrupted code may hold it): the program holds fd open, and with it
+ * a reference on its description. */
+static int merged_unlocked(int fd)
+{
+	struct ps_open **s = slot(fd, 0);
+	struct ps_open *o = s ? __atomic_load_n(s, __ATOMIC_ACQUIRE) : NULL;
+
+	return o && __atomic_load_n(&o->file, __ATOMIC_ACQUIRE);
+}
+
 struct ps_open *ps_fd_merged(int fd)
 {
 	struct ps_open *o;
 
 	if (!ps_enter())
-		return NULL;
+		return ps_nested() && merged_unlocked(fd) ? PS_OPEN_REFUSED : NULL;
 	o = ps_fd_get(fd);
 	if (o && o->file)
 		return o;
@@ -220,6 +230,13 @@ struct ps_open *ps_fd_merged(int fd)
 		ps_open_put(o);
 	ps_leave();
 	return NULL;
+}
+
+long ps_fd_refused(int fd)
+{
+	ps_debug("fd %d: a call from a signal handler that interrupted the shim: EIO (the merge cannot run here)", fd);
+	errno = EIO;
+	return -1;
 }
 
 long ps_fd_done(struct ps_open *o, long rc, int saved_errno)

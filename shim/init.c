@@ -307,6 +307,11 @@ int ps_enter(void)
 	return 1;
 }
 
+int ps_nested(void)
+{
+	return in_shim && configured;
+}
+
 void ps_leave(void)
 {
 	in_shim = 0;

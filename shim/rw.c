@@ -150,7 +150,8 @@ ssize_t read(int fd, void *buf, size_t n)
 
 	ps_maps_prefault(buf, n);
 	o = ps_fd_merged(fd);
-
+	if (o == PS_OPEN_REFUSED)
+		return ps_fd_refused(fd);
 	if (!o)
 		return REAL(read)(fd, buf, n);
 	return ps_fd_done(o, ps_read_fd(o, fd, buf, n), saved);
@@ -196,6 +197,8 @@ static ssize_t vector_engine(struct ps_open *o, int fd, const struct iovec *iov,
 		if (!(is_write))                                                                                   \
 			ps_maps_prefault_iov(iov, iovcnt);                                                         \
 		o_ = ps_fd_merged(fd);                                                                             \
+		if (o_ == PS_OPEN_REFUSED)                                                                         \
+			return ps_fd_refused(fd);                                                                  \
 		if (!o_)                                                                                           \
 			return passthrough;                                                                        \
 		return ps_fd_done(o_, vector_engine(o_, fd, iov, iovcnt, off, flags, is_write), saved_);            \
@@ -263,6 +266,8 @@ ssize_t write(int fd, const void *buf, size_t n)
 	int saved = errno;
 	struct ps_open *o = ps_fd_merged(fd);
 
+	if (o == PS_OPEN_REFUSED)
+		return ps_fd_refused(fd);
 	if (!o)
 		return REAL(write)(fd, buf, n);
 	return ps_fd_done(o, ps_write_fd(o, fd, buf, n), saved);
@@ -319,6 +324,8 @@ static off_t lseek_impl(int fd, off_t off, int whence)
 	struct ps_open *o = ps_fd_merged(fd);
 	off_t r;
 
+	if (o == PS_OPEN_REFUSED)
+		return ps_fd_refused(fd);
 	if (!o && ps_dir_lseek(fd, off, whence, &r)) /* a merged directory's position is in its listing */
 		return (off_t)ps_ret(r, saved);
 	if (!o)

@@ -76,6 +76,8 @@ extern struct ps_config ps_cfg;
 /* True when the shim is configured and this thread is not already inside it. Binds and configures on first
  * use. */
 int ps_enter(void);
+/* Is this thread inside the shim already (a signal handler's call interrupted it)? */
+int ps_nested(void);
 void ps_leave(void);
 /* The shadow, opened on first need; NULL (logged once) when it cannot be used. */
 struct ps_shadow *ps_shadow_get(void);
@@ -316,8 +318,13 @@ int ps_may_access(const struct stat *st, int mode, int effective);
 #endif
 
 /* The description behind fd when the shim must handle a call on it (the fd reads or writes a shadowed file),
- * with a reference and the guard held; NULL, guard released, when the call passes straight through. */
+ * with a reference and the guard held; NULL, guard released, when the call passes straight through;
+ * PS_OPEN_REFUSED when it can be neither: a signal handler's call on a merged fd while the thread it interrupted
+ * is inside the shim (which may hold the very locks the merge needs, and the real call would bypass the merge).
+ * The wrapper then fails with ps_fd_refused(). */
 struct ps_open *ps_fd_merged(int fd);
+#define PS_OPEN_REFUSED ((struct ps_open *)-1)
+long ps_fd_refused(int fd);
 /* Drop o and the guard, and return rc with errno set by the rules above. */
 long ps_fd_done(struct ps_open *o, long rc, int saved_errno);
 

@@ -81,6 +81,8 @@ int ftruncate(int fd, off_t len)
 	int saved = errno;
 	struct ps_open *o = ps_fd_merged(fd);
 
+	if (o == PS_OPEN_REFUSED)
+		return (int)ps_fd_refused(fd);
 	if (!o)
 		return REAL(ftruncate)(fd, len);
 	return (int)ps_fd_done(o, writable_data(o) ? ps_merge_truncate(o->file, len) : -EINVAL, saved);
@@ -96,6 +98,8 @@ int fallocate(int fd, int mode, off_t off, off_t len)
 	int saved = errno;
 	struct ps_open *o = ps_fd_merged(fd);
 
+	if (o == PS_OPEN_REFUSED)
+		return (int)ps_fd_refused(fd);
 	if (!o)
 		return REAL(fallocate)(fd, mode, off, len);
 	return (int)ps_fd_done(o, writable_data(o) ? ps_merge_fallocate(o->file, mode, off, len) : -EBADF, saved);
@@ -112,6 +116,13 @@ int posix_fallocate(int fd, off_t off, off_t len)
 	struct ps_open *o = ps_fd_merged(fd);
 	int rc;
 
+	if (o == PS_OPEN_REFUSED) {
+		int saved = errno; /* posix_fallocate answers with the number and leaves errno alone */
+
+		ps_fd_refused(fd);
+		errno = saved;
+		return EIO;
+	}
 	if (!o)
 		return REAL(posix_fallocate)(fd, off, len);
 	rc = writable_data(o) ? ps_merge_fallocate(o->file, 0, off, len) : -EBADF;
@@ -130,6 +141,8 @@ static int sync_impl(int fd, int (*passthrough)(int))
 	int saved = errno, rc = 0;
 	struct ps_open *o = ps_fd_merged(fd);
 
+	if (o == PS_OPEN_REFUSED)
+		return (int)ps_fd_refused(fd);
 	if (!o)
 		return passthrough(fd);
 	/* A data-file descriptor syncs the data itself; a merged lower fd needs the engine to sync the data file. */
@@ -156,6 +169,8 @@ int syncfs(int fd)
 	int saved = errno, rc = 0;
 	struct ps_open *o = ps_fd_merged(fd);
 
+	if (o == PS_OPEN_REFUSED)
+		return (int)ps_fd_refused(fd);
 	if (!o)
 		return REAL(syncfs)(fd);
 	if (REAL(syncfs)(fd) < 0 || REAL(syncfs)(o->file->sh->dirfd) < 0)

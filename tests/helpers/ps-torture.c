@@ -27,6 +27,12 @@
  *       order) - never the original brought back by another thread's copy-up. Prints "verified N writes", or
  *       the first wrong byte (exit 1). With COPY, the bytes it checked go there too (for a check by another
  *       process).
+ *   ps-torture signals FILE COUNT
+ *       COUNT one-byte pwrites into the first half of FILE while a timer signal fires every 20 us; its handler
+ *       pwrites one byte into a page of its own in the second half (the handler's write may arrive while the
+ *       main thread is inside the shim). Then every write that returned must read back, and every byte of the
+ *       second half no handler write made must be the original. Prints "handler: N written, M refused (errno)"
+ *       and "verified", or the first wrong byte (exit 1).
  * SEQ numbers of one log are unique: a writer resumes after the highest SEQ in its log.
  */
 #include <errno.h>
@@ -37,6 +43,8 @@
 #include <string.h>
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -479,8 +487,92 @@ static int cmd_threads(const char *path, int nthreads, uint64_t count, const cha
 	return close(fd) != 0;
 }
 
+#define HANDLER_MAX 4096
+
+static int signal_fd;
+static uint64_t handler_base;
+static volatile sig_atomic_t handler_n;
+static int handler_result[HANDLER_MAX]; /* 1 written, or -errno */
+
+static uint8_t handler_byte(int n)
+{
+	return (uint8_t)(n % 251 + 1);
+}
+
+static void on_timer(int sig)
+{
+	int saved = errno, n = handler_n;
+	uint8_t b = handler_byte(n);
+
+	(void)sig;
+	if (n >= HANDLER_MAX)
+		return;
+	handler_result[n] = pwrite(signal_fd, &b, 1, (off_t)(handler_base + (uint64_t)n * PAGE + (uint64_t)n % 97)) == 1
+				    ? 1 : -errno;
+	handler_n = n + 1;
+	errno = saved;
+}
+
+static int cmd_signals(const char *path, uint64_t count)
+{
+	struct itimerval every = { { 0, 20 }, { 0, 20 } }, stop = { { 0, 0 }, { 0, 0 } };
+	struct sigaction sa = { .sa_handler = on_timer, .sa_flags = SA_RESTART };
+	uint64_t rnd = 99, size;
+	int written = 0, refused = 0, other = 0, bad = 0;
+	uint8_t *orig, *now;
+	struct stat st;
+
+	signal_fd = open(path, O_RDWR);
+	if (signal_fd < 0 || fstat(signal_fd, &st) < 0)
+		die("open", path);
+	size = (uint64_t)st.st_size;
+	handler_base = size / 2 / PAGE * PAGE;
+	if (size - handler_base < (uint64_t)HANDLER_MAX * PAGE)
+		return fprintf(stderr, "ps-torture: %s: %d pages needed in the second half\n", path, HANDLER_MAX), 2;
+	orig = malloc(size);
+	now = malloc(size);
+	if (!orig || !now || pread(signal_fd, orig, size, 0) != (ssize_t)size)
+		die("read", path);
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &every, NULL);
+	for (uint64_t i = 0; i < count && handler_n < HANDLER_MAX; i++) {
+		uint64_t off = next_random(&rnd) % handler_base;
+		uint8_t b = (uint8_t)(i % 255 + 1);
+
+		if (pwrite(signal_fd, &b, 1, (off_t)off) != 1)
+			die("pwrite", path);
+		orig[off] = b; /* the model of the first half */
+	}
+	setitimer(ITIMER_REAL, &stop, NULL);
+	if (pread(signal_fd, now, size, 0) != (ssize_t)size)
+		die("read", path);
+	for (int n = 0; n < handler_n; n++) {
+		uint64_t off = handler_base + (uint64_t)n * PAGE + (uint64_t)n % 97;
+
+		if (handler_result[n] == 1) {
+			written++;
+			orig[off] = handler_byte(n);
+		} else if (handler_result[n] == -EIO) {
+			refused++;
+		} else {
+			other++;
+		}
+	}
+	for (uint64_t b = 0; b < size && !bad; b++)
+		if (now[b] != orig[b]) {
+			printf("byte %lu is 0x%02x, not 0x%02x\n", b, now[b], orig[b]);
+			bad = 1;
+		}
+	printf("handler: %d written, %d refused (EIO), %d other errors\n", written, refused, other);
+	if (!bad && !other)
+		printf("verified\n");
+	return bad || other;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "signals") == 0)
+		return cmd_signals(argv[2], strtoull(argv[3], NULL, 0));
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "threads") == 0)
 		return cmd_threads(argv[2], atoi(argv[3]), strtoull(argv[4], NULL, 0), argc == 6 ? argv[5] : NULL);
 	if (argc == 4 && strcmp(argv[1], "cycles") == 0)
@@ -494,6 +586,7 @@ int main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[1], "verify") == 0)
 		return cmd_verify(argc - 2, argv + 2);
 	fprintf(stderr, "usage: ps-torture write FILE LOG SEED COUNT [PROCS INDEX] | verify [--settle] FILE ORIG LOG...\n"
-			"       ps-torture cycles DIR COUNT | threads FILE THREADS WRITES [COPY]\n");
+			"       ps-torture cycles DIR COUNT | threads FILE THREADS WRITES [COPY]\n"
+			"       ps-torture signals FILE COUNT\n");
 	return 2;
 }

@@ -65,9 +65,9 @@ $(BUILD)/pageshadow-run: tools/pageshadow-run.c tools/guard.c tools/guard.h $(CO
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -DPS_LIBDIR='"$(LIBDIR)"' -o $@ tools/pageshadow-run.c tools/guard.c $(COMMON_OBJ)
 
-$(BUILD)/pageshadow: tools/pageshadow.c $(COMMON_OBJ)
+$(BUILD)/pageshadow: tools/pageshadow.c tools/reset.c tools/pageshadow.h $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(COMMON_OBJ)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ tools/pageshadow.c tools/reset.c $(COMMON_OBJ)
 
 $(BUILD)/ps-probe: tests/helpers/ps-probe.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")

@@ -135,6 +135,46 @@ int ps_record_check_header(const struct ps_record_disk *hdr, uint64_t file_size,
 	return 0;
 }
 
+int ps_record_file_rebase(int fd, const struct stat *lower, char *why, size_t whysz)
+{
+	union {
+		struct ps_record_disk hdr;
+		char page[PS_RECORD_HEADER_SIZE];
+	} u;
+	const size_t identity = offsetof(struct ps_record_disk, lower_len);
+	struct stat st;
+	ssize_t n;
+	int rc;
+
+	if (ps_sys->fstat(fd, &st) < 0)
+		return -errno;
+	n = ps_sys_pread_full(fd, u.page, sizeof(u.page), 0);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != sizeof(u.page)) {
+		snprintf(why, whysz, "not a pageshadow record (bad magic or truncated)");
+		return -EILSEQ;
+	}
+	rc = ps_record_check_header(&u.hdr, (uint64_t)st.st_size, lower, why, whysz);
+	if (rc != -ESTALE)
+		return rc == 0 && !(u.hdr.flags & PS_REC_HAS_LOWER) ? -EINVAL : rc;
+	if ((uint64_t)lower->st_size != u.hdr.lower_size) {
+		snprintf(why, whysz, "the lower file's size changed (%llu bytes, recorded %llu)",
+			 (unsigned long long)lower->st_size, (unsigned long long)u.hdr.lower_size);
+		return -EFBIG;
+	}
+	u.hdr.lower_ino = (uint64_t)lower->st_ino;
+	u.hdr.lower_dev = (uint64_t)lower->st_dev;
+	u.hdr.lower_mtime_sec = (int64_t)lower->st_mtim.tv_sec;
+	u.hdr.lower_mtime_nsec = (uint32_t)lower->st_mtim.tv_nsec;
+	u.hdr.lower_mode = (uint32_t)lower->st_mode;
+	u.hdr.crc = ps_crc32c(&u.hdr, offsetof(struct ps_record_disk, crc));
+	n = ps_sys_pwrite_full(fd, u.page, identity, 0); /* the identity alone: the mutable fields stay as they are */
+	if (n < 0)
+		return (int)n;
+	return ps_sys->fsync(fd) < 0 ? -errno : 0;
+}
+
 int ps_record_peek(int fd, struct ps_record_disk *hdr)
 {
 	const size_t first = offsetof(struct ps_record_disk, backing_gen);

@@ -85,6 +85,13 @@ int ps_record_format(int fd, const struct stat *lower);
  * has none). name is for the log line. Returns 0 or a validation error. */
 int ps_record_load(struct ps_record *rec, int fd, const struct stat *lower, const char *name);
 
+/* Make the record in fd (not mapped by this process) shadow the lower file as it is now (lower): its identity
+ * (inode, device, mtime, mode) is rewritten and the CRC with it; the bitmap, lower_len and the rest stay - the
+ * shadowed pages keep the program's bytes, every other page shows the new lower bytes. Only for a record with a
+ * lower file of the same size (the bitmap's length follows the size: -EFBIG otherwise, and why says so); -EINVAL
+ * for a record without a lower file; 0 when it was current already. Synced. */
+int ps_record_file_rebase(int fd, const struct stat *lower, char *why, size_t whysz);
+
 /* Validate a header page alone (used by load and by the tools). why receives a short reason on failure. */
 /* Read and check the header of the record open at fd without mapping it - enough to tell a file that lives wholly
  * in the shadow (no PS_REC_HAS_LOWER) from one with a lower file: 0 (the whole header page read and checked), 1

@@ -1,6 +1,7 @@
-/* pageshadow.c - look into a shadow directory: list the shadowed files, print a file's merged bytes.
+/* pageshadow.c - look into a shadow directory: list the shadowed files, print a file's merged bytes (reset.c
+ * changes it).
  *
- * main: parse_args -> setup (prefixes, shadow, ps_shadow_open) -> cmd_ls | cmd_cat.
+ * main: parse_args -> setup (prefixes, shadow, ps_shadow_open) -> cmd_ls | cmd_cat | cmd_reset | cmd_rebase.
  * Records are read without the engine for listing (read_record: header check, bit count over a read-only
  * mapping) and through the engine for cat (ps_file_lookup, ps_merge_pread), so cat shows what the shim shows.
  * Errors are one line, "pageshadow: PATH: cause", and exit status 2.
@@ -16,6 +17,7 @@
 #include "shadow.h"
 #include "tree.h"
 #include "version.h"
+#include "pageshadow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,16 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EXIT_TROUBLE 2
 #define COPY_CHUNK (256 * 1024)
-
-struct options {
-	const char *shadow;
-	int nro;
-	const char *ro[PS_MAX_PREFIXES];
-	char **args; /* the subcommand and its arguments */
-	int nargs;
-};
 
 /* What a record says, as far as ls and cat need it. */
 struct rec_info {
@@ -64,7 +57,7 @@ struct ls_totals {
 static void usage(void)
 {
 	fputs("Usage: pageshadow [-s DIR | -r PREFIX...] COMMAND\n"
-	      "Look into a pageshadow shadow directory.\n"
+	      "Look into a pageshadow shadow directory, or throw away what it holds.\n"
 	      "\n"
 	      "  -s, --shadow DIR    the shadow directory\n"
 	      "  -r, --ro PREFIX     a read-only prefix (repeatable); without -s the shadow is the one\n"
@@ -87,6 +80,15 @@ static void usage(void)
 	      "              With -r, only files under the given prefixes are listed.\n"
 	      "  cat PATH    write the file's merged content (what a program under pageshadow-run reads) to\n"
 	      "              stdout; a file without a record is copied from the lower tree.\n"
+	      "  reset [PATH...]\n"
+	      "              throw away what the shadow holds for each PATH (a file: its written pages; a\n"
+	      "              directory: everything below it; a deleted name: the deletion), or without PATH for\n"
+	      "              every prefix (with -r, the given ones): the lower tree shows through again.\n"
+	      "              Running programs see it at their next look at the path.\n"
+	      "  rebase PATH...\n"
+	      "              a stale file (its lower file changed since it was shadowed, same size) shadows\n"
+	      "              the lower file as it is now: its written pages stay, every other page shows the\n"
+	      "              new lower bytes. For a lower file whose size changed: reset.\n"
 	      "\n"
 	      "Exit status: 0 on success, 2 on any error (one line on stderr).\n",
 	      stdout);
@@ -100,8 +102,7 @@ static void vcomplain(const char *fmt, va_list ap)
 	fprintf(stderr, "pageshadow: %s\n", line);
 }
 
-/* One error line on stderr; the command goes on. */
-static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
+void complain(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -110,8 +111,7 @@ static void __attribute__((format(printf, 1, 2))) complain(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* One error line on stderr, then exit 2. */
-static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
+void fail(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -170,9 +170,10 @@ static void parse_args(int argc, char **argv, struct options *o)
 }
 
 /* Prefixes and shadow as pageshadow-run would choose them; with -s alone, the prefixes the shadow records. */
-static void setup(const struct options *o, struct ps_config *cfg, struct ps_shadow *sh)
+static void setup(const struct options *o, struct ps_config *cfg, struct ps_shadow *sh, int writes)
 {
 	char why[PATH_MAX + 256] = "", dir[PATH_MAX];
+	struct stat st;
 	int rc;
 
 	for (int i = 0; i < o->nro; i++)
@@ -188,7 +189,9 @@ static void setup(const struct options *o, struct ps_config *cfg, struct ps_shad
 	}
 	if (ps_config_set_shadow(cfg, dir, why, sizeof(why)) < 0)
 		fail("%s", why);
-	rc = ps_shadow_open(sh, cfg->shadow, 0, why, sizeof(why));
+	if (writes && stat(cfg->shadow, &st) < 0) /* a command that changes a shadow never makes one */
+		fail("shadow directory %s: %s", cfg->shadow, strerror(errno));
+	rc = ps_shadow_open(sh, cfg->shadow, writes, why, sizeof(why));
 	if (rc < 0)
 		fail("shadow directory %s: %s", cfg->shadow, *why ? why : strerror(-rc));
 	if (o->nro == 0 && o->shadow && (rc = ps_tree_prefixes(sh->dirfd, cfg)) < 0)
@@ -481,17 +484,25 @@ int main(int argc, char **argv)
 	struct options o = { .nro = 0 };
 	struct ps_shadow sh;
 	int status;
+	static const struct command {
+		const char *name;
+		int (*run)(const struct options *, const struct ps_config *, struct ps_shadow *);
+		int writes;
+	} commands[] = {
+		{ "ls", cmd_ls, 0 }, { "cat", cmd_cat, 0 }, { "reset", cmd_reset, 1 }, { "rebase", cmd_rebase, 1 },
+	};
+	const struct command *c = NULL;
 
 	ps_sys = ps_sys_guard(&ps_sys_libc); /* the shadow's paths never lead out of it (beneath.h) */
 	init_log();
 	parse_args(argc, argv, &o);
-	if (strcmp(o.args[0], "ls") != 0 && strcmp(o.args[0], "cat") != 0)
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(o.args[0], commands[i].name) == 0)
+			c = &commands[i];
+	if (!c)
 		fail("unknown command: %s (see --help)", o.args[0]);
-	setup(&o, &cfg, &sh);
-	if (strcmp(o.args[0], "ls") == 0)
-		status = cmd_ls(&o, &cfg, &sh);
-	else
-		status = cmd_cat(&o, &cfg, &sh);
+	setup(&o, &cfg, &sh, c->writes);
+	status = c->run(&o, &cfg, &sh);
 	ps_shadow_close(&sh);
 	return status;
 }

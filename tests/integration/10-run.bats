@@ -378,6 +378,52 @@ fnv1a64() {
 	[ "${#stderr_lines[@]}" -eq 1 ]
 }
 
+@test "pageshadow reset of a file, a deleted name, a symlink, a directory, then of everything: the lower tree shows again" {
+	mkdir -p "$tmp/ro/d/e"
+	echo d1 >"$tmp/ro/d/e/f"
+	echo gone >"$tmp/ro/gone"
+	ln -s file "$tmp/ro/link"
+	local show='cd "$1" && cat file; cat gone; readlink link; cat d/e/f; cat d/new; ls newdir'
+	"$RUN" -r "$tmp/ro" -s "$tmp/sh" -- sh -c 'cd "$1" && echo more >>file && echo x >d/e/f && echo n >d/new &&
+		rm gone && ln -sfn d link && mkdir newdir && echo y >newdir/z' sh "$tmp/ro"
+	run "$RUN" -r "$tmp/ro" -s "$tmp/sh" -- sh -c "$show" sh "$tmp/ro"
+	[ "$output" = "$(printf 'lower\nmore\ncat: gone: No such file or directory\nd\nx\nn\nz')" ]
+	run --separate-stderr "$PS" -s "$tmp/sh" reset "$tmp/ro/file" "$tmp/ro/gone" "$tmp/ro/link"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	run "$RUN" -r "$tmp/ro" -s "$tmp/sh" -- sh -c "$show" sh "$tmp/ro"
+	[ "$output" = "$(printf 'lower\ngone\nfile\nx\nn\nz')" ]
+	"$PS" -s "$tmp/sh" reset "$tmp/ro/d"
+	run "$RUN" -r "$tmp/ro" -s "$tmp/sh" -- sh -c "$show" sh "$tmp/ro"
+	[ "$output" = "$(printf 'lower\ngone\nfile\nd1\ncat: d/new: No such file or directory\nz')" ]
+	"$PS" -s "$tmp/sh" reset
+	run "$RUN" -r "$tmp/ro" -s "$tmp/sh" -- sh -c "$show" sh "$tmp/ro"
+	[ "$output" = "$(printf 'lower\ngone\nfile\nd1\ncat: d/new: No such file or directory\nls: cannot access '"'"'newdir'"'"': No such file or directory')" ]
+	run "$PS" -s "$tmp/sh" ls
+	[ "$output" = $'total\t0\t0\t0\t0 files' ]
+	[ "$(cat "$tmp/ro/file")" = lower ] # nothing ever reached the lower tree
+}
+
+@test "pageshadow reset and rebase errors: a path outside the prefixes, a missing shadow, a file without a record" {
+	"$RUN" -r "$tmp/ro" -s "$tmp/sh" -- true
+	run --separate-stderr "$PS" -s "$tmp/sh" rebase "$tmp/ro/file"
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pageshadow: $tmp/ro/file: this shadow holds nothing yet" ]
+	run --separate-stderr "$PS" -s "$tmp/sh" -r "$tmp/ro" rebase "$tmp/ro/file"
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pageshadow: $tmp/ro/file: no shadow record to rebase (not a shadowed file)" ]
+	"$RUN" -r "$tmp/ro" -s "$tmp/sh" -- sh -c 'echo made >"$1/new"' sh "$tmp/ro"
+	run --separate-stderr "$PS" -s "$tmp/sh" rebase "$tmp/ro/new"
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pageshadow: $tmp/ro/new: a file made in the shadow has no lower file to rebase onto" ]
+	run --separate-stderr "$PS" -s "$tmp/sh" reset "$tmp/elsewhere"
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pageshadow: $tmp/elsewhere: not under a read-only prefix of this shadow" ]
+	run --separate-stderr "$PS" -s "$tmp/nosh" -r "$tmp/ro" reset
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pageshadow: shadow directory $tmp/nosh: No such file or directory" ]
+	[ ! -e "$tmp/nosh" ]
+}
+
 @test "pageshadow cat of a file without a record prints the lower file" {
 	"$RUN" -r "$tmp/ro" -s "$tmp/sh" -- true
 	run --separate-stderr "$PS" -s "$tmp/sh" -r "$tmp/ro" cat "$tmp/ro/file"

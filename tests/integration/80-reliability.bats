@@ -145,6 +145,22 @@ removed: status 1" "which reads failed"
 	expect_eq "$(sed -n 2p "$T/states")" "stale (lower file is gone)	$RO/removed" "ls of removed"
 	grep -q "^stale (lower file replaced (inode [0-9]*, recorded [0-9]*))	$RO/replaced\$" "$T/states"
 	grep -q "^stale (lower file modified (mtime [0-9.]*, recorded [0-9.]*))	$RO/touched\$" "$T/states"
+	# Recovery (docs/FORMAT.md): rebase where the size stayed - the written page stays, the rest is the new lower
+	# file -, reset where it did not (rebase refuses, naming the cause).
+	in_ro_ns '
+		"$PS_BUILD/pageshadow" -s "$SHADOW" rebase "$RO/grown" 2>"$XOUT/rebase-grown.err" || echo "rebase grown: $?" >"$XOUT/rebase-grown"
+		"$PS_BUILD/pageshadow" -s "$SHADOW" rebase "$RO/touched" "$RO/replaced"
+		"$PS_BUILD/pageshadow" -s "$SHADOW" reset "$RO/grown" "$RO/removed"
+		for f in touched grown replaced removed; do ps_exec cat "$RO/$f" >"$XOUT/$f" 2>"$XOUT/$f.err" || echo "$f: status $?" >>"$XOUT/after"; done
+	'
+	expect_eq "$(cat "$T/out/ro/rebase-grown")" "rebase grown: 2" "rebase of a file whose lower size changed"
+	expect_eq "$(cat "$T/out/ro/rebase-grown.err")" "pageshadow: $RO/grown: the lower file's size changed (13898 bytes, recorded 13893) (reset it instead)" "its error line"
+	expect_eq "$(cat "$T/out/ro/after")" "removed: status 1" "reads failing after the recovery"
+	cmp "$T/out/ro/grown" "$LOWER/grown"
+	for f in touched replaced; do
+		{ head -c 5000 "$LOWER/$f"; echo X; tail -c +5003 "$LOWER/$f"; } >"$T/expected"
+		cmp "$T/out/ro/$f" "$T/expected"
+	done
 }
 
 # A signal handler's write into a shadowed file that interrupts the shim in its own thread cannot take the

@@ -466,6 +466,46 @@ static void test_gone_lower_is_estale(void **state)
 	assert_string_equal(fx->why, "lower file is gone");
 }
 
+static void test_rebase_takes_the_new_identity_and_keeps_bitmap_and_lower_len(void **state)
+{
+	struct fx *fx = *state;
+	struct stat replaced = fx->lst;
+	int fd = make_record(fx, &fx->lst);
+
+	close(fd);
+	assert_int_equal(load(fx, &fx->lst), 0);
+	ps_record_mark_page(&fx->rec, 1);
+	ps_record_shrink_lower_len(&fx->rec, 9000);
+	replaced.st_ino += 5;
+	replaced.st_mtim.tv_sec += 60;
+	assert_int_equal(load(fx, &replaced), -ESTALE);
+	fd = open(fx->recpath, O_RDWR | O_CLOEXEC);
+	assert_int_equal(ps_record_file_rebase(fd, &replaced, fx->why, sizeof(fx->why)), 0);
+	assert_int_equal(ps_record_file_rebase(fd, &replaced, fx->why, sizeof(fx->why)), 0); /* current: no change */
+	close(fd);
+	assert_int_equal(load(fx, &replaced), 0);
+	assert_true(ps_record_page_is_shadowed(&fx->rec, 1));
+	assert_false(ps_record_page_is_shadowed(&fx->rec, 0));
+	assert_int_equal(ps_record_lower_len(&fx->rec), 9000);
+	assert_int_equal(load(fx, &fx->lst), -ESTALE); /* the old identity is gone */
+}
+
+static void test_rebase_refuses_a_changed_size_and_a_file_without_lower(void **state)
+{
+	struct fx *fx = *state;
+	struct stat grown = fx->lst;
+	int fd = make_record(fx, &fx->lst);
+
+	grown.st_size += 4096;
+	assert_int_equal(ps_record_file_rebase(fd, &grown, fx->why, sizeof(fx->why)), -EFBIG);
+	assert_string_equal(fx->why, "the lower file's size changed (14096 bytes, recorded 10000)");
+	close(fd);
+	assert_int_equal(load(fx, &fx->lst), 0); /* untouched */
+	fd = make_record(fx, NULL);
+	assert_int_equal(ps_record_file_rebase(fd, &fx->lst, fx->why, sizeof(fx->why)), -EINVAL);
+	close(fd);
+}
+
 static void test_lower_len_shrink_only_decreases(void **state)
 {
 	struct fx *fx = *state;
@@ -620,6 +660,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c_matches_the_standard_check_value),
 		T(test_format_then_load_round_trips),
+		T(test_rebase_takes_the_new_identity_and_keeps_bitmap_and_lower_len),
+		T(test_rebase_refuses_a_changed_size_and_a_file_without_lower),
 		T(test_format_without_lower_is_header_only),
 		T(test_record_without_lower_ignores_an_existing_lower),
 		cmocka_unit_test(test_file_size_is_header_plus_whole_bitmap_pages),

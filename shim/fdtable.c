@@ -208,13 +208,22 @@ struct ps_open *ps_fd_forget(int fd)
 }
 
 /* Looked at without the table's lock (the interrupted code may hold it): the program holds fd open, and with it
- * a reference on its description. */
-static int merged_unlocked(int fd)
+ * a reference on its description. The real call is right where the data file is the whole file (no lower bytes
+ * show: a file made in the shadow, or cut to nothing) and for a descriptor that only appends (a log): every
+ * write lands past the lower bytes. */
+int ps_fd_nested_refuses(int fd)
 {
-	struct ps_open **s = slot(fd, 0);
-	struct ps_open *o = s ? __atomic_load_n(s, __ATOMIC_ACQUIRE) : NULL;
+	struct ps_open **s;
+	struct ps_open *o;
+	struct ps_file *f;
 
-	return o && __atomic_load_n(&o->file, __ATOMIC_ACQUIRE);
+	if (!ps_nested() || !(s = slot(fd, 0)) || !(o = __atomic_load_n(s, __ATOMIC_ACQUIRE)))
+		return 0;
+	if (!(f = __atomic_load_n(&o->file, __ATOMIC_ACQUIRE)))
+		return 0;
+	if (o->kind == PS_OPEN_DATA && !ps_merge_shows_lower(f))
+		return 0;
+	return !(o->kind == PS_OPEN_DATA && (o->flags & O_APPEND) && (o->flags & O_ACCMODE) == O_WRONLY);
 }
 
 struct ps_open *ps_fd_merged(int fd)
@@ -222,7 +231,7 @@ struct ps_open *ps_fd_merged(int fd)
 	struct ps_open *o;
 
 	if (!ps_enter())
-		return ps_nested() && merged_unlocked(fd) ? PS_OPEN_REFUSED : NULL;
+		return ps_fd_nested_refuses(fd) ? PS_OPEN_REFUSED : NULL;
 	o = ps_fd_get(fd);
 	if (o && o->file)
 		return o;

@@ -63,6 +63,10 @@ static void init_hide_base(void)
 #define OWN_MAX 4096
 static unsigned char own_bits[OWN_MAX / 8];
 static pid_t own_pid;
+/* Where a descriptor the program took by number went (ps_fd_make_room), + 1 (0: it did not move). A holder the
+ * renumbering could not reach - a description or file object already on its way out, whose last user is still in
+ * a call - closes the old number later: that close goes to the moved copy, never to the program's descriptor. */
+static int moved_to[OWN_MAX];
 
 static void own_fork_child(void)
 {
@@ -75,8 +79,10 @@ static void own_mark(int fd, int on)
 
 	if (fd < hide_base || i >= OWN_MAX || getpid() != own_pid)
 		return;
-	if (on)
+	if (on) {
+		__atomic_store_n(&moved_to[i], 0, __ATOMIC_RELAXED); /* the number is the shim's again */
 		__atomic_fetch_or(&own_bits[i / 8], (unsigned char)(1u << (i % 8)), __ATOMIC_RELAXED);
+	}
 	else
 		__atomic_fetch_and(&own_bits[i / 8], (unsigned char)~(1u << (i % 8)), __ATOMIC_RELAXED);
 }
@@ -135,13 +141,28 @@ int ps_fd_make_room(int fd)
 		return -1;
 	own_mark(to, 1);
 	renumber_holders(fd, to);
+	__atomic_store_n(&moved_to[fd - hide_base], to + 1, __ATOMIC_RELEASE);
 	own_mark(fd, 0);
 	ps_debug("descriptor %d is the program's now (dup2): the shim's moved to %d", fd, to);
 	return 0;
 }
 
+/* fd as the shim holds it now: itself, or where it moved (the chain of moves followed, a bounded number). */
+static int current_number(int fd)
+{
+	for (int hops = 0; hops < 64 && fd >= hide_base && fd - hide_base < OWN_MAX && !ps_fd_is_shims(fd); hops++) {
+		int to = __atomic_load_n(&moved_to[fd - hide_base], __ATOMIC_ACQUIRE) - 1;
+
+		if (to < 0)
+			break;
+		fd = to;
+	}
+	return fd;
+}
+
 static int shim_close(int fd)
 {
+	fd = current_number(fd);
 	own_mark(fd, 0);
 	return REAL(close)(fd);
 }

@@ -434,13 +434,20 @@ static ssize_t copy_impl(int outfd, off64_t *outoff, int infd, off64_t *inoff, s
 	return r;
 }
 
+/* A copy from a signal handler that interrupted the shim, with a merged side (fdtable.c). */
+static int nested_refuses(int infd, int outfd)
+{
+	return ps_fd_nested_refuses(infd) || ps_fd_nested_refuses(outfd);
+}
+
 ssize_t copy_file_range(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, unsigned int flags)
 {
 	int saved = errno, handled;
 	ssize_t r;
 
 	if (!ps_enter())
-		return REAL(copy_file_range)(infd, inoff, outfd, outoff, n, flags);
+		return nested_refuses(infd, outfd) ? ps_fd_refused(infd)
+						   : REAL(copy_file_range)(infd, inoff, outfd, outoff, n, flags);
 	r = copy_impl(outfd, outoff, infd, inoff, n, &handled);
 	ps_leave();
 	if (!handled)
@@ -454,7 +461,7 @@ static ssize_t sendfile_impl(int outfd, int infd, off64_t *off, size_t n)
 	ssize_t r;
 
 	if (!ps_enter())
-		return REAL(sendfile64)(outfd, infd, off, n);
+		return nested_refuses(infd, outfd) ? ps_fd_refused(infd) : REAL(sendfile64)(outfd, infd, off, n);
 	r = copy_impl(outfd, NULL, infd, off, n, &handled);
 	ps_leave();
 	if (!handled)
@@ -494,7 +501,8 @@ ssize_t splice(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, u
 	ssize_t r;
 
 	if (!ps_enter())
-		return REAL(splice)(infd, inoff, outfd, outoff, n, flags);
+		return nested_refuses(infd, outfd) ? ps_fd_refused(infd)
+						   : REAL(splice)(infd, inoff, outfd, outoff, n, flags);
 	in = copy_side(infd, 0);
 	out = copy_side(outfd, 1);
 	if (!in && !out) {

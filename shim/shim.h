@@ -325,6 +325,8 @@ int ps_may_access(const struct stat *st, int mode, int effective);
 struct ps_open *ps_fd_merged(int fd);
 #define PS_OPEN_REFUSED ((struct ps_open *)-1)
 long ps_fd_refused(int fd);
+/* The test behind PS_OPEN_REFUSED, for wrappers that pass a call through without ps_fd_merged (the copies). */
+int ps_fd_nested_refuses(int fd);
 /* Drop o and the guard, and return rc with errno set by the rules above. */
 long ps_fd_done(struct ps_open *o, long rc, int saved_errno);
 

@@ -173,7 +173,6 @@ static void parse_args(int argc, char **argv, struct options *o)
 static void setup(const struct options *o, struct ps_config *cfg, struct ps_shadow *sh, int writes)
 {
 	char why[PATH_MAX + 256] = "", dir[PATH_MAX];
-	struct stat st;
 	int rc;
 
 	for (int i = 0; i < o->nro; i++)
@@ -189,9 +188,11 @@ static void setup(const struct options *o, struct ps_config *cfg, struct ps_shad
 	}
 	if (ps_config_set_shadow(cfg, dir, why, sizeof(why)) < 0)
 		fail("%s", why);
-	if (writes && stat(cfg->shadow, &st) < 0) /* a command that changes a shadow never makes one */
-		fail("shadow directory %s: %s", cfg->shadow, strerror(errno));
-	rc = ps_shadow_open(sh, cfg->shadow, writes, why, sizeof(why));
+	rc = ps_shadow_open(sh, cfg->shadow, 0, why, sizeof(why));
+	if (rc == 0 && writes) { /* only a directory that is a shadow already: a command never makes one */
+		ps_shadow_close(sh);
+		rc = ps_shadow_open(sh, cfg->shadow, 1, why, sizeof(why));
+	}
 	if (rc < 0)
 		fail("shadow directory %s: %s", cfg->shadow, *why ? why : strerror(-rc));
 	if (o->nro == 0 && o->shadow && (rc = ps_tree_prefixes(sh->dirfd, cfg)) < 0)

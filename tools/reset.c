@@ -92,6 +92,10 @@ static int reset_locked(const struct options *o, const struct ps_config *cfg, st
 			}
 		return status;
 	}
+	for (int i = 1; i < o->nargs; i++) { /* every PATH checked before anything is discarded */
+		resolve_last_kept(o->args[i], abs, sizeof(abs));
+		prefix_of(cfg, abs, o->args[i], &rel);
+	}
 	for (int i = 1; i < o->nargs; i++) {
 		const struct ps_prefix *p;
 
@@ -156,8 +160,10 @@ static int rebase_one(struct ps_shadow *sh, const struct ps_config *cfg, const c
 		return -1;
 	}
 	lower_of(rfd, p, abs, arg, lower, sizeof(lower));
-	if (stat(lower, &st) < 0) {
-		complain("%s: its lower file %s: %s (reset it instead)", arg, lower, strerror(errno));
+	rc = stat(lower, &st) < 0 ? -errno : S_ISREG(st.st_mode) ? 0 : 1;
+	if (rc != 0) {
+		complain("%s: its lower file %s: %s (reset it instead)", arg, lower,
+			 rc < 0 ? strerror(-rc) : "not a regular file any more");
 		close(rfd);
 		return -1;
 	}

@@ -28,11 +28,13 @@
  *       the first wrong byte (exit 1). With COPY, the bytes it checked go there too (for a check by another
  *       process).
  *   ps-torture signals FILE COUNT
- *       COUNT one-byte pwrites into the first half of FILE while a timer signal fires every 20 us; its handler
- *       pwrites one byte into a page of its own in the second half (the handler's write may arrive while the
- *       main thread is inside the shim). Then every write that returned must read back, and every byte of the
- *       second half no handler write made must be the original. Prints "handler: N written, M refused (errno)"
- *       and "verified", or the first wrong byte (exit 1).
+ *       First, for certain: a handler runs while its thread waits for a lock on FILE that a child holds (under
+ *       the shim: inside the shim) and pwrites one byte; prints "handler during a lock wait: written" or
+ *       "...: EIO". Then COUNT one-byte pwrites into the first half of FILE while a timer signal fires every
+ *       20 us; its handler pwrites one byte into a page of its own in the second half (the handler's write may
+ *       arrive while the main thread is inside the shim). Then every write that returned must read back, and
+ *       every byte of the second half no handler write made must be the original. Prints "handler: N written,
+ *       M refused (EIO), K other errors" and "verified", or the first wrong byte (exit 1).
  * SEQ numbers of one log are unique: a writer resumes after the highest SEQ in its log.
  */
 #include <errno.h>
@@ -45,6 +47,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -513,6 +516,72 @@ static void on_timer(int sig)
 	errno = saved;
 }
 
+static int lock_wait_result, new_file_fd, new_file_result;
+static uint64_t lock_wait_off;
+
+static void on_lock_wait_alarm(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	lock_wait_result = pwrite(signal_fd, "L", 1, (off_t)lock_wait_off) == 1 ? 1 : -errno;
+	new_file_result = write(new_file_fd, "N", 1) == 1 ? 1 : -errno;
+	errno = saved;
+}
+
+static const char *outcome(int result)
+{
+	return result == 1 ? "written" : result == -EIO ? "EIO" : result == 0 ? "did not run" : strerror(-result);
+}
+
+/* The handler's write arrives while this thread is blocked in F_SETLKW on FILE (a child holds the lock): under
+ * the shim the thread is inside it. Returns 1 when the write was made (orig gets it), else 0. */
+static int lock_wait_phase(const char *path, uint8_t *orig)
+{
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	struct itimerval once = { { 0, 0 }, { 0, 100000 } };
+	struct sigaction sa = { .sa_handler = on_lock_wait_alarm };
+	char c, new_path[4096];
+	int ready[2];
+	pid_t child;
+
+	snprintf(new_path, sizeof(new_path), "%s.new", path); /* a file made in the shadow: no merge to run */
+	if ((new_file_fd = open(new_path, O_RDWR | O_CREAT | O_TRUNC, 0644)) < 0)
+		die("create", new_path);
+	if (pipe(ready) < 0 || (child = fork()) < 0)
+		die("fork", path);
+	if (child == 0) {
+		int fd = open(path, O_RDWR);
+
+		if (fd < 0 || fcntl(fd, F_SETLKW, &lk) < 0 || write(ready[1], "r", 1) != 1)
+			_exit(2);
+		usleep(400000);
+		_exit(0);
+	}
+	if (read(ready[0], &c, 1) != 1)
+		die("wait for the lock holder", path);
+	lock_wait_off = PAGE + 17;
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &once, NULL);
+	while (fcntl(signal_fd, F_SETLKW, &lk) < 0)
+		if (errno != EINTR)
+			die("lock", path);
+	lk.l_type = F_UNLCK;
+	fcntl(signal_fd, F_SETLK, &lk);
+	waitpid(child, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+	printf("handler during a lock wait: %s; into a new file: %s", outcome(lock_wait_result), outcome(new_file_result));
+	if (new_file_result == 1 && (pread(new_file_fd, &c, 1, 0) != 1 || c != 'N'))
+		printf(" but it does not read back");
+	printf("\n");
+	close(new_file_fd);
+	unlink(new_path);
+	if (lock_wait_result == 1)
+		orig[lock_wait_off] = 'L';
+	return lock_wait_result == 1;
+}
+
 static int cmd_signals(const char *path, uint64_t count)
 {
 	struct itimerval every = { { 0, 20 }, { 0, 20 } }, stop = { { 0, 0 }, { 0, 0 } };
@@ -533,6 +602,9 @@ static int cmd_signals(const char *path, uint64_t count)
 	now = malloc(size);
 	if (!orig || !now || pread(signal_fd, orig, size, 0) != (ssize_t)size)
 		die("read", path);
+	if (pwrite(signal_fd, orig, 1, 0) != 1) /* the file has its shadow state before the lock wait */
+		die("pwrite", path);
+	lock_wait_phase(path, orig);
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &every, NULL);
 	for (uint64_t i = 0; i < count && handler_n < HANDLER_MAX; i++) {

@@ -422,6 +422,14 @@ fnv1a64() {
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "pageshadow: shadow directory $tmp/nosh: No such file or directory" ]
 	[ ! -e "$tmp/nosh" ]
+	mkdir "$tmp/plain" # a directory that is not a shadow is not made one
+	run --separate-stderr "$PS" -s "$tmp/plain" -r "$tmp/ro" reset
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pageshadow: shadow directory $tmp/plain: cannot open its FORMAT file: No such file or directory" ]
+	[ -z "$(ls -A "$tmp/plain")" ]
+	run --separate-stderr "$PS" -s "$tmp/sh" reset "$tmp/ro/new" "$tmp/elsewhere" # nothing discarded: one is wrong
+	[ "$status" -eq 2 ]
+	[ "$("$RUN" -r "$tmp/ro" -s "$tmp/sh" -- cat "$tmp/ro/new")" = made ]
 }
 
 @test "pageshadow cat of a file without a record prints the lower file" {

@@ -566,6 +566,39 @@ PY
 	grep -q "new file 13893" "$T/stdout.ro"
 }
 
+# A description the program has closed lives on while a call still uses it (a thread waiting in flock): the
+# descriptor it opened for that lock moves when the program dup2s onto its number, and its late close must close
+# the moved copy - not the program's new descriptor, and not leave the lock held.
+@test "dup2 onto the lock descriptor of a closed file that a waiting thread still uses: the program's descriptor stays" {
+	seq 1 3000 >"$LOWER/f"
+	cat >"$T/lockfd.py" <<'PY'
+import fcntl, os, sys, threading, time
+path, sink_path = sys.argv[1], sys.argv[2]
+f, g = os.open(path, os.O_RDWR), os.open(path, os.O_RDWR)
+os.write(f, b"x")
+fcntl.flock(g, fcntl.LOCK_EX)
+before = set(os.listdir("/proc/self/fd"))
+t = threading.Thread(target=lambda: fcntl.flock(f, fcntl.LOCK_EX))
+t.start()
+time.sleep(0.5)
+new = sorted(int(n) for n in set(os.listdir("/proc/self/fd")) - before if int(n) > 2)
+os.close(f)
+sink = os.open(sink_path, os.O_WRONLY | os.O_CREAT, 0o644)
+for n in new:
+    os.dup2(sink, n)
+fcntl.flock(g, fcntl.LOCK_UN)
+t.join()
+for n in new:
+    os.write(n, b"y")                  # still the program's
+fcntl.flock(g, fcntl.LOCK_EX | fcntl.LOCK_NB)   # no lock left behind
+print("sink holds", os.path.getsize(sink_path), "bytes of", len(new))
+PY
+	# Under the shim only: natively the wait opens no descriptor, and there is nothing to move.
+	in_ro_ns 'ps_exec python3 "$T/lockfd.py" "$RO/f" "$XOUT/sink"' >"$T/stdout.ro"
+	grep -qx "sink holds \([1-9]\) bytes of \1" "$T/stdout.ro"
+	assert_lower_unchanged
+}
+
 @test "dprintf into a partly shadowed file lands in the shadow, also in its _FORTIFY_SOURCE form" {
 	seq 1 3000 >"$LOWER/n.txt"
 	lower_ready

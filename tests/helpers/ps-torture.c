@@ -543,7 +543,7 @@ static int lock_wait_phase(const char *path, uint8_t *orig)
 	struct sigaction sa = { .sa_handler = on_lock_wait_alarm };
 	char c, new_path[4096];
 	int ready[2];
-	pid_t child;
+	pid_t child = -1;
 
 	snprintf(new_path, sizeof(new_path), "%s.new", path); /* a file made in the shadow: no merge to run */
 	if ((new_file_fd = open(new_path, O_RDWR | O_CREAT | O_TRUNC, 0644)) < 0)

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,33 +56,32 @@ static const struct ps_prefix *prefix_of(const struct ps_config *cfg, const char
 }
 
 /* rm -r of the meta and data entries of rel below the encoded prefix (both, for the whole prefix when rel is
- * ""): 1 when there was something, 0 when not, or -errno. */
+ * ""): 0 (also when there was nothing: a name below a whiteout is ENOTDIR) or -errno. */
 static int discard(struct ps_shadow *sh, const char *enc, const char *rel)
 {
 	static const char *const trees[] = { "meta", "data" };
 	char path[PATH_MAX];
-	struct stat st;
-	int found = 0, rc;
+	int rc;
 
 	for (size_t i = 0; i < 2; i++) {
 		if (ps_shadow_path(path, sizeof(path), trees[i], enc, rel) < 0)
 			return -ENAMETOOLONG;
-		if (fstatat(sh->dirfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-			if (errno == ENOENT || errno == ENOTDIR)
-				continue;
-			return -errno;
-		}
-		found = 1;
-		if ((rc = ps_sys_remove_tree(sh->dirfd, path)) < 0)
+		if ((rc = ps_sys_remove_tree(sh->dirfd, path)) < 0 && rc != -ENOTDIR)
 			return rc;
 	}
-	return found;
+	return 0;
 }
+
+/* A PATH of reset, resolved once: rel points into abs. */
+struct reset_target {
+	const struct ps_prefix *prefix;
+	const char *rel;
+	char abs[PATH_MAX];
+};
 
 static int reset_locked(const struct options *o, const struct ps_config *cfg, struct ps_shadow *sh)
 {
-	char abs[PATH_MAX];
-	const char *rel;
+	struct reset_target *t;
 	int rc, status = 0;
 
 	if (o->nargs == 1) { /* everything of every prefix (only those given with -r, when -r was given) */
@@ -92,20 +92,19 @@ static int reset_locked(const struct options *o, const struct ps_config *cfg, st
 			}
 		return status;
 	}
+	if (!(t = calloc((size_t)o->nargs, sizeof(*t))))
+		fail("reset: %s", strerror(ENOMEM));
 	for (int i = 1; i < o->nargs; i++) { /* every PATH checked before anything is discarded */
-		resolve_last_kept(o->args[i], abs, sizeof(abs));
-		prefix_of(cfg, abs, o->args[i], &rel);
+		resolve_last_kept(o->args[i], t[i].abs, sizeof(t[i].abs));
+		t[i].prefix = prefix_of(cfg, t[i].abs, o->args[i], &t[i].rel);
 	}
 	for (int i = 1; i < o->nargs; i++) {
-		const struct ps_prefix *p;
-
-		resolve_last_kept(o->args[i], abs, sizeof(abs));
-		p = prefix_of(cfg, abs, o->args[i], &rel);
-		if ((rc = discard(sh, p->enc, rel)) < 0) {
+		if ((rc = discard(sh, t[i].prefix->enc, t[i].rel)) < 0) {
 			complain("%s: %s", o->args[i], strerror(-rc));
 			status = EXIT_TROUBLE;
 		}
 	}
+	free(t);
 	return status;
 }
 

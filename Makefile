@@ -65,9 +65,11 @@ $(BUILD)/pageshadow-run: tools/pageshadow-run.c tools/guard.c tools/guard.h $(CO
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -DPS_LIBDIR='"$(LIBDIR)"' -o $@ tools/pageshadow-run.c tools/guard.c $(COMMON_OBJ)
 
-$(BUILD)/pageshadow: tools/pageshadow.c tools/reset.c tools/pageshadow.h $(COMMON_OBJ)
+TOOL_SRC := tools/pageshadow.c tools/inspect.c tools/json.c tools/ls.c tools/cat.c tools/diff.c tools/export.c \
+	tools/commit.c tools/fsck.c tools/reset.c
+$(BUILD)/pageshadow: $(TOOL_SRC) tools/pageshadow.h $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ tools/pageshadow.c tools/reset.c $(COMMON_OBJ)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(COMMON_OBJ)
 
 $(BUILD)/ps-probe: tests/helpers/ps-probe.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")

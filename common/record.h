@@ -64,6 +64,9 @@ struct ps_record_disk {
 #define PS_ATTR_MODE 0x1u
 #define PS_ATTR_OWNER 0x2u
 #define PS_ATTR_XATTRS 0x4u /* the data file's extended attributes replace the lower file's (xattr.h) */
+#define PS_ATTR_COMMITTING 0x8u /* `pageshadow commit` is writing the shadowed pages into the lower file itself:
+				 * the lower file no longer matches the record's identity, and commit run again
+				 * finishes the job (docs/FORMAT.md) */
 
 struct ps_record {
 	int fd;                     /* the record file, O_RDWR: also the inode that carries the file's locks */

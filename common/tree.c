@@ -1,5 +1,6 @@
 /* tree.c - for the tools: default shadow directory, walk over a shadow's records, path resolution (see tree.h). */
 #include "tree.h"
+#include "ns.h"
 #include "path.h"
 
 #include <dirent.h>
@@ -134,16 +135,35 @@ static int report(struct walk *w, int err, const char *why)
 	return w->fn(&e, w->arg);
 }
 
-static int visit_record(struct walk *w)
+static int visit(struct walk *w, enum ps_tree_kind kind, mode_t mode)
 {
 	struct ps_tree_entry e = {
-		.meta_path = w->meta, .data_path = w->data, .enc_prefix = w->enc, .prefix = w->prefix,
+		.kind = kind, .mode = mode, .meta_path = w->meta, .data_path = w->data, .enc_prefix = w->enc, .prefix = w->prefix,
 		.rel = w->meta + w->rel_off,
 	};
 
 	memcpy(w->data, "data", 4);
 	strcpy(w->data + 4, w->meta + 4);
 	return w->fn(&e, w->arg);
+}
+
+static int walk_dir(struct walk *w, size_t len);
+
+/* The directory itself, then what it holds. */
+static int visit_dir(struct walk *w, size_t len, mode_t mode)
+{
+	int rc = visit(w, PS_TREE_DIR, mode);
+
+	return rc ? rc : walk_dir(w, len);
+}
+
+static int visit_link(struct walk *w, mode_t mode)
+{
+	int wh = ps_ns_is_whiteout(w->dirfd, w->meta);
+
+	if (wh < 0)
+		return report(w, wh, "cannot read symlink");
+	return visit(w, wh ? PS_TREE_WHITEOUT : PS_TREE_SYMLINK, mode);
 }
 
 /* Visit everything below w->meta (a directory path of len bytes). */
@@ -168,9 +188,13 @@ static int walk_dir(struct walk *w, size_t len)
 		if (fstatat(w->dirfd, w->meta, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = report(w, -errno, "cannot stat");
 		else if (S_ISDIR(st.st_mode))
-			rc = walk_dir(w, len + 1 + nlen);
+			rc = visit_dir(w, len + 1 + nlen, st.st_mode);
 		else if (S_ISREG(st.st_mode))
-			rc = visit_record(w);
+			rc = visit(w, PS_TREE_RECORD, st.st_mode);
+		else if (S_ISFIFO(st.st_mode))
+			rc = visit(w, PS_TREE_SPECIAL, st.st_mode);
+		else if (S_ISLNK(st.st_mode))
+			rc = visit_link(w, st.st_mode);
 		w->meta[len] = '\0';
 	}
 	free_names(names, count);

@@ -21,43 +21,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* PATH made absolute with the symlinks above its last component resolved, not the last one itself: reset of a
- * symlink discards the symlink's shadow state, not its target's. */
-static void resolve_last_kept(const char *arg, char *out, size_t outsz)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(arg, '/'), *base = slash ? slash + 1 : arg;
-	int rc;
-
-	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
-		rc = ps_config_resolve(arg, out, outsz);
-	} else {
-		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - arg) + 1 : 1, slash ? arg : ".");
-		rc = ps_config_resolve(dir, out, outsz);
-		if (rc == 0 && snprintf(out + strlen(out), outsz - strlen(out), "%s%s",
-					strcmp(out, "/") == 0 ? "" : "/", base) >= (int)(outsz - strlen(out)))
-			rc = -ENAMETOOLONG;
-	}
-	if (rc < 0)
-		fail("%s: %s", arg, strerror(-rc));
-}
-
-/* The prefix of abs (an error when it lies outside every prefix) and the path below it in *rel. */
-static const struct ps_prefix *prefix_of(const struct ps_config *cfg, const char *abs, const char *arg,
-					 const char **rel)
-{
-	int idx = ps_config_match(cfg, abs, rel);
-
-	if (idx < 0 && cfg->nprefix == 0) /* -s alone: the prefixes come from the records */
-		fail("%s: this shadow holds nothing yet", arg);
-	if (idx < 0)
-		fail("%s: not under a read-only prefix of this shadow", arg);
-	return &cfg->prefix[idx];
-}
-
 /* rm -r of the meta and data entries of rel below the encoded prefix (both, for the whole prefix when rel is
  * ""): 0 (also when there was nothing: a name below a whiteout is ENOTDIR) or -errno. */
-static int discard(struct ps_shadow *sh, const char *enc, const char *rel)
+int discard(struct ps_shadow *sh, const char *enc, const char *rel)
 {
 	static const char *const trees[] = { "meta", "data" };
 	char path[PATH_MAX];
@@ -95,7 +61,7 @@ static int reset_locked(const struct options *o, const struct ps_config *cfg, st
 	if (!(t = calloc((size_t)o->nargs, sizeof(*t))))
 		fail("reset: %s", strerror(ENOMEM));
 	for (int i = 1; i < o->nargs; i++) { /* every PATH checked before anything is discarded */
-		resolve_last_kept(o->args[i], t[i].abs, sizeof(t[i].abs));
+		resolve_arg(o->args[i], t[i].abs, sizeof(t[i].abs));
 		t[i].prefix = prefix_of(cfg, t[i].abs, o->args[i], &t[i].rel);
 	}
 	for (int i = 1; i < o->nargs; i++) {
@@ -141,7 +107,7 @@ static int rebase_one(struct ps_shadow *sh, const struct ps_config *cfg, const c
 	struct stat st;
 	int rfd, rc;
 
-	resolve_last_kept(arg, abs, sizeof(abs));
+	resolve_arg(arg, abs, sizeof(abs));
 	p = prefix_of(cfg, abs, arg, &rel);
 	if (ps_shadow_path(meta, sizeof(meta), "meta", p->enc, rel) < 0)
 		fail("%s: %s", arg, strerror(ENAMETOOLONG));

@@ -1,0 +1,267 @@
+/* inspect.c - what the pageshadow commands share: reading records without the engine (ls, diff, fsck check a
+ * record and say why it cannot be used), opening merged files through it (cat, diff, export, commit read what
+ * the shim shows), paths, flags and progress.
+ */
+#include "pageshadow.h"
+
+#include "bitmap.h"
+#include "merge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void command_flags(const struct options *o, const char *const *names, int *flags, char ***rest, int *nrest)
+{
+	char **left = calloc((size_t)o->nargs + 1, sizeof(*left));
+	int n = 0, flags_end = 0;
+
+	if (!left)
+		fail("%s: %s", o->args[0], strerror(ENOMEM));
+	for (int i = 1; i < o->nargs; i++) {
+		const char *a = o->args[i];
+		int found = 0;
+
+		if (flags_end || a[0] != '-' || a[1] == '\0') {
+			left[n++] = o->args[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			flags_end = 1;
+			continue;
+		}
+		for (int k = 0; names[k]; k++)
+			if (strncmp(a, "--", 2) == 0 && strcmp(a + 2, names[k]) == 0)
+				flags[k] = found = 1;
+		if (!found)
+			fail("%s: unknown option: %s (see --help)", o->args[0], a);
+	}
+	*rest = left;
+	*nrest = n;
+}
+
+static struct timespec progress_last;
+static int progress_shown;
+
+void progress(const char *verb, uint64_t done)
+{
+	struct timespec now;
+
+	if (!isatty(2))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (progress_shown && (now.tv_sec - progress_last.tv_sec) * 1000000000L + now.tv_nsec - progress_last.tv_nsec <
+				      200000000L)
+		return;
+	progress_last = now;
+	progress_shown = 1;
+	fprintf(stderr, "\r%s %" PRIu64 " files\033[K", verb, done);
+}
+
+void progress_done(void)
+{
+	if (progress_shown)
+		fputs("\r\033[K", stderr);
+	progress_shown = 0;
+}
+
+static uint64_t pages_for(uint64_t bytes)
+{
+	return (bytes + PS_PAGE_SIZE - 1) / PS_PAGE_SIZE;
+}
+
+/* Count the shadowed pages below lower_len over a read-only mapping (the record is shared and live). */
+static int count_shadowed(int fd, uint64_t file_size, struct rec_info *ri)
+{
+	void *map;
+
+	ri->pages = pages_for(ri->lower_len);
+	if (ri->pages == 0)
+		return 0;
+	map = mmap(NULL, (size_t)file_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	ri->shadowed = ps_bitmap_count((const uint8_t *)map + PS_RECORD_HEADER_SIZE, ri->pages);
+	munmap(map, (size_t)file_size);
+	return 0;
+}
+
+/* prefix/rel names the file; its lower file is there, or at prefix/<origin> once it was renamed. */
+static int check_record(int fd, const char *prefix, const char *rel, struct rec_info *ri)
+{
+	struct ps_record_disk hdr;
+	struct stat st, lst;
+	const struct stat *lower;
+	int n;
+
+	memset(&hdr, 0, sizeof(hdr));
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	ri->alloc = (uint64_t)st.st_blocks * 512;
+	if (pread(fd, &hdr, sizeof(hdr), 0) < 0)
+		return -errno;
+	if ((n = ps_record_read_origin(fd, ri->origin, sizeof(ri->origin))) < 0)
+		return n;
+	if (join_path(ri->lower_path, sizeof(ri->lower_path), prefix, n > 0 ? ri->origin : rel) < 0)
+		return -ENAMETOOLONG;
+	lower = stat(ri->lower_path, &lst) == 0 ? &lst : NULL;
+	ri->rc = ps_record_check_header(&hdr, (uint64_t)st.st_size, lower, ri->why, sizeof(ri->why));
+	if (ri->rc < 0)
+		return ri->rc;
+	ri->has_lower = (hdr.flags & PS_REC_HAS_LOWER) != 0;
+	ri->lower_size = hdr.lower_size;
+	ri->lower_len = hdr.lower_len;
+	ri->attr_flags = hdr.attr_flags;
+	ri->mode = hdr.mode;
+	return ri->has_lower ? count_shadowed(fd, (uint64_t)st.st_size, ri) : 0;
+}
+
+int read_record(int dirfd, const char *meta_path, const char *prefix, const char *rel, struct rec_info *ri)
+{
+	int fd = openat(dirfd, meta_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	memset(ri, 0, sizeof(*ri));
+	if (fd < 0)
+		ri->rc = -errno;
+	else
+		ri->rc = check_record(fd, prefix, rel, ri);
+	if (fd >= 0)
+		close(fd);
+	if (ri->rc < 0 && !ri->why[0])
+		snprintf(ri->why, sizeof(ri->why), "%s", strerror(-ri->rc));
+	return ri->rc;
+}
+
+void format_state(const struct rec_info *ri, char *out, size_t outsz)
+{
+	if (ri->rc == -ESTALE)
+		snprintf(out, outsz, "stale (%s)", ri->why);
+	else if (ri->rc < 0)
+		snprintf(out, outsz, "unusable (%s)", ri->why);
+	else if (!ri->has_lower)
+		snprintf(out, outsz, "new");
+	else
+		snprintf(out, outsz, "partial %" PRIu64 "/%" PRIu64 "%s%s%s", ri->shadowed, ri->pages,
+			 ri->lower_len < ri->lower_size ? " truncated" : "", ri->origin[0] ? " renamed from " : "",
+			 ri->origin);
+}
+
+int join_path(char *out, size_t outsz, const char *prefix, const char *rel)
+{
+	int n = !*rel ? snprintf(out, outsz, "%s", prefix)
+		      : snprintf(out, outsz, "%s%s%s", prefix, strcmp(prefix, "/") == 0 ? "" : "/", rel);
+
+	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : n;
+}
+
+int path_under(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+
+	if (strcmp(top, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, top, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+void resolve_arg(const char *arg, char *out, size_t outsz)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(arg, '/'), *base = slash ? slash + 1 : arg;
+	int rc;
+
+	if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		rc = ps_config_resolve(arg, out, outsz);
+	} else {
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - arg) + 1 : 1, slash ? arg : ".");
+		rc = ps_config_resolve(dir, out, outsz);
+		if (rc == 0 && snprintf(out + strlen(out), outsz - strlen(out), "%s%s",
+					strcmp(out, "/") == 0 ? "" : "/", base) >= (int)(outsz - strlen(out)))
+			rc = -ENAMETOOLONG;
+	}
+	if (rc < 0)
+		fail("%s: %s", arg, strerror(-rc));
+}
+
+const struct ps_prefix *prefix_of(const struct ps_config *cfg, const char *abs, const char *arg, const char **rel)
+{
+	int idx = ps_config_match(cfg, abs, rel);
+
+	if (idx < 0 && cfg->nprefix == 0) /* -s alone: the prefixes come from the records */
+		fail("%s: this shadow holds nothing yet", arg);
+	if (idx < 0)
+		fail("%s: not under a read-only prefix of this shadow", arg);
+	return &cfg->prefix[idx];
+}
+
+int open_merged(struct ps_shadow *sh, const struct ps_tree_entry *e, char *path_buf, size_t bufsz,
+		struct ps_file **out)
+{
+	struct ps_file_name name = { .path = path_buf, .enc_prefix = e->enc_prefix, .rel = e->rel };
+
+	if (join_path(path_buf, bufsz, e->prefix, e->rel) < 0)
+		return -ENAMETOOLONG;
+	return ps_file_lookup(sh, &name, out);
+}
+
+int write_all(int fd, const void *buf, size_t n)
+{
+	const char *p = buf;
+
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int copy_merged(struct ps_file *f, int fd, uint64_t len)
+{
+	char *buf = malloc(COPY_CHUNK);
+	uint64_t off = 0;
+	int rc = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	while (off < len) {
+		size_t want = len - off < COPY_CHUNK ? (size_t)(len - off) : COPY_CHUNK;
+		ssize_t n = ps_merge_pread(f, buf, want, (off_t)off);
+
+		if (n <= 0) {
+			rc = (int)n;
+			break;
+		}
+		if ((rc = write_all(fd, buf, (size_t)n)) < 0)
+			break;
+		off += (uint64_t)n;
+	}
+	free(buf);
+	return rc;
+}
+
+const char *engine_strerror(int rc)
+{
+	switch (rc) {
+	case -ESTALE:
+		return "stale shadow record (the lower file changed)";
+	case -EILSEQ:
+		return "corrupt shadow record";
+	case -EPROTO:
+		return "shadow record of an unknown version";
+	default:
+		return strerror(-rc);
+	}
+}

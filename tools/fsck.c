@@ -83,17 +83,39 @@ static int fix_lower_len(struct fsck_run *r, const char *meta_path)
 	return rc;
 }
 
+static int read_header(struct fsck_run *r, const char *meta_path, struct ps_record_disk *hdr)
+{
+	int fd = openat(r->sh->dirfd, meta_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+
+	memset(hdr, 0, sizeof(*hdr));
+	if (fd < 0)
+		return -errno;
+	if (ps_sys_pread_full(fd, hdr, sizeof(*hdr), 0) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 static void check_record(struct fsck_run *r, const struct ps_tree_entry *e, const char *path)
 {
 	struct rec_info ri;
 	struct ps_record_disk hdr;
 	struct stat dst;
 	char what[400];
-	int fd;
+	int rc = read_header(r, e->meta_path, &hdr);
 
+	if (rc < 0) {
+		complain("%s: cannot read its record: %s", path, strerror(-rc));
+		r->trouble = 1;
+		return;
+	}
 	read_record(r->sh->dirfd, e->meta_path, e->prefix, e->rel, &ri);
 	if (fstatat(r->sh->dirfd, e->data_path, &dst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(dst.st_mode)) {
 		problem(r, path, "its data file is missing", NULL, NULL, "the written bytes are lost; reset it");
+		return;
+	}
+	if (ri.rc == -ESTALE && (hdr.attr_flags & PS_ATTR_COMMITTING)) {
+		problem(r, path, "a commit stopped while writing it", NULL, NULL, "run pageshadow commit again");
 		return;
 	}
 	if (ri.rc == -ESTALE || ri.rc == -EILSEQ || ri.rc == -EPROTO) {
@@ -106,15 +128,6 @@ static void check_record(struct fsck_run *r, const struct ps_tree_entry *e, cons
 		r->trouble = 1;
 		return;
 	}
-	if ((fd = openat(r->sh->dirfd, e->meta_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    ps_sys_pread_full(fd, &hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr)) {
-		complain("%s: cannot read its record: %s", path, strerror(errno));
-		r->trouble = 1;
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	close(fd);
 	if (hdr.data_ino && hdr.data_ino != (uint64_t)dst.st_ino)
 		problem(r, path, "its record belongs to another data file (inode differs)", NULL, NULL, "reset it");
 	if (hdr.attr_flags & PS_ATTR_COMMITTING)

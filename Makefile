@@ -61,9 +61,10 @@ $(BUILD)/libdir.stamp: FORCE
 	@mkdir -p $(BUILD)
 	@echo '$(LIBDIR)' | cmp -s - $@ || echo '$(LIBDIR)' > $@
 
-$(BUILD)/pageshadow-run: tools/pageshadow-run.c tools/guard.c tools/guard.h $(COMMON_OBJ) $(BUILD)/libdir.stamp
+$(BUILD)/pageshadow-run: tools/pageshadow-run.c tools/guard.c tools/guard.h tools/runci.c tools/runci.h $(COMMON_OBJ) \
+		$(BUILD)/libdir.stamp
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -DPS_LIBDIR='"$(LIBDIR)"' -o $@ tools/pageshadow-run.c tools/guard.c $(COMMON_OBJ)
+	$(Q)$(CC) $(ALL_CFLAGS) -DPS_LIBDIR='"$(LIBDIR)"' -o $@ tools/pageshadow-run.c tools/guard.c tools/runci.c $(COMMON_OBJ)
 
 TOOL_SRC := tools/pageshadow.c tools/inspect.c tools/json.c tools/ls.c tools/cat.c tools/diff.c tools/export.c \
 	tools/commit.c tools/fsck.c tools/reset.c

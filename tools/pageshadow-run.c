@@ -11,6 +11,7 @@
 #include "config.h"
 #include "exec.h"
 #include "guard.h"
+#include "runci.h"
 #include "path.h"
 #include "beneath.h"
 #include "shadow.h"
@@ -43,6 +44,9 @@ struct options {
 	int verbose;
 	int allow_unshimmed;
 	int no_guard;
+	int ephemeral;  /* a fresh shadow in the temporary directory, removed at exit ... */
+	int keep;       /* ... unless kept */
+	int report;     /* what the shadow holds, on stderr at exit */
 	char **command; /* NULL-terminated, from argv */
 };
 
@@ -62,6 +66,11 @@ static void usage(void)
 	      "      --allow-unshimmed  run programs the shim cannot enter (static, Go, another loader or machine);\n"
 	      "                      refused by default, since they would read the lower tree's stale bytes\n"
 	      "      --no-guard      no Landlock ruleset and no seccomp filter around the command (see below)\n"
+	      "      --ephemeral     a new shadow in $TMPDIR (or /tmp), removed when COMMAND ends (not with -s)\n"
+	      "      --keep          keep the --ephemeral shadow, and say where it is on stderr\n"
+	      "      --report        when COMMAND ends, say on stderr what the shadow holds: files changed,\n"
+	      "                      created, deleted, pages copied up, bytes in the shadow and what whole-file\n"
+	      "                      copy-up would have taken\n"
 	      "  -h, --help          print this help and exit\n"
 	      "      --version       print the version and exit\n"
 	      "\n"
@@ -110,7 +119,7 @@ static void __attribute__((noreturn)) bad_option(int opt, char **argv)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_VERSION = 256, OPT_ALLOW_UNSHIMMED, OPT_NO_GUARD };
+	enum { OPT_VERSION = 256, OPT_ALLOW_UNSHIMMED, OPT_NO_GUARD, OPT_EPHEMERAL, OPT_KEEP, OPT_REPORT };
 	static const struct option longopts[] = {
 		{ "ro", required_argument, NULL, 'r' },
 		{ "shadow", required_argument, NULL, 's' },
@@ -119,6 +128,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ "allow-unshimmed", no_argument, NULL, OPT_ALLOW_UNSHIMMED },
 		{ "no-guard", no_argument, NULL, OPT_NO_GUARD },
+		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
+		{ "keep", no_argument, NULL, OPT_KEEP },
+		{ "report", no_argument, NULL, OPT_REPORT },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -150,12 +162,25 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_NO_GUARD:
 			o->no_guard = 1;
 			break;
+		case OPT_EPHEMERAL:
+			o->ephemeral = 1;
+			break;
+		case OPT_KEEP:
+			o->keep = 1;
+			break;
+		case OPT_REPORT:
+			o->report = 1;
+			break;
 		default:
 			bad_option(opt, argv);
 		}
 	}
 	if (optind >= argc)
 		fail(EXIT_OWN_ERROR, "no command given (see --help)");
+	if (o->ephemeral && o->shadow)
+		fail(EXIT_OWN_ERROR, "--ephemeral makes a shadow of its own: not with -s");
+	if (o->keep && !o->ephemeral)
+		fail(EXIT_OWN_ERROR, "--keep keeps an --ephemeral shadow: give --ephemeral too");
 	o->command = argv + optind;
 }
 
@@ -588,6 +613,33 @@ static void __attribute__((noreturn)) exec_shimmed(char **command)
 	     strerror(e));
 }
 
+static char ephemeral_dir[PATH_MAX];
+static int ephemeral_keep;
+
+/* At exit, however it comes (the command's end, a refusal before it ran): the ephemeral shadow goes, or is said. */
+static void ephemeral_at_exit(void)
+{
+	int rc;
+
+	if (ephemeral_keep) {
+		fprintf(stderr, "pageshadow-run: shadow kept: %s\n", ephemeral_dir);
+		return;
+	}
+	if ((rc = ephemeral_remove(ephemeral_dir)) < 0)
+		fprintf(stderr, "pageshadow-run: cannot remove the shadow %s: %s\n", ephemeral_dir, strerror(-rc));
+}
+
+static void make_ephemeral(struct options *o)
+{
+	int rc = ephemeral_make(ephemeral_dir, sizeof(ephemeral_dir));
+
+	if (rc < 0)
+		fail(EXIT_OWN_ERROR, "cannot make a shadow in the temporary directory: %s", strerror(-rc));
+	ephemeral_keep = o->keep;
+	o->shadow = ephemeral_dir;
+	atexit(ephemeral_at_exit);
+}
+
 int main(int argc, char **argv)
 {
 	static struct ps_config cfg; /* large: keep it off the stack */
@@ -595,12 +647,14 @@ int main(int argc, char **argv)
 	char lib[PATH_MAX], cmd[PATH_MAX], self[PATH_MAX];
 	char **argv_run;
 	uint64_t flags;
-	int via_shell;
+	int via_shell, status;
 
 	ps_sys = ps_sys_guard(&ps_sys_libc); /* the shadow's paths never lead out of it (beneath.h) */
 	if (argc > 2 && strcmp(argv[1], "--exec-shimmed") == 0)
 		exec_shimmed(argv + 2);
 	parse_args(argc, argv, &o);
+	if (o.ephemeral)
+		make_ephemeral(&o);
 	configure(&o, &cfg);
 	find_library(lib, sizeof(lib));
 	via_shell = find_command(&cfg, o.command[0], cmd, sizeof(cmd));
@@ -614,15 +668,20 @@ int main(int argc, char **argv)
 		guard(&cfg, o.verbose);
 	if (o.verbose)
 		say_configuration(&cfg, lib, via_shell ? o.command[0] : cmd);
-	if (!via_shell)
-		return run_command(cmd, o.command);
-	for (argc = 0; o.command[argc]; argc++)
-		;
-	argv_run = calloc((size_t)argc + 3, sizeof(*argv_run));
-	if (!argv_run || readlink_self(self, sizeof(self)) < 0)
-		fail(EXIT_OWN_ERROR, "cannot find this program to start %s under the shim", o.command[0]);
-	argv_run[0] = argv[0];
-	argv_run[1] = (char *)"--exec-shimmed";
-	memcpy(argv_run + 2, o.command, (size_t)argc * sizeof(*argv_run));
-	return run_command(self, argv_run);
+	if (!via_shell) {
+		status = run_command(cmd, o.command);
+	} else {
+		for (argc = 0; o.command[argc]; argc++)
+			;
+		argv_run = calloc((size_t)argc + 3, sizeof(*argv_run));
+		if (!argv_run || readlink_self(self, sizeof(self)) < 0)
+			fail(EXIT_OWN_ERROR, "cannot find this program to start %s under the shim", o.command[0]);
+		argv_run[0] = argv[0];
+		argv_run[1] = (char *)"--exec-shimmed";
+		memcpy(argv_run + 2, o.command, (size_t)argc * sizeof(*argv_run));
+		status = run_command(self, argv_run);
+	}
+	if (o.report)
+		report_shadow(cfg.shadow);
+	return status; /* (the ephemeral shadow goes at exit) */
 }

@@ -250,6 +250,60 @@ fnv1a64() {
 	[ "$output" = "pageshadow-run 0.1.0" ]
 }
 
+# --- for CI jobs: --ephemeral, --keep, --report ---------------------------------------------------------------
+
+@test "--ephemeral: the command writes into a new shadow in TMPDIR, which is gone when it ends" {
+	mkdir "$tmp/t"
+	run --separate-stderr env TMPDIR="$tmp/t" "$RUN" --ephemeral -r "$tmp/ro" -- \
+		sh -c 'echo more >>"$1/file"; cat "$1/file"; echo "$PAGESHADOW_DIR"' _ "$tmp/ro"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = lower ] && [ "${lines[1]}" = more ]
+	[[ "${lines[2]}" == "$tmp/t/pageshadow-"?????? ]]
+	[ -z "$stderr" ]
+	[ -z "$(ls -A "$tmp/t")" ]
+	[ "$(cat "$tmp/ro/file")" = lower ]
+	[ ! -e "$tmp/state" ] # the default shadow was not made
+	# gone also when the command fails or cannot be run
+	TMPDIR="$tmp/t" run "$RUN" --ephemeral -r "$tmp/ro" -- false
+	[ "$status" -eq 1 ]
+	TMPDIR="$tmp/t" run -127 "$RUN" --ephemeral -r "$tmp/ro" -- "$tmp/nope"
+	[ "$status" -eq 127 ]
+	[ -z "$(ls -A "$tmp/t")" ]
+}
+
+@test "--ephemeral --keep: the shadow stays and its path is said on stderr; pageshadow reads it" {
+	mkdir "$tmp/t"
+	run --separate-stderr env TMPDIR="$tmp/t" "$RUN" --ephemeral --keep -r "$tmp/ro" -- sh -c 'echo more >>"$1/file"' _ "$tmp/ro"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == "pageshadow-run: shadow kept: $tmp/t/pageshadow-"?????? ]]
+	kept=${stderr#pageshadow-run: shadow kept: }
+	run "$PS" -s "$kept" diff
+	[ "$status" -eq 1 ]
+	[ "$output" = "changed $tmp/ro/file: 6-10, size 6 -> 11" ]
+}
+
+@test "--report says on stderr what the shadow holds when the command ends" {
+	seq 1 5000 >"$tmp/ro/big"
+	run --separate-stderr "$RUN" --report -r "$tmp/ro" -s "$tmp/sh" -- sh -c '
+		cd "$1"; printf X | dd of=big bs=1 seek=9000 conv=notrunc status=none; echo n >new; rm file; mkdir d; ln -s big l
+		echo out' _ "$tmp/ro"
+	[ "$status" -eq 0 ]
+	[ "$output" = out ]
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	[[ "$stderr" == "pageshadow-run: report: 1 files changed (1 pages copied up), 1 created, 1 deleted, 1 directories and 1 links made; shadow "*" bytes, whole-file copy-up 23895 bytes" ]]
+	run "$RUN" --report -r "$tmp/ro" -s "$tmp/sh" -- false
+	[ "$status" -eq 1 ]
+}
+
+@test "--keep without --ephemeral, --ephemeral with -s: refused" {
+	run --separate-stderr "$RUN" --keep -r "$tmp/ro" -- true
+	assert_refused 125
+	[ "$stderr" = "pageshadow-run: --keep keeps an --ephemeral shadow: give --ephemeral too" ]
+	run --separate-stderr "$RUN" --ephemeral -s "$tmp/sh" -r "$tmp/ro" -- true
+	assert_refused 125
+	[ ! -e "$tmp/sh" ]
+}
+
 # --- the shadow directory -------------------------------------------------------------------------------------
 
 @test "the shadow is created with its FORMAT file" {

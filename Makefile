@@ -6,6 +6,7 @@ CC       ?= cc
 PREFIX   ?= /usr/local
 BINDIR   ?= $(PREFIX)/bin
 LIBDIR   ?= $(PREFIX)/lib/pageshadow
+MANDIR   ?= $(PREFIX)/share/man
 DESTDIR  ?=
 BUILD    ?= build
 
@@ -139,10 +140,13 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(DESTDIR)$(LIBDIR)/
+	install -d $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 man/pageshadow.1 man/pageshadow-run.1 $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pageshadow-run $(DESTDIR)$(BINDIR)/pageshadow $(DESTDIR)$(LIBDIR)/libpageshadow.so \
-		$(DESTDIR)$(LIBDIR)/libpageshadow-audit.so
+		$(DESTDIR)$(LIBDIR)/libpageshadow-audit.so $(DESTDIR)$(MANDIR)/man1/pageshadow.1 \
+		$(DESTDIR)$(MANDIR)/man1/pageshadow-run.1
 
 clean:
 	rm -rf build

@@ -304,6 +304,26 @@ fnv1a64() {
 	[ ! -e "$tmp/sh" ]
 }
 
+@test "make install puts both programs, the libraries and both manual pages under DESTDIR" {
+	command -v man >/dev/null || skip "no man(1) to render the pages"
+	make -s -C "$BATS_TEST_DIRNAME/../.." BUILD="$BUILD" DESTDIR="$tmp/inst" PREFIX=/usr/local install >/dev/null
+	for f in bin/pageshadow bin/pageshadow-run lib/pageshadow/libpageshadow.so share/man/man1/pageshadow.1 \
+		share/man/man1/pageshadow-run.1; do
+		[ -s "$tmp/inst/usr/local/$f" ] || { echo "missing $f"; return 1; }
+	done
+	run --separate-stderr env MANWIDTH=100 man --warnings -l "$tmp/inst/usr/local/share/man/man1/pageshadow.1"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	# every command and option of --help has its place in the manual page
+	for word in ls cat diff export commit reset rebase fsck --json --text --changed --dry-run --repair; do
+		[[ "$output" == *"$word"* ]] || { echo "not in the page: $word"; return 1; }
+	done
+	run --separate-stderr env MANWIDTH=100 man --warnings -l "$tmp/inst/usr/local/share/man/man1/pageshadow-run.1"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	for word in --ro --shadow --ephemeral --keep --report --verbose --allow-unshimmed --no-guard; do
+		[[ "$output" == *"$word"* ]] || { echo "not in the page: $word"; return 1; }
+	done
+}
+
 # --- the shadow directory -------------------------------------------------------------------------------------
 
 @test "the shadow is created with its FORMAT file" {

@@ -304,6 +304,34 @@ fnv1a64() {
 	[ ! -e "$tmp/sh" ]
 }
 
+# The job script of docs/ci.md, as written there (GitHub's copy; GitLab's is checked to be the same).
+ci_job_script() {
+	awk '/# --- pageshadow job script ---/ {on = 1} on {print} /# --- end of the pageshadow job script ---/ {on = 0}' \
+		"$BATS_TEST_DIRNAME/../../docs/ci.md" | sed 's/^ *//'
+}
+
+@test "docs/ci.md job script: 0 for a suite that writes nothing, 1 naming what one wrote, a failing suite's status" {
+	ci_job_script >"$tmp/all"
+	n=$(grep -c '^# --- pageshadow job script ---$' "$tmp/all")
+	[ "$n" -eq 2 ]
+	half=$(($(wc -l <"$tmp/all") / 2))
+	head -n "$half" "$tmp/all" >"$tmp/job.sh"
+	diff "$tmp/job.sh" <(tail -n +"$((half + 1))" "$tmp/all") # the GitLab job runs the same script
+	mkdir "$tmp/rt"
+	cd "$tmp/ro"
+	run env PATH="$BUILD:$PATH" RUNNER_TEMP="$tmp/rt" SUITE='cat file >/dev/null' sh "$tmp/job.sh"
+	[ "$status" -eq 0 ]
+	[ -s "$tmp/rt/pageshadow/ls.json" ] && [ ! -s "$tmp/rt/pageshadow/diff.txt" ]
+	run env PATH="$BUILD:$PATH" RUNNER_TEMP="$tmp/rt" SUITE='echo cache >>file; echo x >new' sh "$tmp/job.sh"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the test suite wrote into the checkout:"*"changed $tmp/ro/file: 6-11, size 6 -> 12"*"new $tmp/ro/new"* ]]
+	grep -qxF "+cache" "$tmp/rt/pageshadow/diff.patch"
+	[ "$(cat "$tmp/ro/file")" = lower ] && [ ! -e "$tmp/ro/new" ]
+	run env PATH="$BUILD:$PATH" RUNNER_TEMP="$tmp/rt" SUITE='exit 3' sh "$tmp/job.sh"
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"the test suite failed (status 3)"* ]]
+}
+
 @test "make install puts both programs, the libraries and both manual pages under DESTDIR" {
 	command -v man >/dev/null || skip "no man(1) to render the pages"
 	make -s -C "$BATS_TEST_DIRNAME/../.." BUILD="$BUILD" DESTDIR="$tmp/inst" PREFIX=/usr/local install >/dev/null

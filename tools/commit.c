@@ -44,9 +44,7 @@ struct dir_attrs {
 struct commit_run {
 	struct ps_shadow *sh;
 	const struct ps_config *cfg;
-	int filter;
-	char **paths;
-	int npaths;
+	struct scope scope;
 	int dry;
 	int trouble;
 	struct dir_attrs *dirs;  /* directories whose attributes are set at the end, deepest first */
@@ -60,20 +58,6 @@ static int fail_entry(struct commit_run *c, const char *path, const char *what, 
 	complain("%s: %s: %s", path, what, engine_strerror(err));
 	c->trouble = 1;
 	return -1;
-}
-
-static int wanted(const struct commit_run *c, const char *prefix, const char *path)
-{
-	int ok = !c->filter;
-
-	for (int i = 0; i < c->cfg->nprefix && !ok; i++)
-		ok = strcmp(c->cfg->prefix[i].path, prefix) == 0;
-	if (!ok || c->npaths == 0)
-		return ok;
-	for (int i = 0; i < c->npaths; i++)
-		if (path_under(path, c->paths[i]))
-			return 1;
-	return 0;
 }
 
 static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -375,7 +359,7 @@ static int prepare_entry(const struct ps_tree_entry *e, void *arg)
 		return 0;
 	}
 	if (e->kind != PS_TREE_RECORD || join_path(path, sizeof(path), e->prefix, e->rel) < 0 ||
-	    !wanted(c, e->prefix, path))
+	    !scope_wants(&c->scope, e->prefix, path))
 		return 0;
 	rc = view_open(c, e, &v);
 	copy = rc == 0 && v.ri.origin[0] && !whole_in_data(&v);
@@ -521,7 +505,7 @@ static int commit_entry(const struct ps_tree_entry *e, void *arg)
 		c->trouble = 1;
 		return 0;
 	}
-	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !wanted(c, e->prefix, path) || !*e->rel)
+	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !scope_wants(&c->scope, e->prefix, path) || !*e->rel)
 		return 0;
 	progress(c->dry ? "checked" : "committed", ++c->seen);
 	switch (e->kind) {
@@ -542,8 +526,8 @@ static int commit_entry(const struct ps_tree_entry *e, void *arg)
 /* A read-only lower filesystem is said once, up front (anything else unwritable: per entry). */
 static void check_writable(const struct commit_run *c)
 {
-	for (int i = 0; i < (c->npaths ? c->npaths : c->cfg->nprefix); i++) {
-		const char *p = c->npaths ? c->paths[i] : c->cfg->prefix[i].path;
+	for (int i = 0; i < (c->scope.npaths ? c->scope.npaths : c->cfg->nprefix); i++) {
+		const char *p = c->scope.npaths ? c->scope.paths[i] : c->cfg->prefix[i].path;
 		struct statvfs vfs;
 
 		if (statvfs(p, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
@@ -555,8 +539,8 @@ static void check_writable(const struct commit_run *c)
  * with: discarded. */
 static void discard_rest(struct commit_run *c)
 {
-	for (int i = 0; i < (c->npaths ? c->npaths : c->cfg->nprefix); i++) {
-		const char *rel = "", *path = c->npaths ? c->paths[i] : c->cfg->prefix[i].path;
+	for (int i = 0; i < (c->scope.npaths ? c->scope.npaths : c->cfg->nprefix); i++) {
+		const char *rel = "", *path = c->scope.npaths ? c->scope.paths[i] : c->cfg->prefix[i].path;
 		int idx = ps_config_match(c->cfg, path, &rel), rc;
 		struct ps_tree_entry e = { .enc_prefix = c->cfg->prefix[idx].enc, .rel = rel };
 
@@ -569,20 +553,10 @@ int cmd_commit(const struct options *o, const struct ps_config *cfg, struct ps_s
 {
 	static const char *const names[] = { "dry-run", NULL };
 	int flags[1] = { 0 }, rc;
-	struct commit_run c = { .sh = sh, .cfg = cfg, .filter = o->nro > 0 };
+	struct commit_run c = { .sh = sh, .cfg = cfg };
 
-	command_flags(o, names, flags, &c.paths, &c.npaths);
+	scope_init(&c.scope, o, cfg, names, flags);
 	c.dry = flags[0];
-	for (int i = 0; i < c.npaths; i++) {
-		char *abs = malloc(PATH_MAX);
-		const char *rel;
-
-		if (!abs)
-			fail("commit: %s", strerror(ENOMEM));
-		resolve_arg(c.paths[i], abs, PATH_MAX);
-		prefix_of(cfg, abs, c.paths[i], &rel);
-		c.paths[i] = abs;
-	}
 	if (!c.dry)
 		check_writable(&c);
 	if (!(c.buf = malloc(COPY_CHUNK)))
@@ -602,9 +576,7 @@ int cmd_commit(const struct options *o, const struct ps_config *cfg, struct ps_s
 		printf("committed %" PRIu64 " files (%" PRIu64 " pages, %" PRIu64 " new), %" PRIu64 " deletions, %" PRIu64
 		       " other entries\n",
 		       c.files, c.pages, c.created, c.deleted, c.others);
-	for (int i = 0; i < c.npaths; i++)
-		free(c.paths[i]);
-	free(c.paths);
+	scope_free(&c.scope);
 	free(c.dirs);
 	free(c.buf);
 	return c.trouble ? EXIT_TROUBLE : 0;

@@ -24,10 +24,7 @@ extern char **environ;
 
 struct diff_run {
 	struct ps_shadow *sh;
-	const struct ps_config *cfg;
-	int filter;
-	char **paths;
-	int npaths;
+	struct scope scope;
 	int text;
 	int differs;
 	int trouble;
@@ -86,20 +83,6 @@ static void compare_bytes(struct ranges *r, const char *a, const char *b, size_t
 		ranges_add(r, off + i, off + j);
 		i = j;
 	}
-}
-
-static int wanted(const struct diff_run *d, const char *prefix, const char *path)
-{
-	int ok = !d->filter;
-
-	for (int i = 0; i < d->cfg->nprefix && !ok; i++)
-		ok = strcmp(d->cfg->prefix[i].path, prefix) == 0;
-	if (!ok || d->npaths == 0)
-		return ok;
-	for (int i = 0; i < d->npaths; i++)
-		if (path_under(path, d->paths[i]))
-			return 1;
-	return 0;
 }
 
 static ssize_t pread_full(int fd, char *buf, size_t n, uint64_t off)
@@ -392,7 +375,7 @@ static int diff_entry(const struct ps_tree_entry *e, void *arg)
 		d->trouble = 1;
 		return 0;
 	}
-	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !wanted(d, e->prefix, path))
+	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !scope_wants(&d->scope, e->prefix, path))
 		return 0;
 	switch (e->kind) {
 	case PS_TREE_RECORD:
@@ -421,18 +404,10 @@ int cmd_diff(const struct options *o, const struct ps_config *cfg, struct ps_sha
 {
 	static const char *const names[] = { "text", NULL };
 	int flags[1] = { 0 }, rc;
-	struct diff_run d = { .sh = sh, .cfg = cfg, .filter = o->nro > 0 };
+	struct diff_run d = { .sh = sh };
 
-	command_flags(o, names, flags, &d.paths, &d.npaths);
+	scope_init(&d.scope, o, cfg, names, flags);
 	d.text = flags[0];
-	for (int i = 0; i < d.npaths; i++) {
-		char *abs = malloc(PATH_MAX);
-
-		if (!abs)
-			fail("diff: %s", strerror(ENOMEM));
-		resolve_arg(d.paths[i], abs, PATH_MAX);
-		d.paths[i] = abs;
-	}
 	d.a = malloc(COPY_CHUNK);
 	d.b = malloc(COPY_CHUNK);
 	if (!d.a || !d.b)
@@ -440,9 +415,7 @@ int cmd_diff(const struct options *o, const struct ps_config *cfg, struct ps_sha
 	rc = ps_tree_walk(sh->dirfd, diff_entry, &d);
 	if (fflush(stdout) != 0)
 		fail("stdout: %s", strerror(errno));
-	for (int i = 0; i < d.npaths; i++)
-		free(d.paths[i]);
-	free(d.paths);
+	scope_free(&d.scope);
 	free(d.a);
 	free(d.b);
 	if (rc < 0 || d.trouble)

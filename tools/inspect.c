@@ -48,6 +48,46 @@ void command_flags(const struct options *o, const char *const *names, int *flags
 	*nrest = n;
 }
 
+void scope_init(struct scope *sc, const struct options *o, const struct ps_config *cfg, const char *const *names,
+		int *flags)
+{
+	const char *rel;
+
+	sc->cfg = cfg;
+	sc->filter = o->nro > 0;
+	command_flags(o, names, flags, &sc->paths, &sc->npaths);
+	for (int i = 0; i < sc->npaths; i++) {
+		char *abs = malloc(PATH_MAX);
+
+		if (!abs)
+			fail("%s: %s", o->args[0], strerror(ENOMEM));
+		resolve_arg(sc->paths[i], abs, PATH_MAX);
+		prefix_of(cfg, abs, sc->paths[i], &rel);
+		sc->paths[i] = abs;
+	}
+}
+
+int scope_wants(const struct scope *sc, const char *prefix, const char *path)
+{
+	int ok = !sc->filter;
+
+	for (int i = 0; i < sc->cfg->nprefix && !ok; i++)
+		ok = strcmp(sc->cfg->prefix[i].path, prefix) == 0;
+	if (!ok || sc->npaths == 0)
+		return ok;
+	for (int i = 0; i < sc->npaths; i++)
+		if (path_under(path, sc->paths[i]))
+			return 1;
+	return 0;
+}
+
+void scope_free(struct scope *sc)
+{
+	for (int i = 0; i < sc->npaths; i++)
+		free(sc->paths[i]);
+	free(sc->paths);
+}
+
 static struct timespec progress_last;
 static int progress_shown;
 

@@ -16,9 +16,7 @@
 
 struct ls_run {
 	const struct ps_config *cfg;
-	int filter;             /* list only the prefixes given with -r */
-	char **paths;           /* and only what lies at or below these (absolute) */
-	int npaths;
+	struct scope scope;
 	int json;
 	int dirfd;
 	uint64_t files, size, shadow, copyup;
@@ -36,20 +34,6 @@ struct ls_line {
 	const char *target;     /* symlinks only */
 	uint64_t size, shadow;
 };
-
-static int wanted(const struct ls_run *r, const char *prefix, const char *path)
-{
-	int ok = !r->filter;
-
-	for (int i = 0; i < r->cfg->nprefix && !ok; i++)
-		ok = strcmp(r->cfg->prefix[i].path, prefix) == 0;
-	if (!ok || r->npaths == 0)
-		return ok;
-	for (int i = 0; i < r->npaths; i++)
-		if (path_under(path, r->paths[i]))
-			return 1;
-	return 0;
-}
 
 static void json_file_fields(const struct rec_info *ri)
 {
@@ -185,7 +169,7 @@ static int ls_entry(const struct ps_tree_entry *e, void *arg)
 		r->trouble = 1;
 		return 0;
 	}
-	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !wanted(r, e->prefix, path))
+	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !scope_wants(&r->scope, e->prefix, path))
 		return 0;
 	switch (e->kind) {
 	case PS_TREE_RECORD:
@@ -214,18 +198,10 @@ int cmd_ls(const struct options *o, const struct ps_config *cfg, struct ps_shado
 {
 	static const char *const names[] = { "json", NULL };
 	int flags[1] = { 0 }, rc;
-	struct ls_run r = { .cfg = cfg, .filter = o->nro > 0, .dirfd = sh->dirfd };
+	struct ls_run r = { .cfg = cfg, .dirfd = sh->dirfd };
 
-	command_flags(o, names, flags, &r.paths, &r.npaths);
+	scope_init(&r.scope, o, cfg, names, flags);
 	r.json = flags[0];
-	for (int i = 0; i < r.npaths; i++) {
-		char *abs = malloc(PATH_MAX);
-
-		if (!abs)
-			fail("ls: %s", strerror(ENOMEM));
-		resolve_arg(r.paths[i], abs, PATH_MAX);
-		r.paths[i] = abs;
-	}
 	if (r.json)
 		fputs("{\"entries\": [", stdout);
 	rc = ps_tree_walk(sh->dirfd, ls_entry, &r);
@@ -238,8 +214,6 @@ int cmd_ls(const struct options *o, const struct ps_config *cfg, struct ps_shado
 		       r.copyup, r.files);
 	if (fflush(stdout) != 0)
 		fail("stdout: %s", strerror(errno));
-	for (int i = 0; i < r.npaths; i++)
-		free(r.paths[i]);
-	free(r.paths);
+	scope_free(&r.scope);
 	return rc < 0 || r.trouble ? EXIT_TROUBLE : 0;
 }

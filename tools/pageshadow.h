@@ -39,6 +39,21 @@ void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
  * left (the PATHs) is returned in *rest, *nrest. An unknown "--..." or "-..." fails; "--" ends the flags. */
 void command_flags(const struct options *o, const char *const *names, int *flags, char ***rest, int *nrest);
 
+/* Which of the shadow's entries a command is about: those of the prefixes (only the -r ones, when given) and,
+ * with PATHs, only those at or below one of them. */
+struct scope {
+	const struct ps_config *cfg;
+	int filter;   /* -r given */
+	char **paths; /* absolute (resolve_arg), each under a prefix */
+	int npaths;
+};
+
+/* The command's flags (command_flags) and its PATHs, resolved; a PATH outside the prefixes fails (exit 2). */
+void scope_init(struct scope *sc, const struct options *o, const struct ps_config *cfg, const char *const *names,
+		int *flags);
+int scope_wants(const struct scope *sc, const char *prefix, const char *path);
+void scope_free(struct scope *sc);
+
 /* Progress on stderr while a long command runs, only when stderr is a terminal: "VERB N files" at most a few
  * times a second, and the line cleared at the end. */
 void progress(const char *verb, uint64_t done);

@@ -22,6 +22,7 @@
 
 #include "merge.h"
 #include "sys.h"
+#include "xattr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -168,13 +169,28 @@ static int view_open(struct commit_run *c, const struct ps_tree_entry *e, struct
 }
 
 /* The merged file's permission bits, from the record, the lower file or the data file (as ps_merge_stat). */
-static mode_t merged_mode(const struct rec_view *v, const struct stat *lower)
+/* The merged file's permission bits where they are the shadow's (the record's, or a new file's data file's);
+ * -1 where they are the lower file's own (then commit leaves them). */
+static int shadow_mode(const struct rec_view *v)
 {
 	if (v->hdr.attr_flags & PS_ATTR_MODE)
-		return v->hdr.mode & 07777;
-	if (!v->ri.has_lower)
-		return v->dst.st_mode & 07777;
-	return (lower ? lower->st_mode : v->hdr.lower_mode) & 07777;
+		return (int)(v->hdr.mode & 07777);
+	return v->ri.has_lower ? -1 : (int)(v->dst.st_mode & 07777);
+}
+
+/* The directory entry changed at path is on disk before the shadow forgets it. */
+static int sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return -errno;
+	rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
 }
 
 static int copy_range(int from, int to, uint64_t off, uint64_t len, char *buf)
@@ -195,15 +211,20 @@ static int copy_range(int from, int to, uint64_t off, uint64_t len, char *buf)
 	return 0;
 }
 
-/* The extended attributes of from onto to (buf: COPY_CHUNK bytes). Where the filesystem has none, or a
- * namespace this process may not set (trusted.*, security.* without the privilege), nothing is copied. */
+/* to gets the extended attributes of from, and loses those from lacks (buf: COPY_CHUNK bytes). Where the
+ * filesystem has none, or a namespace this process may not change (trusted.*, security.* without the
+ * privilege), nothing is done. */
 static int copy_xattrs(int from, int to, char *buf)
 {
-	char names[16384];
-	ssize_t len = flistxattr(from, names, sizeof(names));
+	char names[16384], old[16384];
+	ssize_t len = flistxattr(from, names, sizeof(names)), olen = flistxattr(to, old, sizeof(old));
 
-	if (len < 0)
+	if (len < 0 || olen < 0)
 		return errno == ENOTSUP ? 0 : -errno;
+	for (char *name = old; name < old + olen; name += strlen(name) + 1)
+		if (fgetxattr(from, name, NULL, 0) < 0 && errno == ENODATA && fremovexattr(to, name) < 0 &&
+		    errno != EPERM && errno != ENOTSUP)
+			return -errno;
 	for (char *name = names; name < names + len; name += strlen(name) + 1) {
 		ssize_t n = fgetxattr(from, name, buf, COPY_CHUNK);
 
@@ -217,14 +238,16 @@ static int copy_xattrs(int from, int to, char *buf)
 
 /* Attributes of a committed file: mode, owner (root, where the record changed it), extended attributes (where
  * the record says the data file's replace the lower file's), times (the data file's: the merged times). */
-static int finish_file(struct commit_run *c, const struct rec_view *v, int fd, mode_t mode)
+static int finish_file(struct commit_run *c, const struct rec_view *v, int fd)
 {
+	int mode = shadow_mode(v);
+
 	struct timespec times[2] = { v->dst.st_atim, v->dst.st_mtim };
 	if (geteuid() == 0 && (v->hdr.attr_flags & PS_ATTR_OWNER) && fchown(fd, v->hdr.uid, v->hdr.gid) < 0)
 		return -errno;
 	if (geteuid() == 0 && !v->ri.has_lower && fchown(fd, v->dst.st_uid, v->dst.st_gid) < 0)
 		return -errno;
-	if (fchmod(fd, mode) < 0)
+	if (mode >= 0 && fchmod(fd, (mode_t)mode) < 0)
 		return -errno;
 	if (!v->ri.has_lower || (v->hdr.attr_flags & PS_ATTR_XATTRS)) {
 		int rc = copy_xattrs(v->dfd, fd, c->buf);
@@ -243,16 +266,19 @@ static int write_whole(struct commit_run *c, struct rec_view *v, const char *pat
 	char tmp[PATH_MAX + 64];
 	const char *slash = strrchr(path, '/');
 	struct stat lst;
-	int fd, rc, have_lower = stat(v->ri.lower_path, &lst) == 0;
+	uint64_t h = 14695981039346656037ull; /* FNV-1a of the name: a commit run again reuses the same file */
+	int fd, rc;
 
-	snprintf(tmp, sizeof(tmp), "%.*s/.pageshadow-commit-%d", (int)(slash - path), path, (int)getpid());
+	for (const char *p = slash + 1; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	snprintf(tmp, sizeof(tmp), "%.*s/.pageshadow-commit-%016" PRIx64, (int)(slash - path), path, h);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
 		return -errno;
 	rc = copy_range(v->dfd, fd, 0, (uint64_t)v->dst.st_size, c->buf);
 	if (rc == 0 && ftruncate(fd, v->dst.st_size) < 0)
 		rc = -errno;
 	if (rc == 0)
-		rc = finish_file(c, v, fd, merged_mode(v, have_lower ? &lst : NULL));
+		rc = finish_file(c, v, fd);
 	close(fd);
 	if (rc == 0 && lstat(path, &lst) == 0 && S_ISDIR(lst.st_mode))
 		rc = remove_lower(path);
@@ -260,7 +286,7 @@ static int write_whole(struct commit_run *c, struct rec_view *v, const char *pat
 		rc = -errno;
 	if (rc < 0)
 		unlink(tmp);
-	return rc;
+	return rc < 0 ? rc : sync_parent(path);
 }
 
 /* Set PS_ATTR_COMMITTING on the record, durably, before its lower file is first written. */
@@ -282,7 +308,6 @@ static int mark_committing(struct rec_view *v)
 static int write_pages(struct commit_run *c, struct rec_view *v, const char *path)
 {
 	uint64_t lower_len = v->ri.lower_len, size = (uint64_t)v->dst.st_size;
-	struct stat lst;
 	int fd, rc;
 
 	if ((rc = mark_committing(v)) < 0)
@@ -299,10 +324,8 @@ static int write_pages(struct commit_run *c, struct rec_view *v, const char *pat
 		rc = copy_range(v->dfd, fd, lower_len, size - lower_len, c->buf);
 	if (rc == 0 && ftruncate(fd, (off_t)size) < 0)
 		rc = -errno;
-	if (rc == 0 && fstat(fd, &lst) < 0)
-		rc = -errno;
 	if (rc == 0)
-		rc = finish_file(c, v, fd, merged_mode(v, &lst));
+		rc = finish_file(c, v, fd);
 	close(fd);
 	return rc;
 }
@@ -323,7 +346,8 @@ static int commit_record(struct commit_run *c, const struct ps_tree_entry *e, co
 		return fail_entry(c, path, view_error(rc), rc);
 	}
 	/* Its own lower file at its name takes the pages in place (inode, links, owner stay); else a new file. */
-	in_place = v.ri.has_lower && !v.ri.origin[0] && lstat(path, &lst) == 0 && S_ISREG(lst.st_mode);
+	in_place = v.ri.has_lower && !v.ri.origin[0] && lstat(path, &lst) == 0 && S_ISREG(lst.st_mode) &&
+		   lst.st_nlink == 1;
 	if (c->dry) {
 		if (!in_place)
 			printf("write %s (%" PRIu64 " bytes, whole file)\n", path, (uint64_t)v.dst.st_size);
@@ -343,15 +367,104 @@ static int commit_record(struct commit_run *c, const struct ps_tree_entry *e, co
 	return rc < 0 ? fail_entry(c, path, "cannot commit", rc) : 0;
 }
 
-/* Pass 1: every record must be usable before anything is changed; one whose lower file is at another name
- * takes all of its bytes into its data file. */
+/* The record at e becomes one of a file made in the shadow (no lower file; FORMAT.md): the data file, already
+ * the whole file, is all there is, with the mode (MODE) and - as root - owner the record held. Under the creation
+ * lock, through new-record and a rename, as the engine creates records. 0 or -errno. */
+static int make_new_record(struct commit_run *c, const struct ps_tree_entry *e, struct rec_view *v)
+{
+	mode_t mode = (v->hdr.attr_flags & PS_ATTR_MODE) ? v->hdr.mode : v->hdr.lower_mode;
+	int rc = ps_shadow_lock_create(c->sh), tfd = -1, dfd = -1;
+
+	if (rc < 0)
+		return rc;
+	if ((dfd = ps_sys->openat(c->sh->dirfd, e->data_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    (geteuid() == 0 && (v->hdr.attr_flags & PS_ATTR_OWNER) && fchown(dfd, v->hdr.uid, v->hdr.gid) < 0) ||
+	    fchmod(dfd, (mode & 07777) | 0600) < 0)
+		goto fail_errno;
+	ps_sys->unlinkat(c->sh->dirfd, "new-record", 0);
+	if ((tfd = ps_sys->openat(c->sh->dirfd, "new-record", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644)) < 0)
+		goto fail_errno;
+	if ((rc = ps_record_format(tfd, NULL)) < 0 || (rc = ps_record_file_set_mode(tfd, mode)) < 0 ||
+	    (rc = ps_record_file_set_data_ino(tfd, (uint64_t)v->dst.st_ino)) < 0)
+		goto fail;
+	if (fsync(tfd) < 0 || ps_sys->renameat(c->sh->dirfd, "new-record", c->sh->dirfd, e->meta_path) < 0)
+		goto fail_errno;
+	goto out;
+fail_errno:
+	rc = -errno;
+fail:
+	if (tfd >= 0)
+		ps_sys->unlinkat(c->sh->dirfd, "new-record", 0);
+out:
+	if (tfd >= 0)
+		close(tfd);
+	if (dfd >= 0)
+		close(dfd);
+	ps_shadow_bump_generation(c->sh);
+	ps_shadow_unlock_create(c->sh);
+	return rc;
+}
+
+/* A record whose bytes will be written whole under its name though they come partly from a lower file elsewhere
+ * (renamed, linked) or shared (a lower file with several names) is detached from it: every page is copied up, the
+ * lower file's mode, owner and extended attributes become the shadow's, and the record becomes one without a
+ * lower file. The merged file stays what it was, times included, but no longer needs the lower file, which commit
+ * may delete or rewrite before this one's turn. A record already whole whose lower file is gone (a commit that
+ * stopped) goes straight to the last step. */
+static int detach(struct commit_run *c, const struct ps_tree_entry *e, struct rec_view *v, const char *path)
+{
+	char fpath[PATH_MAX];
+	struct stat lst, dst;
+	struct ps_file *f;
+	int rc = open_merged(c->sh, e, fpath, sizeof(fpath), &f);
+
+	if (rc == -ESTALE && whole_in_data(v))
+		goto convert;
+	if (rc < 0)
+		return fail_entry(c, path, "cannot read it", rc);
+	if (fstat(f->lower_fd, &lst) < 0 || fstat(f->data_fd, &dst) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = ps_merge_prepare_write(f, 0, (size_t)v->ri.lower_len);
+	if (rc == 0 && !(ps_record_attr_flags(&f->rec) & PS_ATTR_MODE))
+		ps_record_set_mode(&f->rec, lst.st_mode);
+	if (rc == 0 && !(ps_record_attr_flags(&f->rec) & PS_ATTR_OWNER))
+		ps_record_set_owner(&f->rec, lst.st_uid, lst.st_gid);
+	if (rc == 0)
+		rc = ps_file_own_xattrs(f);
+	if (rc == 0 && futimens(f->data_fd, (struct timespec[2]){ dst.st_atim, dst.st_mtim }) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = ps_merge_sync(f);
+	ps_file_put(f);
+	if (rc < 0)
+		return fail_entry(c, path, "cannot copy it up from its lower file", rc);
+	if (ps_sys_pread_full(v->rfd, &v->hdr, sizeof(v->hdr), 0) != (ssize_t)sizeof(v->hdr))
+		return fail_entry(c, path, "its shadow record", -EIO);
+convert:
+	rc = make_new_record(c, e, v);
+	return rc < 0 ? fail_entry(c, path, "cannot rewrite its shadow record", rc) : 0;
+}
+
+/* Does the record need detach? Its lower file is at another name, or has other names. */
+static int needs_detach(const struct rec_view *v)
+{
+	struct stat lst;
+
+	if (!v->ri.has_lower || (v->hdr.attr_flags & PS_ATTR_COMMITTING))
+		return 0;
+	return v->ri.origin[0] || (stat(v->ri.lower_path, &lst) == 0 && lst.st_nlink > 1);
+}
+
+/* Pass 1: every record in scope must be usable before anything is changed; every record of the prefixes in
+ * scope, PATH or not, that needs its lower file from elsewhere is detached from it (a PATH's deletions can remove
+ * a lower file that a record outside PATH still reads). */
 static int prepare_entry(const struct ps_tree_entry *e, void *arg)
 {
 	struct commit_run *c = arg;
 	char path[PATH_MAX];
 	struct rec_view v;
-	struct ps_file *f;
-	int rc, copy;
+	int rc, detaching;
 
 	if (e->err) {
 		complain("%s/%s: %s: %s", c->sh->path, e->meta_path, e->why, strerror(-e->err));
@@ -359,23 +472,15 @@ static int prepare_entry(const struct ps_tree_entry *e, void *arg)
 		return 0;
 	}
 	if (e->kind != PS_TREE_RECORD || join_path(path, sizeof(path), e->prefix, e->rel) < 0 ||
-	    !scope_wants(&c->scope, e->prefix, path))
+	    !scope_wants_prefix(&c->scope, e->prefix))
 		return 0;
 	rc = view_open(c, e, &v);
-	copy = rc == 0 && v.ri.origin[0] && !whole_in_data(&v);
+	detaching = rc == 0 && needs_detach(&v);
+	if (rc < 0 && scope_wants(&c->scope, e->prefix, path))
+		fail_entry(c, path, view_error(rc), rc);
+	else if (detaching && !c->dry)
+		detach(c, e, &v, path);
 	view_close(&v);
-	if (rc < 0)
-		return fail_entry(c, path, view_error(rc), rc), 0;
-	if (!copy || c->dry)
-		return 0;
-	if ((rc = open_merged(c->sh, e, path, sizeof(path), &f)) < 0)
-		return fail_entry(c, path, "cannot read it", rc), 0;
-	rc = ps_merge_prepare_write(f, 0, (size_t)v.ri.lower_len);
-	if (rc == 0)
-		rc = ps_merge_sync(f);
-	ps_file_put(f);
-	if (rc < 0)
-		fail_entry(c, path, "cannot copy it up from its lower file", rc);
 	return 0;
 }
 
@@ -450,7 +555,7 @@ static int commit_whiteout(struct commit_run *c, const struct ps_tree_entry *e, 
 			printf("delete %s%s\n", path, S_ISDIR(lst.st_mode) ? "/" : "");
 		return 0;
 	}
-	if ((rc = remove_lower(path)) < 0 || (rc = discard_entry(c, e)) < 0)
+	if ((rc = remove_lower(path)) < 0 || (rc = sync_parent(path)) < 0 || (rc = discard_entry(c, e)) < 0)
 		return fail_entry(c, path, "cannot delete", rc);
 	c->deleted++;
 	return 0;
@@ -470,7 +575,7 @@ static int commit_symlink(struct commit_run *c, const struct ps_tree_entry *e, c
 		return 0;
 	}
 	if ((rc = remove_lower(path)) < 0 || (symlink(target, path) < 0 && (rc = -errno) < 0) ||
-	    (rc = discard_entry(c, e)) < 0)
+	    (rc = sync_parent(path)) < 0 || (rc = discard_entry(c, e)) < 0)
 		return fail_entry(c, path, "cannot make the symlink", rc);
 	c->others++;
 	return 0;
@@ -488,6 +593,7 @@ static int commit_special(struct commit_run *c, const struct ps_tree_entry *e, c
 		return 0;
 	}
 	if ((rc = remove_lower(path)) < 0 || (mknod(path, st.st_mode, st.st_rdev) < 0 && (rc = -errno) < 0) ||
+	    (chmod(path, st.st_mode & 07777) < 0 && (rc = -errno) < 0) || (rc = sync_parent(path)) < 0 ||
 	    (rc = discard_entry(c, e)) < 0)
 		return fail_entry(c, path, "cannot make the node", rc);
 	c->others++;
@@ -523,6 +629,30 @@ static int commit_entry(const struct ps_tree_entry *e, void *arg)
 	return 0;
 }
 
+/* A PATH below a directory made in the shadow (opaque, or moved with its lower entries) would be written into
+ * the old lower directory that the shadow's hides: the directory must be committed as a whole. */
+static void check_not_inside_opaque(const struct commit_run *c)
+{
+	for (int i = 0; i < c->scope.npaths; i++) {
+		const char *rel;
+		int idx = ps_config_match(c->cfg, c->scope.paths[i], &rel);
+		char meta[PATH_MAX];
+		struct stat st;
+
+		for (const char *slash = strchr(rel, '/'); slash; slash = strchr(slash + 1, '/')) {
+			char up[PATH_MAX];
+
+			snprintf(up, sizeof(up), "%.*s", (int)(slash - rel), rel);
+			if (ps_shadow_path(meta, sizeof(meta), "meta", c->cfg->prefix[idx].enc, up) < 0 ||
+			    fstatat(c->sh->dirfd, meta, &st, AT_SYMLINK_NOFOLLOW) < 0)
+				break;
+			if (S_ISDIR(st.st_mode) && (st.st_mode & S_ISVTX))
+				fail("commit: %s lies in %s/%s, a directory made in the shadow: commit that directory",
+				     c->scope.paths[i], c->cfg->prefix[idx].path, up);
+		}
+	}
+}
+
 /* A read-only lower filesystem is said once, up front (anything else unwritable: per entry). */
 static void check_writable(const struct commit_run *c)
 {
@@ -555,8 +685,9 @@ int cmd_commit(const struct options *o, const struct ps_config *cfg, struct ps_s
 	int flags[1] = { 0 }, rc;
 	struct commit_run c = { .sh = sh, .cfg = cfg };
 
-	scope_init(&c.scope, o, cfg, names, flags);
+	scope_init(&c.scope, o, cfg, sh, names, flags);
 	c.dry = flags[0];
+	check_not_inside_opaque(&c);
 	if (!c.dry)
 		check_writable(&c);
 	if (!(c.buf = malloc(COPY_CHUNK)))

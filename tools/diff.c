@@ -406,7 +406,7 @@ int cmd_diff(const struct options *o, const struct ps_config *cfg, struct ps_sha
 	int flags[1] = { 0 }, rc;
 	struct diff_run d = { .sh = sh };
 
-	scope_init(&d.scope, o, cfg, names, flags);
+	scope_init(&d.scope, o, cfg, sh, names, flags);
 	d.text = flags[0];
 	d.a = malloc(COPY_CHUNK);
 	d.b = malloc(COPY_CHUNK);

@@ -39,7 +39,7 @@ struct node {
 
 static int node_trouble(struct export_run *x, const struct node *n, const char *what, int err)
 {
-	complain("%s: %s: %s", n->abs, what, engine_strerror(-err));
+	complain("%s: %s: %s", n->abs, what, engine_strerror(err));
 	x->trouble = 1;
 	return -1;
 }

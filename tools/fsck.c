@@ -14,6 +14,7 @@
 
 #include "sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -29,6 +30,8 @@ struct fsck_run {
 	int repair;
 	uint64_t problems, repaired, seen;
 	int trouble;
+	uint64_t *inos;   /* the data_ino of every record: a data file with one of them holds written bytes */
+	size_t ninos, inos_cap;
 };
 
 static struct fsck_run *nftw_run; /* nftw passes no argument */
@@ -83,6 +86,54 @@ static int fix_lower_len(struct fsck_run *r, const char *meta_path)
 	return rc;
 }
 
+static void remember_ino(struct fsck_run *r, uint64_t ino)
+{
+	if (r->ninos == r->inos_cap) {
+		size_t cap = r->inos_cap ? 2 * r->inos_cap : 64;
+		uint64_t *grown = realloc(r->inos, cap * sizeof(*grown));
+
+		if (!grown)
+			fail("fsck: %s", strerror(ENOMEM));
+		r->inos = grown;
+		r->inos_cap = cap;
+	}
+	r->inos[r->ninos++] = ino;
+}
+
+static int cmp_ino(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int recorded_ino(const struct fsck_run *r, uint64_t ino)
+{
+	return r->ninos && bsearch(&ino, r->inos, r->ninos, sizeof(ino), cmp_ino) != NULL;
+}
+
+/* Does anything at or below path (relative to the shadow) have the inode a record names as its data file? */
+static int holds_recorded(const struct fsck_run *r, int at, const char *path, int depth)
+{
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	int fd, found = 0;
+
+	if (fstatat(at, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return S_ISREG(st.st_mode) && recorded_ino(r, (uint64_t)st.st_ino);
+	if (depth > 64 || (fd = openat(at, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    !(d = fdopendir(fd)))
+		return 1; /* cannot tell: keep it */
+	while (!found && (de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			found = holds_recorded(r, dirfd(d), de->d_name, depth + 1);
+	closedir(d);
+	return found;
+}
+
 static int read_header(struct fsck_run *r, const char *meta_path, struct ps_record_disk *hdr)
 {
 	int fd = openat(r->sh->dirfd, meta_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
@@ -109,9 +160,12 @@ static void check_record(struct fsck_run *r, const struct ps_tree_entry *e, cons
 		r->trouble = 1;
 		return;
 	}
+	if (hdr.data_ino)
+		remember_ino(r, hdr.data_ino);
 	read_record(r->sh->dirfd, e->meta_path, e->prefix, e->rel, &ri);
 	if (fstatat(r->sh->dirfd, e->data_path, &dst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(dst.st_mode)) {
-		problem(r, path, "its data file is missing", NULL, NULL, "the written bytes are lost; reset it");
+		problem(r, path, "its data file is missing", NULL, NULL,
+			"reset it, unless a line below finds its data at another name");
 		return;
 	}
 	if (ri.rc == -ESTALE && (hdr.attr_flags & PS_ATTR_COMMITTING)) {
@@ -185,7 +239,11 @@ static int data_entry(const char *fpath, const struct stat *st, int type, struct
 	snprintf(meta, sizeof(meta), "meta%s", rel + 4);
 	if (fstatat(r->sh->dirfd, meta, &mst, AT_SYMLINK_NOFOLLOW) == 0)
 		return FTW_CONTINUE;
-	problem(r, rel, "left over from an interrupted creation (no meta entry)", fix_remove, rel, NULL);
+	if (holds_recorded(r, r->sh->dirfd, rel, 0))
+		problem(r, rel, "the data of a record at another name (a rename stopped half-way)", NULL, NULL,
+			"move it back to the record's name, or reset the record");
+	else
+		problem(r, rel, "left over from an interrupted creation (no meta entry)", fix_remove, rel, NULL);
 	return FTW_SKIP_SUBTREE; /* (a directory: reported once, with all below it) */
 }
 
@@ -219,6 +277,8 @@ int cmd_fsck(const struct options *o, const struct ps_config *cfg, struct ps_sha
 	check_transient(&r);
 	rc = ps_tree_walk(sh->dirfd, fsck_entry, &r);
 	snprintf(data, sizeof(data), "%s/data", sh->path);
+	if (r.ninos)
+		qsort(r.inos, r.ninos, sizeof(*r.inos), cmp_ino);
 	nftw_run = &r;
 	if (rc == 0 && faccessat(sh->dirfd, "data", F_OK, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    nftw(data, data_entry, 16, FTW_PHYS | FTW_ACTIONRETVAL) < 0)
@@ -228,6 +288,7 @@ int cmd_fsck(const struct options *o, const struct ps_config *cfg, struct ps_sha
 		ps_shadow_unlock_create(sh);
 	}
 	progress_done();
+	free(r.inos);
 	printf("%" PRIu64 " entries checked, %" PRIu64 " problems, %" PRIu64 " repaired\n", r.seen, r.problems,
 	       r.repaired);
 	if (rc < 0 || r.trouble) {

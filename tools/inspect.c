@@ -48,10 +48,13 @@ void command_flags(const struct options *o, const char *const *names, int *flags
 	*nrest = n;
 }
 
-void scope_init(struct scope *sc, const struct options *o, const struct ps_config *cfg, const char *const *names,
-		int *flags)
+void scope_init(struct scope *sc, const struct options *o, const struct ps_config *cfg, struct ps_shadow *sh,
+		const char *const *names, int *flags)
 {
 	const char *rel;
+	char meta[PATH_MAX];
+	struct stat st;
+	const struct ps_prefix *p;
 
 	sc->cfg = cfg;
 	sc->filter = o->nro > 0;
@@ -62,19 +65,29 @@ void scope_init(struct scope *sc, const struct options *o, const struct ps_confi
 		if (!abs)
 			fail("%s: %s", o->args[0], strerror(ENOMEM));
 		resolve_arg(sc->paths[i], abs, PATH_MAX);
-		prefix_of(cfg, abs, sc->paths[i], &rel);
+		p = prefix_of(cfg, abs, sc->paths[i], &rel);
+		if (lstat(abs, &st) < 0 && (ps_shadow_path(meta, sizeof(meta), "meta", p->enc, rel) < 0 ||
+					    fstatat(sh->dirfd, meta, &st, AT_SYMLINK_NOFOLLOW) < 0))
+			fail("%s: neither in the lower tree nor in the shadow", sc->paths[i]);
 		sc->paths[i] = abs;
 	}
 }
 
-int scope_wants(const struct scope *sc, const char *prefix, const char *path)
+int scope_wants_prefix(const struct scope *sc, const char *prefix)
 {
 	int ok = !sc->filter;
 
 	for (int i = 0; i < sc->cfg->nprefix && !ok; i++)
 		ok = strcmp(sc->cfg->prefix[i].path, prefix) == 0;
-	if (!ok || sc->npaths == 0)
-		return ok;
+	return ok;
+}
+
+int scope_wants(const struct scope *sc, const char *prefix, const char *path)
+{
+	if (!scope_wants_prefix(sc, prefix))
+		return 0;
+	if (sc->npaths == 0)
+		return 1;
 	for (int i = 0; i < sc->npaths; i++)
 		if (path_under(path, sc->paths[i]))
 			return 1;

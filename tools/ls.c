@@ -200,7 +200,7 @@ int cmd_ls(const struct options *o, const struct ps_config *cfg, struct ps_shado
 	int flags[1] = { 0 }, rc;
 	struct ls_run r = { .cfg = cfg, .dirfd = sh->dirfd };
 
-	scope_init(&r.scope, o, cfg, names, flags);
+	scope_init(&r.scope, o, cfg, sh, names, flags);
 	r.json = flags[0];
 	if (r.json)
 		fputs("{\"entries\": [", stdout);

@@ -614,29 +614,35 @@ static void __attribute__((noreturn)) exec_shimmed(char **command)
 }
 
 static char ephemeral_dir[PATH_MAX];
-static int ephemeral_keep;
+static int cleaner_fd = -1;
+static pid_t cleaner_pid;
 
-/* At exit, however it comes (the command's end, a refusal before it ran): the ephemeral shadow goes, or is said. */
+/* At exit, however it comes (the command's end, a refusal before it ran): the ephemeral shadow goes - the
+ * cleaner sees its pipe close and removes it; waiting for it means the shadow is gone when pageshadow-run is -
+ * or it is kept and said. */
 static void ephemeral_at_exit(void)
 {
-	int rc;
-
-	if (ephemeral_keep) {
+	if (cleaner_fd < 0) {
 		fprintf(stderr, "pageshadow-run: shadow kept: %s\n", ephemeral_dir);
 		return;
 	}
-	if ((rc = ephemeral_remove(ephemeral_dir)) < 0)
-		fprintf(stderr, "pageshadow-run: cannot remove the shadow %s: %s\n", ephemeral_dir, strerror(-rc));
+	close(cleaner_fd);
+	while (waitpid(cleaner_pid, NULL, 0) < 0 && errno == EINTR)
+		;
 }
 
+/* Before the guard: the cleaner must not be under it. */
 static void make_ephemeral(struct options *o)
 {
 	int rc = ephemeral_make(ephemeral_dir, sizeof(ephemeral_dir));
 
 	if (rc < 0)
 		fail(EXIT_OWN_ERROR, "cannot make a shadow in the temporary directory: %s", strerror(-rc));
-	ephemeral_keep = o->keep;
 	o->shadow = ephemeral_dir;
+	if (!o->keep && (rc = ephemeral_cleaner(ephemeral_dir, &cleaner_fd, &cleaner_pid)) < 0) {
+		rmdir(ephemeral_dir);
+		fail(EXIT_OWN_ERROR, "cannot start the process that removes the shadow: %s", strerror(-rc));
+	}
 	atexit(ephemeral_at_exit);
 }
 

@@ -48,10 +48,13 @@ struct scope {
 	int npaths;
 };
 
-/* The command's flags (command_flags) and its PATHs, resolved; a PATH outside the prefixes fails (exit 2). */
-void scope_init(struct scope *sc, const struct options *o, const struct ps_config *cfg, const char *const *names,
-		int *flags);
+/* The command's flags (command_flags) and its PATHs, resolved; a PATH outside the prefixes, or that names nothing
+ * in the lower tree or the shadow, fails (exit 2). */
+void scope_init(struct scope *sc, const struct options *o, const struct ps_config *cfg, struct ps_shadow *sh,
+		const char *const *names, int *flags);
 int scope_wants(const struct scope *sc, const char *prefix, const char *path);
+/* The prefix alone (the PATHs aside). */
+int scope_wants_prefix(const struct scope *sc, const char *prefix);
 void scope_free(struct scope *sc);
 
 /* Progress on stderr while a long command runs, only when stderr is a terminal: "VERB N files" at most a few

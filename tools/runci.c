@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,44 @@ static int remove_one(const char *path, const struct stat *st, int type, struct 
 	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
 }
 
-int ephemeral_remove(const char *dir)
+static void __attribute__((noreturn)) clean_when_closed(const char *dir, int rfd)
 {
-	return nftw(dir, remove_one, 32, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
+	char byte;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	setsid(); /* a terminal's ^C is for the command, not for this */
+	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+		signal(ignored[i], SIG_IGN);
+	if (null >= 0) { /* hold no pipe of the caller's open past pageshadow-run's end */
+		dup2(null, 0);
+		dup2(null, 1);
+	}
+	while (read(rfd, &byte, 1) != 0 && errno == EINTR)
+		;
+	if (nftw(dir, remove_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "pageshadow-run: cannot remove the shadow %s: %s\n", dir, strerror(errno));
+	_exit(0);
+}
+
+int ephemeral_cleaner(const char *dir, int *wfd, pid_t *pid)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	if ((*pid = fork()) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return -errno;
+	}
+	if (*pid == 0) {
+		close(p[1]);
+		clean_when_closed(dir, p[0]);
+	}
+	close(p[0]);
+	*wfd = p[1];
+	return 0;
 }
 
 void report_shadow(const char *dir)

@@ -269,6 +269,10 @@ fnv1a64() {
 	TMPDIR="$tmp/t" run -127 "$RUN" --ephemeral -r "$tmp/ro" -- "$tmp/nope"
 	[ "$status" -eq 127 ]
 	[ -z "$(ls -A "$tmp/t")" ]
+	# also when the temporary directory lies above the prefix (the guard closes it to the command)
+	TMPDIR="$tmp" run --separate-stderr "$RUN" --ephemeral -r "$tmp/ro" -- sh -c 'echo x >>"$1/file"' _ "$tmp/ro"
+	[ "$status" -eq 0 ] && [ -z "$stderr" ]
+	[ -z "$(find "$tmp" -maxdepth 1 -name 'pageshadow-*')" ]
 }
 
 @test "--ephemeral --keep: the shadow stays and its path is said on stderr; pageshadow reads it" {

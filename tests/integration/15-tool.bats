@@ -247,21 +247,67 @@ tree_listing() {
 	[ -z "$(find "$SHADOW/meta" "$SHADOW/data" -mindepth 1)" ]
 }
 
-@test "commit writes a partly shadowed file in place: its inode and hard links stay, only the written page is written" {
-	ln "$LOWER/big" "$LOWER/big-link"
-	rm "$T/.lower_ready"
-	lower_ready
+@test "commit writes a partly shadowed file in place: its inode stays, only the written page is written" {
 	inode=$(stat -c %i "$LOWER/big")
 	in_ro_ns 'printf X | ps_exec dd of="$RO/big" bs=1 seek=600000 conv=notrunc status=none'
 	strace -f -qq -e trace=pwrite64,write -o "$T/commit.trace" \
 		$PS_UNSHARE bash -c 'mount --bind "$LOWER" "$RO" && exec "$@"' _ "$PS" -s "$SHADOW" commit >/dev/null
 	[ "$(stat -c %i "$LOWER/big")" = "$inode" ]
-	cmp "$LOWER/big" "$LOWER/big-link"
 	[ "$(dd if="$LOWER/big" bs=1 skip=600000 count=1 status=none)" = X ]
 	cmp -l "$LOWER/big" "$COPY/big" | wc -l | grep -qx 1
 	# the lower file got one page-sized pwrite (the record its flag); nothing else was written
 	grep -E 'pwrite64\([0-9]+, ".*, 4096, 598016\)' "$T/commit.trace"
 	[ "$(grep -c 'pwrite64(.*, 4096, ' "$T/commit.trace")" -eq 1 ]
+}
+
+@test "commit of renamed files, lower hard links and attributes: what the shim showed, times and owners kept" {
+	seq 1 5000 >"$LOWER/ren"
+	chown 1000:1000 "$LOWER/ren"
+	setfattr -n user.k -v v "$LOWER/ren" 2>/dev/null || skip "no user extended attributes on $LOWER's filesystem"
+	setfattr -n user.gone -v v "$LOWER/bin"
+	echo one >"$LOWER/h1"
+	ln "$LOWER/h1" "$LOWER/h2"
+	touch -d '2020-01-02 03:04:05' "$LOWER/ren" "$LOWER/h1"
+	rm "$T/.lower_ready"
+	lower_ready
+	in_ro_ns 'cd "$RO"
+		ps_exec sh -c "mv ren ren2; echo new >ren; chmod 700 ren; mv a.txt moved; setfattr -x user.gone bin"
+		ps_exec sh -c "echo A >>h1; echo B >>h2"
+		ps_exec stat -c "%a %u %Y" ren2 moved >"$XOUT/attrs"
+		ps_exec cat h1 h2 >"$XOUT/links"'
+	run --separate-stderr tool_rw_lower commit
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	[ "$(stat -c "%a %u %Y" "$LOWER/ren2" "$LOWER/moved")" = "$(cat "$T/out/ro/attrs")" ]
+	[ "$(stat -c %a "$LOWER/ren")" = 700 ]
+	cmp "$LOWER/ren2" "$COPY/ren"
+	[ "$(getfattr --only-values -n user.k "$LOWER/ren2")" = v ]
+	! getfattr -n user.gone "$LOWER/bin" 2>/dev/null
+	[ "$(cat "$LOWER/h1" "$LOWER/h2")" = "$(cat "$T/out/ro/links")" ]
+	[ -z "$(find "$LOWER" -name '.pageshadow-commit-*')" ]
+}
+
+@test "commit PATH: a file renamed out of it keeps its bytes; a PATH inside a directory made in the shadow is refused" {
+	seq 1 5000 >"$LOWER/big"
+	rm "$T/.lower_ready"
+	lower_ready
+	in_ro_ns 'cd "$RO"
+		ps_exec sh -c "mv big big2; printf Z | dd of=big2 bs=1 seek=10 conv=notrunc status=none"
+		ps_exec sh -c "rm -rf redo; mkdir redo; echo x >redo/x"'
+	run --separate-stderr tool_rw_lower commit "$RO/big"
+	[ "$status" -eq 0 ] || { echo "$stderr"; return 1; }
+	[ ! -e "$LOWER/big" ]
+	tool cat "$RO/big2" >"$T/big2"
+	(seq 1 5000 | head -c 10; printf Z; seq 1 5000 | tail -c +12) | cmp - "$T/big2"
+	run --separate-stderr tool_rw_lower commit "$RO/redo/x"
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pageshadow: commit: $RO/redo/x lies in $RO/redo, a directory made in the shadow: commit that directory" ]
+	run --separate-stderr tool_rw_lower commit "$RO/nothing-here"
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pageshadow: $RO/nothing-here: neither in the lower tree nor in the shadow" ]
+	tool_rw_lower commit "$RO/redo"
+	[ "$(ls "$LOWER/redo")" = x ]
+	tool_rw_lower commit
+	cmp "$LOWER/big2" "$T/big2"
 }
 
 @test "commit refuses a read-only lower tree and a stale record, and changes nothing" {
@@ -325,6 +371,12 @@ tree_listing() {
 	run tool fsck --repair
 	[ "$status" -eq 1 ]
 	[ "${lines[-1]}" = "16 entries checked, 5 problems, 3 repaired" ]
+	# a rename stopped between its data file and its record: the data at the new name is kept, not removed
+	mv "$(shadow_data new.txt)" "$(shadow_data renamed.txt)"
+	run tool fsck --repair
+	[[ "$output" == *"data/$enc/renamed.txt: the data of a record at another name (a rename stopped half-way): move it back"* ]]
+	[ -e "$(shadow_data renamed.txt)" ]
+	mv "$(shadow_data renamed.txt)" "$(shadow_data new.txt)"
 	[ ! -e "$SHADOW/new-record" ] && [ ! -e "$SHADOW/data/$enc/orphan" ]
 	# the truncation finished: cut reads as its first 50 merged bytes
 	[ "$(tool cat "$RO/cut" | wc -c)" -eq 50 ]

@@ -12,21 +12,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The shadowed pages of the record open at fd (size bytes), below its lower_len. */
-static int count_pages(int fd, const struct ps_record_disk *hdr, uint64_t size, uint64_t *pages)
+int ps_summary_shadowed_pages(int fd, uint64_t record_size, uint64_t lower_len, uint64_t *pages)
 {
-	uint64_t n = (hdr->lower_len + PS_PAGE_SIZE - 1) / PS_PAGE_SIZE;
+	uint64_t n = (lower_len + PS_PAGE_SIZE - 1) / PS_PAGE_SIZE;
 	void *map;
 
+	*pages = 0;
 	if (n == 0)
 		return 0;
-	if (PS_RECORD_HEADER_SIZE + (n + 7) / 8 > size)
+	if (PS_RECORD_HEADER_SIZE + (n + 7) / 8 > record_size)
 		return -EILSEQ;
-	map = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+	map = mmap(NULL, (size_t)record_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (map == MAP_FAILED)
 		return -errno;
-	*pages += ps_bitmap_count((const uint8_t *)map + PS_RECORD_HEADER_SIZE, n);
-	munmap(map, (size_t)size);
+	*pages = ps_bitmap_count((const uint8_t *)map + PS_RECORD_HEADER_SIZE, n);
+	munmap(map, (size_t)record_size);
 	return 0;
 }
 
@@ -34,6 +34,7 @@ static int count_record(int dirfd, const struct ps_tree_entry *e, struct ps_summ
 {
 	struct ps_record_disk hdr;
 	struct stat rst, dst;
+	uint64_t pages = 0;
 	int fd = openat(dirfd, e->meta_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc;
 
 	if (fd < 0)
@@ -41,10 +42,11 @@ static int count_record(int dirfd, const struct ps_tree_entry *e, struct ps_summ
 	memset(&hdr, 0, sizeof(hdr));
 	rc = fstat(fd, &rst) < 0 ? -errno : ps_record_peek(fd, &hdr);
 	if (rc == 1)
-		rc = count_pages(fd, &hdr, (uint64_t)rst.st_size, &s->pages);
+		rc = ps_summary_shadowed_pages(fd, (uint64_t)rst.st_size, hdr.lower_len, &pages);
 	close(fd);
 	if (rc < 0 || fstatat(dirfd, e->data_path, &dst, AT_SYMLINK_NOFOLLOW) < 0)
 		return rc < 0 ? rc : -errno;
+	s->pages += pages;
 	if (hdr.flags & PS_REC_HAS_LOWER)
 		s->changed++;
 	else

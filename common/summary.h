@@ -20,6 +20,10 @@ struct ps_summary {
 	uint64_t unreadable;   /* entries that could not be read (counted nowhere else) */
 };
 
+/* The pages shadowed below lower_len in the record open at fd (record_size bytes), counted over a read-only
+ * mapping (the record is shared and live). 0 or -errno (-EILSEQ: the file is too short for its bitmap). */
+int ps_summary_shadowed_pages(int fd, uint64_t record_size, uint64_t lower_len, uint64_t *pages);
+
 /* Count what the shadow open at dirfd holds. 0 or -errno of the walk. */
 int ps_summary_collect(int dirfd, struct ps_summary *out);
 

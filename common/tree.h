@@ -1,7 +1,7 @@
 /* tree.h - for the tools only: the default shadow directory, a walk over a shadow's records, path resolution.
  *
  * These functions call libc directly (the ops table has no directory reading) and allocate; the shim never
- * calls them. Entry points: ps_default_shadow_dir, ps_tree_walk, ps_tree_prefixes.
+ * calls them. Entry points: ps_default_shadow_dir, ps_tree_walk, ps_tree_remove, ps_tree_prefixes.
  */
 #ifndef PS_TREE_H
 #define PS_TREE_H
@@ -47,6 +47,10 @@ typedef int (*ps_tree_fn)(const struct ps_tree_entry *e, void *arg);
  * the walk goes on). Sockets and devices in meta/ (which the shadow never makes there) are skipped. A missing
  * meta/ means no entries. A nonzero return from fn stops the walk and is returned. */
 int ps_tree_walk(int dirfd, ps_tree_fn fn, void *arg);
+
+/* rm -r of path (a lower tree's entry, an ephemeral shadow; symlinks are removed, never followed): 0 - also when
+ * nothing is there - or -errno. */
+int ps_tree_remove(const char *path);
 
 /* Add to cfg the prefixes the shadow open at dirfd holds records for (taken as recorded, not re-resolved).
  * Returns 0 or -errno (-E2BIG past PS_MAX_PREFIXES). */

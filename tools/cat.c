@@ -16,25 +16,8 @@ static int cat_lower(const char *path)
 {
 	char *buf = malloc(COPY_CHUNK);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	int rc = 0;
+	int rc = fd < 0 ? -errno : !buf ? -ENOMEM : copy_fd(fd, 1, buf);
 
-	if (fd < 0 || !buf) {
-		rc = fd < 0 ? -errno : -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, COPY_CHUNK);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : 0;
-			break;
-		}
-		if ((rc = write_all(1, buf, (size_t)n)) < 0)
-			break;
-	}
-out:
 	if (fd >= 0)
 		close(fd);
 	free(buf);

@@ -20,13 +20,13 @@
  */
 #include "pageshadow.h"
 
+#include "bitmap.h"
 #include "merge.h"
 #include "sys.h"
 #include "xattr.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -61,25 +61,6 @@ static int fail_entry(struct commit_run *c, const char *path, const char *what, 
 	return -1;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
-}
-
-/* rm -r of the lower entry at path; nothing there is fine. */
-static int remove_lower(const char *path)
-{
-	struct stat st;
-
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path) < 0 ? -errno : 0;
-	return nftw(path, remove_one, 32, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
-}
-
 /* Forget the shadow's entry for rel: what it held is in the lower tree now. */
 static int discard_entry(struct commit_run *c, const struct ps_tree_entry *e)
 {
@@ -95,8 +76,7 @@ static int discard_entry(struct commit_run *c, const struct ps_tree_entry *e)
 
 /* A record as commit reads it: header, bitmap, data file - without the engine, which refuses a stale record. */
 struct rec_view {
-	struct rec_info ri;
-	struct ps_record_disk hdr;
+	struct rec_info ri;     /* ri.hdr: the record's header */
 	const uint8_t *bitmap;
 	size_t map_len;
 	void *map;
@@ -112,11 +92,6 @@ static void view_close(struct rec_view *v)
 		close(v->rfd);
 	if (v->dfd >= 0)
 		close(v->dfd);
-}
-
-static int page_shadowed(const struct rec_view *v, uint64_t page)
-{
-	return (v->bitmap[page / 8] >> (page % 8)) & 1;
 }
 
 /* Is every byte of the file in its data file (nothing of it shows from a lower file)? */
@@ -141,15 +116,6 @@ static int view_open(struct commit_run *c, const struct ps_tree_entry *e, struct
 		return -errno;
 	if (fstat(v->rfd, &rst) < 0 || fstat(v->dfd, &v->dst) < 0)
 		return -errno;
-	if (ps_sys_pread_full(v->rfd, &v->hdr, sizeof(v->hdr), 0) != (ssize_t)sizeof(v->hdr))
-		return -EILSEQ;
-	if (v->ri.rc == -ESTALE) { /* read_record stopped at the identity check: take the fields from here */
-		v->ri.has_lower = (v->hdr.flags & PS_REC_HAS_LOWER) != 0;
-		v->ri.lower_size = v->hdr.lower_size;
-		v->ri.lower_len = v->hdr.lower_len;
-		v->ri.attr_flags = v->hdr.attr_flags;
-		v->ri.mode = v->hdr.mode;
-	}
 	if (v->ri.has_lower && v->ri.lower_len > 0) {
 		v->map_len = (size_t)rst.st_size;
 		v->map = mmap(NULL, v->map_len, PROT_READ, MAP_SHARED, v->rfd, 0);
@@ -159,11 +125,9 @@ static int view_open(struct commit_run *c, const struct ps_tree_entry *e, struct
 		}
 		v->bitmap = (const uint8_t *)v->map + PS_RECORD_HEADER_SIZE;
 		v->ri.pages = (v->ri.lower_len + PS_PAGE_SIZE - 1) / PS_PAGE_SIZE;
-		v->ri.shadowed = 0;
-		for (uint64_t p = 0; p < v->ri.pages; p++)
-			v->ri.shadowed += (uint64_t)page_shadowed(v, p);
+		v->ri.shadowed = ps_bitmap_count(v->bitmap, v->ri.pages); /* (read_record counts usable ones only) */
 	}
-	if (v->ri.rc == -ESTALE && !whole_in_data(v) && !(v->hdr.attr_flags & PS_ATTR_COMMITTING))
+	if (v->ri.rc == -ESTALE && !whole_in_data(v) && !(v->ri.hdr.attr_flags & PS_ATTR_COMMITTING))
 		return -ESTALE; /* its lower bytes would be the wrong ones */
 	return 0;
 }
@@ -173,8 +137,8 @@ static int view_open(struct commit_run *c, const struct ps_tree_entry *e, struct
  * -1 where they are the lower file's own (then commit leaves them). */
 static int shadow_mode(const struct rec_view *v)
 {
-	if (v->hdr.attr_flags & PS_ATTR_MODE)
-		return (int)(v->hdr.mode & 07777);
+	if (v->ri.hdr.attr_flags & PS_ATTR_MODE)
+		return (int)(v->ri.hdr.mode & 07777);
 	return v->ri.has_lower ? -1 : (int)(v->dst.st_mode & 07777);
 }
 
@@ -243,13 +207,13 @@ static int finish_file(struct commit_run *c, const struct rec_view *v, int fd)
 	int mode = shadow_mode(v);
 
 	struct timespec times[2] = { v->dst.st_atim, v->dst.st_mtim };
-	if (geteuid() == 0 && (v->hdr.attr_flags & PS_ATTR_OWNER) && fchown(fd, v->hdr.uid, v->hdr.gid) < 0)
+	if (geteuid() == 0 && (v->ri.hdr.attr_flags & PS_ATTR_OWNER) && fchown(fd, v->ri.hdr.uid, v->ri.hdr.gid) < 0)
 		return -errno;
 	if (geteuid() == 0 && !v->ri.has_lower && fchown(fd, v->dst.st_uid, v->dst.st_gid) < 0)
 		return -errno;
 	if (mode >= 0 && fchmod(fd, (mode_t)mode) < 0)
 		return -errno;
-	if (!v->ri.has_lower || (v->hdr.attr_flags & PS_ATTR_XATTRS)) {
+	if (!v->ri.has_lower || (v->ri.hdr.attr_flags & PS_ATTR_XATTRS)) {
 		int rc = copy_xattrs(v->dfd, fd, c->buf);
 
 		if (rc < 0)
@@ -281,7 +245,7 @@ static int write_whole(struct commit_run *c, struct rec_view *v, const char *pat
 		rc = finish_file(c, v, fd);
 	close(fd);
 	if (rc == 0 && lstat(path, &lst) == 0 && S_ISDIR(lst.st_mode))
-		rc = remove_lower(path);
+		rc = ps_tree_remove(path);
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -errno;
 	if (rc < 0)
@@ -292,14 +256,14 @@ static int write_whole(struct commit_run *c, struct rec_view *v, const char *pat
 /* Set PS_ATTR_COMMITTING on the record, durably, before its lower file is first written. */
 static int mark_committing(struct rec_view *v)
 {
-	uint32_t flags = v->hdr.attr_flags | PS_ATTR_COMMITTING;
+	uint32_t flags = v->ri.hdr.attr_flags | PS_ATTR_COMMITTING;
 	off_t at = (off_t)offsetof(struct ps_record_disk, attr_flags);
 
-	if (v->hdr.attr_flags & PS_ATTR_COMMITTING)
+	if (v->ri.hdr.attr_flags & PS_ATTR_COMMITTING)
 		return 0;
 	if (ps_sys_pwrite_full(v->rfd, &flags, sizeof(flags), at) != (ssize_t)sizeof(flags))
 		return errno ? -errno : -EIO;
-	v->hdr.attr_flags = flags;
+	v->ri.hdr.attr_flags = flags;
 	return fsync(v->rfd) < 0 ? -errno : 0;
 }
 
@@ -317,7 +281,7 @@ static int write_pages(struct commit_run *c, struct rec_view *v, const char *pat
 	for (uint64_t p = 0; p < v->ri.pages && rc == 0; p++) {
 		uint64_t off = p * PS_PAGE_SIZE, end = off + PS_PAGE_SIZE < lower_len ? off + PS_PAGE_SIZE : lower_len;
 
-		if (page_shadowed(v, p))
+		if (ps_bitmap_test(v->bitmap, p))
 			rc = copy_range(v->dfd, fd, off, end - off, c->buf);
 	}
 	if (rc == 0 && size > lower_len)
@@ -372,13 +336,13 @@ static int commit_record(struct commit_run *c, const struct ps_tree_entry *e, co
  * lock, through new-record and a rename, as the engine creates records. 0 or -errno. */
 static int make_new_record(struct commit_run *c, const struct ps_tree_entry *e, struct rec_view *v)
 {
-	mode_t mode = (v->hdr.attr_flags & PS_ATTR_MODE) ? v->hdr.mode : v->hdr.lower_mode;
+	mode_t mode = (v->ri.hdr.attr_flags & PS_ATTR_MODE) ? v->ri.hdr.mode : v->ri.hdr.lower_mode;
 	int rc = ps_shadow_lock_create(c->sh), tfd = -1, dfd = -1;
 
 	if (rc < 0)
 		return rc;
 	if ((dfd = ps_sys->openat(c->sh->dirfd, e->data_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    (geteuid() == 0 && (v->hdr.attr_flags & PS_ATTR_OWNER) && fchown(dfd, v->hdr.uid, v->hdr.gid) < 0) ||
+	    (geteuid() == 0 && (v->ri.hdr.attr_flags & PS_ATTR_OWNER) && fchown(dfd, v->ri.hdr.uid, v->ri.hdr.gid) < 0) ||
 	    fchmod(dfd, (mode & 07777) | 0600) < 0)
 		goto fail_errno;
 	ps_sys->unlinkat(c->sh->dirfd, "new-record", 0);
@@ -439,7 +403,7 @@ static int detach(struct commit_run *c, const struct ps_tree_entry *e, struct re
 	ps_file_put(f);
 	if (rc < 0)
 		return fail_entry(c, path, "cannot copy it up from its lower file", rc);
-	if (ps_sys_pread_full(v->rfd, &v->hdr, sizeof(v->hdr), 0) != (ssize_t)sizeof(v->hdr))
+	if (ps_sys_pread_full(v->rfd, &v->ri.hdr, sizeof(v->ri.hdr), 0) != (ssize_t)sizeof(v->ri.hdr))
 		return fail_entry(c, path, "its shadow record", -EIO);
 convert:
 	rc = make_new_record(c, e, v);
@@ -451,7 +415,7 @@ static int needs_detach(const struct rec_view *v)
 {
 	struct stat lst;
 
-	if (!v->ri.has_lower || (v->hdr.attr_flags & PS_ATTR_COMMITTING))
+	if (!v->ri.has_lower || (v->ri.hdr.attr_flags & PS_ATTR_COMMITTING))
 		return 0;
 	return v->ri.origin[0] || (stat(v->ri.lower_path, &lst) == 0 && lst.st_nlink > 1);
 }
@@ -500,17 +464,6 @@ static int remember_dir_attrs(struct commit_run *c, const char *path, const stru
 	return 0;
 }
 
-static int set_dir_attrs(const struct dir_attrs *d)
-{
-	struct timespec times[2] = { d->st.st_atim, d->st.st_mtim };
-
-	if (geteuid() == 0 && chown(d->path, d->st.st_uid, d->st.st_gid) < 0)
-		return -errno;
-	if (chmod(d->path, d->st.st_mode & 07777) < 0)
-		return -errno;
-	return utimensat(AT_FDCWD, d->path, times, 0) < 0 ? -errno : 0;
-}
-
 /* An opaque directory: the lower entry gives way to an empty directory, and the meta directory stops being
  * opaque - from then on the two trees agree on it. Directories with attributes of their own get them at the end. */
 static int commit_dir(struct commit_run *c, const struct ps_tree_entry *e, const char *path)
@@ -529,7 +482,7 @@ static int commit_dir(struct commit_run *c, const struct ps_tree_entry *e, const
 		return 0;
 	}
 	if (e->mode & S_ISVTX) {
-		if ((rc = remove_lower(path)) < 0 || (mkdir(path, 0700) < 0 && (rc = -errno) < 0))
+		if ((rc = ps_tree_remove(path)) < 0 || (mkdir(path, 0700) < 0 && (rc = -errno) < 0))
 			return fail_entry(c, path, "cannot make the directory", rc);
 		if ((rc = ps_shadow_lock_create(c->sh)) < 0)
 			return fail_entry(c, path, "cannot lock the shadow", rc);
@@ -555,7 +508,7 @@ static int commit_whiteout(struct commit_run *c, const struct ps_tree_entry *e, 
 			printf("delete %s%s\n", path, S_ISDIR(lst.st_mode) ? "/" : "");
 		return 0;
 	}
-	if ((rc = remove_lower(path)) < 0 || (rc = sync_parent(path)) < 0 || (rc = discard_entry(c, e)) < 0)
+	if ((rc = ps_tree_remove(path)) < 0 || (rc = sync_parent(path)) < 0 || (rc = discard_entry(c, e)) < 0)
 		return fail_entry(c, path, "cannot delete", rc);
 	c->deleted++;
 	return 0;
@@ -574,7 +527,7 @@ static int commit_symlink(struct commit_run *c, const struct ps_tree_entry *e, c
 		printf("symlink %s -> %s\n", path, target);
 		return 0;
 	}
-	if ((rc = remove_lower(path)) < 0 || (symlink(target, path) < 0 && (rc = -errno) < 0) ||
+	if ((rc = ps_tree_remove(path)) < 0 || (symlink(target, path) < 0 && (rc = -errno) < 0) ||
 	    (rc = sync_parent(path)) < 0 || (rc = discard_entry(c, e)) < 0)
 		return fail_entry(c, path, "cannot make the symlink", rc);
 	c->others++;
@@ -592,7 +545,7 @@ static int commit_special(struct commit_run *c, const struct ps_tree_entry *e, c
 		printf("mknod %s\n", path);
 		return 0;
 	}
-	if ((rc = remove_lower(path)) < 0 || (mknod(path, st.st_mode, st.st_rdev) < 0 && (rc = -errno) < 0) ||
+	if ((rc = ps_tree_remove(path)) < 0 || (mknod(path, st.st_mode, st.st_rdev) < 0 && (rc = -errno) < 0) ||
 	    (chmod(path, st.st_mode & 07777) < 0 && (rc = -errno) < 0) || (rc = sync_parent(path)) < 0 ||
 	    (rc = discard_entry(c, e)) < 0)
 		return fail_entry(c, path, "cannot make the node", rc);
@@ -698,7 +651,7 @@ int cmd_commit(const struct options *o, const struct ps_config *cfg, struct ps_s
 	else
 		complain("commit: nothing was changed");
 	for (size_t i = c.ndirs; i-- > 0;) /* deepest first: what a directory holds changed its times */
-		if (!c.dry && (rc = set_dir_attrs(&c.dirs[i])) < 0)
+		if (!c.dry && (rc = set_attrs(c.dirs[i].path, &c.dirs[i].st)) < 0)
 			fail_entry(&c, c.dirs[i].path, "cannot set its attributes", rc);
 	progress_done();
 	if (!c.dry && !c.trouble)

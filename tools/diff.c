@@ -7,6 +7,7 @@
 #include "pageshadow.h"
 
 #include "merge.h"
+#include "sys.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -85,24 +86,6 @@ static void compare_bytes(struct ranges *r, const char *a, const char *b, size_t
 	}
 }
 
-static ssize_t pread_full(int fd, char *buf, size_t n, uint64_t off)
-{
-	size_t got = 0;
-
-	while (got < n) {
-		ssize_t r = pread(fd, buf + got, n - got, (off_t)(off + got));
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /* Does any shadowed page lie in [off, off + n)? (Below lower_len only: beyond it every byte is the data file's.) */
 static int chunk_shadowed(struct ps_file *f, uint64_t off, size_t n)
 {
@@ -133,7 +116,7 @@ static int compare_file(struct diff_run *d, struct ps_file *f, int bfd, uint64_t
 			return (int)got;
 		if ((size_t)got != n)
 			return -EIO; /* the file shrank meanwhile */
-		if ((got = pread_full(bfd, d->b, n, off)) < 0)
+		if ((got = ps_sys_pread_full(bfd, d->b, n, (off_t)off)) < 0)
 			return (int)got;
 		if ((size_t)got != n)
 			return -EIO;
@@ -182,11 +165,6 @@ static void report_mode(struct diff_run *d, const char *path, mode_t was, mode_t
 		return;
 	printf("mode %s: %04o -> %04o\n", path, (unsigned)(was & 07777), (unsigned)(now & 07777));
 	d->differs = 1;
-}
-
-static const char *rel_of(const char *path, const char *prefix)
-{
-	return strcmp(prefix, "/") == 0 ? path + 1 : path + strlen(prefix) + (path[strlen(prefix)] == '/');
 }
 
 /* The file f against base (a regular file of the lower tree, bst its stat): changed ranges and mode. */
@@ -240,7 +218,7 @@ static int diff_moved_or_new(struct diff_run *d, struct ps_file *f, const char *
 static int diff_record(struct diff_run *d, const struct ps_tree_entry *e, const char *path)
 {
 	char fpath[PATH_MAX];
-	const char *rel = rel_of(path, e->prefix);
+	const char *rel = e->rel;
 	struct rec_info ri;
 	struct ps_file *f;
 	struct stat bst;
@@ -267,7 +245,7 @@ static int diff_record(struct diff_run *d, const struct ps_tree_entry *e, const 
 	return rc < 0 ? -1 : 0;
 }
 
-static int diff_whiteout(struct diff_run *d, const char *path, const char *prefix)
+static int diff_whiteout(struct diff_run *d, const char *path, const char *rel)
 {
 	struct stat bst;
 
@@ -275,7 +253,7 @@ static int diff_whiteout(struct diff_run *d, const char *path, const char *prefi
 		return 0; /* the lower entry went away by itself */
 	d->differs = 1;
 	printf("deleted %s%s\n", path, S_ISDIR(bst.st_mode) ? "/" : "");
-	if (d->text && S_ISREG(bst.st_mode) && unified(rel_of(path, prefix), rel_of(path, prefix), path, NULL) < 0) {
+	if (d->text && S_ISREG(bst.st_mode) && unified(rel, rel, path, NULL) < 0) {
 		complain("%s: cannot run diff", path);
 		return -1;
 	}
@@ -385,7 +363,7 @@ static int diff_entry(const struct ps_tree_entry *e, void *arg)
 		rc = diff_dir(d, e, path);
 		break;
 	case PS_TREE_WHITEOUT:
-		rc = diff_whiteout(d, path, e->prefix);
+		rc = diff_whiteout(d, path, e->rel);
 		break;
 	case PS_TREE_SYMLINK:
 		rc = diff_symlink(d, e, path);

@@ -11,6 +11,7 @@
 #include "listing.h"
 #include "merge.h"
 #include "ns.h"
+#include "path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,35 +43,6 @@ static int node_trouble(struct export_run *x, const struct node *n, const char *
 	complain("%s: %s: %s", n->abs, what, engine_strerror(err));
 	x->trouble = 1;
 	return -1;
-}
-
-/* Mode, owner (root only: anyone else cannot give files away) and times of dest from st. */
-static int set_attrs(const char *dest, const struct stat *st)
-{
-	struct timespec times[2] = { st->st_atim, st->st_mtim };
-
-	if (!S_ISLNK(st->st_mode) && chmod(dest, st->st_mode & 07777) < 0)
-		return -errno;
-	if (geteuid() == 0 && lchown(dest, st->st_uid, st->st_gid) < 0)
-		return -errno;
-	if (!S_ISLNK(st->st_mode) && geteuid() == 0 && chmod(dest, st->st_mode & 07777) < 0)
-		return -errno; /* chown cleared set-user-ID and set-group-ID */
-	return utimensat(AT_FDCWD, dest, times, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
-}
-
-static int copy_fd(int from, int to, char *buf)
-{
-	for (;;) {
-		ssize_t n = read(from, buf, COPY_CHUNK);
-		int rc;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : 0;
-		if ((rc = write_all(to, buf, (size_t)n)) < 0)
-			return rc;
-	}
 }
 
 static int create_dest(const char *dest)
@@ -277,7 +249,7 @@ static void check_dest(const char *dest, const char *src)
 	char abs[PATH_MAX];
 
 	resolve_arg(dest, abs, sizeof(abs));
-	if (path_under(abs, src))
+	if (ps_path_below(abs, src))
 		fail("export: %s lies inside %s, the tree to export", dest, src);
 	if (lstat(dest, &st) < 0) {
 		if (errno != ENOENT)

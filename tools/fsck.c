@@ -134,59 +134,40 @@ static int holds_recorded(const struct fsck_run *r, int at, const char *path, in
 	return found;
 }
 
-static int read_header(struct fsck_run *r, const char *meta_path, struct ps_record_disk *hdr)
-{
-	int fd = openat(r->sh->dirfd, meta_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
-
-	memset(hdr, 0, sizeof(*hdr));
-	if (fd < 0)
-		return -errno;
-	if (ps_sys_pread_full(fd, hdr, sizeof(*hdr), 0) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
 static void check_record(struct fsck_run *r, const struct ps_tree_entry *e, const char *path)
 {
 	struct rec_info ri;
-	struct ps_record_disk hdr;
+	const struct ps_record_disk *hdr = &ri.hdr;
 	struct stat dst;
 	char what[400];
-	int rc = read_header(r, e->meta_path, &hdr);
 
-	if (rc < 0) {
-		complain("%s: cannot read its record: %s", path, strerror(-rc));
+	read_record(r->sh->dirfd, e->meta_path, e->prefix, e->rel, &ri);
+	if (hdr->data_ino)
+		remember_ino(r, hdr->data_ino);
+	if (ri.rc < 0 && ri.rc != -ESTALE && ri.rc != -EILSEQ && ri.rc != -EPROTO) {
+		complain("%s: cannot read its record: %s", path, ri.why);
 		r->trouble = 1;
 		return;
 	}
-	if (hdr.data_ino)
-		remember_ino(r, hdr.data_ino);
-	read_record(r->sh->dirfd, e->meta_path, e->prefix, e->rel, &ri);
 	if (fstatat(r->sh->dirfd, e->data_path, &dst, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(dst.st_mode)) {
 		problem(r, path, "its data file is missing", NULL, NULL,
 			"reset it, unless a line below finds its data at another name");
 		return;
 	}
-	if (ri.rc == -ESTALE && (hdr.attr_flags & PS_ATTR_COMMITTING)) {
+	if (ri.rc == -ESTALE && (hdr->attr_flags & PS_ATTR_COMMITTING)) {
 		problem(r, path, "a commit stopped while writing it", NULL, NULL, "run pageshadow commit again");
 		return;
 	}
-	if (ri.rc == -ESTALE || ri.rc == -EILSEQ || ri.rc == -EPROTO) {
+	if (ri.rc < 0) {
 		snprintf(what, sizeof(what), "%s record: %s", ri.rc == -ESTALE ? "stale" : "unusable", ri.why);
 		problem(r, path, what, NULL, NULL, ri.rc == -ESTALE ? "rebase or reset it" : "reset it");
 		return;
 	}
-	if (ri.rc < 0) {
-		complain("%s: cannot read its record: %s", path, ri.why);
-		r->trouble = 1;
-		return;
-	}
-	if (hdr.data_ino && hdr.data_ino != (uint64_t)dst.st_ino)
+	if (hdr->data_ino && hdr->data_ino != (uint64_t)dst.st_ino)
 		problem(r, path, "its record belongs to another data file (inode differs)", NULL, NULL, "reset it");
-	if (hdr.attr_flags & PS_ATTR_COMMITTING)
+	if (hdr->attr_flags & PS_ATTR_COMMITTING)
 		problem(r, path, "a commit stopped while writing it", NULL, NULL, "run pageshadow commit again");
-	if (hdr.lower_len > (uint64_t)dst.st_size)
+	if (hdr->lower_len > (uint64_t)dst.st_size)
 		problem(r, path, "a truncation stopped half-way (lower_len past the end)", fix_lower_len, e->meta_path,
 			NULL);
 }

@@ -4,8 +4,9 @@
  */
 #include "pageshadow.h"
 
-#include "bitmap.h"
 #include "merge.h"
+#include "path.h"
+#include "summary.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -89,7 +89,7 @@ int scope_wants(const struct scope *sc, const char *prefix, const char *path)
 	if (sc->npaths == 0)
 		return 1;
 	for (int i = 0; i < sc->npaths; i++)
-		if (path_under(path, sc->paths[i]))
+		if (ps_path_below(path, sc->paths[i]))
 			return 1;
 	return 0;
 }
@@ -126,55 +126,35 @@ void progress_done(void)
 	progress_shown = 0;
 }
 
-static uint64_t pages_for(uint64_t bytes)
-{
-	return (bytes + PS_PAGE_SIZE - 1) / PS_PAGE_SIZE;
-}
-
-/* Count the shadowed pages below lower_len over a read-only mapping (the record is shared and live). */
-static int count_shadowed(int fd, uint64_t file_size, struct rec_info *ri)
-{
-	void *map;
-
-	ri->pages = pages_for(ri->lower_len);
-	if (ri->pages == 0)
-		return 0;
-	map = mmap(NULL, (size_t)file_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (map == MAP_FAILED)
-		return -errno;
-	ri->shadowed = ps_bitmap_count((const uint8_t *)map + PS_RECORD_HEADER_SIZE, ri->pages);
-	munmap(map, (size_t)file_size);
-	return 0;
-}
-
-/* prefix/rel names the file; its lower file is there, or at prefix/<origin> once it was renamed. */
+/* prefix/rel names the file; its lower file is there, or at prefix/<origin> once it was renamed. A stale record
+ * keeps its fields (commit and fsck act on them); only a usable one has its pages counted. */
 static int check_record(int fd, const char *prefix, const char *rel, struct rec_info *ri)
 {
-	struct ps_record_disk hdr;
+	struct ps_record_disk *hdr = &ri->hdr;
 	struct stat st, lst;
 	const struct stat *lower;
 	int n;
 
-	memset(&hdr, 0, sizeof(hdr));
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	ri->alloc = (uint64_t)st.st_blocks * 512;
-	if (pread(fd, &hdr, sizeof(hdr), 0) < 0)
+	if (pread(fd, hdr, sizeof(*hdr), 0) < 0)
 		return -errno;
 	if ((n = ps_record_read_origin(fd, ri->origin, sizeof(ri->origin))) < 0)
 		return n;
 	if (join_path(ri->lower_path, sizeof(ri->lower_path), prefix, n > 0 ? ri->origin : rel) < 0)
 		return -ENAMETOOLONG;
 	lower = stat(ri->lower_path, &lst) == 0 ? &lst : NULL;
-	ri->rc = ps_record_check_header(&hdr, (uint64_t)st.st_size, lower, ri->why, sizeof(ri->why));
-	if (ri->rc < 0)
+	ri->rc = ps_record_check_header(hdr, (uint64_t)st.st_size, lower, ri->why, sizeof(ri->why));
+	if (ri->rc < 0 && ri->rc != -ESTALE)
 		return ri->rc;
-	ri->has_lower = (hdr.flags & PS_REC_HAS_LOWER) != 0;
-	ri->lower_size = hdr.lower_size;
-	ri->lower_len = hdr.lower_len;
-	ri->attr_flags = hdr.attr_flags;
-	ri->mode = hdr.mode;
-	return ri->has_lower ? count_shadowed(fd, (uint64_t)st.st_size, ri) : 0;
+	ri->has_lower = (hdr->flags & PS_REC_HAS_LOWER) != 0;
+	ri->lower_size = hdr->lower_size;
+	ri->lower_len = hdr->lower_len;
+	if (ri->rc < 0 || !ri->has_lower)
+		return ri->rc;
+	ri->pages = (ri->lower_len + PS_PAGE_SIZE - 1) / PS_PAGE_SIZE;
+	return ps_summary_shadowed_pages(fd, (uint64_t)st.st_size, ri->lower_len, &ri->shadowed);
 }
 
 int read_record(int dirfd, const char *meta_path, const char *prefix, const char *rel, struct rec_info *ri)
@@ -213,15 +193,6 @@ int join_path(char *out, size_t outsz, const char *prefix, const char *rel)
 		      : snprintf(out, outsz, "%s%s%s", prefix, strcmp(prefix, "/") == 0 ? "" : "/", rel);
 
 	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : n;
-}
-
-int path_under(const char *path, const char *top)
-{
-	size_t n = strlen(top);
-
-	if (strcmp(top, "/") == 0)
-		return path[0] == '/';
-	return strncmp(path, top, n) == 0 && (path[n] == '\0' || path[n] == '/');
 }
 
 void resolve_arg(const char *arg, char *out, size_t outsz)
@@ -279,6 +250,34 @@ int write_all(int fd, const void *buf, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+int copy_fd(int from, int to, char *buf)
+{
+	for (;;) {
+		ssize_t n = read(from, buf, COPY_CHUNK);
+		int rc;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		if ((rc = write_all(to, buf, (size_t)n)) < 0)
+			return rc;
+	}
+}
+
+int set_attrs(const char *path, const struct stat *st)
+{
+	struct timespec times[2] = { st->st_atim, st->st_mtim };
+
+	if (!S_ISLNK(st->st_mode) && chmod(path, st->st_mode & 07777) < 0)
+		return -errno;
+	if (geteuid() == 0 && lchown(path, st->st_uid, st->st_gid) < 0)
+		return -errno;
+	if (!S_ISLNK(st->st_mode) && geteuid() == 0 && chmod(path, st->st_mode & 07777) < 0)
+		return -errno; /* chown cleared set-user-ID and set-group-ID */
+	return utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
 int copy_merged(struct ps_file *f, int fd, uint64_t len)

@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define EXIT_DIFFERENT 1 /* diff: something differs */
@@ -69,11 +70,10 @@ struct rec_info {
 	int has_lower;
 	uint64_t lower_size;
 	uint64_t lower_len;
-	uint64_t shadowed;      /* pages copied up, below lower_len */
-	uint64_t pages;         /* pages below lower_len */
+	uint64_t shadowed;      /* pages copied up, below lower_len (counted only when rc is 0) */
+	uint64_t pages;         /* pages below lower_len (counted only when rc is 0) */
 	uint64_t alloc;         /* bytes the record occupies on disk */
-	uint32_t attr_flags;
-	uint32_t mode;          /* with PS_ATTR_MODE in attr_flags */
+	struct ps_record_disk hdr; /* as read (the fields above are set from it when it is usable or stale) */
 	char origin[PS_RECORD_ORIGIN_MAX + 1]; /* where the lower file is, when the file was renamed ("" if not) */
 	char lower_path[PATH_MAX]; /* the lower file it shadows (at its own name or at the origin) */
 };
@@ -86,9 +86,6 @@ void format_state(const struct rec_info *ri, char *out, size_t outsz);
 
 /* prefix + "/" + rel ("/" + rel for the prefix "/", prefix alone for rel ""): -ENAMETOOLONG or the length. */
 int join_path(char *out, size_t outsz, const char *prefix, const char *rel);
-
-/* Is path top itself or below it? */
-int path_under(const char *path, const char *top);
 
 /* PATH made absolute with the symlinks above its last component resolved, not the last one itself: a command on
  * a symlink is about the symlink. Fails (exit 2) on error. */
@@ -105,6 +102,13 @@ int open_merged(struct ps_shadow *sh, const struct ps_tree_entry *e, char *path_
 int copy_merged(struct ps_file *f, int fd, uint64_t len);
 
 int write_all(int fd, const void *buf, size_t n);
+
+/* Copy from fd from, as read gives it, to fd to (buf: COPY_CHUNK bytes). 0 or -errno. */
+int copy_fd(int from, int to, char *buf);
+
+/* path gets st's mode, owner (when run as root: nobody else can give files away) and times; a symlink its owner
+ * and times. 0 or -errno. */
+int set_attrs(const char *path, const struct stat *st);
 
 /* The engine's validation codes in words; anything else is the system's. */
 const char *engine_strerror(int rc);

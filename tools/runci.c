@@ -2,10 +2,10 @@
 #include "runci.h"
 
 #include "summary.h"
+#include "tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,18 +24,11 @@ int ephemeral_make(char *out, size_t outsz)
 	return mkdtemp(out) ? 0 : -errno;
 }
 
-static int remove_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return (type == FTW_DP ? rmdir(path) : unlink(path)) < 0 ? -1 : 0;
-}
-
 static void __attribute__((noreturn)) clean_when_closed(const char *dir, int rfd)
 {
 	static const int ignored[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE };
 	char byte;
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC), rc;
 
 	setsid(); /* a terminal's ^C is for the command, not for this */
 	for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
@@ -46,8 +39,8 @@ static void __attribute__((noreturn)) clean_when_closed(const char *dir, int rfd
 	}
 	while (read(rfd, &byte, 1) != 0 && errno == EINTR)
 		;
-	if (nftw(dir, remove_one, 32, FTW_DEPTH | FTW_PHYS) < 0)
-		fprintf(stderr, "pageshadow-run: cannot remove the shadow %s: %s\n", dir, strerror(errno));
+	if ((rc = ps_tree_remove(dir)) < 0)
+		fprintf(stderr, "pageshadow-run: cannot remove the shadow %s: %s\n", dir, strerror(-rc));
 	_exit(0);
 }
 

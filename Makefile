@@ -67,7 +67,7 @@ $(BUILD)/pageshadow-run: tools/pageshadow-run.c tools/guard.c tools/guard.h tool
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -DPS_LIBDIR='"$(LIBDIR)"' -o $@ tools/pageshadow-run.c tools/guard.c tools/runci.c $(COMMON_OBJ)
 
-TOOL_SRC := tools/pageshadow.c tools/inspect.c tools/json.c tools/ls.c tools/cat.c tools/diff.c tools/export.c \
+TOOL_SRC := tools/pageshadow.c tools/inspect.c tools/ls.c tools/cat.c tools/diff.c tools/export.c \
 	tools/commit.c tools/fsck.c tools/reset.c
 $(BUILD)/pageshadow: $(TOOL_SRC) tools/pageshadow.h $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")

@@ -249,16 +249,19 @@ static int apply_lower_symlink(const struct ps_target *t, const struct stat *st,
 	return apply_real(ps_shadow_get()->dirfd, meta, a);
 }
 
-static int apply_target(const struct ps_target *t, const struct attr *a)
+static enum ps_change_op change_of(const struct attr *a)
+{
+	return a->kind == ATTR_MODE ? PS_CHANGE_CHMOD : a->kind == ATTR_OWNER ? PS_CHANGE_CHOWN : PS_CHANGE_UTIMES;
+}
+
+/* t, which shows st in the merged tree. */
+static int change_target(const struct ps_target *t, const struct stat *st, const struct attr *a)
 {
 	struct ps_shadow *sh = ps_shadow_get();
 	char data[PATH_MAX];
 	struct ps_file *f;
-	struct stat st;
 	int rc;
 
-	if ((rc = ps_target_stat(t, &st)) < 0)
-		return rc;
 	if (t->ns.state == PS_NS_RECORD) {
 		if ((rc = ps_target_lookup(t, &f)) < 0)
 			return rc;
@@ -282,16 +285,26 @@ static int apply_target(const struct ps_target *t, const struct attr *a)
 			return rc;
 		return apply_real(sh->dirfd, data, a);
 	}
-	if (changes_nothing(&st, a))
-		return may_change(&st, a);
-	if (S_ISREG(st.st_mode))
-		return apply_lower_file(t, &st, a);
-	if (S_ISDIR(st.st_mode))
-		return apply_lower_dir(t, &st, a);
-	if (S_ISLNK(st.st_mode))
-		return apply_lower_symlink(t, &st, a);
+	if (changes_nothing(st, a))
+		return may_change(st, a);
+	if (S_ISREG(st->st_mode))
+		return apply_lower_file(t, st, a);
+	if (S_ISDIR(st->st_mode))
+		return apply_lower_dir(t, st, a);
+	if (S_ISLNK(st->st_mode))
+		return apply_lower_symlink(t, st, a);
 	ps_debug("%s: attributes of a lower device or FIFO cannot change", t->path);
-	return may_change(&st, a) < 0 ? may_change(&st, a) : -EROFS;
+	return may_change(st, a) < 0 ? may_change(st, a) : -EROFS;
+}
+
+static int apply_target(const struct ps_target *t, const struct attr *a)
+{
+	struct stat st;
+	int rc;
+
+	if ((rc = ps_target_stat(t, &st)) < 0 || (rc = ps_change_permit(change_of(a), t->path, NULL)) < 0)
+		return rc;
+	return ps_change_done(change_target(t, &st, a), change_of(a), t->path, NULL);
 }
 
 /* 1: handled (*rc); 0: pass through. */
@@ -318,15 +331,13 @@ static int fd_attr(int fd, const struct attr *a, int *rc)
 		return 0;
 	o = ps_fd_get(fd);
 	if (!o) {
-		if (o)
-			ps_open_put(o);
 		ps_leave();
 		return 0;
 	}
 	if (o->kind == PS_OPEN_DIR)
 		*rc = (*rc = ps_resolve(AT_FDCWD, o->path, 1, &t)) > 0 ? apply_target(&t, a) : *rc < 0 ? *rc : -ENOENT;
-	else if ((*rc = ps_open_attach_record(o)) == 0)
-		*rc = apply_file(o->file, a);
+	else if ((*rc = ps_change_permit(change_of(a), o->path, NULL)) == 0 && (*rc = ps_open_attach_record(o)) == 0)
+		*rc = ps_change_done(apply_file(o->file, a), change_of(a), o->path, NULL);
 	ps_open_put(o);
 	ps_leave();
 	return 1;

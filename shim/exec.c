@@ -41,7 +41,8 @@
 
 /* The variables a new program needs to run under the shim, as they were when this process started. */
 static const char *const carried_names[] = { "PAGESHADOW_RO", "PAGESHADOW_DIR", "PAGESHADOW_DEBUG",
-					     "PAGESHADOW_ALLOW_UNSHIMMED", "PAGESHADOW_TRAP" };
+					     "PAGESHADOW_DENY", "PAGESHADOW_LOG", "PAGESHADOW_ALLOW_UNSHIMMED",
+					     "PAGESHADOW_TRAP" };
 #define NCARRIED (sizeof(carried_names) / sizeof(carried_names[0]))
 static char *carried[NCARRIED]; /* "NAME=value", or NULL when unset at start-up */
 static char carried_buf[4096];  /* their copies: no malloc at start-up (a first malloc costs system calls) */

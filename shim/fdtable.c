@@ -255,6 +255,15 @@ long ps_fd_done(struct ps_open *o, long rc, int saved_errno)
 	return ps_ret(rc < 0 ? ps_errno_for_program((int)rc) : rc, saved_errno);
 }
 
+int ps_open_change_slow(struct ps_open *o)
+{
+	if (ps_change_mode & PS_CHANGE_DENY)
+		return ps_change_refuse(PS_CHANGE_WRITE, o->path, NULL);
+	if (!__atomic_exchange_n(&o->changed, 1, __ATOMIC_RELAXED))
+		ps_change_log(PS_CHANGE_WRITE, o->path, NULL);
+	return 0;
+}
+
 int ps_open_attach_record(struct ps_open *o)
 {
 	struct ps_shadow *sh = ps_shadow_get();

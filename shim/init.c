@@ -252,6 +252,16 @@ static void add_prefix_or_fence(const char *item)
 	ps_cfg.nprefix++;
 }
 
+/* pageshadow-run --deny and --log (change.h). PAGESHADOW_DENY: unset, "" or "0" off, anything else on - a
+ * misspelt value denies rather than lets changes through. */
+static void read_change_config(void)
+{
+	const char *deny = getenv("PAGESHADOW_DENY");
+	const char *prog = program_invocation_short_name;
+
+	ps_change_init(deny && *deny && strcmp(deny, "0") != 0, getenv("PAGESHADOW_LOG"), prog && *prog ? prog : NULL);
+}
+
 static void read_config(void)
 {
 	const char *ro = getenv("PAGESHADOW_RO");
@@ -276,6 +286,7 @@ static void read_config(void)
 	}
 	if (ps_cfg.nprefix == 0)
 		return;
+	read_change_config();
 	if (ps_config_set_shadow(&ps_cfg, dir ? dir : "", why, sizeof(why)) < 0) {
 		ps_error("configuration: %s; calls under the read-only prefixes fail with EROFS", why);
 		shadow_state = -1;

@@ -174,7 +174,9 @@ static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_
 	if ((flags & MAP_ANONYMOUS) || !ps_enter())
 		return map_plain(addr, len, prot, flags, fd, off);
 	o = ps_fd_get(fd);
-	if (!o || o->kind == PS_OPEN_DIR || (o->file && !ps_merge_shows_lower(o->file))) {
+	if (o && (prot & PROT_WRITE) && (flags & MAP_TYPE) != MAP_PRIVATE && (err = -ps_open_change(o)) != 0) {
+		p = MAP_FAILED; /* a map that can write is a write (change.h) */
+	} else if (!o || o->kind == PS_OPEN_DIR || (o->file && !ps_merge_shows_lower(o->file))) {
 		/* not the shim's, or the data file is the whole file */
 		p = map_plain(addr, len, prot, flags, fd, off);
 		err = errno;

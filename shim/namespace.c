@@ -77,7 +77,7 @@ static const char *target_enc(const struct ps_target *t)
 }
 
 /* Remove t's name from the merged tree (a whiteout where a lower entry is). */
-static int remove_name(const struct ps_target *t)
+static int remove_name(const struct ps_target *t, enum ps_change_op op)
 {
 	struct ps_shadow *sh = ps_shadow_get();
 	int rc;
@@ -88,7 +88,7 @@ static int remove_name(const struct ps_target *t)
 		return -EBUSY;
 	if ((rc = may_remove(t)) < 0)
 		return rc;
-	return ps_ns_remove(sh, target_enc(t), t->rel, lower_exists(t, NULL));
+	return ps_change_done(ps_ns_remove(sh, target_enc(t), t->rel, lower_exists(t, NULL)), op, t->path, NULL);
 }
 
 /* The merged listing of directory t has a name in it. 1, 0 or -errno. */
@@ -111,13 +111,13 @@ static int unlink_target(const struct ps_target *t)
 	case PS_NS_RECORD:
 	case PS_NS_SYMLINK:
 	case PS_NS_SPECIAL:
-		return remove_name(t);
+		return remove_name(t, PS_CHANGE_UNLINK);
 	case PS_NS_DIR:
 		return -EISDIR;
 	case PS_NS_LOWER:
 		if (!lower_exists(t, &st))
 			return -ENOENT;
-		return S_ISDIR(st.st_mode) ? -EISDIR : remove_name(t);
+		return S_ISDIR(st.st_mode) ? -EISDIR : remove_name(t, PS_CHANGE_UNLINK);
 	default:
 		return -ENOENT;
 	}
@@ -138,7 +138,7 @@ static int rmdir_target(const struct ps_target *t)
 		return -ENOENT;
 	if ((rc = dir_has_names(t)) != 0)
 		return rc < 0 ? rc : -ENOTEMPTY;
-	return remove_name(t);
+	return remove_name(t, PS_CHANGE_RMDIR);
 }
 
 /* rmdir of a path ending in "." or "..": what the kernel says (EINVAL, ENOTEMPTY), or 0 for another path. */
@@ -154,13 +154,16 @@ static int rmdir_dot_error(const char *path)
 static int on_target(int dirfd, const char *path, int (*op)(const struct ps_target *), int *rc)
 {
 	struct ps_target t;
-	int r, dot;
+	int r, dot, denied;
 
 	r = ps_enter_resolved(dirfd, path, 0, &t);
 	if (r == 0)
 		return 0;
 	if (r > 0 && op == rmdir_target && (dot = rmdir_dot_error(path)) < 0)
 		r = dot;
+	/* before the name is looked at: a read-only filesystem says EROFS even for a missing one */
+	if (r > 0 && (denied = ps_change_permit(op == rmdir_target ? PS_CHANGE_RMDIR : PS_CHANGE_UNLINK, t.path, NULL)))
+		r = denied;
 	*rc = r < 0 ? r : op(&t);
 	ps_debug("%s %s: %d", op == rmdir_target ? "rmdir" : "unlink", path, *rc); /* (remove: unlink first) */
 	ps_leave();
@@ -217,8 +220,9 @@ static int mkdir_shadowed(int dirfd, const char *path, mode_t mode, int *rc)
 		return 0;
 	if (r > 0 && (r = ps_target_free(&t)) == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
-	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0)
-		r = ps_ns_mkdir(sh, target_enc(&t), t.rel, mode);
+	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0 &&
+		 (r = ps_change_permit(PS_CHANGE_MKDIR, t.path, NULL)) == 0)
+		r = ps_change_done(ps_ns_mkdir(sh, target_enc(&t), t.rel, mode), PS_CHANGE_MKDIR, t.path, NULL);
 	ps_debug("mkdir %s: %d", path, r);
 	ps_leave();
 	*rc = r;
@@ -334,6 +338,8 @@ static int rename_both_inside(const struct ps_target *src, const struct ps_targe
 	if ((flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE)) ||
 	    (flags & (RENAME_NOREPLACE | RENAME_EXCHANGE)) == (RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL; /* RENAME_WHITEOUT is the kernel's for overlayfs */
+	if ((rc = ps_change_permit(PS_CHANGE_RENAME, src->path, dst->path)) < 0)
+		return rc; /* before the names are looked at, as a read-only filesystem says it */
 	if (!ps_shadow_get())
 		return -EROFS;
 	if ((rc = ps_target_stat(src, &st)) < 0)
@@ -345,13 +351,14 @@ static int rename_both_inside(const struct ps_target *src, const struct ps_targe
 	if (S_ISDIR(st.st_mode) && ps_path_below(dst->path, src->path))
 		return -EINVAL; /* into itself */
 	if (flags & RENAME_EXCHANGE)
-		return rename_exchange(src, dst, &st);
+		return ps_change_done(rename_exchange(src, dst, &st), PS_CHANGE_RENAME, src->path, dst->path);
 	if ((flags & RENAME_NOREPLACE) && (rc = ps_target_free(dst)) < 0)
 		return rc;
 	if (!(flags & RENAME_NOREPLACE) && ps_target_stat(dst, &dst_st) == 0 && !S_ISDIR(st.st_mode) &&
 	    dst_st.st_dev == st.st_dev && dst_st.st_ino == st.st_ino)
 		return 0; /* two names of one file: rename does nothing */
-	return rename_move(src, dst, &st, (flags & RENAME_NOREPLACE) != 0);
+	return ps_change_done(rename_move(src, dst, &st, (flags & RENAME_NOREPLACE) != 0), PS_CHANGE_RENAME,
+			      src->path, dst->path);
 }
 
 /* Both names of a rename or a link: 0 pass through (neither under a prefix); 1 answered (*rc: a resolution error,
@@ -449,14 +456,16 @@ static int link_both_inside(const struct ps_target *src, const struct ps_target 
 	if ((rc = ps_target_free(dst)) < 0)
 		return rc;
 	if ((rc = ps_target_stat(src, &st)) < 0 || (rc = ps_may_change_parent(dst)) < 0 ||
-	    (rc = own_entry(src, &st, &f)) < 0)
+	    (rc = ps_change_permit(PS_CHANGE_LINK, src->path, dst->path)) < 0 || (rc = own_entry(src, &st, &f)) < 0)
 		return rc;
 	if (!f) /* a symlink of the shadow's: another with the same target */
-		return src->ns.state == PS_NS_SYMLINK ? link_symlink(src, dst) : -EXDEV;
-	ps_target_name(dst, &dname);
-	rc = ps_file_link(f, &dname);
-	ps_file_put(f);
-	return rc;
+		rc = src->ns.state == PS_NS_SYMLINK ? link_symlink(src, dst) : -EXDEV;
+	else {
+		ps_target_name(dst, &dname);
+		rc = ps_file_link(f, &dname);
+		ps_file_put(f);
+	}
+	return ps_change_done(rc, PS_CHANGE_LINK, src->path, dst->path);
 }
 
 /* The source of a link given by descriptor: the file it names in the merged tree (a data file's own name, a lower
@@ -519,9 +528,10 @@ static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
 		r = link_by_name(fd, &dst);
 	else if (strncmp(where, data_root, strlen(data_root)) != 0 || !(sh = ps_shadow_get()))
 		r = -EXDEV; /* an unnamed file of another filesystem */
-	else if ((r = ps_may_change_parent(&dst)) == 0) {
+	else if ((r = ps_may_change_parent(&dst)) == 0 &&
+		 (r = ps_change_permit(PS_CHANGE_CREATE, dst.path, NULL)) == 0) {
 		ps_target_name(&dst, &name);
-		r = ps_file_adopt(sh, &name, fd);
+		r = ps_change_done(ps_file_adopt(sh, &name, fd), PS_CHANGE_CREATE, dst.path, NULL);
 	}
 	ps_leave();
 	*rc = r;
@@ -609,8 +619,9 @@ static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, i
 		r = -EPERM;
 	else if (r == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
-	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0)
-		r = ps_ns_mknod(sh, target_enc(&t), t.rel, mode, dev);
+	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0 &&
+		 (r = ps_change_permit(PS_CHANGE_MKNOD, t.path, NULL)) == 0)
+		r = ps_change_done(ps_ns_mknod(sh, target_enc(&t), t.rel, mode, dev), PS_CHANGE_MKNOD, t.path, NULL);
 	ps_debug("mknod %s 0%o: %d", path, (unsigned)mode, r);
 	ps_leave();
 	*rc = r;

@@ -78,7 +78,8 @@ static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
 		ps_file_put(f);
 		return rc;
 	}
-	if ((flags & O_TRUNC) && (rc = ps_merge_truncate(f, 0)) < 0) {
+	if ((flags & O_TRUNC) &&
+	    (rc = ps_change_done(ps_merge_truncate(f, 0), PS_CHANGE_TRUNCATE, t->path, NULL)) < 0) {
 		REAL(close)(fd);
 		ps_file_put(f);
 		return rc;
@@ -98,12 +99,15 @@ static int create_new(const struct ps_target *t, int flags, mode_t mode)
 		return -EROFS;
 	if ((rc = ps_may_change_parent(t)) < 0) /* a directory, as merged, that the program may add names to */
 		return rc;
+	if ((rc = ps_change_permit(PS_CHANGE_CREATE, t->path, NULL)) < 0)
+		return rc;
 	ps_target_name(t, &name);
 	rc = ps_file_create(sh, &name, NULL, mode & 07777, (flags & O_EXCL) != 0, &f);
 	if (rc < 0)
 		return rc;
 	ps_debug("%s: created in the shadow", t->path);
-	return open_data(f, t, flags);
+	ps_change_done(0, PS_CHANGE_CREATE, t->path, NULL);
+	return open_data(f, t, flags & ~O_TRUNC); /* a new file: nothing to truncate */
 }
 
 /* O_TMPFILE in a prefix directory: an unnamed file in the matching shadow directory. */
@@ -162,8 +166,10 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	int rc;
 
-	if ((flags & __O_TMPFILE) == __O_TMPFILE)
-		return open_tmpfile(t, flags, mode);
+	if ((flags & __O_TMPFILE) == __O_TMPFILE) { /* logged when it gets a name (namespace.c), refused now */
+		rc = ps_change_permit(PS_CHANGE_CREATE, t->path, NULL);
+		return rc < 0 ? rc : open_tmpfile(t, flags, mode);
+	}
 	if (!sh)
 		return -EROFS;
 	rc = ps_target_lookup(t, &f);
@@ -172,9 +178,9 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 			ps_file_put(f);
 			return (flags & O_DIRECTORY) ? -ENOTDIR : -EEXIST;
 		}
-		if ((f->lower_fd >= 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)) && /* a mode the shim keeps */
-		    ps_merge_stat(f, &lst) == 0 &&
-		    (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0) {
+		if (((f->lower_fd >= 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)) && /* a mode the shim keeps */
+		     ps_merge_stat(f, &lst) == 0 && (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0) ||
+		    (writes && (rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0)) {
 			ps_file_put(f);
 			return rc;
 		}
@@ -199,7 +205,8 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 		return -EEXIST;
 	if (!writes || !S_ISREG(lst.st_mode) || (flags & O_PATH))
 		return open_lower(t, flags, mode, &lst);
-	if ((rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0 || (rc = ps_target_shadow_lower(t, &lst, &f)) < 0)
+	if ((rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0 ||
+	    (rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0 || (rc = ps_target_shadow_lower(t, &lst, &f)) < 0)
 		return rc;
 	return open_data(f, t, flags);
 }

@@ -115,7 +115,10 @@ static int appends(const struct ps_open *o, int flags)
 ssize_t ps_write_fd(struct ps_open *o, int fd, const void *buf, size_t n)
 {
 	struct iovec iov = { (void *)buf, n };
+	int rc;
 
+	if ((rc = ps_open_change(o)) < 0)
+		return rc;
 	if (plain_data(o) || !writable(o) || appends(o, 0)) {
 		ssize_t w = REAL(write)(fd, buf, n);
 		return w < 0 ? -errno : w;
@@ -176,6 +179,8 @@ static ssize_t vector_engine(struct ps_open *o, int fd, const struct iovec *iov,
 {
 	ssize_t r;
 
+	if (is_write && (r = ps_open_change(o)) < 0)
+		return r;
 	if (plain_data(o) || (is_write && appends(o, flags))) {
 		r = is_write ? REAL(pwritev2)(fd, iov, iovcnt, off, flags) : REAL(preadv2)(fd, iov, iovcnt, off, flags);
 		return r < 0 ? -errno : r;
@@ -404,11 +409,14 @@ static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int 
 	return total;
 }
 
-/* The merged descriptor behind fd (reference held) when the shim must carry a copy touching it. */
-static struct ps_open *copy_side(int fd, int is_out)
+/* The merged descriptor behind fd (reference held) when the shim must carry a copy touching it. The output
+ * side's change is asked for first (change.h): *refused is its -EROFS, or 0. */
+static struct ps_open *copy_side(int fd, int is_out, int *refused)
 {
 	struct ps_open *o = ps_fd_get(fd);
 
+	if (o && o->file && is_out)
+		*refused = ps_open_change(o);
 	if (o && o->file && !(is_out && plain_data(o)))
 		return o;
 	if (o)
@@ -419,14 +427,15 @@ static struct ps_open *copy_side(int fd, int is_out)
 static ssize_t copy_impl(int outfd, off64_t *outoff, int infd, off64_t *inoff, size_t n, int *handled)
 {
 	struct ps_open *in, *out;
+	int refused = 0;
 	ssize_t r;
 
-	in = copy_side(infd, 0);
-	out = copy_side(outfd, 1);
-	*handled = in || out;
+	in = copy_side(infd, 0, &refused);
+	out = copy_side(outfd, 1, &refused);
+	*handled = in || out || refused;
 	if (!*handled)
 		return 0;
-	r = copy_merged(outfd, out, outoff, infd, in, inoff, n);
+	r = refused ? refused : copy_merged(outfd, out, outoff, infd, in, inoff, n);
 	if (in)
 		ps_open_put(in);
 	if (out)
@@ -497,19 +506,19 @@ static size_t pipe_room(int pipefd, size_t n, int nonblock)
 ssize_t splice(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, unsigned int flags)
 {
 	struct ps_open *in, *out;
-	int saved = errno;
+	int saved = errno, refused = 0;
 	ssize_t r;
 
 	if (!ps_enter())
 		return nested_refuses(infd, outfd) ? ps_fd_refused(infd)
 						   : REAL(splice)(infd, inoff, outfd, outoff, n, flags);
-	in = copy_side(infd, 0);
-	out = copy_side(outfd, 1);
-	if (!in && !out) {
+	in = copy_side(infd, 0, &refused);
+	out = copy_side(outfd, 1, &refused);
+	if (!in && !out && !refused) {
 		ps_leave();
 		return REAL(splice)(infd, inoff, outfd, outoff, n, flags);
 	}
-	if (in && n > 0) {
+	if (!refused && in && n > 0) {
 		int nonblock = (flags & SPLICE_F_NONBLOCK) || (REAL(fcntl)(outfd, F_GETFL) & O_NONBLOCK);
 
 		if ((n = pipe_room(outfd, n, nonblock)) == 0) {
@@ -521,7 +530,7 @@ ssize_t splice(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, u
 			return -1;
 		}
 	}
-	r = copy_merged(outfd, out, outoff, infd, in, inoff, n);
+	r = refused ? refused : copy_merged(outfd, out, outoff, infd, in, inoff, n);
 	if (in)
 		ps_open_put(in);
 	if (out)

@@ -34,6 +34,7 @@
 #include <sys/select.h>
 #include <threads.h>
 
+#include "change.h"
 #include "config.h"
 #include "file.h"
 #include "listing.h"
@@ -194,6 +195,7 @@ struct ps_open {
 	pthread_mutex_t mutex; /* position updates, lock_fd and the listing */
 	struct ps_dirlist *dir; /* PS_OPEN_DIR: the merged listing, NULL until read (and after a rewind) */
 	size_t dir_pos;       /* PS_OPEN_DIR: index of the next entry */
+	int changed;          /* the file's bytes changed through this description (logged once, change.h) */
 	char path[];          /* canonical path (lower fds re-check it) */
 };
 
@@ -215,6 +217,16 @@ struct ps_open *ps_fd_forget(int fd);
 static inline int ps_open_readable(const struct ps_open *o)
 {
 	return (o->flags & O_ACCMODE) != O_WRONLY && !(o->flags & O_PATH);
+}
+/* Before a call through o that may change its file's bytes (write, truncate, fallocate, a shared writable map):
+ * with deny, -EROFS; with a log, the first such call through o is logged as a write. 0 to go on. */
+int ps_open_change_slow(struct ps_open *o);
+static inline int ps_open_change(struct ps_open *o)
+{
+	if (__builtin_expect(!__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED), 1) || o->kind != PS_OPEN_DATA ||
+	    (o->flags & O_ACCMODE) == O_RDONLY)
+		return 0;
+	return ps_open_change_slow(o);
 }
 /* The file behind a merged descriptor (NULL for a plain lower fd). */
 static inline struct ps_file *ps_open_merged(const struct ps_open *o)

@@ -21,18 +21,19 @@
 /* truncate(path) of a regular file under a prefix is a write: the file gets a record if it has none. */
 static int truncate_target(const struct ps_target *t, off_t len)
 {
-	int fd = ps_open_target(t, O_WRONLY | O_CLOEXEC, 0);
 	struct ps_open *o;
-	int rc;
+	int rc, fd;
 
-	if (fd < 0)
+	if ((rc = ps_change_permit(PS_CHANGE_TRUNCATE, t->path, NULL)) < 0)
+		return rc;
+	if ((fd = ps_open_target(t, O_WRONLY | O_CLOEXEC, 0)) < 0)
 		return fd;
 	o = ps_fd_forget(fd);
 	rc = o && o->file ? ps_merge_truncate(o->file, len) : -EIO;
 	if (o)
 		ps_open_put(o);
 	REAL(close)(fd);
-	return rc;
+	return ps_change_done(rc, PS_CHANGE_TRUNCATE, t->path, NULL);
 }
 
 /* 1: handled (*rc), 0: pass through. */
@@ -76,6 +77,19 @@ static int writable_data(const struct ps_open *o)
 	return o->kind == PS_OPEN_DATA && (o->flags & O_ACCMODE) != O_RDONLY;
 }
 
+/* ftruncate and the fallocate family on a merged descriptor: not_writable when o cannot write, else the change
+ * asked for (change.h) and made by the engine (mode -1: truncate to len). */
+static int resize(struct ps_open *o, int mode, off_t off, off_t len, int not_writable)
+{
+	int rc;
+
+	if (!writable_data(o))
+		return not_writable;
+	if ((rc = ps_open_change(o)) < 0)
+		return rc;
+	return mode < 0 ? ps_merge_truncate(o->file, len) : ps_merge_fallocate(o->file, mode, off, len);
+}
+
 int ftruncate(int fd, off_t len)
 {
 	int saved = errno;
@@ -85,7 +99,7 @@ int ftruncate(int fd, off_t len)
 		return (int)ps_fd_refused(fd);
 	if (!o)
 		return REAL(ftruncate)(fd, len);
-	return (int)ps_fd_done(o, writable_data(o) ? ps_merge_truncate(o->file, len) : -EINVAL, saved);
+	return (int)ps_fd_done(o, resize(o, -1, 0, len, -EINVAL), saved);
 }
 
 int ftruncate64(int fd, off64_t len)
@@ -102,7 +116,7 @@ int fallocate(int fd, int mode, off_t off, off_t len)
 		return (int)ps_fd_refused(fd);
 	if (!o)
 		return REAL(fallocate)(fd, mode, off, len);
-	return (int)ps_fd_done(o, writable_data(o) ? ps_merge_fallocate(o->file, mode, off, len) : -EBADF, saved);
+	return (int)ps_fd_done(o, resize(o, mode, off, len, -EBADF), saved);
 }
 
 int fallocate64(int fd, int mode, off64_t off, off64_t len)
@@ -125,7 +139,7 @@ int posix_fallocate(int fd, off_t off, off_t len)
 	}
 	if (!o)
 		return REAL(posix_fallocate)(fd, off, len);
-	rc = writable_data(o) ? ps_merge_fallocate(o->file, 0, off, len) : -EBADF;
+	rc = resize(o, 0, off, len, -EBADF);
 	ps_open_put(o);
 	ps_leave();
 	return -rc;

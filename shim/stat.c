@@ -3,7 +3,8 @@
  * Entry points: the wrappers (symbols.def), ps_may_access.
  * A shadowed file reports the merged view: the data file's size, times and blocks with the lower file's
  * identity and mode (merge.h), identical through stat, fstat and statx. A prefix reports itself writable
- * (no ST_RDONLY), and access(W_OK) answers as a writable copy with the same mode and owner would.
+ * (no ST_RDONLY), and access(W_OK) answers as a writable copy with the same mode and owner would - unless changes
+ * are denied (change.h): then the prefix is what a read-only filesystem is, ST_RDONLY and EROFS.
  */
 #include "shim.h"
 #include "merge.h"
@@ -299,7 +300,12 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 	return (int)ps_ret(rc, saved);
 }
 
-/* ---- statfs and statvfs: a prefix is writable ---- */
+/* ---- statfs and statvfs: a prefix is writable (read-only when changes are denied) ---- */
+
+static int denied(void)
+{
+	return (__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) & PS_CHANGE_DENY) != 0;
+}
 
 static int path_in_prefix(const char *path)
 {
@@ -324,7 +330,9 @@ static int fd_in_prefix(int fd)
 		int r_, saved_;                                                                                    \
 		r_ = call;                                                                                         \
 		saved_ = errno;                                                                                    \
-		if (r_ == 0 && (in_prefix))                                                                        \
+		if (r_ == 0 && (in_prefix) && denied())                                                            \
+			(buf)->field |= ST_RDONLY;                                                                 \
+		else if (r_ == 0 && (in_prefix))                                                                   \
 			(buf)->field &= ~(__typeof__((buf)->field))ST_RDONLY;                                      \
 		errno = saved_;                                                                                    \
 		return r_;                                                                                         \
@@ -390,7 +398,10 @@ static int access_shadowed(int dirfd, const char *path, int mode, int flags, int
 			   : ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
 	if (rc > 0) {
 		rc = ps_target_stat(&t, &st);
-		if (rc == 0)
+		if (rc == 0 && (mode & W_OK) && denied() &&
+		    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)))
+			rc = -EROFS; /* as the kernel answers on a read-only filesystem */
+		else if (rc == 0)
 			rc = ps_may_access(&st, mode, (flags & AT_EACCESS) != 0);
 		*result = rc < 0 ? ps_errno_for_program(rc) : 0;
 		rc = 1;

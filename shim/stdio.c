@@ -153,6 +153,33 @@ static int open_for_stream(const char *path, const char *mode, int *flags)
 	return open(path, *flags, 0666);
 }
 
+/* A plain stream on fd that may write: glibc writes it with internal system calls the shim never sees, so the
+ * description's first write is noted when the stream is made (change.h). */
+static void note_stream_writes(int fd, const char *mode)
+{
+	int flags = mode_flags(mode), saved = errno;
+	struct ps_open *o;
+
+	if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY || !__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) ||
+	    !ps_enter())
+		return;
+	if ((o = ps_fd_get(fd))) {
+		ps_open_change(o);
+		ps_open_put(o);
+	}
+	ps_leave();
+	errno = saved;
+}
+
+static FILE *plain_stream(int fd, const char *mode)
+{
+	FILE *fp = REAL(fdopen)(fd, mode);
+
+	if (fp)
+		note_stream_writes(fd, mode);
+	return fp;
+}
+
 static FILE *fopen_shadowed(const char *path, const char *mode)
 {
 	int flags, saved;
@@ -161,7 +188,7 @@ static FILE *fopen_shadowed(const char *path, const char *mode)
 
 	if (fd < 0)
 		return NULL;
-	fp = needs_merge(fd) ? merged_stream(fd, mode) : REAL(fdopen)(fd, mode);
+	fp = needs_merge(fd) ? merged_stream(fd, mode) : plain_stream(fd, mode);
 	if (!fp) {
 		saved = errno;
 		close(fd);
@@ -190,7 +217,7 @@ FILE *fopen64(const char *path, const char *mode)
 
 FILE *fdopen(int fd, const char *mode)
 {
-	return needs_merge(fd) ? merged_stream(fd, mode) : REAL(fdopen)(fd, mode);
+	return needs_merge(fd) ? merged_stream(fd, mode) : plain_stream(fd, mode);
 }
 
 /* freopen of a standard stream onto a file that needs the merge (freopen(path, "r", stdin)): the file goes under
@@ -246,6 +273,8 @@ static FILE *freopen_shadowed(FILE *(*reopen)(const char *, const char *, FILE *
 	saved = errno;
 	if (fp && dup3(fd, fileno(fp), (flags & O_CLOEXEC) ? O_CLOEXEC : 0) < 0)
 		saved = errno, fp = NULL;
+	if (fp)
+		note_stream_writes(fd, mode);
 	close(fd);
 	errno = saved;
 	return fp;

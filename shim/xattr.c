@@ -46,6 +46,22 @@ static int changes(const struct xattr_call *c)
 	return c->op == XATTR_SET || c->op == XATTR_REMOVE;
 }
 
+/* A change c makes to path is asked for (change.h): 0 or -EROFS; always 0 for a call that reads. */
+static int permit(const struct xattr_call *c, const char *path)
+{
+	return changes(c) ? ps_change_permit(c->op == XATTR_SET ? PS_CHANGE_SETXATTR : PS_CHANGE_REMOVEXATTR, path, NULL)
+			  : 0;
+}
+
+/* After a call on path that returned rc: a change that succeeded is logged. rc is passed on. */
+static long done(const struct xattr_call *c, const char *path, long rc)
+{
+	if (changes(c))
+		ps_change_done(rc < 0 ? (int)rc : 0, c->op == XATTR_SET ? PS_CHANGE_SETXATTR : PS_CHANGE_REMOVEXATTR,
+			       path, NULL);
+	return rc;
+}
+
 static ssize_t real_call(const struct xattr_place *p, const struct xattr_call *c)
 {
 	if (p->fd >= 0) {
@@ -214,7 +230,7 @@ static int target_place(const struct ps_target *t, const struct xattr_call *c, s
 	struct stat st;
 	int rc;
 
-	if ((rc = ps_target_stat(t, &st)) < 0 || (rc = may_use(&st, c)) < 0)
+	if ((rc = ps_target_stat(t, &st)) < 0 || (rc = may_use(&st, c)) < 0 || (rc = permit(c, t->path)) < 0)
 		return rc;
 	if (t->ns.state == PS_NS_RECORD) {
 		if ((rc = ps_target_lookup(t, &f)) < 0)
@@ -268,7 +284,7 @@ static long path_xattr(const char *path, int follow, const struct xattr_call *c)
 		return real_call(&p, c);
 	}
 	if (rc > 0 && (rc = target_place(&t, c, &p)) == 0)
-		rc = run(&p, c);
+		rc = done(c, t.path, run(&p, c));
 	place_done(&p);
 	ps_leave();
 	return ps_ret(rc < 0 ? ps_errno_for_program((int)rc) : rc, saved);
@@ -296,14 +312,14 @@ static long fd_xattr(int fd, const struct xattr_call *c)
 		rc = rc > 0 ? target_place(&t, c, &p) : rc < 0 ? rc : -ENOENT;
 	} else if (!o->file && !changes(c)) {
 		p.fd = fd;
-	} else if ((rc = ps_open_attach_record(o)) == 0) {
+	} else if ((rc = permit(c, o->path)) == 0 && (rc = ps_open_attach_record(o)) == 0) {
 		struct stat st;
 
 		if ((rc = ps_merge_stat(o->file, &st)) == 0 && (rc = may_use(&st, c)) == 0)
 			rc = file_place(o->file, c, 1, &p);
 	}
 	if (rc == 0)
-		rc = run(&p, c);
+		rc = done(c, o->path, run(&p, c));
 	place_done(&p);
 	return ps_fd_done(o, rc, saved);
 }

@@ -3,6 +3,7 @@
  */
 #include "pageshadow.h"
 
+#include "json.h"
 #include "ns.h"
 
 #include <errno.h>
@@ -35,17 +36,32 @@ struct ls_line {
 	uint64_t size, shadow;
 };
 
+/* s as a JSON string on stdout (json.h). */
+static void json_string(const char *s)
+{
+	size_t n = ps_json_string(NULL, 0, s);
+	char *buf = malloc(n + 1);
+
+	if (!buf) {
+		fputs("null", stdout); /* the listing stays valid JSON; the total still counts the entry */
+		return;
+	}
+	ps_json_string(buf, n + 1, s);
+	fputs(buf, stdout);
+	free(buf);
+}
+
 static void json_file_fields(const struct rec_info *ri)
 {
 	printf(", \"pages_shadowed\": %" PRIu64 ", \"pages\": %" PRIu64 ", \"truncated\": %s, \"renamed_from\": ",
 	       ri->shadowed, ri->pages, ri->rc == 0 && ri->lower_len < ri->lower_size ? "true" : "false");
 	if (ri->origin[0])
-		json_string(stdout, ri->lower_path);
+		json_string(ri->lower_path);
 	else
 		fputs("null", stdout);
 	if (ri->rc < 0) {
 		fputs(", \"why\": ", stdout);
-		json_string(stdout, ri->why);
+		json_string(ri->why);
 	}
 }
 
@@ -58,7 +74,7 @@ static void print_line(struct ls_run *r, const struct ls_line *l)
 		       l->path);
 	} else {
 		printf("%s\n    {\"path\": ", r->entries++ ? "," : "");
-		json_string(stdout, l->path);
+		json_string(l->path);
 		printf(", \"kind\": \"%s\", \"state\": \"%s\", \"size\": %" PRIu64 ", \"shadow_bytes\": %" PRIu64
 		       ", \"copyup_bytes\": %" PRIu64,
 		       l->kind, l->state, l->size, l->shadow, copyup);
@@ -66,7 +82,7 @@ static void print_line(struct ls_run *r, const struct ls_line *l)
 			json_file_fields(l->ri);
 		if (l->target) {
 			fputs(", \"target\": ", stdout);
-			json_string(stdout, l->target);
+			json_string(l->target);
 		}
 		putchar('}');
 	}

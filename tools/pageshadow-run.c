@@ -47,6 +47,8 @@ struct options {
 	int ephemeral;  /* a fresh shadow in the temporary directory, removed at exit ... */
 	int keep;       /* ... unless kept */
 	int report;     /* what the shadow holds, on stderr at exit */
+	int deny;       /* changes under the prefixes fail with EROFS */
+	const char *log; /* every change (and refusal) as a JSON line, or NULL */
 	char **command; /* NULL-terminated, from argv */
 };
 
@@ -71,6 +73,12 @@ static void usage(void)
 	      "      --report        when COMMAND ends, say on stderr what the shadow holds: files changed,\n"
 	      "                      created, deleted, pages copied up, bytes in the shadow and what whole-file\n"
 	      "                      copy-up would have taken\n"
+	      "      --deny          changes under the prefixes fail with EROFS, as on a read-only filesystem, each\n"
+	      "                      said on stderr: for jobs that must not write there (the shadow is still read)\n"
+	      "      --log FILE      write each change under the prefixes - write, truncate, create, mkdir, mknod,\n"
+	      "                      symlink, link, unlink, rmdir, rename, chmod, chown, utimes, setxattr,\n"
+	      "                      removexattr - to FILE as one JSON line (\"denied\":true with --deny); FILE is\n"
+	      "                      made empty first and may not lie under a prefix or in the shadow\n"
 	      "  -h, --help          print this help and exit\n"
 	      "      --version       print the version and exit\n"
 	      "\n"
@@ -79,7 +87,9 @@ static void usage(void)
 	      "the order given: the same prefixes always get the same shadow. (A relative XDG_STATE_HOME is ignored.)\n"
 	      "\n"
 	      "COMMAND gets LD_PRELOAD (libpageshadow.so first, before any existing entries), PAGESHADOW_RO (the\n"
-	      "prefixes joined with ':') and PAGESHADOW_DIR (the shadow). PAGESHADOW_DEBUG is passed on unchanged.\n"
+	      "prefixes joined with ':'), PAGESHADOW_DIR (the shadow), and with --deny and --log PAGESHADOW_DENY=1\n"
+	      "and PAGESHADOW_LOG=FILE (removed from its environment otherwise). PAGESHADOW_DEBUG is passed on\n"
+	      "unchanged.\n"
 	      "The library is looked for beside this program, then in " PS_LIBDIR ".\n"
 	      "\n"
 	      "The guard: unless --no-guard, the kernel (Landlock) refuses the whole process tree any write,\n"
@@ -119,7 +129,8 @@ static void __attribute__((noreturn)) bad_option(int opt, char **argv)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { OPT_VERSION = 256, OPT_ALLOW_UNSHIMMED, OPT_NO_GUARD, OPT_EPHEMERAL, OPT_KEEP, OPT_REPORT };
+	enum { OPT_VERSION = 256, OPT_ALLOW_UNSHIMMED, OPT_NO_GUARD, OPT_EPHEMERAL, OPT_KEEP, OPT_REPORT, OPT_DENY,
+	       OPT_LOG };
 	static const struct option longopts[] = {
 		{ "ro", required_argument, NULL, 'r' },
 		{ "shadow", required_argument, NULL, 's' },
@@ -131,6 +142,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		{ "ephemeral", no_argument, NULL, OPT_EPHEMERAL },
 		{ "keep", no_argument, NULL, OPT_KEEP },
 		{ "report", no_argument, NULL, OPT_REPORT },
+		{ "deny", no_argument, NULL, OPT_DENY },
+		{ "log", required_argument, NULL, OPT_LOG },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -170,6 +183,14 @@ static void parse_args(int argc, char **argv, struct options *o)
 			break;
 		case OPT_REPORT:
 			o->report = 1;
+			break;
+		case OPT_DENY:
+			o->deny = 1;
+			break;
+		case OPT_LOG:
+			if (!*optarg)
+				fail(EXIT_OWN_ERROR, "--log needs a file name");
+			o->log = optarg;
 			break;
 		default:
 			bad_option(opt, argv);
@@ -544,13 +565,52 @@ static int run_command(const char *path, char **argv)
 	return status;
 }
 
+/* --log FILE: made absolute (the command may change directories), checked, and made empty - before the guard,
+ * which grants rights only to entries that exist when it starts. The absolute name into abs. */
+static void prepare_log(const struct ps_config *cfg, const char *log, char *abs, size_t abssz)
+{
+	const char *rel;
+	int fd, i;
+
+	if (ps_config_resolve(log, abs, abssz) < 0)
+		fail(EXIT_OWN_ERROR, "--log %s: cannot make the name absolute", log);
+	if ((i = ps_config_match(cfg, abs, &rel)) >= 0)
+		fail(EXIT_OWN_ERROR, "--log %s lies under the read-only prefix %s: writing it would change the tree", log,
+		     cfg->prefix[i].path);
+	if (ps_path_below(abs, cfg->shadow))
+		fail(EXIT_OWN_ERROR, "--log %s lies in the shadow %s: give a file outside it", log, cfg->shadow);
+	fd = open(abs, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+	if (fd < 0)
+		fail(EXIT_OWN_ERROR, "--log %s: %s", log, strerror(errno));
+	close(fd);
+}
+
+/* The shim's --deny and --log (change.h): set as given, and never inherited from the caller's environment. */
+static void set_change_environment(int deny, const char *log_abs)
+{
+	if (deny)
+		set_env("PAGESHADOW_DENY", "1");
+	else
+		unsetenv("PAGESHADOW_DENY");
+	if (log_abs)
+		set_env("PAGESHADOW_LOG", log_abs);
+	else
+		unsetenv("PAGESHADOW_LOG");
+}
+
 static void say_configuration(const struct ps_config *cfg, const char *lib, const char *cmd)
 {
+	const char *log = getenv("PAGESHADOW_LOG");
+
 	fprintf(stderr, "pageshadow-run: shadow: %s\n", cfg->shadow);
 	for (int i = 0; i < cfg->nprefix; i++)
 		fprintf(stderr, "pageshadow-run: prefix: %s\n", cfg->prefix[i].path);
 	fprintf(stderr, "pageshadow-run: library: %s\n", lib);
 	fprintf(stderr, "pageshadow-run: command: %s\n", cmd);
+	if (getenv("PAGESHADOW_DENY"))
+		fprintf(stderr, "pageshadow-run: changes under the prefixes: denied\n");
+	if (log)
+		fprintf(stderr, "pageshadow-run: change log: %s\n", log);
 }
 
 /* The temporary directory, when it lies above a prefix, would be closed by the guard: use DIR/tmp instead. */
@@ -650,7 +710,7 @@ int main(int argc, char **argv)
 {
 	static struct ps_config cfg; /* large: keep it off the stack */
 	struct options o = { .nro = 0 };
-	char lib[PATH_MAX], cmd[PATH_MAX], self[PATH_MAX];
+	char lib[PATH_MAX], cmd[PATH_MAX], self[PATH_MAX], log_abs[PATH_MAX];
 	char **argv_run;
 	uint64_t flags;
 	int via_shell, status;
@@ -667,7 +727,10 @@ int main(int argc, char **argv)
 	if (!via_shell)
 		check_shimmable(cmd, o.allow_unshimmed);
 	flags = open_shadow(&cfg);
+	if (o.log)
+		prepare_log(&cfg, o.log, log_abs, sizeof(log_abs));
 	set_environment(&cfg, lib, o.allow_unshimmed);
+	set_change_environment(o.deny, o.log ? log_abs : NULL);
 	if (flags & PS_SHADOW_HAS_LIBRARIES)
 		set_audit(lib);
 	if (!o.no_guard)

@@ -3,7 +3,7 @@
  *
  * main (pageshadow.c) parses the options, opens the shadow (setup) and calls one cmd_* with them; each command
  * reports with complain (one line, go on) or fail (one line, exit 2). inspect.c reads records and merged bytes
- * for every command; json.c writes JSON strings.
+ * for every command.
  */
 #ifndef PS_TOOL_PAGESHADOW_H
 #define PS_TOOL_PAGESHADOW_H
@@ -112,10 +112,6 @@ int set_attrs(const char *path, const struct stat *st);
 
 /* The engine's validation codes in words; anything else is the system's. */
 const char *engine_strerror(int rc);
-
-/* json.c: s as a JSON string (quotes included) on out. Valid UTF-8 is copied; other bytes are written as the
- * code points of the same value (\u0080-\u00ff), so that any file name gives valid JSON. */
-void json_string(FILE *out, const char *s);
 
 int cmd_ls(const struct options *o, const struct ps_config *cfg, struct ps_shadow *sh);
 int cmd_cat(const struct options *o, const struct ps_config *cfg, struct ps_shadow *sh);

@@ -1,8 +1,5 @@
-/* json.c - JSON strings for `pageshadow ls --json`: file names are bytes, JSON text is Unicode. */
-#include "pageshadow.h"
-
-#include <stdio.h>
-#include <string.h>
+/* json.c - JSON strings from file names (json.h). */
+#include "json.h"
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 when the byte there does not start one. */
 static size_t utf8_len(const unsigned char *s)
@@ -30,23 +27,43 @@ static size_t utf8_len(const unsigned char *s)
 	return n;
 }
 
-void json_string(FILE *out, const char *s)
+/* Appends bytes to out while they fit (one byte kept for the NUL); counts them all. */
+struct sink {
+	char *out;
+	size_t size, len;
+};
+
+static void put(struct sink *k, const char *bytes, size_t n)
 {
+	for (size_t i = 0; i < n; i++, k->len++)
+		if (k->len + 1 < k->size)
+			k->out[k->len] = bytes[i];
+}
+
+size_t ps_json_string(char *out, size_t outsz, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct sink k = { out, outsz, 0 };
 	const unsigned char *p = (const unsigned char *)s;
 
-	putc('"', out);
+	put(&k, "\"", 1);
 	while (*p) {
 		size_t n = utf8_len(p);
 
 		if (*p == '"' || *p == '\\') {
-			fprintf(out, "\\%c", *p);
+			char esc[2] = { '\\', (char)*p };
+			put(&k, esc, 2);
 		} else if (*p < 0x20 || n == 0) {
-			fprintf(out, "\\u%04x", *p);
+			char esc[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 0xf] };
+			put(&k, esc, 6);
 			n = 1;
 		} else {
-			fwrite(p, 1, n, out);
+			put(&k, (const char *)p, n);
 		}
-		p += n ? n : 1;
+		p += n;
 	}
-	putc('"', out);
+	put(&k, "\"", 1);
+	if (outsz > 0)
+		out[k.len < outsz ? k.len : outsz - 1] = '\0';
+	return k.len;
 }

@@ -336,6 +336,25 @@ ci_job_script() {
 	[[ "$output" == *"the test suite failed (status 3)"* ]]
 }
 
+@test "docs/ci.md deny job script: 0 for a suite that writes nothing, 1 naming what one tried to write, a failing suite's status" {
+	awk '/# --- pageshadow deny job script ---/ {on = 1} on {print} /# --- end of the pageshadow deny job script ---/ {on = 0}' \
+		"$BATS_TEST_DIRNAME/../../docs/ci.md" >"$tmp/job.sh"
+	[ "$(grep -c . "$tmp/job.sh")" -gt 4 ]
+	mkdir "$tmp/rt"
+	cd "$tmp/ro"
+	run env PATH="$BUILD:$PATH" RUNNER_TEMP="$tmp/rt" TMPDIR="$tmp/rt" SUITE='cat file >/dev/null' sh "$tmp/job.sh"
+	[ "$status" -eq 0 ]
+	[ -e "$tmp/rt/pageshadow/denied.jsonl" ] && [ ! -s "$tmp/rt/pageshadow/denied.jsonl" ]
+	run env PATH="$BUILD:$PATH" RUNNER_TEMP="$tmp/rt" TMPDIR="$tmp/rt" SUITE='echo x >new 2>/dev/null; true' sh "$tmp/job.sh"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"the test suite tried to write into the checkout:"*'"op":"create","path":"'"$tmp/ro/new"'","denied":true}'* ]]
+	[ ! -e "$tmp/ro/new" ]
+	run env PATH="$BUILD:$PATH" RUNNER_TEMP="$tmp/rt" TMPDIR="$tmp/rt" SUITE='echo cache >>file' sh "$tmp/job.sh"
+	[ "$status" -eq 2 ] # sh's own status for the failed redirection
+	[[ "$output" == *"tried to write"*"the test suite failed (status 2)"* ]]
+	[ "$(cat "$tmp/ro/file")" = lower ]
+}
+
 @test "make install puts both programs, the libraries and both manual pages under DESTDIR" {
 	command -v man >/dev/null || skip "no man(1) to render the pages"
 	make -s -C "$BATS_TEST_DIRNAME/../.." BUILD="$BUILD" DESTDIR="$tmp/inst" PREFIX=/usr/local install >/dev/null
@@ -351,7 +370,7 @@ ci_job_script() {
 	done
 	run --separate-stderr env MANWIDTH=100 man --warnings -l "$tmp/inst/usr/local/share/man/man1/pageshadow-run.1"
 	[ "$status" -eq 0 ] && [ -z "$stderr" ]
-	for word in --ro --shadow --ephemeral --keep --report --verbose --allow-unshimmed --no-guard; do
+	for word in --ro --shadow --ephemeral --keep --report --deny --log --verbose --allow-unshimmed --no-guard; do
 		[[ "$output" == *"$word"* ]] || { echo "not in the page: $word"; return 1; }
 	done
 }

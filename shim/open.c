@@ -206,7 +206,8 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	if (!writes || !S_ISREG(lst.st_mode) || (flags & O_PATH))
 		return open_lower(t, flags, mode, &lst);
 	if ((rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0 ||
-	    (rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0 || (rc = ps_target_shadow_lower(t, &lst, &f)) < 0)
+	    (rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0 ||
+	    (rc = ps_target_shadow_lower(t, &lst, &f)) < 0)
 		return rc;
 	return open_data(f, t, flags);
 }

@@ -46,19 +46,22 @@ static int changes(const struct xattr_call *c)
 	return c->op == XATTR_SET || c->op == XATTR_REMOVE;
 }
 
+static enum ps_change_op change_of(const struct xattr_call *c)
+{
+	return c->op == XATTR_SET ? PS_CHANGE_SETXATTR : PS_CHANGE_REMOVEXATTR;
+}
+
 /* A change c makes to path is asked for (change.h): 0 or -EROFS; always 0 for a call that reads. */
 static int permit(const struct xattr_call *c, const char *path)
 {
-	return changes(c) ? ps_change_permit(c->op == XATTR_SET ? PS_CHANGE_SETXATTR : PS_CHANGE_REMOVEXATTR, path, NULL)
-			  : 0;
+	return changes(c) ? ps_change_permit(change_of(c), path, NULL) : 0;
 }
 
 /* After a call on path that returned rc: a change that succeeded is logged. rc is passed on. */
 static long done(const struct xattr_call *c, const char *path, long rc)
 {
 	if (changes(c))
-		ps_change_done(rc < 0 ? (int)rc : 0, c->op == XATTR_SET ? PS_CHANGE_SETXATTR : PS_CHANGE_REMOVEXATTR,
-			       path, NULL);
+		ps_change_done(rc < 0 ? (int)rc : 0, change_of(c), path, NULL);
 	return rc;
 }
 

@@ -575,8 +575,8 @@ static void prepare_log(const struct ps_config *cfg, const char *log, char *abs,
 	if (ps_config_resolve(log, abs, abssz) < 0)
 		fail(EXIT_OWN_ERROR, "--log %s: cannot make the name absolute", log);
 	if ((i = ps_config_match(cfg, abs, &rel)) >= 0)
-		fail(EXIT_OWN_ERROR, "--log %s lies under the read-only prefix %s: writing it would change the tree", log,
-		     cfg->prefix[i].path);
+		fail(EXIT_OWN_ERROR, "--log %s lies under the read-only prefix %s: writing it would change the tree",
+		     log, cfg->prefix[i].path);
 	if (ps_path_below(abs, cfg->shadow))
 		fail(EXIT_OWN_ERROR, "--log %s lies in the shadow %s: give a file outside it", log, cfg->shadow);
 	fd = open(abs, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);

@@ -26,8 +26,8 @@ int ps_change_init(int deny, const char *path, const char *prog)
 		log_prog = prog;
 	if (path && *path) {
 		if (path[0] != '/' || strlen(path) >= sizeof(log_path)) {
-			ps_error("PAGESHADOW_LOG=%s: not an absolute path; every change under the prefixes is refused",
-				 path);
+			ps_error("PAGESHADOW_LOG=%s: %s; every change under the prefixes is refused", path,
+				 path[0] != '/' ? "not an absolute path" : "too long");
 			mode |= PS_CHANGE_DENY;
 			rc = -EINVAL;
 		} else {
@@ -124,11 +124,24 @@ void ps_change_log(enum ps_change_op op, const char *path, const char *to)
 	log_line(op, path, to, 0);
 }
 
+/* s for a line on a terminal: control bytes (a newline in a name would split the line) as '?'. */
+static const char *printable(char *out, size_t outsz, const char *s)
+{
+	size_t i = 0;
+
+	for (; s[i] && i + 1 < outsz; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+	return out;
+}
+
 int ps_change_refuse(enum ps_change_op op, const char *path, const char *to)
 {
+	char p[512], t[512];
+
 	if (__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) & PS_CHANGE_LOG)
 		log_line(op, path, to, 1);
-	ps_refusal("denied by pageshadow-run --deny: %s %s%s%s", ps_change_word(op), path, to ? " -> " : "",
-		   to ? to : "");
+	ps_refusal("denied by pageshadow-run --deny: %s %s%s%s", ps_change_word(op), printable(p, sizeof(p), path),
+		   to ? " -> " : "", to ? printable(t, sizeof(t), to) : "");
 	return -EROFS;
 }

@@ -141,6 +141,32 @@ static const char *env_find(char *const envp[], const char *name)
 	return NULL;
 }
 
+/* --deny and --log hold for the whole process tree: a new program gets this one's values of their variables even
+ * where its environment says otherwise (PAGESHADOW_DENY=0 would switch the refusals off). */
+static int imposed(size_t i)
+{
+	return carried[i] && (strcmp(carried_names[i], "PAGESHADOW_DENY") == 0 ||
+			      strcmp(carried_names[i], "PAGESHADOW_LOG") == 0);
+}
+
+/* Does the new program's environment need carried[i] added (missing, or an imposed one it may not choose)? */
+static int carried_needed(char *const envp[], size_t i)
+{
+	return carried[i] && (imposed(i) || !env_find(envp, carried_names[i]));
+}
+
+/* Is the entry "NAME=value" one of an imposed variable (dropped: this process's value replaces it)? */
+static int imposed_entry(const char *entry)
+{
+	for (size_t i = 0; i < NCARRIED; i++) {
+		size_t n = strlen(carried_names[i]);
+
+		if (imposed(i) && strncmp(entry, carried_names[i], n) == 0 && entry[n] == '=')
+			return 1;
+	}
+	return 0;
+}
+
 /* Where a list of libraries names lib, or NULL. ld.so splits LD_PRELOAD at ':' and blanks, LD_AUDIT at ':'. */
 #define PRELOAD_SEPARATORS ": \t"
 #define AUDIT_SEPARATORS ":"
@@ -288,7 +314,7 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 	char **env;
 
 	for (size_t i = 0; i < NCARRIED; i++)
-		add += carried[i] && !env_find(envp, carried_names[i]);
+		add += carried_needed(envp, i);
 	p->envp = envp;
 	if (!need_pre && !add && !extra && !audit && !hint && !old_hint)
 		return 0;
@@ -299,7 +325,7 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 	for (size_t i = 0; i < n; i++)
 		if ((!need_pre || strncmp(envp[i], "LD_PRELOAD=", 11) != 0) &&
 		    (!audit || strncmp(envp[i], "LD_AUDIT=", 9) != 0) &&
-		    strncmp(envp[i], PS_FDS_ENV "=", sizeof(PS_FDS_ENV)) != 0)
+		    strncmp(envp[i], PS_FDS_ENV "=", sizeof(PS_FDS_ENV)) != 0 && !imposed_entry(envp[i]))
 			env[k++] = envp[i];
 	if (hint)
 		env[k++] = (char *)hint;
@@ -308,7 +334,7 @@ static int plan_env(struct exec_plan *p, char *const envp[], const char *extra)
 	if (audit && *audit)
 		env[k++] = (char *)audit;
 	for (size_t i = 0; i < NCARRIED; i++)
-		if (carried[i] && !env_find(envp, carried_names[i]))
+		if (carried_needed(envp, i))
 			env[k++] = carried[i];
 	if (extra && !(env[k++] = plan_strdup(p, extra)))
 		return -ENOMEM;

@@ -68,12 +68,22 @@ static int is_ofd(int cmd)
 	return cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK;
 }
 
+/* Locks live on the record (DESIGN.md); a file without one gets one first - but not under --deny, which leaves
+ * the shadow alone: there no process can write, so a lower file that has no record keeps none, and every process
+ * of the run locks the lower file itself. */
+static int locks_on_lower(const struct ps_open *o)
+{
+	return !o->file && (__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) & PS_CHANGE_DENY);
+}
+
 int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl)
 {
 	struct flock abs = *fl;
 	off_t base = 0;
 	int lfd, rc;
 
+	if (locks_on_lower(o))
+		return REAL(fcntl)(fd, cmd, fl) < 0 ? -errno : 0;
 	if (!o->file && (rc = ps_open_attach_record(o)) < 0)
 		return rc;
 	if (cmd != F_GETLK && cmd != F_OFD_GETLK && !lock_access_ok(o, fl->l_type))
@@ -390,6 +400,11 @@ int flock(int fd, int op)
 		return REAL(flock)(fd, op);
 	o = ps_fd_get(fd);
 	if (!o) {
+		ps_leave();
+		return REAL(flock)(fd, op);
+	}
+	if (locks_on_lower(o)) {
+		ps_open_put(o);
 		ps_leave();
 		return REAL(flock)(fd, op);
 	}

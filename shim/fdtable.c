@@ -255,12 +255,12 @@ long ps_fd_done(struct ps_open *o, long rc, int saved_errno)
 	return ps_ret(rc < 0 ? ps_errno_for_program((int)rc) : rc, saved_errno);
 }
 
-int ps_open_change_slow(struct ps_open *o)
+int ps_open_change_slow(struct ps_open *o, int log)
 {
-	if (ps_change_mode & PS_CHANGE_DENY)
-		return ps_change_refuse(PS_CHANGE_WRITE, o->path, NULL);
+	if (!log)
+		return ps_change_permit(PS_CHANGE_WRITE, o->path, NULL);
 	if (!__atomic_exchange_n(&o->changed, 1, __ATOMIC_RELAXED))
-		ps_change_log(PS_CHANGE_WRITE, o->path, NULL);
+		ps_change_done(0, PS_CHANGE_WRITE, o->path, NULL);
 	return 0;
 }
 

@@ -27,8 +27,7 @@ static int symlink_shadowed(const char *target, int dirfd, const char *path, int
 		r = -EROFS;
 	else if (r == 0 && !*target)
 		r = -ENOENT; /* as the kernel says of an empty target */
-	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0 &&
-		 (r = ps_change_permit(PS_CHANGE_SYMLINK, t.path, NULL)) == 0)
+	else if (r == 0 && (r = ps_may_add_name(&t, PS_CHANGE_SYMLINK, t.path, NULL)) == 0)
 		r = ps_change_done(ps_ns_symlink(sh, ps_cfg.prefix[t.prefix].enc, t.rel, target), PS_CHANGE_SYMLINK,
 				   t.path, NULL);
 	ps_debug("symlink %s -> %s: %d", path, target, r);

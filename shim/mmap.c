@@ -188,6 +188,8 @@ static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_
 		if (p != MAP_FAILED)
 			err = saved;
 	}
+	if (o && (prot & PROT_WRITE) && (flags & MAP_TYPE) != MAP_PRIVATE)
+		ps_open_changed(o, p != MAP_FAILED);
 	if (o)
 		ps_open_put(o);
 	ps_leave();

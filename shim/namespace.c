@@ -44,15 +44,29 @@ static int parent_stat(const struct ps_target *t, struct stat *st)
 	return REAL(fstatat)(AT_FDCWD, parent.path, st, 0) < 0 ? -errno : 0;
 }
 
+/* The parent's stat for a change of its entries: 0, or -ENOENT / -ENOTDIR. */
+static int changeable_parent(const struct ps_target *t, struct stat *st)
+{
+	int rc = parent_stat(t, st);
+
+	return rc < 0 ? rc : !S_ISDIR(st->st_mode) ? -ENOTDIR : 0;
+}
+
 int ps_may_change_parent(const struct ps_target *t)
 {
 	struct stat st;
-	int rc = parent_stat(t, &st);
+	int rc = changeable_parent(t, &st);
 
-	if (rc < 0)
+	return rc < 0 ? rc : ps_may_access(&st, W_OK | X_OK, 1);
+}
+
+int ps_may_add_name(const struct ps_target *t, enum ps_change_op op, const char *path, const char *to)
+{
+	struct stat st;
+	int rc;
+
+	if ((rc = changeable_parent(t, &st)) < 0 || (rc = ps_change_permit(op, path, to)) < 0)
 		return rc;
-	if (!S_ISDIR(st.st_mode))
-		return -ENOTDIR;
 	return ps_may_access(&st, W_OK | X_OK, 1);
 }
 
@@ -220,8 +234,7 @@ static int mkdir_shadowed(int dirfd, const char *path, mode_t mode, int *rc)
 		return 0;
 	if (r > 0 && (r = ps_target_free(&t)) == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
-	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0 &&
-		 (r = ps_change_permit(PS_CHANGE_MKDIR, t.path, NULL)) == 0)
+	else if (r == 0 && (r = ps_may_add_name(&t, PS_CHANGE_MKDIR, t.path, NULL)) == 0)
 		r = ps_change_done(ps_ns_mkdir(sh, target_enc(&t), t.rel, mode), PS_CHANGE_MKDIR, t.path, NULL);
 	ps_debug("mkdir %s: %d", path, r);
 	ps_leave();
@@ -455,8 +468,8 @@ static int link_both_inside(const struct ps_target *src, const struct ps_target 
 		return -EXDEV;
 	if ((rc = ps_target_free(dst)) < 0)
 		return rc;
-	if ((rc = ps_target_stat(src, &st)) < 0 || (rc = ps_may_change_parent(dst)) < 0 ||
-	    (rc = ps_change_permit(PS_CHANGE_LINK, src->path, dst->path)) < 0 || (rc = own_entry(src, &st, &f)) < 0)
+	if ((rc = ps_target_stat(src, &st)) < 0 || (rc = ps_may_add_name(dst, PS_CHANGE_LINK, src->path, dst->path)) < 0 ||
+	    (rc = own_entry(src, &st, &f)) < 0)
 		return rc;
 	if (!f) /* a symlink of the shadow's: another with the same target */
 		rc = src->ns.state == PS_NS_SYMLINK ? link_symlink(src, dst) : -EXDEV;
@@ -528,8 +541,7 @@ static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
 		r = link_by_name(fd, &dst);
 	else if (strncmp(where, data_root, strlen(data_root)) != 0 || !(sh = ps_shadow_get()))
 		r = -EXDEV; /* an unnamed file of another filesystem */
-	else if ((r = ps_may_change_parent(&dst)) == 0 &&
-		 (r = ps_change_permit(PS_CHANGE_CREATE, dst.path, NULL)) == 0) {
+	else if ((r = ps_may_add_name(&dst, PS_CHANGE_CREATE, dst.path, NULL)) == 0) {
 		ps_target_name(&dst, &name);
 		r = ps_change_done(ps_file_adopt(sh, &name, fd), PS_CHANGE_CREATE, dst.path, NULL);
 	}
@@ -619,8 +631,7 @@ static int mknod_shadowed(int dirfd, const char *path, mode_t mode, dev_t dev, i
 		r = -EPERM;
 	else if (r == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
-	else if (r == 0 && (r = ps_may_change_parent(&t)) == 0 &&
-		 (r = ps_change_permit(PS_CHANGE_MKNOD, t.path, NULL)) == 0)
+	else if (r == 0 && (r = ps_may_add_name(&t, PS_CHANGE_MKNOD, t.path, NULL)) == 0)
 		r = ps_change_done(ps_ns_mknod(sh, target_enc(&t), t.rel, mode, dev), PS_CHANGE_MKNOD, t.path, NULL);
 	ps_debug("mknod %s 0%o: %d", path, (unsigned)mode, r);
 	ps_leave();

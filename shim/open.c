@@ -97,9 +97,8 @@ static int create_new(const struct ps_target *t, int flags, mode_t mode)
 
 	if (!sh)
 		return -EROFS;
-	if ((rc = ps_may_change_parent(t)) < 0) /* a directory, as merged, that the program may add names to */
-		return rc;
-	if ((rc = ps_change_permit(PS_CHANGE_CREATE, t->path, NULL)) < 0)
+	/* a directory, as merged, that the program may add names to */
+	if ((rc = ps_may_add_name(t, PS_CHANGE_CREATE, t->path, NULL)) < 0)
 		return rc;
 	ps_target_name(t, &name);
 	rc = ps_file_create(sh, &name, NULL, mode & 07777, (flags & O_EXCL) != 0, &f);
@@ -120,11 +119,15 @@ static int open_tmpfile(const struct ps_target *t, int flags, mode_t mode)
 
 	if (!sh)
 		return -EROFS;
+	if ((flags & O_ACCMODE) == O_RDONLY)
+		return -EINVAL; /* an unnamed file that cannot be written */
 	if ((rc = ps_target_stat(t, &st)) < 0)
 		return rc;
 	if (!S_ISDIR(st.st_mode))
 		return -ENOTDIR;
-	if ((rc = ps_target_data_path(t, dir, sizeof(dir))) < 0)
+	/* no change yet (giving it a name is one, namespace.c), but what a read-only filesystem refuses */
+	if ((rc = ps_change_permit(PS_CHANGE_CREATE, t->path, NULL)) < 0 ||
+	    (rc = ps_target_data_path(t, dir, sizeof(dir))) < 0)
 		return rc;
 	strcat(dir, "/.");
 	if ((rc = ps_shadow_make_parents(sh, dir)) < 0)
@@ -166,10 +169,8 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	int rc;
 
-	if ((flags & __O_TMPFILE) == __O_TMPFILE) { /* logged when it gets a name (namespace.c), refused now */
-		rc = ps_change_permit(PS_CHANGE_CREATE, t->path, NULL);
-		return rc < 0 ? rc : open_tmpfile(t, flags, mode);
-	}
+	if ((flags & __O_TMPFILE) == __O_TMPFILE)
+		return open_tmpfile(t, flags, mode);
 	if (!sh)
 		return -EROFS;
 	rc = ps_target_lookup(t, &f);
@@ -178,9 +179,9 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 			ps_file_put(f);
 			return (flags & O_DIRECTORY) ? -ENOTDIR : -EEXIST;
 		}
-		if (((f->lower_fd >= 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)) && /* a mode the shim keeps */
-		     ps_merge_stat(f, &lst) == 0 && (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0) ||
-		    (writes && (rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0)) {
+		if ((writes && (rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0) ||
+		    ((f->lower_fd >= 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)) && /* a mode the shim keeps */
+		     ps_merge_stat(f, &lst) == 0 && (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0)) {
 			ps_file_put(f);
 			return rc;
 		}
@@ -205,8 +206,8 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 		return -EEXIST;
 	if (!writes || !S_ISREG(lst.st_mode) || (flags & O_PATH))
 		return open_lower(t, flags, mode, &lst);
-	if ((rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0 ||
-	    (rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0 ||
+	if ((rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0 ||
+	    (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0 ||
 	    (rc = ps_target_shadow_lower(t, &lst, &f)) < 0)
 		return rc;
 	return open_data(f, t, flags);

@@ -115,15 +115,19 @@ static int appends(const struct ps_open *o, int flags)
 ssize_t ps_write_fd(struct ps_open *o, int fd, const void *buf, size_t n)
 {
 	struct iovec iov = { (void *)buf, n };
-	int rc;
+	ssize_t w;
 
-	if ((rc = ps_open_change(o)) < 0)
-		return rc;
+	if ((w = ps_open_change(o)) < 0)
+		return w;
 	if (plain_data(o) || !writable(o) || appends(o, 0)) {
-		ssize_t w = REAL(write)(fd, buf, n);
-		return w < 0 ? -errno : w;
+		w = REAL(write)(fd, buf, n);
+		if (w < 0)
+			return -errno;
+	} else {
+		w = at_position(o, fd, &iov, 1, 1, 0);
 	}
-	return at_position(o, fd, &iov, 1, 1, 0);
+	ps_open_changed(o, w > 0);
+	return w;
 }
 
 off_t ps_lseek_fd(struct ps_open *o, int fd, off_t off, int whence)
@@ -183,15 +187,17 @@ static ssize_t vector_engine(struct ps_open *o, int fd, const struct iovec *iov,
 		return r;
 	if (plain_data(o) || (is_write && appends(o, flags))) {
 		r = is_write ? REAL(pwritev2)(fd, iov, iovcnt, off, flags) : REAL(preadv2)(fd, iov, iovcnt, off, flags);
-		return r < 0 ? -errno : r;
+		r = r < 0 ? -errno : r;
+	} else if (iovcnt < 0 || iovcnt > IOV_MAX || (off < 0 && off != -1)) {
+		r = -EINVAL;
+	} else if (off == -1) {
+		r = at_position(o, fd, iov, iovcnt, is_write, flags);
+	} else {
+		r = is_write ? pwritev_merged(o, fd, iov, iovcnt, off, flags) : preadv_merged(o, iov, iovcnt, off);
 	}
-	if (iovcnt < 0 || iovcnt > IOV_MAX)
-		return -EINVAL;
-	if (off == -1)
-		return at_position(o, fd, iov, iovcnt, is_write, flags);
-	if (off < 0)
-		return -EINVAL;
-	return is_write ? pwritev_merged(o, fd, iov, iovcnt, off, flags) : preadv_merged(o, iov, iovcnt, off);
+	if (is_write)
+		ps_open_changed(o, r > 0);
+	return r;
 }
 
 /* Wrapper bodies: pass through unless fd is merged, then the engine. */
@@ -410,13 +416,14 @@ static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int 
 }
 
 /* The merged descriptor behind fd (reference held) when the shim must carry a copy touching it. The output
- * side's change is asked for first (change.h): *refused is its -EROFS, or 0. */
+ * side's change is asked for first (change.h): *refused is its -EROFS, or 0; and logged as the copy starts (into a
+ * data file that is the whole file, the kernel makes the copy). */
 static struct ps_open *copy_side(int fd, int is_out, int *refused)
 {
 	struct ps_open *o = ps_fd_get(fd);
 
-	if (o && o->file && is_out)
-		*refused = ps_open_change(o);
+	if (o && o->file && is_out && (*refused = ps_open_change(o)) == 0)
+		ps_open_changed(o, 1);
 	if (o && o->file && !(is_out && plain_data(o)))
 		return o;
 	if (o)

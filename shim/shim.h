@@ -218,15 +218,23 @@ static inline int ps_open_readable(const struct ps_open *o)
 {
 	return (o->flags & O_ACCMODE) != O_WRONLY && !(o->flags & O_PATH);
 }
-/* Before a call through o that may change its file's bytes (write, truncate, fallocate, a shared writable map):
- * with deny, -EROFS; with a log, the first such call through o is logged as a write. 0 to go on. */
-int ps_open_change_slow(struct ps_open *o);
+/* Calls through o that may change its file's bytes (write, truncate, fallocate, a shared writable map), change.h:
+ * ps_open_change before one (-EROFS with deny, else 0), ps_open_changed after it, done says whether it changed
+ * anything: the first that did is logged as a write. */
+int ps_open_change_slow(struct ps_open *o, int log);
+static inline int ps_open_writes(const struct ps_open *o)
+{
+	return __builtin_expect(__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) != 0, 0) &&
+	       o->kind == PS_OPEN_DATA && (o->flags & O_ACCMODE) != O_RDONLY;
+}
 static inline int ps_open_change(struct ps_open *o)
 {
-	if (__builtin_expect(!__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED), 1) || o->kind != PS_OPEN_DATA ||
-	    (o->flags & O_ACCMODE) == O_RDONLY)
-		return 0;
-	return ps_open_change_slow(o);
+	return ps_open_writes(o) ? ps_open_change_slow(o, 0) : 0;
+}
+static inline void ps_open_changed(struct ps_open *o, int done)
+{
+	if (done && ps_open_writes(o) && !__atomic_load_n(&o->changed, __ATOMIC_RELAXED))
+		ps_open_change_slow(o, 1);
 }
 /* The file behind a merged descriptor (NULL for a plain lower fd). */
 static inline struct ps_file *ps_open_merged(const struct ps_open *o)
@@ -308,6 +316,9 @@ int ps_lower_symlink_own(const struct ps_target *t, const struct stat *st, char 
 /* May the program change the entries of t's directory (write and search permission on it, as merged)? 0 or
  * -errno. */
 int ps_may_change_parent(const struct ps_target *t);
+/* The same for a call that makes the name t (op on path, to; change.h): a missing or non-directory parent first,
+ * then a denied change (EROFS), then the permission bits - the kernel's order. */
+int ps_may_add_name(const struct ps_target *t, enum ps_change_op op, const char *path, const char *to);
 
 /* ---- open.c ---- */
 /* openat of a path inside the shadow directory for the program (a descriptor of its own), no symlink followed on

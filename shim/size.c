@@ -46,10 +46,13 @@ static int truncate_shadowed(const char *path, off_t len, int *rc)
 	r = ps_enter_resolved(AT_FDCWD, path, 1, &t);
 	if (r == 0)
 		return 0;
-	if (r > 0 && ps_target_stat(&t, &st) == 0 && !S_ISREG(st.st_mode))
-		*rc = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL; /* the kernel's answer, without opening a FIFO */
-	else
-		*rc = r < 0 ? r : truncate_target(&t, len);
+	if (r > 0) /* the kernel's answers in its order - EINVAL, ENOENT, EISDIR, EINVAL, then EROFS - and no FIFO opened */
+		r = len < 0 ? -EINVAL : ps_target_stat(&t, &st);
+	if (r == 0 && !S_ISREG(st.st_mode))
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	else if (r == 0)
+		r = truncate_target(&t, len);
+	*rc = r;
 	ps_leave();
 	return 1;
 }
@@ -87,7 +90,9 @@ static int resize(struct ps_open *o, int mode, off_t off, off_t len, int not_wri
 		return not_writable;
 	if ((rc = ps_open_change(o)) < 0)
 		return rc;
-	return mode < 0 ? ps_merge_truncate(o->file, len) : ps_merge_fallocate(o->file, mode, off, len);
+	rc = mode < 0 ? ps_merge_truncate(o->file, len) : ps_merge_fallocate(o->file, mode, off, len);
+	ps_open_changed(o, rc == 0);
+	return rc;
 }
 
 int ftruncate(int fd, off_t len)
@@ -215,6 +220,24 @@ static int raw_layout_request(int fd, unsigned long req, void *arg)
 	return shadowed;
 }
 
+/* chattr's requests would set the flags of the lower file itself (a read-only descriptor suffices) or of the data
+ * file, where the merged file does not keep them: refused on shadowed fds, as by a filesystem without flags. */
+static int flags_request(int fd, unsigned long req)
+{
+	struct ps_open *o;
+
+	if (req != FS_IOC_SETFLAGS && req != FS_IOC32_SETFLAGS && req != FS_IOC_FSSETXATTR && req != FS_IOC_SETVERSION)
+		return 0;
+	if (!ps_enter())
+		return 0;
+	if ((o = ps_fd_get(fd))) {
+		ps_debug("%s: inode flags of a file under a prefix cannot change: EOPNOTSUPP", o->path);
+		ps_open_put(o);
+	}
+	ps_leave();
+	return o != NULL;
+}
+
 int ioctl(int fd, unsigned long req, ...)
 {
 	va_list ap;
@@ -223,7 +246,7 @@ int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (raw_layout_request(fd, req, arg)) {
+	if (raw_layout_request(fd, req, arg) || flags_request(fd, req)) {
 		errno = EOPNOTSUPP;
 		return -1;
 	}

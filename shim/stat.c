@@ -398,11 +398,11 @@ static int access_shadowed(int dirfd, const char *path, int mode, int flags, int
 			   : ps_resolve(dirfd, path, !(flags & AT_SYMLINK_NOFOLLOW), &t);
 	if (rc > 0) {
 		rc = ps_target_stat(&t, &st);
+		if (rc == 0)
+			rc = ps_may_access(&st, mode, (flags & AT_EACCESS) != 0);
 		if (rc == 0 && (mode & W_OK) && denied() &&
 		    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)))
-			rc = -EROFS; /* as the kernel answers on a read-only filesystem */
-		else if (rc == 0)
-			rc = ps_may_access(&st, mode, (flags & AT_EACCESS) != 0);
+			rc = -EROFS; /* as the kernel answers on a read-only mount: after the permission bits */
 		*result = rc < 0 ? ps_errno_for_program(rc) : 0;
 		rc = 1;
 	}

@@ -164,7 +164,7 @@ static void note_stream_writes(int fd, const char *mode)
 	    !ps_enter())
 		return;
 	if ((o = ps_fd_get(fd))) {
-		ps_open_change(o);
+		ps_open_changed(o, 1);
 		ps_open_put(o);
 	}
 	ps_leave();

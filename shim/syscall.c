@@ -21,6 +21,10 @@
 
 #define A(i, type) ((type)a[i])
 
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452 /* Linux 6.6; glibc 2.36 does not name it */
+#endif
+
 /* Does (dirfd, path) name something under a prefix (or cannot be told)? */
 static int under_prefix(int dirfd, const char *path)
 {
@@ -68,6 +72,11 @@ int ps_syscall_route(long number, const long a[6], long *ret)
 	case SYS_symlink: *ret = symlink(A(0, const char *), A(1, const char *)); return 1;
 	case SYS_readlink: *ret = readlink(A(0, const char *), A(1, char *), A(2, size_t)); return 1;
 	case SYS_link: *ret = link(A(0, const char *), A(1, const char *)); return 1;
+	case SYS_utime: *ret = utime(A(0, const char *), A(1, const struct utimbuf *)); return 1;
+	case SYS_utimes: *ret = utimes(A(0, const char *), A(1, const struct timeval *)); return 1;
+	case SYS_futimesat:
+		*ret = futimesat(A(0, int), A(1, const char *), A(2, const struct timeval *));
+		return 1;
 	case SYS_dup2: *ret = dup2(A(0, int), A(1, int)); return 1;
 #endif
 	case SYS_openat: *ret = openat(A(0, int), A(1, const char *), A(2, int), A(3, mode_t)); return 1;
@@ -112,6 +121,30 @@ int ps_syscall_route(long number, const long a[6], long *ret)
 	case SYS_utimensat:
 		*ret = utimensat(A(0, int), A(1, const char *), A(2, const struct timespec *), A(3, int));
 		return 1;
+	case SYS_fchmodat2: *ret = fchmodat(A(0, int), A(1, const char *), A(2, mode_t), A(3, int)); return 1;
+	case SYS_setxattr:
+		*ret = setxattr(A(0, const char *), A(1, const char *), A(2, const void *), A(3, size_t), A(4, int));
+		return 1;
+	case SYS_lsetxattr:
+		*ret = lsetxattr(A(0, const char *), A(1, const char *), A(2, const void *), A(3, size_t), A(4, int));
+		return 1;
+	case SYS_fsetxattr:
+		*ret = fsetxattr(A(0, int), A(1, const char *), A(2, const void *), A(3, size_t), A(4, int));
+		return 1;
+	case SYS_removexattr: *ret = removexattr(A(0, const char *), A(1, const char *)); return 1;
+	case SYS_lremovexattr: *ret = lremovexattr(A(0, const char *), A(1, const char *)); return 1;
+	case SYS_fremovexattr: *ret = fremovexattr(A(0, int), A(1, const char *)); return 1;
+	case SYS_getxattr:
+		*ret = getxattr(A(0, const char *), A(1, const char *), A(2, void *), A(3, size_t));
+		return 1;
+	case SYS_lgetxattr:
+		*ret = lgetxattr(A(0, const char *), A(1, const char *), A(2, void *), A(3, size_t));
+		return 1;
+	case SYS_fgetxattr: *ret = fgetxattr(A(0, int), A(1, const char *), A(2, void *), A(3, size_t)); return 1;
+	case SYS_listxattr: *ret = listxattr(A(0, const char *), A(1, char *), A(2, size_t)); return 1;
+	case SYS_llistxattr: *ret = llistxattr(A(0, const char *), A(1, char *), A(2, size_t)); return 1;
+	case SYS_flistxattr: *ret = flistxattr(A(0, int), A(1, char *), A(2, size_t)); return 1;
+	case SYS_ioctl: *ret = ioctl(A(0, int), A(1, unsigned long), a[2]); return 1;
 	case SYS_dup: *ret = dup(A(0, int)); return 1;
 	case SYS_dup3: *ret = dup3(A(0, int), A(1, int), A(2, int)); return 1;
 	case SYS_fcntl: *ret = fcntl(A(0, int), A(1, int), a[2]); return 1;

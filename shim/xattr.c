@@ -233,7 +233,7 @@ static int target_place(const struct ps_target *t, const struct xattr_call *c, s
 	struct stat st;
 	int rc;
 
-	if ((rc = ps_target_stat(t, &st)) < 0 || (rc = may_use(&st, c)) < 0 || (rc = permit(c, t->path)) < 0)
+	if ((rc = ps_target_stat(t, &st)) < 0 || (rc = permit(c, t->path)) < 0 || (rc = may_use(&st, c)) < 0)
 		return rc;
 	if (t->ns.state == PS_NS_RECORD) {
 		if ((rc = ps_target_lookup(t, &f)) < 0)

@@ -570,16 +570,19 @@ static int run_command(const char *path, char **argv)
 static void prepare_log(const struct ps_config *cfg, const char *log, char *abs, size_t abssz)
 {
 	const char *rel;
+	struct stat st;
 	int fd, i;
 
 	if (ps_config_resolve(log, abs, abssz) < 0)
 		fail(EXIT_OWN_ERROR, "--log %s: cannot make the name absolute", log);
+	if (lstat(abs, &st) == 0 && S_ISLNK(st.st_mode)) /* resolving stops at a dangling link: where would it lead? */
+		fail(EXIT_OWN_ERROR, "--log %s is a symlink to a file that does not exist: give the file itself", log);
 	if ((i = ps_config_match(cfg, abs, &rel)) >= 0)
 		fail(EXIT_OWN_ERROR, "--log %s lies under the read-only prefix %s: writing it would change the tree",
 		     log, cfg->prefix[i].path);
 	if (ps_path_below(abs, cfg->shadow))
 		fail(EXIT_OWN_ERROR, "--log %s lies in the shadow %s: give a file outside it", log, cfg->shadow);
-	fd = open(abs, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+	fd = open(abs, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		fail(EXIT_OWN_ERROR, "--log %s: %s", log, strerror(errno));
 	close(fd);

@@ -29,7 +29,9 @@ teardown() {
 # One call of each kind that changes the tree, by a program that makes the system calls itself; each call is
 # printed with its result (OK or the errno's name).
 CHANGES_PY='
-import errno, mmap, os, sys
+import ctypes, errno, fcntl, mmap, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
 os.chdir(sys.argv[1])
 def do(what, fn, *args):
     try:
@@ -67,6 +69,25 @@ def ftruncate():
         os.ftruncate(fd, 100)
     finally:
         os.close(fd)
+def failing_writes():
+    fd = os.open("d/x", os.O_RDWR)
+    try:
+        os.write(fd, b"")
+        try:
+            os.ftruncate(fd, -1)
+        except OSError:
+            pass
+    finally:
+        os.close(fd)
+def raw(nr, *args): # syscall(2) with the number itself (x86-64 numbers)
+    if libc.syscall(nr, *args) < 0:
+        raise OSError(ctypes.get_errno(), "")
+def chattr():
+    fd = os.open("f", os.O_RDONLY)
+    try:
+        fcntl.ioctl(fd, 0x40086602, struct.pack("l", 0)) # FS_IOC_SETFLAGS
+    finally:
+        os.close(fd)
 do("write", write_twice)
 do("open-rdwr", open_rdwr_only)
 do("create", create)
@@ -88,6 +109,16 @@ do("setxattr", os.setxattr, "f", "user.k", b"v")
 do("removexattr", os.removexattr, "f", "user.k")
 do("map-write", map_write)
 do("ftruncate", ftruncate)
+do("failing-writes", failing_writes)
+do("truncate-missing", os.truncate, "nosuch", 0)
+do("truncate-negative", os.truncate, "f", -1)
+do("tmpfile-missing", os.open, "nosuch", os.O_TMPFILE | os.O_WRONLY, 0o600)
+do("tmpfile-on-file", os.open, "f", os.O_TMPFILE | os.O_WRONLY, 0o600)
+do("tmpfile-rdonly", os.open, "d", os.O_TMPFILE | os.O_RDONLY)
+do("raw-setxattr", raw, 188, b"f", b"user.r", b"1", 1, 0)
+do("raw-utimes", raw, 235, b"f", None)
+do("raw-fchmodat2", raw, 452, -100, b"f", 0o640, 0)
+do("chattr", chattr)
 do("read", lambda: open("d/x").read())
 print("access-w", os.access("f", os.W_OK))
 print("statvfs-rdonly", bool(os.statvfs(".").f_flag & os.ST_RDONLY))
@@ -137,6 +168,16 @@ log_as_text() {
 		removexattr OK
 		map-write OK
 		ftruncate OK
+		failing-writes OK
+		truncate-missing ENOENT
+		truncate-negative EINVAL
+		tmpfile-missing ENOENT
+		tmpfile-on-file ENOTDIR
+		tmpfile-rdonly EINVAL
+		raw-setxattr OK
+		raw-utimes OK
+		raw-fchmodat2 OK
+		chattr ENOTSUP
 		read OK
 		access-w True
 		statvfs-rdonly False
@@ -163,6 +204,9 @@ log_as_text() {
 		removexattr f
 		write big
 		write big
+		setxattr f
+		utimes f
+		chmod f
 	END
 	diff -u "$T/log.want" "$T/log.text"
 	grep -q '"prog":"python3"' "$T/out/ro/changes.jsonl"
@@ -195,6 +239,16 @@ log_as_text() {
 		removexattr EROFS
 		map-write EROFS
 		ftruncate EROFS
+		failing-writes EROFS
+		truncate-missing ENOENT
+		truncate-negative EINVAL
+		tmpfile-missing ENOENT
+		tmpfile-on-file ENOTDIR
+		tmpfile-rdonly EINVAL
+		raw-setxattr EROFS
+		raw-utimes EROFS
+		raw-fchmodat2 EROFS
+		chattr ENOTSUP
 		read OK
 		access-w False
 		statvfs-rdonly True
@@ -221,6 +275,10 @@ log_as_text() {
 		removexattr f denied
 		write big denied
 		write big denied
+		write d/x denied
+		setxattr f denied
+		utimes f denied
+		chmod f denied
 	END
 	diff -u "$T/log.want" "$T/log.text"
 	# one line on stderr per refusal, naming it
@@ -231,10 +289,19 @@ log_as_text() {
 	assert_traces_clean
 }
 
-@test "--deny holds in a program that clears its environment, and for shell redirections and tools" {
+@test "--deny holds in a program that clears or overrides its environment, for tools, and leaves locks off the shadow" {
 	in_ro_ns 'cd "$RO"
 		! "$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" --deny -- env -i /bin/sh -c "echo x >f" 2>"$XOUT/err1"
 		grep -q "Read-only file system" "$XOUT/err1"
+		! "$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" --deny --log "$LOG" -- \
+			env PAGESHADOW_DENY=0 PAGESHADOW_LOG= /bin/sh -c "echo x >f" 2>"$XOUT/err0"
+		grep -q "Read-only file system" "$XOUT/err0"
+		grep -q "\"op\":\"write\",\"path\":\"$RO/f\",\"denied\":true" "$LOG"
+		"$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" --deny -- python3 -c "
+import fcntl
+fcntl.flock(open(\"f\"), fcntl.LOCK_SH)
+fcntl.lockf(open(\"g\"), fcntl.LOCK_SH)
+fcntl.fcntl(open(\"big\"), fcntl.F_OFD_SETLK, bytes(32))"
 		! "$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" --deny -- sed -i s/hello/bye/ f 2>"$XOUT/err2"
 		grep -q "denied by pageshadow-run --deny: create $RO/sed" "$XOUT/err2"
 		"$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" --deny -- cat f >"$XOUT/cat"
@@ -246,7 +313,7 @@ log_as_text() {
 	assert_lower_unchanged
 }
 
-@test "--log from processes at once: every line whole, one per change; a non-UTF-8 name round-trips" {
+@test "--log from processes at once: every line whole, one per change; a name that is not UTF-8 reads as its bytes' code points" {
 	in_ro_ns 'cd "$RO"
 		"$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" --log "$LOG" -- sh -c "
 			for p in 1 2 3 4; do
@@ -266,9 +333,10 @@ log_as_text() {
 	END
 }
 
-@test "--log refusals: a file under a prefix, in the shadow, in a missing directory; the log is emptied first" {
+@test "--log refusals: a file under a prefix, in the shadow, in a missing directory, a dangling symlink; the log is emptied first" {
 	in_ro_ns 'cd "$T"
-		for bad in "$RO/log" "$SHADOW/log" "$T/nodir/log"; do
+		ln -s "$SHADOW/newlog" "$XOUT/dangling"
+		for bad in "$RO/log" "$SHADOW/log" "$T/nodir/log" "$XOUT/dangling"; do
 			if "$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" --log "$bad" -- true 2>"$XOUT/err"; then
 				echo "--log $bad was accepted" >&2
 				exit 1
@@ -279,6 +347,7 @@ log_as_text() {
 		grep -q "^pageshadow-run: --log needs a file name" "$XOUT/err"
 		echo stale >"$XOUT/rel.jsonl"
 		cd "$XOUT" && "$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" --log rel.jsonl -- sh -c "cd / && rm $RO/f"'
+	[ ! -e "$SHADOW/newlog" ]
 	[ "$(wc -l <"$T/out/ro/rel.jsonl")" -eq 1 ]
 	grep -q '"op":"unlink"' "$T/out/ro/rel.jsonl"
 	assert_lower_unchanged

@@ -225,6 +225,7 @@ static int raw_layout_request(int fd, unsigned long req, void *arg)
 static int flags_request(int fd, unsigned long req)
 {
 	struct ps_open *o;
+	int shadowed = 0;
 
 	if (req != FS_IOC_SETFLAGS && req != FS_IOC32_SETFLAGS && req != FS_IOC_FSSETXATTR && req != FS_IOC_SETVERSION)
 		return 0;
@@ -233,9 +234,10 @@ static int flags_request(int fd, unsigned long req)
 	if ((o = ps_fd_get(fd))) {
 		ps_debug("%s: inode flags of a file under a prefix cannot change: EOPNOTSUPP", o->path);
 		ps_open_put(o);
+		shadowed = 1;
 	}
 	ps_leave();
-	return o != NULL;
+	return shadowed;
 }
 
 int ioctl(int fd, unsigned long req, ...)

@@ -22,6 +22,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #define TAKE_MODE(flags, last)                                                                                     \
@@ -326,7 +327,7 @@ int ps_openat_impl(int dirfd, const char *path, int flags, mode_t mode)
  * parent's caches with its descriptors nor take the creation lock (whose descriptor lives there too). An untouched
  * lower file opened read-only is opened as it is; anything that has or needs shadow state is refused, loudly -
  * never a stale lower byte, never a write to the lower tree. */
-static int open_in_vfork_child(const char *path, int flags, mode_t mode)
+static int open_in_vfork_child_body(const char *path, int flags, mode_t mode)
 {
 	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_CREAT));
 	struct ps_shadow own, *sh = ps_shadow_if_open();
@@ -354,6 +355,47 @@ static int open_in_vfork_child(const char *path, int flags, mode_t mode)
 		return -1;
 	}
 	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, ps_pass(path), flags, mode);
+}
+
+/* The vfork child runs on the small stack glibc maps for it (36 KiB in glibc 2.36), which resolving a name
+ * overflows: the work runs on a stack of its own, mapped for the call. The job is handed over in a thread-local
+ * variable: the child has its parent thread's, and that thread waits until the child execs. */
+struct vfork_open {
+	const char *path;
+	int flags, rc, err;
+	mode_t mode;
+};
+static __thread struct vfork_open *vfork_job;
+
+static void vfork_open_entry(void)
+{
+	struct vfork_open *job = vfork_job;
+
+	job->rc = open_in_vfork_child_body(job->path, job->flags, job->mode);
+	job->err = errno;
+}
+
+static int open_in_vfork_child(const char *path, int flags, mode_t mode)
+{
+	enum { STACK = 256 * 1024 };
+	struct vfork_open job = { .path = path, .flags = flags, .mode = mode, .rc = -1, .err = ENOMEM };
+	ucontext_t caller, worker;
+	void *stack = REAL(mmap)(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+	if (stack == MAP_FAILED)
+		return -1;
+	if (getcontext(&worker) == 0) {
+		worker.uc_stack.ss_sp = stack;
+		worker.uc_stack.ss_size = STACK;
+		worker.uc_link = &caller;
+		vfork_job = &job;
+		makecontext(&worker, vfork_open_entry, 0);
+		swapcontext(&caller, &worker);
+	}
+	REAL(munmap)(stack, STACK);
+	if (job.rc < 0)
+		errno = job.err;
+	return job.rc;
 }
 
 /* glibc's own opens (opendir, scandir, nftw, glob, fts...): a directory under a prefix is opened through the shim,

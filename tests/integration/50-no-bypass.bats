@@ -325,6 +325,28 @@ C
 	grep -qx "posix_spawnp ENOENT" "$T/stdout.ro"
 }
 
+@test "posix_spawn's file action opens an untouched file under a prefix in the child; a shadowed one is refused, no crash" {
+	echo lower >"$LOWER/f"
+	echo other >"$LOWER/g"
+	lower_ready
+	in_ro_ns '
+		cd "$RO"
+		ps_exec sh -c "echo changed >g"
+		ps_exec python3 -c "
+import os
+for name in (\"f\", \"g\"):
+    try:
+        pid = os.posix_spawnp(\"cat\", [\"cat\"], os.environ,
+                              file_actions=[(os.POSIX_SPAWN_OPEN, 0, name, os.O_RDONLY, 0)])
+        print(name, \"status\", os.waitpid(pid, 0)[1], flush=True)
+    except OSError as e:
+        print(name, os.strerror(e.errno), flush=True)
+" >"$XOUT/out" 2>"$XOUT/err"'
+	printf 'lower\nf status 0\ng Read-only file system\n' | diff - "$T/out/ro/out"
+	grep -q "posix_spawn file action on g: .*open it in the parent" "$T/out/ro/err"
+	assert_lower_unchanged
+}
+
 @test "splice from a shadowed file into a full non-blocking pipe fails with EAGAIN and keeps the file position" {
 	seq 1 3000 >"$LOWER/n.txt"
 	lower_ready

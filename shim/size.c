@@ -197,15 +197,18 @@ int syncfs(int fd)
 	return (int)ps_fd_done(o, rc, saved);
 }
 
-/* Clone and extent-map requests would expose the data file's raw layout: refuse on shadowed fds. */
-static int raw_layout_request(int fd, unsigned long req, void *arg)
+/* Requests refused on shadowed fds (EOPNOTSUPP, as by a filesystem without them): clone and extent-map requests
+ * would expose the data file's raw layout; chattr's would set the flags of the lower file itself (a read-only
+ * descriptor suffices) or of the data file, where the merged file does not keep them. */
+static int refused_request(int fd, unsigned long req, void *arg)
 {
+	int layout = req == FICLONE || req == FICLONERANGE || req == FS_IOC_FIEMAP || req == FIDEDUPERANGE;
+	int flags = req == FS_IOC_SETFLAGS || req == FS_IOC32_SETFLAGS || req == FS_IOC_FSSETXATTR ||
+		    req == FS_IOC_SETVERSION;
 	struct ps_open *o;
 	int shadowed = 0;
 
-	if (req != FICLONE && req != FICLONERANGE && req != FS_IOC_FIEMAP && req != FIDEDUPERANGE)
-		return 0;
-	if (!ps_enter())
+	if ((!layout && !flags) || !ps_enter())
 		return 0;
 	o = ps_fd_get(fd);
 	if (!o && req == FICLONE)
@@ -213,28 +216,9 @@ static int raw_layout_request(int fd, unsigned long req, void *arg)
 	if (!o && req == FICLONERANGE && arg)
 		o = ps_fd_get((int)((struct file_clone_range *)arg)->src_fd);
 	if (o) {
+		ps_debug("%s: ioctl 0x%lx refused on a shadowed file: EOPNOTSUPP", o->path, req);
 		shadowed = 1;
 		ps_open_put(o);
-	}
-	ps_leave();
-	return shadowed;
-}
-
-/* chattr's requests would set the flags of the lower file itself (a read-only descriptor suffices) or of the data
- * file, where the merged file does not keep them: refused on shadowed fds, as by a filesystem without flags. */
-static int flags_request(int fd, unsigned long req)
-{
-	struct ps_open *o;
-	int shadowed = 0;
-
-	if (req != FS_IOC_SETFLAGS && req != FS_IOC32_SETFLAGS && req != FS_IOC_FSSETXATTR && req != FS_IOC_SETVERSION)
-		return 0;
-	if (!ps_enter())
-		return 0;
-	if ((o = ps_fd_get(fd))) {
-		ps_debug("%s: inode flags of a file under a prefix cannot change: EOPNOTSUPP", o->path);
-		ps_open_put(o);
-		shadowed = 1;
 	}
 	ps_leave();
 	return shadowed;
@@ -248,7 +232,7 @@ int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	arg = va_arg(ap, void *);
 	va_end(ap);
-	if (raw_layout_request(fd, req, arg) || flags_request(fd, req)) {
+	if (refused_request(fd, req, arg)) {
 		errno = EOPNOTSUPP;
 		return -1;
 	}

@@ -52,11 +52,16 @@ int ps_change_refuse(enum ps_change_op op, const char *path, const char *to);
 /* One log line for op that happened. */
 void ps_change_log(enum ps_change_op op, const char *path, const char *to);
 
+/* Are changes denied (--deny)? */
+static inline int ps_change_denied(void)
+{
+	return (__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) & PS_CHANGE_DENY) != 0;
+}
+
 /* Before a change under a prefix: 0 to go on, -EROFS when changes are denied. to: the second name, or NULL. */
 static inline int ps_change_permit(enum ps_change_op op, const char *path, const char *to)
 {
-	return (__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) & PS_CHANGE_DENY) ? ps_change_refuse(op, path, to)
-										      : 0;
+	return ps_change_denied() ? ps_change_refuse(op, path, to) : 0;
 }
 
 /* After it: rc is passed on; a change that succeeded (rc >= 0) is logged. */

@@ -73,7 +73,7 @@ static int is_ofd(int cmd)
  * of the run locks the lower file itself. */
 static int locks_on_lower(const struct ps_open *o)
 {
-	return !o->file && (__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) & PS_CHANGE_DENY);
+	return !o->file && ps_change_denied();
 }
 
 int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl)

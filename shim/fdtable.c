@@ -255,13 +255,10 @@ long ps_fd_done(struct ps_open *o, long rc, int saved_errno)
 	return ps_ret(rc < 0 ? ps_errno_for_program((int)rc) : rc, saved_errno);
 }
 
-int ps_open_change_slow(struct ps_open *o, int log)
+void ps_open_log_change(struct ps_open *o)
 {
-	if (!log)
-		return ps_change_permit(PS_CHANGE_WRITE, o->path, NULL);
-	if (!__atomic_exchange_n(&o->changed, 1, __ATOMIC_RELAXED))
+	if (!__atomic_exchange_n(&o->changed, 1, __ATOMIC_RELAXED)) /* once, also between threads */
 		ps_change_done(0, PS_CHANGE_WRITE, o->path, NULL);
-	return 0;
 }
 
 int ps_open_attach_record(struct ps_open *o)

@@ -167,14 +167,15 @@ static void *map_lower(struct ps_open *o, void *addr, size_t len, int prot, int 
 
 static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	int saved = errno, err = 0;
+	int saved = errno, err = 0, writes;
 	struct ps_open *o;
 	void *p;
 
 	if ((flags & MAP_ANONYMOUS) || !ps_enter())
 		return map_plain(addr, len, prot, flags, fd, off);
 	o = ps_fd_get(fd);
-	if (o && (prot & PROT_WRITE) && (flags & MAP_TYPE) != MAP_PRIVATE && (err = -ps_open_change(o)) != 0) {
+	writes = o && (prot & PROT_WRITE) && (flags & MAP_TYPE) != MAP_PRIVATE;
+	if (writes && (err = -ps_open_change(o)) != 0) {
 		p = MAP_FAILED; /* a map that can write is a write (change.h) */
 	} else if (!o || o->kind == PS_OPEN_DIR || (o->file && !ps_merge_shows_lower(o->file))) {
 		/* not the shim's, or the data file is the whole file */
@@ -188,7 +189,7 @@ static void *mmap_impl(void *addr, size_t len, int prot, int flags, int fd, off_
 		if (p != MAP_FAILED)
 			err = saved;
 	}
-	if (o && (prot & PROT_WRITE) && (flags & MAP_TYPE) != MAP_PRIVATE)
+	if (writes)
 		ps_open_changed(o, p != MAP_FAILED);
 	if (o)
 		ps_open_put(o);

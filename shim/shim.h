@@ -220,8 +220,8 @@ static inline int ps_open_readable(const struct ps_open *o)
 }
 /* Calls through o that may change its file's bytes (write, truncate, fallocate, a shared writable map), change.h:
  * ps_open_change before one (-EROFS with deny, else 0), ps_open_changed after it, done says whether it changed
- * anything: the first that did is logged as a write. */
-int ps_open_change_slow(struct ps_open *o, int log);
+ * anything: the first that did is logged as a write (ps_open_log_change). */
+void ps_open_log_change(struct ps_open *o);
 static inline int ps_open_writes(const struct ps_open *o)
 {
 	return __builtin_expect(__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) != 0, 0) &&
@@ -229,12 +229,12 @@ static inline int ps_open_writes(const struct ps_open *o)
 }
 static inline int ps_open_change(struct ps_open *o)
 {
-	return ps_open_writes(o) ? ps_open_change_slow(o, 0) : 0;
+	return ps_open_writes(o) ? ps_change_permit(PS_CHANGE_WRITE, o->path, NULL) : 0;
 }
 static inline void ps_open_changed(struct ps_open *o, int done)
 {
 	if (done && ps_open_writes(o) && !__atomic_load_n(&o->changed, __ATOMIC_RELAXED))
-		ps_open_change_slow(o, 1);
+		ps_open_log_change(o);
 }
 /* The file behind a merged descriptor (NULL for a plain lower fd). */
 static inline struct ps_file *ps_open_merged(const struct ps_open *o)

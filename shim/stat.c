@@ -302,11 +302,6 @@ int statx(int dirfd, const char *path, int flags, unsigned int mask, struct stat
 
 /* ---- statfs and statvfs: a prefix is writable (read-only when changes are denied) ---- */
 
-static int denied(void)
-{
-	return (__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) & PS_CHANGE_DENY) != 0;
-}
-
 static int path_in_prefix(const char *path)
 {
 	return ps_path_in_prefix(path, 1) == 1;
@@ -330,10 +325,9 @@ static int fd_in_prefix(int fd)
 		int r_, saved_;                                                                                    \
 		r_ = call;                                                                                         \
 		saved_ = errno;                                                                                    \
-		if (r_ == 0 && (in_prefix) && denied())                                                            \
-			(buf)->field |= ST_RDONLY;                                                                 \
-		else if (r_ == 0 && (in_prefix))                                                                   \
-			(buf)->field &= ~(__typeof__((buf)->field))ST_RDONLY;                                      \
+		if (r_ == 0 && (in_prefix))                                                                        \
+			(buf)->field = ps_change_denied() ? (buf)->field | ST_RDONLY                               \
+							  : (buf)->field & ~(__typeof__((buf)->field))ST_RDONLY;   \
 		errno = saved_;                                                                                    \
 		return r_;                                                                                         \
 	} while (0)
@@ -400,7 +394,7 @@ static int access_shadowed(int dirfd, const char *path, int mode, int flags, int
 		rc = ps_target_stat(&t, &st);
 		if (rc == 0)
 			rc = ps_may_access(&st, mode, (flags & AT_EACCESS) != 0);
-		if (rc == 0 && (mode & W_OK) && denied() &&
+		if (rc == 0 && (mode & W_OK) && ps_change_denied() &&
 		    (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)))
 			rc = -EROFS; /* as the kernel answers on a read-only mount: after the permission bits */
 		*result = rc < 0 ? ps_errno_for_program(rc) : 0;

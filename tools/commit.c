@@ -430,11 +430,8 @@ static int prepare_entry(const struct ps_tree_entry *e, void *arg)
 	struct rec_view v;
 	int rc, detaching;
 
-	if (e->err) {
-		complain("%s/%s: %s: %s", c->sh->path, e->meta_path, e->why, strerror(-e->err));
-		c->trouble = 1;
+	if (walk_trouble(e, c->sh->path, &c->trouble))
 		return 0;
-	}
 	if (e->kind != PS_TREE_RECORD || join_path(path, sizeof(path), e->prefix, e->rel) < 0 ||
 	    !scope_wants_prefix(&c->scope, e->prefix))
 		return 0;
@@ -559,11 +556,8 @@ static int commit_entry(const struct ps_tree_entry *e, void *arg)
 	struct commit_run *c = arg;
 	char path[PATH_MAX];
 
-	if (e->err) {
-		complain("%s/%s: %s: %s", c->sh->path, e->meta_path, e->why, strerror(-e->err));
-		c->trouble = 1;
+	if (walk_trouble(e, c->sh->path, &c->trouble))
 		return 0;
-	}
 	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !scope_wants(&c->scope, e->prefix, path) || !*e->rel)
 		return 0;
 	progress(c->dry ? "checked" : "committed", ++c->seen);

@@ -348,11 +348,8 @@ static int diff_entry(const struct ps_tree_entry *e, void *arg)
 	struct stat bst;
 	int rc = 0;
 
-	if (e->err) {
-		complain("%s/%s: %s: %s", d->sh->path, e->meta_path, e->why, strerror(-e->err));
-		d->trouble = 1;
+	if (walk_trouble(e, d->sh->path, &d->trouble))
 		return 0;
-	}
 	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !scope_wants(&d->scope, e->prefix, path))
 		return 0;
 	switch (e->kind) {

@@ -187,6 +187,15 @@ void format_state(const struct rec_info *ri, char *out, size_t outsz)
 			 ri->origin);
 }
 
+int walk_trouble(const struct ps_tree_entry *e, const char *shadow, int *trouble)
+{
+	if (!e->err)
+		return 0;
+	complain("%s/%s: %s: %s", shadow, e->meta_path, e->why, strerror(-e->err));
+	*trouble = 1;
+	return 1;
+}
+
 int join_path(char *out, size_t outsz, const char *prefix, const char *rel)
 {
 	int n = !*rel ? snprintf(out, outsz, "%s", prefix)

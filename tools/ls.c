@@ -180,11 +180,8 @@ static int ls_entry(const struct ps_tree_entry *e, void *arg)
 	struct ls_run *r = arg;
 	char path[PATH_MAX * 2];
 
-	if (e->err) {
-		complain("%s/%s: %s: %s", r->cfg->shadow, e->meta_path, e->why, strerror(-e->err));
-		r->trouble = 1;
+	if (walk_trouble(e, r->cfg->shadow, &r->trouble))
 		return 0;
-	}
 	if (join_path(path, sizeof(path), e->prefix, e->rel) < 0 || !scope_wants(&r->scope, e->prefix, path))
 		return 0;
 	switch (e->kind) {

@@ -84,6 +84,9 @@ int read_record(int dirfd, const char *meta_path, const char *prefix, const char
 /* ri's state as ls prints it: "new", "partial N/M[ truncated][ renamed from X]", "stale (why)", "unusable (why)". */
 void format_state(const struct rec_info *ri, char *out, size_t outsz);
 
+/* An entry the walk could not read (e->err) of the shadow at shadow: said in one line, *trouble set, 1; else 0. */
+int walk_trouble(const struct ps_tree_entry *e, const char *shadow, int *trouble);
+
 /* prefix + "/" + rel ("/" + rel for the prefix "/", prefix alone for rel ""): -ENAMETOOLONG or the length. */
 int join_path(char *out, size_t outsz, const char *prefix, const char *rel);
 

@@ -18,6 +18,7 @@
  * shadow and file objects of its own there and closes them before the exec, so the parent's tables stay true.
  */
 #include "shim.h"
+#include "sv.h"
 #include "exec.h"
 #include "log.h"
 #include "merge.h"
@@ -196,6 +197,8 @@ struct exec_plan {
 	int in_tree;         /* the program that runs lies under a prefix: its libraries may too (audit.c) */
 	int script_enoent;   /* fexecve of a close-on-exec fd: a script fails with ENOENT, as in the kernel */
 	char fd_hint;        /* PS_FDS_EXEC, PS_FDS_SPAWN, or 0: tell the new program which descriptors to adopt */
+	int may_supervise;   /* this exec can start a supervisor (not posix_spawn's child: glibc runs its exec) */
+	int supervise;       /* the program needs one: the shim cannot enter it (sv.h) */
 	size_t used;
 	int nheap;
 	void *heap[PLAN_HEAP];
@@ -353,12 +356,18 @@ static void plan_free(struct exec_plan *p)
 
 /* ---- what the file is ---- */
 
-static int refuse_unshimmable(const char *path, const struct ps_exec_info *info)
+/* A program the shim cannot enter: a static or Go one runs under a supervisor where the exec can start one;
+ * anything else (another machine or loader, or posix_spawn's exec) is refused. */
+static int refuse_unshimmable(struct exec_plan *p, const char *path, const struct ps_exec_info *info)
 {
 	const char *why = ps_exec_why_unshimmable(info);
 
 	if (!why || allow_unshimmed)
 		return 0;
+	if ((info->format == PS_EXEC_STATIC || info->format == PS_EXEC_GO) && p->may_supervise) {
+		p->supervise = 1;
+		return 0;
+	}
 	ps_refusal("refusing to run %s: it %s, so LD_PRELOAD cannot enter it and it would read and write the "
 		 "read-only tree unseen (PAGESHADOW_ALLOW_UNSHIMMED=1, or pageshadow-run --allow-unshimmed, runs it "
 		 "anyway)",
@@ -368,14 +377,14 @@ static int refuse_unshimmable(const char *path, const struct ps_exec_info *info)
 
 /* A file with no shadow state: check that the shim can enter it. A file this process cannot read (mode 0711) is
  * left to the kernel. */
-static int check_plain(int dirfd, const char *path, int at_flags)
+static int check_plain(struct exec_plan *p, int dirfd, const char *path, int at_flags)
 {
 	struct ps_exec_info info;
 	int fd, rc;
 
 	if ((at_flags & AT_EMPTY_PATH) && !*path) { /* fexecve: the descriptor itself (an O_PATH one cannot be read) */
 		rc = ps_exec_inspect(ps_exec_read_fd, &dirfd, &info);
-		return rc < 0 ? 0 : refuse_unshimmable("the program behind a descriptor", &info);
+		return rc < 0 ? 0 : refuse_unshimmable(p, "the program behind a descriptor", &info);
 	}
 	fd = REAL(openat)(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK |
 					       ((at_flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
@@ -383,7 +392,7 @@ static int check_plain(int dirfd, const char *path, int at_flags)
 		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ? -errno : 0;
 	rc = ps_exec_inspect(ps_exec_read_fd, &fd, &info);
 	REAL(close)(fd);
-	return rc < 0 ? 0 : refuse_unshimmable(path, &info);
+	return rc < 0 ? 0 : refuse_unshimmable(p, path, &info);
 }
 
 static int plan_target(const char *shown, int dirfd, const char *path, int at_flags, char *const argv[],
@@ -450,7 +459,7 @@ static int plan_shadowed(struct ps_file *f, const char *shown, char *const argv[
 	case PS_EXEC_OTHER:
 		return -ENOEXEC;
 	default:
-		if ((rc = refuse_unshimmable(f->path, &info)) < 0)
+		if ((rc = refuse_unshimmable(p, f->path, &info)) < 0)
 			return rc;
 		break;
 	}
@@ -516,7 +525,7 @@ static int plan_target(const char *shown, int dirfd, const char *path, int at_fl
 	p->path = path;
 	p->in_tree = 0;
 	if ((at_flags & AT_EMPTY_PATH) && !*path)
-		return check_plain(dirfd, path, at_flags);
+		return check_plain(p, dirfd, path, at_flags);
 	rc = ps_resolve(dirfd, path, !(at_flags & AT_SYMLINK_NOFOLLOW), &t);
 	if (ps_pass(path) != path) { /* through a symlink made in the shadow: the kernel runs where it leads */
 		if (!(path = plan_strdup(p, ps_pass(path))))
@@ -526,14 +535,14 @@ static int plan_target(const char *shown, int dirfd, const char *path, int at_fl
 	}
 	p->in_tree = rc > 0;
 	if (rc <= 0)
-		return rc < 0 ? rc : check_plain(dirfd, path, at_flags);
+		return rc < 0 ? rc : check_plain(p, dirfd, path, at_flags);
 	if (dirfd != AT_FDCWD && path[0] != '/' && !(shown = plan_strdup(p, t.path)))
 		return -ENOMEM; /* an interpreter is given a name it can open */
 	rc = lookup_target(&t, &lk);
 	if (rc == -ENOENT && t.ns.state != PS_NS_LOWER) /* deleted in the shadow, or a directory or FIFO of its own */
 		return t.ns.state == PS_NS_DIR || t.ns.state == PS_NS_SPECIAL ? -EACCES : -ENOENT;
 	if (rc == -ENOENT)
-		return check_plain(dirfd, path, at_flags);
+		return check_plain(p, dirfd, path, at_flags);
 	if (rc < 0)
 		return ps_errno_for_program(rc);
 	rc = plan_shadowed(lk.f, shown, argv, p, depth);
@@ -602,6 +611,7 @@ static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv
 	memset(p, 0, offsetof(struct exec_plan, arena));
 	p->force_copy = force_copy;
 	p->fd_hint = fd_hint;
+	p->may_supervise = fd_hint == PS_FDS_EXEC;
 	p->script_enoent = (at_flags & PS_AT_FROM_CLOEXEC_FD) != 0;
 	at_flags &= ~PS_AT_FROM_CLOEXEC_FD;
 	p->argv = argv;
@@ -637,6 +647,8 @@ static int exec_at(int dirfd, const char *path, char *const argv[], char *const 
 							      : REAL(execveat)(dirfd, path, argv, envp, at_flags);
 		rc = plan_exec(dirfd, path, at_flags, argv, envp, &plan, force_copy, PS_FDS_EXEC);
 		ps_leave();
+		if (rc == 0 && plan.supervise)
+			rc = ps_sv_prepare_exec(plan.path);
 		if (rc == 0) {
 			ps_trap_before_exec();
 			errno = saved;

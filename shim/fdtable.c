@@ -385,6 +385,47 @@ static void adopt(int fd)
 		ps_stdio_replace_std(fd);
 }
 
+int ps_fd_adopt(int fd)
+{
+	adopt(fd);
+	return ps_fd_get_kind(fd);
+}
+
+int ps_fd_get_kind(int fd)
+{
+	struct ps_open *o = ps_fd_get(fd);
+	int kind;
+
+	if (!o)
+		return -1;
+	kind = o->kind;
+	ps_open_put(o);
+	return kind;
+}
+
+/* The kernel alone gives the merged answers when fd is not the shim's, an untouched lower file, or a data file
+ * whose reads see no lower bytes, or that only appends (every write lands past them) - unless its writes are to
+ * be logged (change.h). */
+int ps_fd_kernel_serves(int fd)
+{
+	struct ps_open *o = ps_fd_get(fd);
+	int serves;
+
+	if (!o)
+		return 1;
+	if (o->kind == PS_OPEN_DIR)
+		serves = 0;
+	else if (!o->file)
+		serves = o->kind == PS_OPEN_LOWER;
+	else if (o->kind != PS_OPEN_DATA || (ps_open_writes(o) && (ps_change_mode & PS_CHANGE_LOG)))
+		serves = 0;
+	else
+		serves = !ps_merge_shows_lower(o->file) ||
+			 ((o->flags & O_APPEND) && (o->flags & O_ACCMODE) == O_WRONLY);
+	ps_open_put(o);
+	return serves;
+}
+
 int ps_fd_list(char *buf, size_t sz)
 {
 	char *out = buf, *end = buf + sz;

@@ -6,6 +6,7 @@
  * the first wrapper that runs (a library constructor that runs before ours may already call open).
  */
 #include "shim.h"
+#include "sv.h"
 #include "log.h"
 #include "path.h"
 #include "beneath.h"
@@ -271,6 +272,10 @@ static void read_config(void)
 
 	if (!ro || !*ro)
 		return;
+	if (ps_sv_supervised()) {
+		ps_debug("supervised: the supervisor serves this process's file calls; the shim stands aside");
+		return;
+	}
 	for (const char *p = ro;;) {
 		const char *end = strchrnul(p, ':');
 		size_t n = (size_t)(end - p);
@@ -337,6 +342,12 @@ int ps_enter(void)
 	in_shim = 1;
 	ps_redirect_reset();
 	return 1;
+}
+
+void ps_sv_became_supervised(void)
+{
+	if (getpid() == own_pid) /* a vfork child would switch its parent's shim off */
+		configured = 0;
 }
 
 int ps_nested(void)

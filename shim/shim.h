@@ -210,6 +210,12 @@ void ps_open_put(struct ps_open *o);
 int ps_fd_track(int fd, enum ps_open_kind kind, int flags, struct ps_file *file, const char *path);
 /* fd now shares o's description (dup). */
 void ps_fd_share(int newfd, struct ps_open *o);
+/* Track fd as the shim does a descriptor inherited across exec (a file under a prefix, or a data file): its kind
+ * (enum ps_open_kind), or -1 when it is not tracked. */
+int ps_fd_adopt(int fd);
+int ps_fd_get_kind(int fd);
+/* Does the kernel alone give fd's merged answers (the supervisor can hand it to a program as it is)? */
+int ps_fd_kernel_serves(int fd);
 /* Forget fd (before the real close). Returns the description it had, with the table's reference moved to the
  * caller, or NULL. */
 struct ps_open *ps_fd_forget(int fd);

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "exec.h"
 #include "guard.h"
+#include "filter.h"
 #include "runci.h"
 #include "path.h"
 #include "beneath.h"
@@ -342,23 +343,34 @@ static int find_command(const struct ps_config *cfg, const char *cmd, char *out,
 	return 0;
 }
 
-/* A program LD_PRELOAD cannot enter would read the lower tree's stale bytes and write it unseen: refuse it. */
-static void check_shimmable(const char *path, int allow)
+/* A program LD_PRELOAD cannot enter would read the lower tree's stale bytes and write it unseen: a static or Go
+ * program runs under a supervisor (1: start it through the shim, whose exec starts one), anything else is
+ * refused. 0: the shim enters it (or --allow-unshimmed). */
+static int check_shimmable(const char *path, int allow)
 {
 	struct ps_exec_info info;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC), supervised = 0;
 	const char *why;
+	char missing[256];
 
 	if (fd < 0)
-		return; /* execute-only: the exec will tell */
-	if (ps_exec_inspect(ps_exec_read_fd, &fd, &info) == 0 && (why = ps_exec_why_unshimmable(&info)) != NULL) {
-		if (!allow)
+		return 0; /* execute-only: the exec will tell */
+	if (ps_exec_inspect(ps_exec_read_fd, &fd, &info) == 0 && (why = ps_exec_why_unshimmable(&info)) != NULL &&
+	    !allow) {
+		if (info.format != PS_EXEC_STATIC && info.format != PS_EXEC_GO)
 			fail(EXIT_CANNOT_RUN,
 			     "%s %s: LD_PRELOAD cannot enter it, so it would read and write the read-only trees unseen "
 			     "(--allow-unshimmed runs it anyway, under the guard)",
 			     path, why);
+		if (ps_filter_probe(missing, sizeof(missing)) < 0)
+			fail(EXIT_CANNOT_RUN,
+			     "%s %s: it needs a supervisor, and this kernel lacks %s (--allow-unshimmed runs it anyway, "
+			     "under the guard)",
+			     path, why, missing);
+		supervised = 1;
 	}
 	close(fd);
+	return supervised;
 }
 
 /* Create the shadow (or check an existing one's format) and make sure the command will be able to write it.
@@ -727,8 +739,8 @@ int main(int argc, char **argv)
 	configure(&o, &cfg);
 	find_library(lib, sizeof(lib));
 	via_shell = find_command(&cfg, o.command[0], cmd, sizeof(cmd));
-	if (!via_shell)
-		check_shimmable(cmd, o.allow_unshimmed);
+	if (!via_shell && check_shimmable(cmd, o.allow_unshimmed))
+		via_shell = 1; /* the shim's exec starts its supervisor */
 	flags = open_shadow(&cfg);
 	if (o.log)
 		prepare_log(&cfg, o.log, log_abs, sizeof(log_abs));

@@ -1,0 +1,75 @@
+/* sv.h - the supervisor: a shimmed process that answers the file calls of a program the shim cannot enter.
+ *
+ * A static or Go program runs under a seccomp filter (common/filter.c) whose notifications a supervisor process
+ * receives. The supervisor is a fork of the shimmed process that execs the program, so it has the shim, its
+ * configuration and its guard: it answers each call by making the same call itself, through the shim, and moving
+ * the arguments and results between the two processes. See DESIGN.md "Programs the shim cannot enter".
+ */
+#ifndef PS_SV_H
+#define PS_SV_H
+
+#include <linux/seccomp.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- supervise.c: the exec side ---- */
+/* Before an exec of a program the shim cannot enter: start its supervisor and put this thread under the filter.
+ * 0, or -errno with the reason said (the exec must then fail: without a supervisor the program would read stale
+ * lower bytes). */
+int ps_sv_prepare_exec(const char *path);
+/* Is this process supervised (so its shim stands aside)? Asked once at start-up. */
+int ps_sv_supervised(void);
+/* init.c: this process is under the filter from now on; its shim stands aside. */
+void ps_sv_became_supervised(void);
+
+/* ---- sv_loop.c: the supervisor ---- */
+/* Serve listener until no process uses the filter; never returns. */
+void __attribute__((noreturn)) ps_sv_serve(int listener, unsigned threshold);
+
+/* One notification being answered. */
+struct sv_call {
+	const struct seccomp_notif *n;
+	int listener;
+	unsigned threshold;
+	pid_t pid;
+	uint64_t a[6];
+	char *buf;      /* this worker's transfer buffer */
+	size_t bufsz;
+};
+
+/* A handler's answer: a result (>= 0), -errno, or one of these. */
+#define SV_CONTINUE (-100000L) /* let the kernel run the call as the program made it */
+#define SV_ANSWERED (-100001L) /* answered already (an installed descriptor) */
+
+/* Is the notification still the program's (the pid not reused since)? */
+int sv_valid(const struct sv_call *c);
+
+/* ---- sv_mem.c: the program's memory ---- */
+/* Read a NUL-terminated path of at most PATH_MAX bytes. 0, -EFAULT, -ENAMETOOLONG. */
+int sv_read_string(const struct sv_call *c, uint64_t addr, char *out, size_t outsz);
+/* Copy n bytes from or to the program. 0 or -EFAULT (also for a partial copy). */
+int sv_peek(const struct sv_call *c, uint64_t addr, void *out, size_t n);
+int sv_poke(const struct sv_call *c, uint64_t addr, const void *in, size_t n);
+
+/* ---- sv_fd.c: the program's descriptors ---- */
+/* The supervisor's descriptor for the program's descriptor fd when fd needs the merge: a reference, given back
+ * with sv_fd_put; -1 when the kernel may run the call on fd as it is. */
+int sv_fd_get(const struct sv_call *c, int fd);
+void sv_fd_put(const struct sv_call *c, int fd, int s);
+#define SV_FD_TRANSIENT 0x40000000 /* or'ed into sv_fd_get's answer: a descriptor for this call alone */
+#define SV_FD(s) ((s) & ~SV_FD_TRANSIENT)
+/* The program is about to close fd. */
+void sv_fd_closed(const struct sv_call *c, int fd);
+/* Answer the call with the supervisor's descriptor s installed in the program: from the threshold up when it needs
+ * the merge, else at the lowest free number (and s closed: the program's copy is all it needs). s is consumed
+ * either way. SV_ANSWERED or -errno. */
+long sv_fd_install(const struct sv_call *c, int s, int cloexec);
+/* The same at the program's number (dup2 onto a number from the threshold up). */
+long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec);
+/* Does the kernel alone give the merged answers for s (the supervisor's descriptor from an open through the shim)? */
+int sv_fd_kernel_serves(int s);
+
+/* ---- sv_calls.c ---- */
+long sv_dispatch(struct sv_call *c);
+
+#endif

@@ -1,0 +1,932 @@
+/* sv_calls.c - the supervisor's answer to each call of supervised.def (sv.h).
+ *
+ * Each handler makes the program's call itself, through the shim's own wrappers, on the same file: a path under
+ * a prefix (or relative to a directory that is one of the shadow's) is resolved from the program's working
+ * directory or directory descriptor, opened here as an O_PATH descriptor of /proc/PID/cwd or /proc/PID/fd/N; a
+ * merged descriptor is the supervisor's own (sv_fd.c). Arguments and results move with process_vm_readv/writev.
+ * A path outside every prefix, and a descriptor that needs no merge, are left to the kernel (CONTINUE): the
+ * supervisor never opens or changes anything for the program there, so a path rewritten by another thread after
+ * it was read reaches the kernel as the program's own call would - under the guard.
+ */
+#include "sv.h"
+#include "shim.h"
+#include "log.h"
+#include "path.h"
+#include "snapshot.h"
+
+#include <errno.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+#include <utime.h>
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+#define ARG(c, i, type) ((type)(c)->a[i])
+#define INT(c, i) ((int)(c)->a[i])
+
+static long result(long rc)
+{
+	return rc < 0 ? -errno : rc;
+}
+
+/* ---- where a path leads ---- */
+
+struct sv_at {
+	int dirfd;    /* for the shim: AT_FDCWD (an absolute path), or a descriptor of the program's directory */
+	int own;      /* 1: dirfd is ours to close; 2: a merged descriptor to give back (fd) */
+	int fd;       /* the program's descriptor behind own == 2 */
+	char path[PATH_MAX];
+};
+
+#define AT_ANY 1   /* prepare dirfd even for a path outside the prefixes (the other name of a rename) */
+#define AT_EMPTY 2 /* an empty path names the descriptor itself (AT_EMPTY_PATH) */
+
+static void at_done(const struct sv_call *c, struct sv_at *at)
+{
+	if (at->own == 1)
+		close(at->dirfd);
+	else if (at->own == 2)
+		sv_fd_put(c, at->fd, at->dirfd);
+	at->own = 0;
+}
+
+/* The program's directory by its merged name: 0 and mapped (a directory of the shadow's data tree), or -1. */
+static int program_dir(const struct sv_call *c, int dirfd, char *out, size_t outsz, int *mapped)
+{
+	char link[64];
+	ssize_t n;
+
+	if (dirfd == AT_FDCWD)
+		snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->pid);
+	else
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->pid, dirfd);
+	n = readlink(link, out, outsz - 1);
+	if (n <= 0 || out[0] != '/')
+		return -1;
+	out[n] = '\0';
+	*mapped = ps_cfg.shadow[0] && ps_snapshot_tree_path(ps_cfg.shadow, out, outsz);
+	return 0;
+}
+
+static int open_program_dir(const struct sv_call *c, int dirfd)
+{
+	char link[64];
+
+	if (dirfd == AT_FDCWD)
+		snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->pid);
+	else
+		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->pid, dirfd);
+	return (int)syscall(SYS_openat, AT_FDCWD, link, O_PATH | O_CLOEXEC);
+}
+
+/* 1: the shim must answer (at filled); 0: the kernel may (CONTINUE); -errno. */
+static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, struct sv_at *at)
+{
+	char base[PATH_MAX], lexical[PATH_MAX];
+	const char *rel;
+	int rc, mapped = 0, inside;
+
+	at->own = 0;
+	at->dirfd = AT_FDCWD;
+	if ((rc = sv_read_string(c, addr, at->path, sizeof(at->path))) < 0)
+		return rc;
+	if (!at->path[0]) {
+		if (!(how & AT_EMPTY) || dirfd < 0 || (at->dirfd = sv_fd_get(c, dirfd)) < 0)
+			return 0;
+		at->own = 2;
+		at->fd = dirfd;
+		return 1;
+	}
+	if (at->path[0] == '/') {
+		inside = ps_path_normalize("/", at->path, lexical, sizeof(lexical)) >= 0 &&
+			 ps_config_match(&ps_cfg, lexical, &rel) >= 0;
+		return inside || (how & AT_ANY);
+	}
+	if (dirfd != AT_FDCWD && (at->dirfd = sv_fd_get(c, dirfd)) >= 0) { /* a merged directory */
+		at->own = 2;
+		at->fd = dirfd;
+		return 1;
+	}
+	at->dirfd = AT_FDCWD;
+	if (program_dir(c, dirfd, base, sizeof(base), &mapped) < 0)
+		return 0; /* a bad descriptor, an unreachable directory: the kernel says so */
+	inside = mapped || (ps_path_normalize(base, at->path, lexical, sizeof(lexical)) >= 0 &&
+			    ps_config_match(&ps_cfg, lexical, &rel) >= 0);
+	if (!inside && !(how & AT_ANY))
+		return 0;
+	if ((at->dirfd = open_program_dir(c, dirfd)) < 0)
+		return 0;
+	at->own = 1;
+	if (!sv_valid(c)) { /* the pid was reused: the directory is another process's */
+		at_done(c, at);
+		return -ESRCH;
+	}
+	return inside;
+}
+
+/* This worker's working directory at the program's, for the calls that take a path without a directory. */
+static int at_enter(const struct sv_at *at)
+{
+	if (at->dirfd == AT_FDCWD)
+		return 0;
+	return syscall(SYS_fchdir, at->dirfd) < 0 ? -errno : 0;
+}
+
+/* The program's umask, for calls that create: /proc/PID/status says it. */
+static void take_umask(const struct sv_call *c)
+{
+	char path[64], buf[4096], *u;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
+	if ((fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	if ((u = strstr(buf, "\nUmask:")) != NULL)
+		umask((mode_t)strtoul(u + 7, NULL, 8));
+}
+
+/* ---- opens ---- */
+
+static long do_open(struct sv_call *c, int dirfd, uint64_t path, int flags, mode_t mode)
+{
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, 0, &at), s;
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	if (flags & (O_CREAT | __O_TMPFILE))
+		take_umask(c);
+	s = openat(at.dirfd, at.path, flags | O_CLOEXEC, mode);
+	at_done(c, &at);
+	if (s < 0)
+		return -errno;
+	return sv_fd_install(c, s, flags & O_CLOEXEC);
+}
+
+#ifdef SYS_open
+static long sv_open(struct sv_call *c) { return do_open(c, AT_FDCWD, c->a[0], INT(c, 1), (mode_t)c->a[2]); }
+static long sv_creat(struct sv_call *c)
+{
+	return do_open(c, AT_FDCWD, c->a[0], O_CREAT | O_WRONLY | O_TRUNC, (mode_t)c->a[1]);
+}
+#endif
+static long sv_openat(struct sv_call *c) { return do_open(c, INT(c, 0), c->a[1], INT(c, 2), (mode_t)c->a[3]); }
+
+static long sv_openat2(struct sv_call *c)
+{
+	struct open_how how = { 0 };
+	size_t size = ARG(c, 3, size_t);
+	struct sv_at at;
+	int rc;
+
+	if (size < sizeof(how))
+		return SV_CONTINUE; /* the kernel says EINVAL */
+	if (sv_peek(c, c->a[2], &how, sizeof(how)) < 0)
+		return -EFAULT;
+	if (!how.resolve)
+		return do_open(c, INT(c, 0), c->a[1], (int)how.flags, (mode_t)how.mode);
+	if ((rc = at_get(c, INT(c, 0), c->a[1], 0, &at)) <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	at_done(c, &at);
+	ps_debug("supervisor: openat2 with RESOLVE_ flags under a prefix: ENOSYS (the program falls back to openat)");
+	return -ENOSYS;
+}
+
+/* ---- names ---- */
+
+static long do_stat(struct sv_call *c, int dirfd, uint64_t path, uint64_t buf, int flags)
+{
+	struct sv_at at;
+	struct stat st;
+	int rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	rc = fstatat(at.dirfd, at.path, &st, flags);
+	rc = rc < 0 ? -errno : 0;
+	at_done(c, &at);
+	return rc < 0 ? rc : sv_poke(c, buf, &st, sizeof(st));
+}
+
+#ifdef SYS_open
+static long sv_stat(struct sv_call *c) { return do_stat(c, AT_FDCWD, c->a[0], c->a[1], 0); }
+static long sv_lstat(struct sv_call *c) { return do_stat(c, AT_FDCWD, c->a[0], c->a[1], AT_SYMLINK_NOFOLLOW); }
+#endif
+static long sv_newfstatat(struct sv_call *c) { return do_stat(c, INT(c, 0), c->a[1], c->a[2], INT(c, 3)); }
+
+static long sv_statx(struct sv_call *c)
+{
+	struct sv_at at;
+	struct statx stx;
+	int flags = INT(c, 2);
+	int rc = at_get(c, INT(c, 0), c->a[1], (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	rc = statx(at.dirfd, at.path, flags, (unsigned)c->a[3], &stx);
+	rc = rc < 0 ? -errno : 0;
+	at_done(c, &at);
+	return rc < 0 ? rc : sv_poke(c, c->a[4], &stx, sizeof(stx));
+}
+
+static long do_access(struct sv_call *c, int dirfd, uint64_t path, int mode, int flags)
+{
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	rc = (int)result(faccessat(at.dirfd, at.path, mode, flags));
+	at_done(c, &at);
+	return rc;
+}
+
+#ifdef SYS_open
+static long sv_access(struct sv_call *c) { return do_access(c, AT_FDCWD, c->a[0], INT(c, 1), 0); }
+#endif
+static long sv_faccessat(struct sv_call *c) { return do_access(c, INT(c, 0), c->a[1], INT(c, 2), 0); }
+static long sv_faccessat2(struct sv_call *c) { return do_access(c, INT(c, 0), c->a[1], INT(c, 2), INT(c, 3)); }
+
+static long do_readlink(struct sv_call *c, int dirfd, uint64_t path, uint64_t buf, size_t size)
+{
+	char target[PATH_MAX];
+	struct sv_at at;
+	ssize_t n;
+	int rc = at_get(c, dirfd, path, AT_EMPTY, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	n = readlinkat(at.dirfd, at.path, target, size < sizeof(target) ? size : sizeof(target));
+	n = n < 0 ? -errno : n;
+	at_done(c, &at);
+	if (n <= 0)
+		return n;
+	return sv_poke(c, buf, target, (size_t)n) < 0 ? -EFAULT : n;
+}
+
+#ifdef SYS_open
+static long sv_readlink(struct sv_call *c) { return do_readlink(c, AT_FDCWD, c->a[0], c->a[1], ARG(c, 2, size_t)); }
+#endif
+static long sv_readlinkat(struct sv_call *c)
+{
+	return do_readlink(c, INT(c, 0), c->a[1], c->a[2], ARG(c, 3, size_t));
+}
+
+static long do_mkdir(struct sv_call *c, int dirfd, uint64_t path, mode_t mode)
+{
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	take_umask(c);
+	rc = (int)result(mkdirat(at.dirfd, at.path, mode));
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_mkdirat(struct sv_call *c) { return do_mkdir(c, INT(c, 0), c->a[1], (mode_t)c->a[2]); }
+
+static long do_mknod(struct sv_call *c, int dirfd, uint64_t path, mode_t mode, dev_t dev)
+{
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	take_umask(c);
+	rc = (int)result(mknodat(at.dirfd, at.path, mode, dev));
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_mknodat(struct sv_call *c)
+{
+	return do_mknod(c, INT(c, 0), c->a[1], (mode_t)c->a[2], (dev_t)c->a[3]);
+}
+
+static long do_unlink(struct sv_call *c, int dirfd, uint64_t path, int flags)
+{
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	rc = (int)result(unlinkat(at.dirfd, at.path, flags));
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_unlinkat(struct sv_call *c) { return do_unlink(c, INT(c, 0), c->a[1], INT(c, 2)); }
+
+/* rename and link: both names are the shim's when either lies under a prefix (it says EXDEV across). */
+static long do_two(struct sv_call *c, int olddir, uint64_t oldpath, int newdir, uint64_t newpath, int flags,
+		   int is_link)
+{
+	struct sv_at from, to;
+	int rc1 = at_get(c, olddir, oldpath, AT_ANY | (is_link && (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0), &from);
+	int rc2, rc;
+
+	if (rc1 < 0)
+		return rc1;
+	if ((rc2 = at_get(c, newdir, newpath, AT_ANY, &to)) < 0) {
+		at_done(c, &from);
+		return rc2;
+	}
+	if (rc1 == 0 && rc2 == 0)
+		rc = SV_CONTINUE;
+	else if (is_link)
+		rc = (int)result(linkat(from.dirfd, from.path, to.dirfd, to.path, flags));
+	else
+		rc = (int)result(renameat2(from.dirfd, from.path, to.dirfd, to.path, (unsigned)flags));
+	at_done(c, &from);
+	at_done(c, &to);
+	return rc;
+}
+
+static long sv_renameat(struct sv_call *c) { return do_two(c, INT(c, 0), c->a[1], INT(c, 2), c->a[3], 0, 0); }
+static long sv_renameat2(struct sv_call *c)
+{
+	return do_two(c, INT(c, 0), c->a[1], INT(c, 2), c->a[3], INT(c, 4), 0);
+}
+static long sv_linkat(struct sv_call *c) { return do_two(c, INT(c, 0), c->a[1], INT(c, 2), c->a[3], INT(c, 4), 1); }
+
+static long do_symlink(struct sv_call *c, uint64_t target, int dirfd, uint64_t path)
+{
+	char to[PATH_MAX];
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	if ((rc = sv_read_string(c, target, to, sizeof(to))) == 0)
+		rc = (int)result(symlinkat(to, at.dirfd, at.path));
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_symlinkat(struct sv_call *c) { return do_symlink(c, c->a[0], INT(c, 1), c->a[2]); }
+
+static long do_chmod(struct sv_call *c, int dirfd, uint64_t path, mode_t mode, int flags)
+{
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	rc = (int)result(fchmodat(at.dirfd, at.path, mode, flags));
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_fchmodat(struct sv_call *c) { return do_chmod(c, INT(c, 0), c->a[1], (mode_t)c->a[2], 0); }
+static long sv_fchmodat2(struct sv_call *c) { return do_chmod(c, INT(c, 0), c->a[1], (mode_t)c->a[2], INT(c, 3)); }
+
+static long do_chown(struct sv_call *c, int dirfd, uint64_t path, uid_t uid, gid_t gid, int flags)
+{
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	rc = (int)result(fchownat(at.dirfd, at.path, uid, gid, flags));
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_fchownat(struct sv_call *c)
+{
+	return do_chown(c, INT(c, 0), c->a[1], (uid_t)c->a[2], (gid_t)c->a[3], INT(c, 4));
+}
+
+/* utimensat(dirfd, NULL, ...) is futimens(dirfd). times NULL: now. */
+static long do_utimens(struct sv_call *c, int dirfd, uint64_t path, const struct timespec *ts, int flags)
+{
+	struct sv_at at;
+	int rc, s;
+
+	if (!path) {
+		if ((s = sv_fd_get(c, dirfd)) < 0)
+			return SV_CONTINUE;
+		rc = (int)result(futimens(SV_FD(s), ts));
+		sv_fd_put(c, dirfd, s);
+		return rc;
+	}
+	if ((rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at)) <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	rc = (int)result(utimensat(at.dirfd, at.path, ts, flags));
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_utimensat(struct sv_call *c)
+{
+	struct timespec ts[2];
+
+	if (c->a[2] && sv_peek(c, c->a[2], ts, sizeof(ts)) < 0)
+		return -EFAULT;
+	return do_utimens(c, INT(c, 0), c->a[1], c->a[2] ? ts : NULL, INT(c, 3));
+}
+
+/* utimes and futimesat: microseconds. */
+static long do_utimes(struct sv_call *c, int dirfd, uint64_t path, uint64_t tv)
+{
+	struct timeval t[2];
+	struct timespec ts[2];
+
+	if (!tv)
+		return do_utimens(c, dirfd, path, NULL, 0);
+	if (sv_peek(c, tv, t, sizeof(t)) < 0)
+		return -EFAULT;
+	for (int i = 0; i < 2; i++) {
+		if (t[i].tv_usec < 0 || t[i].tv_usec >= 1000000)
+			return -EINVAL;
+		ts[i].tv_sec = t[i].tv_sec;
+		ts[i].tv_nsec = t[i].tv_usec * 1000;
+	}
+	return do_utimens(c, dirfd, path, ts, 0);
+}
+
+#ifdef SYS_open
+static long sv_mkdir(struct sv_call *c) { return do_mkdir(c, AT_FDCWD, c->a[0], (mode_t)c->a[1]); }
+static long sv_mknod(struct sv_call *c) { return do_mknod(c, AT_FDCWD, c->a[0], (mode_t)c->a[1], (dev_t)c->a[2]); }
+static long sv_rmdir(struct sv_call *c) { return do_unlink(c, AT_FDCWD, c->a[0], AT_REMOVEDIR); }
+static long sv_unlink(struct sv_call *c) { return do_unlink(c, AT_FDCWD, c->a[0], 0); }
+static long sv_rename(struct sv_call *c) { return do_two(c, AT_FDCWD, c->a[0], AT_FDCWD, c->a[1], 0, 0); }
+static long sv_link(struct sv_call *c) { return do_two(c, AT_FDCWD, c->a[0], AT_FDCWD, c->a[1], 0, 1); }
+static long sv_symlink(struct sv_call *c) { return do_symlink(c, c->a[0], AT_FDCWD, c->a[1]); }
+static long sv_chmod(struct sv_call *c) { return do_chmod(c, AT_FDCWD, c->a[0], (mode_t)c->a[1], 0); }
+static long sv_chown(struct sv_call *c) { return do_chown(c, AT_FDCWD, c->a[0], (uid_t)c->a[1], (gid_t)c->a[2], 0); }
+static long sv_lchown(struct sv_call *c)
+{
+	return do_chown(c, AT_FDCWD, c->a[0], (uid_t)c->a[1], (gid_t)c->a[2], AT_SYMLINK_NOFOLLOW);
+}
+static long sv_utimes(struct sv_call *c) { return do_utimes(c, AT_FDCWD, c->a[0], c->a[1]); }
+static long sv_futimesat(struct sv_call *c) { return do_utimes(c, INT(c, 0), c->a[1], c->a[2]); }
+static long sv_utime(struct sv_call *c)
+{
+	struct utimbuf u;
+	struct timespec ts[2];
+
+	if (!c->a[1])
+		return do_utimens(c, AT_FDCWD, c->a[0], NULL, 0);
+	if (sv_peek(c, c->a[1], &u, sizeof(u)) < 0)
+		return -EFAULT;
+	ts[0] = (struct timespec){ .tv_sec = u.actime };
+	ts[1] = (struct timespec){ .tv_sec = u.modtime };
+	return do_utimens(c, AT_FDCWD, c->a[0], ts, 0);
+}
+#endif
+
+static long sv_truncate(struct sv_call *c)
+{
+	struct sv_at at;
+	int rc = at_get(c, AT_FDCWD, c->a[0], 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	if ((rc = at_enter(&at)) == 0)
+		rc = (int)result(truncate(at.path, (off_t)c->a[1]));
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_statfs(struct sv_call *c)
+{
+	struct sv_at at;
+	struct statfs st;
+	int rc = at_get(c, AT_FDCWD, c->a[0], 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	if ((rc = at_enter(&at)) == 0)
+		rc = (int)result(statfs(at.path, &st));
+	at_done(c, &at);
+	return rc < 0 ? rc : sv_poke(c, c->a[1], &st, sizeof(st));
+}
+
+/* ---- the working directory ---- */
+
+/* The kernel can change into a directory the program names only where the name leads there in the kernel's
+ * tree too: a lower directory. One made in the shadow is a directory of the data tree, which the program's own
+ * call cannot name (and the supervisor cannot make it change directory): ENOTSUP, said once per call. */
+static long sv_chdir(struct sv_call *c)
+{
+	struct sv_at at;
+	int rc = at_get(c, AT_FDCWD, c->a[0], 0, &at), s, k;
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	s = openat(at.dirfd, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s < 0) {
+		rc = -errno;
+		at_done(c, &at);
+		return rc;
+	}
+	close(s);
+	k = (int)syscall(SYS_openat, at.dirfd, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	at_done(c, &at);
+	if (k >= 0) {
+		close(k);
+		return SV_CONTINUE;
+	}
+	ps_refusal("supervisor: cannot change the working directory of process %d into %s: the directory exists "
+		   "only in the shadow", (int)c->pid, at.path);
+	return -ENOTSUP;
+}
+
+static long sv_getcwd(struct sv_call *c)
+{
+	char dir[PATH_MAX];
+	size_t size = ARG(c, 1, size_t), n;
+	int mapped = 0;
+
+	if (program_dir(c, AT_FDCWD, dir, sizeof(dir), &mapped) < 0 || !mapped)
+		return SV_CONTINUE;
+	n = strlen(dir) + 1;
+	if (n > size)
+		return -ERANGE;
+	return sv_poke(c, c->a[0], dir, n) < 0 ? -EFAULT : (long)n;
+}
+
+/* ---- extended attributes ---- */
+
+#define XATTR_BUF 65536
+
+static long do_xattr(struct sv_call *c, int op, int nofollow)
+{
+	char name[256], *value = c->buf;
+	size_t size = ARG(c, 3, size_t);
+	struct sv_at at;
+	long rc = at_get(c, AT_FDCWD, c->a[0], 0, &at);
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	if (size > XATTR_BUF)
+		size = XATTR_BUF;
+	if (op != 'l' && sv_read_string(c, c->a[1], name, sizeof(name)) < 0)
+		rc = -ERANGE;
+	else if ((rc = at_enter(&at)) == 0) {
+		switch (op) {
+		case 's':
+			rc = sv_peek(c, c->a[2], value, size);
+			if (rc == 0)
+				rc = result(nofollow ? lsetxattr(at.path, name, value, size, INT(c, 4))
+						     : setxattr(at.path, name, value, size, INT(c, 4)));
+			break;
+		case 'g':
+			rc = result(nofollow ? lgetxattr(at.path, name, value, size) : getxattr(at.path, name, value, size));
+			if (rc > 0 && ARG(c, 3, size_t) && sv_poke(c, c->a[2], value, (size_t)rc) < 0)
+				rc = -EFAULT;
+			break;
+		case 'l':
+			size = ARG(c, 2, size_t) > XATTR_BUF ? XATTR_BUF : ARG(c, 2, size_t);
+			rc = result(nofollow ? llistxattr(at.path, value, size) : listxattr(at.path, value, size));
+			if (rc > 0 && size && sv_poke(c, c->a[1], value, (size_t)rc) < 0)
+				rc = -EFAULT;
+			break;
+		default:
+			rc = result(nofollow ? lremovexattr(at.path, name) : removexattr(at.path, name));
+		}
+	}
+	at_done(c, &at);
+	return rc;
+}
+
+static long sv_setxattr(struct sv_call *c) { return do_xattr(c, 's', 0); }
+static long sv_lsetxattr(struct sv_call *c) { return do_xattr(c, 's', 1); }
+static long sv_getxattr(struct sv_call *c) { return do_xattr(c, 'g', 0); }
+static long sv_lgetxattr(struct sv_call *c) { return do_xattr(c, 'g', 1); }
+static long sv_listxattr(struct sv_call *c) { return do_xattr(c, 'l', 0); }
+static long sv_llistxattr(struct sv_call *c) { return do_xattr(c, 'l', 1); }
+static long sv_removexattr(struct sv_call *c) { return do_xattr(c, 'r', 0); }
+static long sv_lremovexattr(struct sv_call *c) { return do_xattr(c, 'r', 1); }
+
+/* ---- descriptor calls: the merged descriptor's own in the supervisor ---- */
+
+/* s: the supervisor's descriptor for argument 0 (a merged one), or CONTINUE. */
+#define FD_OR_CONTINUE(c, s)                                                                                       \
+	int s = sv_fd_get(c, INT(c, 0));                                                                           \
+	if (s < 0)                                                                                                 \
+		return SV_CONTINUE;
+
+/* Bytes between the program's buffer and the file, through the worker's buffer. off < 0: the position. */
+static long transfer(struct sv_call *c, int s, uint64_t addr, size_t count, off_t off, int writing)
+{
+	size_t done = 0;
+
+	while (done < count) {
+		size_t n = count - done < c->bufsz ? count - done : c->bufsz;
+		ssize_t r;
+
+		if (writing && sv_peek(c, addr + done, c->buf, n) < 0)
+			return done ? (long)done : -EFAULT;
+		if (writing)
+			r = off < 0 ? write(s, c->buf, n) : pwrite(s, c->buf, n, off + (off_t)done);
+		else
+			r = off < 0 ? read(s, c->buf, n) : pread(s, c->buf, n, off + (off_t)done);
+		if (r < 0)
+			return done ? (long)done : -errno;
+		if (!writing && r > 0 && sv_poke(c, addr + done, c->buf, (size_t)r) < 0)
+			return done ? (long)done : -EFAULT;
+		done += (size_t)r;
+		if ((size_t)r < n)
+			break;
+	}
+	return (long)done;
+}
+
+static long do_rw(struct sv_call *c, off_t off, int writing)
+{
+	FD_OR_CONTINUE(c, s);
+	long rc = transfer(c, SV_FD(s), c->a[1], ARG(c, 2, size_t), off, writing);
+
+	sv_fd_put(c, INT(c, 0), s);
+	return rc;
+}
+
+static long sv_read(struct sv_call *c) { return do_rw(c, -1, 0); }
+static long sv_write(struct sv_call *c) { return do_rw(c, -1, 1); }
+static long sv_pread64(struct sv_call *c)
+{
+	return (off_t)c->a[3] < 0 ? -EINVAL : do_rw(c, (off_t)c->a[3], 0);
+}
+static long sv_pwrite64(struct sv_call *c)
+{
+	return (off_t)c->a[3] < 0 ? -EINVAL : do_rw(c, (off_t)c->a[3], 1);
+}
+
+static long do_rwv(struct sv_call *c, off_t off, int writing)
+{
+	int cnt = INT(c, 2);
+	struct iovec *iov;
+	long total = 0, rc = 0;
+
+	if (cnt < 0 || cnt > 1024)
+		return -EINVAL;
+	FD_OR_CONTINUE(c, s);
+	if (!(iov = malloc(sizeof(*iov) * (size_t)(cnt ? cnt : 1)))) {
+		sv_fd_put(c, INT(c, 0), s);
+		return -ENOMEM;
+	}
+	if (sv_peek(c, c->a[1], iov, sizeof(*iov) * (size_t)cnt) < 0)
+		rc = -EFAULT;
+	for (int i = 0; rc == 0 && i < cnt; i++) {
+		long r = transfer(c, SV_FD(s), (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len,
+				  off < 0 ? -1 : off + total, writing);
+
+		if (r < 0) {
+			if (total == 0)
+				rc = r;
+			break;
+		}
+		total += r;
+		if ((size_t)r < iov[i].iov_len)
+			break;
+	}
+	free(iov);
+	sv_fd_put(c, INT(c, 0), s);
+	return rc < 0 ? rc : total;
+}
+
+static long sv_readv(struct sv_call *c) { return do_rwv(c, -1, 0); }
+static long sv_writev(struct sv_call *c) { return do_rwv(c, -1, 1); }
+static long sv_preadv(struct sv_call *c) { return (off_t)c->a[3] < 0 ? -EINVAL : do_rwv(c, (off_t)c->a[3], 0); }
+static long sv_pwritev(struct sv_call *c) { return (off_t)c->a[3] < 0 ? -EINVAL : do_rwv(c, (off_t)c->a[3], 1); }
+/* offset -1: the position; flags (RWF_*) are hints or appends the data descriptor's O_APPEND already gives */
+static long sv_preadv2(struct sv_call *c) { return do_rwv(c, (off_t)c->a[3] == -1 ? -1 : (off_t)c->a[3], 0); }
+static long sv_pwritev2(struct sv_call *c) { return do_rwv(c, (off_t)c->a[3] == -1 ? -1 : (off_t)c->a[3], 1); }
+
+static long sv_lseek(struct sv_call *c)
+{
+	FD_OR_CONTINUE(c, s);
+	long rc = result(lseek(SV_FD(s), (off_t)c->a[1], INT(c, 2)));
+
+	sv_fd_put(c, INT(c, 0), s);
+	return rc;
+}
+
+static long sv_fstat(struct sv_call *c)
+{
+	struct stat st;
+	FD_OR_CONTINUE(c, s);
+	long rc = result(fstat(SV_FD(s), &st));
+
+	sv_fd_put(c, INT(c, 0), s);
+	return rc < 0 ? rc : sv_poke(c, c->a[1], &st, sizeof(st));
+}
+
+static long sv_fstatfs(struct sv_call *c)
+{
+	struct statfs st;
+	FD_OR_CONTINUE(c, s);
+	long rc = result(fstatfs(SV_FD(s), &st));
+
+	sv_fd_put(c, INT(c, 0), s);
+	return rc < 0 ? rc : sv_poke(c, c->a[1], &st, sizeof(st));
+}
+
+/* A call on the merged descriptor with plain arguments. */
+#define FD_CALL(name, expr)                                                                                        \
+	static long sv_##name(struct sv_call *c)                                                                   \
+	{                                                                                                          \
+		FD_OR_CONTINUE(c, s);                                                                              \
+		int fd = SV_FD(s);                                                                                 \
+		long rc = result(expr);                                                                            \
+		sv_fd_put(c, INT(c, 0), s);                                                                        \
+		return rc;                                                                                         \
+	}
+
+FD_CALL(fsync, fsync(fd))
+FD_CALL(fdatasync, fdatasync(fd))
+FD_CALL(ftruncate, ftruncate(fd, (off_t)c->a[1]))
+FD_CALL(fallocate, fallocate(fd, INT(c, 1), (off_t)c->a[2], (off_t)c->a[3]))
+FD_CALL(fchmod, fchmod(fd, (mode_t)c->a[1]))
+FD_CALL(fchown, fchown(fd, (uid_t)c->a[1], (gid_t)c->a[2]))
+FD_CALL(fadvise64, ((void)fd, 0))
+FD_CALL(readahead, ((void)fd, 0))
+FD_CALL(sync_file_range, fdatasync(fd))
+
+static long sv_getdents64(struct sv_call *c)
+{
+	size_t count = ARG(c, 2, size_t) < c->bufsz ? ARG(c, 2, size_t) : c->bufsz;
+	FD_OR_CONTINUE(c, s);
+	long rc = result(getdents64(SV_FD(s), c->buf, count));
+
+	sv_fd_put(c, INT(c, 0), s);
+	if (rc > 0 && sv_poke(c, c->a[1], c->buf, (size_t)rc) < 0)
+		return -EFAULT;
+	return rc;
+}
+
+#ifdef SYS_open
+/* The old getdents: no program of this century uses it on a merged directory. */
+static long sv_getdents(struct sv_call *c)
+{
+	FD_OR_CONTINUE(c, s);
+	sv_fd_put(c, INT(c, 0), s);
+	return -ENOSYS;
+}
+#endif
+
+static long sv_close(struct sv_call *c)
+{
+	sv_fd_closed(c, INT(c, 0));
+	return SV_CONTINUE;
+}
+
+/* A copy of a merged descriptor stays merged: from the threshold up, or at the number asked there. Below it the
+ * kernel would serve it alone, which is right only where sv_fd_kernel_serves says so. */
+static long do_dup(struct sv_call *c, int newfd, int cloexec)
+{
+	int s = sv_fd_get(c, INT(c, 0)), d;
+	long rc;
+
+	if (s < 0) {
+		sv_fd_closed(c, newfd); /* dup2 of a plain descriptor onto a merged one */
+		return SV_CONTINUE;
+	}
+	if (newfd == INT(c, 0)) {
+		sv_fd_put(c, INT(c, 0), s);
+		return c->n->data.nr == SYS_dup3 ? -EINVAL : newfd;
+	}
+	d = dup(SV_FD(s));
+	rc = d < 0 ? -errno : 0;
+	sv_fd_put(c, INT(c, 0), s);
+	if (rc < 0)
+		return rc;
+	if (newfd < 0)
+		return sv_fd_install(c, d, cloexec);
+	if (newfd >= (int)c->threshold)
+		return sv_fd_install_at(c, d, newfd, cloexec);
+	close(d);
+	ps_refusal("supervisor: process %d copies a descriptor of a partly shadowed file to %d, where its reads and "
+		   "writes would not be merged: EOPNOTSUPP", (int)c->pid, newfd);
+	return -EOPNOTSUPP;
+}
+
+static long sv_dup(struct sv_call *c) { return do_dup(c, -1, 0); }
+#ifdef SYS_open
+static long sv_dup2(struct sv_call *c) { return do_dup(c, INT(c, 1), 0); }
+#endif
+static long sv_dup3(struct sv_call *c) { return do_dup(c, INT(c, 1), (INT(c, 2) & O_CLOEXEC) != 0); }
+
+static long sv_fcntl(struct sv_call *c)
+{
+	int cmd = INT(c, 1);
+
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+		return do_dup(c, -1, cmd == F_DUPFD_CLOEXEC);
+	return SV_CONTINUE; /* flags, locks (on the descriptor the program holds: the data or the lower file) */
+}
+
+/* The kernel changes into the directory the descriptor is: the lower one, or the shadow's, whose merged name
+ * the supervisor finds again for every relative path (program_dir). */
+static long sv_fchdir(struct sv_call *c)
+{
+	(void)c;
+	return SV_CONTINUE;
+}
+
+/* A map of the descriptor itself is right where the data file is the whole file. */
+static long sv_mmap(struct sv_call *c)
+{
+	int fd = INT(c, 4), s = sv_fd_get(c, fd);
+
+	if (s < 0)
+		return SV_CONTINUE;
+	sv_fd_put(c, fd, s);
+	ps_refusal("supervisor: process %d maps a partly shadowed file: ENODEV (its pages would not be merged)",
+		   (int)c->pid);
+	return -ENODEV;
+}
+
+/* Zero-copy between descriptors: the program falls back to read and write. */
+static long zero_copy(struct sv_call *c, int in, int out, long refusal)
+{
+	int si = sv_fd_get(c, in), so;
+
+	if (si >= 0) {
+		sv_fd_put(c, in, si);
+		return refusal;
+	}
+	if ((so = sv_fd_get(c, out)) >= 0) {
+		sv_fd_put(c, out, so);
+		return refusal;
+	}
+	return SV_CONTINUE;
+}
+
+static long sv_sendfile(struct sv_call *c) { return zero_copy(c, INT(c, 1), INT(c, 0), -EINVAL); }
+static long sv_copy_file_range(struct sv_call *c) { return zero_copy(c, INT(c, 0), INT(c, 2), -EXDEV); }
+static long sv_splice(struct sv_call *c) { return zero_copy(c, INT(c, 0), INT(c, 2), -EINVAL); }
+
+static long sv_ioctl(struct sv_call *c)
+{
+	unsigned long req = (unsigned long)c->a[1];
+
+	if (req == FIOCLEX || req == FIONCLEX)
+		return SV_CONTINUE;
+	FD_OR_CONTINUE(c, s);
+	sv_fd_put(c, INT(c, 0), s);
+	return -ENOTTY;
+}
+
+static long fd_xattr(struct sv_call *c, int op)
+{
+	char name[256], *value = c->buf;
+	size_t size = (op == 'l' ? ARG(c, 2, size_t) : ARG(c, 3, size_t));
+	long rc = 0;
+	FD_OR_CONTINUE(c, s);
+
+	if (size > XATTR_BUF)
+		size = XATTR_BUF;
+	if (op != 'l' && sv_read_string(c, c->a[1], name, sizeof(name)) < 0)
+		rc = -ERANGE;
+	else if (op == 's')
+		rc = sv_peek(c, c->a[2], value, size) < 0 ? -EFAULT
+							  : result(fsetxattr(SV_FD(s), name, value, size, INT(c, 4)));
+	else if (op == 'g' && (rc = result(fgetxattr(SV_FD(s), name, value, size))) > 0 && size &&
+		 sv_poke(c, c->a[2], value, (size_t)rc) < 0)
+		rc = -EFAULT;
+	else if (op == 'l' && (rc = result(flistxattr(SV_FD(s), value, size))) > 0 && size &&
+		 sv_poke(c, c->a[1], value, (size_t)rc) < 0)
+		rc = -EFAULT;
+	else if (op == 'r')
+		rc = result(fremovexattr(SV_FD(s), name));
+	sv_fd_put(c, INT(c, 0), s);
+	return rc;
+}
+
+static long sv_fsetxattr(struct sv_call *c) { return fd_xattr(c, 's'); }
+static long sv_fgetxattr(struct sv_call *c) { return fd_xattr(c, 'g'); }
+static long sv_flistxattr(struct sv_call *c) { return fd_xattr(c, 'l'); }
+static long sv_fremovexattr(struct sv_call *c) { return fd_xattr(c, 'r'); }
+
+long sv_dispatch(struct sv_call *c)
+{
+	switch (c->n->data.nr) {
+#define PS_SV_PATH(name) case SYS_##name: return sv_##name(c);
+#define PS_SV_FD(name, mask) case SYS_##name: return sv_##name(c);
+#include "supervised.def"
+#undef PS_SV_PATH
+#undef PS_SV_FD
+	}
+	return SV_CONTINUE;
+}

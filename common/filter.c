@@ -202,8 +202,8 @@ int ps_filter_probe(char *why, size_t whysz)
 		snprintf(why, whysz, "seccomp user notification (Linux 5.0): %s", strerror(errno));
 		return -1;
 	}
-	if (!kernel_at_least(5, 14)) {
-		snprintf(why, whysz, "SECCOMP_ADDFD_FLAG_SEND (Linux 5.14)");
+	if (!kernel_at_least(5, 19)) { /* ADDFD_FLAG_SEND (5.14), FILTER_FLAG_WAIT_KILLABLE_RECV (5.19) */
+		snprintf(why, whysz, "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (Linux 5.19)");
 		return -1;
 	}
 	if (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS) {

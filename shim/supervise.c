@@ -141,6 +141,12 @@ static unsigned raise_fd_limit(void)
 	return thr;
 }
 
+/* WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has taken a call, a signal no longer interrupts the
+ * program's wait for the answer. Without it a signal handler (Go preempts its threads with SIGURG all the time)
+ * makes the kernel restart the call while the supervisor is still carrying it out: a read would be done twice
+ * and the program would lose the bytes of the first. */
+#define FILTER_FLAGS (SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
+
 static int install_filter(unsigned thr)
 {
 	struct sock_filter insns[PS_FILTER_MAX];
@@ -151,11 +157,11 @@ static int install_filter(unsigned thr)
 		return n;
 	prog.len = (unsigned short)n;
 	prog.filter = insns;
-	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, FILTER_FLAGS, &prog);
 	if (fd < 0 && errno == EACCES) { /* without CAP_SYS_ADMIN a filter needs no_new_privs */
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 			return -errno;
-		fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+		fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, FILTER_FLAGS, &prog);
 	}
 	return fd < 0 ? -errno : fd;
 }

@@ -106,7 +106,9 @@ int sv_fd_get(const struct sv_call *c, int fd)
 		s = sl->s;
 	}
 	pthread_mutex_unlock(&slots_mutex);
-	if (s >= 0 || (s = fetch(c, fd)) < 0)
+	if (s >= 0)
+		return s;
+	if ((s = fetch(c, fd)) < 0)
 		return s;
 	pthread_mutex_lock(&slots_mutex);
 	if (sl->refs == 0 && sl->s != RESERVED) { /* take the slot over: its descriptor, if any, is another process's or stale */
@@ -248,6 +250,7 @@ long sv_fd_install(const struct sv_call *c, int s, int cloexec)
 
 	if (sv_fd_kernel_serves(s)) {
 		rc = add_fd(c, s, -1, cloexec);
+		ps_debug("supervisor: process %d: %s installed as it is: %ld", (int)c->pid, "descriptor", rc);
 		close_own(s);
 		return rc;
 	}
@@ -259,11 +262,21 @@ long sv_fd_install(const struct sv_call *c, int s, int cloexec)
 		ps_error("supervisor: no free descriptor number from %u up in process %d", c->threshold, (int)c->pid);
 		return -EMFILE;
 	}
-	rc = add_fd(c, s, number, cloexec);
+	/* in the slot before the answer: the program's next call on the number may reach another worker first */
 	pthread_mutex_lock(&slots_mutex);
-	slots[number - (int)c->threshold].s = rc == SV_ANSWERED ? s : -1;
+	slots[number - (int)c->threshold].s = s;
 	pthread_mutex_unlock(&slots_mutex);
-	if (rc != SV_ANSWERED)
-		close_own(s);
+	rc = add_fd(c, s, number, cloexec);
+	ps_debug("supervisor: process %d: merged descriptor %d: %ld", (int)c->pid, number, rc);
+	if (rc != SV_ANSWERED) {
+		pthread_mutex_lock(&slots_mutex);
+		if (slots[number - (int)c->threshold].refs == 0) {
+			slots[number - (int)c->threshold].s = -1;
+			close_own(s);
+		} else {
+			slots[number - (int)c->threshold].dropped = 1;
+		}
+		pthread_mutex_unlock(&slots_mutex);
+	}
 	return rc;
 }

@@ -33,7 +33,8 @@ endif
 
 .PHONY: bench-seccomp FORCE all check fuzz check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
-all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass $(BUILD)/ps-maps $(BUILD)/ps-torture
+all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass $(BUILD)/ps-maps $(BUILD)/ps-torture \
+	$(BUILD)/ps-static $(BUILD)/ps-gowork
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h shim/*.h shim/*.def)
 	@mkdir -p $(dir $@)
@@ -84,6 +85,18 @@ $(BUILD)/ps-bypass: tests/helpers/ps-bypass.c tests/helpers/errname.h
 $(BUILD)/ps-torture: tests/helpers/ps-torture.c
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< -lpthread
+
+# The supervisor's test programs: one linked statically, one in Go (built where Debian's golang-go is installed;
+# the tests that need it say "skipped" otherwise).
+$(BUILD)/ps-static: tests/helpers/ps-static.c
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -static -pthread -o $@ $<
+
+$(BUILD)/ps-gowork: tests/helpers/ps-gowork.go
+	@$(if $(Q),echo "  GO      $@")
+	$(Q)if command -v go >/dev/null; then \
+		CGO_ENABLED=0 GOCACHE=$(abspath $(BUILD))/gocache GOPATH=$(abspath $(BUILD))/gopath go build -o $@ $<; \
+	fi
 
 $(BUILD)/ps-maps: tests/helpers/ps-maps.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")

@@ -1,7 +1,7 @@
 /* filter.c - the seccomp filter of a supervised program (filter.h).
  *
  * The filter runs on every system call of the program, so it is a binary search on the call number, not a
- * chain of comparisons: about seven comparisons for any call, then, for a descriptor call, one or two for its
+ * chain of comparisons: about seven comparisons for any call, then, for a descriptor call, two or three for its
  * descriptor. Calls from another architecture (int 0x80 in an x86-64 program) and x32 numbers could name files
  * by numbers the table does not know: they fail with ENOSYS.
  */
@@ -81,7 +81,7 @@ static size_t block_len(const struct entry *e)
 	switch (e->kind) {
 	case ENTRY_PATH: return 1;
 	case ENTRY_PROBE: return 4;
-	case ENTRY_FD: return 4 * (size_t)__builtin_popcount(e->argmask) + 1;
+	case ENTRY_FD: return 5 * (size_t)__builtin_popcount(e->argmask) + 1;
 	}
 	return 0;
 }
@@ -103,9 +103,11 @@ static int emit_block(struct out *o, const struct entry *e)
 		for (unsigned i = 0; i < 6; i++) {
 			if (!(e->argmask & (1U << i)))
 				continue;
-			/* an int argument: its low word, from the threshold up to INT_MAX (AT_FDCWD is negative) */
+			/* an int argument, its low word: 0-2, or from the threshold up to INT_MAX (AT_FDCWD and -1
+			 * are negative) */
 			EMIT(o, BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(i)));
-			EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, o->threshold, 0, 2));
+			EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, o->threshold, 1, 0));
+			EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, PS_FILTER_STDIO, 2, 1));
 			EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x80000000U, 1, 0));
 			EMIT(o, BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
 		}

@@ -16,6 +16,10 @@
 #define PS_FILTER_PROBE_OPTION 0x50536876UL
 #define PS_FILTER_PROBE_ERRNO 3917
 
+/* Descriptor calls are sent for the standard descriptors too (below this number): a program moves a file onto
+ * them (a shell's redirection, busybox dd's output) where the supervisor cannot make another number trap. */
+#define PS_FILTER_STDIO 3U
+
 /* How many merged descriptors a program can hold at once: the numbers from the threshold up. */
 #define PS_FILTER_ROOM 4096U
 

@@ -30,35 +30,68 @@ int ps_sv_supervised(void)
 	return prctl(PS_FILTER_PROBE_OPTION, 0, 0, 0, 0) < 0 && errno == PS_FILTER_PROBE_ERRNO;
 }
 
-static int send_fd(int sock, int fd, unsigned thr)
+/* What the program hands its supervisor: the threshold, and which standard descriptors are merged files (a
+ * shell's `prog >/ro/f` or `prog </ro/f`), sent after the listener. */
+struct handover {
+	unsigned threshold;
+	unsigned std_mask;
+};
+
+#define HANDOVER_FDS (1 + PS_FILTER_STDIO)
+
+static int send_handover(int sock, const struct handover *h, const int *fds, int nfds)
 {
-	char control[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov = { &thr, sizeof(thr) };
+	char control[CMSG_SPACE(sizeof(int) * HANDOVER_FDS)] = { 0 };
+	struct iovec iov = { (void *)h, sizeof(*h) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			      .msg_controllen = sizeof(control) };
+			      .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 
 	cm->cmsg_level = SOL_SOCKET;
 	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-static int receive_fd(int sock, unsigned *thr)
+/* The listener, or -1; the standard descriptors into std (-1 where not merged). */
+static int receive_handover(int sock, struct handover *h, int std[PS_FILTER_STDIO])
 {
-	char control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { thr, sizeof(*thr) };
+	char control[CMSG_SPACE(sizeof(int) * HANDOVER_FDS)];
+	struct iovec iov = { h, sizeof(*h) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	struct cmsghdr *cm;
-	int fd;
+	int fds[HANDOVER_FDS], n;
+	unsigned k = 1;
 
-	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(*thr) || !(cm = CMSG_FIRSTHDR(&msg)) ||
+	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(*h) || !(cm = CMSG_FIRSTHDR(&msg)) ||
 	    cm->cmsg_type != SCM_RIGHTS)
 		return -1;
-	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	return fd;
+	n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+	if (n < 1 || n > (int)HANDOVER_FDS)
+		return -1;
+	memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)n);
+	for (unsigned i = 0; i < PS_FILTER_STDIO; i++)
+		std[i] = (h->std_mask & (1U << i)) && k < (unsigned)n ? fds[k++] : -1;
+	return fds[0];
+}
+
+/* Which of this process's standard descriptors are merged files: their copies for the supervisor. */
+static unsigned merged_stdio(int *fds, int *nfds)
+{
+	unsigned mask = 0;
+
+	if (!ps_enter())
+		return 0;
+	for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++) {
+		if (ps_fd_get_kind(fd) < 0 || ps_fd_kernel_serves(fd))
+			continue;
+		mask |= 1U << fd;
+		fds[(*nfds)++] = fd;
+	}
+	ps_leave();
+	return mask;
 }
 
 /* The supervisor's standard error: the program's when it is a terminal or a file, else nothing (a pipe's reader
@@ -80,9 +113,9 @@ static void quiet_stderr(void)
 static void __attribute__((noreturn)) supervisor(int sock)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	unsigned thr = 0;
+	struct handover h = { 0 };
+	int listener, std[PS_FILTER_STDIO];
 	sigset_t none;
-	int listener;
 
 	setsid(); /* the terminal's signals are for the program */
 	for (int sig = 1; sig < NSIG; sig++)
@@ -98,11 +131,14 @@ static void __attribute__((noreturn)) supervisor(int sock)
 	close_range((unsigned)sock + 1, ~0U, 0);
 	dup2(2, 1);
 	close(0);
-	listener = receive_fd(sock, &thr);
+	listener = receive_handover(sock, &h, std);
 	if (listener < 0 || write(sock, "", 1) != 1)
 		_exit(1);
 	close(sock);
-	ps_sv_serve(listener, thr);
+	for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++)
+		if (std[fd] >= 0)
+			sv_fd_inherited(fd, std[fd]);
+	ps_sv_serve(listener, h.threshold);
 }
 
 /* Fork the supervisor (which is reparented at once); 0, or -errno. */
@@ -169,7 +205,8 @@ static int install_filter(unsigned thr)
 int ps_sv_prepare_exec(const char *path)
 {
 	char why[256], ack;
-	int sock[2], listener, rc;
+	int sock[2], listener, rc, fds[HANDOVER_FDS], nfds = 1;
+	struct handover h;
 	unsigned thr;
 
 	if (ps_filter_probe(why, sizeof(why)) < 0) {
@@ -189,6 +226,10 @@ int ps_sv_prepare_exec(const char *path)
 		return rc;
 	}
 	close(sock[1]);
+	/* before the filter: looking at them makes calls on them, which the filter would send to a supervisor
+	 * still waiting for the listener */
+	h.threshold = thr;
+	h.std_mask = merged_stdio(fds, &nfds);
 	if ((listener = install_filter(thr)) < 0) {
 		close(sock[0]);
 		ps_refusal("cannot run %s under a supervisor: seccomp: %s", path, strerror(-listener));
@@ -196,8 +237,9 @@ int ps_sv_prepare_exec(const char *path)
 	}
 	/* From here on this thread's file calls go to the supervisor: the shim stands aside (an exec that fails
 	 * returns to a supervised process). */
+	fds[0] = listener;
 	ps_sv_became_supervised();
-	rc = send_fd(sock[0], listener, thr);
+	rc = send_handover(sock[0], &h, fds, nfds);
 	close(listener);
 	if (rc == 0 && read(sock[0], &ack, 1) != 1)
 		rc = -ECHILD;

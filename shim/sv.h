@@ -66,6 +66,8 @@ void sv_fd_closed(const struct sv_call *c, int fd);
 long sv_fd_install(const struct sv_call *c, int s, int cloexec);
 /* The same at the program's number (dup2 onto a number from the threshold up). */
 long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec);
+/* The program starts with s (the supervisor's copy) at its standard descriptor fd: a merged file. */
+void sv_fd_inherited(int fd, int s);
 /* Does the kernel alone give the merged answers for s (the supervisor's descriptor from an open through the shim)? */
 int sv_fd_kernel_serves(int s);
 

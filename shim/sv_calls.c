@@ -10,6 +10,7 @@
  */
 #include "sv.h"
 #include "shim.h"
+#include "filter.h"
 #include "log.h"
 #include "path.h"
 #include "snapshot.h"
@@ -813,11 +814,11 @@ static long do_dup(struct sv_call *c, int newfd, int cloexec)
 		return rc;
 	if (newfd < 0)
 		return sv_fd_install(c, d, cloexec);
-	if (newfd >= (int)c->threshold)
+	if (newfd >= (int)c->threshold || newfd < (int)PS_FILTER_STDIO)
 		return sv_fd_install_at(c, d, newfd, cloexec);
 	close(d);
 	ps_refusal("supervisor: process %d copies a descriptor of a partly shadowed file to %d, where its reads and "
-		   "writes would not be merged: EOPNOTSUPP", (int)c->pid, newfd);
+		   "writes would not be merged (only 0-2 and %u up are): EOPNOTSUPP", (int)c->pid, newfd, c->threshold);
 	return -EOPNOTSUPP;
 }
 

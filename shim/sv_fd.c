@@ -34,6 +34,9 @@ struct slot {
 #define RESERVED (-2) /* a number being installed */
 
 static struct slot slots[PS_FILTER_ROOM];
+/* The standard descriptors, when the program moved a merged file onto one (or inherited one): never fetched -
+ * an empty slot means the kernel serves the descriptor, as it does for every program that writes a pipe. */
+static struct slot std_slots[PS_FILTER_STDIO] = { { -1, 0, 0 }, { -1, 0, 0 }, { -1, 0, 0 } };
 static pthread_mutex_t slots_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 static unsigned next_number;
@@ -56,6 +59,8 @@ static int is_open_in(pid_t pid, int fd)
 
 static struct slot *slot_of(const struct sv_call *c, int fd)
 {
+	if (fd >= 0 && fd < (int)PS_FILTER_STDIO)
+		return &std_slots[fd];
 	if (fd < (int)c->threshold || fd >= (int)(c->threshold + PS_FILTER_ROOM))
 		return NULL;
 	pthread_once(&slots_once, slots_init);
@@ -106,9 +111,7 @@ int sv_fd_get(const struct sv_call *c, int fd)
 		s = sl->s;
 	}
 	pthread_mutex_unlock(&slots_mutex);
-	if (s >= 0)
-		return s;
-	if ((s = fetch(c, fd)) < 0)
+	if (s >= 0 || fd < (int)PS_FILTER_STDIO || (s = fetch(c, fd)) < 0)
 		return s;
 	pthread_mutex_lock(&slots_mutex);
 	if (sl->refs == 0 && sl->s != RESERVED) { /* take the slot over: its descriptor, if any, is another process's or stale */
@@ -279,4 +282,15 @@ long sv_fd_install(const struct sv_call *c, int s, int cloexec)
 		pthread_mutex_unlock(&slots_mutex);
 	}
 	return rc;
+}
+
+void sv_fd_inherited(int fd, int s)
+{
+	if (fd >= 0 && fd < (int)PS_FILTER_STDIO && ps_enter()) {
+		ps_fd_adopt(s);
+		ps_leave();
+		std_slots[fd].s = s;
+		return;
+	}
+	close_own(s);
 }

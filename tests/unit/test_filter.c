@@ -44,9 +44,10 @@ static unsigned run(unsigned arch, unsigned nr, const unsigned long long args[6]
 	return 0;
 }
 
+/* The call with fd as argument argi, and a descriptor that is neither standard nor merged in the others. */
 static unsigned run_fd(unsigned nr, int argi, long long fd)
 {
-	unsigned long long args[6] = { 0 };
+	unsigned long long args[6] = { 3, 3, 3, 3, 3, 3 };
 
 	args[argi] = (unsigned long long)fd;
 	return run(AUDIT_ARCH_X86_64, nr, args);
@@ -73,7 +74,7 @@ static void test_every_path_call_is_sent_to_the_supervisor(void **state)
 		assert_int_equal(run_fd(path_calls[i], 0, 3), SECCOMP_RET_USER_NOTIF);
 }
 
-static void test_descriptor_calls_are_sent_only_from_the_threshold_up(void **state)
+static void test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the_threshold_up(void **state)
 {
 	static const struct {
 		unsigned nr, mask;
@@ -91,8 +92,10 @@ static void test_descriptor_calls_are_sent_only_from_the_threshold_up(void **sta
 
 			assert_int_equal(run_fd(fd_calls[i].nr, arg, THRESHOLD), want);
 			assert_int_equal(run_fd(fd_calls[i].nr, arg, THRESHOLD + 4095), want);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, 0), want); /* a standard descriptor */
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, 2), want);
 			assert_int_equal(run_fd(fd_calls[i].nr, arg, THRESHOLD - 1), SECCOMP_RET_ALLOW);
-			assert_int_equal(run_fd(fd_calls[i].nr, arg, 0), SECCOMP_RET_ALLOW);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, 3), SECCOMP_RET_ALLOW);
 			assert_int_equal(run_fd(fd_calls[i].nr, arg, -100), SECCOMP_RET_ALLOW); /* AT_FDCWD */
 		}
 	}
@@ -136,7 +139,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_path_call_is_sent_to_the_supervisor),
-		cmocka_unit_test(test_descriptor_calls_are_sent_only_from_the_threshold_up),
+		cmocka_unit_test(test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the_threshold_up),
 		cmocka_unit_test(test_other_calls_run_untouched),
 		cmocka_unit_test(test_probe_answers_without_a_notification),
 		cmocka_unit_test(test_foreign_architecture_and_x32_calls_fail),

@@ -1,0 +1,195 @@
+/* ps-static - a statically linked test program for the supervisor (tests/integration/90-supervised.bats).
+ *
+ *   ps-static work DIR        read DIR/partial, write single bytes into DIR/big from four threads, append to DIR/log,
+ *                             create, make a directory, rename, remove DIR/gone, then list the tree with sizes and
+ *                             checksums (what a writable copy must print too)
+ *   ps-static chain FILE CMD  append "static" to FILE, run CMD (through /bin/sh) and wait, then print FILE
+ *   ps-static hammer FILE     write pages of FILE over and over (page i holds the byte 'a' + round % 26) until
+ *                             killed; says "ready" on stdout after the first round
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	fprintf(stderr, "ps-static: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static uint64_t fnv(int fd)
+{
+	static char buf[65536];
+	uint64_t h = 1469598103934665603ULL;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			h = (h ^ (unsigned char)buf[i]) * 1099511628211ULL;
+	if (n < 0)
+		die("read");
+	return h;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void list(const char *dir, const char *rel)
+{
+	char path[4096], *names[256];
+	struct dirent *e;
+	int n = 0;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		die(dir);
+	while ((e = readdir(d)) && n < 256)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			names[n++] = strdup(e->d_name);
+	closedir(d);
+	qsort(names, (size_t)n, sizeof(names[0]), by_name);
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		char sub[4096];
+
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", names[i]);
+		if (lstat(path, &st) < 0)
+			die(path);
+		if (S_ISDIR(st.st_mode)) {
+			printf("%s dir %o\n", sub, st.st_mode & 07777);
+			list(path, sub);
+		} else {
+			int fd = open(path, O_RDONLY);
+
+			if (fd < 0)
+				die(path);
+			printf("%s %lld %o %016llx\n", sub, (long long)st.st_size, st.st_mode & 07777,
+			       (unsigned long long)fnv(fd));
+			close(fd);
+		}
+		free(names[i]);
+	}
+}
+
+static int big_fd;
+
+static void *poke(void *arg)
+{
+	long t = (long)arg;
+
+	for (int i = 0; i < 64; i++) {
+		char c = (char)('A' + t);
+		off_t off = (off_t)(t * 64 + i) * 131072 + t * 7 + 1;
+
+		if (pwrite(big_fd, &c, 1, off) != 1)
+			die("pwrite");
+	}
+	return NULL;
+}
+
+static void work(const char *dir)
+{
+	char p[4096], q[4096];
+	pthread_t th[4];
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/partial", dir);
+	if ((fd = open(p, O_RDONLY)) < 0)
+		die(p);
+	printf("partial %016llx\n", (unsigned long long)fnv(fd));
+	close(fd);
+	snprintf(p, sizeof(p), "%s/big", dir);
+	if ((big_fd = open(p, O_RDWR)) < 0)
+		die(p);
+	for (long t = 0; t < 4; t++)
+		pthread_create(&th[t], NULL, poke, (void *)t);
+	for (int t = 0; t < 4; t++)
+		pthread_join(th[t], NULL);
+	close(big_fd);
+	snprintf(p, sizeof(p), "%s/log", dir);
+	if ((fd = open(p, O_WRONLY | O_APPEND)) < 0 || write(fd, "appended by C\n", 14) != 14)
+		die(p);
+	close(fd);
+	snprintf(p, sizeof(p), "%s/created", dir);
+	if ((fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0640)) < 0 || write(fd, "made by C\n", 10) != 10)
+		die(p);
+	close(fd);
+	snprintf(q, sizeof(q), "%s/newdir", dir);
+	if (mkdir(q, 0750) < 0)
+		die(q);
+	snprintf(q, sizeof(q), "%s/newdir/moved", dir);
+	if (rename(p, q) < 0)
+		die("rename");
+	snprintf(p, sizeof(p), "%s/gone", dir);
+	if (unlink(p) < 0)
+		die(p);
+	list(dir, "");
+}
+
+static void chain(const char *file, const char *cmd)
+{
+	int fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0644), status;
+	pid_t pid;
+
+	if (fd < 0 || write(fd, "static\n", 7) != 7)
+		die(file);
+	close(fd);
+	if ((pid = fork()) == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) < 0)
+		die("fork");
+	if ((fd = open(file, O_RDONLY)) < 0)
+		die(file);
+	for (char buf[4096]; (status = (int)read(fd, buf, sizeof(buf))) > 0;)
+		fwrite(buf, 1, (size_t)status, stdout);
+	close(fd);
+}
+
+static void hammer(const char *file)
+{
+	char page[4096];
+	int fd = open(file, O_RDWR);
+
+	if (fd < 0)
+		die(file);
+	for (unsigned round = 0;; round++) {
+		for (int i = 0; i < 64; i++) {
+			memset(page, 'a' + (int)(round % 26), sizeof(page));
+			if (pwrite(fd, page, sizeof(page), (off_t)i * 8192) != (ssize_t)sizeof(page))
+				die("pwrite");
+		}
+		if (round == 0) {
+			printf("ready\n");
+			fflush(stdout);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	if (argc == 3 && !strcmp(argv[1], "work"))
+		work(argv[2]);
+	else if (argc == 4 && !strcmp(argv[1], "chain"))
+		chain(argv[2], argv[3]);
+	else if (argc == 3 && !strcmp(argv[1], "hammer"))
+		hammer(argv[2]);
+	else {
+		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE\n");
+		return 2;
+	}
+	return 0;
+}

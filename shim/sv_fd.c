@@ -47,9 +47,13 @@ static void slots_init(void)
 		slots[i].s = -1;
 }
 
+static pid_t self; /* the supervisor's pid (it never forks once serving) */
+
 static int same_file(pid_t pid, int fd, int s)
 {
-	return syscall(SYS_kcmp, pid, getpid(), KCMP_FILE, fd, s) == 0;
+	if (!self)
+		self = getpid();
+	return syscall(SYS_kcmp, pid, self, KCMP_FILE, fd, s) == 0;
 }
 
 static int is_open_in(pid_t pid, int fd)

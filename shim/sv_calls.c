@@ -162,6 +162,22 @@ static void take_umask(const struct sv_call *c)
 		umask((mode_t)strtoul(u + 7, NULL, 8));
 }
 
+/* The common shape of a path call: resolve (dirfd, path) into `at`, make call (an expression naming at.dirfd
+ * and at.path) through the shim, answer its result; CONTINUE outside the prefixes. */
+#define ANSWER_AT(c, dirfd, path, how, call)                                                                       \
+	({                                                                                                         \
+		struct sv_at at;                                                                                   \
+		long rc_ = at_get(c, dirfd, path, how, &at);                                                       \
+		if (rc_ > 0) {                                                                                     \
+			rc_ = result(call);                                                                        \
+			at_done(c, &at);                                                                           \
+		} else if (rc_ == 0) {                                                                             \
+			rc_ = SV_CONTINUE;                                                                         \
+		}                                                                                                  \
+		rc_;                                                                                               \
+	})
+#define EMPTY_IF(flags) (((flags) & AT_EMPTY_PATH) ? AT_EMPTY : 0)
+
 /* ---- opens ---- */
 
 static long do_open(struct sv_call *c, int dirfd, uint64_t path, int flags, mode_t mode)
@@ -248,14 +264,7 @@ static long sv_statx(struct sv_call *c)
 
 static long do_access(struct sv_call *c, int dirfd, uint64_t path, int mode, int flags)
 {
-	struct sv_at at;
-	int rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
-
-	if (rc <= 0)
-		return rc == 0 ? SV_CONTINUE : rc;
-	rc = (int)result(faccessat(at.dirfd, at.path, mode, flags));
-	at_done(c, &at);
-	return rc;
+	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags), faccessat(at.dirfd, at.path, mode, flags));
 }
 
 #ifdef SYS_open
@@ -291,30 +300,14 @@ static long sv_readlinkat(struct sv_call *c)
 
 static long do_mkdir(struct sv_call *c, int dirfd, uint64_t path, mode_t mode)
 {
-	struct sv_at at;
-	int rc = at_get(c, dirfd, path, 0, &at);
-
-	if (rc <= 0)
-		return rc == 0 ? SV_CONTINUE : rc;
-	take_umask(c);
-	rc = (int)result(mkdirat(at.dirfd, at.path, mode));
-	at_done(c, &at);
-	return rc;
+	return ANSWER_AT(c, dirfd, path, 0, (take_umask(c), mkdirat(at.dirfd, at.path, mode)));
 }
 
 static long sv_mkdirat(struct sv_call *c) { return do_mkdir(c, INT(c, 0), c->a[1], (mode_t)c->a[2]); }
 
 static long do_mknod(struct sv_call *c, int dirfd, uint64_t path, mode_t mode, dev_t dev)
 {
-	struct sv_at at;
-	int rc = at_get(c, dirfd, path, 0, &at);
-
-	if (rc <= 0)
-		return rc == 0 ? SV_CONTINUE : rc;
-	take_umask(c);
-	rc = (int)result(mknodat(at.dirfd, at.path, mode, dev));
-	at_done(c, &at);
-	return rc;
+	return ANSWER_AT(c, dirfd, path, 0, (take_umask(c), mknodat(at.dirfd, at.path, mode, dev)));
 }
 
 static long sv_mknodat(struct sv_call *c)
@@ -324,14 +317,7 @@ static long sv_mknodat(struct sv_call *c)
 
 static long do_unlink(struct sv_call *c, int dirfd, uint64_t path, int flags)
 {
-	struct sv_at at;
-	int rc = at_get(c, dirfd, path, 0, &at);
-
-	if (rc <= 0)
-		return rc == 0 ? SV_CONTINUE : rc;
-	rc = (int)result(unlinkat(at.dirfd, at.path, flags));
-	at_done(c, &at);
-	return rc;
+	return ANSWER_AT(c, dirfd, path, 0, unlinkat(at.dirfd, at.path, flags));
 }
 
 static long sv_unlinkat(struct sv_call *c) { return do_unlink(c, INT(c, 0), c->a[1], INT(c, 2)); }
@@ -386,14 +372,7 @@ static long sv_symlinkat(struct sv_call *c) { return do_symlink(c, c->a[0], INT(
 
 static long do_chmod(struct sv_call *c, int dirfd, uint64_t path, mode_t mode, int flags)
 {
-	struct sv_at at;
-	int rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
-
-	if (rc <= 0)
-		return rc == 0 ? SV_CONTINUE : rc;
-	rc = (int)result(fchmodat(at.dirfd, at.path, mode, flags));
-	at_done(c, &at);
-	return rc;
+	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags), fchmodat(at.dirfd, at.path, mode, flags));
 }
 
 static long sv_fchmodat(struct sv_call *c) { return do_chmod(c, INT(c, 0), c->a[1], (mode_t)c->a[2], 0); }
@@ -401,14 +380,7 @@ static long sv_fchmodat2(struct sv_call *c) { return do_chmod(c, INT(c, 0), c->a
 
 static long do_chown(struct sv_call *c, int dirfd, uint64_t path, uid_t uid, gid_t gid, int flags)
 {
-	struct sv_at at;
-	int rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
-
-	if (rc <= 0)
-		return rc == 0 ? SV_CONTINUE : rc;
-	rc = (int)result(fchownat(at.dirfd, at.path, uid, gid, flags));
-	at_done(c, &at);
-	return rc;
+	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags), fchownat(at.dirfd, at.path, uid, gid, flags));
 }
 
 static long sv_fchownat(struct sv_call *c)

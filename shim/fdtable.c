@@ -404,8 +404,8 @@ int ps_fd_get_kind(int fd)
 }
 
 /* The kernel alone gives the merged answers when fd is not the shim's, an untouched lower file, or a data file
- * whose reads see no lower bytes, or that only appends (every write lands past them) - unless its writes are to
- * be logged (change.h). */
+ * whose reads see no lower bytes - unless its writes are to be logged (change.h). (A descriptor that only appends
+ * is not enough: ftruncate, or fcntl clearing O_APPEND, would reach below the lower bytes.) */
 int ps_fd_kernel_serves(int fd)
 {
 	struct ps_open *o = ps_fd_get(fd);
@@ -420,8 +420,7 @@ int ps_fd_kernel_serves(int fd)
 	else if (o->kind != PS_OPEN_DATA || (ps_open_writes(o) && (ps_change_mode & PS_CHANGE_LOG)))
 		serves = 0;
 	else
-		serves = !ps_merge_shows_lower(o->file) ||
-			 ((o->flags & O_APPEND) && (o->flags & O_ACCMODE) == O_WRONLY);
+		serves = !ps_merge_shows_lower(o->file);
 	ps_open_put(o);
 	return serves;
 }

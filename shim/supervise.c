@@ -94,20 +94,22 @@ static unsigned merged_stdio(int *fds, int *nfds)
 	return mask;
 }
 
-/* The supervisor's standard error: the program's when it is a terminal or a file, else nothing (a pipe's reader
- * would wait for the supervisor to end). */
-static void quiet_stderr(void)
+/* The supervisor's standard descriptors: nothing to read, nothing to say on stdout, and the program's stderr only
+ * when it is a terminal or a file (a pipe's reader would wait for the supervisor to end). */
+static void standard_descriptors(void)
 {
 	struct stat st;
-	int null;
+	int keep_stderr = fstat(2, &st) == 0 && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
-	if (fstat(2, &st) == 0 && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
-		return;
-	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (null >= 0) {
+	if (null < 0)
+		_exit(1);
+	dup2(null, 0);
+	dup2(null, 1);
+	if (!keep_stderr)
 		dup2(null, 2);
+	if (null > 2)
 		close(null);
-	}
 }
 
 static void __attribute__((noreturn)) supervisor(int sock)
@@ -117,6 +119,12 @@ static void __attribute__((noreturn)) supervisor(int sock)
 	int listener, std[PS_FILTER_STDIO];
 	sigset_t none;
 
+	int moved = fcntl(sock, F_DUPFD_CLOEXEC, 3); /* off 0-2, which are about to be replaced */
+
+	if (moved < 0)
+		_exit(1);
+	close(sock);
+	sock = moved;
 	setsid(); /* the terminal's signals are for the program */
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
@@ -124,13 +132,11 @@ static void __attribute__((noreturn)) supervisor(int sock)
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	quiet_stderr();
-	/* every descriptor but the socket and stderr goes (the shim's own stay: it skips them) */
+	standard_descriptors();
+	/* every other descriptor but the socket goes (the shim's own stay: it skips them) */
 	if (sock > 3)
 		close_range(3, (unsigned)sock - 1, 0);
 	close_range((unsigned)sock + 1, ~0U, 0);
-	dup2(2, 1);
-	close(0);
 	listener = receive_handover(sock, &h, std);
 	if (listener < 0 || write(sock, "", 1) != 1)
 		_exit(1);
@@ -177,6 +183,20 @@ static unsigned raise_fd_limit(void)
 	return thr;
 }
 
+/* /dev/null on every closed standard descriptor: which ones. */
+static unsigned fill_standard_holes(void)
+{
+	unsigned holes = 0;
+
+	for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+			continue;
+		if (open("/dev/null", O_RDWR) == fd)
+			holes |= 1U << fd;
+	}
+	return holes;
+}
+
 /* WAIT_KILLABLE_RECV (Linux 5.19): once the supervisor has taken a call, a signal no longer interrupts the
  * program's wait for the answer. Without it a signal handler (Go preempts its threads with SIGURG all the time)
  * makes the kernel restart the call while the supervisor is still carrying it out: a read would be done twice
@@ -207,7 +227,7 @@ int ps_sv_prepare_exec(const char *path)
 	char why[256], ack;
 	int sock[2], listener, rc, fds[HANDOVER_FDS], nfds = 1;
 	struct handover h;
-	unsigned thr;
+	unsigned thr, holes;
 
 	if (ps_filter_probe(why, sizeof(why)) < 0) {
 		ps_refusal("cannot run %s under a supervisor: the kernel lacks %s", path, why);
@@ -230,7 +250,13 @@ int ps_sv_prepare_exec(const char *path)
 	 * still waiting for the listener */
 	h.threshold = thr;
 	h.std_mask = merged_stdio(fds, &nfds);
+	/* a closed standard descriptor would receive the listener, and closing it then would wait for a supervisor
+	 * that waits for the listener: /dev/null holds the place until the supervisor serves */
+	holes = fill_standard_holes();
 	if ((listener = install_filter(thr)) < 0) {
+		for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++)
+			if (holes & (1U << fd))
+				close(fd);
 		close(sock[0]);
 		ps_refusal("cannot run %s under a supervisor: seccomp: %s", path, strerror(-listener));
 		return -EACCES;
@@ -244,6 +270,9 @@ int ps_sv_prepare_exec(const char *path)
 	if (rc == 0 && read(sock[0], &ack, 1) != 1)
 		rc = -ECHILD;
 	close(sock[0]);
+	for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++)
+		if (holes & (1U << fd))
+			close(fd); /* (a call the supervisor answers now) */
 	if (rc < 0)
 		ps_error("the supervisor for %s did not start: %s", path, strerror(-rc));
 	return rc;

@@ -60,6 +60,11 @@ void sv_fd_put(const struct sv_call *c, int fd, int s);
 #define SV_FD(s) ((s) & ~SV_FD_TRANSIENT)
 /* The program is about to close fd. */
 void sv_fd_closed(const struct sv_call *c, int fd);
+/* The calling process exits: its entries go (and with them the supervisor's references to its files). */
+void sv_fd_process_exits(const struct sv_call *c);
+/* The program's descriptor fd, fetched (pidfd_getfd) and adopted by the shim: the supervisor's copy when it is a
+ * file under a prefix (merged or not), else -1. The caller closes it. */
+int sv_fd_fetch(const struct sv_call *c, int fd);
 /* Answer the call with the supervisor's descriptor s installed in the program: from the threshold up when it needs
  * the merge, else at the lowest free number (and s closed: the program's copy is all it needs). s is consumed
  * either way. SV_ANSWERED or -errno. */

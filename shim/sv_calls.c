@@ -40,6 +40,9 @@ static long result(long rc)
 	return rc < 0 ? -errno : rc;
 }
 
+static int attr_fd(const struct sv_call *c, int fd, int *fetched);
+static void attr_fd_done(const struct sv_call *c, int fd, int s, int fetched);
+
 /* ---- where a path leads ---- */
 
 struct sv_at {
@@ -51,6 +54,7 @@ struct sv_at {
 
 #define AT_ANY 1   /* prepare dirfd even for a path outside the prefixes (the other name of a rename) */
 #define AT_EMPTY 2 /* an empty path names the descriptor itself (AT_EMPTY_PATH) */
+#define AT_CHANGE 4 /* the call changes what it names: a plain descriptor of a lower file is the shim's too */
 
 static void at_done(const struct sv_call *c, struct sv_at *at)
 {
@@ -87,10 +91,30 @@ static int open_program_dir(const struct sv_call *c, int dirfd)
 		snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->pid);
 	else
 		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->pid, dirfd);
-	return (int)syscall(SYS_openat, AT_FDCWD, link, O_PATH | O_CLOEXEC);
+	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, link, O_PATH | O_CLOEXEC);
 }
 
-/* 1: the shim must answer (at filled); 0: the kernel may (CONTINUE); -errno. */
+/* A path through /proc/self or /proc/thread-self means the program's own (linkat of /proc/self/fd/N). */
+static int program_proc_self(const struct sv_call *c, char *path, size_t pathsz)
+{
+	static const char *const selves[] = { "/proc/self/", "/proc/thread-self/" };
+	char rest[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(selves) / sizeof(selves[0]); i++) {
+		size_t n = strlen(selves[i]);
+
+		if (strncmp(path, selves[i], n) != 0)
+			continue;
+		snprintf(rest, sizeof(rest), "%s", path + n);
+		if ((size_t)snprintf(path, pathsz, "/proc/%d/%s", (int)c->pid, rest) >= pathsz)
+			return -ENAMETOOLONG;
+		break;
+	}
+	return 0;
+}
+
+/* 1: the shim must answer (at filled); 0: the kernel may (CONTINUE); -errno. With AT_ANY, at is filled for a path
+ * outside too (the other name of a rename or link); the answer still says where the path lies. */
 static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, struct sv_at *at)
 {
 	char base[PATH_MAX], lexical[PATH_MAX];
@@ -99,19 +123,31 @@ static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, st
 
 	at->own = 0;
 	at->dirfd = AT_FDCWD;
-	if ((rc = sv_read_string(c, addr, at->path, sizeof(at->path))) < 0)
+	if (!addr && (how & AT_EMPTY))
+		at->path[0] = '\0';
+	else if ((rc = sv_read_string(c, addr, at->path, sizeof(at->path))) < 0)
 		return rc;
 	if (!at->path[0]) {
-		if (!(how & AT_EMPTY) || dirfd < 0 || (at->dirfd = sv_fd_get(c, dirfd)) < 0)
+		if (!(how & AT_EMPTY) || dirfd < 0)
 			return 0;
-		at->own = 2;
-		at->fd = dirfd;
-		return 1;
+		if ((at->dirfd = sv_fd_get(c, dirfd)) >= 0) {
+			at->own = 2;
+			at->fd = dirfd;
+			return 1;
+		}
+		if ((how & (AT_ANY | AT_CHANGE)) && (at->dirfd = sv_fd_fetch(c, dirfd)) >= 0) {
+			at->own = 1; /* a plain descriptor: the shim decides whether it lies under a prefix */
+			return 1;
+		}
+		at->dirfd = AT_FDCWD;
+		return 0;
 	}
 	if (at->path[0] == '/') {
+		if ((rc = program_proc_self(c, at->path, sizeof(at->path))) < 0)
+			return rc;
 		inside = ps_path_normalize("/", at->path, lexical, sizeof(lexical)) >= 0 &&
 			 ps_config_match(&ps_cfg, lexical, &rel) >= 0;
-		return inside || (how & AT_ANY);
+		return inside;
 	}
 	if (dirfd != AT_FDCWD && (at->dirfd = sv_fd_get(c, dirfd)) >= 0) { /* a merged directory */
 		at->own = 2;
@@ -140,7 +176,7 @@ static int at_enter(const struct sv_at *at)
 {
 	if (at->dirfd == AT_FDCWD)
 		return 0;
-	return syscall(SYS_fchdir, at->dirfd) < 0 ? -errno : 0;
+	return REAL(syscall)(SYS_fchdir, at->dirfd) < 0 ? -errno : 0;
 }
 
 /* The program's umask, for calls that create: /proc/PID/status says it. */
@@ -151,7 +187,7 @@ static void take_umask(const struct sv_call *c)
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
-	if ((fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((fd = (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC)) < 0)
 		return;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
@@ -372,7 +408,7 @@ static long sv_symlinkat(struct sv_call *c) { return do_symlink(c, c->a[0], INT(
 
 static long do_chmod(struct sv_call *c, int dirfd, uint64_t path, mode_t mode, int flags)
 {
-	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags), fchmodat(at.dirfd, at.path, mode, flags));
+	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags) | AT_CHANGE, fchmodat(at.dirfd, at.path, mode, flags));
 }
 
 static long sv_fchmodat(struct sv_call *c) { return do_chmod(c, INT(c, 0), c->a[1], (mode_t)c->a[2], 0); }
@@ -380,7 +416,7 @@ static long sv_fchmodat2(struct sv_call *c) { return do_chmod(c, INT(c, 0), c->a
 
 static long do_chown(struct sv_call *c, int dirfd, uint64_t path, uid_t uid, gid_t gid, int flags)
 {
-	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags), fchownat(at.dirfd, at.path, uid, gid, flags));
+	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags) | AT_CHANGE, fchownat(at.dirfd, at.path, uid, gid, flags));
 }
 
 static long sv_fchownat(struct sv_call *c)
@@ -395,13 +431,15 @@ static long do_utimens(struct sv_call *c, int dirfd, uint64_t path, const struct
 	int rc, s;
 
 	if (!path) {
-		if ((s = sv_fd_get(c, dirfd)) < 0)
+		int fetched;
+
+		if ((s = attr_fd(c, dirfd, &fetched)) < 0)
 			return SV_CONTINUE;
 		rc = (int)result(futimens(SV_FD(s), ts));
-		sv_fd_put(c, dirfd, s);
+		attr_fd_done(c, dirfd, s, fetched);
 		return rc;
 	}
-	if ((rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at)) <= 0)
+	if ((rc = at_get(c, dirfd, path, EMPTY_IF(flags) | AT_CHANGE, &at)) <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	rc = (int)result(utimensat(at.dirfd, at.path, ts, flags));
 	at_done(c, &at);
@@ -497,12 +535,22 @@ static long sv_statfs(struct sv_call *c)
 /* ---- the working directory ---- */
 
 /* The kernel can change into a directory the program names only where the name leads there in the kernel's
- * tree too: a lower directory. One made in the shadow is a directory of the data tree, which the program's own
- * call cannot name (and the supervisor cannot make it change directory): ENOTSUP, said once per call. */
+ * tree too: a lower directory, named absolutely or from a lower working directory. One made in the shadow is a
+ * directory of the data tree, which the program's own call cannot name (and the supervisor cannot make it change
+ * directory); and from a directory of the data tree, a relative name would be resolved by the kernel in the data
+ * tree (".." leads into the shadow's own layout). Those are refused: ENOTSUP and one line. */
+static long refuse_cwd(const struct sv_call *c, const char *where)
+{
+	ps_refusal("supervisor: process %d cannot change its working directory to %s: a directory that exists only in "
+		   "the shadow cannot be the working directory of a supervised program (ENOTSUP)", (int)c->pid, where);
+	return -ENOTSUP;
+}
+
 static long sv_chdir(struct sv_call *c)
 {
+	char base[PATH_MAX];
 	struct sv_at at;
-	int rc = at_get(c, AT_FDCWD, c->a[0], 0, &at), s, k;
+	int rc = at_get(c, AT_FDCWD, c->a[0], 0, &at), s, k, mapped = 0;
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
@@ -513,15 +561,16 @@ static long sv_chdir(struct sv_call *c)
 		return rc;
 	}
 	close(s);
-	k = (int)syscall(SYS_openat, at.dirfd, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	at_done(c, &at);
-	if (k >= 0) {
-		close(k);
-		return SV_CONTINUE;
+	if (at.path[0] != '/' && program_dir(c, AT_FDCWD, base, sizeof(base), &mapped) == 0 && mapped) {
+		at_done(c, &at);
+		return refuse_cwd(c, at.path);
 	}
-	ps_refusal("supervisor: cannot change the working directory of process %d into %s: the directory exists "
-		   "only in the shadow", (int)c->pid, at.path);
-	return -ENOTSUP;
+	k = (int)REAL(syscall)(SYS_openat, at.dirfd, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	at_done(c, &at);
+	if (k < 0)
+		return refuse_cwd(c, at.path);
+	close(k);
+	return SV_CONTINUE;
 }
 
 static long sv_getcwd(struct sv_call *c)
@@ -553,7 +602,9 @@ static long do_xattr(struct sv_call *c, int op, int nofollow)
 		return rc == 0 ? SV_CONTINUE : rc;
 	if (size > XATTR_BUF)
 		size = XATTR_BUF;
-	if (op != 'l' && sv_read_string(c, c->a[1], name, sizeof(name)) < 0)
+	if (op == 's' && ARG(c, 3, size_t) > XATTR_BUF)
+		rc = -E2BIG;
+	else if (op != 'l' && sv_read_string(c, c->a[1], name, sizeof(name)) < 0)
 		rc = -ERANGE;
 	else if ((rc = at_enter(&at)) == 0) {
 		switch (op) {
@@ -730,11 +781,47 @@ FD_CALL(fsync, fsync(fd))
 FD_CALL(fdatasync, fdatasync(fd))
 FD_CALL(ftruncate, ftruncate(fd, (off_t)c->a[1]))
 FD_CALL(fallocate, fallocate(fd, INT(c, 1), (off_t)c->a[2], (off_t)c->a[3]))
-FD_CALL(fchmod, fchmod(fd, (mode_t)c->a[1]))
-FD_CALL(fchown, fchown(fd, (uid_t)c->a[1], (gid_t)c->a[2]))
 FD_CALL(fadvise64, ((void)fd, 0))
 FD_CALL(readahead, ((void)fd, 0))
 FD_CALL(sync_file_range, fdatasync(fd))
+
+/* The supervisor's descriptor for a call that changes the file behind the program's fd: the merged one, or the
+ * program's plain descriptor fetched and adopted when it is a file under a prefix (an untouched lower file opened
+ * read-only). -1: outside the prefixes, the kernel may run the call. Given back with attr_fd_done. */
+static int attr_fd(const struct sv_call *c, int fd, int *fetched)
+{
+	int s = sv_fd_get(c, fd);
+
+	*fetched = 0;
+	if (s >= 0 || fd < 0)
+		return s;
+	if ((s = sv_fd_fetch(c, fd)) >= 0)
+		*fetched = 1;
+	return s;
+}
+
+static void attr_fd_done(const struct sv_call *c, int fd, int s, int fetched)
+{
+	if (fetched)
+		close(s);
+	else
+		sv_fd_put(c, fd, s);
+}
+
+#define ATTR_CALL(name, expr)                                                                                      \
+	static long sv_##name(struct sv_call *c)                                                                   \
+	{                                                                                                          \
+		int fetched, s = attr_fd(c, INT(c, 0), &fetched), fd = SV_FD(s);                                   \
+		long rc;                                                                                           \
+		if (s < 0)                                                                                         \
+			return SV_CONTINUE;                                                                        \
+		rc = result(expr);                                                                                 \
+		attr_fd_done(c, INT(c, 0), s, fetched);                                                            \
+		return rc;                                                                                         \
+	}
+
+ATTR_CALL(fchmod, fchmod(fd, (mode_t)c->a[1]))
+ATTR_CALL(fchown, fchown(fd, (uid_t)c->a[1], (gid_t)c->a[2]))
 
 static long sv_getdents64(struct sv_call *c)
 {
@@ -806,23 +893,34 @@ static long sv_fcntl(struct sv_call *c)
 
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return do_dup(c, -1, cmd == F_DUPFD_CLOEXEC);
-	return SV_CONTINUE; /* flags, locks (on the descriptor the program holds: the data or the lower file) */
+	if (cmd == F_SETFL) { /* the shim keeps the flags it writes by (O_APPEND) */
+		FD_OR_CONTINUE(c, s);
+		long rc = result(fcntl(SV_FD(s), F_SETFL, (int)c->a[2]));
+
+		sv_fd_put(c, INT(c, 0), s);
+		return rc;
+	}
+	return SV_CONTINUE; /* other flags, locks (on the descriptor the program holds: the data or the lower file) */
 }
 
-/* The kernel changes into the directory the descriptor is: the lower one, or the shadow's, whose merged name
- * the supervisor finds again for every relative path (program_dir). */
+/* The kernel changes into the directory the descriptor is: a lower one, whose merged name the supervisor finds
+ * again for every relative path (program_dir); one of the shadow's data tree is refused, as for chdir. */
 static long sv_fchdir(struct sv_call *c)
 {
-	(void)c;
+	char dir[PATH_MAX];
+	int mapped = 0;
+
+	if (program_dir(c, INT(c, 0), dir, sizeof(dir), &mapped) == 0 && mapped)
+		return refuse_cwd(c, dir);
 	return SV_CONTINUE;
 }
 
 /* A map of the descriptor itself is right where the data file is the whole file. */
 static long sv_mmap(struct sv_call *c)
 {
-	int fd = INT(c, 4), s = sv_fd_get(c, fd);
+	int fd = INT(c, 4), s;
 
-	if (s < 0)
+	if ((c->a[3] & MAP_ANONYMOUS) || (s = sv_fd_get(c, fd)) < 0)
 		return SV_CONTINUE;
 	sv_fd_put(c, fd, s);
 	ps_refusal("supervisor: process %d maps a partly shadowed file: ENODEV (its pages would not be merged)",
@@ -866,7 +964,14 @@ static long fd_xattr(struct sv_call *c, int op)
 	char name[256], *value = c->buf;
 	size_t size = (op == 'l' ? ARG(c, 2, size_t) : ARG(c, 3, size_t));
 	long rc = 0;
-	FD_OR_CONTINUE(c, s);
+	int fetched, s = attr_fd(c, INT(c, 0), &fetched);
+
+	if (s < 0)
+		return SV_CONTINUE;
+	if (op == 's' && size > XATTR_BUF) {
+		attr_fd_done(c, INT(c, 0), s, fetched);
+		return -E2BIG;
+	}
 
 	if (size > XATTR_BUF)
 		size = XATTR_BUF;
@@ -883,7 +988,7 @@ static long fd_xattr(struct sv_call *c, int op)
 		rc = -EFAULT;
 	else if (op == 'r')
 		rc = result(fremovexattr(SV_FD(s), name));
-	sv_fd_put(c, INT(c, 0), s);
+	attr_fd_done(c, INT(c, 0), s, fetched);
 	return rc;
 }
 
@@ -892,13 +997,23 @@ static long sv_fgetxattr(struct sv_call *c) { return fd_xattr(c, 'g'); }
 static long sv_flistxattr(struct sv_call *c) { return fd_xattr(c, 'l'); }
 static long sv_fremovexattr(struct sv_call *c) { return fd_xattr(c, 'r'); }
 
+static long sv_exit_group(struct sv_call *c)
+{
+	sv_fd_process_exits(c);
+	return SV_CONTINUE;
+}
+
 long sv_dispatch(struct sv_call *c)
 {
 	switch (c->n->data.nr) {
 #define PS_SV_PATH(name) case SYS_##name: return sv_##name(c);
+#define PS_SV_ATTR(name) case SYS_##name: return sv_##name(c);
+#define PS_SV_EXIT(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_FD(name, mask) case SYS_##name: return sv_##name(c);
 #include "supervised.def"
 #undef PS_SV_PATH
+#undef PS_SV_ATTR
+#undef PS_SV_EXIT
 #undef PS_SV_FD
 	}
 	return SV_CONTINUE;

@@ -2,12 +2,17 @@
  *
  * A file that needs the merge is installed in the program at a number from the threshold up (ADDFD with SETFD),
  * as a second descriptor of the supervisor's own open file description: offsets, O_APPEND and sharing with the
- * program's forks and dups are the kernel's. The supervisor keeps its descriptor in a slot per number. Numbers
- * are not the program's to choose and a forked child keeps them, so a slot is looked up by number and proved by
- * kcmp(KCMP_FILE) to be the same description in the calling process; a number the supervisor has no slot for
- * (another process's, a slot reused, a descriptor inherited across exec) is fetched with pidfd_getfd and adopted
- * as the shim adopts an inherited one. A slot is only a cache: dropping one costs a fetch later, never a wrong
- * answer.
+ * program's forks and dups are the kernel's. The supervisor keeps its descriptor in an entry under that number.
+ * Numbers belong to processes, and a forked child keeps them, so a number may have several entries (one per
+ * description): a call finds its entry by kcmp(KCMP_FILE) - the same description in the calling process. A
+ * number from the threshold up that has no entry for the caller (an entry dropped, a descriptor inherited across
+ * exec) is fetched with pidfd_getfd and adopted as the shim adopts an inherited one: entries there are a cache.
+ * The standard descriptors are never fetched - every program writes its pipes there, and a fetched copy of a pipe
+ * would keep its reader waiting - so their entries (made when the program moves a merged file onto one, or
+ * inherits one) stay until the pool runs out: a forked child may still write through one its parent closed.
+ * An entry from the threshold up goes when the program closes the number, or when its process exits (exit_group
+ * is sent too: the entries of the exiting file table go, so that a lock on the description goes with the
+ * program, as it would without the supervisor).
  */
 #include "sv.h"
 #include "shim.h"
@@ -16,6 +21,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -24,156 +32,255 @@
 #ifndef KCMP_FILE
 #define KCMP_FILE 0
 #endif
+#ifndef KCMP_FILES
+#define KCMP_FILES 2
+#endif
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd of a thread that is not the group leader */
+#endif
 
-struct slot {
-	int s;        /* the supervisor's descriptor, -1 for none */
+#define POOL 8192
+#define NHEADS ((int)(PS_FILTER_STDIO + PS_FILTER_ROOM))
+#define RESERVED (-2) /* an entry whose number is being installed */
+
+struct entry {
+	int head;     /* the list it is on (head_of its number); -1: free */
+	int fd;       /* the program's number */
+	int s;        /* the supervisor's descriptor, or RESERVED */
 	int refs;     /* handlers using s now */
 	int dropped;  /* close s when the last handler is done */
+	int next;     /* the next entry of the same number, or of the free list; -1 ends */
+	pid_t owner;  /* the thread that installed it */
 };
 
-#define RESERVED (-2) /* a number being installed */
-
-static struct slot slots[PS_FILTER_ROOM];
-/* The standard descriptors, when the program moved a merged file onto one (or inherited one): never fetched -
- * an empty slot means the kernel serves the descriptor, as it does for every program that writes a pipe. */
-static struct slot std_slots[PS_FILTER_STDIO] = { { -1, 0, 0 }, { -1, 0, 0 }, { -1, 0, 0 } };
-static pthread_mutex_t slots_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+static struct entry pool[POOL];
+static int heads[NHEADS];
+static int free_head = -1;
+static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 static unsigned next_number;
-
-static void slots_init(void)
-{
-	for (size_t i = 0; i < PS_FILTER_ROOM; i++)
-		slots[i].s = -1;
-}
-
 static pid_t self; /* the supervisor's pid (it never forks once serving) */
+
+static void pool_init(void)
+{
+	for (int i = 0; i < NHEADS; i++)
+		heads[i] = -1;
+	for (int i = POOL - 1; i >= 0; i--) {
+		pool[i].head = -1;
+		pool[i].next = free_head;
+		free_head = i;
+	}
+	self = getpid();
+}
 
 static int same_file(pid_t pid, int fd, int s)
 {
-	if (!self)
-		self = getpid();
 	return syscall(SYS_kcmp, pid, self, KCMP_FILE, fd, s) == 0;
 }
 
-static int is_open_in(pid_t pid, int fd)
+static int head_of(const struct sv_call *c, int fd)
 {
-	return syscall(SYS_kcmp, pid, pid, KCMP_FILE, fd, fd) == 0;
-}
-
-static struct slot *slot_of(const struct sv_call *c, int fd)
-{
+	pthread_once(&once, pool_init);
 	if (fd >= 0 && fd < (int)PS_FILTER_STDIO)
-		return &std_slots[fd];
+		return fd;
 	if (fd < (int)c->threshold || fd >= (int)(c->threshold + PS_FILTER_ROOM))
-		return NULL;
-	pthread_once(&slots_once, slots_init);
-	return &slots[fd - (int)c->threshold];
+		return -1;
+	return (int)PS_FILTER_STDIO + fd - (int)c->threshold;
 }
 
-/* Close the supervisor's descriptor through the shim (which forgets it); with slots_mutex held or not. */
+/* Close the supervisor's descriptor through the shim (which forgets it). */
 static void close_own(int s)
 {
 	int saved = errno;
 
-	close(s);
+	if (s >= 0)
+		close(s);
 	errno = saved;
 }
 
-/* The program's fd, fetched and adopted: -1 when it does not need the merge. */
-static int fetch(const struct sv_call *c, int fd)
+/* With mutex held: unlink entry i and give it back; its descriptor, for the caller to close. */
+static int remove_entry(int i)
 {
-	int pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0), g;
+	int *p = &heads[pool[i].head], s = pool[i].s;
 
-	if (pidfd < 0)
+	while (*p != i)
+		p = &pool[*p].next;
+	*p = pool[i].next;
+	pool[i].head = -1;
+	pool[i].next = free_head;
+	free_head = i;
+	return s;
+}
+
+/* With mutex held: the entries of threads that are gone (killed: no exit_group came), from the threshold up. */
+static void drop_dead_owners(void)
+{
+	for (int i = 0; i < POOL; i++) {
+		struct entry *e = &pool[i];
+
+		if (e->head >= (int)PS_FILTER_STDIO && e->refs == 0 && e->s >= 0 && kill(e->owner, 0) < 0 &&
+		    errno == ESRCH)
+			close_own(remove_entry(i));
+	}
+}
+
+/* With mutex held: a new entry, or -1 when the pool is full. When it is, the oldest free-standing standard
+ * entry gives way last of all: first the entries of threads that are gone. */
+static int add_entry(int head, int fd, int s, pid_t owner, int refs)
+{
+	int i;
+
+	if (free_head < 0)
+		drop_dead_owners();
+	if ((i = free_head) < 0)
 		return -1;
-	g = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	close(pidfd);
+	free_head = pool[i].next;
+	pool[i] = (struct entry){ .head = head, .fd = fd, .s = s, .refs = refs, .owner = owner, .next = heads[head] };
+	heads[head] = i;
+	return i;
+}
+
+/* A pidfd of the calling thread's process: PIDFD_THREAD where the kernel has it, else its thread group's. */
+static int pidfd_of(pid_t tid)
+{
+	char path[64], buf[1024], *t;
+	ssize_t n;
+	int fd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+
+	if (fd >= 0 || errno != EINVAL)
+		return fd;
+	if ((fd = (int)syscall(SYS_pidfd_open, tid, 0)) >= 0 || errno != EINVAL)
+		return fd;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	if ((fd = (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (!(t = strstr(buf, "\nTgid:")))
+		return -1;
+	return (int)syscall(SYS_pidfd_open, (pid_t)strtol(t + 6, NULL, 10), 0);
+}
+
+int sv_fd_fetch(const struct sv_call *c, int fd)
+{
+	int pidfd = pidfd_of(c->pid), g = -1;
+
+	if (pidfd >= 0) {
+		g = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+		close(pidfd);
+	}
 	if (g < 0)
 		return -1;
 	if (ps_enter()) {
 		int kind = ps_fd_adopt(g);
 
 		ps_leave();
-		if (kind >= 0 && !sv_fd_kernel_serves(g))
+		if (kind >= 0)
 			return g;
 	}
 	close_own(g);
 	return -1;
 }
 
+/* The program's fd from the threshold up, fetched: the supervisor's descriptor when it needs the merge. */
+static int fetch_merged(const struct sv_call *c, int fd)
+{
+	int g = sv_fd_fetch(c, fd);
+
+	if (g >= 0 && sv_fd_kernel_serves(g)) {
+		close_own(g);
+		return -1;
+	}
+	return g;
+}
+
 int sv_fd_get(const struct sv_call *c, int fd)
 {
-	struct slot *sl = slot_of(c, fd);
-	int s = -1, old = -1;
+	int h = head_of(c, fd), s = -1;
 
-	if (!sl)
+	if (h < 0)
 		return -1;
-	pthread_mutex_lock(&slots_mutex);
-	if (sl->s >= 0 && !sl->dropped && same_file(c->pid, fd, sl->s)) {
-		sl->refs++;
-		s = sl->s;
+	pthread_mutex_lock(&mutex);
+	for (int i = heads[h]; i >= 0; i = pool[i].next) {
+		if (pool[i].s >= 0 && !pool[i].dropped && same_file(c->pid, fd, pool[i].s)) {
+			pool[i].refs++;
+			s = pool[i].s;
+			break;
+		}
 	}
-	pthread_mutex_unlock(&slots_mutex);
-	if (s >= 0 || fd < (int)PS_FILTER_STDIO || (s = fetch(c, fd)) < 0)
+	pthread_mutex_unlock(&mutex);
+	if (s >= 0 || h < (int)PS_FILTER_STDIO || (s = fetch_merged(c, fd)) < 0)
 		return s;
-	pthread_mutex_lock(&slots_mutex);
-	if (sl->refs == 0 && sl->s != RESERVED) { /* take the slot over: its descriptor, if any, is another process's or stale */
-		old = sl->s;
-		sl->s = s;
-		sl->refs = 1;
-		sl->dropped = 0;
-		s = -1;
-	}
-	pthread_mutex_unlock(&slots_mutex);
-	if (old >= 0)
-		close_own(old);
-	if (s >= 0) { /* the slot is busy with another description: use this one once */
-		ps_debug("supervisor: fd %d of %d served without a slot", fd, (int)c->pid);
+	pthread_mutex_lock(&mutex);
+	if (add_entry(h, fd, s, c->pid, 1) < 0) {
+		pthread_mutex_unlock(&mutex);
+		ps_debug("supervisor: fd %d of %d served without an entry (the pool is full)", fd, (int)c->pid);
 		return s | SV_FD_TRANSIENT;
 	}
-	return sl->s;
+	pthread_mutex_unlock(&mutex);
+	return s;
 }
 
 void sv_fd_put(const struct sv_call *c, int fd, int s)
 {
-	struct slot *sl = slot_of(c, fd);
+	int h = head_of(c, fd), close_it = -1;
 
-	if ((s & SV_FD_TRANSIENT) || !sl) {
+	if ((s & SV_FD_TRANSIENT) || h < 0) {
 		close_own(s & ~SV_FD_TRANSIENT);
 		return;
 	}
-	pthread_mutex_lock(&slots_mutex);
-	if (sl->s == s && --sl->refs == 0 && sl->dropped) {
-		sl->s = -1;
-		sl->dropped = 0;
-	} else {
-		s = -1;
+	pthread_mutex_lock(&mutex);
+	for (int i = heads[h]; i >= 0; i = pool[i].next) {
+		if (pool[i].s != s)
+			continue;
+		if (--pool[i].refs == 0 && pool[i].dropped)
+			close_it = remove_entry(i);
+		break;
 	}
-	pthread_mutex_unlock(&slots_mutex);
-	if (s >= 0)
-		close_own(s);
+	pthread_mutex_unlock(&mutex);
+	close_own(close_it);
 }
 
 void sv_fd_closed(const struct sv_call *c, int fd)
 {
-	struct slot *sl = slot_of(c, fd);
-	int s = -1;
+	int h = head_of(c, fd), close_it = -1;
 
-	if (!sl)
+	if (h < (int)PS_FILTER_STDIO) /* (a forked child may still use a standard one: kcmp tells) */
 		return;
-	pthread_mutex_lock(&slots_mutex);
-	if (sl->s >= 0 && !sl->dropped && same_file(c->pid, fd, sl->s)) {
-		if (sl->refs == 0) {
-			s = sl->s;
-			sl->s = -1;
-		} else {
-			sl->dropped = 1;
-		}
+	pthread_mutex_lock(&mutex);
+	for (int i = heads[h]; i >= 0; i = pool[i].next) {
+		if (pool[i].s < 0 || pool[i].dropped || !same_file(c->pid, fd, pool[i].s))
+			continue;
+		if (pool[i].refs == 0)
+			close_it = remove_entry(i);
+		else
+			pool[i].dropped = 1;
+		break;
 	}
-	pthread_mutex_unlock(&slots_mutex);
-	if (s >= 0)
-		close_own(s);
+	pthread_mutex_unlock(&mutex);
+	close_own(close_it);
+}
+
+void sv_fd_process_exits(const struct sv_call *c)
+{
+	int gone[64], n = 0;
+
+	pthread_once(&once, pool_init);
+	pthread_mutex_lock(&mutex);
+	for (int i = 0; i < POOL && n < 64; i++) {
+		struct entry *e = &pool[i];
+
+		if (e->head < (int)PS_FILTER_STDIO || e->s < 0 || e->refs > 0)
+			continue;
+		if (syscall(SYS_kcmp, c->pid, e->owner, KCMP_FILES, 0, 0) == 0 || e->owner == c->pid)
+			gone[n++] = remove_entry(i);
+	}
+	pthread_mutex_unlock(&mutex);
+	while (n > 0)
+		close_own(gone[--n]);
 }
 
 int sv_fd_kernel_serves(int s)
@@ -202,99 +309,87 @@ static long add_fd(const struct sv_call *c, int s, int number, int cloexec)
 	return SV_ANSWERED;
 }
 
-/* A number from the threshold up that is free in the program and in the slots. */
-static int free_number(const struct sv_call *c, int *old)
+/* Install s at number under entry i (made beforehand: the program's next call on the number may reach another
+ * worker before this one returns). */
+static long install_entry(const struct sv_call *c, int i, int s, int number, int cloexec)
 {
-	pthread_once(&slots_once, slots_init);
-	for (unsigned tries = 0; tries < PS_FILTER_ROOM; tries++) {
-		unsigned i = __atomic_fetch_add(&next_number, 1, __ATOMIC_RELAXED) % PS_FILTER_ROOM;
-		int fd = (int)(c->threshold + i);
+	long rc = add_fd(c, s, number, cloexec);
+	int close_it = -1;
 
-		pthread_mutex_lock(&slots_mutex);
-		if (slots[i].refs == 0 && slots[i].s != RESERVED && !is_open_in(c->pid, fd)) {
-			*old = slots[i].s; /* stale: another process's, or closed by an exec */
-			slots[i].s = RESERVED;
-			slots[i].dropped = 0;
-			pthread_mutex_unlock(&slots_mutex);
-			return fd;
-		}
-		pthread_mutex_unlock(&slots_mutex);
-	}
-	return -1;
+	pthread_mutex_lock(&mutex);
+	pool[i].refs--;
+	if (rc != SV_ANSWERED || (pool[i].refs == 0 && pool[i].dropped))
+		close_it = remove_entry(i);
+	pthread_mutex_unlock(&mutex);
+	close_own(close_it);
+	ps_debug("supervisor: process %d: merged descriptor %d: %ld", (int)c->pid, number, rc);
+	return rc;
 }
 
 long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec)
 {
-	struct slot *sl = slot_of(c, number);
-	long rc;
-	int old;
+	int h = head_of(c, number), i;
 
-	if (!sl) {
+	if (h < 0) {
 		close_own(s);
 		return -EBADF;
 	}
-	pthread_mutex_lock(&slots_mutex);
-	if (sl->refs > 0) { /* another handler works on the descriptor the program replaces: let it finish */
-		sl->dropped = 1;
-		pthread_mutex_unlock(&slots_mutex);
-		rc = add_fd(c, s, number, cloexec);
+	pthread_mutex_lock(&mutex);
+	i = add_entry(h, number, s, c->pid, 1);
+	pthread_mutex_unlock(&mutex);
+	if (i < 0) {
 		close_own(s);
-		return rc;
+		return -EMFILE;
 	}
-	old = sl->s;
-	sl->s = s;
-	sl->dropped = 0;
-	pthread_mutex_unlock(&slots_mutex);
-	if (old >= 0)
-		close_own(old);
-	return add_fd(c, s, number, cloexec);
+	return install_entry(c, i, s, number, cloexec);
+}
+
+/* A number from the threshold up that the program does not use. */
+static int free_number(const struct sv_call *c)
+{
+	for (unsigned tries = 0; tries < PS_FILTER_ROOM; tries++) {
+		int fd = (int)(c->threshold +
+			       __atomic_fetch_add(&next_number, 1, __ATOMIC_RELAXED) % PS_FILTER_ROOM);
+
+		if (syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, fd, fd) < 0 && errno == EBADF)
+			return fd;
+	}
+	return -1;
 }
 
 long sv_fd_install(const struct sv_call *c, int s, int cloexec)
 {
-	int number, old = -1;
+	int number;
 	long rc;
 
 	if (sv_fd_kernel_serves(s)) {
 		rc = add_fd(c, s, -1, cloexec);
-		ps_debug("supervisor: process %d: %s installed as it is: %ld", (int)c->pid, "descriptor", rc);
 		close_own(s);
+		ps_debug("supervisor: process %d: a descriptor that needs no merge: %ld", (int)c->pid, rc);
 		return rc;
 	}
-	number = free_number(c, &old);
-	if (old >= 0)
-		close_own(old);
-	if (number < 0) {
+	if ((number = free_number(c)) < 0) {
 		close_own(s);
 		ps_error("supervisor: no free descriptor number from %u up in process %d", c->threshold, (int)c->pid);
 		return -EMFILE;
 	}
-	/* in the slot before the answer: the program's next call on the number may reach another worker first */
-	pthread_mutex_lock(&slots_mutex);
-	slots[number - (int)c->threshold].s = s;
-	pthread_mutex_unlock(&slots_mutex);
-	rc = add_fd(c, s, number, cloexec);
-	ps_debug("supervisor: process %d: merged descriptor %d: %ld", (int)c->pid, number, rc);
-	if (rc != SV_ANSWERED) {
-		pthread_mutex_lock(&slots_mutex);
-		if (slots[number - (int)c->threshold].refs == 0) {
-			slots[number - (int)c->threshold].s = -1;
-			close_own(s);
-		} else {
-			slots[number - (int)c->threshold].dropped = 1;
-		}
-		pthread_mutex_unlock(&slots_mutex);
-	}
-	return rc;
+	return sv_fd_install_at(c, s, number, cloexec);
 }
 
 void sv_fd_inherited(int fd, int s)
 {
-	if (fd >= 0 && fd < (int)PS_FILTER_STDIO && ps_enter()) {
-		ps_fd_adopt(s);
-		ps_leave();
-		std_slots[fd].s = s;
+	struct sv_call none = { .threshold = 0 };
+	int h = head_of(&none, fd);
+
+	if (h < 0 || h >= (int)PS_FILTER_STDIO || !ps_enter()) {
+		close_own(s);
 		return;
 	}
-	close_own(s);
+	ps_fd_adopt(s);
+	ps_leave();
+	pthread_mutex_lock(&mutex);
+	h = add_entry(h, fd, s, 0, 0);
+	pthread_mutex_unlock(&mutex);
+	if (h < 0)
+		close_own(s);
 }

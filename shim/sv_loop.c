@@ -50,6 +50,8 @@ int sv_valid(const struct sv_call *c)
 
 static void respond(const struct sv_call *c, long rc, struct seccomp_notif_resp *resp)
 {
+	if (rc == SV_ANSWERED)
+		return;
 	memset(resp, 0, sizes.seccomp_notif_resp);
 	resp->id = c->n->id;
 	if (rc == SV_CONTINUE)

@@ -60,13 +60,17 @@ static int setup(void **state)
 	return prog_len > 0 ? 0 : -1;
 }
 
-static void test_every_path_call_is_sent_to_the_supervisor(void **state)
+static void test_every_path_and_attribute_call_is_sent_to_the_supervisor(void **state)
 {
 	static const unsigned path_calls[] = {
 #define PS_SV_PATH(name) SYS_##name,
+#define PS_SV_ATTR(name) SYS_##name,
+#define PS_SV_EXIT(name) SYS_##name,
 #define PS_SV_FD(name, mask)
 #include "supervised.def"
 #undef PS_SV_PATH
+#undef PS_SV_ATTR
+#undef PS_SV_EXIT
 #undef PS_SV_FD
 	};
 	(void)state;
@@ -80,9 +84,13 @@ static void test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the
 		unsigned nr, mask;
 	} fd_calls[] = {
 #define PS_SV_PATH(name)
+#define PS_SV_ATTR(name)
+#define PS_SV_EXIT(name)
 #define PS_SV_FD(name, mask) { SYS_##name, mask },
 #include "supervised.def"
 #undef PS_SV_PATH
+#undef PS_SV_ATTR
+#undef PS_SV_EXIT
 #undef PS_SV_FD
 	};
 	(void)state;
@@ -138,7 +146,7 @@ static void test_threshold_leaves_room_below_the_hard_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_path_call_is_sent_to_the_supervisor),
+		cmocka_unit_test(test_every_path_and_attribute_call_is_sent_to_the_supervisor),
 		cmocka_unit_test(test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the_threshold_up),
 		cmocka_unit_test(test_other_calls_run_untouched),
 		cmocka_unit_test(test_probe_answers_without_a_notification),

@@ -23,9 +23,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-/* A directory that exists only in the shadow is a directory of the data tree to the kernel (a program's cwd or
- * dirfd there): name it by its place in the read-only tree. 1 when path was such a directory. */
-static int merged_name(char *path, size_t pathsz)
+int ps_merged_name(char *path, size_t pathsz)
 {
 	return ps_cfg.shadow[0] && ps_snapshot_tree_path(ps_cfg.shadow, path, pathsz);
 }
@@ -48,7 +46,7 @@ static int base_path(int dirfd, char *out, size_t outsz, int *mapped)
 		return -errno;
 	if (out[0] != '/')
 		return -ENOENT; /* pipes, sockets, anon inodes; an unreachable cwd */
-	*mapped = merged_name(out, outsz);
+	*mapped = ps_merged_name(out, outsz);
 	return 0;
 }
 

@@ -168,6 +168,10 @@ int ps_target_shadow_lower(const struct ps_target *t, const struct stat *lower, 
 int ps_target_parent(const struct ps_target *t, struct ps_target *parent);
 /* "data/<prefix>/<rel>" of t, relative to the shadow directory. */
 int ps_target_data_path(const struct ps_target *t, char *out, size_t outsz);
+/* A directory that exists only in the shadow is a directory of the data tree to the kernel (a program's cwd or
+ * dirfd there): its name is rewritten in place to its place in the read-only tree. 1 when path was such a
+ * directory. */
+int ps_merged_name(char *path, size_t pathsz);
 /* The working directory by its name in the merged tree (a directory of the shadow's data tree is named by its
  * place in the read-only tree). 0 or -errno. */
 int ps_cwd(char *out, size_t outsz);

@@ -85,7 +85,7 @@ static unsigned merged_stdio(int *fds, int *nfds)
 	if (!ps_enter())
 		return 0;
 	for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++) {
-		if (ps_fd_get_kind(fd) < 0 || ps_fd_kernel_serves(fd))
+		if (ps_fd_kernel_serves(fd)) /* (so is a descriptor the shim does not track) */
 			continue;
 		mask |= 1U << fd;
 		fds[(*nfds)++] = fd;

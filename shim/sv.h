@@ -50,6 +50,8 @@ int sv_read_string(const struct sv_call *c, uint64_t addr, char *out, size_t out
 /* Copy n bytes from or to the program. 0 or -EFAULT (also for a partial copy). */
 int sv_peek(const struct sv_call *c, uint64_t addr, void *out, size_t n);
 int sv_poke(const struct sv_call *c, uint64_t addr, const void *in, size_t n);
+/* A number field of /proc/PID/status ("Umask:", "Tgid:"), read in base. 0, or -1. */
+int sv_proc_status(pid_t pid, const char *field, int base, long *value);
 
 /* ---- sv_fd.c: the program's descriptors ---- */
 /* The supervisor's descriptor for the program's descriptor fd when fd needs the merge: a reference, given back

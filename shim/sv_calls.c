@@ -13,7 +13,6 @@
 #include "filter.h"
 #include "log.h"
 #include "path.h"
-#include "snapshot.h"
 
 #include <errno.h>
 #include <linux/openat2.h>
@@ -55,6 +54,7 @@ struct sv_at {
 #define AT_ANY 1   /* prepare dirfd even for a path outside the prefixes (the other name of a rename) */
 #define AT_EMPTY 2 /* an empty path names the descriptor itself (AT_EMPTY_PATH) */
 #define AT_CHANGE 4 /* the call changes what it names: a plain descriptor of a lower file is the shim's too */
+#define EMPTY_IF(flags) (((flags) & AT_EMPTY_PATH) ? AT_EMPTY : 0)
 
 static void at_done(const struct sv_call *c, struct sv_at *at)
 {
@@ -65,21 +65,27 @@ static void at_done(const struct sv_call *c, struct sv_at *at)
 	at->own = 0;
 }
 
+/* /proc's name for the program's working directory (AT_FDCWD) or directory descriptor. */
+static void program_dir_link(const struct sv_call *c, int dirfd, char link[64])
+{
+	if (dirfd == AT_FDCWD)
+		snprintf(link, 64, "/proc/%d/cwd", (int)c->pid);
+	else
+		snprintf(link, 64, "/proc/%d/fd/%d", (int)c->pid, dirfd);
+}
+
 /* The program's directory by its merged name: 0 and mapped (a directory of the shadow's data tree), or -1. */
 static int program_dir(const struct sv_call *c, int dirfd, char *out, size_t outsz, int *mapped)
 {
 	char link[64];
 	ssize_t n;
 
-	if (dirfd == AT_FDCWD)
-		snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->pid);
-	else
-		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->pid, dirfd);
+	program_dir_link(c, dirfd, link);
 	n = readlink(link, out, outsz - 1);
 	if (n <= 0 || out[0] != '/')
 		return -1;
 	out[n] = '\0';
-	*mapped = ps_cfg.shadow[0] && ps_snapshot_tree_path(ps_cfg.shadow, out, outsz);
+	*mapped = ps_merged_name(out, outsz);
 	return 0;
 }
 
@@ -87,10 +93,7 @@ static int open_program_dir(const struct sv_call *c, int dirfd)
 {
 	char link[64];
 
-	if (dirfd == AT_FDCWD)
-		snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->pid);
-	else
-		snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->pid, dirfd);
+	program_dir_link(c, dirfd, link);
 	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, link, O_PATH | O_CLOEXEC);
 }
 
@@ -182,20 +185,10 @@ static int at_enter(const struct sv_at *at)
 /* The program's umask, for calls that create: /proc/PID/status says it. */
 static void take_umask(const struct sv_call *c)
 {
-	char path[64], buf[4096], *u;
-	ssize_t n;
-	int fd;
+	long mask;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)c->pid);
-	if ((fd = (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC)) < 0)
-		return;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	if ((u = strstr(buf, "\nUmask:")) != NULL)
-		umask((mode_t)strtoul(u + 7, NULL, 8));
+	if (sv_proc_status(c->pid, "Umask:", 8, &mask) == 0)
+		umask((mode_t)mask);
 }
 
 /* The common shape of a path call: resolve (dirfd, path) into `at`, make call (an expression naming at.dirfd
@@ -212,7 +205,6 @@ static void take_umask(const struct sv_call *c)
 		}                                                                                                  \
 		rc_;                                                                                               \
 	})
-#define EMPTY_IF(flags) (((flags) & AT_EMPTY_PATH) ? AT_EMPTY : 0)
 
 /* ---- opens ---- */
 
@@ -267,7 +259,7 @@ static long do_stat(struct sv_call *c, int dirfd, uint64_t path, uint64_t buf, i
 {
 	struct sv_at at;
 	struct stat st;
-	int rc = at_get(c, dirfd, path, (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
+	int rc = at_get(c, dirfd, path, EMPTY_IF(flags), &at);
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
@@ -288,7 +280,7 @@ static long sv_statx(struct sv_call *c)
 	struct sv_at at;
 	struct statx stx;
 	int flags = INT(c, 2);
-	int rc = at_get(c, INT(c, 0), c->a[1], (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0, &at);
+	int rc = at_get(c, INT(c, 0), c->a[1], EMPTY_IF(flags), &at);
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
@@ -363,7 +355,7 @@ static long do_two(struct sv_call *c, int olddir, uint64_t oldpath, int newdir, 
 		   int is_link)
 {
 	struct sv_at from, to;
-	int rc1 = at_get(c, olddir, oldpath, AT_ANY | (is_link && (flags & AT_EMPTY_PATH) ? AT_EMPTY : 0), &from);
+	int rc1 = at_get(c, olddir, oldpath, AT_ANY | (is_link ? EMPTY_IF(flags) : 0), &from);
 	int rc2, rc;
 
 	if (rc1 < 0)
@@ -587,48 +579,68 @@ static long sv_getcwd(struct sv_call *c)
 	return sv_poke(c, c->a[0], dir, n) < 0 ? -EFAULT : (long)n;
 }
 
-/* ---- extended attributes ---- */
+/* ---- extended attributes: one body for the path, l-path and descriptor calls ---- */
 
 #define XATTR_BUF 65536
 
+struct xattr_target {
+	const char *path; /* relative to this worker's directory (at_enter) */
+	int nofollow;     /* the l* calls */
+	int fd;           /* >= 0: the f* calls on this descriptor */
+};
+
+static long xattr_call(const struct xattr_target *t, int op, const char *name, char *value, size_t size, int flags)
+{
+	switch (op) {
+	case 's':
+		return result(t->fd >= 0   ? fsetxattr(t->fd, name, value, size, flags)
+			      : t->nofollow ? lsetxattr(t->path, name, value, size, flags)
+					    : setxattr(t->path, name, value, size, flags));
+	case 'g':
+		return result(t->fd >= 0   ? fgetxattr(t->fd, name, value, size)
+			      : t->nofollow ? lgetxattr(t->path, name, value, size)
+					    : getxattr(t->path, name, value, size));
+	case 'l':
+		return result(t->fd >= 0   ? flistxattr(t->fd, value, size)
+			      : t->nofollow ? llistxattr(t->path, value, size)
+					    : listxattr(t->path, value, size));
+	default:
+		return result(t->fd >= 0   ? fremovexattr(t->fd, name)
+			      : t->nofollow ? lremovexattr(t->path, name)
+					    : removexattr(t->path, name));
+	}
+}
+
+/* Set, get, list or remove (op) on t with the program's arguments, in the same places for the path and the
+ * descriptor calls: the name at 1, the value at 2 and its size at 3 (a list at 1, its size at 2), flags at 4. */
+static long xattr_op(struct sv_call *c, int op, const struct xattr_target *t)
+{
+	char name[256];
+	size_t want = ARG(c, op == 'l' ? 2 : 3, size_t), size = want > XATTR_BUF ? XATTR_BUF : want;
+	uint64_t buf = c->a[op == 'l' ? 1 : 2];
+	long rc;
+
+	if (op == 's' && want > XATTR_BUF)
+		return -E2BIG;
+	if (op != 'l' && sv_read_string(c, c->a[1], name, sizeof(name)) < 0)
+		return -ERANGE;
+	if (op == 's' && sv_peek(c, buf, c->buf, size) < 0)
+		return -EFAULT;
+	rc = xattr_call(t, op, name, c->buf, size, INT(c, 4));
+	if ((op == 'g' || op == 'l') && rc > 0 && size && sv_poke(c, buf, c->buf, (size_t)rc) < 0)
+		return -EFAULT;
+	return rc;
+}
+
 static long do_xattr(struct sv_call *c, int op, int nofollow)
 {
-	char name[256], *value = c->buf;
-	size_t size = ARG(c, 3, size_t);
 	struct sv_at at;
 	long rc = at_get(c, AT_FDCWD, c->a[0], 0, &at);
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
-	if (size > XATTR_BUF)
-		size = XATTR_BUF;
-	if (op == 's' && ARG(c, 3, size_t) > XATTR_BUF)
-		rc = -E2BIG;
-	else if (op != 'l' && sv_read_string(c, c->a[1], name, sizeof(name)) < 0)
-		rc = -ERANGE;
-	else if ((rc = at_enter(&at)) == 0) {
-		switch (op) {
-		case 's':
-			rc = sv_peek(c, c->a[2], value, size);
-			if (rc == 0)
-				rc = result(nofollow ? lsetxattr(at.path, name, value, size, INT(c, 4))
-						     : setxattr(at.path, name, value, size, INT(c, 4)));
-			break;
-		case 'g':
-			rc = result(nofollow ? lgetxattr(at.path, name, value, size) : getxattr(at.path, name, value, size));
-			if (rc > 0 && ARG(c, 3, size_t) && sv_poke(c, c->a[2], value, (size_t)rc) < 0)
-				rc = -EFAULT;
-			break;
-		case 'l':
-			size = ARG(c, 2, size_t) > XATTR_BUF ? XATTR_BUF : ARG(c, 2, size_t);
-			rc = result(nofollow ? llistxattr(at.path, value, size) : listxattr(at.path, value, size));
-			if (rc > 0 && size && sv_poke(c, c->a[1], value, (size_t)rc) < 0)
-				rc = -EFAULT;
-			break;
-		default:
-			rc = result(nofollow ? lremovexattr(at.path, name) : removexattr(at.path, name));
-		}
-	}
+	if ((rc = at_enter(&at)) == 0)
+		rc = xattr_op(c, op, &(struct xattr_target){ .path = at.path, .nofollow = nofollow, .fd = -1 });
 	at_done(c, &at);
 	return rc;
 }
@@ -746,25 +758,19 @@ static long sv_lseek(struct sv_call *c)
 	return rc;
 }
 
-static long sv_fstat(struct sv_call *c)
-{
-	struct stat st;
-	FD_OR_CONTINUE(c, s);
-	long rc = result(fstat(SV_FD(s), &st));
+/* A call on the merged descriptor that fills a struct for the program (argument 1). */
+#define FD_STRUCT_CALL(name, type)                                                                                 \
+	static long sv_##name(struct sv_call *c)                                                                   \
+	{                                                                                                          \
+		type st;                                                                                           \
+		FD_OR_CONTINUE(c, s);                                                                              \
+		long rc = result(name(SV_FD(s), &st));                                                             \
+		sv_fd_put(c, INT(c, 0), s);                                                                        \
+		return rc < 0 ? rc : sv_poke(c, c->a[1], &st, sizeof(st));                                         \
+	}
 
-	sv_fd_put(c, INT(c, 0), s);
-	return rc < 0 ? rc : sv_poke(c, c->a[1], &st, sizeof(st));
-}
-
-static long sv_fstatfs(struct sv_call *c)
-{
-	struct statfs st;
-	FD_OR_CONTINUE(c, s);
-	long rc = result(fstatfs(SV_FD(s), &st));
-
-	sv_fd_put(c, INT(c, 0), s);
-	return rc < 0 ? rc : sv_poke(c, c->a[1], &st, sizeof(st));
-}
+FD_STRUCT_CALL(fstat, struct stat)
+FD_STRUCT_CALL(fstatfs, struct statfs)
 
 /* A call on the merged descriptor with plain arguments. */
 #define FD_CALL(name, expr)                                                                                        \
@@ -961,33 +967,12 @@ static long sv_ioctl(struct sv_call *c)
 
 static long fd_xattr(struct sv_call *c, int op)
 {
-	char name[256], *value = c->buf;
-	size_t size = (op == 'l' ? ARG(c, 2, size_t) : ARG(c, 3, size_t));
-	long rc = 0;
 	int fetched, s = attr_fd(c, INT(c, 0), &fetched);
+	long rc;
 
 	if (s < 0)
 		return SV_CONTINUE;
-	if (op == 's' && size > XATTR_BUF) {
-		attr_fd_done(c, INT(c, 0), s, fetched);
-		return -E2BIG;
-	}
-
-	if (size > XATTR_BUF)
-		size = XATTR_BUF;
-	if (op != 'l' && sv_read_string(c, c->a[1], name, sizeof(name)) < 0)
-		rc = -ERANGE;
-	else if (op == 's')
-		rc = sv_peek(c, c->a[2], value, size) < 0 ? -EFAULT
-							  : result(fsetxattr(SV_FD(s), name, value, size, INT(c, 4)));
-	else if (op == 'g' && (rc = result(fgetxattr(SV_FD(s), name, value, size))) > 0 && size &&
-		 sv_poke(c, c->a[2], value, (size_t)rc) < 0)
-		rc = -EFAULT;
-	else if (op == 'l' && (rc = result(flistxattr(SV_FD(s), value, size))) > 0 && size &&
-		 sv_poke(c, c->a[1], value, (size_t)rc) < 0)
-		rc = -EFAULT;
-	else if (op == 'r')
-		rc = result(fremovexattr(SV_FD(s), name));
+	rc = xattr_op(c, op, &(struct xattr_target){ .fd = SV_FD(s) });
 	attr_fd_done(c, INT(c, 0), s, fetched);
 	return rc;
 }

@@ -143,25 +143,16 @@ static int add_entry(int head, int fd, int s, pid_t owner, int refs)
 /* A pidfd of the calling thread's process: PIDFD_THREAD where the kernel has it, else its thread group's. */
 static int pidfd_of(pid_t tid)
 {
-	char path[64], buf[1024], *t;
-	ssize_t n;
+	long tgid;
 	int fd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
 
 	if (fd >= 0 || errno != EINVAL)
 		return fd;
 	if ((fd = (int)syscall(SYS_pidfd_open, tid, 0)) >= 0 || errno != EINVAL)
 		return fd;
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	if ((fd = (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC)) < 0)
+	if (sv_proc_status(tid, "Tgid:", 10, &tgid) < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if (!(t = strstr(buf, "\nTgid:")))
-		return -1;
-	return (int)syscall(SYS_pidfd_open, (pid_t)strtol(t + 6, NULL, 10), 0);
+	return (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
 }
 
 int sv_fd_fetch(const struct sv_call *c, int fd)

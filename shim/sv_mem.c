@@ -1,13 +1,19 @@
-/* sv_mem.c - the supervised program's memory: process_vm_readv/writev (sv.h).
+/* sv_mem.c - the supervised program's memory (process_vm_readv/writev) and what /proc says of it (sv.h).
  *
  * A string is read a page at a time up to its NUL: a read across an unmapped page fails as a whole, and a path
  * may end just before one.
  */
 #include "sv.h"
 
+#include "shim.h"
+
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #define PAGE 4096UL
 
@@ -56,4 +62,24 @@ int sv_read_string(const struct sv_call *c, uint64_t addr, char *out, size_t out
 		got += n;
 	}
 	return -ENAMETOOLONG;
+}
+
+int sv_proc_status(pid_t pid, const char *field, int base, long *value)
+{
+	char path[64], buf[4096], *at;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((fd = (int)REAL(syscall)(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (!(at = strstr(buf, field)) || (at != buf && at[-1] != '\n'))
+		return -1;
+	*value = strtol(at + strlen(field), NULL, base);
+	return 0;
 }

@@ -376,7 +376,9 @@ static void adopt(int fd)
 			ps_debug("fd %d inherited: directory %s", fd, t.path);
 		return;
 	}
-	if (kind == PS_OPEN_DATA && ps_target_lookup(&t, &f) < 0)
+	/* a lower file may have its record already: the descriptor is merged from the start (its generation is
+	 * today's, so no later check would find the record) */
+	if (ps_target_lookup(&t, &f) < 0 && kind == PS_OPEN_DATA)
 		return; /* a data file whose record is gone (the file was removed or renamed): leave it alone */
 	if (ps_fd_track(fd, kind, flags, f, t.path) < 0)
 		return;

@@ -88,3 +88,10 @@ for name in (\"nulldev\", \"fifo\"):
 " "$RO"
 	'
 }
+
+@test "a lower descriptor inherited across exec after another process changed its file reads the merged bytes" {
+	run_both '
+		ps_exec bash -c "exec 3<\"$RO/f.txt\"; printf XY | dd of=\"$RO/f.txt\" conv=notrunc status=none; cat <&3"
+	'
+	expect_eq "$(cat "$T/stdout.ro")" "XYwer content" "what the new program read through the inherited descriptor"
+}

@@ -150,3 +150,34 @@ PY
 	'
 	assert_lower_unchanged
 }
+
+@test "extended attributes through a path and through a descriptor of an untouched lower file, as on a writable copy" {
+	cat >"$T/xa.c" <<'C'
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/xattr.h>
+int main(int c, char **v)
+{
+	char b[64];
+	int fd = open(v[1], O_RDONLY);
+	ssize_t n;
+
+	printf("set %d fset %d\n", setxattr(v[1], "user.a", "one", 3, 0), fsetxattr(fd, "user.b", "two", 3, 0));
+	n = getxattr(v[1], "user.b", b, sizeof(b));
+	printf("get %zd %.*s\n", n, (int)(n > 0 ? n : 0), b);
+	n = fgetxattr(fd, "user.a", b, sizeof(b));
+	printf("fget %zd %.*s\n", n, (int)(n > 0 ? n : 0), b);
+	printf("list %zd flist %zd\n", listxattr(v[1], b, sizeof(b)), flistxattr(fd, b, 0));
+	printf("remove %d fremove %d list %zd\n", removexattr(v[1], "user.a"), fremovexattr(fd, "user.b"),
+	       listxattr(v[1], b, sizeof(b)));
+	return 0;
+}
+C
+	gcc -static -o "$T/xa" "$T/xa.c" || skip "no static libc to link a test program"
+	echo hi >"$LOWER/f"
+	lower_ready
+	run_both '
+		ps_exec "$T/xa" "$RO/f"
+	'
+	expect_eq "$(getfattr -d "$LOWER/f" 2>/dev/null)" "" "the lower file's attributes"
+}

@@ -249,11 +249,15 @@ tree_listing() {
 
 @test "commit writes a partly shadowed file in place: its inode stays, only the written page is written" {
 	inode=$(stat -c %i "$LOWER/big")
-	in_ro_ns 'printf X | ps_exec dd of="$RO/big" bs=1 seek=600000 conv=notrunc status=none'
+	# a byte the random file does not hold there already (1 time in 256 it holds X): the write must change one
+	byte=X
+	[ "$(dd if="$COPY/big" bs=1 skip=600000 count=1 status=none)" != X ] || byte=Y
+	export byte
+	in_ro_ns 'printf "$byte" | ps_exec dd of="$RO/big" bs=1 seek=600000 conv=notrunc status=none'
 	strace -f -qq -e trace=pwrite64,write -o "$T/commit.trace" \
 		$PS_UNSHARE bash -c 'mount --bind "$LOWER" "$RO" && exec "$@"' _ "$PS" -s "$SHADOW" commit >/dev/null
 	[ "$(stat -c %i "$LOWER/big")" = "$inode" ]
-	[ "$(dd if="$LOWER/big" bs=1 skip=600000 count=1 status=none)" = X ]
+	[ "$(dd if="$LOWER/big" bs=1 skip=600000 count=1 status=none)" = "$byte" ]
 	cmp -l "$LOWER/big" "$COPY/big" | wc -l | grep -qx 1
 	# the lower file got one page-sized pwrite (the record its flag); nothing else was written
 	grep -E 'pwrite64\([0-9]+, ".*, 4096, 598016\)' "$T/commit.trace"

@@ -33,7 +33,7 @@ endif
 
 .PHONY: bench-seccomp FORCE all check fuzz check-unit check-integration check-asan check-exports install uninstall clean bench bench-quick demo
 
-all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/ps-probe $(BUILD)/ps-bypass $(BUILD)/ps-maps $(BUILD)/ps-torture \
+all: $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(BUILD)/pageshadow-exec $(BUILD)/ps-probe $(BUILD)/ps-bypass $(BUILD)/ps-maps $(BUILD)/ps-torture \
 	$(BUILD)/ps-static $(BUILD)/ps-gowork
 
 $(BUILD)/obj/%.o: %.c $(wildcard common/*.h shim/*.h shim/*.def)
@@ -73,6 +73,11 @@ TOOL_SRC := tools/pageshadow.c tools/inspect.c tools/ls.c tools/cat.c tools/diff
 $(BUILD)/pageshadow: $(TOOL_SRC) tools/pageshadow.h $(COMMON_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(TOOL_SRC) $(COMMON_OBJ)
+
+# What the shim's posix_spawn runs for a target that needs the supervisor; installed beside the library.
+$(BUILD)/pageshadow-exec: tools/pageshadow-exec.c
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $<
 
 $(BUILD)/ps-probe: tests/helpers/ps-probe.c tests/helpers/errname.h
 	@$(if $(Q),echo "  LD      $@")
@@ -158,13 +163,13 @@ $(BUILD)/bench-driver: bench/driver.c
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(BUILD)/pageshadow-run $(BUILD)/pageshadow $(DESTDIR)$(BINDIR)/
-	install -m 0755 $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(DESTDIR)$(LIBDIR)/
+	install -m 0755 $(BUILD)/libpageshadow.so $(BUILD)/libpageshadow-audit.so $(BUILD)/pageshadow-exec $(DESTDIR)$(LIBDIR)/
 	install -d $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 man/pageshadow.1 man/pageshadow-run.1 $(DESTDIR)$(MANDIR)/man1/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/pageshadow-run $(DESTDIR)$(BINDIR)/pageshadow $(DESTDIR)$(LIBDIR)/libpageshadow.so \
-		$(DESTDIR)$(LIBDIR)/libpageshadow-audit.so $(DESTDIR)$(MANDIR)/man1/pageshadow.1 \
+		$(DESTDIR)$(LIBDIR)/libpageshadow-audit.so $(DESTDIR)$(LIBDIR)/pageshadow-exec $(DESTDIR)$(MANDIR)/man1/pageshadow.1 \
 		$(DESTDIR)$(MANDIR)/man1/pageshadow-run.1
 
 clean:

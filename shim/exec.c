@@ -49,6 +49,7 @@ static char *carried[NCARRIED]; /* "NAME=value", or NULL when unset at start-up 
 static char carried_buf[4096];  /* their copies: no malloc at start-up (a first malloc costs system calls) */
 static const char *self_lib;    /* this library's absolute path as loaded (made absolute at start-up if not) */
 static char *audit_lib;         /* libpageshadow-audit.so beside it, when there */
+static char *spawn_helper;      /* pageshadow-exec beside it, when there: posix_spawn of a supervised program */
 static pthread_once_t libs_once = PTHREAD_ONCE_INIT;
 static void find_libraries(void);
 static int allow_unshimmed;
@@ -123,11 +124,14 @@ static void find_libraries(void)
 		return;
 	strcpy(abs, self_lib);
 	slash = strrchr(abs, '/');
-	if (slash && (size_t)(slash - abs) + sizeof("/libpageshadow-audit.so") <= sizeof(abs)) {
-		strcpy(slash, "/libpageshadow-audit.so");
-		if (access(abs, R_OK) == 0)
-			audit_lib = strdup(abs);
-	}
+	if (!slash || (size_t)(slash - abs) + sizeof("/libpageshadow-audit.so") > sizeof(abs))
+		return;
+	strcpy(slash, "/libpageshadow-audit.so");
+	if (access(abs, R_OK) == 0)
+		audit_lib = strdup(abs);
+	strcpy(slash, "/pageshadow-exec");
+	if (access(abs, X_OK) == 0)
+		spawn_helper = strdup(abs);
 }
 
 /* ---- the environment ---- */
@@ -199,6 +203,7 @@ struct exec_plan {
 	char fd_hint;        /* PS_FDS_EXEC, PS_FDS_SPAWN, or 0: tell the new program which descriptors to adopt */
 	int may_supervise;   /* this exec can start a supervisor (not posix_spawn's child: glibc runs its exec) */
 	int supervise;       /* the program needs one: the shim cannot enter it (sv.h) */
+	int via_helper;      /* posix_spawn of a program that needs one: spawn pageshadow-exec, whose exec starts it */
 	size_t used;
 	int nheap;
 	void *heap[PLAN_HEAP];
@@ -356,17 +361,28 @@ static void plan_free(struct exec_plan *p)
 
 /* ---- what the file is ---- */
 
-/* A program the shim cannot enter: a static or Go one runs under a supervisor where the exec can start one;
- * anything else (another machine or loader, or posix_spawn's exec) is refused. */
+/* A program the shim cannot enter: a static or Go one runs under a supervisor, started by this exec or, for
+ * posix_spawn (glibc execs inside libc), by the exec of pageshadow-exec spawned in its place; anything else
+ * (another machine or loader) is refused. */
 static int refuse_unshimmable(struct exec_plan *p, const char *path, const struct ps_exec_info *info)
 {
 	const char *why = ps_exec_why_unshimmable(info);
 
 	if (!why || allow_unshimmed)
 		return 0;
-	if ((info->format == PS_EXEC_STATIC || info->format == PS_EXEC_GO) && p->may_supervise) {
-		p->supervise = 1;
+	if (info->format == PS_EXEC_STATIC || info->format == PS_EXEC_GO) {
+		if (p->may_supervise)
+			p->supervise = 1;
+		else if (spawn_helper)
+			p->via_helper = 1;
+	}
+	if (p->supervise || p->via_helper)
 		return 0;
+	if (!p->may_supervise && (info->format == PS_EXEC_STATIC || info->format == PS_EXEC_GO)) {
+		ps_refusal("refusing to spawn %s: it %s and pageshadow-exec, which would start its supervisor, is not "
+			   "beside %s",
+			   path, why, self_lib ? self_lib : "libpageshadow.so");
+		return -EACCES;
 	}
 	ps_refusal("refusing to run %s: it %s, so LD_PRELOAD cannot enter it and it would read and write the "
 		 "read-only tree unseen (PAGESHADOW_ALLOW_UNSHIMMED=1, or pageshadow-run --allow-unshimmed, runs it "
@@ -461,6 +477,8 @@ static int plan_shadowed(struct ps_file *f, const char *shown, char *const argv[
 	default:
 		if ((rc = refuse_unshimmable(p, f->path, &info)) < 0)
 			return rc;
+		if (p->via_helper) /* pageshadow-exec plans this exec again, merged copy and all */
+			return 0;
 		break;
 	}
 	if ((rc = plan_file(p, f, p->force_copy)) < 0)
@@ -600,6 +618,25 @@ static int plan_loader_argument(struct exec_plan *p)
 	return ps_errno_for_program(rc);
 }
 
+/* posix_spawn of a program that needs the supervisor: spawn pageshadow-exec PATH ARGV... instead. */
+static int plan_helper(struct exec_plan *p)
+{
+	size_t argc = 0;
+	char **nargv;
+
+	while (p->argv && p->argv[argc])
+		argc++;
+	if (!(nargv = plan_alloc(p, (argc + 3) * sizeof(char *))))
+		return -ENOMEM;
+	nargv[0] = spawn_helper;
+	nargv[1] = (char *)p->path;
+	for (size_t i = 0; i <= argc; i++)
+		nargv[i + 2] = p->argv ? p->argv[i] : NULL;
+	p->argv = nargv;
+	p->path = spawn_helper;
+	return 0;
+}
+
 /* Plan a whole exec: the target, then the environment (which names a merged copy for the new shim to remove). */
 static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv[], char *const envp[],
 		     struct exec_plan *p, int force_copy, char fd_hint)
@@ -619,6 +656,8 @@ static int plan_exec(int dirfd, const char *path, int at_flags, char *const argv
 	rc = plan_target(path, dirfd, path, at_flags, argv, p, 0);
 	if (rc == 0 && !p->in_tree && p->path == path && is_loader(path))
 		rc = plan_loader_argument(p);
+	if (rc == 0 && p->via_helper)
+		rc = plan_helper(p);
 	if (rc < 0)
 		return rc;
 	if (p->file_is_copy)

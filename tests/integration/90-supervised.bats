@@ -105,6 +105,30 @@ assert_big_shadow_bounded() { # WRITES
 	expect_eq "$(grep -c . "$T/stdout.ro")" 13 "lines printed along the chain"
 }
 
+@test "posix_spawn and posix_spawnp of a static program (file actions applied) run it under the supervisor, as on a writable copy" {
+	mkdir -p "$LOWER/d" "$T/bin"
+	echo lower >"$LOWER/d/chain"
+	ln -s "$STATIC" "$T/bin/ps-static"
+	cat >"$T/spawn.py" <<'PY'
+import os, sys
+ro, static = sys.argv[1], sys.argv[2]
+out = os.open(ro + "/d/out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+pid = os.posix_spawn(static, ["ps-static", "chain", ro + "/d/chain", "echo dyn1 >>" + ro + "/d/chain"], os.environ,
+                     file_actions=[(os.POSIX_SPAWN_DUP2, out, 1)])
+print("posix_spawn", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+pid = os.posix_spawnp("ps-static", ["ps-static", "chain", ro + "/d/chain", "echo dyn2 >>" + ro + "/d/chain"],
+                      os.environ)
+print("posix_spawnp", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+print(open(ro + "/d/out").read(), end="")
+PY
+	lower_ready
+	run_both '
+		PATH="$T/bin:$PATH" ps_exec python3 "$T/spawn.py" "$RO" "$STATIC"
+	'
+	expect_eq "$(cat "$T/stdout.ro")" "$(printf 'posix_spawn 0\nlower\nstatic\ndyn1\nstatic\ndyn2\nposix_spawnp 0\nlower\nstatic\ndyn1')" \
+		"what the spawned programs printed (the first into d/out)"
+}
+
 @test "kill -9 of a supervised program in the middle of its writes leaves every record valid and every page whole" {
 	mkdir -p "$LOWER/d"
 	head -c $((64 * 8192)) /dev/zero | tr "\0" "L" >"$LOWER/d/f"

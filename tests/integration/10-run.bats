@@ -355,10 +355,11 @@ ci_job_script() {
 	[ "$(cat "$tmp/ro/file")" = lower ]
 }
 
-@test "make install puts both programs, the libraries and both manual pages under DESTDIR" {
+@test "make install puts both programs, the libraries, the spawn helper and both manual pages under DESTDIR" {
 	command -v man >/dev/null || skip "no man(1) to render the pages"
 	make -s -C "$BATS_TEST_DIRNAME/../.." BUILD="$BUILD" DESTDIR="$tmp/inst" PREFIX=/usr/local install >/dev/null
-	for f in bin/pageshadow bin/pageshadow-run lib/pageshadow/libpageshadow.so share/man/man1/pageshadow.1 \
+	for f in bin/pageshadow bin/pageshadow-run lib/pageshadow/libpageshadow.so lib/pageshadow/libpageshadow-audit.so \
+		lib/pageshadow/pageshadow-exec share/man/man1/pageshadow.1 \
 		share/man/man1/pageshadow-run.1; do
 		[ -s "$tmp/inst/usr/local/$f" ] || { echo "missing $f"; return 1; }
 	done

@@ -199,8 +199,40 @@ static int kernel_at_least(int major, int minor)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* Yama's ptrace_scope (0 when Yama is not there), or -1. */
+static int yama_scope(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	int scope = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%d", &scope) != 1)
+		scope = -1;
+	fclose(f);
+	return scope;
+}
+
+/* Has this process CAP_SYS_PTRACE in its effective set? */
+static int has_sys_ptrace(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	unsigned long long eff = 0;
+	char line[256];
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return (eff >> 19) & 1; /* CAP_SYS_PTRACE */
+}
+
 int ps_filter_probe(char *why, size_t whysz)
 {
+	int scope;
+
 	unsigned action = SECCOMP_RET_USER_NOTIF;
 	struct iovec none = { 0 };
 
@@ -222,6 +254,15 @@ int ps_filter_probe(char *why, size_t whysz)
 	}
 	if (syscall(SYS_process_vm_readv, getpid(), &none, 1, &none, 1, 0) < 0 && errno == ENOSYS) {
 		snprintf(why, whysz, "process_vm_readv (a kernel built with CONFIG_CROSS_MEMORY_ATTACH)");
+		return -1;
+	}
+	/* The supervisor reads and writes the memory of a program it did not start (it is not the program's
+	 * ancestor): Yama's scope 1 allows that only with CAP_SYS_PTRACE, scope 2 only to it, scope 3 never. */
+	if ((scope = yama_scope()) != 0 && (scope < 0 || scope >= 3 || !has_sys_ptrace())) {
+		snprintf(why, whysz,
+			 "access to the memory of a program its supervisor did not start (Yama's ptrace_scope is %d: "
+			 "sysctl kernel.yama.ptrace_scope=0, or CAP_SYS_PTRACE, allows it)",
+			 scope);
 		return -1;
 	}
 	return 0;

@@ -73,10 +73,30 @@ int sv_fd_fetch(const struct sv_call *c, int fd);
 long sv_fd_install(const struct sv_call *c, int s, int cloexec);
 /* The same at the program's number (dup2 onto a number from the threshold up). */
 long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec);
+/* Install s in the program without answering (the call goes on afterwards): at number, replacing the merged file
+ * there, or at a free number from the threshold up when number is -1, with no entry (a plain file, fetched if
+ * the program uses it). The number, or -errno; s stays the caller's. */
+int sv_fd_place(const struct sv_call *c, int s, int number, int cloexec);
 /* The program starts with s (the supervisor's copy) at its standard descriptor fd: a merged file. */
 void sv_fd_inherited(int fd, int s);
 /* Does the kernel alone give the merged answers for s (the supervisor's descriptor from an open through the shim)? */
 int sv_fd_kernel_serves(int s);
+
+/* ---- sv_exec.c: exec of a file under a prefix ---- */
+struct sv_exec_target {
+	int s;              /* the file, opened through the shim */
+	const char *shown;  /* its name, for messages */
+	uint64_t addr;      /* the program's path string ... */
+	size_t room;        /* ... and its size with the NUL (0: none) */
+	int same_fd;        /* >= 0: fexecve of this merged descriptor of the program's */
+	int kernel_fd;      /* what the kernel finds at the program's path, opened raw, or -1 */
+};
+/* The program execs t->s. SV_CONTINUE - perhaps after giving the kernel the merged file under a new name - or
+ * -errno. */
+long sv_exec(const struct sv_call *c, const struct sv_exec_target *t);
+/* The calling process exits / the supervisor ends: the merged copies run by it / by anyone go. */
+void sv_exec_process_exits(const struct sv_call *c);
+void sv_exec_end(void);
 
 /* ---- sv_calls.c ---- */
 long sv_dispatch(struct sv_call *c);

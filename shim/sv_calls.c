@@ -985,8 +985,51 @@ static long sv_fremovexattr(struct sv_call *c) { return fd_xattr(c, 'r'); }
 static long sv_exit_group(struct sv_call *c)
 {
 	sv_fd_process_exits(c);
+	sv_exec_process_exits(c);
 	return SV_CONTINUE;
 }
+
+/* ---- exec (sv_exec.c) ---- */
+
+static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
+{
+	int nofollow = (flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0;
+	struct sv_exec_target t = { .addr = path, .same_fd = -1, .kernel_fd = -1 };
+	char given[PATH_MAX];
+	struct sv_at at;
+	int rc = at_get(c, dirfd, path, EMPTY_IF(flags), &at);
+	long answer;
+
+	if (rc <= 0)
+		return rc == 0 ? SV_CONTINUE : rc;
+	/* the program's own string, as long as it is (at.path may say /proc/PID for /proc/self) */
+	t.room = path && sv_read_string(c, path, given, sizeof(given)) == 0 ? strlen(given) + 1 : 0;
+	t.shown = at.path;
+	if (at.own == 2 && !at.path[0]) { /* fexecve of a merged descriptor */
+		t.s = SV_FD(at.dirfd);
+		t.same_fd = at.fd;
+		answer = sv_exec(c, &t);
+		at_done(c, &at);
+		return answer;
+	}
+	/* (O_NONBLOCK: a FIFO must not block; a file only its owner may run, 0711, is the kernel's to judge) */
+	t.s = openat(at.dirfd, at.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | nofollow);
+	if (t.s < 0) {
+		rc = errno;
+		at_done(c, &at);
+		return rc == EACCES ? SV_CONTINUE : -rc;
+	}
+	t.kernel_fd = (int)REAL(syscall)(SYS_openat, at.dirfd, at.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | nofollow);
+	at_done(c, &at);
+	answer = sv_exec(c, &t);
+	if (t.kernel_fd >= 0)
+		close(t.kernel_fd);
+	close(t.s);
+	return answer;
+}
+
+static long sv_execve(struct sv_call *c) { return do_exec(c, AT_FDCWD, c->a[0], 0); }
+static long sv_execveat(struct sv_call *c) { return do_exec(c, INT(c, 0), c->a[1], INT(c, 4)); }
 
 long sv_dispatch(struct sv_call *c)
 {

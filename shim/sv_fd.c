@@ -285,26 +285,29 @@ int sv_fd_kernel_serves(int s)
 	return serves;
 }
 
-static long add_fd(const struct sv_call *c, int s, int number, int cloexec)
+/* Install s in the program: at number (or the lowest free one when -1), answering the call with it when send. */
+static long add_fd(const struct sv_call *c, int s, int number, int cloexec, int send)
 {
 	struct seccomp_notif_addfd add = {
 		.id = c->n->id,
-		.flags = SECCOMP_ADDFD_FLAG_SEND | (number >= 0 ? SECCOMP_ADDFD_FLAG_SETFD : 0),
+		.flags = (send ? SECCOMP_ADDFD_FLAG_SEND : 0) | (number >= 0 ? SECCOMP_ADDFD_FLAG_SETFD : 0),
 		.srcfd = (unsigned)s,
 		.newfd = number >= 0 ? (unsigned)number : 0,
 		.newfd_flags = cloexec ? O_CLOEXEC : 0,
 	};
 
-	if (ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0)
+	long rc = ioctl(c->listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+
+	if (rc < 0)
 		return errno == ENOENT ? SV_ANSWERED : -errno; /* ENOENT: the caller is gone */
-	return SV_ANSWERED;
+	return send ? SV_ANSWERED : rc;
 }
 
 /* Install s at number under entry i (made beforehand: the program's next call on the number may reach another
  * worker before this one returns). */
 static long install_entry(const struct sv_call *c, int i, int s, int number, int cloexec)
 {
-	long rc = add_fd(c, s, number, cloexec);
+	long rc = add_fd(c, s, number, cloexec, 1);
 	int close_it = -1;
 
 	pthread_mutex_lock(&mutex);
@@ -354,7 +357,7 @@ long sv_fd_install(const struct sv_call *c, int s, int cloexec)
 	long rc;
 
 	if (sv_fd_kernel_serves(s)) {
-		rc = add_fd(c, s, -1, cloexec);
+		rc = add_fd(c, s, -1, cloexec, 1);
 		close_own(s);
 		ps_debug("supervisor: process %d: a descriptor that needs no merge: %ld", (int)c->pid, rc);
 		return rc;
@@ -365,6 +368,18 @@ long sv_fd_install(const struct sv_call *c, int s, int cloexec)
 		return -EMFILE;
 	}
 	return sv_fd_install_at(c, s, number, cloexec);
+}
+
+int sv_fd_place(const struct sv_call *c, int s, int number, int cloexec)
+{
+	long rc;
+
+	if (number >= 0)
+		sv_fd_closed(c, number); /* the merged file there goes: the program's number holds s now */
+	else if ((number = free_number(c)) < 0)
+		return -EMFILE;
+	rc = add_fd(c, s, number, cloexec, 0);
+	return rc == SV_ANSWERED ? -ESRCH : (int)rc;
 }
 
 void sv_fd_inherited(int fd, int s)

@@ -163,5 +163,6 @@ void ps_sv_serve(int fd, unsigned thr)
 		if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
 			break;
 	}
+	sv_exec_end();
 	_exit(0);
 }

@@ -129,6 +129,68 @@ PY
 		"what the spawned programs printed (the first into d/out)"
 }
 
+@test "a supervised program runs programs and scripts the shadow changed or made: their merged bytes, as on a writable copy" {
+	local bb
+	bb=$(command -v busybox) || skip "busybox-static is not installed"
+	export BB=$bb
+	mkdir -p "$LOWER/bin"
+	printf '#!/bin/sh\necho lower script\n' >"$LOWER/bin/body.sh"
+	printf '#!/bin/sh\necho lower shebang\n' >"$LOWER/bin/line.sh"
+	chmod +x "$LOWER/bin/body.sh" "$LOWER/bin/line.sh"
+	cp /bin/echo "$LOWER/bin/tool"
+	# a path in read-only memory (a string literal): rewritten through /proc/PID/mem
+	cat >"$T/lit.c" <<'C'
+#include <unistd.h>
+int main(void) { execl(TARGET, "tool", "%s\n", "from a literal", (char *)0); return 99; }
+C
+	gcc -static -DTARGET="\"$RO/bin/tool\"" -o "$T/lit" "$T/lit.c" || skip "no static libc to link a test program"
+	cat >"$T/change.sh" <<'SH'
+sed -i s/lower/changed/ "$RO/bin/body.sh"            # the body: the kernel reads the lower #! line, sh the rest
+sed -i '1s|.*|#!/bin/cat|;s/lower/new/' "$RO/bin/line.sh"  # the #! line
+printf '#!/bin/sh\necho made in the shadow: $#\n' >"$RO/bin/made.sh"
+chmod +x "$RO/bin/made.sh"
+cp /usr/bin/printf "$RO/bin/tool"                   # another program
+SH
+	cat >"$T/run.sh" <<'SH'
+"$RO/bin/body.sh"
+"$RO/bin/line.sh"
+"$RO/bin/made.sh" a b
+"$RO/bin/tool" '%s-%s\n' x y
+SH
+	lower_ready
+	run_both '
+		ps_exec bash "$T/change.sh"
+		ps_exec "$BB" sh "$T/run.sh"
+		ps_exec "$T/lit"
+		ps_exec "$STATIC" chain "$XOUT/log" "exec \"$RO/bin/tool\" \"%s\\n\" \"exec from a dynamic program\""
+	'
+	expect_eq "$(cat "$T/stdout.ro")" \
+		"$(printf 'changed script\n#!/bin/cat\necho new shebang\nmade in the shadow: 2\nx-y\nfrom a literal\nexec from a dynamic program\nstatic')" \
+		"what the changed programs printed"
+	# the merged copies went with the processes that ran them
+	expect_eq "$(find "$SHADOW/exec" -mindepth 1 2>/dev/null | head -3)" "" "merged copies left in the shadow"
+	assert_lower_unchanged
+}
+
+@test "a supervised program's exec of a changed file by a name too short for /dev/fd/N is refused with ENOTSUP and a reason" {
+	local bb
+	bb=$(command -v busybox) || skip "busybox-static is not installed"
+	mkdir -p "$LOWER/bin"
+	printf '#!/bin/sh\necho lower\n' >"$LOWER/bin/s"
+	chmod +x "$LOWER/bin/s"
+	lower_ready
+	in_ro_ns '
+		ps_exec sed -i "1s|.*|#!/bin/bash|" "$RO/bin/s"
+		cd "$RO/bin"
+		rc=0
+		ps_exec "'"$bb"'" sh -c ./s >"$T/o-short" 2>"$T/e-short" || rc=$?
+		expect_eq "$rc" 126 "exit status of the shell that could not run ./s"
+		grep -q "cannot run ./s: the shadow changed it" "$T/e-short"
+		grep -q "Operation not supported" "$T/e-short"
+	'
+	assert_lower_unchanged
+}
+
 @test "kill -9 of a supervised program in the middle of its writes leaves every record valid and every page whole" {
 	mkdir -p "$LOWER/d"
 	head -c $((64 * 8192)) /dev/zero | tr "\0" "L" >"$LOWER/d/f"

@@ -2,11 +2,13 @@
  *
  * The kernel runs what it finds at the path - the lower file, or nothing for a file made in the shadow - and a
  * user notification cannot change a call's arguments. The program's memory, though, the supervisor may write. A
- * file whose bytes, mode or name the shadow changed is handed to the kernel through a descriptor installed in the
- * program (a merged copy, or the lower file that the path no longer names), and the path in the program's memory
- * is overwritten with "/dev/fd/N" before the call goes on (CONTINUE). The program's own string is the only place
- * the new name can go: where it does not fit (a shorter path, such as "./x"), the exec is refused with ENOTSUP and
- * a line saying why - running the lower bytes would be a silent wrong result.
+ * file whose bytes, mode or name the shadow changed - a merged copy, or the lower file that the path no longer
+ * names - is installed in the program, and the path string in the program's memory is overwritten with
+ * "/dev/fd/N" before the call goes on (CONTINUE): the kernel follows the magic link. The new name has to fit where
+ * the old one was: where it does not (a shorter path, such as "./x"), the exec is refused with ENOTSUP and a line
+ * saying why - running the lower bytes would be a silent wrong result. Each process has one number for this (the
+ * last of the room from the threshold up, never given to a merged file), so a script's interpreter, which keeps
+ * the descriptor it was started with, holds one, not one per script it ran.
  *
  * A script whose #! line and mode the shadow left as they were needs none of this: the kernel reads that line from
  * the lower file and starts the interpreter with the script's own name, and the interpreter - supervised too -
@@ -141,7 +143,7 @@ static int kernel_runs_it(int s, int kind, int kernel_fd)
 	return n && shebang(kernel_fd, 1, lower) == n && memcmp(merged, lower, n) == 0;
 }
 
-/* ---- the new name ---- */
+/* ---- another name for the kernel ---- */
 
 static const char *fd_dir(void)
 {
@@ -153,9 +155,28 @@ static const char *fd_dir(void)
 	return dir;
 }
 
-/* Write name (with its NUL) over the program's string at addr (the caller made sure it fits): through
- * process_vm_writev, else /proc/PID/mem, which writes a read-only page of a private mapping as a debugger does (a string literal). */
-static int rewrite_path(const struct sv_call *c, uint64_t addr, const char *name)
+static unsigned slot(const struct sv_call *c)
+{
+	return c->threshold + PS_FILTER_ROOM - 1;
+}
+
+static void slot_name(const struct sv_call *c, char name[64])
+{
+	snprintf(name, 64, "%s%u", fd_dir(), slot(c));
+}
+
+static long refuse_short(const struct sv_call *c, const struct sv_exec_target *t, const char *name)
+{
+	ps_refusal("supervisor: process %d cannot run %s: the shadow changed it, and the name that gives the kernel "
+		   "its merged bytes (%s) does not fit where the program keeps \"%s\" (ENOTSUP; an absolute path "
+		   "would do)",
+		   (int)c->pid, t->shown, name, t->shown);
+	return -ENOTSUP;
+}
+
+/* Write name (with its NUL) over the program's string at addr: through process_vm_writev, else /proc/PID/mem,
+ * which writes a read-only page of a private mapping as a debugger does (a string literal). */
+static int rewrite_string(const struct sv_call *c, uint64_t addr, const char *name)
 {
 	char mem[64];
 	size_t n = strlen(name) + 1;
@@ -169,6 +190,28 @@ static int rewrite_path(const struct sv_call *c, uint64_t addr, const char *name
 	ok = REAL(syscall)(SYS_pwrite64, fd, name, n, (off_t)addr) == (long)n;
 	close(fd);
 	return ok ? 0 : -EFAULT;
+}
+
+/* Install fd (not O_PATH: the kernel's fget does not see those) at the process's redirection number and make the
+ * program's path string (t->addr) name it: SV_CONTINUE, or -errno with the reason said. */
+static long redirect(const struct sv_call *c, const struct sv_exec_target *t, int fd, int cloexec)
+{
+	char name[64];
+	int number;
+	long rc;
+
+	slot_name(c, name);
+	if (strlen(name) >= t->room)
+		return refuse_short(c, t, name);
+	if ((number = sv_fd_place(c, fd, (int)slot(c), cloexec)) < 0)
+		return number;
+	if ((rc = rewrite_string(c, t->addr, name)) < 0) {
+		ps_refusal("supervisor: process %d cannot run %s: its name cannot be rewritten in the program's memory "
+			   "(%s)", (int)c->pid, t->shown, strerror((int)-rc));
+		return -ENOTSUP;
+	}
+	ps_debug("supervisor: process %d runs %s as %s", (int)c->pid, t->shown, name);
+	return SV_CONTINUE;
 }
 
 /* The file to run instead: s itself (a lower file under another name) or a merged copy, opened. */
@@ -204,8 +247,8 @@ static int file_to_run(const struct sv_call *c, int s, int kind, char *copy, siz
 
 long sv_exec(const struct sv_call *c, const struct sv_exec_target *t)
 {
-	char copy[PATH_MAX], name[64], line[PS_SHEBANG_MAX];
-	int kind, x, number, script;
+	char copy[PATH_MAX], line[PS_SHEBANG_MAX], name[64];
+	int kind, fd, cloexec;
 	long rc;
 
 	if (!ps_enter())
@@ -214,29 +257,16 @@ long sv_exec(const struct sv_call *c, const struct sv_exec_target *t)
 	ps_leave();
 	if (kind < 0 || kind == PS_OPEN_DIR || kernel_runs_it(t->s, kind, t->kernel_fd))
 		return SV_CONTINUE;
-	/* the longest name a number from the threshold up can have must fit in the program's string */
-	snprintf(name, sizeof(name), "%s%u", fd_dir(), c->threshold + PS_FILTER_ROOM);
-	if (t->same_fd < 0 && strlen(name) + 1 > t->room) {
-		ps_refusal("supervisor: process %d cannot run %s: the shadow changed it, and the name that gives the "
-			   "kernel its merged bytes (%s...) does not fit where the program keeps \"%s\" (ENOTSUP; an "
-			   "absolute path would do)",
-			   (int)c->pid, t->shown, fd_dir(), t->shown);
-		return -ENOTSUP;
-	}
-	if ((x = file_to_run(c, t->s, kind, copy, sizeof(copy))) < 0)
-		return x;
-	script = shebang(x, 1, line) != 0;
-	/* in place of the program's own descriptor (fexecve of a merged one), or at a free number */
-	number = sv_fd_place(c, x, t->same_fd, !script);
-	close(x);
-	if (number < 0 || t->same_fd >= 0)
-		return number < 0 ? number : SV_CONTINUE;
-	snprintf(name, sizeof(name), "%s%d", fd_dir(), number);
-	if ((rc = rewrite_path(c, t->addr, name)) < 0) {
-		ps_refusal("supervisor: process %d cannot run %s: its name cannot be rewritten in the program's memory "
-			   "(%s)", (int)c->pid, t->shown, strerror((int)-rc));
-		return -ENOTSUP;
-	}
-	ps_debug("supervisor: process %d runs %s as %s", (int)c->pid, t->shown, name);
-	return SV_CONTINUE;
+	slot_name(c, name);
+	if (t->same_fd < 0 && strlen(name) >= t->room)
+		return refuse_short(c, t, name); /* before a copy is made for nothing */
+	if ((fd = file_to_run(c, t->s, kind, copy, sizeof(copy))) < 0)
+		return fd;
+	cloexec = !shebang(fd, 1, line); /* a script's interpreter opens /dev/fd/N after the exec */
+	if (t->same_fd >= 0) /* fexecve of a merged descriptor: the copy takes its place */
+		rc = (rc = sv_fd_place(c, fd, t->same_fd, cloexec)) < 0 ? rc : SV_CONTINUE;
+	else
+		rc = redirect(c, t, fd, cloexec);
+	close(fd);
+	return rc;
 }

@@ -341,9 +341,9 @@ long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec)
 /* A number from the threshold up that the program does not use. */
 static int free_number(const struct sv_call *c)
 {
-	for (unsigned tries = 0; tries < PS_FILTER_ROOM; tries++) {
+	for (unsigned tries = 0; tries < PS_FILTER_ROOM - 1; tries++) { /* (the last is sv_exec.c's) */
 		int fd = (int)(c->threshold +
-			       __atomic_fetch_add(&next_number, 1, __ATOMIC_RELAXED) % PS_FILTER_ROOM);
+			       __atomic_fetch_add(&next_number, 1, __ATOMIC_RELAXED) % (PS_FILTER_ROOM - 1));
 
 		if (syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, fd, fd) < 0 && errno == EBADF)
 			return fd;

@@ -138,18 +138,34 @@ PY
 	printf '#!/bin/sh\necho lower shebang\n' >"$LOWER/bin/line.sh"
 	chmod +x "$LOWER/bin/body.sh" "$LOWER/bin/line.sh"
 	cp /bin/echo "$LOWER/bin/tool"
+	cp /usr/bin/printf "$LOWER/bin/partly"
 	# a path in read-only memory (a string literal): rewritten through /proc/PID/mem
 	cat >"$T/lit.c" <<'C'
 #include <unistd.h>
 int main(void) { execl(TARGET, "tool", "%s\n", "from a literal", (char *)0); return 99; }
 C
 	gcc -static -DTARGET="\"$RO/bin/tool\"" -o "$T/lit" "$T/lit.c" || skip "no static libc to link a test program"
+	# fexecve of a merged descriptor
+	cat >"$T/fx.c" <<'C'
+#include <fcntl.h>
+#include <unistd.h>
+extern char **environ;
+int main(int argc, char **argv)
+{
+	int fd = open(argv[1], O_RDONLY | O_CLOEXEC);
+	(void)argc;
+	fexecve(fd, argv + 1, environ);
+	return 99;
+}
+C
+	gcc -static -o "$T/fx" "$T/fx.c"
 	cat >"$T/change.sh" <<'SH'
 sed -i s/lower/changed/ "$RO/bin/body.sh"            # the body: the kernel reads the lower #! line, sh the rest
 sed -i '1s|.*|#!/bin/cat|;s/lower/new/' "$RO/bin/line.sh"  # the #! line
 printf '#!/bin/sh\necho made in the shadow: $#\n' >"$RO/bin/made.sh"
 chmod +x "$RO/bin/made.sh"
 cp /usr/bin/printf "$RO/bin/tool"                   # another program
+tail -c 1 "$RO/bin/partly" | dd of="$RO/bin/partly" bs=1 seek=$(($(stat -c %s "$RO/bin/partly") - 1)) conv=notrunc status=none
 SH
 	cat >"$T/run.sh" <<'SH'
 "$RO/bin/body.sh"
@@ -162,10 +178,11 @@ SH
 		ps_exec bash "$T/change.sh"
 		ps_exec "$BB" sh "$T/run.sh"
 		ps_exec "$T/lit"
+		ps_exec "$T/fx" "$RO/bin/partly" "%s\\n" "fexecve of a partly shadowed program"
 		ps_exec "$STATIC" chain "$XOUT/log" "exec \"$RO/bin/tool\" \"%s\\n\" \"exec from a dynamic program\""
 	'
 	expect_eq "$(cat "$T/stdout.ro")" \
-		"$(printf 'changed script\n#!/bin/cat\necho new shebang\nmade in the shadow: 2\nx-y\nfrom a literal\nexec from a dynamic program\nstatic')" \
+		"$(printf 'changed script\n#!/bin/cat\necho new shebang\nmade in the shadow: 2\nx-y\nfrom a literal\nfexecve of a partly shadowed program\nexec from a dynamic program\nstatic')" \
 		"what the changed programs printed"
 	# the merged copies went with the processes that ran them
 	expect_eq "$(find "$SHADOW/exec" -mindepth 1 2>/dev/null | head -3)" "" "merged copies left in the shadow"

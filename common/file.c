@@ -18,6 +18,13 @@ static struct ps_file *buckets[PS_FILE_BUCKETS];
 static struct ps_file *live; /* every object, also those unhashed (renamed, unlinked) or never hashed */
 static pthread_mutex_t table_mutex = PTHREAD_MUTEX_INITIALIZER;
 
+/* Objects no descriptor uses any more, kept (hashed, refs 0) so that opening the file again costs no record
+ * reading: most recently released first, at most idle_max (0: none kept - the tools, whose shadow may close). */
+static struct ps_file *idle_first, *idle_last;
+static unsigned idle_count, idle_max;
+
+static void file_free(struct ps_file *f);
+
 static void live_add(struct ps_file *f)
 {
 	pthread_mutex_lock(&table_mutex);
@@ -77,6 +84,68 @@ static void unhash_locked(struct ps_file *f)
 			return;
 		}
 	}
+}
+
+
+static void idle_remove_locked(struct ps_file *f)
+{
+	if (f->idle_prev)
+		f->idle_prev->idle_next = f->idle_next;
+	else
+		idle_first = f->idle_next;
+	if (f->idle_next)
+		f->idle_next->idle_prev = f->idle_prev;
+	else
+		idle_last = f->idle_prev;
+	f->idle_prev = f->idle_next = NULL;
+	idle_count--;
+}
+
+/* f's last reference went: keep it, and return the object that no longer fits (to free), or NULL. */
+static struct ps_file *idle_add_locked(struct ps_file *f)
+{
+	struct ps_file *oldest;
+
+	f->idle_prev = NULL;
+	f->idle_next = idle_first;
+	if (idle_first)
+		idle_first->idle_prev = f;
+	else
+		idle_last = f;
+	idle_first = f;
+	if (++idle_count <= idle_max)
+		return NULL;
+	oldest = idle_last;
+	idle_remove_locked(oldest);
+	unhash_locked(oldest);
+	return oldest;
+}
+
+void ps_file_keep_idle(unsigned max)
+{
+	pthread_mutex_lock(&table_mutex);
+	idle_max = max;
+	while (idle_count > idle_max) {
+		struct ps_file *oldest = idle_last;
+
+		idle_remove_locked(oldest);
+		unhash_locked(oldest);
+		pthread_mutex_unlock(&table_mutex);
+		file_free(oldest);
+		pthread_mutex_lock(&table_mutex);
+	}
+	pthread_mutex_unlock(&table_mutex);
+}
+
+/* f leaves the table (its name now leads elsewhere): the object to free when nothing uses it, else NULL. */
+static struct ps_file *drop_name_locked(struct ps_file *f)
+{
+	unhash_locked(f);
+	f->unlinked = 1;
+	if (f->refs)
+		return NULL; /* open fds keep it, as they keep a replaced file's inode */
+	idle_remove_locked(f);
+	return f;
 }
 
 static void file_free(struct ps_file *f)
@@ -315,32 +384,48 @@ static int cached_is_current_locked(struct ps_file *f)
 	return 1;
 }
 
+/* A kept object's lower file is still the one its record was made from? A lookup that reads the record checks
+ * that (ps_record_load: -ESTALE); the lower tree may have changed while the object was idle. */
+static int idle_lower_unchanged(struct ps_file *f)
+{
+	char lower[PATH_MAX], why[160];
+	struct stat st;
+
+	if (!f->rec.has_lower)
+		return 1;
+	return lower_path(f, f->rec.fd, lower, sizeof(lower)) == 0 && ps_sys->fstatat(AT_FDCWD, lower, &st, 0) == 0 &&
+	       ps_record_check_header(f->rec.hdr, f->rec.map_len, &st, why, sizeof(why)) == 0;
+}
+
 int ps_file_lookup(struct ps_shadow *sh, const struct ps_file_name *name, struct ps_file **out)
 {
-	struct ps_file *f;
+	struct ps_file *f, *stale = NULL;
 	int rc;
 
 	pthread_mutex_lock(&table_mutex);
 	f = find_locked(name->path);
-	if (f && !cached_is_current_locked(f)) {
-		unhash_locked(f); /* open fds keep it, as they keep a replaced file's inode */
-		f->unlinked = 1;
+	if (f && (!cached_is_current_locked(f) || (f->refs == 0 && !idle_lower_unchanged(f)))) {
+		stale = drop_name_locked(f); /* the lookup below reads the record and says what changed */
 		f = NULL;
 	}
 	if (f) {
-		f->refs++;
+		if (f->refs++ == 0)
+			idle_remove_locked(f);
 		pthread_mutex_unlock(&table_mutex);
 		*out = f;
 		return 0;
 	}
 	pthread_mutex_unlock(&table_mutex);
+	if (stale)
+		file_free(stale);
 
 	if ((rc = open_consistent(sh, name, &f)) < 0)
 		return rc;
 	pthread_mutex_lock(&table_mutex);
 	struct ps_file *raced = find_locked(name->path);
 	if (raced) {
-		raced->refs++;
+		if (raced->refs++ == 0)
+			idle_remove_locked(raced);
 		pthread_mutex_unlock(&table_mutex);
 		file_free(f);
 		*out = raced;
@@ -534,29 +619,33 @@ void ps_file_get(struct ps_file *f)
 
 void ps_file_put(struct ps_file *f)
 {
-	int last;
+	struct ps_file *gone = NULL;
 
 	pthread_mutex_lock(&table_mutex);
-	last = --f->refs == 0;
-	if (last && !f->unlinked)
-		unhash_locked(f);
+	if (--f->refs == 0) {
+		if (f->unlinked)
+			gone = f;
+		else if (idle_max)
+			gone = idle_add_locked(f);
+		else
+			gone = (unhash_locked(f), f);
+	}
 	pthread_mutex_unlock(&table_mutex);
-	if (last)
-		file_free(f);
+	if (gone)
+		file_free(gone);
 }
 
 /* Forget the cached object for path so that the next lookup reads the record anew; open fds keep theirs. */
 static void forget_cached(const char *path)
 {
-	struct ps_file *old;
+	struct ps_file *old, *gone = NULL;
 
 	pthread_mutex_lock(&table_mutex);
-	old = find_locked(path);
-	if (old) {
-		unhash_locked(old);
-		old->unlinked = 1;
-	}
+	if ((old = find_locked(path)) != NULL)
+		gone = drop_name_locked(old);
 	pthread_mutex_unlock(&table_mutex);
+	if (gone)
+		file_free(gone);
 }
 
 int ps_file_unlink(struct ps_file *f)

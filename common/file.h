@@ -19,6 +19,7 @@
 struct ps_file {
 	struct ps_file *next; /* hash chain */
 	struct ps_file *live_prev, *live_next; /* every object of the process, hashed or not (renumbering) */
+	struct ps_file *idle_prev, *idle_next; /* kept with no reference (ps_file_keep_idle) */
 	int refs;
 	int unlinked;         /* removed from the namespace; lives on while referenced */
 	uint64_t generation;  /* the shadow's generation when the record was last known to be this path's */
@@ -69,6 +70,11 @@ int ps_file_lower_path(const struct ps_file *f, char *out, size_t outsz);
 
 void ps_file_get(struct ps_file *f);
 void ps_file_put(struct ps_file *f);
+/* Keep up to max objects whose last reference went (their descriptors and record map open), so that opening a
+ * shadowed file again reads no record: the shim's choice; 0 (the default) frees them at once. Kept objects
+ * beyond max go now. A kept object is checked against the shadow's generation like any cached one, and its lower
+ * file against its record (a changed one: the lookup reads the record again and says -ESTALE). */
+void ps_file_keep_idle(unsigned max);
 
 /* Remove a file that has no lower file from the shadow (record and data). */
 int ps_file_unlink(struct ps_file *f);

@@ -58,6 +58,9 @@ static void init_hide_base(void)
 		hide_base = 1024;
 }
 
+/* Shadowed files kept open after their last descriptor closes (file.h): three descriptors and a record map each. */
+#define PS_FILE_KEEP_IDLE 16
+
 /* Which high descriptors are the shim's own, one bit each from hide_base up: a program that closes "every
  * descriptor" (close_range, closefrom, a close loop: bash, ssh, Python's subprocess) leaves them open (fd.c).
  * Marked by the process that made them only: a vfork child's are its own, in its parent's memory. */
@@ -314,6 +317,8 @@ static void ps_init(void)
 	}
 	ps_fd_table_init();
 	if (configured) {
+		/* a file opened again and again (a build's headers, a database) reads its record once */
+		ps_file_keep_idle(PS_FILE_KEEP_IDLE);
 		ps_fd_adopt_inherited();
 		ps_exec_init();
 		ps_trap_init();

@@ -206,6 +206,57 @@ static void test_put_closes_every_descriptor(void **state)
 	assert_int_equal(open_fds(), before);
 }
 
+/* ---- objects kept after their last reference (ps_file_keep_idle: the shim keeps some) ---- */
+
+static void test_kept_file_is_found_again_without_reading_its_record(void **state)
+{
+	struct fx *fx = *state;
+	int before = open_fds(), kept;
+
+	ps_file_keep_idle(4);
+	create_and_put(fx);
+	kept = open_fds();
+	assert_true(kept > before); /* its descriptors stay open */
+	assert_int_equal(lookup(fx), 0);
+	assert_int_equal(open_fds(), kept); /* nothing opened again */
+	ps_file_put(fx->s.f);
+	fx->s.f = NULL;
+	ps_file_keep_idle(0);
+	assert_int_equal(open_fds(), before); /* those kept beyond the new limit go at once */
+}
+
+static void test_kept_file_whose_lower_changed_is_estale(void **state)
+{
+	struct fx *fx = *state;
+	struct timespec times[2] = { { 1000000000, 5 }, { 1000000000, 5 } };
+
+	ps_file_keep_idle(4);
+	create_and_put(fx);
+	assert_int_equal(utimensat(AT_FDCWD, fx->s.lower, times, 0), 0);
+	assert_int_equal(lookup(fx), -ESTALE);
+	ps_file_keep_idle(0);
+}
+
+static void test_kept_file_another_process_removed_is_not_found(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_file_name name = t_sfx_name(&fx->s);
+	struct ps_shadow other;
+	struct ps_file *theirs;
+	char why[256];
+
+	ps_file_keep_idle(4);
+	create_and_put(fx);
+	/* another process: its own shadow handle and object */
+	assert_int_equal(ps_shadow_open(&other, fx->s.shadow, 1, why, sizeof(why)), 0);
+	assert_int_equal(ps_file_open_unshared(&other, &name, &theirs), 0);
+	assert_int_equal(ps_file_unlink(theirs), 0);
+	ps_file_put(theirs);
+	ps_shadow_close(&other);
+	assert_int_equal(lookup(fx), -ENOENT);
+	ps_file_keep_idle(0);
+}
+
 /* Move *held's descriptor to another number the way the shim makes room for a program's dup2: dup, tell the
  * holders, close the old number. */
 static void move_descriptor(struct ps_shadow *sh, int *held)
@@ -627,6 +678,9 @@ int main(void)
 		T(test_lookup_while_referenced_shares_the_object),
 		T(test_lookup_after_last_put_reads_from_disk),
 		T(test_put_closes_every_descriptor),
+		T(test_kept_file_is_found_again_without_reading_its_record),
+		T(test_kept_file_whose_lower_changed_is_estale),
+		T(test_kept_file_another_process_removed_is_not_found),
 		T(test_a_file_follows_its_descriptors_when_they_move),
 	T(test_create_restarts_a_leftover_data_file),
 		T(test_lookup_of_corrupt_record_is_eilseq),

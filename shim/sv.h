@@ -74,8 +74,8 @@ long sv_fd_install(const struct sv_call *c, int s, int cloexec);
 /* The same at the program's number (dup2 onto a number from the threshold up). */
 long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec);
 /* Install s in the program without answering (the call goes on afterwards): at number, replacing the merged file
- * there, or at a free number from the threshold up when number is -1, with no entry (a plain file, fetched if
- * the program uses it). The number, or -errno; s stays the caller's. */
+ * there, or at the lowest free number when number is -1; with no entry (a plain file, fetched if the program
+ * uses it from the threshold up). The number, or -errno; s stays the caller's. */
 int sv_fd_place(const struct sv_call *c, int s, int number, int cloexec);
 /* The program starts with s (the supervisor's copy) at its standard descriptor fd: a merged file. */
 void sv_fd_inherited(int fd, int s);
@@ -87,6 +87,7 @@ struct sv_exec_target {
 	int s;              /* the file, opened through the shim */
 	const char *shown;  /* its name, for messages */
 	uint64_t addr;      /* the program's path string ... */
+	const char *given;  /* ... as it reads ... */
 	size_t room;        /* ... and its size with the NUL (0: none) */
 	int same_fd;        /* >= 0: fexecve of this merged descriptor of the program's */
 	int kernel_fd;      /* what the kernel finds at the program's path, opened raw, or -1 */
@@ -94,6 +95,10 @@ struct sv_exec_target {
 /* The program execs t->s. SV_CONTINUE - perhaps after giving the kernel the merged file under a new name - or
  * -errno. */
 long sv_exec(const struct sv_call *c, const struct sv_exec_target *t);
+/* Before an exec is looked at: a name a vfork child's exec rewrote in memory this process shares is put back. */
+void sv_exec_before(const struct sv_call *c);
+/* Any call: the same for names rewritten in this process's memory by its vfork children. */
+void sv_exec_undo_shared(const struct sv_call *c);
 /* The calling process exits / the supervisor ends: the merged copies run by it / by anyone go. */
 void sv_exec_process_exits(const struct sv_call *c);
 void sv_exec_end(void);

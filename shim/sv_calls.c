@@ -997,13 +997,15 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 	struct sv_exec_target t = { .addr = path, .same_fd = -1, .kernel_fd = -1 };
 	char given[PATH_MAX];
 	struct sv_at at;
-	int rc = at_get(c, dirfd, path, EMPTY_IF(flags), &at);
+	int rc;
 	long answer;
 
-	if (rc <= 0)
+	sv_exec_before(c);
+	if ((rc = at_get(c, dirfd, path, EMPTY_IF(flags), &at)) <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	/* the program's own string, as long as it is (at.path may say /proc/PID for /proc/self) */
 	t.room = path && sv_read_string(c, path, given, sizeof(given)) == 0 ? strlen(given) + 1 : 0;
+	t.given = t.room ? given : "";
 	t.shown = at.path;
 	if (at.own == 2 && !at.path[0]) { /* fexecve of a merged descriptor */
 		t.s = SV_FD(at.dirfd);
@@ -1033,6 +1035,7 @@ static long sv_execveat(struct sv_call *c) { return do_exec(c, INT(c, 0), c->a[1
 
 long sv_dispatch(struct sv_call *c)
 {
+	sv_exec_undo_shared(c);
 	switch (c->n->data.nr) {
 #define PS_SV_PATH(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_ATTR(name) case SYS_##name: return sv_##name(c);

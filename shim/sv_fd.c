@@ -376,8 +376,6 @@ int sv_fd_place(const struct sv_call *c, int s, int number, int cloexec)
 
 	if (number >= 0)
 		sv_fd_closed(c, number); /* the merged file there goes: the program's number holds s now */
-	else if ((number = free_number(c)) < 0)
-		return -EMFILE;
 	rc = add_fd(c, s, number, cloexec, 0);
 	return rc == SV_ANSWERED ? -ESRCH : (int)rc;
 }

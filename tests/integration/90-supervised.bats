@@ -189,6 +189,51 @@ SH
 	assert_lower_unchanged
 }
 
+@test "a supervised program's exec of a changed file: refused where the kernel would refuse it, its name kept, run again from a reused string" {
+	local bb
+	bb=$(command -v busybox) || skip "busybox-static is not installed"
+	export BB=$bb
+	mkdir -p "$LOWER/bin"
+	cat >"$T/a0.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv)
+{
+	const char *base = strrchr(argv[0], '/');
+	printf("%s as %s:", TAG, base ? base + 1 : argv[0]);
+	for (int i = 1; i < argc; i++)
+		printf(" %s", argv[i]);
+	printf("\n");
+	return 0;
+}
+C
+	gcc -static -DTAG='"lower"' -o "$LOWER/bin/prog" "$T/a0.c" || skip "no static libc to link a test program"
+	gcc -static -DTAG='"changed"' -o "$T/changed" "$T/a0.c"
+	for f in dir fifo nox; do cp "$LOWER/bin/prog" "$LOWER/bin/$f"; done
+	cat >"$T/change.sh" <<'SH'
+cp "$T/changed" "$RO/bin/prog"
+rm "$RO/bin/dir" && mkdir "$RO/bin/dir"
+rm "$RO/bin/fifo" && mkfifo "$RO/bin/fifo"
+chmod 644 "$RO/bin/nox"
+echo 'echo no #! line, run by the shell' >"$RO/bin/plain" && chmod +x "$RO/bin/plain"
+printf '#!/bin/sh\necho not executable\n' >"$RO/bin/noxscript" && chmod 644 "$RO/bin/noxscript"
+SH
+	cat >"$T/run.sh" <<'SH'
+"$RO/bin/prog" a
+echo x y z | "$BB" xargs -n1 "$RO/bin/prog"   # busybox forks with vfork: the string comes back
+for f in dir fifo nox plain noxscript; do "$RO/bin/$f"; echo "$f: $?"; done 2>&1 | sed "s|^[^:]*: ||"
+SH
+	lower_ready
+	run_both '
+		ps_exec bash "$T/change.sh"
+		ps_exec "$BB" sh "$T/run.sh"
+	'
+	expect_eq "$(head -4 "$T/stdout.ro")" "$(printf 'changed as prog: a\nchanged as prog: x\nchanged as prog: y\nchanged as prog: z')" \
+		"the changed program, by its name, every time"
+	expect_eq "$(find "$SHADOW/exec" -mindepth 1 2>/dev/null | head -3)" "" "merged copies left in the shadow"
+	assert_lower_unchanged
+}
+
 @test "a supervised program's exec of a changed file by a name too short for /dev/fd/N is refused with ENOTSUP and a reason" {
 	local bb
 	bb=$(command -v busybox) || skip "busybox-static is not installed"

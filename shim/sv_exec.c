@@ -127,6 +127,24 @@ void sv_exec_end(void)
 	copies_remove(0);
 }
 
+/* Write name (with its NUL) over the program's string at addr: through process_vm_writev, else /proc/PID/mem,
+ * which writes a read-only page of a private mapping as a debugger does (a string literal). */
+static int rewrite_string(const struct sv_call *c, uint64_t addr, const char *name)
+{
+	char mem[64];
+	size_t n = strlen(name) + 1;
+	int fd, ok;
+
+	if (sv_poke(c, addr, name, n) == 0)
+		return 0;
+	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)c->pid);
+	if ((fd = (int)REAL(syscall)(SYS_openat, AT_FDCWD, mem, O_RDWR | O_CLOEXEC)) < 0)
+		return -errno;
+	ok = REAL(syscall)(SYS_pwrite64, fd, name, n, (off_t)addr) == (long)n;
+	close(fd);
+	return ok ? 0 : -EFAULT;
+}
+
 /* ---- rewrites in memory a parent shares (vfork) ---- */
 
 #define SHARED_MAX 16
@@ -135,7 +153,7 @@ struct shared_rewrite {
 	pid_t owner;              /* the parent whose memory it is (0: a free slot) */
 	pid_t child;              /* the child that execs with it: nothing is undone while it shares the memory */
 	uint64_t addr;
-	char name[32];            /* what was written */
+	char name[PATH_MAX];      /* what was written */
 	char original[PATH_MAX];
 };
 
@@ -180,14 +198,14 @@ static void shared_undo(const struct sv_call *c, pid_t also)
 	pthread_mutex_lock(&shared_mutex);
 	for (int i = 0; i < SHARED_MAX; i++) {
 		struct shared_rewrite *r = &shared[i];
-		char now[32];
+		char now[PATH_MAX];
 
 		if (!r->owner || (r->owner != c->pid && r->owner != also))
 			continue;
 		if (syscall(SYS_kcmp, r->child, r->owner, KCMP_VM, 0, 0) == 0)
 			continue; /* its exec has not read the name yet (another thread of the parent calls) */
 		if (sv_peek(c, r->addr, now, strlen(r->name) + 1) == 0 && strcmp(now, r->name) == 0)
-			sv_poke(c, r->addr, r->original, strlen(r->original) + 1);
+			rewrite_string(c, r->addr, r->original);
 		r->owner = 0;
 		shared_count--;
 	}
@@ -275,24 +293,6 @@ static long refuse_short(const struct sv_call *c, const struct sv_exec_target *t
 		   "its merged bytes (%s) is longer than \"%s\", where the program keeps the name (ENOTSUP)",
 		   (int)c->pid, t->shown, name, t->shown);
 	return -ENOTSUP;
-}
-
-/* Write name (with its NUL) over the program's string at addr: through process_vm_writev, else /proc/PID/mem,
- * which writes a read-only page of a private mapping as a debugger does (a string literal). */
-static int rewrite_string(const struct sv_call *c, uint64_t addr, const char *name)
-{
-	char mem[64];
-	size_t n = strlen(name) + 1;
-	int fd, ok;
-
-	if (sv_poke(c, addr, name, n) == 0)
-		return 0;
-	snprintf(mem, sizeof(mem), "/proc/%d/mem", (int)c->pid);
-	if ((fd = (int)REAL(syscall)(SYS_openat, AT_FDCWD, mem, O_RDWR | O_CLOEXEC)) < 0)
-		return -errno;
-	ok = REAL(syscall)(SYS_pwrite64, fd, name, n, (off_t)addr) == (long)n;
-	close(fd);
-	return ok ? 0 : -EFAULT;
 }
 
 /* Install fd (not O_PATH: the kernel's fget does not see those) in the program - for a script at the process's

@@ -64,6 +64,8 @@ struct out {
 	struct sock_filter *prog;
 	size_t cap, n;
 	unsigned threshold;
+	const int *low; /* numbers between 2 and the threshold that are sent too */
+	size_t nlow;
 };
 
 static int emit(struct out *o, struct sock_filter insn)
@@ -80,13 +82,39 @@ static int emit(struct out *o, struct sock_filter insn)
 			return -ENOSPC;                                                                            \
 	} while (0)
 
-static size_t block_len(const struct entry *e)
+/* One descriptor argument's test: five instructions, and with low numbers one more each and a jump over the
+ * answer. */
+static size_t arg_len(const struct out *o)
+{
+	return 5 + o->nlow + (o->nlow > 0);
+}
+
+static size_t block_len(const struct out *o, const struct entry *e)
 {
 	switch (e->kind) {
 	case ENTRY_PATH: return 1;
 	case ENTRY_PROBE: return 4;
-	case ENTRY_FD: return 5 * (size_t)__builtin_popcount(e->argmask) + 1;
+	case ENTRY_FD: return arg_len(o) * (size_t)__builtin_popcount(e->argmask) + 1;
 	}
+	return 0;
+}
+
+/* The test of argument i: sent for 0-2, the low numbers, and from the threshold up to INT_MAX (AT_FDCWD and -1
+ * are negative); else on to what follows. An int argument: its low word. */
+static int emit_fd_arg(struct out *o, unsigned i)
+{
+	size_t k = o->nlow, send = 4 + k + (k > 0), next = send + 1;
+
+	EMIT(o, BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(i)));
+	EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, o->threshold, 1, 0));
+	EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, PS_FILTER_STDIO, (unsigned char)((k ? 4 : next) - 3),
+			 (unsigned char)(send - 3)));
+	EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x80000000U, (unsigned char)(next - 4), (unsigned char)(send - 4)));
+	for (size_t j = 0; j < k; j++)
+		EMIT(o, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)o->low[j], (unsigned char)(send - (5 + j)), 0));
+	if (k)
+		EMIT(o, BPF_STMT(BPF_JMP | BPF_JA, 1));
+	EMIT(o, BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
 	return 0;
 }
 
@@ -104,17 +132,9 @@ static int emit_block(struct out *o, const struct entry *e)
 		EMIT(o, BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
 		return 0;
 	case ENTRY_FD:
-		for (unsigned i = 0; i < 6; i++) {
-			if (!(e->argmask & (1U << i)))
-				continue;
-			/* an int argument, its low word: 0-2, or from the threshold up to INT_MAX (AT_FDCWD and -1
-			 * are negative) */
-			EMIT(o, BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(i)));
-			EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, o->threshold, 1, 0));
-			EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, PS_FILTER_STDIO, 2, 1));
-			EMIT(o, BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x80000000U, 1, 0));
-			EMIT(o, BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
-		}
+		for (unsigned i = 0; i < 6; i++)
+			if ((e->argmask & (1U << i)) && emit_fd_arg(o, i) < 0)
+				return -ENOSPC;
 		EMIT(o, BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
 		return 0;
 	}
@@ -125,7 +145,7 @@ static int emit_block(struct out *o, const struct entry *e)
 static int emit_leaf(struct out *o, const struct entry *const *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		EMIT(o, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e[i]->nr, 0, (unsigned char)block_len(e[i])));
+		EMIT(o, BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, e[i]->nr, 0, (unsigned char)block_len(o, e[i])));
 		if (emit_block(o, e[i]) < 0)
 			return -ENOSPC;
 	}
@@ -157,10 +177,16 @@ static int by_number(const void *a, const void *b)
 	return x->nr < y->nr ? -1 : x->nr > y->nr;
 }
 
-int ps_filter_build(unsigned threshold, struct sock_filter *prog, size_t cap)
+int ps_filter_build(unsigned threshold, const int *low, size_t nlow, struct sock_filter *prog, size_t cap)
 {
 	const struct entry *sorted[NENTRY];
-	struct out o = { .prog = prog, .cap = cap, .n = 0, .threshold = threshold };
+	struct out o = { .prog = prog, .cap = cap, .n = 0, .threshold = threshold, .low = low, .nlow = nlow };
+
+	if (nlow > PS_FILTER_LOW_MAX - PS_FILTER_STDIO)
+		return -E2BIG;
+	for (size_t j = 0; j < nlow; j++)
+		if (low[j] < (int)PS_FILTER_STDIO || (unsigned)low[j] >= threshold)
+			return -EINVAL;
 
 	for (size_t i = 0; i < NENTRY; i++)
 		sorted[i] = &table[i];

@@ -20,15 +20,20 @@
  * them (a shell's redirection, busybox dd's output) where the supervisor cannot make another number trap. */
 #define PS_FILTER_STDIO 3U
 
+/* A merged descriptor a program inherits above 2 (`exec 3<>/ro/f; prog`) keeps its number: the filter sends its
+ * calls too. These "low numbers" and 0-2 together are at most this many. */
+#define PS_FILTER_LOW_MAX 16U
+
 /* How many merged descriptors a program can hold at once: the numbers from the threshold up. */
 #define PS_FILTER_ROOM 4096U
 
 /* The room a filter needs, in instructions. */
 #define PS_FILTER_MAX 2048
 
-/* Build the filter for descriptors from threshold up into prog (room for cap instructions). Returns the number
- * of instructions, or -ENOSPC. */
-int ps_filter_build(unsigned threshold, struct sock_filter *prog, size_t cap);
+/* Build the filter for descriptors 0-2, low[0..nlow) (each between 2 and threshold) and from threshold up into
+ * prog (room for cap instructions). Returns the number of instructions, or -ENOSPC, -E2BIG (too many low
+ * numbers), -EINVAL (one out of range). */
+int ps_filter_build(unsigned threshold, const int *low, size_t nlow, struct sock_filter *prog, size_t cap);
 
 /* Where a supervisor installs the descriptors that need the merge: a threshold below the hard limit on open
  * files, far above what programs use, with room above it. 0 when the limit leaves no such room. */

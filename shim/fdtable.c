@@ -427,6 +427,58 @@ int ps_fd_kernel_serves(int fd)
 	return serves;
 }
 
+/* "N" followed by nothing: N, else -1. */
+static int whole_number(const char *p)
+{
+	int n = 0;
+
+	if (*p < '0' || *p > '9')
+		return -1;
+	for (; *p >= '0' && *p <= '9'; p++)
+		if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, *p - '0', &n))
+			return -1;
+	return *p ? -1 : n;
+}
+
+int ps_fd_name(const char *path, pid_t pid)
+{
+	static const char *const std[] = { "/dev/stdin", "/dev/stdout", "/dev/stderr" };
+	char own[32];
+	size_t n;
+
+	if (path[0] != '/' || (path[1] != 'd' && path[1] != 'p'))
+		return -1; /* (the common case, at once) */
+	for (int i = 0; i < 3; i++)
+		if (strcmp(path, std[i]) == 0)
+			return i;
+	if (strncmp(path, "/dev/fd/", 8) == 0)
+		return whole_number(path + 8);
+	if (strncmp(path, "/proc/self/fd/", 14) == 0)
+		return whole_number(path + 14);
+	if (strncmp(path, "/proc/thread-self/fd/", 21) == 0)
+		return whole_number(path + 21);
+	n = (size_t)snprintf(own, sizeof(own), "/proc/%d/fd/", (int)pid);
+	return strncmp(path, own, n) == 0 ? whole_number(path + n) : -1;
+}
+
+int ps_own_fd_name(const char *path)
+{
+	return ps_fd_name(path, getpid());
+}
+
+int ps_fd_next(int after)
+{
+	for (unsigned fd = after < 0 ? 0 : (unsigned)after + 1; fd < NCHUNKS * CHUNK_SIZE; fd++) {
+		struct ps_open **chunk = __atomic_load_n(&chunks[fd >> CHUNK_SHIFT], __ATOMIC_ACQUIRE);
+
+		if (!chunk)
+			fd |= CHUNK_SIZE - 1; /* (the next chunk) */
+		else if (__atomic_load_n(&chunk[fd & (CHUNK_SIZE - 1)], __ATOMIC_ACQUIRE))
+			return (int)fd;
+	}
+	return -1;
+}
+
 int ps_fd_list(char *buf, size_t sz)
 {
 	char *out = buf, *end = buf + sz;

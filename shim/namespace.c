@@ -550,14 +550,6 @@ static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
 	return 1;
 }
 
-/* "/proc/self/fd/N": N, else -1. */
-static int proc_fd(const char *path)
-{
-	int fd, end = 0;
-
-	return sscanf(path, "/proc/self/fd/%d%n", &fd, &end) == 1 && !path[end] && fd >= 0 ? fd : -1;
-}
-
 /* 1: handled (*rc), 0: pass through. */
 static int link_shadowed(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags, int *rc)
 {
@@ -566,7 +558,7 @@ static int link_shadowed(int olddirfd, const char *oldpath, int newdirfd, const 
 
 	if ((flags & AT_EMPTY_PATH) && !*oldpath)
 		return link_unnamed(olddirfd, newdirfd, newpath, rc);
-	if ((flags & AT_SYMLINK_FOLLOW) && (fd = proc_fd(oldpath)) >= 0) /* the other way open(2) names */
+	if ((flags & AT_SYMLINK_FOLLOW) && (fd = ps_own_fd_name(oldpath)) >= 0) /* the other way open(2) names */
 		return link_unnamed(fd, newdirfd, newpath, rc);
 	r = resolve_both(olddirfd, oldpath, (flags & AT_SYMLINK_FOLLOW) != 0, newdirfd, newpath, &src, &dst, rc);
 

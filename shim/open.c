@@ -67,8 +67,8 @@ int ps_shadow_openat(const struct ps_shadow *sh, const char *path, int flags, mo
 	return ps_sys_open_beneath(REAL(openat), sh->dirfd, path, flags, mode);
 }
 
-/* Hand the program a descriptor of f's data file; takes over the reference f. */
-static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
+/* Hand the program a descriptor of f's data file, named path; takes over the reference f. */
+static int open_data(struct ps_file *f, const char *path, int flags)
 {
 	int dflags = flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_DIRECTORY | O_NOCTTY);
 	int fd = ps_shadow_openat(f->sh, f->data_path, dflags | O_NOFOLLOW, 0);
@@ -80,12 +80,12 @@ static int open_data(struct ps_file *f, const struct ps_target *t, int flags)
 		return rc;
 	}
 	if ((flags & O_TRUNC) &&
-	    (rc = ps_change_done(ps_merge_truncate(f, 0), PS_CHANGE_TRUNCATE, t->path, NULL)) < 0) {
+	    (rc = ps_change_done(ps_merge_truncate(f, 0), PS_CHANGE_TRUNCATE, path, NULL)) < 0) {
 		REAL(close)(fd);
 		ps_file_put(f);
 		return rc;
 	}
-	rc = ps_fd_track(fd, PS_OPEN_DATA, flags, f, t->path);
+	rc = ps_fd_track(fd, PS_OPEN_DATA, flags, f, path);
 	return rc < 0 ? rc : fd;
 }
 
@@ -107,7 +107,7 @@ static int create_new(const struct ps_target *t, int flags, mode_t mode)
 		return rc;
 	ps_debug("%s: created in the shadow", t->path);
 	ps_change_done(0, PS_CHANGE_CREATE, t->path, NULL);
-	return open_data(f, t, flags & ~O_TRUNC); /* a new file: nothing to truncate */
+	return open_data(f, t->path, flags & ~O_TRUNC); /* a new file: nothing to truncate */
 }
 
 /* O_TMPFILE in a prefix directory: an unnamed file in the matching shadow directory. */
@@ -162,6 +162,26 @@ static int open_link_itself(const struct ps_target *t, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Open f, a file with a record, named path; takes over the reference f. */
+static int open_record(struct ps_file *f, const char *path, int flags)
+{
+	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	struct stat lst;
+	int rc;
+
+	if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_DIRECTORY)) {
+		ps_file_put(f);
+		return (flags & O_DIRECTORY) ? -ENOTDIR : -EEXIST;
+	}
+	if ((writes && (rc = ps_change_permit(PS_CHANGE_WRITE, path, NULL)) < 0) ||
+	    ((f->lower_fd >= 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)) && /* a mode the shim keeps */
+	     ps_merge_stat(f, &lst) == 0 && (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0)) {
+		ps_file_put(f);
+		return rc;
+	}
+	return open_data(f, path, flags);
+}
+
 int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 {
 	struct ps_shadow *sh = ps_shadow_get();
@@ -175,19 +195,8 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	if (!sh)
 		return -EROFS;
 	rc = ps_target_lookup(t, &f);
-	if (rc == 0) {
-		if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL) || (flags & O_DIRECTORY)) {
-			ps_file_put(f);
-			return (flags & O_DIRECTORY) ? -ENOTDIR : -EEXIST;
-		}
-		if ((writes && (rc = ps_change_permit(PS_CHANGE_WRITE, t->path, NULL)) < 0) ||
-		    ((f->lower_fd >= 0 || (ps_record_attr_flags(&f->rec) & PS_ATTR_MODE)) && /* a mode the shim keeps */
-		     ps_merge_stat(f, &lst) == 0 && (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0)) {
-			ps_file_put(f);
-			return rc;
-		}
-		return open_data(f, t, flags);
-	}
+	if (rc == 0)
+		return open_record(f, t->path, flags);
 	if (rc != -ENOENT)
 		return rc;
 	if (t->ns.state == PS_NS_DIR)
@@ -211,7 +220,7 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	    (rc = ps_may_access(&lst, access_mode_for(flags), 1)) < 0 ||
 	    (rc = ps_target_shadow_lower(t, &lst, &f)) < 0)
 		return rc;
-	return open_data(f, t, flags);
+	return open_data(f, t->path, flags);
 }
 
 /* The real open of a call that passes through: libc's openat, or for glibc's own (nocancel) opens the system call,
@@ -285,6 +294,36 @@ static int internal_view(int fd, int flags, const char *path)
 	return copy;
 }
 
+/* An open of one of this process's descriptors by name (/dev/stdin, /dev/fd/N, /proc/self/fd/N: `prog /dev/stdin
+ * < /ro/f`) opens the file anew, as the kernel does - which for a merged descriptor would open its data file or
+ * its lower file. 1 and *rc when fd is the shim's and needs the merge (a file with a record, a merged directory,
+ * a lower file opened to write); 0 for the kernel. */
+static int reopen_own(int fd, int flags, mode_t mode, int *rc)
+{
+	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	struct ps_open *o = ps_fd_get(fd);
+	struct ps_target t;
+
+	if (!o || (flags & O_PATH)) {
+		if (o)
+			ps_open_put(o);
+		return 0;
+	}
+	if (o->file) {
+		ps_file_get(o->file);
+		*rc = open_record(o->file, o->path, flags);
+	} else if (o->kind == PS_OPEN_DIR || writes) {
+		*rc = ps_resolve(AT_FDCWD, o->path, 1, &t);
+		*rc = *rc > 0 ? ps_open_target(&t, flags, mode) : *rc == 0 ? -ENOENT : *rc;
+	} else {
+		ps_open_put(o);
+		return 0;
+	}
+	ps_debug("open of descriptor %d by its name: %s: %d", fd, o->path, *rc);
+	ps_open_put(o);
+	return 1;
+}
+
 static int openat_impl(int dirfd, const char *path, int flags, mode_t mode, int nocancel)
 {
 	int saved = errno;
@@ -294,6 +333,10 @@ static int openat_impl(int dirfd, const char *path, int flags, mode_t mode, int 
 
 	if (!ps_enter())
 		return real_openat(nocancel, dirfd, path, flags, mode);
+	if ((fd = ps_own_fd_name(path)) >= 0 && follow && reopen_own(fd, flags, mode, &rc)) {
+		ps_leave();
+		return (int)ps_ret(ps_errno_for_program(rc), saved);
+	}
 	rc = ps_resolve(dirfd, path, follow, &t);
 	if (rc == 0 && ps_pass(path) == path) {
 		if ((fd = open_outside(nocancel, dirfd, path, flags, mode)) != -2) {

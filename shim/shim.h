@@ -385,6 +385,12 @@ static inline char *ps_put_uint(char *out, unsigned long v)
 		*out++ = digits[--n];
 	return out;
 }
+/* The descriptor of process pid that path names in that process (/dev/stdin, /dev/fd/N, /proc/self/fd/N,
+ * /proc/PID/fd/N ...), else -1; ps_own_fd_name for this process. */
+int ps_fd_name(const char *path, pid_t pid);
+int ps_own_fd_name(const char *path);
+/* The first descriptor above after (-1: from 0) that the shim tracks, or -1. */
+int ps_fd_next(int after);
 /* The tracked descriptors as "fd,fd,..." into buf; -1 when they do not fit. */
 int ps_fd_list(char *buf, size_t sz);
 /* Track the descriptors this process inherited from a shimmed parent across exec (`cmd < /ro/f`, `>> /ro/log`,

@@ -150,6 +150,11 @@ static int stat_any(int dirfd, const char *path, struct stat *st, int flags, uns
 		*rc = ps_errno_for_program(fstat_shadowed(dirfd, st, &handled));
 		return handled;
 	}
+	if (path && !(flags & AT_SYMLINK_NOFOLLOW) && (r = ps_own_fd_name(path)) >= 0) { /* stat("/dev/stdin") */
+		*rc = ps_errno_for_program(fstat_shadowed(r, st, &handled));
+		if (handled)
+			return handled;
+	}
 	if (!ps_enter())
 		return 0;
 	r = stat_shadowed(dirfd, path, st, flags, mask, stx);

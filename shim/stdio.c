@@ -130,10 +130,19 @@ void ps_stdio_replace_std(int fd)
 		setvbuf(fp, NULL, _IONBF, 0);
 }
 
-/* 1: path lies under a prefix (the shim opens it), 0: not, -1: error (errno set). */
+/* 1: path lies under a prefix, or names a descriptor of this process that needs the merge (/dev/stdin): the shim
+ * opens it; 0: not, -1: error (errno set). */
 static int stream_path_in_prefix(const char *path)
 {
-	int rc = ps_path_in_prefix(path, 1);
+	int fd = ps_own_fd_name(path), rc;
+
+	if (fd >= 0 && ps_enter()) {
+		rc = !ps_fd_kernel_serves(fd);
+		ps_leave();
+		if (rc)
+			return 1;
+	}
+	rc = ps_path_in_prefix(path, 1);
 
 	if (rc < 0) {
 		errno = -ps_errno_for_program(rc);

@@ -30,14 +30,15 @@ int ps_sv_supervised(void)
 	return prctl(PS_FILTER_PROBE_OPTION, 0, 0, 0, 0) < 0 && errno == PS_FILTER_PROBE_ERRNO;
 }
 
-/* What the program hands its supervisor: the threshold, and which standard descriptors are merged files (a
- * shell's `prog >/ro/f` or `prog </ro/f`), sent after the listener. */
+/* What the program hands its supervisor: the threshold, and the merged descriptors it will start with - at 0-2 (a
+ * shell's `prog >/ro/f` or `prog </ro/f`) or above (`exec 3<>/ro/f; prog`) - whose copies follow the listener. */
 struct handover {
 	unsigned threshold;
-	unsigned std_mask;
+	unsigned n;
+	int numbers[PS_FILTER_LOW_MAX];
 };
 
-#define HANDOVER_FDS (1 + PS_FILTER_STDIO)
+#define HANDOVER_FDS (1 + PS_FILTER_LOW_MAX)
 
 static int send_handover(int sock, const struct handover *h, const int *fds, int nfds)
 {
@@ -54,44 +55,63 @@ static int send_handover(int sock, const struct handover *h, const int *fds, int
 	return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -errno : 0;
 }
 
-/* The listener, or -1; the standard descriptors into std (-1 where not merged). */
-static int receive_handover(int sock, struct handover *h, int std[PS_FILTER_STDIO])
+/* The listener, or -1; the copies of the merged descriptors into fds[0..h->n). */
+static int receive_handover(int sock, struct handover *h, int fds[PS_FILTER_LOW_MAX])
 {
 	char control[CMSG_SPACE(sizeof(int) * HANDOVER_FDS)];
 	struct iovec iov = { h, sizeof(*h) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	struct cmsghdr *cm;
-	int fds[HANDOVER_FDS], n;
-	unsigned k = 1;
+	int got[HANDOVER_FDS], n;
 
 	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != (ssize_t)sizeof(*h) || !(cm = CMSG_FIRSTHDR(&msg)) ||
 	    cm->cmsg_type != SCM_RIGHTS)
 		return -1;
 	n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-	if (n < 1 || n > (int)HANDOVER_FDS)
+	if (n < 1 || n > (int)HANDOVER_FDS || h->n != (unsigned)n - 1)
 		return -1;
-	memcpy(fds, CMSG_DATA(cm), sizeof(int) * (size_t)n);
-	for (unsigned i = 0; i < PS_FILTER_STDIO; i++)
-		std[i] = (h->std_mask & (1U << i)) && k < (unsigned)n ? fds[k++] : -1;
-	return fds[0];
+	memcpy(got, CMSG_DATA(cm), sizeof(int) * (size_t)n);
+	memcpy(fds, got + 1, sizeof(int) * h->n);
+	return got[0];
 }
 
-/* Which of this process's standard descriptors are merged files: their copies for the supervisor. */
-static unsigned merged_stdio(int *fds, int *nfds)
+/* The merged descriptors this process keeps across the exec, into h->numbers (and fds, the same numbers: the
+ * kernel copies them into the message). 0, or -E2BIG when they are more than the filter can send. */
+static int merged_inherited(struct handover *h, int *fds)
 {
-	unsigned mask = 0;
+	int rc = 0;
 
+	h->n = 0;
 	if (!ps_enter())
 		return 0;
-	for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++) {
-		if (ps_fd_kernel_serves(fd)) /* (so is a descriptor the shim does not track) */
+	for (int fd = ps_fd_next(-1); fd >= 0; fd = ps_fd_next(fd)) {
+		int flags = fcntl(fd, F_GETFD);
+
+		if (flags < 0 || (fd >= (int)PS_FILTER_STDIO && (flags & FD_CLOEXEC)) || ps_fd_kernel_serves(fd))
 			continue;
-		mask |= 1U << fd;
-		fds[(*nfds)++] = fd;
+		if (fd >= (int)h->threshold)
+			continue; /* (the filter sends it; the supervisor fetches it) */
+		if (h->n == PS_FILTER_LOW_MAX) {
+			rc = -E2BIG;
+			break;
+		}
+		h->numbers[h->n] = fd;
+		fds[h->n++] = fd;
 	}
 	ps_leave();
-	return mask;
+	return rc;
+}
+
+/* The numbers above 2 among the merged descriptors, for the filter. */
+static size_t low_numbers(const struct handover *h, int *low)
+{
+	size_t n = 0;
+
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->numbers[i] >= (int)PS_FILTER_STDIO)
+			low[n++] = h->numbers[i];
+	return n;
 }
 
 /* The supervisor's standard descriptors: nothing to read, nothing to say on stdout, and the program's stderr only
@@ -116,7 +136,7 @@ static void __attribute__((noreturn)) supervisor(int sock)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	struct handover h = { 0 };
-	int listener, std[PS_FILTER_STDIO];
+	int listener, merged[PS_FILTER_LOW_MAX];
 	sigset_t none;
 
 	int moved = fcntl(sock, F_DUPFD_CLOEXEC, 3); /* off 0-2, which are about to be replaced */
@@ -137,13 +157,12 @@ static void __attribute__((noreturn)) supervisor(int sock)
 	if (sock > 3)
 		close_range(3, (unsigned)sock - 1, 0);
 	close_range((unsigned)sock + 1, ~0U, 0);
-	listener = receive_handover(sock, &h, std);
+	listener = receive_handover(sock, &h, merged);
 	if (listener < 0 || write(sock, "", 1) != 1)
 		_exit(1);
 	close(sock);
-	for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++)
-		if (std[fd] >= 0)
-			sv_fd_inherited(fd, std[fd]);
+	for (unsigned i = 0; i < h.n; i++)
+		sv_fd_inherited(h.numbers[i], merged[i]);
 	ps_sv_serve(listener, h.threshold);
 }
 
@@ -203,11 +222,12 @@ static unsigned fill_standard_holes(void)
  * and the program would lose the bytes of the first. */
 #define FILTER_FLAGS (SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV)
 
-static int install_filter(unsigned thr)
+static int install_filter(const struct handover *h)
 {
 	struct sock_filter insns[PS_FILTER_MAX];
 	struct sock_fprog prog;
-	int n = ps_filter_build(thr, insns, PS_FILTER_MAX), fd;
+	int low[PS_FILTER_LOW_MAX];
+	int n = ps_filter_build(h->threshold, low, low_numbers(h, low), insns, PS_FILTER_MAX), fd;
 
 	if (n < 0)
 		return n;
@@ -225,18 +245,25 @@ static int install_filter(unsigned thr)
 int ps_sv_prepare_exec(const char *path)
 {
 	char why[256], ack;
-	int sock[2], listener, rc, fds[HANDOVER_FDS], nfds = 1;
+	int sock[2], listener, rc, fds[HANDOVER_FDS];
 	struct handover h;
-	unsigned thr, holes;
+	unsigned holes;
 
 	if (ps_filter_probe(why, sizeof(why)) < 0) {
 		ps_refusal("cannot run %s under a supervisor: the kernel lacks %s", path, why);
 		return -EACCES;
 	}
-	if (!(thr = raise_fd_limit())) {
+	if (!(h.threshold = raise_fd_limit())) {
 		ps_refusal("cannot run %s under a supervisor: the hard limit on open files leaves no room for its "
 			   "descriptors (ulimit -Hn: at least %u)", path, 2 * PS_FILTER_ROOM);
 		return -EACCES;
+	}
+	/* before the filter: looking at them makes calls on them, which the filter would send to a supervisor
+	 * still waiting for the listener */
+	if (merged_inherited(&h, fds + 1) < 0) {
+		ps_refusal("cannot run %s under a supervisor: it would inherit more than %u descriptors of partly "
+			   "shadowed files (close some, or mark them close-on-exec)", path, PS_FILTER_LOW_MAX);
+		return -EMFILE;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0)
 		return -errno;
@@ -246,14 +273,10 @@ int ps_sv_prepare_exec(const char *path)
 		return rc;
 	}
 	close(sock[1]);
-	/* before the filter: looking at them makes calls on them, which the filter would send to a supervisor
-	 * still waiting for the listener */
-	h.threshold = thr;
-	h.std_mask = merged_stdio(fds, &nfds);
 	/* a closed standard descriptor would receive the listener, and closing it then would wait for a supervisor
 	 * that waits for the listener: /dev/null holds the place until the supervisor serves */
 	holes = fill_standard_holes();
-	if ((listener = install_filter(thr)) < 0) {
+	if ((listener = install_filter(&h)) < 0) {
 		for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++)
 			if (holes & (1U << fd))
 				close(fd);
@@ -265,7 +288,7 @@ int ps_sv_prepare_exec(const char *path)
 	 * returns to a supervised process). */
 	fds[0] = listener;
 	ps_sv_became_supervised();
-	rc = send_handover(sock[0], &h, fds, nfds);
+	rc = send_handover(sock[0], &h, fds, 1 + (int)h.n);
 	close(listener);
 	if (rc == 0 && read(sock[0], &ack, 1) != 1)
 		rc = -ECHILD;

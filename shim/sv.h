@@ -77,8 +77,11 @@ long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec);
  * there, or at the lowest free number when number is -1; with no entry (a plain file, fetched if the program
  * uses it from the threshold up). The number, or -errno; s stays the caller's. */
 int sv_fd_place(const struct sv_call *c, int s, int number, int cloexec);
-/* The program starts with s (the supervisor's copy) at its standard descriptor fd: a merged file. */
+/* Before serving: the program starts with s (the supervisor's copy) at fd, a merged file - a standard descriptor
+ * or one of the low numbers the filter sends. */
 void sv_fd_inherited(int fd, int s);
+/* Does the filter send the calls on fd (0-2, a low number, the threshold's room)? */
+int sv_fd_sent(const struct sv_call *c, int fd);
 /* Does the kernel alone give the merged answers for s (the supervisor's descriptor from an open through the shim)? */
 int sv_fd_kernel_serves(int s);
 

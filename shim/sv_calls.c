@@ -116,6 +116,22 @@ static int program_proc_self(const struct sv_call *c, char *path, size_t pathsz)
 	return 0;
 }
 
+/* A name of one of the program's own merged descriptors (`prog /dev/stdin </ro/f`, /dev/fd/N, /proc/self/fd/N):
+ * the kernel would open the file under it anew - its data file, its lower file - so the shim does, by the
+ * supervisor's descriptor of it (open.c). 1 (at names it, held), or 0. */
+static int own_merged_descriptor(const struct sv_call *c, struct sv_at *at)
+{
+	int fd = ps_fd_name(at->path, c->pid), s;
+
+	if (fd < 0 || (s = sv_fd_get(c, fd)) < 0)
+		return 0;
+	at->own = 2;
+	at->fd = fd;
+	at->dirfd = s;
+	snprintf(at->path, sizeof(at->path), "/proc/self/fd/%d", SV_FD(s));
+	return 1;
+}
+
 /* 1: the shim must answer (at filled); 0: the kernel may (CONTINUE); -errno. With AT_ANY, at is filled for a path
  * outside too (the other name of a rename or link); the answer still says where the path lies. */
 static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, struct sv_at *at)
@@ -146,6 +162,8 @@ static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, st
 		return 0;
 	}
 	if (at->path[0] == '/') {
+		if ((rc = own_merged_descriptor(c, at)) != 0)
+			return rc;
 		if ((rc = program_proc_self(c, at->path, sizeof(at->path))) < 0)
 			return rc;
 		inside = ps_path_normalize("/", at->path, lexical, sizeof(lexical)) >= 0 &&
@@ -879,11 +897,12 @@ static long do_dup(struct sv_call *c, int newfd, int cloexec)
 		return rc;
 	if (newfd < 0)
 		return sv_fd_install(c, d, cloexec);
-	if (newfd >= (int)c->threshold || newfd < (int)PS_FILTER_STDIO)
+	if (newfd >= (int)c->threshold || sv_fd_sent(c, newfd))
 		return sv_fd_install_at(c, d, newfd, cloexec);
 	close(d);
 	ps_refusal("supervisor: process %d copies a descriptor of a partly shadowed file to %d, where its reads and "
-		   "writes would not be merged (only 0-2 and %u up are): EOPNOTSUPP", (int)c->pid, newfd, c->threshold);
+		   "writes would not be merged (only 0-2, inherited ones and %u up are): EOPNOTSUPP", (int)c->pid,
+		   newfd, c->threshold);
 	return -EOPNOTSUPP;
 }
 

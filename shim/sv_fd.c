@@ -9,7 +9,8 @@
  * exec) is fetched with pidfd_getfd and adopted as the shim adopts an inherited one: entries there are a cache.
  * The standard descriptors are never fetched - every program writes its pipes there, and a fetched copy of a pipe
  * would keep its reader waiting - so their entries (made when the program moves a merged file onto one, or
- * inherits one) stay until the pool runs out: a forked child may still write through one its parent closed.
+ * inherits one) stay: a forked child may still write through one its parent closed. So do those of the merged
+ * descriptors a program inherited above 2, the "low numbers" the filter sends as well.
  * An entry from the threshold up goes when the program closes the number, or when its process exits (exit_group
  * is sent too: the entries of the exiting file table go, so that a lock on the description goes with the
  * program, as it would without the supervisor).
@@ -20,6 +21,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,7 +42,8 @@
 #endif
 
 #define POOL 8192
-#define NHEADS ((int)(PS_FILTER_STDIO + PS_FILTER_ROOM))
+#define LOW ((int)PS_FILTER_LOW_MAX) /* heads below it: 0-2 and the low numbers, whose entries stay */
+#define NHEADS (LOW + (int)PS_FILTER_ROOM)
 #define RESERVED (-2) /* an entry whose number is being installed */
 
 struct entry {
@@ -59,6 +62,8 @@ static int free_head = -1;
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static unsigned next_number;
+static int low_numbers[PS_FILTER_LOW_MAX - PS_FILTER_STDIO]; /* inherited merged ones above 2; set before serving */
+static int nlow;
 static pid_t self; /* the supervisor's pid (it never forks once serving) */
 
 static void pool_init(void)
@@ -83,9 +88,12 @@ static int head_of(const struct sv_call *c, int fd)
 	pthread_once(&once, pool_init);
 	if (fd >= 0 && fd < (int)PS_FILTER_STDIO)
 		return fd;
+	for (int j = 0; j < nlow; j++)
+		if (fd == low_numbers[j])
+			return (int)PS_FILTER_STDIO + j;
 	if (fd < (int)c->threshold || fd >= (int)(c->threshold + PS_FILTER_ROOM))
 		return -1;
-	return (int)PS_FILTER_STDIO + fd - (int)c->threshold;
+	return LOW + fd - (int)c->threshold;
 }
 
 /* Close the supervisor's descriptor through the shim (which forgets it). */
@@ -118,14 +126,14 @@ static void drop_dead_owners(void)
 	for (int i = 0; i < POOL; i++) {
 		struct entry *e = &pool[i];
 
-		if (e->head >= (int)PS_FILTER_STDIO && e->refs == 0 && e->s >= 0 && kill(e->owner, 0) < 0 &&
+		if (e->head >= LOW && e->refs == 0 && e->s >= 0 && kill(e->owner, 0) < 0 &&
 		    errno == ESRCH)
 			close_own(remove_entry(i));
 	}
 }
 
-/* With mutex held: a new entry, or -1 when the pool is full. When it is, the oldest free-standing standard
- * entry gives way last of all: first the entries of threads that are gone. */
+/* With mutex held: a new entry, or -1 when the pool is full (the entries of threads that are gone make room
+ * first). */
 static int add_entry(int head, int fd, int s, pid_t owner, int refs)
 {
 	int i;
@@ -203,7 +211,7 @@ int sv_fd_get(const struct sv_call *c, int fd)
 		}
 	}
 	pthread_mutex_unlock(&mutex);
-	if (s >= 0 || h < (int)PS_FILTER_STDIO || (s = fetch_merged(c, fd)) < 0)
+	if (s >= 0 || h < LOW || (s = fetch_merged(c, fd)) < 0)
 		return s;
 	pthread_mutex_lock(&mutex);
 	if (add_entry(h, fd, s, c->pid, 1) < 0) {
@@ -239,7 +247,7 @@ void sv_fd_closed(const struct sv_call *c, int fd)
 {
 	int h = head_of(c, fd), close_it = -1;
 
-	if (h < (int)PS_FILTER_STDIO) /* (a forked child may still use a standard one: kcmp tells) */
+	if (h < LOW) /* (a forked child may still use a standard or low one: kcmp tells) */
 		return;
 	pthread_mutex_lock(&mutex);
 	for (int i = heads[h]; i >= 0; i = pool[i].next) {
@@ -264,7 +272,7 @@ void sv_fd_process_exits(const struct sv_call *c)
 	for (int i = 0; i < POOL && n < 64; i++) {
 		struct entry *e = &pool[i];
 
-		if (e->head < (int)PS_FILTER_STDIO || e->s < 0 || e->refs > 0)
+		if (e->head < LOW || e->s < 0 || e->refs > 0)
 			continue;
 		if (syscall(SYS_kcmp, c->pid, e->owner, KCMP_FILES, 0, 0) == 0 || e->owner == c->pid)
 			gone[n++] = remove_entry(i);
@@ -380,12 +388,21 @@ int sv_fd_place(const struct sv_call *c, int s, int number, int cloexec)
 	return rc == SV_ANSWERED ? -ESRCH : (int)rc;
 }
 
+int sv_fd_sent(const struct sv_call *c, int fd)
+{
+	return head_of(c, fd) >= 0;
+}
+
 void sv_fd_inherited(int fd, int s)
 {
-	struct sv_call none = { .threshold = 0 };
-	int h = head_of(&none, fd);
+	struct sv_call below = { .threshold = INT_MAX }; /* (fd is below the threshold) */
+	int h;
 
-	if (h < 0 || h >= (int)PS_FILTER_STDIO || !ps_enter()) {
+	pthread_once(&once, pool_init);
+	if (fd >= (int)PS_FILTER_STDIO && head_of(&below, fd) < 0 && nlow < (int)(LOW - PS_FILTER_STDIO))
+		low_numbers[nlow++] = fd;
+	h = head_of(&below, fd);
+	if (h < 0 || h >= LOW || !ps_enter()) {
 		close_own(s);
 		return;
 	}

@@ -107,6 +107,20 @@ make_text_tree() {
 	'
 }
 
+# The kernel opens /dev/stdin, /dev/fd/N and /proc/self/fd/N anew from the file behind the descriptor: for a
+# merged descriptor that is the data file (or the lower file), so the shim opens the merged file itself.
+@test "a modified file opened by its descriptor's name (/dev/stdin, /dev/fd/N, /proc/self/fd/N) reads and writes merged" {
+	make_text_tree
+	run_both '
+		probe pwrite-fill "$RO/bin.dat" 4096 100 0x55
+		ps_exec bash -c "sha256sum /dev/stdin < \"\$RO/bin.dat\""
+		ps_exec bash -c "exec 4<\"\$RO/bin.dat\"; sha256sum /dev/fd/4 /proc/self/fd/4; cmp /dev/fd/4 \"\$RO/bin.dat\" && echo same"
+		ps_exec bash -c "stat -L -c %s /dev/stdin < \"\$RO/bin.dat\"; wc -c < /dev/stdin < \"\$RO/bin.dat\""
+		ps_exec bash -c "printf YY | dd of=/dev/stdout bs=1 seek=5000 conv=notrunc status=none 1<>\"\$RO/bin.dat\""
+		ps_exec sha256sum "$RO/bin.dat"
+	'
+}
+
 @test "sed -n p reads a modified file and sed -i edits it in place" {
 	make_text_tree
 	run_both '

@@ -95,6 +95,28 @@ assert_big_shadow_bounded() { # WRITES
 	'
 }
 
+@test "a static program reads and writes merged descriptors it inherited above 2, and opens them by name, as on a writable copy" {
+	local bb
+	bb=$(command -v busybox) || skip "busybox-static is not installed"
+	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
+	export BB=$bb
+	head -c 50000 /dev/urandom >"$LOWER/blob"
+	lower_ready
+	# run by a shimmed bash: its descriptors 4 and 5 are merged when the static programs start
+	cat >"$T/inherit.sh" <<-'EOF'
+		cd "$RO"
+		printf XX | dd of=blob bs=1 seek=5000 conv=notrunc status=none
+		exec 4<blob 5<>blob
+		"$BB" sha256sum <&4
+		"$BB" sha256sum /dev/stdin <blob
+		"$BB" sh -c '"$BB" sha256sum /dev/fd/5 /proc/self/fd/5; "$BB" stat -L -c %s /dev/fd/5'
+		printf YY | "$BB" dd bs=1 seek=7000 conv=notrunc >&5 2>/dev/null
+		"$BB" sh -c 'printf ZZ >&5; "$BB" dd if=/dev/fd/4 bs=1 count=8 skip=4998 2>/dev/null | od -An -c'
+		sha256sum blob
+	EOF
+	run_both 'ps_exec bash "$T/inherit.sh"'
+}
+
 @test "exec chains: a shimmed bash runs a static program, which runs a dynamic one; each sees the others' writes" {
 	mkdir -p "$LOWER/d"
 	echo lower >"$LOWER/d/chain"

@@ -56,7 +56,7 @@ static unsigned run_fd(unsigned nr, int argi, long long fd)
 static int setup(void **state)
 {
 	(void)state;
-	prog_len = ps_filter_build(THRESHOLD, prog, PS_FILTER_MAX);
+	prog_len = ps_filter_build(THRESHOLD, NULL, 0, prog, PS_FILTER_MAX);
 	return prog_len > 0 ? 0 : -1;
 }
 
@@ -78,11 +78,9 @@ static void test_every_path_and_attribute_call_is_sent_to_the_supervisor(void **
 		assert_int_equal(run_fd(path_calls[i], 0, 3), SECCOMP_RET_USER_NOTIF);
 }
 
-static void test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the_threshold_up(void **state)
-{
-	static const struct {
-		unsigned nr, mask;
-	} fd_calls[] = {
+static const struct {
+	unsigned nr, mask;
+} fd_calls[] = {
 #define PS_SV_PATH(name)
 #define PS_SV_ATTR(name)
 #define PS_SV_EXIT(name)
@@ -92,7 +90,10 @@ static void test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the
 #undef PS_SV_ATTR
 #undef PS_SV_EXIT
 #undef PS_SV_FD
-	};
+};
+
+static void test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the_threshold_up(void **state)
+{
 	(void)state;
 	for (size_t i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++) {
 		for (int arg = 0; arg < 6; arg++) {
@@ -107,6 +108,53 @@ static void test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the
 			assert_int_equal(run_fd(fd_calls[i].nr, arg, -100), SECCOMP_RET_ALLOW); /* AT_FDCWD */
 		}
 	}
+}
+
+/* The filter again with the most low numbers it takes: 5, 7, 9 ... (run_fd's other arguments are 3) */
+static void build_with_low_numbers(void)
+{
+	int low[PS_FILTER_LOW_MAX - PS_FILTER_STDIO];
+
+	for (size_t j = 0; j < sizeof(low) / sizeof(low[0]); j++)
+		low[j] = 5 + 2 * (int)j;
+	prog_len = ps_filter_build(THRESHOLD, low, sizeof(low) / sizeof(low[0]), prog, PS_FILTER_MAX);
+	assert_true(prog_len > 0);
+}
+
+static void test_descriptor_calls_are_sent_for_inherited_merged_numbers_below_the_threshold(void **state)
+{
+	int last = 5 + 2 * (int)(PS_FILTER_LOW_MAX - PS_FILTER_STDIO - 1);
+
+	build_with_low_numbers();
+	for (size_t i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++) {
+		for (int arg = 0; arg < 6; arg++) {
+			unsigned want = (fd_calls[i].mask & (1U << arg)) ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_ALLOW;
+
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, 5), want);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, 9), want);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, last), want);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, 1), want);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, THRESHOLD + 7), want);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, 3), SECCOMP_RET_ALLOW);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, 6), SECCOMP_RET_ALLOW);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, last + 1), SECCOMP_RET_ALLOW);
+			assert_int_equal(run_fd(fd_calls[i].nr, arg, -100), SECCOMP_RET_ALLOW);
+		}
+	}
+	setup(state);
+}
+
+static void test_low_numbers_out_of_range_or_too_many_are_refused(void **state)
+{
+	int low[PS_FILTER_LOW_MAX] = { 3 };
+
+	(void)state;
+	assert_int_equal(ps_filter_build(THRESHOLD, low, PS_FILTER_LOW_MAX, prog, PS_FILTER_MAX), -E2BIG);
+	low[0] = 2;
+	assert_int_equal(ps_filter_build(THRESHOLD, low, 1, prog, PS_FILTER_MAX), -EINVAL);
+	low[0] = (int)THRESHOLD;
+	assert_int_equal(ps_filter_build(THRESHOLD, low, 1, prog, PS_FILTER_MAX), -EINVAL);
+	setup(state);
 }
 
 static void test_other_calls_run_untouched(void **state)
@@ -148,6 +196,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_path_and_attribute_call_is_sent_to_the_supervisor),
 		cmocka_unit_test(test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the_threshold_up),
+		cmocka_unit_test(test_descriptor_calls_are_sent_for_inherited_merged_numbers_below_the_threshold),
+		cmocka_unit_test(test_low_numbers_out_of_range_or_too_many_are_refused),
 		cmocka_unit_test(test_other_calls_run_untouched),
 		cmocka_unit_test(test_probe_answers_without_a_notification),
 		cmocka_unit_test(test_foreign_architecture_and_x32_calls_fail),

@@ -23,7 +23,9 @@ static int symlink_shadowed(const char *target, int dirfd, const char *path, int
 	r = ps_enter_resolved(dirfd, path, 0, &t);
 	if (r == 0)
 		return 0;
-	if (r > 0 && (r = ps_target_free(&t)) == 0 && !(sh = ps_shadow_get()))
+	if (r > 0 && (r = ps_target_free(&t)) == 0 && path[strlen(path) - 1] == '/')
+		r = -ENOENT; /* "x/" names a directory, which symlink does not make */
+	else if (r == 0 && !(sh = ps_shadow_get()))
 		r = -EROFS;
 	else if (r == 0 && !*target)
 		r = -ENOENT; /* as the kernel says of an empty target */

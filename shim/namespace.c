@@ -396,6 +396,34 @@ static int resolve_both(int olddirfd, const char *oldpath, int follow_old, int n
 	return 1;
 }
 
+static int ends_in_slash(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 1 && path[n - 1] == '/';
+}
+
+/* "name/" names a directory: a file cannot be renamed to or from one (ENOTDIR), and a link or symlink cannot be
+ * made by one (ENOENT; EEXIST when the name is taken), as the kernel says before anything else. */
+static int rename_slash_error(const char *oldpath, const char *newpath, const struct ps_target *src,
+			      const struct ps_target *dst, unsigned int flags)
+{
+	struct stat st;
+
+	if (!ends_in_slash(oldpath) && !ends_in_slash(newpath))
+		return 0;
+	if ((flags & RENAME_NOREPLACE) && ps_target_free(dst) < 0)
+		return 0; /* EEXIST comes first */
+	return ps_target_stat(src, &st) == 0 && !S_ISDIR(st.st_mode) ? -ENOTDIR : 0;
+}
+
+static int create_slash_error(const char *newpath, const struct ps_target *dst)
+{
+	if (!ends_in_slash(newpath))
+		return 0;
+	return ps_target_free(dst) < 0 ? -EEXIST : -ENOENT;
+}
+
 /* 1: handled (*rc), 0: pass through (neither side under a prefix). */
 static int rename_shadowed(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags,
 			   int *rc)
@@ -405,7 +433,7 @@ static int rename_shadowed(int olddirfd, const char *oldpath, int newdirfd, cons
 
 	if (r == 0)
 		return 0;
-	if (r == 2)
+	if (r == 2 && !(*rc = rename_slash_error(oldpath, newpath, &src, &dst, flags)))
 		*rc = rename_both_inside(&src, &dst, flags);
 	ps_debug("rename %s %s: %d", oldpath, newpath, *rc);
 	ps_leave();
@@ -535,7 +563,7 @@ static int link_unnamed(int fd, int newdirfd, const char *newpath, int *rc)
 		where[n] = '\0';
 	if (n < 0 || REAL(fstat)(fd, &st) < 0)
 		r = -EBADF;
-	else if ((r = ps_target_free(&dst)) < 0)
+	else if ((r = create_slash_error(newpath, &dst)) < 0 || (r = ps_target_free(&dst)) < 0)
 		; /* the new name is looked at first, as the kernel does */
 	else if (st.st_nlink != 0) /* a file with a name: linked by the name it has */
 		r = link_by_name(fd, &dst);
@@ -564,7 +592,7 @@ static int link_shadowed(int olddirfd, const char *oldpath, int newdirfd, const 
 
 	if (r == 0)
 		return 0;
-	if (r == 2)
+	if (r == 2 && !(*rc = create_slash_error(newpath, &dst)))
 		*rc = link_both_inside(&src, &dst);
 	ps_debug("link %s %s: %d", oldpath, newpath, *rc);
 	ps_leave();

@@ -417,12 +417,15 @@ static ssize_t copy_merged(int outfd, struct ps_open *out, off64_t *outoff, int 
 
 /* The merged descriptor behind fd (reference held) when the shim must carry a copy touching it. The output
  * side's change is asked for first (change.h): *refused is its -EROFS, or 0; and logged as the copy starts (into a
- * data file that is the whole file, the kernel makes the copy). */
-static struct ps_open *copy_side(int fd, int is_out, int *refused)
+ * data file that is the whole file, the kernel makes the copy). An output side opened O_APPEND is refused with
+ * append_error, as the kernel refuses it (EINVAL for sendfile and splice, EBADF for copy_file_range). */
+static struct ps_open *copy_side(int fd, int is_out, int append_error, int *refused)
 {
 	struct ps_open *o = ps_fd_get(fd);
 
-	if (o && o->file && is_out && (*refused = ps_open_change(o)) == 0)
+	if (o && o->file && is_out && (o->flags & O_APPEND))
+		*refused = -append_error;
+	else if (o && o->file && is_out && (*refused = ps_open_change(o)) == 0)
 		ps_open_changed(o, 1);
 	if (o && o->file && !(is_out && plain_data(o)))
 		return o;
@@ -431,14 +434,15 @@ static struct ps_open *copy_side(int fd, int is_out, int *refused)
 	return NULL;
 }
 
-static ssize_t copy_impl(int outfd, off64_t *outoff, int infd, off64_t *inoff, size_t n, int *handled)
+static ssize_t copy_impl(int outfd, off64_t *outoff, int infd, off64_t *inoff, size_t n, int append_error,
+			 int *handled)
 {
 	struct ps_open *in, *out;
 	int refused = 0;
 	ssize_t r;
 
-	in = copy_side(infd, 0, &refused);
-	out = copy_side(outfd, 1, &refused);
+	in = copy_side(infd, 0, 0, &refused);
+	out = copy_side(outfd, 1, append_error, &refused);
 	*handled = in || out || refused;
 	if (!*handled)
 		return 0;
@@ -464,7 +468,7 @@ ssize_t copy_file_range(int infd, off64_t *inoff, int outfd, off64_t *outoff, si
 	if (!ps_enter())
 		return nested_refuses(infd, outfd) ? ps_fd_refused(infd)
 						   : REAL(copy_file_range)(infd, inoff, outfd, outoff, n, flags);
-	r = copy_impl(outfd, outoff, infd, inoff, n, &handled);
+	r = copy_impl(outfd, outoff, infd, inoff, n, EBADF, &handled);
 	ps_leave();
 	if (!handled)
 		return REAL(copy_file_range)(infd, inoff, outfd, outoff, n, flags);
@@ -478,7 +482,7 @@ static ssize_t sendfile_impl(int outfd, int infd, off64_t *off, size_t n)
 
 	if (!ps_enter())
 		return nested_refuses(infd, outfd) ? ps_fd_refused(infd) : REAL(sendfile64)(outfd, infd, off, n);
-	r = copy_impl(outfd, NULL, infd, off, n, &handled);
+	r = copy_impl(outfd, NULL, infd, off, n, EINVAL, &handled);
 	ps_leave();
 	if (!handled)
 		return REAL(sendfile64)(outfd, infd, off, n);
@@ -519,8 +523,8 @@ ssize_t splice(int infd, off64_t *inoff, int outfd, off64_t *outoff, size_t n, u
 	if (!ps_enter())
 		return nested_refuses(infd, outfd) ? ps_fd_refused(infd)
 						   : REAL(splice)(infd, inoff, outfd, outoff, n, flags);
-	in = copy_side(infd, 0, &refused);
-	out = copy_side(outfd, 1, &refused);
+	in = copy_side(infd, 0, 0, &refused);
+	out = copy_side(outfd, 1, EINVAL, &refused);
 	if (!in && !out && !refused) {
 		ps_leave();
 		return REAL(splice)(infd, inoff, outfd, outoff, n, flags);

@@ -27,7 +27,10 @@
 
 int ps_sv_supervised(void)
 {
-	return prctl(PS_FILTER_PROBE_OPTION, 0, 0, 0, 0) < 0 && errno == PS_FILTER_PROBE_ERRNO;
+	int saved = errno, supervised = prctl(PS_FILTER_PROBE_OPTION, 0, 0, 0, 0) < 0 && errno == PS_FILTER_PROBE_ERRNO;
+
+	errno = saved; /* (asked at start-up: the program's errno is its own) */
+	return supervised;
 }
 
 /* What the program hands its supervisor: the threshold, and the merged descriptors it will start with - at 0-2 (a

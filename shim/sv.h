@@ -67,10 +67,14 @@ void sv_fd_process_exits(const struct sv_call *c);
 /* The program's descriptor fd, fetched (pidfd_getfd) and adopted by the shim: the supervisor's copy when it is a
  * file under a prefix (merged or not), else -1. The caller closes it. */
 int sv_fd_fetch(const struct sv_call *c, int fd);
+/* The program's descriptor fd as it is (pidfd_getfd, close-on-exec), not adopted, or -1. */
+int sv_fd_fetch_plain(const struct sv_call *c, int fd);
 /* Answer the call with the supervisor's descriptor s installed in the program: from the threshold up when it needs
  * the merge, else at the lowest free number (and s closed: the program's copy is all it needs). s is consumed
  * either way. SV_ANSWERED or -errno. */
 long sv_fd_install(const struct sv_call *c, int s, int cloexec);
+/* The same at the lowest free number from min up (fcntl F_DUPFD; min 0: anywhere). */
+long sv_fd_install_from(const struct sv_call *c, int s, int min, int cloexec);
 /* The same at the program's number (dup2 onto a number from the threshold up). */
 long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec);
 /* Install s in the program without answering (the call goes on afterwards): at number, replacing the merged file

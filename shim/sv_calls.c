@@ -15,12 +15,16 @@
 #include "path.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -116,20 +120,43 @@ static int program_proc_self(const struct sv_call *c, char *path, size_t pathsz)
 	return 0;
 }
 
-/* A name of one of the program's own merged descriptors (`prog /dev/stdin </ro/f`, /dev/fd/N, /proc/self/fd/N):
- * the kernel would open the file under it anew - its data file, its lower file - so the shim does, by the
- * supervisor's descriptor of it (open.c). 1 (at names it, held), or 0. */
-static int own_merged_descriptor(const struct sv_call *c, struct sv_at *at)
+/* A name of one of the program's own descriptors (`prog /dev/stdin </ro/f`, /dev/fd/N, /proc/self/fd/N). For a
+ * merged one the kernel would open the file under it anew - its data file, its lower file - so the shim does, by
+ * the supervisor's descriptor of it (open.c). For a call that changes what it names, or links it, a plain one too:
+ * glibc's fchmodat(AT_SYMLINK_NOFOLLOW) changes the mode of an O_PATH descriptor of a lower file by its
+ * /proc/self/fd name, and linkat gives an O_TMPFILE file made in the shadow its name by one. 1 (at names it,
+ * held), or 0. */
+static int own_descriptor(const struct sv_call *c, int how, struct sv_at *at)
 {
 	int fd = ps_fd_name(at->path, c->pid), s;
 
-	if (fd < 0 || (s = sv_fd_get(c, fd)) < 0)
+	if (fd < 0)
 		return 0;
-	at->own = 2;
-	at->fd = fd;
+	if ((s = sv_fd_get(c, fd)) >= 0) {
+		at->own = 2;
+		at->fd = fd;
+	} else if ((how & (AT_ANY | AT_CHANGE)) && (s = sv_fd_fetch_plain(c, fd)) >= 0) {
+		at->own = 1;
+	} else {
+		return 0;
+	}
 	at->dirfd = s;
 	snprintf(at->path, sizeof(at->path), "/proc/self/fd/%d", SV_FD(s));
 	return 1;
+}
+
+/* Is the program's plain descriptor fd one of a file under a prefix (a lower file it opened read-only)? */
+static int plain_under_prefix(const struct sv_call *c, int fd)
+{
+	char link[64], name[PATH_MAX];
+	const char *rel;
+	ssize_t n;
+
+	program_dir_link(c, fd, link);
+	if ((n = readlink(link, name, sizeof(name) - 1)) <= 0 || name[0] != '/')
+		return 0;
+	name[n] = '\0';
+	return ps_config_match(&ps_cfg, name, &rel) >= 0;
 }
 
 /* 1: the shim must answer (at filled); 0: the kernel may (CONTINUE); -errno. With AT_ANY, at is filled for a path
@@ -154,15 +181,21 @@ static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, st
 			at->fd = dirfd;
 			return 1;
 		}
-		if ((how & (AT_ANY | AT_CHANGE)) && (at->dirfd = sv_fd_fetch(c, dirfd)) >= 0) {
-			at->own = 1; /* a plain descriptor: the shim decides whether it lies under a prefix */
+		if ((how & (AT_ANY | AT_CHANGE)) && ((at->dirfd = sv_fd_fetch(c, dirfd)) >= 0 ||
+						     (at->dirfd = sv_fd_fetch_plain(c, dirfd)) >= 0)) {
+			at->own = 1; /* a plain descriptor: the shim decides whether it lies under a prefix (an O_TMPFILE
+				      * file of the shadow's is not adopted, and is given its name by the shim) */
+			return 1;
+		}
+		if (plain_under_prefix(c, dirfd) && (at->dirfd = sv_fd_fetch(c, dirfd)) >= 0) {
+			at->own = 1; /* glibc's fstat of a lower file: attributes the shadow changed since it opened */
 			return 1;
 		}
 		at->dirfd = AT_FDCWD;
 		return 0;
 	}
 	if (at->path[0] == '/') {
-		if ((rc = own_merged_descriptor(c, at)) != 0)
+		if ((rc = own_descriptor(c, how, at)) != 0)
 			return rc;
 		if ((rc = program_proc_self(c, at->path, sizeof(at->path))) < 0)
 			return rc;
@@ -226,6 +259,40 @@ static void take_umask(const struct sv_call *c)
 
 /* ---- opens ---- */
 
+/* ADDFD installs no O_PATH descriptor (the kernel takes the supervisor's with fget, which skips them). Where the
+ * kernel finds the same object at the program's path - a lower file, directory or symlink - it makes the open
+ * itself: an O_PATH descriptor reads and changes nothing, whatever the path says by then. A file or directory of
+ * the shadow's is installed readable instead, through the shim (merged), which every use of an O_PATH descriptor
+ * accepts: a directory for the *at calls, fstat, fchdir, /proc/self/fd/N. s (the supervisor's O_PATH open) is
+ * consumed; the answer: a descriptor to install, SV_CONTINUE, or -errno. */
+static int path_descriptor(const struct sv_call *c, const struct sv_at *at, int s, int flags)
+{
+	int kernel = (int)REAL(syscall)(SYS_openat, at->dirfd, at->path, (flags & (O_PATH | O_NOFOLLOW | O_DIRECTORY)) | O_CLOEXEC);
+	struct stat ours, theirs;
+	char self[32];
+	int readable = -EBADF;
+
+	if (fstat(s, &ours) < 0) {
+		readable = -errno;
+	} else if (kernel >= 0 && REAL(fstat)(kernel, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
+		   ours.st_ino == theirs.st_ino) {
+		readable = (int)SV_CONTINUE;
+	} else if (S_ISDIR(ours.st_mode) || S_ISREG(ours.st_mode)) {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", s);
+		readable = openat(AT_FDCWD, self, O_RDONLY | O_CLOEXEC | (S_ISDIR(ours.st_mode) ? O_DIRECTORY : 0));
+		if (readable < 0)
+			readable = -errno;
+	} else {
+		ps_refusal("supervisor: process %d opens %s with O_PATH: a %s made in the shadow cannot be handed over "
+			   "so: ENOTSUP", (int)c->pid, at->path, S_ISLNK(ours.st_mode) ? "symlink" : "special file");
+		readable = -ENOTSUP;
+	}
+	if (kernel >= 0)
+		REAL(close)(kernel);
+	close(s);
+	return readable;
+}
+
 static long do_open(struct sv_call *c, int dirfd, uint64_t path, int flags, mode_t mode)
 {
 	struct sv_at at;
@@ -236,9 +303,12 @@ static long do_open(struct sv_call *c, int dirfd, uint64_t path, int flags, mode
 	if (flags & (O_CREAT | __O_TMPFILE))
 		take_umask(c);
 	s = openat(at.dirfd, at.path, flags | O_CLOEXEC, mode);
+	rc = s < 0 ? -errno : 0;
+	if (s >= 0 && (flags & O_PATH))
+		rc = s = path_descriptor(c, &at, s, flags); /* (or SV_CONTINUE) */
 	at_done(c, &at);
-	if (s < 0)
-		return -errno;
+	if (rc < 0)
+		return rc;
 	return sv_fd_install(c, s, flags & O_CLOEXEC);
 }
 
@@ -839,6 +909,10 @@ static void attr_fd_done(const struct sv_call *c, int fd, int s, int fetched)
 		long rc;                                                                                           \
 		if (s < 0)                                                                                         \
 			return SV_CONTINUE;                                                                        \
+		if (fetched && (fcntl(fd, F_GETFL) & O_PATH)) { /* the kernel says EBADF */                        \
+			attr_fd_done(c, INT(c, 0), s, fetched);                                                    \
+			return SV_CONTINUE;                                                                        \
+		}                                                                                                  \
 		rc = result(expr);                                                                                 \
 		attr_fd_done(c, INT(c, 0), s, fetched);                                                            \
 		return rc;                                                                                         \
@@ -877,7 +951,7 @@ static long sv_close(struct sv_call *c)
 
 /* A copy of a merged descriptor stays merged: from the threshold up, or at the number asked there. Below it the
  * kernel would serve it alone, which is right only where sv_fd_kernel_serves says so. */
-static long do_dup(struct sv_call *c, int newfd, int cloexec)
+static long do_dup(struct sv_call *c, int newfd, int min, int cloexec)
 {
 	int s = sv_fd_get(c, INT(c, 0)), d;
 	long rc;
@@ -896,7 +970,7 @@ static long do_dup(struct sv_call *c, int newfd, int cloexec)
 	if (rc < 0)
 		return rc;
 	if (newfd < 0)
-		return sv_fd_install(c, d, cloexec);
+		return sv_fd_install_from(c, d, min, cloexec);
 	if (newfd >= (int)c->threshold || sv_fd_sent(c, newfd))
 		return sv_fd_install_at(c, d, newfd, cloexec);
 	close(d);
@@ -906,18 +980,23 @@ static long do_dup(struct sv_call *c, int newfd, int cloexec)
 	return -EOPNOTSUPP;
 }
 
-static long sv_dup(struct sv_call *c) { return do_dup(c, -1, 0); }
+static long sv_dup(struct sv_call *c) { return do_dup(c, -1, 0, 0); }
 #ifdef SYS_open
-static long sv_dup2(struct sv_call *c) { return do_dup(c, INT(c, 1), 0); }
+static long sv_dup2(struct sv_call *c) { return do_dup(c, INT(c, 1), 0, 0); }
 #endif
-static long sv_dup3(struct sv_call *c) { return do_dup(c, INT(c, 1), (INT(c, 2) & O_CLOEXEC) != 0); }
+static long sv_dup3(struct sv_call *c) { return do_dup(c, INT(c, 1), 0, (INT(c, 2) & O_CLOEXEC) != 0); }
 
 static long sv_fcntl(struct sv_call *c)
 {
 	int cmd = INT(c, 1);
 
-	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
-		return do_dup(c, -1, cmd == F_DUPFD_CLOEXEC);
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+		struct rlimit rl;
+
+		if (prlimit(c->pid, RLIMIT_NOFILE, NULL, &rl) == 0 && c->a[2] >= rl.rlim_cur)
+			return SV_CONTINUE; /* the kernel says EINVAL */
+		return do_dup(c, -1, c->a[2] > INT_MAX ? INT_MAX : (int)c->a[2], cmd == F_DUPFD_CLOEXEC);
+	}
 	if (cmd == F_SETFL) { /* the shim keeps the flags it writes by (O_APPEND) */
 		FD_OR_CONTINUE(c, s);
 		long rc = result(fcntl(SV_FD(s), F_SETFL, (int)c->a[2]));
@@ -953,25 +1032,61 @@ static long sv_mmap(struct sv_call *c)
 	return -ENODEV;
 }
 
-/* Zero-copy between descriptors: the program falls back to read and write. */
-static long zero_copy(struct sv_call *c, int in, int out, long refusal)
+/* One side of a zero-copy call, from side_get: the supervisor's merged descriptor, or the copy of a plain one. */
+static void side_put(const struct sv_call *c, int fd, int s, int merged)
 {
-	int si = sv_fd_get(c, in), so;
-
-	if (si >= 0) {
-		sv_fd_put(c, in, si);
-		return refusal;
-	}
-	if ((so = sv_fd_get(c, out)) >= 0) {
-		sv_fd_put(c, out, so);
-		return refusal;
-	}
-	return SV_CONTINUE;
+	if (merged)
+		sv_fd_put(c, fd, s);
+	else if (s >= 0)
+		close(s);
 }
 
-static long sv_sendfile(struct sv_call *c) { return zero_copy(c, INT(c, 1), INT(c, 0), -EINVAL); }
-static long sv_copy_file_range(struct sv_call *c) { return zero_copy(c, INT(c, 0), INT(c, 2), -EXDEV); }
-static long sv_splice(struct sv_call *c) { return zero_copy(c, INT(c, 0), INT(c, 2), -EINVAL); }
+/* A position the program passes by address (0: none): read into *pos; *p points to it, or is NULL. */
+static int position_in(const struct sv_call *c, uint64_t addr, loff_t *pos, loff_t **p)
+{
+	*p = NULL;
+	if (!addr)
+		return 0;
+	*p = pos;
+	return sv_peek(c, addr, pos, sizeof(*pos));
+}
+
+/* sendfile, copy_file_range and splice with a merged descriptor on either side: the shim's call in the supervisor,
+ * which copies through a buffer (rw.c); positions passed by address move through the program's memory. */
+static long zero_copy(struct sv_call *c, int in_arg, uint64_t in_pos, int out_arg, uint64_t out_pos, size_t n)
+{
+	int in = INT(c, in_arg), out = INT(c, out_arg), si = sv_fd_get(c, in), so = sv_fd_get(c, out);
+	int in_merged = si >= 0, out_merged = so >= 0;
+	loff_t ipos = 0, opos = 0, *ip = NULL, *op = NULL;
+	long rc;
+
+	if (!in_merged && !out_merged)
+		return SV_CONTINUE;
+	/* the other side, plain (a pipe, a file outside), held for this call only */
+	if (!in_merged)
+		si = sv_fd_fetch_plain(c, in);
+	if (!out_merged)
+		so = sv_fd_fetch_plain(c, out);
+	if (si < 0 || so < 0)
+		rc = -EBADF;
+	else if (position_in(c, in_pos, &ipos, &ip) < 0 || position_in(c, out_pos, &opos, &op) < 0)
+		rc = -EFAULT;
+	else if (c->n->data.nr == SYS_sendfile)
+		rc = result(sendfile(SV_FD(so), SV_FD(si), ip, n));
+	else if (c->n->data.nr == SYS_copy_file_range)
+		rc = result(copy_file_range(SV_FD(si), ip, SV_FD(so), op, n, (unsigned)c->a[5]));
+	else
+		rc = result(splice(SV_FD(si), ip, SV_FD(so), op, n, (unsigned)c->a[5]));
+	side_put(c, in, si, in_merged);
+	side_put(c, out, so, out_merged);
+	if (rc >= 0 && ((ip && sv_poke(c, in_pos, ip, sizeof(*ip)) < 0) || (op && sv_poke(c, out_pos, op, sizeof(*op)) < 0)))
+		return -EFAULT;
+	return rc;
+}
+
+static long sv_sendfile(struct sv_call *c) { return zero_copy(c, 1, c->a[2], 0, 0, ARG(c, 3, size_t)); }
+static long sv_copy_file_range(struct sv_call *c) { return zero_copy(c, 0, c->a[1], 2, c->a[3], ARG(c, 4, size_t)); }
+static long sv_splice(struct sv_call *c) { return zero_copy(c, 0, c->a[1], 2, c->a[3], ARG(c, 4, size_t)); }
 
 static long sv_ioctl(struct sv_call *c)
 {

@@ -163,7 +163,7 @@ static int pidfd_of(pid_t tid)
 	return (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0);
 }
 
-int sv_fd_fetch(const struct sv_call *c, int fd)
+int sv_fd_fetch_plain(const struct sv_call *c, int fd)
 {
 	int pidfd = pidfd_of(c->pid), g = -1;
 
@@ -171,6 +171,13 @@ int sv_fd_fetch(const struct sv_call *c, int fd)
 		g = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
 		close(pidfd);
 	}
+	return g;
+}
+
+int sv_fd_fetch(const struct sv_call *c, int fd)
+{
+	int g = sv_fd_fetch_plain(c, fd);
+
 	if (g < 0)
 		return -1;
 	if (ps_enter()) {
@@ -346,14 +353,25 @@ long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec)
 	return install_entry(c, i, s, number, cloexec);
 }
 
-/* A number from the threshold up that the program does not use. */
-static int free_number(const struct sv_call *c)
+static int unused(const struct sv_call *c, int fd)
 {
+	return syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, fd, fd) < 0 && errno == EBADF;
+}
+
+/* A number from the threshold up - and from min up (F_DUPFD), the lowest there - that the program does not use. */
+static int free_number(const struct sv_call *c, int min)
+{
+	if (min > (int)c->threshold) {
+		for (int fd = min; fd < (int)(c->threshold + PS_FILTER_ROOM - 1); fd++)
+			if (unused(c, fd))
+				return fd;
+		return -1;
+	}
 	for (unsigned tries = 0; tries < PS_FILTER_ROOM - 1; tries++) { /* (the last is sv_exec.c's) */
 		int fd = (int)(c->threshold +
 			       __atomic_fetch_add(&next_number, 1, __ATOMIC_RELAXED) % (PS_FILTER_ROOM - 1));
 
-		if (syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, fd, fd) < 0 && errno == EBADF)
+		if (unused(c, fd))
 			return fd;
 	}
 	return -1;
@@ -361,18 +379,24 @@ static int free_number(const struct sv_call *c)
 
 long sv_fd_install(const struct sv_call *c, int s, int cloexec)
 {
+	return sv_fd_install_from(c, s, 0, cloexec);
+}
+
+long sv_fd_install_from(const struct sv_call *c, int s, int min, int cloexec)
+{
 	int number;
 	long rc;
 
-	if (sv_fd_kernel_serves(s)) {
+	if (sv_fd_kernel_serves(s) && min == 0) {
 		rc = add_fd(c, s, -1, cloexec, 1);
 		close_own(s);
 		ps_debug("supervisor: process %d: a descriptor that needs no merge: %ld", (int)c->pid, rc);
 		return rc;
 	}
-	if ((number = free_number(c)) < 0) {
+	if ((number = free_number(c, min)) < 0) {
 		close_own(s);
-		ps_error("supervisor: no free descriptor number from %u up in process %d", c->threshold, (int)c->pid);
+		ps_error("supervisor: no free descriptor number from %d up in process %d",
+			 min > (int)c->threshold ? min : (int)c->threshold, (int)c->pid);
 		return -EMFILE;
 	}
 	return sv_fd_install_at(c, s, number, cloexec);

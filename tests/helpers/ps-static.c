@@ -6,7 +6,13 @@
  *   ps-static chain FILE CMD  append "static" to FILE, run CMD (through /bin/sh) and wait, then print FILE
  *   ps-static hammer FILE     write pages of FILE over and over (page i holds the byte 'a' + round % 26) until
  *                             killed; says "ready" on stdout after the first round
+ *   ps-static calls DIR       the calls a shell or tar rarely shows: O_PATH descriptors (and what glibc builds on
+ *                             them), sendfile, copy_file_range and splice of DIR/partial, O_TMPFILE given a name,
+ *                             F_DUPFD, names ending in a slash, fchmod through a read-only descriptor; a line per
+ *                             call with its result or errno name
  */
+#include "errname.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +21,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,6 +187,132 @@ static void hammer(const char *file)
 	}
 }
 
+/* One call's result: its value or its errno's name. */
+static void say(const char *what, long rc)
+{
+	if (rc < 0)
+		printf("%s: %s\n", what, errname(errno));
+	else
+		printf("%s: %ld\n", what, rc);
+}
+
+static void say_mode(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		printf("  %s mode %o size %lld\n", path, (unsigned)st.st_mode, (long long)st.st_size);
+	else
+		printf("  %s: %s\n", path, errname(errno));
+}
+
+static void say_sum(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		printf("  %s: %s\n", path, errname(errno));
+	else
+		printf("  %s fnv %016llx\n", path, (unsigned long long)fnv(fd));
+	if (fd >= 0)
+		close(fd);
+}
+
+static void opath_calls(void)
+{
+	char self[64];
+	struct stat st;
+	int file = open("sub/s", O_PATH), dir = open("sub", O_PATH | O_DIRECTORY);
+
+	say("O_PATH lower file", file >= 0);
+	say("O_PATH lower directory", dir >= 0);
+	say("fstatat of O_PATH", fstatat(file, "", &st, AT_EMPTY_PATH));
+	say("fchown of O_PATH (EBADF)", fchown(file, getuid(), getgid()));
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", file);
+	say("chmod through /proc/self/fd of O_PATH", chmod(self, 0600));
+	say_mode("sub/s");
+	say("fstatat of O_PATH after", fstatat(file, "", &st, AT_EMPTY_PATH) < 0 ? -1 : (long)(st.st_mode & 07777));
+	say("fchmodat AT_SYMLINK_NOFOLLOW", fchmodat(AT_FDCWD, "log", 0640, AT_SYMLINK_NOFOLLOW));
+	say_mode("log");
+	say("renameat2 into an O_PATH directory", syscall(SYS_renameat2, AT_FDCWD, "gone", dir, "moved", 1 /* NOREPLACE */));
+	say_mode("sub/moved");
+	close(file);
+	close(dir);
+}
+
+static void copy_calls(void)
+{
+	int in = open("partial", O_RDONLY), out = open("sent", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int app = open("log", O_WRONLY | O_APPEND), p[2];
+	loff_t from = 1000, to = 0;
+	off_t off = 4000;
+	char buf[64];
+
+	say("sendfile of a partly shadowed file", sendfile(out, in, &off, 8192));
+	say("  offset after", (long)off);
+	say("sendfile to O_APPEND (EINVAL)", sendfile(app, in, NULL, 10));
+	say("copy_file_range with offsets", syscall(SYS_copy_file_range, in, &from, out, &to, 6000, 0));
+	say("  offsets after", (long)from * 100000 + (long)to);
+	say("copy_file_range to O_APPEND (EBADF)", syscall(SYS_copy_file_range, in, NULL, app, NULL, 10, 0));
+	if (pipe(p) < 0)
+		die("pipe");
+	from = 4990;
+	say("splice into a pipe", splice(in, &from, p[1], NULL, 32, 0));
+	say("  read back", read(p[0], buf, sizeof(buf)) == 32 && !memcmp(buf + 10, "ZZZZ", 4));
+	say("splice out of a pipe", write(p[1], "spliced", 7) == 7 ? splice(p[0], NULL, out, NULL, 7, 0) : -1);
+	close(p[0]);
+	close(p[1]);
+	close(in);
+	close(out);
+	close(app);
+	say_sum("sent");
+}
+
+static void number_calls(void)
+{
+	int fd = open("partial", O_RDWR), tmp, d;
+	struct rlimit rl;
+	struct stat st;
+
+	tmp = open(".", O_TMPFILE | O_RDWR, 0640);
+	say("O_TMPFILE", tmp >= 0);
+	say("  write", write(tmp, "unnamed\n", 8));
+	say("linkat AT_EMPTY_PATH", linkat(tmp, "", AT_FDCWD, "named", AT_EMPTY_PATH));
+	say_sum("named");
+	close(tmp);
+	d = fcntl(fd, F_DUPFD, 100);
+	say("F_DUPFD 100 of a partly shadowed file: at least 100", d >= 100);
+	say("  reads it", d >= 0 && pread(d, &tmp, 1, 5000) == 1 && (tmp & 0xff) == 'Z');
+	getrlimit(RLIMIT_NOFILE, &rl);
+	say("F_DUPFD at the soft limit (EINVAL)", fcntl(fd, F_DUPFD, (int)rl.rlim_cur));
+	say("fchmod through a read-only descriptor", fchmod(tmp = open("sub/s", O_RDONLY), 0604));
+	say("  fstat of it", fstat(tmp, &st) < 0 ? -1 : (long)(st.st_mode & 07777));
+	say_mode("sub/s");
+	close(tmp);
+	close(d);
+	close(fd);
+}
+
+static void slash_calls(void)
+{
+	say("rename a file to new/ (ENOTDIR)", rename("named", "new/"));
+	say("rename a file onto dir/ (ENOTDIR)", rename("named", "sub/"));
+	say("link to new/ (ENOENT)", link("named", "new/"));
+	say("symlink to new/ (ENOENT)", symlink("named", "new/"));
+	say("mkdir new/", mkdir("new/", 0755));
+	say("rename a directory to newer/", rename("new", "newer/"));
+}
+
+static void calls(const char *dir)
+{
+	if (chdir(dir) < 0)
+		die(dir);
+	opath_calls();
+	copy_calls();
+	number_calls();
+	slash_calls();
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -187,8 +322,10 @@ int main(int argc, char **argv)
 		chain(argv[2], argv[3]);
 	else if (argc == 3 && !strcmp(argv[1], "hammer"))
 		hammer(argv[2]);
+	else if (argc == 3 && !strcmp(argv[1], "calls"))
+		calls(argv[2]);
 	else {
-		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE\n");
+		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR\n");
 		return 2;
 	}
 	return 0;

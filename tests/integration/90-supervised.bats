@@ -55,6 +55,15 @@ assert_big_shadow_bounded() { # WRITES
 	grep -q "^newdir/moved 10 640 " "$T/stdout.ro"
 }
 
+@test "a static program's O_PATH descriptors, sendfile, copy_file_range, splice, O_TMPFILE, F_DUPFD and names ending in a slash, as on a writable copy" {
+	make_work_tree
+	run_both '
+		ps_exec dd of="$RO/partial" bs=1 seek=5000 conv=notrunc status=none <<<"ZZZZ"
+		ps_exec "$STATIC" calls "$RO"
+	'
+	grep -q "^sendfile of a partly shadowed file: 8192$" "$T/stdout.ro"
+}
+
 @test "a Go program (CGO_ENABLED=0) writes single bytes into a 64 MiB file from eight goroutines and walks the tree, as on a writable copy" {
 	[ -x "$GOWORK" ] || skip "no Go test program (Debian's golang-go is not installed)"
 	make_work_tree

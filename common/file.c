@@ -494,11 +494,64 @@ int ps_data_file_keep_rw(int fd, mode_t st_mode)
 	return (st_mode & 0600) == 0600 ? 0 : ps_sys_fchmod(fd, (st_mode & 07777) | 0600);
 }
 
+/* A record made for a lower file (its first write, chmod ...) changes no name in the merged tree, but adds
+ * entries to the shadow's directories, whose times a merged directory shows (the meta directory's mtime when
+ * later than the lower one's, the data directory's once its attributes are the shadow's): they are put back, and
+ * a meta directory made for the purpose is dated 0, so that the lower directory's times show, as on a real tree
+ * (tar, find -newer, rsync). A name made or removed in the same directory at the same moment by another process
+ * may lose its mtime to this. */
+struct quiet_dir {
+	char dir[PATH_MAX];     /* the deepest existing directory above the entry ("": none, a new shadow) */
+	struct timespec mtime;  /* its mtime before */
+	int found;
+};
+
+static void quiet_before(const struct ps_shadow *sh, const char *relpath, struct quiet_dir *q)
+{
+	struct stat st;
+	char *slash;
+
+	q->found = 0;
+	snprintf(q->dir, sizeof(q->dir), "%s", relpath);
+	while ((slash = strrchr(q->dir, '/'))) {
+		*slash = '\0';
+		if (ps_sys->fstatat(sh->dirfd, q->dir, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			q->mtime = st.st_mtim;
+			q->found = 1;
+			return;
+		}
+	}
+	q->dir[0] = '\0';
+}
+
+/* date_new: the directories made below q->dir get mtime 0. */
+static void quiet_after(const struct ps_shadow *sh, const char *relpath, const struct quiet_dir *q, int date_new)
+{
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { 0 } };
+	char dir[PATH_MAX], *slash;
+	size_t keep = strlen(q->dir);
+
+	snprintf(dir, sizeof(dir), "%s", relpath);
+	while (date_new && (slash = strrchr(dir, '/')) && (size_t)(slash - dir) > keep) {
+		*slash = '\0';
+		ps_sys->utimensat(sh->dirfd, dir, times, AT_SYMLINK_NOFOLLOW);
+	}
+	if (!q->found)
+		return;
+	times[1] = q->mtime;
+	ps_sys->utimensat(sh->dirfd, q->dir, times, AT_SYMLINK_NOFOLLOW);
+}
+
 /* Make the data file (sparse, at the lower size, with the lower's times) and the record, under the lock. */
 static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct stat *lower, mode_t mode, int unnamed)
 {
+	struct quiet_dir quiet_meta, quiet_data;
 	int dfd = -1, tfd = -1, rc;
 
+	if (lower) {
+		quiet_before(sh, f->meta_path, &quiet_meta);
+		quiet_before(sh, f->data_path, &quiet_data);
+	}
 	if ((rc = ps_shadow_make_parents(sh, f->data_path)) < 0 || (rc = ps_shadow_make_parents(sh, f->meta_path)) < 0)
 		return rc;
 	/* A data file without a record is the leftover of an interrupted creation: start it afresh. */
@@ -528,6 +581,10 @@ static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct s
 		goto fail_errno;
 	ps_sys->close(tfd);
 	ps_sys->close(dfd);
+	if (lower) {
+		quiet_after(sh, f->meta_path, &quiet_meta, 1);
+		quiet_after(sh, f->data_path, &quiet_data, 0);
+	}
 	ps_shadow_bump_generation(sh);
 	return 0;
 fail_errno:

@@ -898,3 +898,18 @@ os.rename(t.value.decode(), \"tmpdir\")
 	'
 	assert_lower_unchanged
 }
+
+@test "writing, truncating or chmod of lower files leaves the times of their directories as on a writable copy" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		ps_exec stat -c "%n %Y" . deep deep/er deep/er/est pkg
+		sleep 1.1
+		ps_exec dd of=deep/er/est/numbers bs=1 seek=10 count=1 conv=notrunc status=none </dev/zero
+		ps_exec truncate -s 10 a.c
+		ps_exec chmod 600 pkg/mod.py
+		ps_exec stat -c "%n %Y" . deep deep/er deep/er/est pkg
+		ps_exec bash -c "echo new >deep/made"
+		ps_exec bash -c "[ \$(stat -c %Y deep) -gt \$(stat -c %Y deep/er) ] && echo a name made moves its directory"
+	'
+}

@@ -457,13 +457,15 @@ int ps_fd_name(const char *path, pid_t pid)
 		return whole_number(path + 14);
 	if (strncmp(path, "/proc/thread-self/fd/", 21) == 0)
 		return whole_number(path + 21);
-	n = (size_t)snprintf(own, sizeof(own), "/proc/%d/fd/", (int)pid);
+	if (strncmp(path, "/proc/", 6) != 0)
+		return -1;
+	n = (size_t)snprintf(own, sizeof(own), "/proc/%d/fd/", (int)(pid > 0 ? pid : getpid()));
 	return strncmp(path, own, n) == 0 ? whole_number(path + n) : -1;
 }
 
 int ps_own_fd_name(const char *path)
 {
-	return ps_fd_name(path, getpid());
+	return ps_fd_name(path, 0); /* (getpid only for a /proc name: every open and stat asks) */
 }
 
 int ps_fd_next(int after)

@@ -385,8 +385,8 @@ static inline char *ps_put_uint(char *out, unsigned long v)
 		*out++ = digits[--n];
 	return out;
 }
-/* The descriptor of process pid that path names in that process (/dev/stdin, /dev/fd/N, /proc/self/fd/N,
- * /proc/PID/fd/N ...), else -1; ps_own_fd_name for this process. */
+/* The descriptor of process pid (0: this one) that path names in that process (/dev/stdin, /dev/fd/N,
+ * /proc/self/fd/N, /proc/PID/fd/N ...), else -1; ps_own_fd_name for this process. */
 int ps_fd_name(const char *path, pid_t pid);
 int ps_own_fd_name(const char *path);
 /* The first descriptor above after (-1: from 0) that the shim tracks, or -1. */

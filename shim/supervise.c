@@ -80,9 +80,10 @@ static int receive_handover(int sock, struct handover *h, int fds[PS_FILTER_LOW_
 }
 
 /* The merged descriptors this process keeps across the exec, into h->numbers (and fds, the same numbers: the
- * kernel copies them into the message). 0, or -E2BIG when they are more than the filter can send. */
+ * kernel copies them into the message). 0, or -E2BIG when those above 2 are more than the filter can send. */
 static int merged_inherited(struct handover *h, int *fds)
 {
+	unsigned above = 0;
 	int rc = 0;
 
 	h->n = 0;
@@ -95,7 +96,7 @@ static int merged_inherited(struct handover *h, int *fds)
 			continue;
 		if (fd >= (int)h->threshold)
 			continue; /* (the filter sends it; the supervisor fetches it) */
-		if (h->n == PS_FILTER_LOW_MAX) {
+		if (fd >= (int)PS_FILTER_STDIO && ++above > PS_FILTER_LOW_MAX - PS_FILTER_STDIO) {
 			rc = -E2BIG;
 			break;
 		}
@@ -265,7 +266,8 @@ int ps_sv_prepare_exec(const char *path)
 	 * still waiting for the listener */
 	if (merged_inherited(&h, fds + 1) < 0) {
 		ps_refusal("cannot run %s under a supervisor: it would inherit more than %u descriptors of partly "
-			   "shadowed files (close some, or mark them close-on-exec)", path, PS_FILTER_LOW_MAX);
+			   "shadowed files above 2 (close some, or mark them close-on-exec)", path,
+			   PS_FILTER_LOW_MAX - PS_FILTER_STDIO);
 		return -EMFILE;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0)

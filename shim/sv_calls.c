@@ -58,6 +58,8 @@ struct sv_at {
 #define AT_ANY 1   /* prepare dirfd even for a path outside the prefixes (the other name of a rename) */
 #define AT_EMPTY 2 /* an empty path names the descriptor itself (AT_EMPTY_PATH) */
 #define AT_CHANGE 4 /* the call changes what it names: a plain descriptor of a lower file is the shim's too */
+#define AT_FOLLOW 8 /* the call follows the last name: /dev/stdin and /proc/self/fd/N name descriptors */
+#define FOLLOW_IF(flags) (((flags) & AT_SYMLINK_NOFOLLOW) ? 0 : AT_FOLLOW)
 #define EMPTY_IF(flags) (((flags) & AT_EMPTY_PATH) ? AT_EMPTY : 0)
 
 static void at_done(const struct sv_call *c, struct sv_at *at)
@@ -128,10 +130,10 @@ static int program_proc_self(const struct sv_call *c, char *path, size_t pathsz)
  * held), or 0. */
 static int own_descriptor(const struct sv_call *c, int how, struct sv_at *at)
 {
-	int fd = ps_fd_name(at->path, c->pid), s;
+	int fd = (how & AT_FOLLOW) ? ps_fd_name(at->path, c->pid) : -1, s;
 
 	if (fd < 0)
-		return 0;
+		return 0; /* (readlink, lstat, unlink ... of /dev/stdin name the link itself) */
 	if ((s = sv_fd_get(c, fd)) >= 0) {
 		at->own = 2;
 		at->fd = fd;
@@ -228,7 +230,7 @@ static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, st
 /* This worker's working directory at the program's, for the calls that take a path without a directory. */
 static int at_enter(const struct sv_at *at)
 {
-	if (at->dirfd == AT_FDCWD)
+	if (at->dirfd == AT_FDCWD || at->path[0] == '/') /* (an own descriptor's name: dirfd is the file held) */
 		return 0;
 	return REAL(syscall)(SYS_fchdir, at->dirfd) < 0 ? -errno : 0;
 }
@@ -295,8 +297,9 @@ static int path_descriptor(const struct sv_call *c, const struct sv_at *at, int 
 
 static long do_open(struct sv_call *c, int dirfd, uint64_t path, int flags, mode_t mode)
 {
+	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 	struct sv_at at;
-	int rc = at_get(c, dirfd, path, 0, &at), s;
+	int rc = at_get(c, dirfd, path, ((flags & O_NOFOLLOW) ? 0 : AT_FOLLOW) | (writes ? AT_CHANGE : 0), &at), s;
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
@@ -347,7 +350,7 @@ static long do_stat(struct sv_call *c, int dirfd, uint64_t path, uint64_t buf, i
 {
 	struct sv_at at;
 	struct stat st;
-	int rc = at_get(c, dirfd, path, EMPTY_IF(flags), &at);
+	int rc = at_get(c, dirfd, path, EMPTY_IF(flags) | FOLLOW_IF(flags), &at);
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
@@ -368,7 +371,7 @@ static long sv_statx(struct sv_call *c)
 	struct sv_at at;
 	struct statx stx;
 	int flags = INT(c, 2);
-	int rc = at_get(c, INT(c, 0), c->a[1], EMPTY_IF(flags), &at);
+	int rc = at_get(c, INT(c, 0), c->a[1], EMPTY_IF(flags) | FOLLOW_IF(flags), &at);
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
@@ -380,7 +383,7 @@ static long sv_statx(struct sv_call *c)
 
 static long do_access(struct sv_call *c, int dirfd, uint64_t path, int mode, int flags)
 {
-	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags), faccessat(at.dirfd, at.path, mode, flags));
+	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags) | FOLLOW_IF(flags), faccessat(at.dirfd, at.path, mode, flags));
 }
 
 #ifdef SYS_open
@@ -443,7 +446,8 @@ static long do_two(struct sv_call *c, int olddir, uint64_t oldpath, int newdir, 
 		   int is_link)
 {
 	struct sv_at from, to;
-	int rc1 = at_get(c, olddir, oldpath, AT_ANY | (is_link ? EMPTY_IF(flags) : 0), &from);
+	int rc1 = at_get(c, olddir, oldpath,
+			 AT_ANY | (is_link ? EMPTY_IF(flags) | ((flags & AT_SYMLINK_FOLLOW) ? AT_FOLLOW : 0) : 0), &from);
 	int rc2, rc;
 
 	if (rc1 < 0)
@@ -488,7 +492,8 @@ static long sv_symlinkat(struct sv_call *c) { return do_symlink(c, c->a[0], INT(
 
 static long do_chmod(struct sv_call *c, int dirfd, uint64_t path, mode_t mode, int flags)
 {
-	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags) | AT_CHANGE, fchmodat(at.dirfd, at.path, mode, flags));
+	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags) | FOLLOW_IF(flags) | AT_CHANGE,
+			 fchmodat(at.dirfd, at.path, mode, flags));
 }
 
 static long sv_fchmodat(struct sv_call *c) { return do_chmod(c, INT(c, 0), c->a[1], (mode_t)c->a[2], 0); }
@@ -496,7 +501,8 @@ static long sv_fchmodat2(struct sv_call *c) { return do_chmod(c, INT(c, 0), c->a
 
 static long do_chown(struct sv_call *c, int dirfd, uint64_t path, uid_t uid, gid_t gid, int flags)
 {
-	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags) | AT_CHANGE, fchownat(at.dirfd, at.path, uid, gid, flags));
+	return ANSWER_AT(c, dirfd, path, EMPTY_IF(flags) | FOLLOW_IF(flags) | AT_CHANGE,
+			 fchownat(at.dirfd, at.path, uid, gid, flags));
 }
 
 static long sv_fchownat(struct sv_call *c)
@@ -519,7 +525,7 @@ static long do_utimens(struct sv_call *c, int dirfd, uint64_t path, const struct
 		attr_fd_done(c, dirfd, s, fetched);
 		return rc;
 	}
-	if ((rc = at_get(c, dirfd, path, EMPTY_IF(flags) | AT_CHANGE, &at)) <= 0)
+	if ((rc = at_get(c, dirfd, path, EMPTY_IF(flags) | FOLLOW_IF(flags) | AT_CHANGE, &at)) <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	rc = (int)result(utimensat(at.dirfd, at.path, ts, flags));
 	at_done(c, &at);
@@ -588,7 +594,7 @@ static long sv_utime(struct sv_call *c)
 static long sv_truncate(struct sv_call *c)
 {
 	struct sv_at at;
-	int rc = at_get(c, AT_FDCWD, c->a[0], 0, &at);
+	int rc = at_get(c, AT_FDCWD, c->a[0], AT_FOLLOW | AT_CHANGE, &at);
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
@@ -602,7 +608,7 @@ static long sv_statfs(struct sv_call *c)
 {
 	struct sv_at at;
 	struct statfs st;
-	int rc = at_get(c, AT_FDCWD, c->a[0], 0, &at);
+	int rc = at_get(c, AT_FDCWD, c->a[0], AT_FOLLOW, &at);
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
@@ -723,7 +729,7 @@ static long xattr_op(struct sv_call *c, int op, const struct xattr_target *t)
 static long do_xattr(struct sv_call *c, int op, int nofollow)
 {
 	struct sv_at at;
-	long rc = at_get(c, AT_FDCWD, c->a[0], 0, &at);
+	long rc = at_get(c, AT_FDCWD, c->a[0], nofollow ? 0 : AT_FOLLOW, &at);
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;

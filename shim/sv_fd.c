@@ -9,8 +9,9 @@
  * exec) is fetched with pidfd_getfd and adopted as the shim adopts an inherited one: entries there are a cache.
  * The standard descriptors are never fetched - every program writes its pipes there, and a fetched copy of a pipe
  * would keep its reader waiting - so their entries (made when the program moves a merged file onto one, or
- * inherits one) stay: a forked child may still write through one its parent closed. So do those of the merged
- * descriptors a program inherited above 2, the "low numbers" the filter sends as well.
+ * inherits one) stay while a process may still write through one: its installer, or a child the installer forked
+ * (sweep_low). So do those of the merged descriptors a program inherited above 2, the "low numbers" the filter
+ * sends as well.
  * An entry from the threshold up goes when the program closes the number, or when its process exits (exit_group
  * is sent too: the entries of the exiting file table go, so that a lock on the description goes with the
  * program, as it would without the supervisor).
@@ -20,6 +21,7 @@
 #include "filter.h"
 #include "log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -335,6 +337,71 @@ static long install_entry(const struct sv_call *c, int i, int s, int number, int
 	return rc;
 }
 
+/* Does process pid (any of its threads), or a process descended from it, hold the description s at number? */
+static int held_below(pid_t pid, int number, int s, int depth)
+{
+	char path[64], line[4096], *p, *end;
+	struct dirent *d;
+	DIR *tasks;
+	int held = 0;
+
+	if (syscall(SYS_kcmp, pid, self, KCMP_FILE, number, s) == 0)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (depth > 16 || !(tasks = opendir(path)))
+		return 0;
+	while (!held && (d = readdir(tasks))) {
+		FILE *f;
+
+		if (d->d_name[0] < '0' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, atoi(d->d_name));
+		if (!(f = fopen(path, "re")))
+			continue;
+		if (fgets(line, sizeof(line), f))
+			for (p = line; !held && *p; p = end) {
+				long child = strtol(p, &end, 10);
+
+				if (end == p)
+					break;
+				held = held_below((pid_t)child, number, s, depth + 1);
+			}
+		fclose(f);
+	}
+	closedir(tasks);
+	return held;
+}
+
+/* Before a new entry at a standard or low number: the entries there that nobody uses any more go - those whose
+ * installer is alive and neither it nor a process it started holds the description at that number (a shell's
+ * `echo x >>/ro/f` in a loop made one each, and the pool ran out after 8191). An entry of a process that is gone
+ * stays: a child it left behind (re-parented elsewhere) may still write through it. */
+static void sweep_low(int h, int number)
+{
+	struct { int i, s; pid_t owner; } seen[64];
+	int gone[64], n = 0, k = 0;
+
+	pthread_mutex_lock(&mutex); /* (the candidates are looked at without it: /proc is slow) */
+	for (int i = heads[h]; i >= 0 && n < 64; i = pool[i].next)
+		if (pool[i].s >= 0 && pool[i].refs == 0 && !pool[i].dropped && pool[i].owner > 0)
+			seen[n++] = (__typeof__(seen[0])){ i, pool[i].s, pool[i].owner };
+	pthread_mutex_unlock(&mutex);
+	for (int j = 0; j < n; j++)
+		if (kill(seen[j].owner, 0) == 0 && !held_below(seen[j].owner, number, seen[j].s, 0))
+			seen[k++] = seen[j];
+	pthread_mutex_lock(&mutex);
+	n = 0;
+	for (int j = 0; j < k; j++) {
+		struct entry *e = &pool[seen[j].i];
+
+		if (e->head == h && e->s == seen[j].s && e->owner == seen[j].owner && e->refs == 0 && !e->dropped)
+			gone[n++] = remove_entry(seen[j].i);
+	}
+	pthread_mutex_unlock(&mutex);
+	while (n > 0)
+		close_own(gone[--n]);
+}
+
 long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec)
 {
 	int h = head_of(c, number), i;
@@ -343,6 +410,8 @@ long sv_fd_install_at(const struct sv_call *c, int s, int number, int cloexec)
 		close_own(s);
 		return -EBADF;
 	}
+	if (h < LOW)
+		sweep_low(h, number);
 	pthread_mutex_lock(&mutex);
 	i = add_entry(h, number, s, c->pid, 1);
 	pthread_mutex_unlock(&mutex);

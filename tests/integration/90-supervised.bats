@@ -104,12 +104,13 @@ assert_big_shadow_bounded() { # WRITES
 	'
 }
 
-@test "a static program reads and writes merged descriptors it inherited above 2, and opens them by name, as on a writable copy" {
+@test "a static program reads and writes merged descriptors it inherited above 2, opens them by name, and redirects 9000 times, as on a writable copy" {
 	local bb
 	bb=$(command -v busybox) || skip "busybox-static is not installed"
 	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
 	export BB=$bb
 	head -c 50000 /dev/urandom >"$LOWER/blob"
+	echo lowerdata >"$LOWER/small"
 	lower_ready
 	# run by a shimmed bash: its descriptors 4 and 5 are merged when the static programs start
 	cat >"$T/inherit.sh" <<-'EOF'
@@ -121,7 +122,15 @@ assert_big_shadow_bounded() { # WRITES
 		"$BB" sh -c '"$BB" sha256sum /dev/fd/5 /proc/self/fd/5; "$BB" stat -L -c %s /dev/fd/5'
 		printf YY | "$BB" dd bs=1 seek=7000 conv=notrunc >&5 2>/dev/null
 		"$BB" sh -c 'printf ZZ >&5; "$BB" dd if=/dev/fd/4 bs=1 count=8 skip=4998 2>/dev/null | od -An -c'
+		"$BB" truncate -s 30000 /dev/fd/5
+		"$BB" readlink /dev/stdin </dev/null
+		"$BB" stat -c %F /dev/stdin </dev/null
 		sha256sum blob
+		exec 3<small
+		printf AB | "$BB" dd of=/dev/fd/3 bs=1 seek=1 conv=notrunc 2>/dev/null
+		cat small
+		"$BB" sh -c 'i=0; while [ $i -lt 9000 ]; do echo $i >>small || exit 1; i=$((i+1)); done'
+		wc -l <small
 	EOF
 	run_both 'ps_exec bash "$T/inherit.sh"'
 }

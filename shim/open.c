@@ -165,7 +165,7 @@ static int open_link_itself(const struct ps_target *t, int flags)
 /* Open f, a file with a record, named path; takes over the reference f. */
 static int open_record(struct ps_file *f, const char *path, int flags)
 {
-	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int writes = ps_flags_write(flags);
 	struct stat lst;
 	int rc;
 
@@ -187,7 +187,7 @@ int ps_open_target(const struct ps_target *t, int flags, mode_t mode)
 	struct ps_shadow *sh = ps_shadow_get();
 	struct ps_file *f;
 	struct stat lst;
-	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int writes = ps_flags_write(flags);
 	int rc;
 
 	if ((flags & __O_TMPFILE) == __O_TMPFILE)
@@ -300,7 +300,7 @@ static int internal_view(int fd, int flags, const char *path)
  * a lower file opened to write); 0 for the kernel. */
 static int reopen_own(int fd, int flags, mode_t mode, int *rc)
 {
-	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int writes = ps_flags_write(flags);
 	struct ps_open *o = ps_fd_get(fd);
 	struct ps_target t;
 

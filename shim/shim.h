@@ -232,6 +232,11 @@ static inline int ps_open_readable(const struct ps_open *o)
  * ps_open_change before one (-EROFS with deny, else 0), ps_open_changed after it, done says whether it changed
  * anything: the first that did is logged as a write (ps_open_log_change). */
 void ps_open_log_change(struct ps_open *o);
+/* Do open flags ask to change the file: write access, or O_TRUNC? */
+static inline int ps_flags_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+}
 static inline int ps_open_writes(const struct ps_open *o)
 {
 	return __builtin_expect(__atomic_load_n(&ps_change_mode, __ATOMIC_RELAXED) != 0, 0) &&

@@ -150,15 +150,12 @@ static int own_descriptor(const struct sv_call *c, int how, struct sv_at *at)
 /* Is the program's plain descriptor fd one of a file under a prefix (a lower file it opened read-only)? */
 static int plain_under_prefix(const struct sv_call *c, int fd)
 {
-	char link[64], name[PATH_MAX];
+	char name[PATH_MAX];
 	const char *rel;
-	ssize_t n;
+	int mapped;
 
-	program_dir_link(c, fd, link);
-	if ((n = readlink(link, name, sizeof(name) - 1)) <= 0 || name[0] != '/')
-		return 0;
-	name[n] = '\0';
-	return ps_config_match(&ps_cfg, name, &rel) >= 0;
+	return program_dir(c, fd, name, sizeof(name), &mapped) == 0 && !mapped && /* (a data file: the kernel's) */
+	       ps_config_match(&ps_cfg, name, &rel) >= 0;
 }
 
 /* 1: the shim must answer (at filled); 0: the kernel may (CONTINUE); -errno. With AT_ANY, at is filled for a path
@@ -297,7 +294,7 @@ static int path_descriptor(const struct sv_call *c, const struct sv_at *at, int 
 
 static long do_open(struct sv_call *c, int dirfd, uint64_t path, int flags, mode_t mode)
 {
-	int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	int writes = ps_flags_write(flags);
 	struct sv_at at;
 	int rc = at_get(c, dirfd, path, ((flags & O_NOFOLLOW) ? 0 : AT_FOLLOW) | (writes ? AT_CHANGE : 0), &at), s;
 

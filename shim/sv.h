@@ -8,6 +8,8 @@
 #ifndef PS_SV_H
 #define PS_SV_H
 
+#include "filter.h"
+
 #include <linux/seccomp.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -34,6 +36,7 @@ struct sv_call {
 	pid_t pid;
 	uint64_t a[6];
 	char *buf;      /* this worker's transfer buffer */
+	int cwd_kept;   /* the supervisor keeps the program's working directory (sv_cwd.c): 1, 0, -1 not asked yet */
 	size_t bufsz;
 };
 
@@ -62,6 +65,8 @@ void sv_fd_put(const struct sv_call *c, int fd, int s);
 #define SV_FD(s) ((s) & ~SV_FD_TRANSIENT)
 /* The program is about to close fd. */
 void sv_fd_closed(const struct sv_call *c, int fd);
+/* The program is about to close the numbers first..last (close_range). */
+void sv_fd_range_closed(const struct sv_call *c, unsigned first, unsigned last);
 /* The calling process exits: its entries go (and with them the supervisor's references to its files). */
 void sv_fd_process_exits(const struct sv_call *c);
 /* The program's descriptor fd, fetched (pidfd_getfd) and adopted by the shim: the supervisor's copy when it is a
@@ -88,6 +93,26 @@ void sv_fd_inherited(int fd, int s);
 int sv_fd_sent(const struct sv_call *c, int fd);
 /* Does the kernel alone give the merged answers for s (the supervisor's descriptor from an open through the shim)? */
 int sv_fd_kernel_serves(int s);
+
+/* The last numbers of the room from the threshold up are never a merged file's: */
+#define SV_EXEC_NUMBER(threshold) ((int)((threshold) + PS_FILTER_ROOM - 1)) /* sv_exec.c: a script's file */
+#define SV_CWD_NUMBER(threshold) ((int)((threshold) + PS_FILTER_ROOM - 2))  /* sv_cwd.c: the working directory */
+#define SV_MERGED_ROOM (PS_FILTER_ROOM - 2)
+
+/* ---- sv_cwd.c: a working directory the kernel cannot enter ---- */
+/* The program's working directory where it is not the kernel's (a directory only the shadow has): the
+ * supervisor's O_PATH descriptor of it, for the caller to close; -1 when the kernel's is the program's. */
+int sv_cwd_open(const struct sv_call *c);
+/* Make the directory dir (the supervisor's descriptor) the program's working directory. 0 or -errno. */
+int sv_cwd_set(const struct sv_call *c, int dir);
+/* The kernel's working directory is the program's again (its chdir or fchdir goes on). */
+void sv_cwd_clear(const struct sv_call *c);
+/* Before an exec goes on: the program keeps its working directory across it. */
+void sv_cwd_keep(const struct sv_call *c);
+/* close_range(first, last, flags) is about to go on. */
+void sv_cwd_range_closing(const struct sv_call *c, unsigned first, unsigned last, unsigned flags);
+/* Before every call: a working directory a close_range of this thread took is given back. */
+void sv_cwd_before(const struct sv_call *c);
 
 /* ---- sv_exec.c: exec of a file under a prefix ---- */
 struct sv_exec_target {

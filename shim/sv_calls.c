@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,17 +72,40 @@ static void at_done(const struct sv_call *c, struct sv_at *at)
 	at->own = 0;
 }
 
-/* /proc's name for the program's working directory (AT_FDCWD) or directory descriptor. */
-static void program_dir_link(const struct sv_call *c, int dirfd, char link[64])
+/* Does the supervisor keep the program's working directory (sv_cwd.c)? Asked once per call. */
+static int cwd_kept(struct sv_call *c)
 {
-	if (dirfd == AT_FDCWD)
+	int d;
+
+	if (c->cwd_kept < 0) {
+		d = sv_cwd_open(c);
+		c->cwd_kept = d >= 0;
+		if (d >= 0)
+			REAL(close)(d);
+	}
+	return c->cwd_kept;
+}
+
+/* /proc's name for the program's working directory (AT_FDCWD) or directory descriptor. */
+static void program_dir_link(struct sv_call *c, int dirfd, char link[64])
+{
+	if (dirfd == AT_FDCWD && !cwd_kept(c))
 		snprintf(link, 64, "/proc/%d/cwd", (int)c->pid);
 	else
-		snprintf(link, 64, "/proc/%d/fd/%d", (int)c->pid, dirfd);
+		snprintf(link, 64, "/proc/%d/fd/%d", (int)c->pid, dirfd == AT_FDCWD ? SV_CWD_NUMBER(c->threshold) : dirfd);
+}
+
+/* The kernel's own working directory of the program, opened O_PATH, or -1. */
+static int open_kernel_cwd(const struct sv_call *c)
+{
+	char link[64];
+
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->pid);
+	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, link, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
 /* The program's directory by its merged name: 0 and mapped (a directory of the shadow's data tree), or -1. */
-static int program_dir(const struct sv_call *c, int dirfd, char *out, size_t outsz, int *mapped)
+static int program_dir(struct sv_call *c, int dirfd, char *out, size_t outsz, int *mapped)
 {
 	char link[64];
 	ssize_t n;
@@ -95,7 +119,7 @@ static int program_dir(const struct sv_call *c, int dirfd, char *out, size_t out
 	return 0;
 }
 
-static int open_program_dir(const struct sv_call *c, int dirfd)
+static int open_program_dir(struct sv_call *c, int dirfd)
 {
 	char link[64];
 
@@ -148,7 +172,7 @@ static int own_descriptor(const struct sv_call *c, int how, struct sv_at *at)
 }
 
 /* Is the program's plain descriptor fd one of a file under a prefix (a lower file it opened read-only)? */
-static int plain_under_prefix(const struct sv_call *c, int fd)
+static int plain_under_prefix(struct sv_call *c, int fd)
 {
 	char name[PATH_MAX];
 	const char *rel;
@@ -160,7 +184,7 @@ static int plain_under_prefix(const struct sv_call *c, int fd)
 
 /* 1: the shim must answer (at filled); 0: the kernel may (CONTINUE); -errno. With AT_ANY, at is filled for a path
  * outside too (the other name of a rename or link); the answer still says where the path lies. */
-static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, struct sv_at *at)
+static int at_get(struct sv_call *c, int dirfd, uint64_t addr, int how, struct sv_at *at)
 {
 	char base[PATH_MAX], lexical[PATH_MAX];
 	const char *rel;
@@ -173,6 +197,11 @@ static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, st
 	else if ((rc = sv_read_string(c, addr, at->path, sizeof(at->path))) < 0)
 		return rc;
 	if (!at->path[0]) {
+		if ((how & AT_EMPTY) && dirfd == AT_FDCWD && cwd_kept(c) && (at->dirfd = open_program_dir(c, dirfd)) >= 0) {
+			at->own = 1; /* fstatat(AT_FDCWD, "", AT_EMPTY_PATH): the working directory the supervisor keeps */
+			return 1;
+		}
+		at->dirfd = AT_FDCWD;
 		if (!(how & AT_EMPTY) || dirfd < 0)
 			return 0;
 		if ((at->dirfd = sv_fd_get(c, dirfd)) >= 0) {
@@ -210,8 +239,10 @@ static int at_get(const struct sv_call *c, int dirfd, uint64_t addr, int how, st
 	at->dirfd = AT_FDCWD;
 	if (program_dir(c, dirfd, base, sizeof(base), &mapped) < 0)
 		return 0; /* a bad descriptor, an unreachable directory: the kernel says so */
-	inside = mapped || (ps_path_normalize(base, at->path, lexical, sizeof(lexical)) >= 0 &&
-			    ps_config_match(&ps_cfg, lexical, &rel) >= 0);
+	/* (from a working directory the supervisor keeps, the kernel would start in another: every name is served) */
+	inside = (dirfd == AT_FDCWD && cwd_kept(c)) || mapped ||
+		 (ps_path_normalize(base, at->path, lexical, sizeof(lexical)) >= 0 &&
+		  ps_config_match(&ps_cfg, lexical, &rel) >= 0);
 	if (!inside && !(how & AT_ANY))
 		return 0;
 	if ((at->dirfd = open_program_dir(c, dirfd)) < 0)
@@ -617,42 +648,63 @@ static long sv_statfs(struct sv_call *c)
 
 /* ---- the working directory ---- */
 
-/* The kernel can change into a directory the program names only where the name leads there in the kernel's
- * tree too: a lower directory, named absolutely or from a lower working directory. One made in the shadow is a
- * directory of the data tree, which the program's own call cannot name (and the supervisor cannot make it change
- * directory); and from a directory of the data tree, a relative name would be resolved by the kernel in the data
- * tree (".." leads into the shadow's own layout). Those are refused: ENOTSUP and one line. */
-static long refuse_cwd(const struct sv_call *c, const char *where)
+/* The kernel changes the program's working directory itself where the program's name leads it to the directory
+ * the shim finds: a lower directory, or from a directory of the data tree one the shadow made below it. Anywhere
+ * else - a directory made in the shadow, named from outside the data tree; a lower one named relatively from a
+ * directory of the data tree (".." would lead into the shadow's own layout), or from a working directory the
+ * supervisor keeps - the supervisor keeps it (sv_cwd.c). */
+static int kernel_reaches(struct sv_call *c, const struct sv_at *at, int s)
 {
-	ps_refusal("supervisor: process %d cannot change its working directory to %s: a directory that exists only in "
-		   "the shadow cannot be the working directory of a supervised program (ENOTSUP)", (int)c->pid, where);
-	return -ENOTSUP;
+	int kdir = at->path[0] == '/' ? AT_FDCWD : open_kernel_cwd(c), k = -1;
+	struct stat ours, theirs;
+	int same;
+
+	if (kdir != -1)
+		k = (int)REAL(syscall)(SYS_openat, kdir, at->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	same = k >= 0 && REAL(fstat)(s, &ours) == 0 && REAL(fstat)(k, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
+	       ours.st_ino == theirs.st_ino;
+	if (k >= 0)
+		REAL(close)(k);
+	if (kdir >= 0)
+		REAL(close)(kdir);
+	return same;
 }
 
 static long sv_chdir(struct sv_call *c)
 {
-	char base[PATH_MAX];
 	struct sv_at at;
-	int rc = at_get(c, AT_FDCWD, c->a[0], 0, &at), s, k, mapped = 0;
+	int rc = at_get(c, AT_FDCWD, c->a[0], AT_FOLLOW, &at), s = -1;
 
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
-	s = openat(at.dirfd, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (s < 0) {
+	if (at_enter(&at) < 0 || (s = openat(AT_FDCWD, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    faccessat(AT_FDCWD, at.path, X_OK, 0) < 0) {
 		rc = -errno;
-		at_done(c, &at);
-		return rc;
+	} else if (kernel_reaches(c, &at, s)) {
+		sv_cwd_clear(c);
+		rc = (int)SV_CONTINUE;
+	} else {
+		rc = sv_cwd_set(c, s);
 	}
-	close(s);
-	if (at.path[0] != '/' && program_dir(c, AT_FDCWD, base, sizeof(base), &mapped) == 0 && mapped) {
-		at_done(c, &at);
-		return refuse_cwd(c, at.path);
-	}
-	k = (int)REAL(syscall)(SYS_openat, at.dirfd, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s >= 0)
+		close(s);
 	at_done(c, &at);
-	if (k < 0)
-		return refuse_cwd(c, at.path);
-	close(k);
+	return rc;
+}
+
+/* The kernel changes into the directory the descriptor is - a lower one, or one of the data tree, whose merged
+ * name getcwd and every relative name find again (program_dir) - so its working directory is the program's again. */
+static long sv_fchdir(struct sv_call *c)
+{
+	int d;
+
+	if (cwd_kept(c) && (d = open_program_dir(c, INT(c, 0))) >= 0) {
+		struct stat st;
+
+		if (REAL(fstat)(d, &st) == 0 && S_ISDIR(st.st_mode))
+			sv_cwd_clear(c);
+		REAL(close)(d);
+	}
 	return SV_CONTINUE;
 }
 
@@ -662,7 +714,7 @@ static long sv_getcwd(struct sv_call *c)
 	size_t size = ARG(c, 1, size_t), n;
 	int mapped = 0;
 
-	if (program_dir(c, AT_FDCWD, dir, sizeof(dir), &mapped) < 0 || !mapped)
+	if (program_dir(c, AT_FDCWD, dir, sizeof(dir), &mapped) < 0 || !(mapped || cwd_kept(c)))
 		return SV_CONTINUE;
 	n = strlen(dir) + 1;
 	if (n > size)
@@ -948,7 +1000,19 @@ static long sv_getdents(struct sv_call *c)
 
 static long sv_close(struct sv_call *c)
 {
+	if (INT(c, 0) == SV_CWD_NUMBER(c->threshold) && cwd_kept(c))
+		return 0; /* the working directory stays (a loop over /proc/self/fd closing all) */
 	sv_fd_closed(c, INT(c, 0));
+	return SV_CONTINUE;
+}
+
+static long sv_close_range(struct sv_call *c)
+{
+	unsigned first = (unsigned)c->a[0], last = (unsigned)c->a[1], flags = (unsigned)c->a[2];
+
+	sv_cwd_range_closing(c, first, last, flags);
+	if (!(flags & CLOSE_RANGE_CLOEXEC))
+		sv_fd_range_closed(c, first, last);
 	return SV_CONTINUE;
 }
 
@@ -1008,18 +1072,6 @@ static long sv_fcntl(struct sv_call *c)
 		return rc;
 	}
 	return SV_CONTINUE; /* other flags, locks (on the descriptor the program holds: the data or the lower file) */
-}
-
-/* The kernel changes into the directory the descriptor is: a lower one, whose merged name the supervisor finds
- * again for every relative path (program_dir); one of the shadow's data tree is refused, as for chdir. */
-static long sv_fchdir(struct sv_call *c)
-{
-	char dir[PATH_MAX];
-	int mapped = 0;
-
-	if (program_dir(c, INT(c, 0), dir, sizeof(dir), &mapped) == 0 && mapped)
-		return refuse_cwd(c, dir);
-	return SV_CONTINUE;
 }
 
 /* A map of the descriptor itself is right where the data file is the whole file. */
@@ -1138,6 +1190,7 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 	long answer;
 
 	sv_exec_before(c);
+	sv_cwd_keep(c);
 	if ((rc = at_get(c, dirfd, path, EMPTY_IF(flags), &at)) <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	/* the program's own string, as long as it is (at.path may say /proc/PID for /proc/self) */
@@ -1158,6 +1211,11 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 		at_done(c, &at);
 		return rc == EACCES ? SV_CONTINUE : -rc;
 	}
+	if (dirfd == AT_FDCWD && at.path[0] != '/' && cwd_kept(c)) { /* the kernel starts from its own */
+		at_done(c, &at);
+		at.dirfd = open_kernel_cwd(c);
+		at.own = 1;
+	}
 	t.kernel_fd = (int)REAL(syscall)(SYS_openat, at.dirfd, at.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | nofollow);
 	at_done(c, &at);
 	answer = sv_exec(c, &t);
@@ -1173,15 +1231,18 @@ static long sv_execveat(struct sv_call *c) { return do_exec(c, INT(c, 0), c->a[1
 long sv_dispatch(struct sv_call *c)
 {
 	sv_exec_undo_shared(c);
+	sv_cwd_before(c);
 	switch (c->n->data.nr) {
 #define PS_SV_PATH(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_ATTR(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_EXIT(name) case SYS_##name: return sv_##name(c);
+#define PS_SV_RANGE(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_FD(name, mask) case SYS_##name: return sv_##name(c);
 #include "supervised.def"
 #undef PS_SV_PATH
 #undef PS_SV_ATTR
 #undef PS_SV_EXIT
+#undef PS_SV_RANGE
 #undef PS_SV_FD
 	}
 	return SV_CONTINUE;

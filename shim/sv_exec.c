@@ -303,7 +303,7 @@ static int install(const struct sv_call *c, int fd, int script)
 	int number = -1;
 
 	if (script)
-		number = sv_fd_place(c, fd, (int)(c->threshold + PS_FILTER_ROOM - 1), 0);
+		number = sv_fd_place(c, fd, SV_EXEC_NUMBER(c->threshold), 0);
 	if (number < 0) /* (also a script's, when the program's soft limit on open files is below that number) */
 		number = sv_fd_place(c, fd, -1, !script);
 	return number;

@@ -272,6 +272,17 @@ void sv_fd_closed(const struct sv_call *c, int fd)
 	close_own(close_it);
 }
 
+void sv_fd_range_closed(const struct sv_call *c, unsigned first, unsigned last)
+{
+	unsigned top = c->threshold + PS_FILTER_ROOM - 1;
+
+	if (last < c->threshold || first > top)
+		return;
+	for (unsigned fd = first > c->threshold ? first : c->threshold; fd <= (last < top ? last : top); fd++)
+		if (__atomic_load_n(&heads[LOW + (int)(fd - c->threshold)], __ATOMIC_RELAXED) >= 0)
+			sv_fd_closed(c, (int)fd);
+}
+
 void sv_fd_process_exits(const struct sv_call *c)
 {
 	int gone[64], n = 0;
@@ -431,14 +442,14 @@ static int unused(const struct sv_call *c, int fd)
 static int free_number(const struct sv_call *c, int min)
 {
 	if (min > (int)c->threshold) {
-		for (int fd = min; fd < (int)(c->threshold + PS_FILTER_ROOM - 1); fd++)
+		for (int fd = min; fd < (int)(c->threshold + SV_MERGED_ROOM); fd++)
 			if (unused(c, fd))
 				return fd;
 		return -1;
 	}
-	for (unsigned tries = 0; tries < PS_FILTER_ROOM - 1; tries++) { /* (the last is sv_exec.c's) */
+	for (unsigned tries = 0; tries < SV_MERGED_ROOM; tries++) { /* (the last ones are sv_cwd.c's, sv_exec.c's) */
 		int fd = (int)(c->threshold +
-			       __atomic_fetch_add(&next_number, 1, __ATOMIC_RELAXED) % (PS_FILTER_ROOM - 1));
+			       __atomic_fetch_add(&next_number, 1, __ATOMIC_RELAXED) % SV_MERGED_ROOM);
 
 		if (unused(c, fd))
 			return fd;

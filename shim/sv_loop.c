@@ -107,6 +107,7 @@ static void *worker(void *arg)
 		c.n = n;
 		c.pid = (pid_t)n->pid;
 		memcpy(c.a, n->data.args, sizeof(c.a));
+		c.cwd_kept = -1;
 		respond(&c, sv_dispatch(&c), resp);
 		pthread_mutex_lock(&workers_mutex);
 		idle++;

@@ -303,6 +303,81 @@ static void slash_calls(void)
 	say("rename a directory to newer/", rename("new", "newer/"));
 }
 
+/* The working directory's name, with dir's own replaced by "DIR" (the copy and the read-only tree differ). */
+static void say_cwd(const char *dir, const char *what)
+{
+	char cwd[4096];
+	size_t n = strlen(dir);
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		printf("%s: getcwd %s\n", what, errname(errno));
+	else
+		printf("%s: DIR%s\n", what, strncmp(cwd, dir, n) == 0 ? cwd + n : cwd);
+}
+
+/* A directory the program made is its working directory: relative names, getcwd, "..", an absolute chdir back,
+ * fchdir, close_range and a child's exec keep it. */
+static void cwd_calls(const char *dir)
+{
+	struct stat st;
+	int lower, here;
+	char *argv[] = { "ps-static", "cwd-child", (char *)dir, NULL };
+
+	if (chdir(dir) < 0)
+		die(dir);
+	say("mkdir made", mkdir("made", 0755));
+	say("chdir made", chdir("made"));
+	say_cwd(dir, "  cwd");
+	say("mkdir deeper", mkdir("deeper", 0750));
+	say("chdir deeper/", chdir("deeper/"));
+	say_cwd(dir, "  cwd");
+	say("create here", write(here = open("here", O_WRONLY | O_CREAT, 0644), "here\n", 5));
+	close(here);
+	say("fstatat of the working directory", fstatat(AT_FDCWD, "", &st, AT_EMPTY_PATH) < 0 ? -1 : (long)(st.st_mode & 07777));
+	say("stat .", stat(".", &st) < 0 ? -1 : (long)(st.st_mode & 07777));
+	say("close_range(3, ~0)", syscall(SYS_close_range, 3, ~0U, 0));
+	say_cwd(dir, "  cwd");
+	say_sum("here");
+	say("chdir ../..", chdir("../.."));
+	say_cwd(dir, "  cwd");
+	say_sum("made/deeper/here");
+	say("chdir a file (ENOTDIR)", chdir("partial"));
+	say("chdir a name that is not there (ENOENT)", chdir("nothere"));
+	lower = open("sub", O_RDONLY | O_DIRECTORY);
+	say("chdir made/deeper", chdir("made/deeper"));
+	here = open(".", O_RDONLY | O_DIRECTORY);
+	say("fchdir to a lower directory", fchdir(lower));
+	say_cwd(dir, "  cwd");
+	say_sum("s");
+	say("fchdir back", fchdir(here));
+	say_cwd(dir, "  cwd");
+	say_sum("here");
+	say("chdir ..", chdir(".."));
+	say_cwd(dir, "  cwd");
+	close(lower);
+	close(here);
+	say("chdir to the tree by its absolute name, then made", chdir(dir) || chdir("made"));
+	fflush(stdout);
+	if (fork() == 0) {
+		execv("/proc/self/exe", argv);
+		die("exec");
+	}
+	wait(NULL);
+	say("chdir to the tree by its absolute name", chdir(dir));
+	say_cwd(dir, "  cwd");
+	say_mode("made/deeper/here");
+	say_mode("made/moved");
+}
+
+/* Run from the directory cwd_calls left: it is the child's working directory too. */
+static void cwd_child(const char *dir)
+{
+	say_cwd(dir, "child: cwd");
+	say_sum("deeper/here");
+	say("child: rename deeper/here to moved", rename("deeper/here", "moved"));
+	list(".", "child: ");
+}
+
 static void calls(const char *dir)
 {
 	if (chdir(dir) < 0)
@@ -324,8 +399,12 @@ int main(int argc, char **argv)
 		hammer(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "calls"))
 		calls(argv[2]);
+	else if (argc == 3 && !strcmp(argv[1], "cwd"))
+		cwd_calls(argv[2]);
+	else if (argc == 3 && !strcmp(argv[1], "cwd-child"))
+		cwd_child(argv[2]);
 	else {
-		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR\n");
+		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR\n");
 		return 2;
 	}
 	return 0;

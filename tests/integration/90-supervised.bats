@@ -64,6 +64,35 @@ assert_big_shadow_bounded() { # WRITES
 	grep -q "^sendfile of a partly shadowed file: 8192$" "$T/stdout.ro"
 }
 
+@test "a static program changes into directories it made: relative names, getcwd, .., fchdir, close_range and a child's exec, as on a writable copy" {
+	make_work_tree
+	run_both 'ps_exec "$STATIC" cwd "$RO"'
+	grep -q "^  cwd: DIR/made/deeper$" "$T/stdout.ro"
+	grep -q "^child: cwd: DIR/made$" "$T/stdout.ro"
+}
+
+@test "busybox sh: mkdir d && cd d, then its applets, dynamic programs, python's subprocess and git init DIR work there, as on a writable copy" {
+	local bb
+	bb=$(command -v busybox) || skip "busybox-static is not installed"
+	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
+	command -v git >/dev/null && command -v python3 >/dev/null || skip "git and python3 are needed"
+	export BB=$bb
+	mkdir -p "$LOWER/sub"
+	echo lower >"$LOWER/sub/f"
+	lower_ready
+	cat >"$T/cwd.sh" <<-'EOF'
+		mkdir d && cd d && pwd && echo x >f && cat f && /bin/ls -a && cd .. && ls
+		cd d && mkdir -p e/f && cd e/f && /bin/pwd && cd ../../../sub && cat f && cd "$OLDPWD" && pwd
+		python3 -c 'import os, subprocess; subprocess.run(["cat", "../../f"]); open("py", "w").write("p\n")'
+		cat py && cd "$RO/d" && git init -q repo && cd repo && echo a >a && git add a
+		git -c user.email=t@t -c user.name=t commit -qm one && git log --format=%s && git status --short && ls -a
+		cd .. && rm -rf repo # (its index holds inode numbers and times, which differ from the copy's)
+	EOF
+	run_both 'cd "$RO" && ps_exec "$BB" sh -e "$T/cwd.sh"'
+	grep -qx "$RO/d/e/f" "$T/stdout.ro"
+	grep -qx "one" "$T/stdout.ro"
+}
+
 @test "a Go program (CGO_ENABLED=0) writes single bytes into a 64 MiB file from eight goroutines and walks the tree, as on a writable copy" {
 	[ -x "$GOWORK" ] || skip "no Go test program (Debian's golang-go is not installed)"
 	make_work_tree

@@ -114,6 +114,19 @@ void sv_cwd_range_closing(const struct sv_call *c, unsigned first, unsigned last
 /* Before every call: a working directory a close_range of this thread took is given back. */
 void sv_cwd_before(const struct sv_call *c);
 
+/* Put s at the program's number without answering, and without touching the entries: the description there
+ * stays the supervisor's (sv_mmap.c lends the number to a copy for one call). 0 or -errno. */
+int sv_fd_swap(const struct sv_call *c, int s, int number, int cloexec);
+
+/* ---- sv_mmap.c: a private map of a partly shadowed file ---- */
+/* The program maps [off, off + len) of its descriptor fd, the supervisor's merged file s, MAP_PRIVATE: a copy of
+ * the merged bytes is lent to it at fd. SV_CONTINUE or -errno. */
+long sv_map_private(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len);
+/* Before any call on fd: a number lent to a copy is given back. */
+void sv_map_give_back(const struct sv_call *c, int fd);
+/* The calling process exits: the copies it mapped go. */
+void sv_map_process_exits(const struct sv_call *c);
+
 /* ---- sv_exec.c: exec of a file under a prefix ---- */
 struct sv_exec_target {
 	int s;              /* the file, opened through the shim */

@@ -1074,17 +1074,25 @@ static long sv_fcntl(struct sv_call *c)
 	return SV_CONTINUE; /* other flags, locks (on the descriptor the program holds: the data or the lower file) */
 }
 
-/* A map of the descriptor itself is right where the data file is the whole file. */
+/* A map of the descriptor itself is right where the data file is the whole file (sv_fd_get says -1). A private
+ * one of a partly shadowed file is a copy of its merged bytes (sv_mmap.c); a shared one would have to carry
+ * writes both ways: refused. */
 static long sv_mmap(struct sv_call *c)
 {
 	int fd = INT(c, 4), s;
+	long rc;
 
 	if ((c->a[3] & MAP_ANONYMOUS) || (s = sv_fd_get(c, fd)) < 0)
 		return SV_CONTINUE;
+	if ((c->a[3] & MAP_TYPE) == MAP_PRIVATE) {
+		rc = sv_map_private(c, fd, SV_FD(s), c->a[5], c->a[1]);
+	} else {
+		ps_refusal("supervisor: process %d maps a partly shadowed file shared: ENODEV (its pages would not be "
+			   "merged)", (int)c->pid);
+		rc = -ENODEV;
+	}
 	sv_fd_put(c, fd, s);
-	ps_refusal("supervisor: process %d maps a partly shadowed file: ENODEV (its pages would not be merged)",
-		   (int)c->pid);
-	return -ENODEV;
+	return rc;
 }
 
 /* One side of a zero-copy call, from side_get: the supervisor's merged descriptor, or the copy of a plain one. */
@@ -1174,6 +1182,7 @@ static long sv_fremovexattr(struct sv_call *c) { return fd_xattr(c, 'r'); }
 static long sv_exit_group(struct sv_call *c)
 {
 	sv_fd_process_exits(c);
+	sv_map_process_exits(c);
 	sv_exec_process_exits(c);
 	return SV_CONTINUE;
 }

@@ -211,6 +211,7 @@ int sv_fd_get(const struct sv_call *c, int fd)
 
 	if (h < 0)
 		return -1;
+	sv_map_give_back(c, fd);
 	pthread_mutex_lock(&mutex);
 	for (int i = heads[h]; i >= 0; i = pool[i].next) {
 		if (pool[i].s >= 0 && !pool[i].dropped && same_file(c->pid, fd, pool[i].s)) {
@@ -256,6 +257,7 @@ void sv_fd_closed(const struct sv_call *c, int fd)
 {
 	int h = head_of(c, fd), close_it = -1;
 
+	sv_map_give_back(c, fd);
 	if (h < LOW) /* (a forked child may still use a standard or low one: kcmp tells) */
 		return;
 	pthread_mutex_lock(&mutex);
@@ -490,6 +492,13 @@ int sv_fd_place(const struct sv_call *c, int s, int number, int cloexec)
 		sv_fd_closed(c, number); /* the merged file there goes: the program's number holds s now */
 	rc = add_fd(c, s, number, cloexec, 0);
 	return rc == SV_ANSWERED ? -ESRCH : (int)rc;
+}
+
+int sv_fd_swap(const struct sv_call *c, int s, int number, int cloexec)
+{
+	long rc = add_fd(c, s, number, cloexec, 0);
+
+	return rc == SV_ANSWERED ? -ESRCH : rc < 0 ? (int)rc : 0;
 }
 
 int sv_fd_sent(const struct sv_call *c, int fd)

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -378,6 +379,45 @@ static void cwd_child(const char *dir)
 	list(".", "child: ");
 }
 
+/* Private maps of a partly shadowed file (partial, changed at 5000 before): the merged bytes, at any offset, in a
+ * child forked before the next call on the descriptor; the descriptor's offset and bytes stay its own. */
+static void map_calls(const char *dir)
+{
+	static char want[100000];
+	int fd, ok;
+	char *m, *w;
+	pid_t child;
+	char c4[4];
+
+	if (chdir(dir) < 0 || (fd = open("partial", O_RDWR)) < 0)
+		die(dir);
+	say("read the merged bytes", pread(fd, want, sizeof(want), 0));
+	say("lseek to 100", lseek(fd, 100, SEEK_SET));
+	m = mmap(NULL, sizeof(want), PROT_READ, MAP_PRIVATE, fd, 0);
+	say("mmap private, read-only", m == MAP_FAILED ? -1 : 0);
+	say("  the map holds the merged bytes", m != MAP_FAILED && !memcmp(m, want, sizeof(want)));
+	say("  read goes on from 100", read(fd, c4, 4) == 4 && !memcmp(c4, want + 100, 4));
+	w = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 4096);
+	say("mmap private, writable, at 4096", w == MAP_FAILED ? -1 : 0);
+	say("  its bytes", w != MAP_FAILED && !memcmp(w, want + 4096, 8192));
+	if (w != MAP_FAILED)
+		memcpy(w + 904, "mine", 4);
+	say("  a store into it stays private", pread(fd, c4, 4, 5000) == 4 && !memcmp(c4, want + 5000, 4));
+	say("mmap past the end", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 1 << 20) == MAP_FAILED ? -1 : 0);
+	say("mmap at an offset not of a page (EINVAL)", mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 100) == MAP_FAILED ? -1 : 0);
+	m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 4096);
+	fflush(stdout);
+	if ((child = fork()) == 0) /* the child's first call on the descriptor */
+		_exit(read(fd, c4, 4) == 4 && !memcmp(c4, want + 104, 4) ? 0 : 1);
+	waitpid(child, &ok, 0);
+	say("a child forked right after a map reads the file", WIFEXITED(ok) ? WEXITSTATUS(ok) : -1);
+	say("  and the parent", read(fd, c4, 4) == 4 && !memcmp(c4, want + 108, 4));
+	say("  the map", m != MAP_FAILED && !memcmp(m, want + 4096, 4096));
+	say("write after the maps", pwrite(fd, "late", 4, 6000));
+	say_sum("partial");
+	close(fd);
+}
+
 static void calls(const char *dir)
 {
 	if (chdir(dir) < 0)
@@ -399,12 +439,14 @@ int main(int argc, char **argv)
 		hammer(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "calls"))
 		calls(argv[2]);
+	else if (argc == 3 && !strcmp(argv[1], "map"))
+		map_calls(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "cwd"))
 		cwd_calls(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "cwd-child"))
 		cwd_child(argv[2]);
 	else {
-		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR\n");
+		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR | map DIR\n");
 		return 2;
 	}
 	return 0;

@@ -64,6 +64,37 @@ assert_big_shadow_bounded() { # WRITES
 	grep -q "^sendfile of a partly shadowed file: 8192$" "$T/stdout.ro"
 }
 
+@test "a static program's private maps of a partly shadowed file hold its merged bytes, in a child forked right after too, as on a writable copy" {
+	make_work_tree
+	run_both '
+		ps_exec dd of="$RO/partial" bs=1 seek=5000 conv=notrunc status=none <<<"ZZZZ"
+		ps_exec "$STATIC" map "$RO"
+	'
+	grep -qx "  the map holds the merged bytes: 1" "$T/stdout.ro"
+}
+
+@test "a supervised program's shared map of a partly shadowed file is refused with ENODEV and a reason" {
+	command -v python3 >/dev/null || skip "python3 is needed"
+	local bb
+	bb=$(command -v busybox) || skip "busybox-static is not installed"
+	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
+	head -c 10000 /dev/urandom >"$LOWER/f"
+	lower_ready
+	cat >"$T/map.py" <<-'EOF'
+		import mmap, sys
+		f = open(sys.argv[1], "rb")
+		print(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)[50:51])  # MAP_PRIVATE
+		mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)  # MAP_SHARED
+	EOF
+	export BB=$bb
+	in_ro_ns 'ps_exec dd of="$RO/f" bs=1 seek=50 conv=notrunc status=none <<<"x" &&
+		ps_exec "$BB" sh -c "python3 $T/map.py $RO/f"' >"$T/map.out" 2>&1 && return 1
+	grep -qx "b'x'" "$T/map.out"
+	grep -q "maps a partly shadowed file shared: ENODEV" "$T/map.out"
+	grep -q "No such device" "$T/map.out"
+	assert_lower_unchanged
+}
+
 @test "a static program changes into directories it made: relative names, getcwd, .., fchdir, close_range and a child's exec, as on a writable copy" {
 	make_work_tree
 	run_both 'ps_exec "$STATIC" cwd "$RO"'

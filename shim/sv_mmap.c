@@ -194,10 +194,11 @@ static int map_made(const struct sv_call *c, const struct lent *l)
 
 void sv_map_give_back(const struct sv_call *c, int fd)
 {
-	pid_t self = getpid();
+	pid_t self;
 
 	if (!__atomic_load_n(&nlent, __ATOMIC_RELAXED))
 		return;
+	self = getpid();
 	pthread_mutex_lock(&lent_mutex);
 	for (int i = 0; i < LENT_MAX; i++) {
 		struct lent *l = &lent[i];

@@ -418,6 +418,47 @@ static void map_calls(const char *dir)
 	close(fd);
 }
 
+static char fifo_got[16];
+
+static void *fifo_reader(void *name)
+{
+	int fd = open(name, O_RDONLY); /* waits for the writer, in the supervisor too */
+
+	if (fd >= 0 && read(fd, fifo_got, sizeof(fifo_got) - 1) < 0)
+		strcpy(fifo_got, errname(errno));
+	close(fd);
+	return NULL;
+}
+
+/* One thread waits in an open of a FIFO the program made; another meanwhile reads a file, then opens the FIFO to
+ * write, which lets the first go on: a call that waits in the supervisor holds up no other thread's calls. */
+static void fifo_calls(const char *dir)
+{
+	char page[4096];
+	pthread_t reader;
+	int fd, w, ok = 1;
+
+	if (chdir(dir) < 0)
+		die(dir);
+	say("mkfifo", mkfifo("pipe", 0600));
+	fflush(stdout);
+	if (pthread_create(&reader, NULL, fifo_reader, "pipe") != 0)
+		die("pthread_create");
+	usleep(200 * 1000);
+	fd = open("partial", O_RDONLY);
+	for (int i = 0; i < 200; i++)
+		ok &= pread(fd, page, sizeof(page), (off_t)(i % 20) * 4096) == (ssize_t)sizeof(page);
+	close(fd);
+	say("reads while another thread waits in an open", ok);
+	fflush(stdout);
+	w = open("pipe", O_WRONLY);
+	say("the writer's write", write(w, "through", 7));
+	close(w);
+	pthread_join(reader, NULL);
+	printf("the reader got: %s\n", fifo_got);
+	say("unlink", unlink("pipe"));
+}
+
 static void calls(const char *dir)
 {
 	if (chdir(dir) < 0)
@@ -439,6 +480,8 @@ int main(int argc, char **argv)
 		hammer(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "calls"))
 		calls(argv[2]);
+	else if (argc == 3 && !strcmp(argv[1], "fifo"))
+		fifo_calls(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "map"))
 		map_calls(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "cwd"))
@@ -446,7 +489,7 @@ int main(int argc, char **argv)
 	else if (argc == 3 && !strcmp(argv[1], "cwd-child"))
 		cwd_child(argv[2]);
 	else {
-		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR | map DIR\n");
+		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR | map DIR | fifo DIR\n");
 		return 2;
 	}
 	return 0;

@@ -95,6 +95,12 @@ assert_big_shadow_bounded() { # WRITES
 	assert_lower_unchanged
 }
 
+@test "a supervised thread waiting in an open of a FIFO holds up no other thread's calls" {
+	make_work_tree
+	run_both 'ps_exec timeout 60 "$STATIC" fifo "$RO" || echo "status $?"'
+	grep -qx "the reader got: through" "$T/stdout.ro"
+}
+
 @test "a static program changes into directories it made: relative names, getcwd, .., fchdir, close_range and a child's exec, as on a writable copy" {
 	make_work_tree
 	run_both 'ps_exec "$STATIC" cwd "$RO"'

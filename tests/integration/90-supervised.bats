@@ -108,7 +108,7 @@ assert_big_shadow_bounded() { # WRITES
 	grep -q "^child: cwd: DIR/made$" "$T/stdout.ro"
 }
 
-@test "busybox sh: mkdir d && cd d, then its applets, dynamic programs, python's subprocess and git init DIR work there, as on a writable copy" {
+@test "busybox sh: mkdir d && cd d, then its applets, dynamic programs (a cd of their own), python's subprocess and git init DIR work there, as on a writable copy" {
 	local bb
 	bb=$(command -v busybox) || skip "busybox-static is not installed"
 	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
@@ -124,6 +124,7 @@ assert_big_shadow_bounded() { # WRITES
 		cat py && cd "$RO/d" && git init -q repo && cd repo && echo a >a && git add a
 		git -c user.email=t@t -c user.name=t commit -qm one && git log --format=%s && git status --short && ls -a
 		cd .. && rm -rf repo # (its index holds inode numbers and times, which differ from the copy's)
+		cp /bin/echo ec && bash -c '$PWD/ec run by bash' && mkdir -p sub2 && cp ec sub2/ && bash -c 'cd sub2 && ../sub2/ec after its cd && pwd'
 	EOF
 	run_both 'cd "$RO" && ps_exec "$BB" sh -e "$T/cwd.sh"'
 	grep -qx "$RO/d/e/f" "$T/stdout.ro"

@@ -67,6 +67,8 @@ void sv_fd_put(const struct sv_call *c, int fd, int s);
 void sv_fd_closed(const struct sv_call *c, int fd);
 /* The program is about to close the numbers first..last (close_range). */
 void sv_fd_range_closed(const struct sv_call *c, unsigned first, unsigned last);
+/* An exec or an exit: numbers may have closed without a call that says so (close-on-exec). */
+void sv_fd_new_generation(void);
 /* The calling process exits: its entries go (and with them the supervisor's references to its files). */
 void sv_fd_process_exits(const struct sv_call *c);
 /* The program's descriptor fd, fetched (pidfd_getfd) and adopted by the shim: the supervisor's copy when it is a

@@ -1181,6 +1181,7 @@ static long sv_fremovexattr(struct sv_call *c) { return fd_xattr(c, 'r'); }
 
 static long sv_exit_group(struct sv_call *c)
 {
+	sv_fd_new_generation();
 	sv_fd_process_exits(c);
 	sv_map_process_exits(c);
 	sv_exec_process_exits(c);
@@ -1199,6 +1200,7 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 	long answer;
 
 	sv_exec_before(c);
+	sv_fd_new_generation();
 	sv_cwd_keep(c);
 	if ((rc = at_get(c, dirfd, path, EMPTY_IF(flags), &at)) <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;

@@ -56,6 +56,8 @@ struct entry {
 	int dropped;  /* close s when the last handler is done */
 	int next;     /* the next entry of the same number, or of the free list; -1 ends */
 	pid_t owner;  /* the thread that installed it */
+	pid_t checked; /* the last thread kcmp found holding it at fd ... */
+	unsigned checked_gen; /* ... in this generation (below) */
 };
 
 static struct entry pool[POOL];
@@ -67,6 +69,13 @@ static unsigned next_number;
 static int low_numbers[PS_FILTER_LOW_MAX - PS_FILTER_STDIO]; /* inherited merged ones above 2; set before serving */
 static int nlow;
 static pid_t self; /* the supervisor's pid (it never forks once serving) */
+/* kcmp is a system call on every call on a merged descriptor (8% of a merged pread). A thread that kcmp found
+ * holding an entry's description at its number from the threshold up holds it still at its next call, when the
+ * entry is the number's only one and no exec or exit happened anywhere since (the generation): every other way
+ * the number could change - close, dup2 onto it, close_range - is sent and drops the entry first; the map's
+ * lending gives the number back before the look-up. (Entries at 0-2 and the low numbers outlive a close: kcmp
+ * always.) */
+static unsigned generation;
 
 static void pool_init(void)
 {
@@ -214,11 +223,21 @@ int sv_fd_get(const struct sv_call *c, int fd)
 	sv_map_give_back(c, fd);
 	pthread_mutex_lock(&mutex);
 	for (int i = heads[h]; i >= 0; i = pool[i].next) {
-		if (pool[i].s >= 0 && !pool[i].dropped && same_file(c->pid, fd, pool[i].s)) {
-			pool[i].refs++;
-			s = pool[i].s;
-			break;
+		struct entry *e = &pool[i];
+		unsigned gen = __atomic_load_n(&generation, __ATOMIC_ACQUIRE);
+		int alone = h >= LOW && i == heads[h] && e->next < 0; /* (0-2 and low numbers keep stale entries) */
+
+		if (e->s < 0 || e->dropped)
+			continue;
+		if (!(alone && e->checked == c->pid && e->checked_gen == gen)) {
+			if (!same_file(c->pid, fd, e->s))
+				continue;
+			e->checked = c->pid;
+			e->checked_gen = gen;
 		}
+		e->refs++;
+		s = e->s;
+		break;
 	}
 	pthread_mutex_unlock(&mutex);
 	if (s >= 0 || h < LOW || (s = fetch_merged(c, fd)) < 0)
@@ -231,6 +250,11 @@ int sv_fd_get(const struct sv_call *c, int fd)
 	}
 	pthread_mutex_unlock(&mutex);
 	return s;
+}
+
+void sv_fd_new_generation(void)
+{
+	__atomic_fetch_add(&generation, 1, __ATOMIC_ACQ_REL);
 }
 
 void sv_fd_put(const struct sv_call *c, int fd, int s)

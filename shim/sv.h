@@ -120,10 +120,13 @@ void sv_cwd_before(const struct sv_call *c);
  * stays the supervisor's (sv_mmap.c lends the number to a copy for one call). 0 or -errno. */
 int sv_fd_swap(const struct sv_call *c, int s, int number, int cloexec);
 
-/* ---- sv_mmap.c: a private map of a partly shadowed file ---- */
-/* The program maps [off, off + len) of its descriptor fd, the supervisor's merged file s, MAP_PRIVATE: a copy of
- * the merged bytes is lent to it at fd. SV_CONTINUE or -errno. */
-long sv_map_private(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len);
+/* ---- sv_mmap.c: maps of a partly shadowed file ---- */
+/* The program maps [off, off + len) of its descriptor fd, the supervisor's merged file s, with prot, shared or
+ * private: a copy of the merged bytes is lent to it at fd (a shared one kept in step). SV_CONTINUE or -errno. */
+long sv_map(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len, int prot, int shared);
+/* The supervisor wrote n bytes at pos of the file s (bytes: what it wrote; NULL or n < 0: the file changed in
+ * some other way, its size perhaps; s -1: some file). The shared maps of it see them. */
+void sv_map_written(int s, const void *bytes, uint64_t pos, int64_t n);
 /* Before any call on fd: a number lent to a copy is given back. */
 void sv_map_give_back(const struct sv_call *c, int fd);
 /* The calling process exits: the copies it mapped go. */

@@ -44,6 +44,17 @@ static long result(long rc)
 	return rc < 0 ? -errno : rc;
 }
 
+/* rc, of a call that changed the merged file s some way: its shared maps follow (sv_mmap.c). */
+static int changed(int s, int rc)
+{
+	int saved = errno;
+
+	if (rc >= 0)
+		sv_map_written(s, NULL, 0, -1);
+	errno = saved;
+	return rc;
+}
+
 static int attr_fd(const struct sv_call *c, int fd, int *fetched);
 static void attr_fd_done(const struct sv_call *c, int fd, int s, int fetched);
 
@@ -335,6 +346,8 @@ static long do_open(struct sv_call *c, int dirfd, uint64_t path, int flags, mode
 		take_umask(c);
 	s = openat(at.dirfd, at.path, flags | O_CLOEXEC, mode);
 	rc = s < 0 ? -errno : 0;
+	if (s >= 0 && (flags & O_TRUNC) && ps_flags_write(flags))
+		changed(s, 0);
 	if (s >= 0 && (flags & O_PATH))
 		rc = s = path_descriptor(c, &at, s, flags); /* (or SV_CONTINUE) */
 	at_done(c, &at);
@@ -627,7 +640,7 @@ static long sv_truncate(struct sv_call *c)
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	if ((rc = at_enter(&at)) == 0)
-		rc = (int)result(truncate(at.path, (off_t)c->a[1]));
+		rc = (int)result(changed(-1, truncate(at.path, (off_t)c->a[1])));
 	at_done(c, &at);
 	return rc;
 }
@@ -822,6 +835,8 @@ static long transfer(struct sv_call *c, int s, uint64_t addr, size_t count, off_
 			r = off < 0 ? read(s, c->buf, n) : pread(s, c->buf, n, off + (off_t)done);
 		if (r < 0)
 			return done ? (long)done : -errno;
+		if (writing && r > 0)
+			sv_map_written(s, c->buf, off < 0 ? UINT64_MAX : (uint64_t)(off + (off_t)done), r);
 		if (!writing && r > 0 && sv_poke(c, addr + done, c->buf, (size_t)r) < 0)
 			return done ? (long)done : -EFAULT;
 		done += (size_t)r;
@@ -928,8 +943,9 @@ FD_STRUCT_CALL(fstatfs, struct statfs)
 
 FD_CALL(fsync, fsync(fd))
 FD_CALL(fdatasync, fdatasync(fd))
-FD_CALL(ftruncate, ftruncate(fd, (off_t)c->a[1]))
-FD_CALL(fallocate, fallocate(fd, INT(c, 1), (off_t)c->a[2], (off_t)c->a[3]))
+/* (a file that changes size or bytes by these: its shared maps follow, sv_mmap.c) */
+FD_CALL(ftruncate, changed(fd, ftruncate(fd, (off_t)c->a[1])))
+FD_CALL(fallocate, changed(fd, fallocate(fd, INT(c, 1), (off_t)c->a[2], (off_t)c->a[3])))
 FD_CALL(fadvise64, ((void)fd, 0))
 FD_CALL(readahead, ((void)fd, 0))
 FD_CALL(sync_file_range, fdatasync(fd))
@@ -1074,9 +1090,8 @@ static long sv_fcntl(struct sv_call *c)
 	return SV_CONTINUE; /* other flags, locks (on the descriptor the program holds: the data or the lower file) */
 }
 
-/* A map of the descriptor itself is right where the data file is the whole file (sv_fd_get says -1). A private
- * one of a partly shadowed file is a copy of its merged bytes (sv_mmap.c); a shared one would have to carry
- * writes both ways: refused. */
+/* A map of the descriptor itself is right where the data file is the whole file (sv_fd_get says -1); one of a
+ * partly shadowed file is a copy of its merged bytes, kept in step for a shared one (sv_mmap.c). */
 static long sv_mmap(struct sv_call *c)
 {
 	int fd = INT(c, 4), s;
@@ -1084,13 +1099,7 @@ static long sv_mmap(struct sv_call *c)
 
 	if ((c->a[3] & MAP_ANONYMOUS) || (s = sv_fd_get(c, fd)) < 0)
 		return SV_CONTINUE;
-	if ((c->a[3] & MAP_TYPE) == MAP_PRIVATE) {
-		rc = sv_map_private(c, fd, SV_FD(s), c->a[5], c->a[1]);
-	} else {
-		ps_refusal("supervisor: process %d maps a partly shadowed file shared: ENODEV (its pages would not be "
-			   "merged)", (int)c->pid);
-		rc = -ENODEV;
-	}
+	rc = sv_map(c, fd, SV_FD(s), c->a[5], c->a[1], INT(c, 2), (c->a[3] & MAP_TYPE) != MAP_PRIVATE);
 	sv_fd_put(c, fd, s);
 	return rc;
 }
@@ -1140,6 +1149,8 @@ static long zero_copy(struct sv_call *c, int in_arg, uint64_t in_pos, int out_ar
 		rc = result(copy_file_range(SV_FD(si), ip, SV_FD(so), op, n, (unsigned)c->a[5]));
 	else
 		rc = result(splice(SV_FD(si), ip, SV_FD(so), op, n, (unsigned)c->a[5]));
+	if (out_merged)
+		changed(SV_FD(so), rc >= 0 ? 0 : -1);
 	side_put(c, in, si, in_merged);
 	side_put(c, out, so, out_merged);
 	if (rc >= 0 && ((ip && sv_poke(c, in_pos, ip, sizeof(*ip)) < 0) || (op && sv_poke(c, out_pos, op, sizeof(*op)) < 0)))

@@ -1,18 +1,24 @@
-/* sv_mmap.c - a private map of a partly shadowed file in a supervised program (sv.h).
+/* sv_mmap.c - maps of a partly shadowed file in a supervised program (sv.h).
  *
  * The kernel maps the file the program's descriptor is - the supervisor's description of the data file, whose
- * pages the shadow never wrote are holes - and a notification cannot change the call's descriptor number. So for
- * MAP_PRIVATE the supervisor copies the merged bytes of the mapped range into a memfd as large as the merged file
- * (the rest a hole), lends it to the program at that number for the call (ADDFD with SETFD: the supervisor's own
- * description stays in its entry) and lets the call go on. The map is the merged bytes as they are at the map,
- * which POSIX allows a private map to be; a later write through a descriptor is not seen in it (Linux would show
- * it in the pages not yet written through the map).
+ * pages the shadow never wrote are holes - and a notification cannot change the call's descriptor number. So the
+ * supervisor copies the merged bytes of the mapped range into a memfd as large as the merged file (the rest a
+ * hole), lends it, read-only, to the program at that number for the call (ADDFD with SETFD: the supervisor's own
+ * description stays in its entry) and lets the call go on.
+ *
+ * A private map (MAP_PRIVATE) is then the merged bytes as they are at the map, which POSIX allows a private map to
+ * be; a later write through a descriptor is not seen in it (Linux would show it in the pages the program has not
+ * written through the map). A shared map that only reads (MAP_SHARED without PROT_WRITE: Python's ACCESS_READ,
+ * Go's and Rust's read-only maps) must show later writes: its copy is kept (a mirror) and every write the
+ * supervisor makes to the file - any supervised process's write, pwrite, truncation, sendfile into it - is made to
+ * the mirror too. A shimmed process's write is not: a shared map in a supervised program does not see it. A shared
+ * map that writes would have to carry its stores back into the shadow: refused (ENODEV). A mirror goes with the
+ * process that mapped it, or when its map is gone and room is needed.
  *
  * The number is given back at the program's next call on it: every call on a number from the threshold up (and
  * on 0-2 and the low numbers) is sent, and sv_fd_get/sv_fd_closed ask here first - in whichever process holds the
  * copy there (a child forked in between too). A call from another thread of the mapping process may come before
  * the map is made: the copy then stays until the map shows in /proc/PID/maps or the thread has left mmap.
- * A shared map would have to carry writes both ways: refused (ENODEV), as before.
  */
 #include "sv.h"
 #include "shim.h"
@@ -33,12 +39,17 @@
 #ifndef KCMP_FILE
 #define KCMP_FILE 0
 #endif
+#ifndef KCMP_VM
+#define KCMP_VM 1
+#endif
 #ifndef KCMP_FILES
 #define KCMP_FILES 2
 #endif
 
 #define PAGE 4096ULL
 #define LENT_MAX 64
+#define MIRROR_MAX 64
+#define REFRESH_BUF 65536
 
 /* A number lent to a copy. */
 static struct lent {
@@ -59,6 +70,132 @@ static void lent_free(struct lent *l)
 	REAL(close)(l->file);
 	l->copy = -1;
 	nlent--;
+}
+
+/* The copy of a shared map, kept in step with the supervisor's writes to its file. */
+static struct mirror {
+	int copy;      /* the memfd, writable; -1: a free slot */
+	int file;      /* the supervisor's descriptor of the merged file (a description of its own) */
+	dev_t dev;     /* the file's data file, to know a write to it */
+	ino_t ino;
+	uint64_t off, len; /* the mapped range */
+	pid_t tid;     /* the thread that mapped it */
+	ino_t copy_ino;
+} mirrors[MIRROR_MAX] = { [0 ... MIRROR_MAX - 1] = { .copy = -1 } };
+static int nmirrors;
+static pthread_mutex_t mirror_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void mirror_free(struct mirror *m)
+{
+	REAL(close)(m->copy);
+	REAL(close)(m->file);
+	m->copy = -1;
+	nmirrors--;
+}
+
+/* Is the copy still mapped by the process of tid? */
+static int copy_mapped(pid_t tid, ino_t ino)
+{
+	char path[64], line[512], want[64];
+	int mapped = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)tid);
+	snprintf(want, sizeof(want), " %lu ", (unsigned long)ino);
+	if (!(f = fopen(path, "re")))
+		return 0;
+	while (!mapped && fgets(line, sizeof(line), f))
+		mapped = strstr(line, want) && strstr(line, "pageshadow-map");
+	fclose(f);
+	return mapped;
+}
+
+/* Make the mirror's copy hold the merged bytes of [from, to) of its range again, and the file's size. Lock held. */
+static void mirror_refresh(struct mirror *m, uint64_t from, uint64_t to)
+{
+	static char buf[REFRESH_BUF]; /* (under mirror_mutex) */
+	struct stat st;
+
+	if (fstat(m->file, &st) < 0) /* through the shim: the merged size */
+		return;
+	if (ftruncate(m->copy, st.st_size) < 0)
+		ps_debug("supervisor: a shared map's copy cannot follow its file's size: %s", strerror(errno));
+	from = from > m->off ? from : m->off;
+	to = to < m->off + m->len ? to : m->off + m->len;
+	to = to < (uint64_t)st.st_size ? to : (uint64_t)st.st_size;
+	while (from < to) {
+		size_t want = to - from < sizeof(buf) ? (size_t)(to - from) : sizeof(buf);
+		ssize_t n = pread(m->file, buf, want, (off_t)from);
+
+		if (n <= 0 || pwrite(m->copy, buf, (size_t)n, (off_t)from) != n)
+			return;
+		from += (uint64_t)n;
+	}
+}
+
+void sv_map_written(int s, const void *bytes, uint64_t pos, int64_t n)
+{
+	struct stat st;
+
+	if (!__atomic_load_n(&nmirrors, __ATOMIC_RELAXED))
+		return;
+	if (s >= 0 && REAL(fstat)(s, &st) < 0)
+		return;
+	if (bytes && pos == UINT64_MAX) /* a write at the description's offset, which it moved past the bytes */
+		pos = (uint64_t)REAL(syscall)(SYS_lseek, s, 0, SEEK_CUR) - (uint64_t)n;
+	pthread_mutex_lock(&mirror_mutex);
+	for (int i = 0; i < MIRROR_MAX; i++) {
+		struct mirror *m = &mirrors[i];
+		uint64_t from, to;
+
+		if (m->copy < 0 || (s >= 0 && (m->dev != st.st_dev || m->ino != st.st_ino)))
+			continue;
+		if (n < 0 || !bytes) {
+			mirror_refresh(m, 0, UINT64_MAX);
+			continue;
+		}
+		from = pos > m->off ? pos : m->off;
+		to = pos + (uint64_t)n < m->off + m->len ? pos + (uint64_t)n : m->off + m->len;
+		if (from < to && pwrite(m->copy, (const char *)bytes + (from - pos), to - from, (off_t)from) < 0)
+			mirror_refresh(m, from, to);
+		if (pos + (uint64_t)n > m->off + m->len || pos + (uint64_t)n > (uint64_t)lseek(m->copy, 0, SEEK_END))
+			mirror_refresh(m, m->off + m->len, m->off + m->len); /* (the size only) */
+	}
+	pthread_mutex_unlock(&mirror_mutex);
+}
+
+/* Keep copy (writable) as the mirror of a shared map of s's file. 0 or -errno. */
+static int mirror_add(const struct sv_call *c, int s, int copy, uint64_t off, uint64_t len, ino_t copy_ino)
+{
+	struct stat st;
+	int i, file, rc = 0;
+	char self[32];
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", s);
+	if (REAL(fstat)(s, &st) < 0 || (file = open(self, O_RDONLY | O_CLOEXEC)) < 0) /* (a merged reopen: shim) */
+		return -errno;
+	pthread_mutex_lock(&mirror_mutex);
+	for (i = 0; i < MIRROR_MAX && mirrors[i].copy >= 0; i++)
+		;
+	for (int j = 0; i == MIRROR_MAX && j < MIRROR_MAX; j++) /* full: those whose map is gone */
+		if (!copy_mapped(mirrors[j].tid, mirrors[j].copy_ino)) {
+			mirror_free(&mirrors[j]);
+			i = j;
+		}
+	if (i == MIRROR_MAX) {
+		rc = -ENOMEM;
+	} else {
+		mirrors[i] = (struct mirror){ .copy = copy, .file = file, .dev = st.st_dev, .ino = st.st_ino,
+					      .off = off, .len = len, .tid = c->pid, .copy_ino = copy_ino };
+		nmirrors++;
+	}
+	pthread_mutex_unlock(&mirror_mutex);
+	if (rc < 0) {
+		close(file);
+		ps_refusal("supervisor: process %d maps a partly shadowed file shared: more than %d such maps at once "
+			   "(ENOMEM)", (int)c->pid, MIRROR_MAX);
+	}
+	return rc;
 }
 
 /* Is the program's descriptor fd close-on-exec? /proc/PID/fdinfo says. */
@@ -111,12 +248,17 @@ fail:;
 	return -e;
 }
 
-long sv_map_private(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len)
+long sv_map(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len, int prot, int shared)
 {
 	int copy, ro, rc, i;
 	char self[32];
 	struct stat st;
 
+	if (shared && (prot & PROT_WRITE)) {
+		ps_refusal("supervisor: process %d maps a partly shadowed file shared and writable: ENODEV (its stores "
+			   "would not reach the shadow)", (int)c->pid);
+		return -ENODEV;
+	}
 	if (!len || (off & (PAGE - 1)))
 		return -EINVAL;
 	if ((fcntl(s, F_GETFL) & O_ACCMODE) == O_WRONLY)
@@ -129,13 +271,15 @@ long sv_map_private(const struct sv_call *c, int fd, int s, uint64_t off, uint64
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", copy);
 	ro = (int)REAL(syscall)(SYS_openat, AT_FDCWD, self, O_RDONLY | O_CLOEXEC); /* the program's: read-only */
 	rc = ro < 0 ? -errno : 0;
-	REAL(close)(copy);
-	if (rc < 0 || REAL(fstat)(ro, &st) < 0) {
+	if (rc < 0 || REAL(fstat)(ro, &st) < 0 || (shared && (rc = mirror_add(c, s, copy, off, len, st.st_ino)) < 0)) {
 		rc = rc < 0 ? rc : -errno;
 		if (ro >= 0)
 			REAL(close)(ro);
+		REAL(close)(copy);
 		return rc;
 	}
+	if (!shared)
+		REAL(close)(copy); /* (a mirror keeps it) */
 	pthread_mutex_lock(&lent_mutex);
 	for (i = 0; i < LENT_MAX - 1 && lent[i].copy >= 0; i++)
 		;
@@ -217,11 +361,18 @@ void sv_map_give_back(const struct sv_call *c, int fd)
 
 void sv_map_process_exits(const struct sv_call *c)
 {
-	if (!__atomic_load_n(&nlent, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&lent_mutex);
-	for (int i = 0; i < LENT_MAX; i++)
-		if (lent[i].copy >= 0 && syscall(SYS_kcmp, c->pid, lent[i].tid, KCMP_FILES, 0, 0) == 0)
-			lent_free(&lent[i]);
-	pthread_mutex_unlock(&lent_mutex);
+	if (__atomic_load_n(&nlent, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&lent_mutex);
+		for (int i = 0; i < LENT_MAX; i++)
+			if (lent[i].copy >= 0 && syscall(SYS_kcmp, c->pid, lent[i].tid, KCMP_FILES, 0, 0) == 0)
+				lent_free(&lent[i]);
+		pthread_mutex_unlock(&lent_mutex);
+	}
+	if (__atomic_load_n(&nmirrors, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&mirror_mutex);
+		for (int i = 0; i < MIRROR_MAX; i++) /* (the process's maps go with its memory) */
+			if (mirrors[i].copy >= 0 && syscall(SYS_kcmp, c->pid, mirrors[i].tid, KCMP_VM, 0, 0) == 0)
+				mirror_free(&mirrors[i]);
+		pthread_mutex_unlock(&mirror_mutex);
+	}
 }

@@ -379,6 +379,30 @@ static void cwd_child(const char *dir)
 	list(".", "child: ");
 }
 
+/* A read-only shared map of a partly shadowed file (want: its bytes) sees the writes made after it: this
+ * process's, a child's, a truncation's. */
+static void shared_map_calls(int fd, char *want, size_t size)
+{
+	char *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	pid_t child;
+	int ok = m != MAP_FAILED;
+
+	say("mmap shared, read-only", ok ? 0 : -1);
+	say("  the merged bytes", ok && !memcmp(m, want, size));
+	say("  a pwrite after it shows", pwrite(fd, "later", 5, 20000) == 5 && ok && !memcmp(m + 20000, "later", 5));
+	say("  a write at the offset shows", lseek(fd, 30000, SEEK_SET) == 30000 && write(fd, "write", 5) == 5 && ok &&
+						 !memcmp(m + 30000, "write", 5));
+	fflush(stdout);
+	if ((child = fork()) == 0)
+		_exit(pwrite(fd, "child", 5, 40000) == 5 ? 0 : 1);
+	waitpid(child, NULL, 0);
+	say("  a child's pwrite shows", ok && !memcmp(m + 40000, "child", 5));
+	say("  a truncation and growth show zeros", ftruncate(fd, 50000) == 0 && ftruncate(fd, (off_t)size) == 0 && ok &&
+							m[70000] == 0 && m[49999] == want[49999]);
+	if (ok)
+		munmap(m, size);
+}
+
 /* Private maps of a partly shadowed file (partial, changed at 5000 before): the merged bytes, at any offset, in a
  * child forked before the next call on the descriptor; the descriptor's offset and bytes stay its own. */
 static void map_calls(const char *dir)
@@ -414,6 +438,9 @@ static void map_calls(const char *dir)
 	say("  and the parent", read(fd, c4, 4) == 4 && !memcmp(c4, want + 108, 4));
 	say("  the map", m != MAP_FAILED && !memcmp(m, want + 4096, 4096));
 	say("write after the maps", pwrite(fd, "late", 4, 6000));
+	say_sum("partial");
+	memcpy(want + 6000, "late", 4);
+	shared_map_calls(fd, want, sizeof(want));
 	say_sum("partial");
 	close(fd);
 }

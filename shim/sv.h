@@ -37,12 +37,16 @@ struct sv_call {
 	uint64_t a[6];
 	char *buf;      /* this worker's transfer buffer */
 	int cwd_kept;   /* the supervisor keeps the program's working directory (sv_cwd.c): 1, 0, -1 not asked yet */
+	int *turn;      /* this worker holds the turn to receive (sv_loop.c) */
 	size_t bufsz;
 };
 
 /* A handler's answer: a result (>= 0), -errno, or one of these. */
 #define SV_CONTINUE (-100000L) /* let the kernel run the call as the program made it */
 #define SV_ANSWERED (-100001L) /* answered already (an installed descriptor) */
+
+/* A call that has to wait after all: another worker receives meanwhile. */
+void sv_turn_release(const struct sv_call *c);
 
 /* Is the notification still the program's (the pid not reused since)? */
 int sv_valid(const struct sv_call *c);
@@ -111,10 +115,11 @@ int sv_cwd_set(const struct sv_call *c, int dir);
 void sv_cwd_clear(const struct sv_call *c);
 /* Before an exec goes on: the program keeps its working directory across it. */
 void sv_cwd_keep(const struct sv_call *c);
-/* close_range(first, last, flags) is about to go on. */
-void sv_cwd_range_closing(const struct sv_call *c, unsigned first, unsigned last, unsigned flags);
-/* Before every call: a working directory a close_range of this thread took is given back. */
-void sv_cwd_before(const struct sv_call *c);
+/* The program closes first..last (close, close_range with flags): the kept directory's number among them is put
+ * back when it is needed. */
+void sv_cwd_closing(const struct sv_call *c, unsigned first, unsigned last, unsigned flags);
+/* The calling process exits. */
+void sv_cwd_process_exits(const struct sv_call *c);
 
 /* Put s at the program's number without answering, and without touching the entries: the description there
  * stays the supervisor's (sv_mmap.c lends the number to a copy for one call). 0 or -errno. */
@@ -127,8 +132,12 @@ long sv_map(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len, 
 /* The supervisor wrote n bytes at pos of the file s (bytes: what it wrote; NULL or n < 0: the file changed in
  * some other way, its size perhaps; s -1: some file). The shared maps of it see them. */
 void sv_map_written(int s, const void *bytes, uint64_t pos, int64_t n);
-/* Before any call on fd: a number lent to a copy is given back. */
-void sv_map_give_back(const struct sv_call *c, int fd);
+/* Before any call on fd: a number lent to a copy is given back (1), once the map is made. */
+int sv_map_give_back(const struct sv_call *c, int fd);
+/* Were numbers lent to copies (so that a number may hold one now)? */
+int sv_map_active(void);
+/* fd has no entry for c: a copy a child inherited, lent to its parent, is given back. 1 (look again), or 0. */
+int sv_map_given_back(const struct sv_call *c, int fd);
 /* The calling process exits: the copies it mapped go. */
 void sv_map_process_exits(const struct sv_call *c);
 

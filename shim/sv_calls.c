@@ -64,6 +64,7 @@ struct sv_at {
 	int dirfd;    /* for the shim: AT_FDCWD (an absolute path), or a descriptor of the program's directory */
 	int own;      /* 1: dirfd is ours to close; 2: a merged descriptor to give back (fd) */
 	int fd;       /* the program's descriptor behind own == 2 */
+	int kept;     /* a relative path from the working directory the supervisor keeps (the kernel's is another) */
 	char path[PATH_MAX];
 };
 
@@ -182,6 +183,26 @@ static int own_descriptor(const struct sv_call *c, int how, struct sv_at *at)
 	return 1;
 }
 
+/* The program's /proc/PID/cwd, where the supervisor keeps its working directory: a name below it is resolved from
+ * the kept one (the kernel would start from its own). 1 (at set), 0, -errno. The link itself: sv_readlink. */
+static int proc_cwd(struct sv_call *c, int how, struct sv_at *at)
+{
+	char own[32];
+	size_t n = (size_t)snprintf(own, sizeof(own), "/proc/%d/cwd", (int)c->pid);
+	const char *rest = at->path + n;
+
+	if (strncmp(at->path, own, n) != 0 || (*rest && *rest != '/') || (!*rest && !(how & AT_FOLLOW)) ||
+	    !cwd_kept(c))
+		return 0;
+	if ((at->dirfd = open_program_dir(c, AT_FDCWD)) < 0)
+		return 0;
+	at->own = 1;
+	memmove(at->path, *rest ? rest + 1 : ".", strlen(*rest ? rest + 1 : ".") + 1);
+	if (!at->path[0])
+		strcpy(at->path, ".");
+	return 1;
+}
+
 /* Is the program's plain descriptor fd one of a file under a prefix (a lower file it opened read-only)? */
 static int plain_under_prefix(struct sv_call *c, int fd)
 {
@@ -202,6 +223,7 @@ static int at_get(struct sv_call *c, int dirfd, uint64_t addr, int how, struct s
 	int rc, mapped = 0, inside;
 
 	at->own = 0;
+	at->kept = 0;
 	at->dirfd = AT_FDCWD;
 	if (!addr && (how & AT_EMPTY))
 		at->path[0] = '\0';
@@ -238,6 +260,8 @@ static int at_get(struct sv_call *c, int dirfd, uint64_t addr, int how, struct s
 			return rc;
 		if ((rc = program_proc_self(c, at->path, sizeof(at->path))) < 0)
 			return rc;
+		if ((rc = proc_cwd(c, how, at)) != 0)
+			return rc;
 		inside = ps_path_normalize("/", at->path, lexical, sizeof(lexical)) >= 0 &&
 			 ps_config_match(&ps_cfg, lexical, &rel) >= 0;
 		return inside;
@@ -251,7 +275,8 @@ static int at_get(struct sv_call *c, int dirfd, uint64_t addr, int how, struct s
 	if (program_dir(c, dirfd, base, sizeof(base), &mapped) < 0)
 		return 0; /* a bad descriptor, an unreachable directory: the kernel says so */
 	/* (from a working directory the supervisor keeps, the kernel would start in another: every name is served) */
-	inside = (dirfd == AT_FDCWD && cwd_kept(c)) || mapped ||
+	at->kept = dirfd == AT_FDCWD && cwd_kept(c);
+	inside = at->kept || mapped ||
 		 (ps_path_normalize(base, at->path, lexical, sizeof(lexical)) >= 0 &&
 		  ps_config_match(&ps_cfg, lexical, &rel) >= 0);
 	if (!inside && !(how & AT_ANY))
@@ -308,7 +333,8 @@ static void take_umask(const struct sv_call *c)
  * consumed; the answer: a descriptor to install, SV_CONTINUE, or -errno. */
 static int path_descriptor(const struct sv_call *c, const struct sv_at *at, int s, int flags)
 {
-	int kernel = (int)REAL(syscall)(SYS_openat, at->dirfd, at->path, (flags & (O_PATH | O_NOFOLLOW | O_DIRECTORY)) | O_CLOEXEC);
+	int kdir = at->kept ? open_kernel_cwd(c) : at->dirfd; /* (where the kernel starts from) */
+	int kernel = kdir == -1 ? -1 : (int)REAL(syscall)(SYS_openat, kdir, at->path, (flags & (O_PATH | O_NOFOLLOW | O_DIRECTORY)) | O_CLOEXEC);
 	struct stat ours, theirs;
 	char self[32];
 	int readable = -EBADF;
@@ -330,6 +356,8 @@ static int path_descriptor(const struct sv_call *c, const struct sv_at *at, int 
 	}
 	if (kernel >= 0)
 		REAL(close)(kernel);
+	if (at->kept && kdir >= 0)
+		REAL(close)(kdir);
 	close(s);
 	return readable;
 }
@@ -438,8 +466,16 @@ static long do_readlink(struct sv_call *c, int dirfd, uint64_t path, uint64_t bu
 	char target[PATH_MAX];
 	struct sv_at at;
 	ssize_t n;
-	int rc = at_get(c, dirfd, path, AT_EMPTY, &at);
+	int rc = at_get(c, dirfd, path, AT_EMPTY, &at), mapped;
+	char own[32];
 
+	snprintf(own, sizeof(own), "/proc/%d/cwd", (int)c->pid);
+	if (rc == 0 && strcmp(at.path, own) == 0 && cwd_kept(c)) { /* the working directory the supervisor keeps */
+		if (program_dir(c, AT_FDCWD, target, sizeof(target), &mapped) < 0)
+			return SV_CONTINUE;
+		n = (ssize_t)strlen(target) < (ssize_t)size ? (ssize_t)strlen(target) : (ssize_t)size;
+		return sv_poke(c, buf, target, (size_t)n) < 0 ? -EFAULT : n;
+	}
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	n = readlinkat(at.dirfd, at.path, target, size < sizeof(target) ? size : sizeof(target));
@@ -688,6 +724,13 @@ static long sv_chdir(struct sv_call *c)
 	struct sv_at at;
 	int rc = at_get(c, AT_FDCWD, c->a[0], AT_FOLLOW, &at), s = -1;
 
+	if (rc == 0 && cwd_kept(c)) { /* out of the prefixes by an absolute name: the kernel's directory again */
+		if ((s = (int)REAL(syscall)(SYS_openat, AT_FDCWD, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			REAL(close)(s);
+			sv_cwd_clear(c);
+		}
+		return SV_CONTINUE;
+	}
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	if (at_enter(&at) < 0 || (s = openat(AT_FDCWD, at.path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
@@ -730,6 +773,8 @@ static long sv_getcwd(struct sv_call *c)
 	if (program_dir(c, AT_FDCWD, dir, sizeof(dir), &mapped) < 0 || !(mapped || cwd_kept(c)))
 		return SV_CONTINUE;
 	n = strlen(dir) + 1;
+	if (n > sizeof(" (deleted)") && strcmp(dir + n - sizeof(" (deleted)"), " (deleted)") == 0)
+		return -ENOENT; /* (a kept directory removed since) */
 	if (n > size)
 		return -ERANGE;
 	return sv_poke(c, c->a[0], dir, n) < 0 ? -EFAULT : (long)n;
@@ -1016,8 +1061,7 @@ static long sv_getdents(struct sv_call *c)
 
 static long sv_close(struct sv_call *c)
 {
-	if (INT(c, 0) == SV_CWD_NUMBER(c->threshold) && cwd_kept(c))
-		return 0; /* the working directory stays (a loop over /proc/self/fd closing all) */
+	sv_cwd_closing(c, (unsigned)INT(c, 0), (unsigned)INT(c, 0), 0); /* (a loop over /proc/self/fd closing all) */
 	sv_fd_closed(c, INT(c, 0));
 	return SV_CONTINUE;
 }
@@ -1026,7 +1070,7 @@ static long sv_close_range(struct sv_call *c)
 {
 	unsigned first = (unsigned)c->a[0], last = (unsigned)c->a[1], flags = (unsigned)c->a[2];
 
-	sv_cwd_range_closing(c, first, last, flags);
+	sv_cwd_closing(c, first, last, flags);
 	if (!(flags & CLOSE_RANGE_CLOEXEC))
 		sv_fd_range_closed(c, first, last);
 	return SV_CONTINUE;
@@ -1073,6 +1117,7 @@ static long sv_fcntl(struct sv_call *c)
 {
 	int cmd = INT(c, 1);
 
+	sv_map_give_back(c, INT(c, 0)); /* (flags and locks go on, on the program's own file) */
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
 		struct rlimit rl;
 
@@ -1162,10 +1207,18 @@ static long sv_sendfile(struct sv_call *c) { return zero_copy(c, 1, c->a[2], 0, 
 static long sv_copy_file_range(struct sv_call *c) { return zero_copy(c, 0, c->a[1], 2, c->a[3], ARG(c, 4, size_t)); }
 static long sv_splice(struct sv_call *c) { return zero_copy(c, 0, c->a[1], 2, c->a[3], ARG(c, 4, size_t)); }
 
+/* flock goes on, on the program's own file: only a map's copy lent at the number is given back first. */
+static long sv_flock(struct sv_call *c)
+{
+	sv_map_give_back(c, INT(c, 0));
+	return SV_CONTINUE;
+}
+
 static long sv_ioctl(struct sv_call *c)
 {
 	unsigned long req = (unsigned long)c->a[1];
 
+	sv_map_give_back(c, INT(c, 0));
 	if (req == FIOCLEX || req == FIONCLEX)
 		return SV_CONTINUE;
 	FD_OR_CONTINUE(c, s);
@@ -1194,6 +1247,7 @@ static long sv_exit_group(struct sv_call *c)
 {
 	sv_fd_new_generation();
 	sv_fd_process_exits(c);
+	sv_cwd_process_exits(c);
 	sv_map_process_exits(c);
 	sv_exec_process_exits(c);
 	return SV_CONTINUE;
@@ -1233,7 +1287,7 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 		at_done(c, &at);
 		return rc == EACCES ? SV_CONTINUE : -rc;
 	}
-	if (dirfd == AT_FDCWD && at.path[0] != '/' && cwd_kept(c)) { /* the kernel starts from its own */
+	if (at.kept) { /* the kernel starts from its own working directory */
 		at_done(c, &at);
 		at.dirfd = open_kernel_cwd(c);
 		at.own = 1;
@@ -1253,7 +1307,6 @@ static long sv_execveat(struct sv_call *c) { return do_exec(c, INT(c, 0), c->a[1
 long sv_dispatch(struct sv_call *c)
 {
 	sv_exec_undo_shared(c);
-	sv_cwd_before(c);
 	switch (c->n->data.nr) {
 #define PS_SV_PATH(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_ATTR(name) case SYS_##name: return sv_##name(c);

@@ -11,9 +11,11 @@
  * or fchdir the kernel can make itself goes on and puts a non-directory (/dev/null) at the number: the kernel's
  * working directory is the program's again.
  *
- * The program may close the number: close is sent for it and answered without closing; close_range (sent always)
- * goes on, and the descriptor is given back at the thread's next call - its first relative name at the latest; an
- * exec that follows a close_range(CLOSE_RANGE_CLOEXEC) gets it back before it goes on.
+ * The program may close the number - a loop over /proc/self/fd closing all (glibc's closefrom, Python's
+ * subprocess), close_range (sent always): the close goes on, and the directory is put back at the first call of
+ * that file table that needs it (a relative name, getcwd, chdir, exec), not before - the loop would find the
+ * number again, and again. An exec puts it back not close-on-exec (close_range(CLOSE_RANGE_CLOEXEC), F_SETFD).
+ * A child forked between the close and that call starts from the kernel's directory.
  */
 #include "sv.h"
 #include "shim.h"
@@ -22,28 +24,129 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef KCMP_FILES
+#define KCMP_FILES 2
+#endif
+#define CLOSED_MAX 64
+
 static int used; /* a working directory was ever kept: before, no call pays for the look-up */
+
+/* Kept directories whose number the program closed, until the first call of that file table that needs one. */
+static struct closed {
+	pid_t tid; /* the thread that closed it (its own file table after CLOSE_RANGE_UNSHARE) ... */
+	pid_t tgid; /* ... and its process, whose table it is otherwise (the thread may be gone) */
+	int pidfd; /* the process: a pid reused since is not it */
+	int dir;   /* the supervisor's descriptor of the directory; -1: a free slot */
+} closed[CLOSED_MAX] = { [0 ... CLOSED_MAX - 1] = { .dir = -1 } };
+static int nclosed;
+static pthread_mutex_t closed_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static void closed_free(struct closed *k)
+{
+	REAL(close)(k->dir);
+	if (k->pidfd >= 0)
+		REAL(close)(k->pidfd);
+	k->dir = -1;
+	nclosed--;
+}
+
+static int closed_alive(const struct closed *k)
+{
+	struct pollfd p = { .fd = k->pidfd, .events = POLLIN };
+
+	return k->pidfd >= 0 && poll(&p, 1, 0) == 0; /* (a pidfd polls readable once its process has exited) */
+}
+
+/* The directory c's file table closed the number of, taken; or -1. */
+static int closed_take(const struct sv_call *c)
+{
+	int dir = -1;
+
+	if (!__atomic_load_n(&nclosed, __ATOMIC_ACQUIRE))
+		return -1;
+	pthread_mutex_lock(&closed_mutex);
+	for (int i = 0; i < CLOSED_MAX && dir < 0; i++) {
+		struct closed *k = &closed[i];
+
+		if (k->dir < 0)
+			continue;
+		if (!closed_alive(k)) {
+			closed_free(k);
+		} else if (syscall(SYS_kcmp, c->pid, k->tid, KCMP_FILES, 0, 0) == 0 ||
+			   syscall(SYS_kcmp, c->pid, k->tgid, KCMP_FILES, 0, 0) == 0) {
+			dir = k->dir;
+			k->dir = -1;
+			REAL(close)(k->pidfd);
+			nclosed--;
+		}
+	}
+	pthread_mutex_unlock(&closed_mutex);
+	return dir;
+}
+
+static int place(const struct sv_call *c, int dir);
 
 int sv_cwd_open(const struct sv_call *c)
 {
 	char link[64];
-	int d;
+	int d, dir;
 
 	if (!__atomic_load_n(&used, __ATOMIC_ACQUIRE))
 		return -1;
 	snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->pid, SV_CWD_NUMBER(c->threshold));
 	d = (int)REAL(syscall)(SYS_openat, AT_FDCWD, link, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (d < 0 && (dir = closed_take(c)) >= 0) { /* put back, now that it is needed */
+		if (place(c, dir) == 0)
+			d = (int)REAL(syscall)(SYS_fcntl, dir, F_DUPFD_CLOEXEC, 0);
+		REAL(close)(dir);
+	}
 	if (d >= 0 && !sv_valid(c)) { /* the pid was reused */
 		REAL(close)(d);
 		return -1;
 	}
 	return d;
+}
+
+void sv_cwd_closing(const struct sv_call *c, unsigned first, unsigned last, unsigned flags)
+{
+	unsigned number = (unsigned)SV_CWD_NUMBER(c->threshold);
+	long tgid = c->pid;
+	int d, i;
+
+	if ((flags & CLOSE_RANGE_CLOEXEC) || number < first || number > last || (d = sv_cwd_open(c)) < 0)
+		return;
+	sv_proc_status(c->pid, "Tgid:", 10, &tgid);
+	pthread_mutex_lock(&closed_mutex);
+	for (i = 0; i < CLOSED_MAX && closed[i].dir >= 0 && closed_alive(&closed[i]); i++)
+		;
+	if (i == CLOSED_MAX) {
+		i = 0; /* (the first, which a process that never needed it again holds longest) */
+		ps_debug("supervisor: more than %d closed working directories waiting: one is lost", CLOSED_MAX);
+	}
+	if (closed[i].dir >= 0)
+		closed_free(&closed[i]);
+	closed[i] = (struct closed){ .tid = c->pid, .tgid = (pid_t)tgid, .dir = d,
+				     .pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0) };
+	nclosed++;
+	pthread_mutex_unlock(&closed_mutex);
+}
+
+void sv_cwd_process_exits(const struct sv_call *c)
+{
+	if (!__atomic_load_n(&nclosed, __ATOMIC_ACQUIRE))
+		return;
+	pthread_mutex_lock(&closed_mutex);
+	for (int i = 0; i < CLOSED_MAX; i++) /* (exit_group: every thread of the process goes) */
+		if (closed[i].dir >= 0 && syscall(SYS_kcmp, c->pid, closed[i].tgid, KCMP_FILES, 0, 0) == 0)
+			closed_free(&closed[i]);
+	pthread_mutex_unlock(&closed_mutex);
 }
 
 /* Put dir at the program's number: a readable descriptor (ADDFD installs no O_PATH one). 0 or -errno. */
@@ -92,58 +195,5 @@ void sv_cwd_keep(const struct sv_call *c)
 	if (d < 0)
 		return;
 	place(c, d); /* again, not close-on-exec */
-	REAL(close)(d);
-}
-
-/* ---- a close_range that takes the number ---- */
-
-#define TAKEN_MAX 16
-
-static struct taken {
-	pid_t tid;
-	int dir; /* the supervisor's descriptor of the directory; -1: a free slot */
-} taken[TAKEN_MAX] = { [0 ... TAKEN_MAX - 1] = { 0, -1 } };
-static int ntaken;
-static pthread_mutex_t taken_mutex = PTHREAD_MUTEX_INITIALIZER;
-
-void sv_cwd_range_closing(const struct sv_call *c, unsigned first, unsigned last, unsigned flags)
-{
-	unsigned number = (unsigned)SV_CWD_NUMBER(c->threshold);
-	int d, old = -1, i;
-
-	if ((flags & CLOSE_RANGE_CLOEXEC) || number < first || number > last || (d = sv_cwd_open(c)) < 0)
-		return; /* (close-on-exec: sv_cwd_keep before the exec) */
-	pthread_mutex_lock(&taken_mutex);
-	for (i = 0; i < TAKEN_MAX - 1 && taken[i].dir >= 0 && taken[i].tid != c->pid; i++)
-		;
-	old = taken[i].dir; /* the thread's own earlier one, or the last slot's (a thread that never called again) */
-	taken[i].tid = c->pid;
-	taken[i].dir = d;
-	if (old < 0)
-		ntaken++;
-	pthread_mutex_unlock(&taken_mutex);
-	if (old >= 0)
-		REAL(close)(old);
-}
-
-void sv_cwd_before(const struct sv_call *c)
-{
-	int d = -1;
-
-	if (!__atomic_load_n(&ntaken, __ATOMIC_RELAXED))
-		return;
-	pthread_mutex_lock(&taken_mutex);
-	for (int i = 0; i < TAKEN_MAX; i++) {
-		if (taken[i].dir < 0 || taken[i].tid != c->pid)
-			continue;
-		d = taken[i].dir;
-		taken[i].dir = -1;
-		ntaken--;
-		break;
-	}
-	pthread_mutex_unlock(&taken_mutex);
-	if (d < 0)
-		return;
-	place(c, d);
 	REAL(close)(d);
 }

@@ -13,8 +13,9 @@
  * the program's argv[0] as well, and BASE keeps its name: the applet a multi-call binary runs, comm), else
  * "/dev/fd/N" of the file. A program's descriptor is the lowest free one, close-on-exec, so the name is short and
  * two threads' execs never share one. A script's interpreter must open the name after the exec, so the descriptor
- * stays open: it takes one number per process (the last of the room above the threshold, never a merged file's),
- * so that an interpreter and what it starts hold one, not one per script. A script whose #! line and mode the
+ * stays open: it takes one number per process (the last of the room above the threshold, never a merged file's;
+ * the lowest free one where that name would not fit), so that an interpreter and what it starts hold one, not one
+ * per script. A script whose #! line and mode the
  * shadow left as they were needs none of this: the kernel reads that line from the lower file and starts the
  * interpreter with the script's own name, and the interpreter - supervised too - reads the merged script.
  *
@@ -289,21 +290,23 @@ static const char *fd_dir(void)
 
 static long refuse_short(const struct sv_call *c, const struct sv_exec_target *t, const char *name)
 {
-	ps_refusal("supervisor: process %d cannot run %s: the shadow changed it, and the name that gives the kernel "
-		   "its merged bytes (%s) is longer than \"%s\", where the program keeps the name (ENOTSUP)",
+	ps_refusal("supervisor: process %d cannot run %s: the kernel does not find it by that name (the shadow "
+		   "changed it, or the program's working directory is one the supervisor keeps), and the name that "
+		   "gives it the file (%s) is longer than \"%s\", where the program keeps the name (ENOTSUP)",
 		   (int)c->pid, t->shown, name, t->shown);
 	return -ENOTSUP;
 }
 
 /* Install fd (not O_PATH: the kernel's fget does not see those) in the program - for a script at the process's
- * number for it and left open across the exec, else at the lowest free number, close-on-exec. The number, or
- * -errno. */
-static int install(const struct sv_call *c, int fd, int script)
+ * number for it and left open across the exec, where that number and suffix fit in the program's string, else
+ * at the lowest free number (close-on-exec but for a script). The number, or -errno. */
+static int install(const struct sv_call *c, const struct sv_exec_target *t, int fd, int script, size_t suffix)
 {
-	int number = -1;
+	char digits[16];
+	int number = -1, own = SV_EXEC_NUMBER(c->threshold);
 
-	if (script)
-		number = sv_fd_place(c, fd, SV_EXEC_NUMBER(c->threshold), 0);
+	if (script && strlen(fd_dir()) + (size_t)snprintf(digits, sizeof(digits), "%d", own) + suffix < t->room)
+		number = sv_fd_place(c, fd, own, 0);
 	if (number < 0) /* (also a script's, when the program's soft limit on open files is below that number) */
 		number = sv_fd_place(c, fd, -1, !script);
 	return number;
@@ -324,13 +327,13 @@ static int kernel_name(const struct sv_call *c, const struct sv_exec_target *t, 
 		memcpy(dir, where, (size_t)(base - where));
 		dir[base - where] = '\0';
 		dfd = (int)REAL(syscall)(SYS_openat, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		number = dfd < 0 ? -1 : install(c, dfd, script);
+		number = dfd < 0 ? -1 : install(c, t, dfd, script, strlen(base));
 		if (dfd >= 0)
 			close(dfd);
 		if (number >= 0 && (size_t)snprintf(name, namesz, "%s%d%s", fd_dir(), number, base) < t->room)
 			return 0;
 	}
-	if ((number = install(c, fd, script)) < 0)
+	if ((number = install(c, t, fd, script, 0)) < 0)
 		return number;
 	snprintf(name, namesz, "%s%d", fd_dir(), number);
 	return strlen(name) < t->room ? 0 : (int)refuse_short(c, t, name); /* (what was installed stays: cloexec) */
@@ -407,7 +410,10 @@ static long exec_merged(const struct sv_call *c, const struct sv_exec_target *t)
 	ps_leave();
 	if ((rc = kernel_would_refuse(t->s, &st)) < 0)
 		return rc;
-	if (kind < 0 || kernel_runs_it(t->s, kind, t->kernel_fd, &st))
+	if (kind < 0) /* outside the prefixes: as it is, under another name where the kernel's path leads elsewhere
+		       * (a relative one from a working directory the supervisor keeps) */
+		kind = PS_OPEN_LOWER;
+	if (kernel_runs_it(t->s, kind, t->kernel_fd, &st))
 		return SV_CONTINUE;
 	if (t->same_fd < 0 && strlen(fd_dir()) + 2 > t->room) /* not even /dev/fd/N: before a copy is made */
 		return refuse_short(c, t, "/dev/fd/N");

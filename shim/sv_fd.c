@@ -214,13 +214,11 @@ static int fetch_merged(const struct sv_call *c, int fd)
 	return g;
 }
 
-int sv_fd_get(const struct sv_call *c, int fd)
+/* The entry of the description the program holds at fd, with a reference; or -1. */
+static int entry_get(const struct sv_call *c, int h, int fd)
 {
-	int h = head_of(c, fd), s = -1;
+	int s = -1;
 
-	if (h < 0)
-		return -1;
-	sv_map_give_back(c, fd);
 	pthread_mutex_lock(&mutex);
 	for (int i = heads[h]; i >= 0; i = pool[i].next) {
 		struct entry *e = &pool[i];
@@ -240,8 +238,30 @@ int sv_fd_get(const struct sv_call *c, int fd)
 		break;
 	}
 	pthread_mutex_unlock(&mutex);
-	if (s >= 0 || h < LOW || (s = fetch_merged(c, fd)) < 0)
-		return s;
+	return s;
+}
+
+int sv_fd_get(const struct sv_call *c, int fd)
+{
+	int h = head_of(c, fd), s = -1;
+
+	if (h < 0)
+		return -1;
+	/* Another thread may lend the number to a map's copy at any moment (sv_mmap.c): while the program's file
+	 * there is not the one looked for, the lend is given back (once its map is made) and the look-up made again. */
+	for (int tries = 0; s < 0 && tries < 100; tries++) {
+		sv_map_give_back(c, fd);
+		if ((s = entry_get(c, h, fd)) >= 0)
+			return s;
+		if (sv_map_given_back(c, fd)) /* (a copy a child inherited) */
+			continue;
+		if (h < LOW)
+			return -1;
+		if ((s = fetch_merged(c, fd)) < 0 && !sv_map_active()) /* (a copy there when fetched: look again) */
+			return -1;
+	}
+	if (s < 0)
+		return -1;
 	pthread_mutex_lock(&mutex);
 	if (add_entry(h, fd, s, c->pid, 1) < 0) {
 		pthread_mutex_unlock(&mutex);

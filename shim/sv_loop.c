@@ -44,12 +44,13 @@ static pthread_mutex_t receive_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* Calls answered in a few system calls on files the supervisor holds, which no other process can make wait:
  * the worker answers them without handing over the turn to receive. Opens (a FIFO waits for its other end),
- * execs and maps (copies), fsync, truncation and the zero-copy calls (a pipe) hand it over first. */
-static int keeps_turn(int nr)
+ * execs and maps (copies), fsync, truncation, transfers of more than one buffer (readv: any) and the zero-copy
+ * calls (a pipe) hand it over first; so does a kept call that has to wait after all (sv_turn_release). */
+static int keeps_turn(const struct seccomp_notif *n)
 {
-	switch (nr) {
-	case SYS_read: case SYS_pread64: case SYS_readv: case SYS_preadv: case SYS_preadv2:
-	case SYS_write: case SYS_pwrite64: case SYS_writev: case SYS_pwritev: case SYS_pwritev2:
+	switch (n->data.nr) {
+	case SYS_read: case SYS_pread64: case SYS_write: case SYS_pwrite64:
+		return n->data.args[2] <= TRANSFER_BUF; /* (a large transfer would hold up the others) */
 	case SYS_lseek: case SYS_fstat: case SYS_newfstatat: case SYS_statx: case SYS_fstatfs:
 	case SYS_close: case SYS_close_range: case SYS_dup: case SYS_dup3: case SYS_fcntl: case SYS_getdents64:
 	case SYS_faccessat: case SYS_faccessat2: case SYS_readlinkat: case SYS_getcwd: case SYS_chdir:
@@ -101,11 +102,21 @@ static void took_call(void)
 		start_worker();
 }
 
+void sv_turn_release(const struct sv_call *c)
+{
+	if (!*c->turn)
+		return;
+	pthread_mutex_unlock(&receive_mutex);
+	*c->turn = 0;
+	took_call();
+}
+
 static void *worker(void *arg)
 {
 	struct seccomp_notif *n = calloc(1, sizes.seccomp_notif);
 	struct seccomp_notif_resp *resp = calloc(1, sizes.seccomp_notif_resp);
 	struct sv_call c = { .listener = listener, .threshold = threshold, .bufsz = TRANSFER_BUF };
+	int turn = 0;
 
 	(void)arg;
 	c.buf = malloc(TRANSFER_BUF);
@@ -113,7 +124,8 @@ static void *worker(void *arg)
 		ps_error("supervisor: cannot start a worker: %s", strerror(errno));
 		return NULL;
 	}
-	for (int turn = 0;;) {
+	c.turn = &turn;
+	for (;;) {
 		memset(n, 0, sizes.seccomp_notif);
 		if (!turn)
 			pthread_mutex_lock(&receive_mutex);
@@ -127,11 +139,8 @@ static void *worker(void *arg)
 			ps_error("supervisor: receiving a call: %s", strerror(e));
 			return NULL;
 		}
-		if (!keeps_turn(n->data.nr)) {
-			pthread_mutex_unlock(&receive_mutex);
-			turn = 0;
-			took_call();
-		}
+		if (!keeps_turn(n))
+			sv_turn_release(&c);
 		c.n = n;
 		c.pid = (pid_t)n->pid;
 		memcpy(c.a, n->data.args, sizeof(c.a));

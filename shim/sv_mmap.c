@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,14 +48,18 @@
 #endif
 
 #define PAGE 4096ULL
-#define LENT_MAX 64
+#define LENT_MAX 256
+#define RETIRED_MAX 256
+#define RESERVED (-2)
+#define GIVE_BACK_WAIT_MAX 20000 /* 100 us each: 2 s */
 #define MIRROR_MAX 64
 #define REFRESH_BUF 65536
 
 /* A number lent to a copy. */
 static struct lent {
 	int number;
-	int copy;    /* the supervisor's descriptor of the copy's description, the program's at number; -1: free */
+	int copy;    /* the supervisor's descriptor of the copy's description, the program's at number; -1: a free
+		      * slot; RESERVED: a copy being made (another map of the number waits) */
 	int file;    /* the supervisor's descriptor of the merged file's description, to give back */
 	int cloexec;
 	pid_t tid;   /* the thread that maps */
@@ -64,10 +69,31 @@ static struct lent {
 static int nlent;
 static pthread_mutex_t lent_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-static void lent_free(struct lent *l)
+/* A copy given back in the mapping process, which a child forked in between may still hold at its number: known
+ * by its inode (the supervisor lets go of the copy itself), and the file to give back there. A ring: the oldest
+ * goes first. */
+static struct retired {
+	int number;
+	int file; /* -1: a free slot */
+	int cloexec;
+	dev_t dev;
+	ino_t ino;
+} retired[RETIRED_MAX] = { [0 ... RETIRED_MAX - 1] = { .file = -1 } };
+static unsigned retired_next;
+static int nretired;
+
+/* l is given back (or its process is gone): keep what a child needs to give it back too. Lock held. */
+static void lent_retire(struct lent *l)
 {
+	struct retired *r = &retired[retired_next++ % RETIRED_MAX];
+
+	if (r->file >= 0)
+		REAL(close)(r->file);
+	else
+		nretired++;
+	*r = (struct retired){ .number = l->number, .file = l->file, .cloexec = l->cloexec, .dev = l->dev,
+			       .ino = l->ino };
 	REAL(close)(l->copy);
-	REAL(close)(l->file);
 	l->copy = -1;
 	nlent--;
 }
@@ -88,7 +114,7 @@ static pthread_mutex_t mirror_mutex = PTHREAD_MUTEX_INITIALIZER;
 static void mirror_free(struct mirror *m)
 {
 	REAL(close)(m->copy);
-	REAL(close)(m->file);
+	close(m->file); /* (opened through the shim, which forgets it so) */
 	m->copy = -1;
 	nmirrors--;
 }
@@ -248,9 +274,45 @@ fail:;
 	return -e;
 }
 
+/* The lend of fd in c's file table, made or being made: its slot, or -1. Lock held. */
+static int lend_of(const struct sv_call *c, int fd, pid_t self)
+{
+	for (int i = 0; i < LENT_MAX; i++) {
+		struct lent *l = &lent[i];
+
+		if (l->copy == -1 || l->number != fd)
+			continue;
+		if (l->copy == RESERVED ? syscall(SYS_kcmp, c->pid, l->tid, KCMP_FILES, 0, 0) == 0
+					: syscall(SYS_kcmp, c->pid, self, KCMP_FILE, fd, l->copy) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* A free slot, reserved for a map of fd by c; -1 when all are lent. Lock held. */
+static int lend_reserve(const struct sv_call *c, int fd)
+{
+	int i;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (i = 0; i < LENT_MAX && lent[i].copy != -1; i++)
+			;
+		if (i < LENT_MAX)
+			break;
+		for (int j = 0; j < LENT_MAX; j++) /* full: the lends of threads that are gone */
+			if (lent[j].copy >= 0 && kill(lent[j].tid, 0) < 0 && errno == ESRCH)
+				lent_retire(&lent[j]);
+	}
+	if (i == LENT_MAX)
+		return -1;
+	lent[i] = (struct lent){ .number = fd, .copy = RESERVED, .file = -1, .tid = c->pid };
+	nlent++;
+	return i;
+}
+
 long sv_map(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len, int prot, int shared)
 {
-	int copy, ro, rc, i;
+	int copy, ro = -1, rc = 0, i;
 	char self[32];
 	struct stat st;
 
@@ -263,39 +325,51 @@ long sv_map(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len, 
 		return -EINVAL;
 	if ((fcntl(s, F_GETFL) & O_ACCMODE) == O_WRONLY)
 		return -EACCES;
+	for (;;) { /* one lend of a number at a time: another thread's map of it waits for that one's */
+		pthread_mutex_lock(&lent_mutex);
+		if (lend_of(c, fd, getpid()) < 0)
+			break;
+		pthread_mutex_unlock(&lent_mutex);
+		sv_map_give_back(c, fd);
+	}
+	i = lend_reserve(c, fd);
+	pthread_mutex_unlock(&lent_mutex);
+	if (i < 0) {
+		ps_refusal("supervisor: process %d maps a partly shadowed file: more than %d maps being made at once "
+			   "(ENOMEM)", (int)c->pid, LENT_MAX);
+		return -ENOMEM;
+	}
 	if ((copy = merged_copy(c, s, off, len)) < 0) {
 		ps_error("supervisor: process %d maps a partly shadowed file: its merged copy failed: %s", (int)c->pid,
 			 strerror(-copy));
-		return copy;
+		rc = copy;
+	} else {
+		snprintf(self, sizeof(self), "/proc/self/fd/%d", copy);
+		ro = (int)REAL(syscall)(SYS_openat, AT_FDCWD, self, O_RDONLY | O_CLOEXEC); /* the program's: read-only */
+		if (ro < 0 || REAL(fstat)(ro, &st) < 0)
+			rc = -errno;
+		else if (shared)
+			rc = mirror_add(c, s, copy, off, len, st.st_ino);
+		if (rc < 0 || !shared)
+			REAL(close)(copy); /* (a mirror keeps it) */
 	}
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", copy);
-	ro = (int)REAL(syscall)(SYS_openat, AT_FDCWD, self, O_RDONLY | O_CLOEXEC); /* the program's: read-only */
-	rc = ro < 0 ? -errno : 0;
-	if (rc < 0 || REAL(fstat)(ro, &st) < 0 || (shared && (rc = mirror_add(c, s, copy, off, len, st.st_ino)) < 0)) {
-		rc = rc < 0 ? rc : -errno;
-		if (ro >= 0)
-			REAL(close)(ro);
-		REAL(close)(copy);
-		return rc;
-	}
-	if (!shared)
-		REAL(close)(copy); /* (a mirror keeps it) */
 	pthread_mutex_lock(&lent_mutex);
-	for (i = 0; i < LENT_MAX - 1 && lent[i].copy >= 0; i++)
-		;
-	if (lent[i].copy >= 0)
-		lent_free(&lent[i]); /* the oldest is not always the last; a copy nobody used again costs only memory */
-	lent[i] = (struct lent){ .number = fd, .copy = ro, .cloexec = program_cloexec(c, fd), .tid = c->pid,
-				 .dev = st.st_dev, .ino = st.st_ino };
-	lent[i].file = (int)REAL(syscall)(SYS_fcntl, s, F_DUPFD_CLOEXEC, 0);
-	rc = lent[i].file < 0 ? -errno : sv_fd_swap(c, ro, fd, lent[i].cloexec);
-	if (rc < 0) {
+	if (rc == 0) {
+		lent[i].cloexec = program_cloexec(c, fd);
+		lent[i].dev = st.st_dev;
+		lent[i].ino = st.st_ino;
+		lent[i].file = (int)REAL(syscall)(SYS_fcntl, s, F_DUPFD_CLOEXEC, 0);
+		rc = lent[i].file < 0 ? -errno : sv_fd_swap(c, ro, fd, lent[i].cloexec);
+	}
+	if (rc == 0) {
+		lent[i].copy = ro;
+	} else {
 		if (lent[i].file >= 0)
 			REAL(close)(lent[i].file);
-		REAL(close)(ro);
+		if (ro >= 0)
+			REAL(close)(ro);
 		lent[i].copy = -1;
-	} else {
-		nlent++;
+		nlent--;
 	}
 	pthread_mutex_unlock(&lent_mutex);
 	if (rc < 0)
@@ -305,25 +379,27 @@ long sv_map(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len, 
 	return SV_CONTINUE;
 }
 
-/* Is l's map made (or the mapping thread past it)? */
+/* Is l's map made, or the mapping thread past it? It is, when the thread calls again, has left mmap of this
+ * number (blocked elsewhere, or preempted out of any call), is gone, or has the copy mapped. */
 static int map_made(const struct sv_call *c, const struct lent *l)
 {
 	char path[64], line[512], want[64];
+	unsigned long a[5];
 	int made = 0;
+	long nr;
 	FILE *f;
 
 	if (c->pid == l->tid)
-		return 1; /* the mapping thread calls again: its mmap returned */
+		return 1;
 	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)l->tid);
-	if ((f = fopen(path, "re"))) {
-		long nr = -2;
-
-		made = !fgets(line, sizeof(line), f) || (strncmp(line, "running", 7) != 0 &&
-							 (sscanf(line, "%ld", &nr) != 1 || nr != SYS_mmap));
-		fclose(f);
-	} else {
-		made = 1; /* the thread is gone */
-	}
+	if (!(f = fopen(path, "re")))
+		return 1;
+	if (!fgets(line, sizeof(line), f))
+		made = 1;
+	else if (strncmp(line, "running", 7) != 0) /* (running: in mmap still, or back in the program) */
+		made = sscanf(line, "%ld %lx %lx %lx %lx %lx", &nr, &a[0], &a[1], &a[2], &a[3], &a[4]) != 6 ||
+		       nr != SYS_mmap || (int)a[4] != l->number;
+	fclose(f);
 	if (made)
 		return 1;
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)l->tid);
@@ -336,36 +412,80 @@ static int map_made(const struct sv_call *c, const struct lent *l)
 	return made;
 }
 
-void sv_map_give_back(const struct sv_call *c, int fd)
+int sv_map_give_back(const struct sv_call *c, int fd)
 {
 	pid_t self;
 
 	if (!__atomic_load_n(&nlent, __ATOMIC_RELAXED))
-		return;
+		return 0;
 	self = getpid();
-	pthread_mutex_lock(&lent_mutex);
-	for (int i = 0; i < LENT_MAX; i++) {
-		struct lent *l = &lent[i];
+	for (int wait = 0;; wait++) { /* the lock is not held while waiting: the mapping thread's call may need it */
+		struct lent *l;
+		int i;
 
-		if (l->copy < 0 || l->number != fd || syscall(SYS_kcmp, c->pid, self, KCMP_FILE, fd, l->copy) != 0)
-			continue;
-		for (int wait = 0; wait < 500 && !map_made(c, l); wait++) /* at most 50 ms */
-			nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
-		sv_fd_swap(c, l->file, fd, l->cloexec);
-		if (syscall(SYS_kcmp, l->tid, self, KCMP_FILE, fd, l->copy) != 0)
-			lent_free(l); /* (while a child forked in between holds the copy, it stays for the mapping one) */
-		break;
+		pthread_mutex_lock(&lent_mutex);
+		if ((i = lend_of(c, fd, self)) < 0) {
+			pthread_mutex_unlock(&lent_mutex);
+			return 0;
+		}
+		l = &lent[i];
+		if (l->copy != RESERVED && (map_made(c, l) || wait >= GIVE_BACK_WAIT_MAX)) {
+			if (wait >= GIVE_BACK_WAIT_MAX)
+				ps_error("supervisor: process %d: thread %d's map of descriptor %d is not made after 2 s; "
+					 "the file is given back", (int)c->pid, (int)l->tid, fd);
+			sv_fd_swap(c, l->file, fd, l->cloexec);
+			lent_retire(l);
+			pthread_mutex_unlock(&lent_mutex);
+			return 1;
+		}
+		pthread_mutex_unlock(&lent_mutex);
+		sv_turn_release(c);
+		nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 }, NULL);
 	}
+}
+
+int sv_map_active(void)
+{
+	return __atomic_load_n(&nlent, __ATOMIC_ACQUIRE) || __atomic_load_n(&nretired, __ATOMIC_ACQUIRE);
+}
+
+int sv_map_given_back(const struct sv_call *c, int fd)
+{
+	struct stat st;
+	int g, found = 0;
+
+	if (!__atomic_load_n(&nretired, __ATOMIC_RELAXED))
+		return 0;
+	pthread_mutex_lock(&lent_mutex);
+	for (int i = 0; i < RETIRED_MAX && !found; i++)
+		found = retired[i].file >= 0 && retired[i].number == fd;
 	pthread_mutex_unlock(&lent_mutex);
+	if (!found || (g = sv_fd_fetch_plain(c, fd)) < 0)
+		return 0;
+	found = 0;
+	if (REAL(fstat)(g, &st) == 0) {
+		pthread_mutex_lock(&lent_mutex);
+		/* (the number may hold another file by now: a lend made since the fetch) */
+		for (int i = 0; i < RETIRED_MAX && !found && syscall(SYS_kcmp, c->pid, getpid(), KCMP_FILE, fd, g) == 0;
+		     i++) {
+			struct retired *r = &retired[i];
+
+			if (r->file >= 0 && r->number == fd && r->dev == st.st_dev && r->ino == st.st_ino)
+				found = sv_fd_swap(c, r->file, fd, r->cloexec) == 0;
+		}
+		pthread_mutex_unlock(&lent_mutex);
+	}
+	REAL(close)(g);
+	return found;
 }
 
 void sv_map_process_exits(const struct sv_call *c)
 {
 	if (__atomic_load_n(&nlent, __ATOMIC_RELAXED)) {
 		pthread_mutex_lock(&lent_mutex);
-		for (int i = 0; i < LENT_MAX; i++)
+		for (int i = 0; i < LENT_MAX; i++) /* (a child may hold the copy still) */
 			if (lent[i].copy >= 0 && syscall(SYS_kcmp, c->pid, lent[i].tid, KCMP_FILES, 0, 0) == 0)
-				lent_free(&lent[i]);
+				lent_retire(&lent[i]);
 		pthread_mutex_unlock(&lent_mutex);
 	}
 	if (__atomic_load_n(&nmirrors, __ATOMIC_RELAXED)) {

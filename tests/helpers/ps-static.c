@@ -317,12 +317,12 @@ static void say_cwd(const char *dir, const char *what)
 }
 
 /* A directory the program made is its working directory: relative names, getcwd, "..", an absolute chdir back,
- * fchdir, close_range and a child's exec keep it. */
+ * fchdir, closefrom and a child's exec keep it. */
 static void cwd_calls(const char *dir)
 {
 	struct stat st;
 	int lower, here;
-	char *argv[] = { "ps-static", "cwd-child", (char *)dir, NULL };
+	char *argv[] = { "ps-static", "cwd-child", (char *)dir, NULL }, link[4096] = "";
 
 	if (chdir(dir) < 0)
 		die(dir);
@@ -336,9 +336,18 @@ static void cwd_calls(const char *dir)
 	close(here);
 	say("fstatat of the working directory", fstatat(AT_FDCWD, "", &st, AT_EMPTY_PATH) < 0 ? -1 : (long)(st.st_mode & 07777));
 	say("stat .", stat(".", &st) < 0 ? -1 : (long)(st.st_mode & 07777));
-	say("close_range(3, ~0)", syscall(SYS_close_range, 3, ~0U, 0));
+	closefrom(3); /* close_range(3, ~0U), and glibc's loop where that says ENOSYS */
+	say("closefrom(3): descriptor 3 closed", fcntl(3, F_GETFD) < 0 && errno == EBADF);
 	say_cwd(dir, "  cwd");
 	say_sum("here");
+	say_sum("/proc/self/cwd/here");
+	say("readlink /proc/self/cwd names it", readlink("/proc/self/cwd", link, sizeof(link) - 1) ==
+							 (ssize_t)strlen(dir) + 13 && !strncmp(link, dir, strlen(dir)));
+	say("chdir / (out of the tree)", chdir("/"));
+	say_cwd(dir, "  cwd");
+	say("  stat proc (relative)", stat("proc", &st) < 0 ? -1 : S_ISDIR(st.st_mode));
+	say("chdir back by its absolute name", chdir(dir) || chdir("made/deeper"));
+	say_cwd(dir, "  cwd");
 	say("chdir ../..", chdir("../.."));
 	say_cwd(dir, "  cwd");
 	say_sum("made/deeper/here");
@@ -379,6 +388,66 @@ static void cwd_child(const char *dir)
 	list(".", "child: ");
 }
 
+struct map_job {
+	int fd;
+	const char *want;
+	int bad;
+};
+
+static void *map_some(void *arg)
+{
+	struct map_job *j = arg;
+	char page[4096];
+
+	for (int i = 0; i < 40; i++) {
+		off_t off = (off_t)((i * 7 + j->bad * 0) % 24) * 4096;
+		char *m = mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, j->fd, off);
+
+		if (m == MAP_FAILED || memcmp(m, j->want + off, 8192) != 0) {
+			j->bad++;
+			if (getenv("PS_STATIC_DEBUG"))
+			{
+				char mp[256], ln[512];
+				FILE *mf = fopen("/proc/self/maps", "re");
+				snprintf(mp, sizeof(mp), "%lx-", (unsigned long)m);
+				fprintf(stderr, "map at %ld: %s\n", (long)off, m == MAP_FAILED ? strerror(errno) : "wrong bytes");
+				while (mf && fgets(ln, sizeof(ln), mf))
+					if (!strncmp(ln, mp, strlen(mp)))
+						fprintf(stderr, "  %s", ln);
+				if (mf)
+					fclose(mf);
+			}
+		}
+		if (pread(j->fd, page, sizeof(page), off) != (ssize_t)sizeof(page) || memcmp(page, j->want + off, 4096)) {
+			j->bad++;
+			if (getenv("PS_STATIC_DEBUG"))
+				fprintf(stderr, "pread at %ld: wrong (first %02x%02x want %02x%02x, zero page %d)\n", (long)off, (unsigned char)page[0], (unsigned char)page[1], (unsigned char)j->want[off], (unsigned char)j->want[off + 1], !memcmp(page, (char[4096]){0}, 4096));
+		}
+		if (m != MAP_FAILED)
+			munmap(m, 8192);
+	}
+	return NULL;
+}
+
+/* Four threads map ranges of one descriptor and read it at once: each map holds its own range's bytes. */
+static void map_threads(int fd, const char *want)
+{
+	struct map_job jobs[4];
+	pthread_t t[4];
+	int bad = 0;
+
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (struct map_job){ .fd = fd, .want = want };
+		if (pthread_create(&t[i], NULL, map_some, &jobs[i]) != 0)
+			die("pthread_create");
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		bad += jobs[i].bad;
+	}
+	say("four threads map and read one descriptor at once: wrong maps and reads", bad);
+}
+
 /* A read-only shared map of a partly shadowed file (want: its bytes) sees the writes made after it: this
  * process's, a child's, a truncation's. */
 static void shared_map_calls(int fd, char *want, size_t size)
@@ -408,7 +477,7 @@ static void shared_map_calls(int fd, char *want, size_t size)
 static void map_calls(const char *dir)
 {
 	static char want[100000];
-	int fd, ok;
+	int fd = -1, ok, gate[2];
 	char *m, *w;
 	pid_t child;
 	char c4[4];
@@ -437,6 +506,21 @@ static void map_calls(const char *dir)
 	say("a child forked right after a map reads the file", WIFEXITED(ok) ? WEXITSTATUS(ok) : -1);
 	say("  and the parent", read(fd, c4, 4) == 4 && !memcmp(c4, want + 108, 4));
 	say("  the map", m != MAP_FAILED && !memcmp(m, want + 4096, 4096));
+	m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 8192);
+	fflush(stdout);
+	if (pipe(gate) < 0)
+		die("pipe");
+	if ((child = fork()) == 0) { /* its first call on the descriptor after the parent's */
+		if (read(gate[0], c4, 1) != 1)
+			_exit(2);
+		_exit(pread(fd, c4, 4, 9000) == 4 && !memcmp(c4, want + 9000, 4) ? 0 : 1);
+	}
+	say("  the parent's call after a map", read(fd, c4, 4) == 4 && !memcmp(c4, want + 112, 4));
+	say("  then a child forked before it reads the file", write(gate[1], "x", 1) == 1 &&
+							   waitpid(child, &ok, 0) == child && WIFEXITED(ok) ? WEXITSTATUS(ok) : -1);
+	close(gate[0]);
+	close(gate[1]);
+	map_threads(fd, want);
 	say("write after the maps", pwrite(fd, "late", 4, 6000));
 	say_sum("partial");
 	memcpy(want + 6000, "late", 4);

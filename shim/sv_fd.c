@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -383,6 +384,14 @@ static long install_entry(const struct sv_call *c, int i, int s, int number, int
 {
 	long rc = add_fd(c, s, number, cloexec, 1);
 	int close_it = -1;
+	struct rlimit rl;
+
+	if ((rc == -EBADF || rc == -EMFILE) && prlimit(c->pid, RLIMIT_NOFILE, NULL, &rl) == 0 &&
+	    (rlim_t)number >= rl.rlim_cur) {
+		ps_refusal("supervisor: process %d lowered its limit on open files to %llu, below the numbers its merged "
+			   "files take (%u up): EMFILE", (int)c->pid, (unsigned long long)rl.rlim_cur, c->threshold);
+		rc = -EMFILE;
+	}
 
 	pthread_mutex_lock(&mutex);
 	pool[i].refs--;

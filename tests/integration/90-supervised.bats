@@ -103,6 +103,19 @@ b'later'" ]
 	assert_lower_unchanged
 }
 
+@test "a supervised program that lowers its limit on open files below the supervisor's numbers gets EMFILE and a reason" {
+	local bb
+	bb=$(command -v busybox) || skip "busybox-static is not installed"
+	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
+	export BB=$bb
+	mkdir -p "$LOWER/sub"
+	echo s >"$LOWER/sub/s"
+	lower_ready
+	in_ro_ns 'cd "$RO" && ps_exec "$BB" sh -c "ulimit -n 1024; ls sub"' >"$T/ulimit.out" 2>&1 && return 1
+	grep -q "lowered its limit on open files to 1024, below the numbers its merged files take" "$T/ulimit.out"
+	grep -q "Too many open files" "$T/ulimit.out"
+}
+
 @test "a supervised thread waiting in an open of a FIFO holds up no other thread's calls" {
 	make_work_tree
 	run_both 'ps_exec timeout 60 "$STATIC" fifo "$RO" || echo "status $?"'

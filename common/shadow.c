@@ -238,11 +238,36 @@ int ps_shadow_path(char *out, size_t outsz, const char *tree, const char *enc_pr
 	return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : n;
 }
 
+/* The directories made above an entry mirror lower directories, whose times a merged directory shows when the
+ * shadow's are later (the meta directory's mtime): the entry's own directory, which gets a new name, may show
+ * "now", but the ones above it and the deepest one that was there already keep their times - `mkdir a/b/c/new`
+ * in a lower tree moves the mtime of a/b/c alone, as on a real tree. The ones made above the parent are dated
+ * 0; the one that was there gets its mtime back. */
+static void keep_times_above(int dirfd, const char *parent, size_t had, const struct timespec *had_mtime)
+{
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { 0 } };
+	char dir[PATH_MAX], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", parent);
+	while ((slash = strrchr(dir, '/')) && (size_t)(slash - dir) > had) {
+		*slash = '\0';
+		ps_sys->utimensat(dirfd, dir, times, AT_SYMLINK_NOFOLLOW);
+	}
+	if (!had_mtime)
+		return;
+	times[1] = *had_mtime;
+	dir[had] = '\0';
+	ps_sys->utimensat(dirfd, dir, times, AT_SYMLINK_NOFOLLOW);
+}
+
 int ps_shadow_make_parents(struct ps_shadow *sh, const char *relpath)
 {
 	const char *slash = strrchr(relpath, '/');
-	char parent[PATH_MAX];
-	size_t n;
+	char parent[PATH_MAX], above[PATH_MAX], *cut;
+	struct timespec had_mtime;
+	struct stat st;
+	size_t n, had = 0;
+	int found = 0, rc;
 
 	if (!slash)
 		return 0;
@@ -251,8 +276,20 @@ int ps_shadow_make_parents(struct ps_shadow *sh, const char *relpath)
 		return -ENAMETOOLONG;
 	memcpy(parent, relpath, n);
 	parent[n] = '\0';
-	/* Usually the parent is there already: one mkdirat says so, the walk from the top is for the first time. */
-	if (ps_sys->mkdirat(sh->dirfd, parent, 0755) == 0 || errno == EEXIST)
+	/* Usually the parent is there already: one fstatat says so; the walk from the top is for the first time. */
+	if (ps_sys->fstatat(sh->dirfd, parent, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 0;
-	return mkdir_p(sh->dirfd, relpath, n);
+	memcpy(above, parent, n + 1);
+	while ((cut = strrchr(above, '/'))) {
+		*cut = '\0';
+		if (ps_sys->fstatat(sh->dirfd, above, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			had = strlen(above);
+			had_mtime = st.st_mtim;
+			found = 1;
+			break;
+		}
+	}
+	if ((rc = mkdir_p(sh->dirfd, relpath, n)) == 0)
+		keep_times_above(sh->dirfd, parent, had, found ? &had_mtime : NULL);
+	return rc;
 }

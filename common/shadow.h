@@ -79,7 +79,8 @@ int ps_shadow_lock_is_mine(void);
 /* "tree/<enc>/<rel>" (or "tree/<enc>" for rel ""), relative to the shadow directory. */
 int ps_shadow_path(char *out, size_t outsz, const char *tree, const char *enc_prefix, const char *rel);
 
-/* mkdir -p of every directory above relpath (relative to the shadow directory). */
+/* mkdir -p of every directory above relpath (relative to the shadow directory); the ones made above relpath's
+ * own directory are dated 0, and the deepest one that was there keeps its mtime (shadow.c). */
 int ps_shadow_make_parents(struct ps_shadow *sh, const char *relpath);
 
 #endif

@@ -439,6 +439,23 @@ static int resolve_following(int dirfd, const char *path, int follow, struct ps_
 	return rc;
 }
 
+/* A link's target joined to its directory ("nd/sub/" + "../../../out/f"): its ".." after a name are applied where
+ * the name leads, here - the kernel, given the joined name, would have to walk through directories only the shadow
+ * has, and say ENOENT. 0 or -errno. */
+static int dotdots_in_target(char *through, size_t size)
+{
+	char *applied;
+	int rc;
+
+	if (first_dotdot(through) < 0 || (rc = apply_dotdots(AT_FDCWD, through, &applied)) == 0)
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = (size_t)snprintf(through, size, "%s", applied) >= size ? -ENAMETOOLONG : 0;
+	free(applied);
+	return rc;
+}
+
 /* "name/" names a directory: 1 when t is one (or nothing yet: mkdir "name/"), -ENOTDIR when it is a file. */
 static int only_a_directory(const struct ps_target *t)
 {
@@ -477,6 +494,8 @@ static int resolve_links(int dirfd, const char *path, const char *program_path, 
 			return rc;
 		if (links == 40)
 			return -ELOOP;
+		if ((rc = dotdots_in_target(through, sizeof(through))) < 0)
+			return rc;
 		path = through; /* absolute */
 		dirfd = AT_FDCWD;
 	}

@@ -899,6 +899,32 @@ os.rename(t.value.decode(), \"tmpdir\")
 	assert_lower_unchanged
 }
 
+@test "a symlink made in a directory made in the shadow leads out of the tree and back, as on a writable copy" {
+	make_src_tree
+	mkdir -p "$T/outside"
+	echo outside >"$T/outside/o.txt"
+	run_both '
+		cd "$RO"
+		ps_exec bash -c "mkdir -p nd/sub src/new && ln -s ../../../outside/o.txt nd/sub/out && ln -s ../../src nd/sub/back &&
+			ln -s ../../../outside src/new/out && cat nd/sub/out src/new/out/o.txt && ls nd/sub/back/ | head -3"
+	'
+	grep -qx outside "$T/stdout.ro"
+}
+
+@test "a name made deep in a lower tree moves the time of its own directory only, as on a writable copy" {
+	make_src_tree
+	run_both '
+		cd "$RO/src"
+		before=$(ps_exec stat -c "%Y" . deep deep/er deep/er/est)
+		sleep 1.1
+		ps_exec mkdir deep/er/est/newdir
+		ps_exec bash -c "echo x >deep/er/newfile"
+		after=$(ps_exec stat -c "%Y" . deep deep/er deep/er/est)
+		paste <(echo "$before") <(echo "$after") | awk "{ print (\$1 == \$2) ? \"kept\" : \"moved\" }"
+	'
+	[ "$(cat "$T/stdout.ro")" = "$(printf "kept\nkept\nmoved\nmoved")" ]
+}
+
 @test "writing, truncating or chmod of lower files leaves the times of their directories as on a writable copy" {
 	make_src_tree
 	run_both '

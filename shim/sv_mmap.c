@@ -119,7 +119,7 @@ static void mirror_free(struct mirror *m)
 	nmirrors--;
 }
 
-/* Is the copy still mapped by the process of tid? */
+/* Does the process of tid map the copy (inode ino)? 1, 0, or -1 when its maps cannot be read (it is gone). */
 static int copy_mapped(pid_t tid, ino_t ino)
 {
 	char path[64], line[512], want[64];
@@ -129,7 +129,7 @@ static int copy_mapped(pid_t tid, ino_t ino)
 	snprintf(path, sizeof(path), "/proc/%d/maps", (int)tid);
 	snprintf(want, sizeof(want), " %lu ", (unsigned long)ino);
 	if (!(f = fopen(path, "re")))
-		return 0;
+		return -1;
 	while (!mapped && fgets(line, sizeof(line), f))
 		mapped = strstr(line, want) && strstr(line, "pageshadow-map");
 	fclose(f);
@@ -204,7 +204,7 @@ static int mirror_add(const struct sv_call *c, int s, int copy, uint64_t off, ui
 	for (i = 0; i < MIRROR_MAX && mirrors[i].copy >= 0; i++)
 		;
 	for (int j = 0; i == MIRROR_MAX && j < MIRROR_MAX; j++) /* full: those whose map is gone */
-		if (!copy_mapped(mirrors[j].tid, mirrors[j].copy_ino)) {
+		if (copy_mapped(mirrors[j].tid, mirrors[j].copy_ino) <= 0) {
 			mirror_free(&mirrors[j]);
 			i = j;
 		}
@@ -383,7 +383,7 @@ long sv_map(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len, 
  * number (blocked elsewhere, or preempted out of any call), is gone, or has the copy mapped. */
 static int map_made(const struct sv_call *c, const struct lent *l)
 {
-	char path[64], line[512], want[64];
+	char path[64], line[512];
 	unsigned long a[5];
 	int made = 0;
 	long nr;
@@ -400,16 +400,7 @@ static int map_made(const struct sv_call *c, const struct lent *l)
 		made = sscanf(line, "%ld %lx %lx %lx %lx %lx", &nr, &a[0], &a[1], &a[2], &a[3], &a[4]) != 6 ||
 		       nr != SYS_mmap || (int)a[4] != l->number;
 	fclose(f);
-	if (made)
-		return 1;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)l->tid);
-	snprintf(want, sizeof(want), " %lu ", (unsigned long)l->ino);
-	if (!(f = fopen(path, "re")))
-		return 1;
-	while (!made && fgets(line, sizeof(line), f))
-		made = strstr(line, want) && strstr(line, "pageshadow-map");
-	fclose(f);
-	return made;
+	return made || copy_mapped(l->tid, l->ino) != 0;
 }
 
 int sv_map_give_back(const struct sv_call *c, int fd)

@@ -24,6 +24,13 @@ teardown() {
 	ps_teardown
 }
 
+# BB: a statically linked busybox, or the test is skipped.
+need_static_busybox() {
+	BB=$(command -v busybox) || skip "busybox-static is not installed"
+	file -L "$BB" | grep -q "statically linked" || skip "$BB is not statically linked"
+	export BB
+}
+
 # The tree the work programs expect; partial is changed by a dynamic program before they read it.
 make_work_tree() {
 	mkdir -p "$LOWER/sub"
@@ -75,9 +82,7 @@ assert_big_shadow_bounded() { # WRITES
 
 @test "python3 under a supervised shell maps a partly shadowed file: private and read-only shared maps hold the merged bytes, a writable shared one is refused with ENODEV" {
 	command -v python3 >/dev/null || skip "python3 is needed"
-	local bb
-	bb=$(command -v busybox) || skip "busybox-static is not installed"
-	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
+	need_static_busybox
 	head -c 10000 /dev/urandom >"$LOWER/f"
 	lower_ready
 	cat >"$T/map.py" <<-'EOF'
@@ -92,7 +97,6 @@ assert_big_shadow_bounded() { # WRITES
 		print(m[60:65])
 		mmap.mmap(f.fileno(), 0)  # MAP_SHARED, PROT_READ | PROT_WRITE
 	EOF
-	export BB=$bb
 	in_ro_ns 'ps_exec dd of="$RO/f" bs=1 seek=50 conv=notrunc status=none <<<"x" &&
 		ps_exec "$BB" sh -c "python3 $T/map.py $RO/f"' >"$T/map.out" 2>&1 && return 1
 	[ "$(sed -n 1,3p "$T/map.out")" = "b'x'
@@ -104,10 +108,7 @@ b'later'" ]
 }
 
 @test "a supervised program that lowers its limit on open files below the supervisor's numbers gets EMFILE and a reason" {
-	local bb
-	bb=$(command -v busybox) || skip "busybox-static is not installed"
-	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
-	export BB=$bb
+	need_static_busybox
 	mkdir -p "$LOWER/sub"
 	echo s >"$LOWER/sub/s"
 	lower_ready
@@ -130,11 +131,8 @@ b'later'" ]
 }
 
 @test "busybox sh: mkdir d && cd d, then its applets, dynamic programs (a cd of their own), python's subprocess and git init DIR work there, as on a writable copy" {
-	local bb
-	bb=$(command -v busybox) || skip "busybox-static is not installed"
-	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
+	need_static_busybox
 	command -v git >/dev/null && command -v python3 >/dev/null || skip "git and python3 are needed"
-	export BB=$bb
 	mkdir -p "$LOWER/sub"
 	echo lower >"$LOWER/sub/f"
 	lower_ready
@@ -164,10 +162,7 @@ b'later'" ]
 }
 
 @test "busybox's applets (static): cat, dd conv=notrunc, sed -i, sha256sum, cp, tar, ls, as on a writable copy" {
-	local bb
-	bb=$(command -v busybox) || skip "busybox-static is not installed"
-	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
-	export BB=$bb
+	need_static_busybox
 	mkdir -p "$LOWER/d/e"
 	seq 1 3000 >"$LOWER/d/numbers"
 	echo "hello" >"$LOWER/d/e/small"
@@ -193,10 +188,7 @@ b'later'" ]
 }
 
 @test "a static program reads and writes merged descriptors it inherited above 2, opens them by name, and redirects 9000 times, as on a writable copy" {
-	local bb
-	bb=$(command -v busybox) || skip "busybox-static is not installed"
-	file -L "$bb" | grep -q "statically linked" || skip "$bb is not statically linked"
-	export BB=$bb
+	need_static_busybox
 	head -c 50000 /dev/urandom >"$LOWER/blob"
 	echo lowerdata >"$LOWER/small"
 	lower_ready

@@ -12,6 +12,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -43,7 +44,8 @@ static pthread_mutex_t workers_mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t receive_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* Calls answered in a few system calls on files the supervisor holds, which no other process can make wait:
- * the worker answers them without handing over the turn to receive. Opens (a FIFO waits for its other end),
+ * the worker answers them without handing over the turn to receive. Opens (a FIFO waits for its other end; not
+ * one with O_DIRECTORY, O_PATH or O_NONBLOCK),
  * execs and maps (copies), fsync, truncation, transfers of more than one buffer (readv: any) and the zero-copy
  * calls (a pipe) hand it over first; so does a kept call that has to wait after all (sv_turn_release). */
 static int keeps_turn(const struct seccomp_notif *n)
@@ -51,6 +53,8 @@ static int keeps_turn(const struct seccomp_notif *n)
 	switch (n->data.nr) {
 	case SYS_read: case SYS_pread64: case SYS_write: case SYS_pwrite64:
 		return n->data.args[2] <= TRANSFER_BUF; /* (a large transfer would hold up the others) */
+	case SYS_openat: /* (an open that cannot wait for a FIFO's other end: opendir, O_PATH, O_NONBLOCK) */
+		return (n->data.args[2] & (O_DIRECTORY | O_PATH | O_NONBLOCK)) != 0;
 	case SYS_lseek: case SYS_fstat: case SYS_newfstatat: case SYS_statx: case SYS_fstatfs:
 	case SYS_close: case SYS_close_range: case SYS_dup: case SYS_dup3: case SYS_fcntl: case SYS_getdents64:
 	case SYS_faccessat: case SYS_faccessat2: case SYS_readlinkat: case SYS_getcwd: case SYS_chdir:

@@ -24,6 +24,13 @@ int ps_sv_supervised(void);
 /* init.c: this process is under the filter from now on; its shim stands aside. */
 void ps_sv_became_supervised(void);
 
+/* kcmp's types (linux/kcmp.h, which not every libc's headers carry). */
+#ifndef KCMP_FILE
+#define KCMP_FILE 0
+#define KCMP_VM 1
+#define KCMP_FILES 2
+#endif
+
 /* ---- sv_loop.c: the supervisor ---- */
 /* Serve listener until no process uses the filter; never returns. */
 void __attribute__((noreturn)) ps_sv_serve(int listener, unsigned threshold);
@@ -59,6 +66,8 @@ int sv_peek(const struct sv_call *c, uint64_t addr, void *out, size_t n);
 int sv_poke(const struct sv_call *c, uint64_t addr, const void *in, size_t n);
 /* A number field of /proc/PID/status ("Umask:", "Tgid:"), read in base. 0, or -1. */
 int sv_proc_status(pid_t pid, const char *field, int base, long *value);
+/* The process of thread tid (tid itself when /proc does not say). */
+pid_t sv_tgid_of(pid_t tid);
 
 /* ---- sv_fd.c: the program's descriptors ---- */
 /* The supervisor's descriptor for the program's descriptor fd when fd needs the merge: a reference, given back

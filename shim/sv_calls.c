@@ -116,6 +116,39 @@ static int open_kernel_cwd(const struct sv_call *c)
 	return (int)REAL(syscall)(SYS_openat, AT_FDCWD, link, O_PATH | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* What the kernel itself finds at the program's name - from its own working directory where the supervisor keeps
+ * another (at->kept) - opened raw with flags (and O_CLOEXEC), or -1. */
+static int kernel_open(const struct sv_call *c, const struct sv_at *at, int flags)
+{
+	int kdir = at->kept ? open_kernel_cwd(c) : at->dirfd, k;
+
+	if (kdir == -1)
+		return -1;
+	k = (int)REAL(syscall)(SYS_openat, kdir, at->path, flags | O_CLOEXEC);
+	if (at->kept)
+		REAL(close)(kdir);
+	return k;
+}
+
+/* Are the descriptors a and b (either may be -1) of one object? */
+static int same_inode(int a, int b)
+{
+	struct stat sa, sb;
+
+	return a >= 0 && b >= 0 && REAL(fstat)(a, &sa) == 0 && REAL(fstat)(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	       sa.st_ino == sb.st_ino;
+}
+
+/* The program's name for its working directory, /proc/PID/cwd (program_proc_self made /proc/self one): what
+ * follows it ("" or "/..."), or NULL for another name. */
+static const char *proc_cwd_rest(const struct sv_call *c, const char *path)
+{
+	char own[32];
+	size_t n = (size_t)snprintf(own, sizeof(own), "/proc/%d/cwd", (int)c->pid);
+
+	return strncmp(path, own, n) == 0 && (!path[n] || path[n] == '/') ? path + n : NULL;
+}
+
 /* The program's directory by its merged name: 0 and mapped (a directory of the shadow's data tree), or -1. */
 static int program_dir(struct sv_call *c, int dirfd, char *out, size_t outsz, int *mapped)
 {
@@ -187,16 +220,14 @@ static int own_descriptor(const struct sv_call *c, int how, struct sv_at *at)
  * the kept one (the kernel would start from its own). 1 (at set), 0, -errno. The link itself: sv_readlink. */
 static int proc_cwd(struct sv_call *c, int how, struct sv_at *at)
 {
-	char own[32];
-	size_t n = (size_t)snprintf(own, sizeof(own), "/proc/%d/cwd", (int)c->pid);
-	const char *rest = at->path + n;
+	const char *rest = proc_cwd_rest(c, at->path);
 
-	if (strncmp(at->path, own, n) != 0 || (*rest && *rest != '/') || (!*rest && !(how & AT_FOLLOW)) ||
-	    !cwd_kept(c))
+	if (!rest || (!*rest && !(how & AT_FOLLOW)) || !cwd_kept(c))
 		return 0;
 	if ((at->dirfd = open_program_dir(c, AT_FDCWD)) < 0)
 		return 0;
 	at->own = 1;
+	at->kept = 1; /* (the kernel resolves the name from its own directory) */
 	memmove(at->path, *rest ? rest + 1 : ".", strlen(*rest ? rest + 1 : ".") + 1);
 	if (!at->path[0])
 		strcpy(at->path, ".");
@@ -333,16 +364,14 @@ static void take_umask(const struct sv_call *c)
  * consumed; the answer: a descriptor to install, SV_CONTINUE, or -errno. */
 static int path_descriptor(const struct sv_call *c, const struct sv_at *at, int s, int flags)
 {
-	int kdir = at->kept ? open_kernel_cwd(c) : at->dirfd; /* (where the kernel starts from) */
-	int kernel = kdir == -1 ? -1 : (int)REAL(syscall)(SYS_openat, kdir, at->path, (flags & (O_PATH | O_NOFOLLOW | O_DIRECTORY)) | O_CLOEXEC);
-	struct stat ours, theirs;
+	int kernel = kernel_open(c, at, flags & (O_PATH | O_NOFOLLOW | O_DIRECTORY));
+	struct stat ours;
 	char self[32];
 	int readable = -EBADF;
 
 	if (fstat(s, &ours) < 0) {
 		readable = -errno;
-	} else if (kernel >= 0 && REAL(fstat)(kernel, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
-		   ours.st_ino == theirs.st_ino) {
+	} else if (same_inode(s, kernel)) {
 		readable = (int)SV_CONTINUE;
 	} else if (S_ISDIR(ours.st_mode) || S_ISREG(ours.st_mode)) {
 		snprintf(self, sizeof(self), "/proc/self/fd/%d", s);
@@ -356,8 +385,6 @@ static int path_descriptor(const struct sv_call *c, const struct sv_at *at, int 
 	}
 	if (kernel >= 0)
 		REAL(close)(kernel);
-	if (at->kept && kdir >= 0)
-		REAL(close)(kdir);
 	close(s);
 	return readable;
 }
@@ -467,10 +494,9 @@ static long do_readlink(struct sv_call *c, int dirfd, uint64_t path, uint64_t bu
 	struct sv_at at;
 	ssize_t n;
 	int rc = at_get(c, dirfd, path, AT_EMPTY, &at), mapped;
-	char own[32];
+	const char *rest = rc == 0 ? proc_cwd_rest(c, at.path) : NULL;
 
-	snprintf(own, sizeof(own), "/proc/%d/cwd", (int)c->pid);
-	if (rc == 0 && strcmp(at.path, own) == 0 && cwd_kept(c)) { /* the working directory the supervisor keeps */
+	if (rest && !*rest && cwd_kept(c)) { /* the working directory the supervisor keeps */
 		if (program_dir(c, AT_FDCWD, target, sizeof(target), &mapped) < 0)
 			return SV_CONTINUE;
 		n = (ssize_t)strlen(target) < (ssize_t)size ? (ssize_t)strlen(target) : (ssize_t)size;
@@ -702,20 +728,12 @@ static long sv_statfs(struct sv_call *c)
  * else - a directory made in the shadow, named from outside the data tree; a lower one named relatively from a
  * directory of the data tree (".." would lead into the shadow's own layout), or from a working directory the
  * supervisor keeps - the supervisor keeps it (sv_cwd.c). */
-static int kernel_reaches(struct sv_call *c, const struct sv_at *at, int s)
+static int kernel_reaches(const struct sv_call *c, const struct sv_at *at, int s)
 {
-	int kdir = at->path[0] == '/' ? AT_FDCWD : open_kernel_cwd(c), k = -1;
-	struct stat ours, theirs;
-	int same;
+	int k = kernel_open(c, at, O_PATH | O_DIRECTORY), same = same_inode(s, k);
 
-	if (kdir != -1)
-		k = (int)REAL(syscall)(SYS_openat, kdir, at->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	same = k >= 0 && REAL(fstat)(s, &ours) == 0 && REAL(fstat)(k, &theirs) == 0 && ours.st_dev == theirs.st_dev &&
-	       ours.st_ino == theirs.st_ino;
 	if (k >= 0)
 		REAL(close)(k);
-	if (kdir >= 0)
-		REAL(close)(kdir);
 	return same;
 }
 
@@ -1287,12 +1305,7 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 		at_done(c, &at);
 		return rc == EACCES ? SV_CONTINUE : -rc;
 	}
-	if (at.kept) { /* the kernel starts from its own working directory */
-		at_done(c, &at);
-		at.dirfd = open_kernel_cwd(c);
-		at.own = 1;
-	}
-	t.kernel_fd = (int)REAL(syscall)(SYS_openat, at.dirfd, at.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | nofollow);
+	t.kernel_fd = kernel_open(c, &at, O_RDONLY | O_NONBLOCK | nofollow);
 	at_done(c, &at);
 	answer = sv_exec(c, &t);
 	if (t.kernel_fd >= 0)

@@ -31,9 +31,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef KCMP_FILES
-#define KCMP_FILES 2
-#endif
 #define CLOSED_MAX 64
 
 static int used; /* a working directory was ever kept: before, no call pays for the look-up */
@@ -117,12 +114,12 @@ int sv_cwd_open(const struct sv_call *c)
 void sv_cwd_closing(const struct sv_call *c, unsigned first, unsigned last, unsigned flags)
 {
 	unsigned number = (unsigned)SV_CWD_NUMBER(c->threshold);
-	long tgid = c->pid;
+	pid_t tgid;
 	int d, i;
 
 	if ((flags & CLOSE_RANGE_CLOEXEC) || number < first || number > last || (d = sv_cwd_open(c)) < 0)
 		return;
-	sv_proc_status(c->pid, "Tgid:", 10, &tgid);
+	tgid = sv_tgid_of(c->pid);
 	pthread_mutex_lock(&closed_mutex);
 	for (i = 0; i < CLOSED_MAX && closed[i].dir >= 0 && closed_alive(&closed[i]); i++)
 		;
@@ -132,8 +129,8 @@ void sv_cwd_closing(const struct sv_call *c, unsigned first, unsigned last, unsi
 	}
 	if (closed[i].dir >= 0)
 		closed_free(&closed[i]);
-	closed[i] = (struct closed){ .tid = c->pid, .tgid = (pid_t)tgid, .dir = d,
-				     .pidfd = (int)syscall(SYS_pidfd_open, (pid_t)tgid, 0) };
+	closed[i] = (struct closed){ .tid = c->pid, .tgid = tgid, .dir = d,
+				     .pidfd = (int)syscall(SYS_pidfd_open, tgid, 0) };
 	nclosed++;
 	pthread_mutex_unlock(&closed_mutex);
 }

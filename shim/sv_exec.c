@@ -45,17 +45,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef KCMP_VM
-#define KCMP_VM 1
-#endif
-
-static pid_t tgid_of(pid_t pid)
-{
-	long tgid;
-
-	return sv_proc_status(pid, "Tgid:", 10, &tgid) == 0 ? (pid_t)tgid : pid;
-}
-
 /* ---- merged copies and the processes that run them ---- */
 
 struct copy {
@@ -117,7 +106,7 @@ static void copy_keep(pid_t tgid, const char *path)
 void sv_exec_process_exits(const struct sv_call *c)
 {
 	if (__atomic_load_n(&copies, __ATOMIC_RELAXED))
-		copies_remove(tgid_of(c->pid));
+		copies_remove(sv_tgid_of(c->pid));
 }
 
 void sv_exec_end(void)
@@ -391,7 +380,7 @@ static int file_to_run(const struct sv_call *c, int s, int kind, char *where, si
 	x = (int)REAL(syscall)(SYS_openat, AT_FDCWD, where, O_RDONLY | O_CLOEXEC);
 	rc = -errno;
 	if (is_copy)
-		copy_keep(tgid_of(c->pid), where);
+		copy_keep(sv_tgid_of(c->pid), where);
 	ps_debug("supervisor: process %d runs a merged copy %s", (int)c->pid, where);
 	return x < 0 ? rc : x;
 }

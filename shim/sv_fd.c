@@ -34,12 +34,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#ifndef KCMP_FILE
-#define KCMP_FILE 0
-#endif
-#ifndef KCMP_FILES
-#define KCMP_FILES 2
-#endif
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd of a thread that is not the group leader */
 #endif

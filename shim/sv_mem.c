@@ -83,3 +83,10 @@ int sv_proc_status(pid_t pid, const char *field, int base, long *value)
 	*value = strtol(at + strlen(field), NULL, base);
 	return 0;
 }
+
+pid_t sv_tgid_of(pid_t tid)
+{
+	long tgid;
+
+	return sv_proc_status(tid, "Tgid:", 10, &tgid) == 0 ? (pid_t)tgid : tid;
+}

@@ -37,16 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef KCMP_FILE
-#define KCMP_FILE 0
-#endif
-#ifndef KCMP_VM
-#define KCMP_VM 1
-#endif
-#ifndef KCMP_FILES
-#define KCMP_FILES 2
-#endif
-
 #define PAGE 4096ULL
 #define LENT_MAX 256
 #define RETIRED_MAX 256

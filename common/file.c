@@ -494,16 +494,16 @@ int ps_data_file_keep_rw(int fd, mode_t st_mode)
 	return (st_mode & 0600) == 0600 ? 0 : ps_sys_fchmod(fd, (st_mode & 07777) | 0600);
 }
 
-/* A record made for a lower file (its first write, chmod ...) changes no name in the merged tree, but adds
- * entries to the shadow's directories, whose times a merged directory shows (the meta directory's mtime when
- * later than the lower one's, the data directory's once its attributes are the shadow's): they are put back, and
- * a meta directory made for the purpose is dated 0, so that the lower directory's times show, as on a real tree
- * (tar, find -newer, rsync). A name made or removed in the same directory at the same moment by another process
- * may lose its mtime to this. */
+/* A record made for a lower file (its first write, chmod ...) changes no name in the merged tree, but adds an
+ * entry to the shadow's directory, whose times a merged directory shows (the meta directory's mtime when later
+ * than the lower one's, the data directory's once its attributes are the shadow's): its time is put back, and a
+ * meta directory made for the purpose is dated 0, so that the lower directory's times show, as on a real tree
+ * (tar, find -newer, rsync). The directories above it ps_shadow_make_parents keeps so already. A name made or
+ * removed in the same directory at the same moment by another process may lose its mtime to this. */
 struct quiet_dir {
-	char dir[PATH_MAX];     /* the deepest existing directory above the entry ("": none, a new shadow) */
+	char dir[PATH_MAX];     /* the entry's directory */
 	struct timespec mtime;  /* its mtime before */
-	int found;
+	int found;              /* it was there */
 };
 
 static void quiet_before(const struct ps_shadow *sh, const char *relpath, struct quiet_dir *q)
@@ -511,34 +511,23 @@ static void quiet_before(const struct ps_shadow *sh, const char *relpath, struct
 	struct stat st;
 	char *slash;
 
-	q->found = 0;
 	snprintf(q->dir, sizeof(q->dir), "%s", relpath);
-	while ((slash = strrchr(q->dir, '/'))) {
+	if ((slash = strrchr(q->dir, '/')))
 		*slash = '\0';
-		if (ps_sys->fstatat(sh->dirfd, q->dir, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-			q->mtime = st.st_mtim;
-			q->found = 1;
-			return;
-		}
-	}
-	q->dir[0] = '\0';
+	q->found = slash && ps_sys->fstatat(sh->dirfd, q->dir, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (q->found)
+		q->mtime = st.st_mtim;
 }
 
-/* date_new: the directories made below q->dir get mtime 0. */
-static void quiet_after(const struct ps_shadow *sh, const char *relpath, const struct quiet_dir *q, int date_new)
+/* date_new: the entry's directory, made since quiet_before, gets mtime 0. */
+static void quiet_after(const struct ps_shadow *sh, const struct quiet_dir *q, int date_new)
 {
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT }, { 0 } };
-	char dir[PATH_MAX], *slash;
-	size_t keep = strlen(q->dir);
 
-	snprintf(dir, sizeof(dir), "%s", relpath);
-	while (date_new && (slash = strrchr(dir, '/')) && (size_t)(slash - dir) > keep) {
-		*slash = '\0';
-		ps_sys->utimensat(sh->dirfd, dir, times, AT_SYMLINK_NOFOLLOW);
-	}
-	if (!q->found)
+	if (!q->found && !date_new)
 		return;
-	times[1] = q->mtime;
+	if (q->found)
+		times[1] = q->mtime;
 	ps_sys->utimensat(sh->dirfd, q->dir, times, AT_SYMLINK_NOFOLLOW);
 }
 
@@ -582,8 +571,8 @@ static int create_locked(struct ps_shadow *sh, struct ps_file *f, const struct s
 	ps_sys->close(tfd);
 	ps_sys->close(dfd);
 	if (lower) {
-		quiet_after(sh, f->meta_path, &quiet_meta, 1);
-		quiet_after(sh, f->data_path, &quiet_data, 0);
+		quiet_after(sh, &quiet_meta, 1);
+		quiet_after(sh, &quiet_data, 0);
 	}
 	ps_shadow_bump_generation(sh);
 	return 0;

@@ -178,12 +178,12 @@ static int apply_seccomp(char *why, size_t whysz)
 	return -errno;
 }
 
-int ps_guard_apply(const struct ps_config *cfg, char *why, size_t whysz)
+int ps_guard_apply(const struct ps_config *cfg, unsigned without, char *why, size_t whysz)
 {
 	int rc = apply_landlock(cfg, why, whysz);
 	char swhy[256];
 
-	if (rc < 0)
+	if (rc < 0 || (without & PS_GUARD_WITHOUT_IO_URING_FILTER))
 		return rc;
 	if (apply_seccomp(swhy, sizeof(swhy)) < 0) {
 		snprintf(why, whysz, "%s", swhy);

@@ -12,8 +12,16 @@
 
 #include <stddef.h>
 
-/* Apply both to this process (before it forks the command). 0 applied; 1 Landlock is not available (why says
- * so, seccomp applied where possible); -errno when it failed (why says how). */
-int ps_guard_apply(const struct ps_config *cfg, char *why, size_t whysz);
+/* What the guard can leave out. */
+enum ps_guard_part {
+	/* The command runs under a supervisor whose filter fails io_uring_setup itself (filter.h) and is inherited
+	 * by everything it starts: a second filter would only cost every call of the command (DESIGN.md "Programs
+	 * the shim cannot enter"). */
+	PS_GUARD_WITHOUT_IO_URING_FILTER = 1,
+};
+
+/* Apply both (less the parts in without) to this process (before it forks the command). 0 applied; 1 Landlock
+ * is not available (why says so, seccomp applied where possible); -errno when it failed (why says how). */
+int ps_guard_apply(const struct ps_config *cfg, unsigned without, char *why, size_t whysz);
 
 #endif

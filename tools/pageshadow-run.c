@@ -650,13 +650,13 @@ static void move_tmpdir(const struct ps_config *cfg, int verbose)
 	}
 }
 
-static void guard(const struct ps_config *cfg, int verbose)
+static void guard(const struct ps_config *cfg, int verbose, unsigned without)
 {
 	char why[PATH_MAX + 256] = "";
 	int rc;
 
 	move_tmpdir(cfg, verbose);
-	rc = ps_guard_apply(cfg, why, sizeof(why));
+	rc = ps_guard_apply(cfg, without, why, sizeof(why));
 	if (rc < 0)
 		fail(EXIT_OWN_ERROR, "cannot set up the guard: %s (--no-guard runs without it)", why);
 	if (rc > 0)
@@ -729,7 +729,7 @@ int main(int argc, char **argv)
 	char lib[PATH_MAX], cmd[PATH_MAX], self[PATH_MAX], log_abs[PATH_MAX];
 	char **argv_run;
 	uint64_t flags;
-	int via_shell, status;
+	int via_shell, supervised = 0, status;
 
 	ps_sys = ps_sys_guard(&ps_sys_libc); /* the shadow's paths never lead out of it (beneath.h) */
 	if (argc > 2 && strcmp(argv[1], "--exec-shimmed") == 0)
@@ -741,7 +741,7 @@ int main(int argc, char **argv)
 	find_library(lib, sizeof(lib));
 	via_shell = find_command(&cfg, o.command[0], cmd, sizeof(cmd));
 	if (!via_shell && check_shimmable(cmd, o.allow_unshimmed))
-		via_shell = 1; /* the shim's exec starts its supervisor */
+		via_shell = supervised = 1; /* the shim's exec starts its supervisor */
 	flags = open_shadow(&cfg);
 	if (o.log)
 		prepare_log(&cfg, o.log, log_abs, sizeof(log_abs));
@@ -750,7 +750,7 @@ int main(int argc, char **argv)
 	if (flags & PS_SHADOW_HAS_LIBRARIES)
 		set_audit(lib);
 	if (!o.no_guard)
-		guard(&cfg, o.verbose);
+		guard(&cfg, o.verbose, supervised ? PS_GUARD_WITHOUT_IO_URING_FILTER : 0);
 	if (o.verbose)
 		say_configuration(&cfg, lib, via_shell ? o.command[0] : cmd);
 	if (!via_shell) {

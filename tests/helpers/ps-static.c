@@ -570,6 +570,21 @@ static void fifo_calls(const char *dir)
 	say("unlink", unlink("pipe"));
 }
 
+/* Can this program set up a ring, and how many seccomp filters does it carry (each runs on every call)? */
+static void io_uring_calls(void)
+{
+	char params[120] = { 0 }, line[256]; /* struct io_uring_params */
+	long fd = syscall(SYS_io_uring_setup, 4, params);
+	FILE *status = fopen("/proc/self/status", "r");
+
+	printf("io_uring_setup: %s\n", fd < 0 ? errname(errno) : "a ring");
+	while (status && fgets(line, sizeof(line), status))
+		if (!strncmp(line, "Seccomp_filters:", 16))
+			fputs(line, stdout);
+	if (status)
+		fclose(status);
+}
+
 static void calls(const char *dir)
 {
 	if (chdir(dir) < 0)
@@ -599,8 +614,11 @@ int main(int argc, char **argv)
 		cwd_calls(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "cwd-child"))
 		cwd_child(argv[2]);
+	else if (argc == 2 && !strcmp(argv[1], "io-uring"))
+		io_uring_calls();
 	else {
-		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR | map DIR | fifo DIR\n");
+		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR | map DIR | fifo DIR"
+				" | io-uring\n");
 		return 2;
 	}
 	return 0;

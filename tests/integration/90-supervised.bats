@@ -419,6 +419,22 @@ PY
 	assert_lower_unchanged
 }
 
+@test "a supervised program cannot set up io_uring, and carries one seccomp filter when pageshadow-run starts it (the supervisor's blocks io_uring itself)" {
+	lower_ready
+	in_ro_ns '
+		cd "$T"
+		run_static() { "$PS_BUILD/pageshadow-run" "$@" -r "$RO" -s "$SHADOW" -- "$STATIC" io-uring; }
+		expect_eq "$(run_static)" "$(printf "io_uring_setup: ENOSYS\nSeccomp_filters:\t1")" \
+			"started by pageshadow-run"
+		expect_eq "$(run_static --no-guard)" "$(printf "io_uring_setup: ENOSYS\nSeccomp_filters:\t1")" \
+			"started by pageshadow-run without the guard"
+		expect_eq "$("$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" -- bash -c "\"\$STATIC\" io-uring")" \
+			"$(printf "io_uring_setup: ENOSYS\nSeccomp_filters:\t2")" "started by a shimmed bash"
+		expect_eq "$(run_static --allow-unshimmed)" "$(printf "io_uring_setup: ENOSYS\nSeccomp_filters:\t1")" \
+			"unsupervised, under the guard alone"
+	'
+}
+
 @test "extended attributes through a path and through a descriptor of an untouched lower file, as on a writable copy" {
 	cat >"$T/xa.c" <<'C'
 #include <fcntl.h>

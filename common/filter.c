@@ -48,12 +48,14 @@ static const struct entry table[] = {
 #define PS_SV_PATH(name) { SYS_##name, ENTRY_PATH, 0 },
 #define PS_SV_ATTR(name) { SYS_##name, ENTRY_PATH, 0 },
 #define PS_SV_EXIT(name) { SYS_##name, ENTRY_PATH, 0 },
+#define PS_SV_MEM(name) { SYS_##name, ENTRY_PATH, 0 },
 #define PS_SV_RANGE(name) { SYS_##name, ENTRY_PATH, 0 },
 #define PS_SV_FD(name, mask) { SYS_##name, ENTRY_FD, mask },
 #include "supervised.def"
 #undef PS_SV_PATH
 #undef PS_SV_ATTR
 #undef PS_SV_EXIT
+#undef PS_SV_MEM
 #undef PS_SV_RANGE
 #undef PS_SV_FD
 	{ SYS_prctl, ENTRY_PROBE, 0 },

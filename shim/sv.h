@@ -147,8 +147,14 @@ int sv_map_give_back(const struct sv_call *c, int fd);
 int sv_map_active(void);
 /* fd has no entry for c: a copy a child inherited, lent to its parent, is given back. 1 (look again), or 0. */
 int sv_map_given_back(const struct sv_call *c, int fd);
-/* The calling process exits: the copies it mapped go. */
+/* The calling process exits: the copies it mapped go, its stores through shared maps reach the files. */
 void sv_map_process_exits(const struct sv_call *c);
+/* Before a call on the file s: the stores the program made through shared maps of it reach it (sv_mmap.c). */
+void sv_map_sync_file(int s);
+/* The stores the calling process made through its shared maps reach their files (msync, exec, exit). */
+void sv_map_sync_process(const struct sv_call *c);
+/* The supervisor ends: every store through a shared map reaches its file. */
+void sv_map_end(void);
 
 /* ---- sv_exec.c: exec of a file under a prefix ---- */
 struct sv_exec_target {

@@ -1261,6 +1261,14 @@ static long sv_fgetxattr(struct sv_call *c) { return fd_xattr(c, 'g'); }
 static long sv_flistxattr(struct sv_call *c) { return fd_xattr(c, 'l'); }
 static long sv_fremovexattr(struct sv_call *c) { return fd_xattr(c, 'r'); }
 
+/* The stores through the process's shared maps of partly shadowed files reach them; the kernel's msync does the
+ * rest (on the copies: nothing to write). */
+static long sv_msync(struct sv_call *c)
+{
+	sv_map_sync_process(c);
+	return SV_CONTINUE;
+}
+
 static long sv_exit_group(struct sv_call *c)
 {
 	sv_fd_new_generation();
@@ -1285,6 +1293,7 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 	sv_exec_before(c);
 	sv_fd_new_generation();
 	sv_cwd_keep(c);
+	sv_map_sync_process(c); /* (its maps go with the exec) */
 	if ((rc = at_get(c, dirfd, path, EMPTY_IF(flags), &at)) <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	/* the program's own string, as long as it is (at.path may say /proc/PID for /proc/self) */
@@ -1307,6 +1316,7 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 	}
 	t.kernel_fd = kernel_open(c, &at, O_RDONLY | O_NONBLOCK | nofollow);
 	at_done(c, &at);
+	sv_map_sync_file(t.s);
 	answer = sv_exec(c, &t);
 	if (t.kernel_fd >= 0)
 		close(t.kernel_fd);
@@ -1324,12 +1334,14 @@ long sv_dispatch(struct sv_call *c)
 #define PS_SV_PATH(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_ATTR(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_EXIT(name) case SYS_##name: return sv_##name(c);
+#define PS_SV_MEM(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_RANGE(name) case SYS_##name: return sv_##name(c);
 #define PS_SV_FD(name, mask) case SYS_##name: return sv_##name(c);
 #include "supervised.def"
 #undef PS_SV_PATH
 #undef PS_SV_ATTR
 #undef PS_SV_EXIT
+#undef PS_SV_MEM
 #undef PS_SV_RANGE
 #undef PS_SV_FD
 	}

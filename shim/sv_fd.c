@@ -236,7 +236,7 @@ static int entry_get(const struct sv_call *c, int h, int fd)
 	return s;
 }
 
-int sv_fd_get(const struct sv_call *c, int fd)
+static int fd_get(const struct sv_call *c, int fd)
 {
 	int h = head_of(c, fd), s = -1;
 
@@ -264,6 +264,15 @@ int sv_fd_get(const struct sv_call *c, int fd)
 		return s | SV_FD_TRANSIENT;
 	}
 	pthread_mutex_unlock(&mutex);
+	return s;
+}
+
+int sv_fd_get(const struct sv_call *c, int fd)
+{
+	int s = fd_get(c, fd);
+
+	if (s >= 0) /* (the call may read the file, or change it under stores not yet in it) */
+		sv_map_sync_file(SV_FD(s));
 	return s;
 }
 

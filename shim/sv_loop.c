@@ -208,5 +208,6 @@ void ps_sv_serve(int fd, unsigned thr)
 			break;
 	}
 	sv_exec_end();
+	sv_map_end();
 	_exit(0);
 }

@@ -60,18 +60,20 @@ static int setup(void **state)
 	return prog_len > 0 ? 0 : -1;
 }
 
-static void test_every_path_attribute_exit_and_range_call_is_sent_to_the_supervisor(void **state)
+static void test_every_path_attribute_exit_memory_and_range_call_is_sent_to_the_supervisor(void **state)
 {
 	static const unsigned path_calls[] = {
 #define PS_SV_PATH(name) SYS_##name,
 #define PS_SV_ATTR(name) SYS_##name,
 #define PS_SV_EXIT(name) SYS_##name,
+#define PS_SV_MEM(name) SYS_##name,
 #define PS_SV_RANGE(name) SYS_##name,
 #define PS_SV_FD(name, mask)
 #include "supervised.def"
 #undef PS_SV_PATH
 #undef PS_SV_ATTR
 #undef PS_SV_EXIT
+#undef PS_SV_MEM
 #undef PS_SV_RANGE
 #undef PS_SV_FD
 	};
@@ -86,12 +88,14 @@ static const struct {
 #define PS_SV_PATH(name)
 #define PS_SV_ATTR(name)
 #define PS_SV_EXIT(name)
+#define PS_SV_MEM(name)
 #define PS_SV_RANGE(name)
 #define PS_SV_FD(name, mask) { SYS_##name, mask },
 #include "supervised.def"
 #undef PS_SV_PATH
 #undef PS_SV_ATTR
 #undef PS_SV_EXIT
+#undef PS_SV_MEM
 #undef PS_SV_RANGE
 #undef PS_SV_FD
 };
@@ -205,7 +209,7 @@ static void test_threshold_leaves_room_below_the_hard_limit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_path_attribute_exit_and_range_call_is_sent_to_the_supervisor),
+		cmocka_unit_test(test_every_path_attribute_exit_memory_and_range_call_is_sent_to_the_supervisor),
 		cmocka_unit_test(test_descriptor_calls_are_sent_for_standard_descriptors_and_from_the_threshold_up),
 		cmocka_unit_test(test_descriptor_calls_are_sent_for_inherited_merged_numbers_below_the_threshold),
 		cmocka_unit_test(test_low_numbers_out_of_range_or_too_many_are_refused),

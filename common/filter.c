@@ -63,6 +63,7 @@ static const struct entry table[] = {
 	 * calls. The guard's own filter says the same, but a second filter would run on every call too (DESIGN.md
 	 * "Programs the shim cannot enter"): pageshadow-run leaves it out when the supervisor's carries this. */
 	{ SYS_io_uring_setup, ENTRY_ENOSYS, 0 },
+	{ SYS_io_setup, ENTRY_ENOSYS, 0 }, /* (Linux AIO: io_submit is a ring of its own) */
 };
 #define NENTRY (sizeof(table) / sizeof(table[0]))
 

@@ -12,6 +12,7 @@
 #ifndef PS_SHIM_H
 #define PS_SHIM_H
 
+#include <aio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>

@@ -181,7 +181,8 @@ int ps_syscall_route(long number, const long a[6], long *ret)
 		return 0;
 	}
 	case SYS_io_uring_setup:
-		ps_debug("io_uring_setup: ENOSYS under the shim");
+	case SYS_io_setup: /* (Linux AIO: io_submit reads and writes the data file directly, as a ring would) */
+		ps_debug("%s: ENOSYS under the shim", number == SYS_io_setup ? "io_setup" : "io_uring_setup");
 		errno = ENOSYS;
 		*ret = -1;
 		return 1;

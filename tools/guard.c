@@ -155,15 +155,17 @@ static int apply_landlock(const struct ps_config *cfg, char *why, size_t whysz)
 	return rc;
 }
 
-/* io_uring_setup fails with ENOSYS; everything else is allowed. The number is 425 on every architecture (the
- * unified table since 4.20); x32 programs on x86_64 add their bit to it. */
+/* io_uring_setup and io_setup (Linux AIO: io_submit reads and writes a descriptor with no call the shim sees)
+ * fail with ENOSYS; everything else is allowed. x32 programs on x86_64 add their bit to the numbers. */
 #define X32_SYSCALL_BIT 0x40000000u
 static int apply_seccomp(char *why, size_t whysz)
 {
 	struct sock_filter code[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 1, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup | X32_SYSCALL_BIT, 0, 1),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 3, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup | X32_SYSCALL_BIT, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_setup, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_setup | X32_SYSCALL_BIT, 0, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
@@ -174,7 +176,7 @@ static int apply_seccomp(char *why, size_t whysz)
 	if (errno == EACCES && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
 	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0)
 		return 0;
-	snprintf(why, whysz, "seccomp filter for io_uring: %s", strerror(errno));
+	snprintf(why, whysz, "seccomp filter for io_uring and Linux AIO: %s", strerror(errno));
 	return -errno;
 }
 

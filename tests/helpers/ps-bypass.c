@@ -7,6 +7,7 @@
  * Exit status: 0 when the command ran (even if the call it probes failed), 2 for a usage error, 1 when the probe
  * itself failed unexpectedly.
  */
+#include <aio.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -649,6 +650,96 @@ static int cmd_io_uring(int argc, char **argv)
 	return 0;
 }
 
+/* aio FILE: POSIX aio on FILE (glibc does it in threads of its own): a write with a signal, a read with a
+ * thread's notification, a list of a read and a write, an fsync; what each returned and read. */
+static volatile sig_atomic_t aio_signals, aio_signal_ok;
+static void on_aio_signal(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	aio_signals++;
+	aio_signal_ok = si->si_code == SI_ASYNCIO && si->si_value.sival_int == 42;
+}
+
+static pthread_mutex_t aio_mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t aio_cond = PTHREAD_COND_INITIALIZER;
+static int aio_thread_value;
+static void on_aio_thread(union sigval v)
+{
+	pthread_mutex_lock(&aio_mutex);
+	aio_thread_value = v.sival_int;
+	pthread_cond_signal(&aio_cond);
+	pthread_mutex_unlock(&aio_mutex);
+}
+
+static void aio_wait(const struct aiocb *cb, const char *what)
+{
+	const struct aiocb *list[1] = { cb };
+
+	while (aio_error(cb) == EINPROGRESS)
+		aio_suspend(list, 1, NULL);
+	printf("%s: %s, %zd\n", what, errname(aio_error(cb)), aio_return((struct aiocb *)cb));
+}
+
+static int cmd_aio(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_sigaction = on_aio_signal, .sa_flags = SA_SIGINFO };
+	char got[32] = "", got2[16] = "", text[] = "AIO-WRITE", text2[] = "LIST";
+	int fd = open(argv[0], O_RDWR);
+	struct aiocb w = { .aio_fildes = fd, .aio_buf = text, .aio_nbytes = 9, .aio_offset = 5000 };
+	struct aiocb r = { .aio_fildes = fd, .aio_buf = got, .aio_nbytes = 20, .aio_offset = 4995 };
+	struct aiocb lr = { .aio_fildes = fd, .aio_buf = got2, .aio_nbytes = 8, .aio_offset = 20, .aio_lio_opcode = LIO_READ };
+	struct aiocb lw = { .aio_fildes = fd, .aio_buf = text2, .aio_nbytes = 4, .aio_offset = 9000,
+			    .aio_lio_opcode = LIO_WRITE };
+	struct aiocb f = { .aio_fildes = fd };
+	struct aiocb *list[2] = { &lr, &lw };
+
+	(void)argc;
+	if (fd < 0)
+		return printf("open: %s\n", errname(errno)), 1;
+	sigaction(SIGUSR1, &sa, NULL);
+	w.aio_sigevent = (struct sigevent){ .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1,
+					    .sigev_value.sival_int = 42 };
+	printf("aio_write: %d\n", aio_write(&w));
+	aio_wait(&w, "the write");
+	while (!aio_signals)
+		usleep(1000);
+	printf("its signal: %s\n", aio_signal_ok ? "SI_ASYNCIO with the value" : "wrong");
+	r.aio_sigevent = (struct sigevent){ .sigev_notify = SIGEV_THREAD, .sigev_notify_function = on_aio_thread,
+					    .sigev_value.sival_int = 7 };
+	printf("aio_read: %d\n", aio_read(&r));
+	aio_wait(&r, "the read");
+	pthread_mutex_lock(&aio_mutex);
+	while (!aio_thread_value)
+		pthread_cond_wait(&aio_cond, &aio_mutex);
+	pthread_mutex_unlock(&aio_mutex);
+	printf("it read: %.20s; its thread got %d\n", got, aio_thread_value);
+	printf("lio_listio: %d\n", lio_listio(LIO_WAIT, list, 2, NULL));
+	aio_wait(&lr, "the list's read");
+	aio_wait(&lw, "the list's write");
+	printf("the list read: %.8s\n", got2);
+	printf("aio_fsync: %d\n", aio_fsync(O_SYNC, &f));
+	aio_wait(&f, "the fsync");
+	close(fd);
+	return 0;
+}
+
+/* linux-aio: can a Linux AIO context be set up, through syscall(2) and inline? */
+static int cmd_linux_aio(int argc, char **argv)
+{
+	unsigned long ctx = 0;
+	long rc;
+
+	(void)argc;
+	(void)argv;
+	rc = syscall(SYS_io_setup, 4, &ctx);
+	printf("io_setup %s\n", rc < 0 ? errname(errno) : "ok");
+	ctx = 0;
+	rc = inline_syscall(SYS_io_setup, 4, (long)&ctx, 0, 0);
+	printf("io_setup inline %s\n", rc < 0 ? errname((int)-rc) : "ok");
+	return 0;
+}
+
 static const struct command {
 	const char *name;
 	int nargs; /* at least */
@@ -676,6 +767,8 @@ static const struct command {
 	{ "lchmod", 2, cmd_lchmod, "PATH MODE" },
 	{ "mntent", 1, cmd_mntent, "FILE" },
 	{ "io-uring", 0, cmd_io_uring, "" },
+	{ "aio", 1, cmd_aio, "FILE" },
+	{ "linux-aio", 0, cmd_linux_aio, "" },
 	{ "freopen-stdin", 1, cmd_freopen_stdin, "FILE" },
 	{ "walk", 1, cmd_walk, "DIR [NAME...]" },
 };

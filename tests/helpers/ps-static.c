@@ -570,14 +570,17 @@ static void fifo_calls(const char *dir)
 	say("unlink", unlink("pipe"));
 }
 
-/* Can this program set up a ring, and how many seccomp filters does it carry (each runs on every call)? */
+/* Can this program set up a ring or a Linux AIO context, and how many seccomp filters does it carry (each runs
+ * on every call)? */
 static void io_uring_calls(void)
 {
 	char params[120] = { 0 }, line[256]; /* struct io_uring_params */
 	long fd = syscall(SYS_io_uring_setup, 4, params);
 	FILE *status = fopen("/proc/self/status", "r");
+	unsigned long ctx = 0;
 
 	printf("io_uring_setup: %s\n", fd < 0 ? errname(errno) : "a ring");
+	printf("io_setup: %s\n", syscall(SYS_io_setup, 4, &ctx) < 0 ? errname(errno) : "a context");
 	while (status && fgets(line, sizeof(line), status))
 		if (!strncmp(line, "Seccomp_filters:", 16))
 			fputs(line, stdout);

@@ -187,6 +187,27 @@ make_program_with_library() {
 	'
 }
 
+@test "Linux AIO cannot be set up under the shim, through syscall(2) or inline, nor under the guard alone" {
+	lower_ready
+	in_ro_ns '
+		expect_eq "$(PS_LAUNCHER=env ps_exec "$BYPASS" linux-aio)" "$(printf "io_setup ENOSYS\nio_setup inline ENOSYS")" \
+			"Linux AIO under the shim"
+		expect_eq "$("$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" -- env -u LD_PRELOAD PAGESHADOW_TRAP=0 "$BYPASS" linux-aio)" \
+			"$(printf "io_setup ENOSYS\nio_setup inline ENOSYS")" "Linux AIO under the guard"
+	'
+}
+
+@test "POSIX aio (aio_read, aio_write, lio_listio, aio_fsync, with signal and thread notifications) on a partly shadowed file, as on a writable copy" {
+	head -c 10000 /dev/zero | tr "\0" L >"$LOWER/f"
+	run_both '
+		ps_exec dd of="$RO/f" bs=1 seek=20 conv=notrunc status=none <<<"changed"
+		ps_exec "$BYPASS" aio "$RO/f"
+		ps_exec od -An -c -j4995 -N20 "$RO/f"
+		ps_exec od -An -c -j9000 -N4 "$RO/f"
+	'
+	grep -qx "it read: LLLLLAIO-WRITELLLLLL; its thread got 7" "$T/stdout.ro"
+}
+
 @test "a statically linked program started by a shimmed shell runs under the supervisor, or unsupervised when allowed" {
 	printf '#include <stdio.h>\nint main(int c, char **v) { FILE *f = fopen(v[1], "r"); char b[64] = ""; if (f) fgets(b, sizeof b, f); fputs(b, stdout); return 7; }\n' >"$T/st.c"
 	gcc -static -o "$T/static" "$T/st.c" || skip "no static libc to link a test program"

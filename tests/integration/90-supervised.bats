@@ -435,18 +435,18 @@ PY
 	assert_lower_unchanged
 }
 
-@test "a supervised program cannot set up io_uring, and carries one seccomp filter when pageshadow-run starts it (the supervisor's blocks io_uring itself)" {
+@test "a supervised program cannot set up io_uring or Linux AIO, and carries one seccomp filter when pageshadow-run starts it (the supervisor's blocks io_uring itself)" {
 	lower_ready
 	in_ro_ns '
 		cd "$T"
 		run_static() { "$PS_BUILD/pageshadow-run" "$@" -r "$RO" -s "$SHADOW" -- "$STATIC" io-uring; }
-		expect_eq "$(run_static)" "$(printf "io_uring_setup: ENOSYS\nSeccomp_filters:\t1")" \
+		expect_eq "$(run_static)" "$(printf "io_uring_setup: ENOSYS\nio_setup: ENOSYS\nSeccomp_filters:\t1")" \
 			"started by pageshadow-run"
-		expect_eq "$(run_static --no-guard)" "$(printf "io_uring_setup: ENOSYS\nSeccomp_filters:\t1")" \
+		expect_eq "$(run_static --no-guard)" "$(printf "io_uring_setup: ENOSYS\nio_setup: ENOSYS\nSeccomp_filters:\t1")" \
 			"started by pageshadow-run without the guard"
 		expect_eq "$("$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" -- bash -c "\"\$STATIC\" io-uring")" \
-			"$(printf "io_uring_setup: ENOSYS\nSeccomp_filters:\t2")" "started by a shimmed bash"
-		expect_eq "$(run_static --allow-unshimmed)" "$(printf "io_uring_setup: ENOSYS\nSeccomp_filters:\t1")" \
+			"$(printf "io_uring_setup: ENOSYS\nio_setup: ENOSYS\nSeccomp_filters:\t2")" "started by a shimmed bash"
+		expect_eq "$(run_static --allow-unshimmed)" "$(printf "io_uring_setup: ENOSYS\nio_setup: ENOSYS\nSeccomp_filters:\t1")" \
 			"unsupervised, under the guard alone"
 	'
 }

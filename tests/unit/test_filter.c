@@ -182,10 +182,11 @@ static void test_probe_answers_without_a_notification(void **state)
 	assert_int_equal(run_fd(SYS_prctl, 0, 15 /* PR_SET_NAME */), SECCOMP_RET_ALLOW);
 }
 
-static void test_io_uring_setup_fails_with_enosys(void **state)
+static void test_io_uring_and_linux_aio_setup_fail_with_enosys(void **state)
 {
 	(void)state;
 	assert_int_equal(run_fd(SYS_io_uring_setup, 0, 4), SECCOMP_RET_ERRNO | ENOSYS);
+	assert_int_equal(run_fd(SYS_io_setup, 0, 4), SECCOMP_RET_ERRNO | ENOSYS);
 	assert_int_equal(run_fd(SYS_io_uring_enter, 0, 4), SECCOMP_RET_ALLOW);
 }
 
@@ -215,7 +216,7 @@ int main(void)
 		cmocka_unit_test(test_low_numbers_out_of_range_or_too_many_are_refused),
 		cmocka_unit_test(test_other_calls_run_untouched),
 		cmocka_unit_test(test_probe_answers_without_a_notification),
-		cmocka_unit_test(test_io_uring_setup_fails_with_enosys),
+		cmocka_unit_test(test_io_uring_and_linux_aio_setup_fail_with_enosys),
 		cmocka_unit_test(test_foreign_architecture_and_x32_calls_fail),
 		cmocka_unit_test(test_threshold_leaves_room_below_the_hard_limit),
 	};

@@ -76,7 +76,28 @@ static int locks_on_lower(const struct ps_open *o)
 	return !o->file && ps_change_denied();
 }
 
+int ps_lock_record_open(struct ps_open *o)
+{
+	int rc = o->file ? 0 : ps_open_attach_record(o), fd;
+
+	if (rc < 0)
+		return rc;
+	fd = ps_sys->openat(o->file->sh->dirfd, o->file->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A POSIX lock command as the OFD one (on a description that stands for a process). */
+static int as_ofd(int cmd)
+{
+	return cmd == F_SETLK ? F_OFD_SETLK : cmd == F_SETLKW ? F_OFD_SETLKW : cmd == F_GETLK ? F_OFD_GETLK : cmd;
+}
+
 int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl)
+{
+	return ps_lock_fcntl_as(o, fd, cmd, fl, -1);
+}
+
+int ps_lock_fcntl_as(struct ps_open *o, int fd, int cmd, struct flock *fl, int owner)
 {
 	struct flock abs = *fl;
 	off_t base = 0;
@@ -98,7 +119,12 @@ int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl)
 		return (int)base;
 	abs.l_whence = SEEK_SET;
 	abs.l_start = fl->l_start + base;
-	lfd = is_ofd(cmd) ? description_lock_fd(o) : o->file->rec.fd;
+	if (is_ofd(cmd))
+		lfd = description_lock_fd(o);
+	else if ((lfd = owner) >= 0)
+		cmd = as_ofd(cmd), abs.l_pid = 0; /* (an OFD lock's l_pid must be 0) */
+	else
+		lfd = o->file->rec.fd;
 	if (lfd < 0)
 		return lfd;
 	if (REAL(fcntl)(lfd, cmd, &abs) < 0)

@@ -444,5 +444,10 @@ void ps_fd_forget_range(unsigned int first, unsigned int last);
 void ps_fd_table_renumber(int from, int to);
 /* fcntl locks on a tracked fd: cmd is F_SETLK/F_SETLKW/F_GETLK or an F_OFD_ form. */
 int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl);
+/* The same for another process (the supervisor's programs): its POSIX locks are taken as OFD locks on owner, a
+ * record description of that process's own (ps_lock_record_open). */
+int ps_lock_fcntl_as(struct ps_open *o, int fd, int cmd, struct flock *fl, int owner);
+/* A new read-write description of o's record (made first where it has none), or -errno. */
+int ps_lock_record_open(struct ps_open *o);
 /* Drop this process's POSIX locks on o's file, as closing any fd of a file does. */
 void ps_lock_release_posix(struct ps_open *o);

@@ -138,23 +138,52 @@ int sv_fd_swap(const struct sv_call *c, int s, int number, int cloexec);
 /* The program maps [off, off + len) of its descriptor fd, the supervisor's merged file s, with prot, shared or
  * private: a copy of the merged bytes is lent to it at fd (a shared one kept in step). SV_CONTINUE or -errno. */
 long sv_map(const struct sv_call *c, int fd, int s, uint64_t off, uint64_t len, int prot, int shared);
-/* The supervisor wrote n bytes at pos of the file s (bytes: what it wrote; NULL or n < 0: the file changed in
- * some other way, its size perhaps; s -1: some file). The shared maps of it see them. */
+/* A memfd as large as the merged file s, holding its merged bytes in [off, off + len). Its descriptor or -errno. */
+int sv_merged_copy(const struct sv_call *c, int s, uint64_t off, uint64_t len);
+
+/* ---- sv_mirror.c: the copies shared maps are made of, kept in step with their files ---- */
+/* Does process pid map the copy (a memfd) whose inode is ino? 1, 0, or -1 when its maps cannot be read. */
+int sv_copy_mapped(pid_t pid, ino_t ino);
+/* The copy a shared map of [off, off + len) of s's file is lent (writable: the map has PROT_WRITE): another
+ * descriptor of it, or -errno. */
+int sv_mirror_copy(const struct sv_call *c, int s, uint64_t off, uint64_t len, int writable);
+/* The supervisor wrote n bytes at pos of the file s (pos UINT64_MAX: at s's offset, which moved past them). */
 void sv_map_written(int s, const void *bytes, uint64_t pos, int64_t n);
+/* The file s (-1: some file) changed in [from, to) and perhaps in size, by a call that did not say how. */
+void sv_map_changed(int s, uint64_t from, uint64_t to);
 /* Before any call on fd: a number lent to a copy is given back (1), once the map is made. */
 int sv_map_give_back(const struct sv_call *c, int fd);
 /* Were numbers lent to copies (so that a number may hold one now)? */
 int sv_map_active(void);
 /* fd has no entry for c: a copy a child inherited, lent to its parent, is given back. 1 (look again), or 0. */
 int sv_map_given_back(const struct sv_call *c, int fd);
-/* The calling process exits: the copies it mapped go, its stores through shared maps reach the files. */
+/* The calling process exits: its lent copies go, its stores through shared maps reach the files. */
 void sv_map_process_exits(const struct sv_call *c);
-/* Before a call on the file s: the stores the program made through shared maps of it reach it (sv_mmap.c). */
-void sv_map_sync_file(int s);
-/* The stores the calling process made through its shared maps reach their files (msync, exec, exit). */
+/* Before a call that reads [from, to) of the file s (a sync: 0, UINT64_MAX): the stores through shared maps of it
+ * there reach it (c: the caller, whose receive turn is handed over for a long comparison; NULL: none). */
+void sv_map_sync_file(const struct sv_call *c, int s, uint64_t from, uint64_t to);
+/* The stores through the maps lent to the calling process reach their files (msync, exec). */
 void sv_map_sync_process(const struct sv_call *c);
+/* The calling process exits (exit_group) / process tgid is gone (sv_watch.c). */
+void sv_mirror_process_exits(const struct sv_call *c);
+void sv_mirror_process_gone(pid_t tgid);
 /* The supervisor ends: every store through a shared map reaches its file. */
 void sv_map_end(void);
+
+/* ---- sv_lock.c: fcntl and flock locks on a merged descriptor, on the record as the shim's ---- */
+/* fcntl(fd, cmd, addr) with a lock command, fd the supervisor's merged descriptor s. A result, -errno or
+ * SV_CONTINUE. */
+long sv_lock_fcntl(const struct sv_call *c, int s, int cmd, uint64_t addr);
+/* flock(fd, op) on the merged descriptor s. */
+long sv_lock_flock(const struct sv_call *c, int s, int op);
+/* The calling process closes a descriptor of s's file: its POSIX locks there go. */
+void sv_lock_closing(const struct sv_call *c, int s);
+/* Process tgid exits (exit_group) or is gone: its POSIX locks go. */
+void sv_lock_process_gone(pid_t tgid);
+
+/* ---- sv_watch.c: processes whose end must be acted on, though a killed one says nothing ---- */
+/* Watch tgid: sv_lock_process_gone and sv_mirror_process_gone are called when it ends. 0 or -errno. */
+int sv_watch(pid_t tgid);
 
 /* ---- sv_exec.c: exec of a file under a prefix ---- */
 struct sv_exec_target {

@@ -44,16 +44,28 @@ static long result(long rc)
 	return rc < 0 ? -errno : rc;
 }
 
-/* rc, of a call that changed the merged file s some way: its shared maps follow (sv_mmap.c). */
-static int changed(int s, int rc)
+/* rc, of a call that changed [from, to) of the merged file s (-1: some file), and perhaps its size: its shared
+ * maps follow (sv_mirror.c). */
+static int changed(int s, int rc, uint64_t from, uint64_t to)
 {
 	int saved = errno;
 
 	if (rc >= 0)
-		sv_map_written(s, NULL, 0, -1);
+		sv_map_changed(s, from, to);
 	errno = saved;
 	return rc;
 }
+
+/* s, whose bytes [off, off + n) a call reads (off < 0: from its offset; 0, UINT64_MAX: a sync): the stores there
+ * through shared maps of its file are in it first (sv_mirror.c). */
+static int synced(const struct sv_call *c, int s, off_t off, uint64_t n)
+{
+	uint64_t from = off >= 0 ? (uint64_t)off : (uint64_t)REAL(syscall)(SYS_lseek, s, 0, SEEK_CUR);
+
+	sv_map_sync_file(c, s, from, n > UINT64_MAX - from ? UINT64_MAX : from + n);
+	return s;
+}
+#define WHOLE_FILE 0, UINT64_MAX
 
 static int attr_fd(const struct sv_call *c, int fd, int *fetched);
 static void attr_fd_done(const struct sv_call *c, int fd, int s, int fetched);
@@ -402,7 +414,7 @@ static long do_open(struct sv_call *c, int dirfd, uint64_t path, int flags, mode
 	s = openat(at.dirfd, at.path, flags | O_CLOEXEC, mode);
 	rc = s < 0 ? -errno : 0;
 	if (s >= 0 && (flags & O_TRUNC) && ps_flags_write(flags))
-		changed(s, 0);
+		changed(s, 0, 0, 0); /* (the size) */
 	if (s >= 0 && (flags & O_PATH))
 		rc = s = path_descriptor(c, &at, s, flags); /* (or SV_CONTINUE) */
 	at_done(c, &at);
@@ -702,7 +714,7 @@ static long sv_truncate(struct sv_call *c)
 	if (rc <= 0)
 		return rc == 0 ? SV_CONTINUE : rc;
 	if ((rc = at_enter(&at)) == 0)
-		rc = (int)result(changed(-1, truncate(at.path, (off_t)c->a[1])));
+		rc = (int)result(changed(-1, truncate(at.path, (off_t)c->a[1]), 0, 0));
 	at_done(c, &at);
 	return rc;
 }
@@ -912,7 +924,8 @@ static long transfer(struct sv_call *c, int s, uint64_t addr, size_t count, off_
 static long do_rw(struct sv_call *c, off_t off, int writing)
 {
 	FD_OR_CONTINUE(c, s);
-	long rc = transfer(c, SV_FD(s), c->a[1], ARG(c, 2, size_t), off, writing);
+	long rc = transfer(c, writing ? SV_FD(s) : synced(c, SV_FD(s), off, c->a[2]), c->a[1], ARG(c, 2, size_t), off,
+			   writing);
 
 	sv_fd_put(c, INT(c, 0), s);
 	return rc;
@@ -927,6 +940,15 @@ static long sv_pread64(struct sv_call *c)
 static long sv_pwrite64(struct sv_call *c)
 {
 	return (off_t)c->a[3] < 0 ? -EINVAL : do_rw(c, (off_t)c->a[3], 1);
+}
+
+static uint64_t iov_total(const struct iovec *iov, int cnt)
+{
+	uint64_t total = 0;
+
+	for (int i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	return total;
 }
 
 static long do_rwv(struct sv_call *c, off_t off, int writing)
@@ -944,6 +966,8 @@ static long do_rwv(struct sv_call *c, off_t off, int writing)
 	}
 	if (sv_peek(c, c->a[1], iov, sizeof(*iov) * (size_t)cnt) < 0)
 		rc = -EFAULT;
+	else if (!writing)
+		synced(c, SV_FD(s), off, iov_total(iov, cnt));
 	for (int i = 0; rc == 0 && i < cnt; i++) {
 		long r = transfer(c, SV_FD(s), (uint64_t)(uintptr_t)iov[i].iov_base, iov[i].iov_len,
 				  off < 0 ? -1 : off + total, writing);
@@ -1004,14 +1028,15 @@ FD_STRUCT_CALL(fstatfs, struct statfs)
 		return rc;                                                                                         \
 	}
 
-FD_CALL(fsync, fsync(fd))
-FD_CALL(fdatasync, fdatasync(fd))
-/* (a file that changes size or bytes by these: its shared maps follow, sv_mmap.c) */
-FD_CALL(ftruncate, changed(fd, ftruncate(fd, (off_t)c->a[1])))
-FD_CALL(fallocate, changed(fd, fallocate(fd, INT(c, 1), (off_t)c->a[2], (off_t)c->a[3])))
+/* (a sync writes the stores of the file's shared maps too, as the kernel's writes their dirty pages) */
+FD_CALL(fsync, fsync(synced(c, fd, WHOLE_FILE)))
+FD_CALL(fdatasync, fdatasync(synced(c, fd, WHOLE_FILE)))
+/* (a file that changes size or bytes by these: its shared maps follow, sv_mirror.c) */
+FD_CALL(ftruncate, changed(fd, ftruncate(fd, (off_t)c->a[1]), 0, 0))
+FD_CALL(fallocate, changed(fd, fallocate(fd, INT(c, 1), (off_t)c->a[2], (off_t)c->a[3]), c->a[2], c->a[2] + c->a[3]))
 FD_CALL(fadvise64, ((void)fd, 0))
 FD_CALL(readahead, ((void)fd, 0))
-FD_CALL(sync_file_range, fdatasync(fd))
+FD_CALL(sync_file_range, fdatasync(synced(c, fd, WHOLE_FILE)))
 
 /* The supervisor's descriptor for a call that changes the file behind the program's fd: the merged one, or the
  * program's plain descriptor fetched and adopted when it is a file under a prefix (an untouched lower file opened
@@ -1143,6 +1168,14 @@ static long sv_fcntl(struct sv_call *c)
 			return SV_CONTINUE; /* the kernel says EINVAL */
 		return do_dup(c, -1, c->a[2] > INT_MAX ? INT_MAX : (int)c->a[2], cmd == F_DUPFD_CLOEXEC);
 	}
+	if (cmd == F_SETLK || cmd == F_SETLKW || cmd == F_GETLK || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW ||
+	    cmd == F_OFD_GETLK) { /* on the record, as a shimmed process's (sv_lock.c) */
+		FD_OR_CONTINUE(c, s);
+		long rc = sv_lock_fcntl(c, SV_FD(s), cmd, c->a[2]);
+
+		sv_fd_put(c, INT(c, 0), s);
+		return rc;
+	}
 	if (cmd == F_SETFL) { /* the shim keeps the flags it writes by (O_APPEND) */
 		FD_OR_CONTINUE(c, s);
 		long rc = result(fcntl(SV_FD(s), F_SETFL, (int)c->a[2]));
@@ -1150,7 +1183,7 @@ static long sv_fcntl(struct sv_call *c)
 		sv_fd_put(c, INT(c, 0), s);
 		return rc;
 	}
-	return SV_CONTINUE; /* other flags, locks (on the descriptor the program holds: the data or the lower file) */
+	return SV_CONTINUE; /* other flags (on the descriptor the program holds: the data or the lower file) */
 }
 
 /* A map of the descriptor itself is right where the data file is the whole file (sv_fd_get says -1); one of a
@@ -1162,7 +1195,8 @@ static long sv_mmap(struct sv_call *c)
 
 	if ((c->a[3] & MAP_ANONYMOUS) || (s = sv_fd_get(c, fd)) < 0)
 		return SV_CONTINUE;
-	rc = sv_map(c, fd, SV_FD(s), c->a[5], c->a[1], INT(c, 2), (c->a[3] & MAP_TYPE) != MAP_PRIVATE);
+	rc = sv_map(c, fd, synced(c, SV_FD(s), (off_t)c->a[5], c->a[1]), c->a[5], c->a[1], INT(c, 2),
+		    (c->a[3] & MAP_TYPE) != MAP_PRIVATE);
 	sv_fd_put(c, fd, s);
 	return rc;
 }
@@ -1186,6 +1220,16 @@ static int position_in(const struct sv_call *c, uint64_t addr, loff_t *pos, loff
 	return sv_peek(c, addr, pos, sizeof(*pos));
 }
 
+/* The zero-copy call itself, from in (at *ip, or its offset) to out. */
+static long zero_copy_call(const struct sv_call *c, int in, loff_t *ip, int out, loff_t *op, size_t n)
+{
+	if (c->n->data.nr == SYS_sendfile)
+		return result(sendfile(out, in, ip, n));
+	if (c->n->data.nr == SYS_copy_file_range)
+		return result(copy_file_range(in, ip, out, op, n, (unsigned)c->a[5]));
+	return result(splice(in, ip, out, op, n, (unsigned)c->a[5]));
+}
+
 /* sendfile, copy_file_range and splice with a merged descriptor on either side: the shim's call in the supervisor,
  * which copies through a buffer (rw.c); positions passed by address move through the program's memory. */
 static long zero_copy(struct sv_call *c, int in_arg, uint64_t in_pos, int out_arg, uint64_t out_pos, size_t n)
@@ -1206,14 +1250,14 @@ static long zero_copy(struct sv_call *c, int in_arg, uint64_t in_pos, int out_ar
 		rc = -EBADF;
 	else if (position_in(c, in_pos, &ipos, &ip) < 0 || position_in(c, out_pos, &opos, &op) < 0)
 		rc = -EFAULT;
-	else if (c->n->data.nr == SYS_sendfile)
-		rc = result(sendfile(SV_FD(so), SV_FD(si), ip, n));
-	else if (c->n->data.nr == SYS_copy_file_range)
-		rc = result(copy_file_range(SV_FD(si), ip, SV_FD(so), op, n, (unsigned)c->a[5]));
 	else
-		rc = result(splice(SV_FD(si), ip, SV_FD(so), op, n, (unsigned)c->a[5]));
-	if (out_merged)
-		changed(SV_FD(so), rc >= 0 ? 0 : -1);
+		rc = zero_copy_call(c, in_merged ? synced(c, SV_FD(si), ip ? ipos : -1, n) : SV_FD(si), ip, SV_FD(so),
+				    op, n);
+	if (out_merged && rc > 0) { /* (the bytes written: at the position passed, or before the offset's new place) */
+		uint64_t to = op ? (uint64_t)opos : (uint64_t)REAL(syscall)(SYS_lseek, SV_FD(so), 0, SEEK_CUR);
+
+		changed(SV_FD(so), 0, to - (uint64_t)rc, to);
+	}
 	side_put(c, in, si, in_merged);
 	side_put(c, out, so, out_merged);
 	if (rc >= 0 && ((ip && sv_poke(c, in_pos, ip, sizeof(*ip)) < 0) || (op && sv_poke(c, out_pos, op, sizeof(*op)) < 0)))
@@ -1228,8 +1272,11 @@ static long sv_splice(struct sv_call *c) { return zero_copy(c, 0, c->a[1], 2, c-
 /* flock goes on, on the program's own file: only a map's copy lent at the number is given back first. */
 static long sv_flock(struct sv_call *c)
 {
-	sv_map_give_back(c, INT(c, 0));
-	return SV_CONTINUE;
+	FD_OR_CONTINUE(c, s);
+	long rc = sv_lock_flock(c, SV_FD(s), INT(c, 1));
+
+	sv_fd_put(c, INT(c, 0), s);
+	return rc;
 }
 
 static long sv_ioctl(struct sv_call *c)
@@ -1275,6 +1322,7 @@ static long sv_exit_group(struct sv_call *c)
 	sv_fd_process_exits(c);
 	sv_cwd_process_exits(c);
 	sv_map_process_exits(c);
+	sv_lock_process_gone(sv_tgid_of(c->pid));
 	sv_exec_process_exits(c);
 	return SV_CONTINUE;
 }
@@ -1316,7 +1364,7 @@ static long do_exec(struct sv_call *c, int dirfd, uint64_t path, int flags)
 	}
 	t.kernel_fd = kernel_open(c, &at, O_RDONLY | O_NONBLOCK | nofollow);
 	at_done(c, &at);
-	sv_map_sync_file(t.s);
+	sv_map_sync_file(c, t.s, WHOLE_FILE);
 	answer = sv_exec(c, &t);
 	if (t.kernel_fd >= 0)
 		close(t.kernel_fd);

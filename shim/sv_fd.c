@@ -236,7 +236,7 @@ static int entry_get(const struct sv_call *c, int h, int fd)
 	return s;
 }
 
-static int fd_get(const struct sv_call *c, int fd)
+int sv_fd_get(const struct sv_call *c, int fd)
 {
 	int h = head_of(c, fd), s = -1;
 
@@ -264,15 +264,6 @@ static int fd_get(const struct sv_call *c, int fd)
 		return s | SV_FD_TRANSIENT;
 	}
 	pthread_mutex_unlock(&mutex);
-	return s;
-}
-
-int sv_fd_get(const struct sv_call *c, int fd)
-{
-	int s = fd_get(c, fd);
-
-	if (s >= 0) /* (the call may read the file, or change it under stores not yet in it) */
-		sv_map_sync_file(SV_FD(s));
 	return s;
 }
 
@@ -312,6 +303,7 @@ void sv_fd_closed(const struct sv_call *c, int fd)
 	for (int i = heads[h]; i >= 0; i = pool[i].next) {
 		if (pool[i].s < 0 || pool[i].dropped || !same_file(c->pid, fd, pool[i].s))
 			continue;
+		sv_lock_closing(c, SV_FD(pool[i].s)); /* (closing any descriptor of a file drops the process's locks) */
 		if (pool[i].refs == 0)
 			close_it = remove_entry(i);
 		else

@@ -123,6 +123,85 @@ b'store' b'store'" ]
 	[ "$(du -k "$(shadow_data f)" | cut -f1)" -le 12 ] # pages 0 and 2 (at most 3 blocks with the end's)
 }
 
+@test "fcntl, OFD and flock locks of supervised and shimmed programs exclude each other, as on one file; they go on close, exit and kill -9" {
+	command -v python3 >/dev/null || skip "python3 is needed"
+	need_static_busybox
+	echo data >"$LOWER/db"
+	lower_ready
+	# hold.py FILE KIND READY: takes the lock, writes its pid into READY (outside the tree: the guard lets nothing be made beside it), then waits for READY.go to appear (and exits) -
+	# or, with KIND posix-close, closes another descriptor of the file first (POSIX: its locks go).
+	cat >"$T/hold.py" <<-'EOF'
+		import fcntl, os, struct, sys, time
+		path, kind, ready = sys.argv[1:4]
+		f = open(path, "r+b")
+		if kind.startswith("posix"):
+		    fcntl.lockf(f, fcntl.LOCK_EX)
+		elif kind == "ofd":
+		    fcntl.fcntl(f, 37, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))  # F_OFD_SETLK
+		else:
+		    fcntl.flock(f, fcntl.LOCK_EX)
+		if kind == "posix-close":
+		    open(path, "rb").close()
+		with open(ready + ".tmp", "w") as r:
+		    r.write(str(os.getpid()))
+		os.rename(ready + ".tmp", ready)
+		while not os.path.exists(ready + ".go"):
+		    time.sleep(0.02)
+	EOF
+	# try.py FILE: which of the three kinds of lock another process could take now
+	cat >"$T/try.py" <<-'EOF'
+		import fcntl, struct, sys
+		def free(take):  # (a lock taken goes with the file's close: the next kind is tried alone)
+		    with open(sys.argv[1], "r+b") as f:
+		        try:
+		            take(f)
+		            return "free"
+		        except OSError:
+		            return "held"
+		print("posix", free(lambda f: fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)),
+		      "ofd", free(lambda f: fcntl.fcntl(f, 37, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))),
+		      "flock", free(lambda f: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)))
+	EOF
+	in_ro_ns '
+		run() { "$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" -- "$@"; }
+		supervised() { run "$BB" sh -c "exec python3 $*"; }
+		shimmed() { run python3 "$@"; }
+		wait_ready() { for _ in $(seq 500); do [ -e "$XOUT/ready" ] && return; sleep 0.02; done; return 1; }
+		start() { rm -f "$XOUT/ready" "$XOUT/ready.go"; "$@" & holder=$!; wait_ready; }
+		finish() { touch "$XOUT/ready.go"; wait "$holder"; }
+		# a free check that may have to wait for the supervisor to see a killed holder gone
+		eventually() { for _ in $(seq 100); do [ "$(shimmed "$T/try.py" "$RO/db")" = "$1" ] && return; sleep 0.05; done
+			expect_eq "$(shimmed "$T/try.py" "$RO/db")" "$1" "$2"; }
+
+		start supervised "$T/hold.py" "$RO/db" posix "$XOUT/ready"
+		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix held ofd held flock free" "a shimmed try, supervised POSIX holder"
+		expect_eq "$(supervised "$T/try.py" "$RO/db")" "posix held ofd held flock free" "a supervised try, supervised POSIX holder"
+		kill -9 "$(cat "$XOUT/ready")"
+		wait "$holder" || true
+		eventually "posix free ofd free flock free" "after kill -9 of the supervised holder"
+
+		start shimmed "$T/hold.py" "$RO/db" flock "$XOUT/ready"
+		expect_eq "$(supervised "$T/try.py" "$RO/db")" "posix free ofd free flock held" "a supervised try, shimmed flock holder"
+		finish
+		start supervised "$T/hold.py" "$RO/db" flock "$XOUT/ready"
+		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix free ofd free flock held" "a shimmed try, supervised flock holder"
+		finish
+		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix free ofd free flock free" "after the supervised holder exits"
+
+		start supervised "$T/hold.py" "$RO/db" ofd "$XOUT/ready"
+		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix held ofd held flock free" "a shimmed try, supervised OFD holder"
+		finish
+		start shimmed "$T/hold.py" "$RO/db" posix "$XOUT/ready"
+		expect_eq "$(supervised "$T/try.py" "$RO/db")" "posix held ofd held flock free" "a supervised try, shimmed POSIX holder"
+		finish
+
+		start supervised "$T/hold.py" "$RO/db" posix-close "$XOUT/ready"
+		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix free ofd free flock free" "after the supervised holder closed another descriptor"
+		finish
+	'
+	assert_lower_unchanged
+}
+
 @test "a supervised program that lowers its limit on open files below the supervisor's numbers gets EMFILE and a reason" {
 	need_static_busybox
 	mkdir -p "$LOWER/sub"

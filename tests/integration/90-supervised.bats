@@ -180,24 +180,18 @@ b'store' b'store'" ]
 		wait "$holder" || true
 		eventually "posix free ofd free flock free" "after kill -9 of the supervised holder"
 
-		start shimmed "$T/hold.py" "$RO/db" flock "$XOUT/ready"
-		expect_eq "$(supervised "$T/try.py" "$RO/db")" "posix free ofd free flock held" "a supervised try, shimmed flock holder"
-		finish
-		start supervised "$T/hold.py" "$RO/db" flock "$XOUT/ready"
-		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix free ofd free flock held" "a shimmed try, supervised flock holder"
-		finish
+		# holds WHO KIND TRIER SEEN: while WHO holds a KIND lock, TRIER finds SEEN; then WHO exits
+		holds() {
+			start "$1" "$T/hold.py" "$RO/db" "$2" "$XOUT/ready"
+			expect_eq "$("$3" "$T/try.py" "$RO/db")" "$4" "a $3 try, $1 $2 holder"
+			finish
+		}
+		holds shimmed flock supervised "posix free ofd free flock held"
+		holds supervised flock shimmed "posix free ofd free flock held"
 		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix free ofd free flock free" "after the supervised holder exits"
-
-		start supervised "$T/hold.py" "$RO/db" ofd "$XOUT/ready"
-		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix held ofd held flock free" "a shimmed try, supervised OFD holder"
-		finish
-		start shimmed "$T/hold.py" "$RO/db" posix "$XOUT/ready"
-		expect_eq "$(supervised "$T/try.py" "$RO/db")" "posix held ofd held flock free" "a supervised try, shimmed POSIX holder"
-		finish
-
-		start supervised "$T/hold.py" "$RO/db" posix-close "$XOUT/ready"
-		expect_eq "$(shimmed "$T/try.py" "$RO/db")" "posix free ofd free flock free" "after the supervised holder closed another descriptor"
-		finish
+		holds supervised ofd shimmed "posix held ofd held flock free"
+		holds shimmed posix supervised "posix held ofd held flock free"
+		holds supervised posix-close shimmed "posix free ofd free flock free" # (POSIX: closing any descriptor)
 	'
 	assert_lower_unchanged
 }

@@ -417,9 +417,19 @@ int lockf64(int fd, int cmd, off64_t len)
 	return (int)ps_ret(rc < 0 ? ps_errno_for_program(rc) : 0, saved);
 }
 
+int ps_lock_flock(struct ps_open *o, int op)
+{
+	int rc = o->file ? 0 : ps_open_attach_record(o), lfd;
+
+	if (rc < 0)
+		return rc;
+	lfd = description_lock_fd(o);
+	return lfd < 0 ? lfd : REAL(flock)(lfd, op) < 0 ? -errno : 0;
+}
+
 int flock(int fd, int op)
 {
-	int saved = errno, lfd, rc;
+	int saved = errno;
 	struct ps_open *o;
 
 	if (!ps_enter())
@@ -434,10 +444,5 @@ int flock(int fd, int op)
 		ps_leave();
 		return REAL(flock)(fd, op);
 	}
-	rc = o->file ? 0 : ps_open_attach_record(o);
-	if (rc == 0) {
-		lfd = description_lock_fd(o);
-		rc = lfd < 0 ? lfd : REAL(flock)(lfd, op) < 0 ? -errno : 0;
-	}
-	return (int)ps_fd_done(o, rc, saved);
+	return (int)ps_fd_done(o, ps_lock_flock(o, op), saved);
 }

@@ -449,5 +449,7 @@ int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl);
 int ps_lock_fcntl_as(struct ps_open *o, int fd, int cmd, struct flock *fl, int owner);
 /* A new read-write description of o's record (made first where it has none), or -errno. */
 int ps_lock_record_open(struct ps_open *o);
+/* flock(2) of o's description, on the record. 0 or -errno. */
+int ps_lock_flock(struct ps_open *o, int op);
 /* Drop this process's POSIX locks on o's file, as closing any fd of a file does. */
 void ps_lock_release_posix(struct ps_open *o);

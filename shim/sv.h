@@ -178,7 +178,10 @@ long sv_lock_fcntl(const struct sv_call *c, int s, int cmd, uint64_t addr);
 long sv_lock_flock(const struct sv_call *c, int s, int op);
 /* The calling process closes a descriptor of s's file: its POSIX locks there go. */
 void sv_lock_closing(const struct sv_call *c, int s);
-/* Process tgid exits (exit_group) or is gone: its POSIX locks go. */
+/* The entries of threads that are gone (a killed process's): their descriptions go, and the flock and OFD locks
+ * the supervisor took through them. */
+void sv_fd_drop_dead(void);
+/* Process tgid exits (exit_group) or is gone: its POSIX locks go (and, gone, its flock and OFD locks). */
 void sv_lock_process_gone(pid_t tgid);
 
 /* ---- sv_watch.c: processes whose end must be acted on, though a killed one says nothing ---- */

@@ -1141,8 +1141,10 @@ static long do_dup(struct sv_call *c, int newfd, int min, int cloexec)
 		return rc;
 	if (newfd < 0)
 		return sv_fd_install_from(c, d, min, cloexec);
-	if (newfd >= (int)c->threshold || sv_fd_sent(c, newfd))
+	if (newfd >= (int)c->threshold || sv_fd_sent(c, newfd)) {
+		sv_fd_closed(c, newfd); /* (what the number held goes, and the process's POSIX locks on its file) */
 		return sv_fd_install_at(c, d, newfd, cloexec);
+	}
 	close(d);
 	ps_refusal("supervisor: process %d copies a descriptor of a partly shadowed file to %d, where its reads and "
 		   "writes would not be merged (only 0-2, inherited ones and %u up are): EOPNOTSUPP", (int)c->pid,

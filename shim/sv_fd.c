@@ -267,6 +267,14 @@ int sv_fd_get(const struct sv_call *c, int fd)
 	return s;
 }
 
+void sv_fd_drop_dead(void)
+{
+	pthread_once(&once, pool_init);
+	pthread_mutex_lock(&mutex);
+	drop_dead_owners();
+	pthread_mutex_unlock(&mutex);
+}
+
 void sv_fd_new_generation(void)
 {
 	__atomic_fetch_add(&generation, 1, __ATOMIC_ACQ_REL);
@@ -297,13 +305,15 @@ void sv_fd_closed(const struct sv_call *c, int fd)
 	int h = head_of(c, fd), close_it = -1;
 
 	sv_map_give_back(c, fd);
-	if (h < LOW) /* (a forked child may still use a standard or low one: kcmp tells) */
+	if (h < 0)
 		return;
 	pthread_mutex_lock(&mutex);
 	for (int i = heads[h]; i >= 0; i = pool[i].next) {
 		if (pool[i].s < 0 || pool[i].dropped || !same_file(c->pid, fd, pool[i].s))
 			continue;
 		sv_lock_closing(c, SV_FD(pool[i].s)); /* (closing any descriptor of a file drops the process's locks) */
+		if (h < LOW) /* (a forked child may still use a standard or low one: kcmp tells) */
+			break;
 		if (pool[i].refs == 0)
 			close_it = remove_entry(i);
 		else

@@ -19,13 +19,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define OWNER_MAX 256
+#define OWNER_MAX 1024
 
 /* A process's record description of one file: its POSIX locks there. */
 static struct owner {
@@ -39,7 +41,10 @@ static pthread_mutex_t owners_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 static void owner_close(struct owner *w)
 {
-	REAL(close)(w->fd); /* (its locks go with it) */
+	struct flock all = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	REAL(fcntl)(w->fd, F_OFD_SETLK, &all); /* (a lock wait in another thread holds the description too) */
+	REAL(close)(w->fd);
 	w->fd = -1;
 	__atomic_fetch_sub(&nowners, 1, __ATOMIC_RELAXED);
 }
@@ -55,12 +60,12 @@ static void owners_close(pid_t tgid, int file, dev_t dev, ino_t ino)
 	pthread_mutex_unlock(&owners_mutex);
 }
 
-/* The owner of c's process for o's file, made at its first lock: another descriptor of it (the caller closes
- * it: the owner may be closed meanwhile, and its number reused), or -errno. */
-static int owner_of(const struct sv_call *c, struct ps_open *o)
+/* The owner of process tgid for o's file: another descriptor of it (the caller closes it: the owner may be closed
+ * meanwhile, and its number reused); made at the first lock when make, else a new description of the record that
+ * holds no lock (F_GETLK needs no owner). -errno when it cannot be. */
+static int owner_of(pid_t tgid, struct ps_open *o, int make)
 {
-	pid_t tgid = sv_tgid_of(c->pid);
-	int fd = ps_lock_record_open(o), free_slot = -1, rc;
+	int fd = ps_lock_record_open(o), free_slot = -1;
 	struct stat st;
 
 	if (fd < 0)
@@ -80,11 +85,15 @@ static int owner_of(const struct sv_call *c, struct ps_open *o)
 			return fd < 0 ? -errno : fd;
 		}
 	}
-	if (free_slot < 0 || (rc = sv_watch(tgid)) < 0) {
+	if (!make) {
+		pthread_mutex_unlock(&owners_mutex);
+		return fd;
+	}
+	if (free_slot < 0 || sv_watch(tgid) < 0) {
 		pthread_mutex_unlock(&owners_mutex);
 		REAL(close)(fd);
-		ps_refusal("supervisor: process %d locks a file: %s (ENOLCK)", (int)c->pid,
-			   free_slot < 0 ? "more than 256 processes and files hold locks" : "it cannot be watched");
+		ps_refusal("supervisor: process %d locks a file: %s (ENOLCK)", (int)tgid,
+			   free_slot < 0 ? "more than 1024 processes and files hold locks" : "it cannot be watched");
 		return -ENOLCK;
 	}
 	owners[free_slot] = (struct owner){ .fd = fd, .tgid = tgid, .dev = st.st_dev, .ino = st.st_ino };
@@ -94,30 +103,153 @@ static int owner_of(const struct sv_call *c, struct ps_open *o)
 	return fd < 0 ? -errno : fd;
 }
 
+/* A lock granted after a wait, on owner (a descriptor of the owner description): while the process waited, it may
+ * have closed a descriptor of the file, which closed its owner - and a lock granted since must stay, as the
+ * kernel's would. The description that holds it becomes the owner again. */
+static void owner_after_wait(pid_t tgid, int owner)
+{
+	struct stat st;
+	int free_slot = -1;
+
+	if (REAL(fstat)(owner, &st) < 0)
+		return;
+	pthread_mutex_lock(&owners_mutex);
+	for (int i = 0; i < OWNER_MAX; i++) {
+		if (owners[i].fd >= 0 && owners[i].tgid == tgid && owners[i].dev == st.st_dev &&
+		    owners[i].ino == st.st_ino)
+			free_slot = -2;
+		else if (owners[i].fd < 0 && free_slot == -1)
+			free_slot = i;
+	}
+	if (free_slot >= 0) {
+		int keep = (int)REAL(fcntl)(owner, F_DUPFD_CLOEXEC, 0);
+
+		if (keep >= 0) {
+			owners[free_slot] = (struct owner){ .fd = keep, .tgid = tgid, .dev = st.st_dev, .ino = st.st_ino };
+			__atomic_fetch_add(&nowners, 1, __ATOMIC_RELAXED);
+		}
+	}
+	pthread_mutex_unlock(&owners_mutex);
+}
+
 static int is_posix(int cmd)
 {
 	return cmd == F_SETLK || cmd == F_SETLKW || cmd == F_GETLK;
 }
 
-static int waits(int cmd)
+/* A lock call that has to wait (F_SETLKW, F_OFD_SETLKW, flock without LOCK_NB) waits in a thread of its own, which
+ * answers the program when the lock is granted: a worker waiting there would be one less to answer the call that
+ * releases it (64 waits wedged the supervisor). Killed while it waited, the program is answered by nobody, and the
+ * lock granted to it is let go at once. */
+struct wait {
+	int listener;
+	uint64_t id;
+	pid_t tgid;
+	struct ps_open *o; /* a reference */
+	int s;             /* another descriptor of the supervisor's (its number may be closed and reused meanwhile) */
+	int owner;         /* POSIX: another descriptor of the owner; else -1 */
+	int cmd;           /* the fcntl command, or 0: flock */
+	int op;
+	struct flock fl;
+};
+
+static void wait_done(struct wait *w)
 {
-	return cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+	if (w->o)
+		ps_open_put(w->o);
+	REAL(close)(w->s);
+	if (w->owner >= 0)
+		REAL(close)(w->owner);
+	free(w);
 }
 
-/* The lock call on o (the supervisor's descriptor s), in the shim's engine. */
-static long lock_in_engine(const struct sv_call *c, struct ps_open *o, int s, int cmd, struct flock *fl)
+static void undo(struct wait *w)
 {
+	struct flock all = w->fl;
+
+	all.l_type = F_UNLCK;
+	if (w->cmd)
+		ps_lock_fcntl_as(w->o, w->s, w->cmd == F_SETLKW ? F_SETLK : F_OFD_SETLK, &all, w->owner);
+	else
+		ps_lock_flock(w->o, LOCK_UN);
+}
+
+static void *wait_for_lock(void *arg)
+{
+	struct wait *w = arg;
+	struct seccomp_notif_resp resp = { .id = w->id };
+	long rc;
+
+	if (!ps_enter()) {
+		rc = -EDEADLK;
+	} else {
+		rc = w->cmd ? ps_lock_fcntl_as(w->o, w->s, w->cmd, &w->fl, w->owner) : ps_lock_flock(w->o, w->op);
+		if (rc == 0 && ioctl(w->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &w->id) < 0)
+			undo(w); /* (the program is gone) */
+		else if (rc == 0 && w->owner >= 0)
+			owner_after_wait(w->tgid, w->owner);
+		ps_leave();
+	}
+	resp.error = (int)(rc < 0 ? rc : 0);
+	if (ioctl(w->listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
+		ps_debug("supervisor: cannot answer a lock wait of %d: %s", (int)w->tgid, strerror(errno));
+	wait_done(w);
+	return NULL;
+}
+
+/* Hand the wait in w to a thread of its own: SV_ANSWERED (it answers), or -errno. */
+static long wait_apart(struct wait *w)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&t, &attr, wait_for_lock, w);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		w->o = NULL; /* (the caller keeps its reference) */
+		wait_done(w);
+		return -ENOLCK;
+	}
+	return SV_ANSWERED;
+}
+
+/* The lock call (cmd, or 0 and op: flock) on o, whose descriptor in the supervisor is s: tried at once, and when
+ * it has to wait, handed to a thread - which then holds the caller's reference to o (SV_ANSWERED). */
+static long lock(const struct sv_call *c, struct ps_open *o, int s, int cmd, int op, struct flock *fl)
+{
+	int wants_wait = cmd ? cmd == F_SETLKW || cmd == F_OFD_SETLKW : !(op & LOCK_NB) && (op & (LOCK_SH | LOCK_EX));
+	int now = cmd == F_SETLKW ? F_SETLK : cmd == F_OFD_SETLKW ? F_OFD_SETLK : cmd;
+	pid_t tgid = sv_tgid_of(c->pid);
+	struct wait *w;
 	int owner = -1;
 	long rc;
 
-	if (is_posix(cmd) && (owner = owner_of(c, o)) < 0)
+	if (cmd && is_posix(cmd) && (owner = owner_of(tgid, o, cmd != F_GETLK)) < 0)
 		return owner;
-	if (waits(cmd))
-		sv_turn_release(c);
-	rc = ps_lock_fcntl_as(o, s, cmd, fl, owner);
-	if (owner >= 0)
-		REAL(close)(owner);
-	return rc;
+	if (cmd && !is_posix(cmd) && cmd != F_OFD_GETLK)
+		sv_watch(tgid); /* (its OFD locks go with its descriptions when it is killed) */
+	if (!cmd)
+		sv_watch(tgid);
+	rc = cmd ? ps_lock_fcntl_as(o, s, now, fl, owner) : ps_lock_flock(o, op | (wants_wait ? LOCK_NB : 0));
+	if (!wants_wait || (rc != -EAGAIN && rc != -EACCES && rc != -EWOULDBLOCK) || !(w = malloc(sizeof(*w)))) {
+		if (owner >= 0)
+			REAL(close)(owner);
+		return rc;
+	}
+	*w = (struct wait){ .listener = c->listener, .id = c->n->id, .tgid = tgid, .o = o, .owner = owner, .cmd = cmd,
+			    .op = op, .s = (int)REAL(fcntl)(s, F_DUPFD_CLOEXEC, 0) };
+	if (fl)
+		w->fl = *fl;
+	if (w->s < 0) {
+		free(w);
+		if (owner >= 0)
+			REAL(close)(owner);
+		return -ENOLCK;
+	}
+	return wait_apart(w); /* (o's reference goes to the thread) */
 }
 
 long sv_lock_fcntl(const struct sv_call *c, int s, int cmd, uint64_t addr)
@@ -136,8 +268,8 @@ long sv_lock_fcntl(const struct sv_call *c, int s, int cmd, uint64_t addr)
 		ps_leave();
 		return SV_CONTINUE;
 	}
-	rc = lock_in_engine(c, o, s, cmd, &fl);
-	ps_open_put(o);
+	if ((rc = lock(c, o, s, cmd, 0, &fl)) != SV_ANSWERED)
+		ps_open_put(o);
 	ps_leave();
 	if (rc == 0 && (cmd == F_GETLK || cmd == F_OFD_GETLK) && sv_poke(c, addr, &fl, sizeof(fl)) < 0)
 		return -EFAULT;
@@ -146,15 +278,20 @@ long sv_lock_fcntl(const struct sv_call *c, int s, int cmd, uint64_t addr)
 
 long sv_lock_flock(const struct sv_call *c, int s, int op)
 {
-	int saved = errno;
+	struct ps_open *o;
 	long rc;
 
 	if (ps_change_denied())
 		return SV_CONTINUE;
-	if (!(op & LOCK_NB) && (op & (LOCK_SH | LOCK_EX)))
-		sv_turn_release(c);
-	rc = flock(s, op) < 0 ? -errno : 0; /* (the shim: on the record, through the description's own descriptor) */
-	errno = saved;
+	if (!ps_enter())
+		return SV_CONTINUE;
+	if (!(o = ps_fd_get(s))) {
+		ps_leave();
+		return SV_CONTINUE;
+	}
+	if ((rc = lock(c, o, s, 0, op, NULL)) != SV_ANSWERED)
+		ps_open_put(o);
+	ps_leave();
 	return rc;
 }
 
@@ -177,4 +314,5 @@ void sv_lock_process_gone(pid_t tgid)
 {
 	if (__atomic_load_n(&nowners, __ATOMIC_RELAXED))
 		owners_close(tgid, 0, 0, 0);
+	sv_fd_drop_dead(); /* (its flock and OFD locks go with the supervisor's descriptions of its files) */
 }

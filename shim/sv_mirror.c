@@ -310,10 +310,12 @@ static void process_done(const struct sv_call *c, pid_t tgid, int leaves, int go
 
 		if (m->copy < 0)
 			continue;
-		if ((u = user_of(m, tgid)) >= 0) {
+		/* (a child forked after a map holds it too, unknown to the mirror: its maps say) */
+		u = user_of(m, tgid);
+		if (u >= 0 || (c && m->base >= 0 && sv_copy_mapped(c->pid, m->copy_ino) == 1)) {
 			if (m->base >= 0)
 				sync_before(c, m, 0, UINT64_MAX);
-			if (leaves)
+			if (leaves && u >= 0)
 				m->users[u] = 0;
 		}
 		if (gone && !has_users(m) && !mapped_anywhere(m->copy_ino))

@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define WATCH_MAX 256
+#define WATCH_MAX 1024
 
 static struct watch {
 	pid_t tgid; /* 0: a free slot */

@@ -123,7 +123,7 @@ b'store' b'store'" ]
 	[ "$(du -k "$(shadow_data f)" | cut -f1)" -le 12 ] # pages 0 and 2 (at most 3 blocks with the end's)
 }
 
-@test "fcntl, OFD and flock locks of supervised and shimmed programs exclude each other, as on one file; they go on close, exit and kill -9" {
+@test "fcntl, OFD and flock locks of supervised and shimmed programs exclude each other, as on one file; they go on close, exit and kill -9; 80 waiters all get one" {
 	command -v python3 >/dev/null || skip "python3 is needed"
 	need_static_busybox
 	echo data >"$LOWER/db"
@@ -162,6 +162,24 @@ b'store' b'store'" ]
 		      "ofd", free(lambda f: fcntl.fcntl(f, 37, struct.pack("hhqqi4x", fcntl.F_WRLCK, 0, 0, 0, 0))),
 		      "flock", free(lambda f: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)))
 	EOF
+	# queue.py FILE N: holds flock, forks N children that each wait for it, then lets it go: all get it in turn
+	cat >"$T/queue.py" <<-'EOF'
+		import fcntl, os, sys, time
+		fd = os.open(sys.argv[1], os.O_RDWR)
+		fcntl.flock(fd, fcntl.LOCK_EX)
+		kids = []
+		for i in range(int(sys.argv[2])):
+		    pid = os.fork()
+		    if pid == 0:
+		        g = os.open(sys.argv[1], os.O_RDWR)
+		        fcntl.flock(g, fcntl.LOCK_EX)
+		        fcntl.flock(g, fcntl.LOCK_UN)
+		        os._exit(0)
+		    kids.append(pid)
+		time.sleep(1)
+		fcntl.flock(fd, fcntl.LOCK_UN)
+		print(sum(os.waitpid(p, 0)[1] == 0 for p in kids), "waiters got the lock")
+	EOF
 	in_ro_ns '
 		run() { "$PS_BUILD/pageshadow-run" -r "$RO" -s "$SHADOW" -- "$@"; }
 		supervised() { run "$BB" sh -c "exec python3 $*"; }
@@ -192,6 +210,8 @@ b'store' b'store'" ]
 		holds supervised ofd shimmed "posix held ofd held flock free"
 		holds shimmed posix supervised "posix held ofd held flock free"
 		holds supervised posix-close shimmed "posix free ofd free flock free" # (POSIX: closing any descriptor)
+		# more waiters than the supervisor has workers: no worker waits for a lock
+		expect_eq "$(supervised "$T/queue.py" "$RO/db" 80)" "80 waiters got the lock" "80 waiting supervised processes"
 	'
 	assert_lower_unchanged
 }

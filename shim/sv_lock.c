@@ -8,8 +8,9 @@
  * gets a record description of its own per file (an owner), where its POSIX locks are taken as OFD locks - which
  * conflict with the POSIX locks of shimmed processes, and with other owners', as locks of different processes do.
  * POSIX's release rules are kept by closing the owner: when the process closes a merged descriptor of the file,
- * when it exits (exit_group), and when it dies without a word (SIGKILL: sv_watch.c). Not kept: the kernel's deadlock detection (EDEADLK; OFD locks have none), and a conflicting lock's l_pid
- * when a supervised process holds it (-1, as for OFD locks).
+ * when it exits (exit_group), and when it dies without a word (SIGKILL: sv_watch.c). A call that has to wait waits
+ * in a thread of its own (struct wait). Not kept: the kernel's deadlock detection (EDEADLK; OFD locks have none),
+ * and a conflicting lock's l_pid when a supervised process holds it (-1, as for OFD locks).
  */
 #include "sv.h"
 #include "shim.h"

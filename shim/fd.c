@@ -129,7 +129,9 @@ int ps_lock_fcntl_as(struct ps_open *o, int fd, int cmd, struct flock *fl, int o
 		return lfd;
 	if (REAL(fcntl)(lfd, cmd, &abs) < 0)
 		return -errno;
-	if (cmd == F_GETLK || cmd == F_OFD_GETLK)
+	if ((cmd == F_GETLK || cmd == F_OFD_GETLK) && abs.l_type == F_UNLCK)
+		fl->l_type = F_UNLCK; /* (nothing in the way: the kernel leaves the rest as the caller gave it) */
+	else if (cmd == F_GETLK || cmd == F_OFD_GETLK)
 		*fl = abs;
 	return 0;
 }

@@ -208,6 +208,25 @@ another process reads the same bytes" "on the writable copy"
 	EOF
 }
 
+@test "F_GETLK with nothing in the way changes only l_type, as the kernel does (SEEK_CUR and SEEK_END kept)" {
+	command -v python3 >/dev/null || skip "python3 is needed"
+	run_both '
+		ps_exec python3 -c "
+import fcntl, os, struct
+fd = os.open(\"$RO/sub/a\", os.O_RDWR)
+os.lseek(fd, 100, os.SEEK_SET)
+for whence, start in ((os.SEEK_CUR, -3), (os.SEEK_END, -1), (os.SEEK_SET, 5)):
+    got = fcntl.fcntl(fd, fcntl.F_GETLK, struct.pack(\"hhqqi4x\", fcntl.F_WRLCK, whence, start, 1, 0))
+    print(struct.unpack(\"hhqqi4x\", got))
+"
+	'
+	expect_output <<-'EOF'
+		(2, 1, -3, 1, 0)
+		(2, 2, -1, 1, 0)
+		(2, 0, 5, 1, 0)
+	EOF
+}
+
 @test "fcntl locks are process locks: closing any descriptor of the file releases them" {
 	run_both '
 		lock_case "$RO/sub/d" posix rw wr late:rw:wr then:close-other

@@ -90,8 +90,8 @@ static void notify(const struct sigevent *ev)
 	}
 }
 
-/* Carry out one request (op: LIO_READ, LIO_WRITE, LIO_NOP) through the shim's wrappers; its error and result go
- * where aio_error and aio_return read them. Returns its error. */
+/* Carry out one request (op: LIO_READ, LIO_WRITE, LIO_NOP, or aio_fsync's O_SYNC and O_DSYNC) through the shim's
+ * wrappers; its error and result go where aio_error and aio_return read them. Returns its error. */
 static int carry_out(struct aiocb *cb, int op)
 {
 	ssize_t n = 0;
@@ -101,6 +101,10 @@ static int carry_out(struct aiocb *cb, int op)
 		n = pread(cb->aio_fildes, (void *)cb->aio_buf, cb->aio_nbytes, cb->aio_offset);
 	else if (op == LIO_WRITE)
 		n = pwrite(cb->aio_fildes, (const void *)cb->aio_buf, cb->aio_nbytes, cb->aio_offset);
+	else if (op == O_SYNC)
+		n = fsync(cb->aio_fildes);
+	else if (op == O_DSYNC)
+		n = fdatasync(cb->aio_fildes);
 	else if (op != LIO_NOP)
 		n = -1, errno = EINVAL;
 	cb->__return_value = n;
@@ -140,18 +144,11 @@ int aio_write64(struct aiocb64 *cb)
 
 static int sync_request(int op, struct aiocb *cb)
 {
-	int saved = errno, rc;
-
 	if (op != O_SYNC && op != O_DSYNC) {
 		errno = EINVAL;
 		return -1;
 	}
-	rc = op == O_DSYNC ? fdatasync(cb->aio_fildes) : fsync(cb->aio_fildes);
-	cb->__return_value = rc;
-	cb->__error_code = rc < 0 ? errno : 0;
-	notify(&cb->aio_sigevent);
-	errno = saved;
-	return 0;
+	return submit(cb, op);
 }
 
 int aio_fsync(int op, struct aiocb *cb)
@@ -183,9 +180,11 @@ static int list_here(int mode, struct aiocb *const list[], int nent, struct sige
 		return -1;
 	}
 	for (int i = 0; i < nent; i++) {
-		if (!list[i] || list[i]->aio_lio_opcode == LIO_NOP)
+		int op = list[i] ? list[i]->aio_lio_opcode : LIO_NOP;
+
+		if (op == LIO_NOP)
 			continue;
-		failed |= carry_out(list[i], list[i]->aio_lio_opcode) != 0;
+		failed |= carry_out(list[i], op == LIO_READ || op == LIO_WRITE ? op : -1) != 0; /* (-1: EINVAL) */
 		notify(&list[i]->aio_sigevent);
 	}
 	if (mode == LIO_NOWAIT && sig)

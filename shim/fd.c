@@ -78,7 +78,7 @@ static int locks_on_lower(const struct ps_open *o)
 
 int ps_lock_record_open(struct ps_open *o)
 {
-	int rc = o->file ? 0 : ps_open_attach_record(o), fd;
+	int rc = ps_open_attach_record(o), fd;
 
 	if (rc < 0)
 		return rc;
@@ -295,7 +295,7 @@ int dup3(int fd, int newfd, int flags)
 	return dup_onto(real_dup3, fd, newfd, flags);
 }
 
-static int is_lock_cmd(int cmd)
+int ps_lock_cmd(int cmd)
 {
 	return cmd == F_SETLK || cmd == F_SETLKW || cmd == F_GETLK || is_ofd(cmd);
 }
@@ -312,7 +312,7 @@ static int fcntl_impl(int (*passthrough)(int, int, ...), int fd, int cmd, void *
 		return -1;
 	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
 		return after_dup(fd, passthrough(fd, cmd, arg));
-	if (!is_lock_cmd(cmd) && cmd != F_SETFL)
+	if (!ps_lock_cmd(cmd) && cmd != F_SETFL)
 		return passthrough(fd, cmd, arg);
 	if (!ps_enter())
 		return passthrough(fd, cmd, arg);
@@ -421,7 +421,7 @@ int lockf64(int fd, int cmd, off64_t len)
 
 int ps_lock_flock(struct ps_open *o, int op)
 {
-	int rc = o->file ? 0 : ps_open_attach_record(o), lfd;
+	int rc = ps_open_attach_record(o), lfd;
 
 	if (rc < 0)
 		return rc;

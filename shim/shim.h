@@ -442,6 +442,8 @@ void ps_stdio_replace_std(int fd);
 void ps_fd_forget_range(unsigned int first, unsigned int last);
 /* One of the shim's descriptors moved (ps_fd_make_room): the descriptions' lock fds follow. */
 void ps_fd_table_renumber(int from, int to);
+/* Is cmd an fcntl lock command (F_SETLK, F_SETLKW, F_GETLK or an F_OFD_ form)? */
+int ps_lock_cmd(int cmd);
 /* fcntl locks on a tracked fd: cmd is F_SETLK/F_SETLKW/F_GETLK or an F_OFD_ form. */
 int ps_lock_fcntl(struct ps_open *o, int fd, int cmd, struct flock *fl);
 /* The same for another process (the supervisor's programs): its POSIX locks are taken as OFD locks on owner, a

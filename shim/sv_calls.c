@@ -1170,8 +1170,7 @@ static long sv_fcntl(struct sv_call *c)
 			return SV_CONTINUE; /* the kernel says EINVAL */
 		return do_dup(c, -1, c->a[2] > INT_MAX ? INT_MAX : (int)c->a[2], cmd == F_DUPFD_CLOEXEC);
 	}
-	if (cmd == F_SETLK || cmd == F_SETLKW || cmd == F_GETLK || cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW ||
-	    cmd == F_OFD_GETLK) { /* on the record, as a shimmed process's (sv_lock.c) */
+	if (ps_lock_cmd(cmd)) { /* on the record, as a shimmed process's (sv_lock.c) */
 		FD_OR_CONTINUE(c, s);
 		long rc = sv_lock_fcntl(c, SV_FD(s), cmd, c->a[2]);
 

@@ -61,75 +61,91 @@ static void owners_close(pid_t tgid, int file, dev_t dev, ino_t ino)
 	pthread_mutex_unlock(&owners_mutex);
 }
 
-/* The owner of process tgid for o's file: another descriptor of it (the caller closes it: the owner may be closed
+/* The identity of o's record (made first where it has none). 0 or -errno. */
+static int record_of(struct ps_open *o, struct stat *st)
+{
+	int rc = ps_open_attach_record(o);
+
+	if (rc < 0)
+		return rc;
+	return REAL(fstat)(o->file->rec.fd, st) < 0 ? -errno : 0;
+}
+
+/* The owner of tgid for the record st, or -1 and a free slot in *free_slot (-1: none). Lock held. */
+static int owner_find(pid_t tgid, const struct stat *st, int *free_slot)
+{
+	*free_slot = -1;
+	for (int i = 0; i < OWNER_MAX; i++) {
+		if (owners[i].fd >= 0 && owners[i].tgid == tgid && owners[i].dev == st->st_dev &&
+		    owners[i].ino == st->st_ino)
+			return i;
+		if (owners[i].fd < 0 && *free_slot < 0)
+			*free_slot = i;
+	}
+	return -1;
+}
+
+/* Keep another descriptor of the description fd as tgid's owner for the record st, in slot i. 0 or -errno. Lock
+ * held. */
+static int owner_add(int i, int fd, pid_t tgid, const struct stat *st)
+{
+	int keep = (int)REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (keep < 0)
+		return -errno;
+	owners[i] = (struct owner){ .fd = keep, .tgid = tgid, .dev = st->st_dev, .ino = st->st_ino };
+	__atomic_fetch_add(&nowners, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* The owner of process tgid for o's file: a descriptor of it for the caller to close (the owner may be closed
  * meanwhile, and its number reused); made at the first lock when make, else a new description of the record that
  * holds no lock (F_GETLK needs no owner). -errno when it cannot be. */
 static int owner_of(pid_t tgid, struct ps_open *o, int make)
 {
-	int fd = ps_lock_record_open(o), free_slot = -1;
 	struct stat st;
+	int i, free_slot, fd, rc = record_of(o, &st);
 
-	if (fd < 0)
-		return fd;
-	if (REAL(fstat)(fd, &st) < 0) {
-		REAL(close)(fd);
-		return -errno;
-	}
+	if (rc < 0)
+		return rc;
 	pthread_mutex_lock(&owners_mutex);
-	for (int i = 0; i < OWNER_MAX; i++) {
-		if (owners[i].fd < 0) {
-			free_slot = free_slot < 0 ? i : free_slot;
-		} else if (owners[i].tgid == tgid && owners[i].dev == st.st_dev && owners[i].ino == st.st_ino) {
-			REAL(close)(fd);
-			fd = (int)REAL(fcntl)(owners[i].fd, F_DUPFD_CLOEXEC, 0);
-			pthread_mutex_unlock(&owners_mutex);
-			return fd < 0 ? -errno : fd;
-		}
+	if ((i = owner_find(tgid, &st, &free_slot)) >= 0) {
+		fd = (int)REAL(fcntl)(owners[i].fd, F_DUPFD_CLOEXEC, 0);
+		pthread_mutex_unlock(&owners_mutex);
+		return fd < 0 ? -errno : fd;
 	}
 	if (!make) {
 		pthread_mutex_unlock(&owners_mutex);
-		return fd;
+		return ps_lock_record_open(o);
 	}
 	if (free_slot < 0 || sv_watch(tgid) < 0) {
 		pthread_mutex_unlock(&owners_mutex);
-		REAL(close)(fd);
 		ps_refusal("supervisor: process %d locks a file: %s (ENOLCK)", (int)tgid,
 			   free_slot < 0 ? "more than 1024 processes and files hold locks" : "it cannot be watched");
 		return -ENOLCK;
 	}
-	owners[free_slot] = (struct owner){ .fd = fd, .tgid = tgid, .dev = st.st_dev, .ino = st.st_ino };
-	__atomic_fetch_add(&nowners, 1, __ATOMIC_RELAXED);
-	fd = (int)REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 0);
+	/* (made under the lock: another thread's first lock of the file must find this owner) */
+	if ((fd = ps_lock_record_open(o)) >= 0 && (rc = owner_add(free_slot, fd, tgid, &st)) < 0) {
+		REAL(close)(fd);
+		fd = rc;
+	}
 	pthread_mutex_unlock(&owners_mutex);
-	return fd < 0 ? -errno : fd;
+	return fd;
 }
 
 /* A lock granted after a wait, on owner (a descriptor of the owner description): while the process waited, it may
  * have closed a descriptor of the file, which closed its owner - and a lock granted since must stay, as the
  * kernel's would. The description that holds it becomes the owner again. */
-static void owner_after_wait(pid_t tgid, int owner)
+static void owner_after_wait(pid_t tgid, struct ps_open *o, int owner)
 {
 	struct stat st;
-	int free_slot = -1;
+	int free_slot;
 
-	if (REAL(fstat)(owner, &st) < 0)
+	if (record_of(o, &st) < 0)
 		return;
 	pthread_mutex_lock(&owners_mutex);
-	for (int i = 0; i < OWNER_MAX; i++) {
-		if (owners[i].fd >= 0 && owners[i].tgid == tgid && owners[i].dev == st.st_dev &&
-		    owners[i].ino == st.st_ino)
-			free_slot = -2;
-		else if (owners[i].fd < 0 && free_slot == -1)
-			free_slot = i;
-	}
-	if (free_slot >= 0) {
-		int keep = (int)REAL(fcntl)(owner, F_DUPFD_CLOEXEC, 0);
-
-		if (keep >= 0) {
-			owners[free_slot] = (struct owner){ .fd = keep, .tgid = tgid, .dev = st.st_dev, .ino = st.st_ino };
-			__atomic_fetch_add(&nowners, 1, __ATOMIC_RELAXED);
-		}
-	}
+	if (owner_find(tgid, &st, &free_slot) < 0 && free_slot >= 0)
+		owner_add(free_slot, owner, tgid, &st);
 	pthread_mutex_unlock(&owners_mutex);
 }
 
@@ -188,7 +204,7 @@ static void *wait_for_lock(void *arg)
 		if (rc == 0 && ioctl(w->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &w->id) < 0)
 			undo(w); /* (the program is gone) */
 		else if (rc == 0 && w->owner >= 0)
-			owner_after_wait(w->tgid, w->owner);
+			owner_after_wait(w->tgid, w->o, w->owner);
 		ps_leave();
 	}
 	resp.error = (int)(rc < 0 ? rc : 0);
@@ -228,12 +244,10 @@ static long lock(const struct sv_call *c, struct ps_open *o, int s, int cmd, int
 	int owner = -1;
 	long rc;
 
-	if (cmd && is_posix(cmd) && (owner = owner_of(tgid, o, cmd != F_GETLK)) < 0)
+	if (is_posix(cmd) && (owner = owner_of(tgid, o, cmd != F_GETLK)) < 0)
 		return owner;
-	if (cmd && !is_posix(cmd) && cmd != F_OFD_GETLK)
-		sv_watch(tgid); /* (its OFD locks go with its descriptions when it is killed) */
-	if (!cmd)
-		sv_watch(tgid);
+	if (!is_posix(cmd) && cmd != F_OFD_GETLK)
+		sv_watch(tgid); /* (its flock and OFD locks go with its descriptions when it is killed) */
 	rc = cmd ? ps_lock_fcntl_as(o, s, now, fl, owner) : ps_lock_flock(o, op | (wants_wait ? LOCK_NB : 0));
 	if (!wants_wait || (rc != -EAGAIN && rc != -EACCES && rc != -EWOULDBLOCK) || !(w = malloc(sizeof(*w)))) {
 		if (owner >= 0)

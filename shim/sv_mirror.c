@@ -114,6 +114,14 @@ static int64_t file_size(const struct mirror *m)
 	return fstat(m->file, &st) < 0 ? -1 : (int64_t)st.st_size; /* (through the shim: the merged size) */
 }
 
+/* n bytes at pos into the copy and, once there is one, the base. 0, or -1 when one fell short. */
+static int keep(const struct mirror *m, const void *bytes, size_t n, uint64_t pos)
+{
+	if (pwrite(m->copy, bytes, n, (off_t)pos) != (ssize_t)n)
+		return -1;
+	return m->base < 0 || pwrite(m->base, bytes, n, (off_t)pos) == (ssize_t)n ? 0 : -1;
+}
+
 /* Make the copy (and base) hold the file's merged bytes in [from, to) of its range. Lock held. */
 static void refresh(struct mirror *m, uint64_t from, uint64_t to, uint64_t size)
 {
@@ -124,8 +132,7 @@ static void refresh(struct mirror *m, uint64_t from, uint64_t to, uint64_t size)
 		size_t want = to - from < BUF ? (size_t)(to - from) : BUF;
 		ssize_t n = pread(m->file, mine, want, (off_t)from);
 
-		if (n <= 0 || pwrite(m->copy, mine, (size_t)n, (off_t)from) != n ||
-		    (m->base >= 0 && pwrite(m->base, mine, (size_t)n, (off_t)from) != n)) {
+		if (n <= 0 || keep(m, mine, (size_t)n, from) < 0) {
 			ps_debug("supervisor: a shared map's copy cannot follow its file: %s", strerror(errno));
 			return;
 		}
@@ -134,18 +141,19 @@ static void refresh(struct mirror *m, uint64_t from, uint64_t to, uint64_t size)
 }
 
 /* The copy (and base) take the file's size; what the file grew by is read from it - the zeros a real file would
- * show there, not what a map stored past the old end. Lock held. */
-static void resize(struct mirror *m)
+ * show there, not what a map stored past the old end. The size, or -1. Lock held. */
+static int64_t resize(struct mirror *m)
 {
 	int64_t size = file_size(m);
 	off_t old = lseek(m->copy, 0, SEEK_END);
 
 	if (size < 0 || old < 0 || size == old)
-		return;
+		return size;
 	if (ftruncate(m->copy, size) < 0 || (m->base >= 0 && ftruncate(m->base, size) < 0))
 		ps_debug("supervisor: a shared map's copy cannot follow its file's size: %s", strerror(errno));
 	if (size > old) /* (the bytes a map stored past the old end, in its last page, go too) */
 		refresh(m, (uint64_t)old, (uint64_t)size, (uint64_t)size);
+	return size;
 }
 
 /* n bytes the file now holds at pos, into m's copy (and base), within its range. Lock held. */
@@ -159,8 +167,7 @@ static void put(struct mirror *m, const void *bytes, uint64_t pos, uint64_t n)
 		resize(m);
 		to = to < old ? to : old;
 	}
-	if (from < to && (pwrite(m->copy, b, to - from, (off_t)from) < 0 ||
-			  (m->base >= 0 && pwrite(m->base, b, to - from, (off_t)from) < 0)))
+	if (from < to && keep(m, b, to - from, from) < 0)
 		refresh(m, from, to, to);
 }
 
@@ -248,10 +255,9 @@ void sv_map_written(int s, const void *bytes, uint64_t pos, int64_t n)
  * written back. Lock held. */
 static void changed(struct mirror *m, uint64_t from, uint64_t to)
 {
-	int64_t size;
+	int64_t size = resize(m);
 
-	resize(m);
-	if (from < to && (size = file_size(m)) >= 0)
+	if (from < to && size >= 0)
 		refresh(m, from, to, (uint64_t)size);
 }
 
@@ -349,22 +355,24 @@ void sv_map_end(void)
 	pthread_mutex_unlock(&mirror_mutex);
 }
 
-int sv_merged_copy(const struct sv_call *c, int s, uint64_t off, uint64_t len)
+/* A memfd named name as large as the file s (its merged size, through the shim), holding its bytes in
+ * [off, off + len). Its descriptor, or -errno. */
+static int memfd_copy(const struct sv_call *c, const char *name, int s, uint64_t off, uint64_t len)
 {
 	struct stat st;
 	uint64_t end;
 	int copy;
 
-	if (fstat(s, &st) < 0) /* through the shim: the merged size */
+	if (fstat(s, &st) < 0)
 		return -errno;
-	if ((copy = (int)REAL(syscall)(SYS_memfd_create, "pageshadow-map", MFD_CLOEXEC)) < 0)
+	if ((copy = (int)REAL(syscall)(SYS_memfd_create, name, MFD_CLOEXEC)) < 0)
 		return -errno;
 	if (ftruncate(copy, st.st_size) < 0)
 		goto fail;
 	end = len >= WHOLE - off || off + len > (uint64_t)st.st_size ? (uint64_t)st.st_size : off + len;
 	for (uint64_t at = off; at < end;) {
 		size_t want = end - at < c->bufsz ? (size_t)(end - at) : c->bufsz;
-		ssize_t n = pread(s, c->buf, want, (off_t)at); /* through the shim: merged */
+		ssize_t n = pread(s, c->buf, want, (off_t)at); /* (through the shim: merged) */
 
 		if (n <= 0 || pwrite(copy, c->buf, (size_t)n, (off_t)at) != n) {
 			if (n == 0)
@@ -381,33 +389,9 @@ fail:;
 	return -e;
 }
 
-/* A second memfd with copy's size and bytes. Its descriptor, or -errno. */
-static int clone_of(const struct sv_call *c, int copy)
+int sv_merged_copy(const struct sv_call *c, int s, uint64_t off, uint64_t len)
 {
-	int clone = (int)REAL(syscall)(SYS_memfd_create, "pageshadow-base", MFD_CLOEXEC);
-	off_t size = lseek(copy, 0, SEEK_END);
-
-	if (clone < 0)
-		return -errno;
-	if (size < 0 || ftruncate(clone, size) < 0)
-		goto fail;
-	for (off_t at = 0; at < size;) {
-		size_t want = (size_t)(size - at) < c->bufsz ? (size_t)(size - at) : c->bufsz;
-		ssize_t n = pread(copy, c->buf, want, at);
-
-		if (n <= 0 || pwrite(clone, c->buf, (size_t)n, at) != n) {
-			if (n == 0)
-				errno = EIO;
-			goto fail;
-		}
-		at += n;
-	}
-	return clone;
-fail:;
-	int e = errno;
-
-	REAL(close)(clone);
-	return -e;
+	return memfd_copy(c, "pageshadow-map", s, off, len); /* (sv_copy_mapped looks for the name) */
 }
 
 /* The supervisor's own descriptor of s's merged file, for a mirror: reopened (its offset and flags its own), or,
@@ -463,7 +447,7 @@ static int grow(const struct sv_call *c, struct mirror *m, int s, uint64_t off, 
 	refresh(m, m->off, from, (uint64_t)size); /* (outside every map so far: nothing was stored there) */
 	refresh(m, to, range_end(m), (uint64_t)size);
 	if (writable && m->base < 0) {
-		if ((m->base = clone_of(c, m->copy)) < 0) {
+		if ((m->base = memfd_copy(c, "pageshadow-base", m->copy, 0, WHOLE)) < 0) {
 			int e = m->base;
 
 			m->base = -1;
@@ -486,7 +470,7 @@ static int make(const struct sv_call *c, struct mirror *m, int s, const struct s
 	if (rc >= 0 && REAL(fstat)(made.copy, &cst) < 0)
 		rc = -errno;
 	if (rc >= 0 && (rc = made.file = own_file(s, writable)) >= 0 && writable)
-		rc = made.base = clone_of(c, made.copy);
+		rc = made.base = memfd_copy(c, "pageshadow-base", made.copy, 0, WHOLE);
 	if (rc < 0) {
 		if (made.copy >= 0)
 			REAL(close)(made.copy);

@@ -231,6 +231,30 @@ ssize_t ps_merge_pwrite(struct ps_file *f, int fd, const void *buf, size_t n, of
 	return w < 0 ? -errno : w;
 }
 
+/* Every page still read from the lower file is copied up, then the lower file is let go (lower_len 0): the data
+ * file is the whole file from then on. The pages are on disk before lower_len changes, so that no crash can leave
+ * a record that reads holes where the lower bytes were. */
+int ps_merge_copy_up_whole(struct ps_file *f)
+{
+	uint64_t lower_len, gen;
+	int rc;
+
+	if (!ps_merge_shows_lower(f))
+		return 0;
+	rc = copyup_lock(f, &gen);
+	if (rc < 0)
+		return rc;
+	lower_len = ps_record_lower_len(&f->rec);
+	if (lower_len > 0)
+		rc = copy_range_up_locked(f, 0, page_of(lower_len - 1));
+	if (rc == 0 && ps_sys->fsync(f->data_fd) < 0)
+		rc = -errno;
+	if (rc == 0)
+		ps_record_shrink_lower_len(&f->rec, 0);
+	copyup_unlock(f, gen);
+	return rc;
+}
+
 int ps_merge_truncate(struct ps_file *f, off_t len)
 {
 	uint64_t gen;

@@ -51,6 +51,10 @@ ssize_t ps_merge_pwrite(struct ps_file *f, int fd, const void *buf, size_t n, of
 
 int ps_merge_truncate(struct ps_file *f, off_t len);
 
+/* Make the data file the whole file: copy up every page still read from the lower file (the one whole-file copy
+ * pageshadow makes: for a descriptor the kernel must serve alone, shim/sv_calls.c). */
+int ps_merge_copy_up_whole(struct ps_file *f);
+
 /* fallocate on the merged file (PUNCH_HOLE and ZERO_RANGE shadow the zeroed pages; COLLAPSE/INSERT fail). */
 int ps_merge_fallocate(struct ps_file *f, int mode, off_t off, off_t len);
 

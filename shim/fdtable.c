@@ -427,6 +427,29 @@ int ps_fd_kernel_serves(int fd)
 	return serves;
 }
 
+/* Make fd one the kernel serves alone (ps_fd_kernel_serves) where only the lower bytes its file still shows stand
+ * in the way: they are copied up (ps_merge_copy_up_whole). 0 when the kernel serves it now; -EOPNOTSUPP with *why
+ * saying what else stands in the way; -errno of a failed copy-up. */
+int ps_fd_make_kernel_served(int fd, const char **why)
+{
+	struct ps_open *o;
+	int rc = -EOPNOTSUPP;
+
+	if (ps_fd_kernel_serves(fd) || !(o = ps_fd_get(fd)))
+		return 0;
+	*why = "it is no regular file's data file";
+	if (o->kind != PS_OPEN_DATA || !o->file)
+		; /* (a directory, a lower file that got its record after the open) */
+	else if (ps_open_writes(o) && (ps_change_mode & PS_CHANGE_LOG))
+		*why = "its writes are to be logged";
+	else if (ps_change_denied())
+		*why = "changes are denied, and its lower bytes would have to be copied up";
+	else if ((rc = ps_merge_copy_up_whole(o->file)) < 0)
+		*why = "its lower bytes could not be copied up";
+	ps_open_put(o);
+	return rc < 0 ? rc : ps_fd_kernel_serves(fd) ? 0 : -EOPNOTSUPP;
+}
+
 /* "N" followed by nothing: N, else -1. */
 static int whole_number(const char *p)
 {

@@ -56,6 +56,29 @@ int symlinkat(const char *target, int dirfd, const char *path)
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
+/* A link of /proc or /dev/fd that names a file or directory by where the kernel holds it (/proc/self/fd/N of a
+ * merged descriptor, /proc/self/exe of a program run from its data file, /proc/self/cwd of a directory made in
+ * the shadow) names it by its place in the read-only tree: the program never sees the shadow's own paths, which
+ * it could open past the merge. 1 and *n when path is such a link; 0: not one (pass through). */
+static int readlink_proc(int dirfd, const char *path, char *buf, size_t size, ssize_t *n)
+{
+	char target[PATH_MAX + 16];
+	ssize_t len;
+
+	if (!ps_cfg.shadow[0] || (path[0] != '/' && dirfd != AT_FDCWD) ||
+	    (strncmp(path, "/proc/", 6) != 0 && strncmp(path, "/dev/fd/", 8) != 0))
+		return 0;
+	len = REAL(readlinkat)(dirfd, path, target, sizeof(target) - 1);
+	if (len < 0 || target[0] != '/')
+		return 0; /* (asked again: the kernel's errno, a pipe's name) */
+	target[len] = '\0';
+	if (!ps_merged_link_name(target, sizeof(target)))
+		return 0;
+	*n = (ssize_t)strlen(target) < (ssize_t)size ? (ssize_t)strlen(target) : (ssize_t)size;
+	memcpy(buf, target, (size_t)*n);
+	return 1;
+}
+
 /* 1: handled (*n: the length or -errno); 0: pass through. */
 static int readlink_shadowed(int dirfd, const char *path, char *buf, size_t size, ssize_t *n)
 {
@@ -66,6 +89,10 @@ static int readlink_shadowed(int dirfd, const char *path, char *buf, size_t size
 
 	if (!ps_enter())
 		return 0;
+	if (readlink_proc(dirfd, path, buf, size, n)) {
+		ps_leave();
+		return 1;
+	}
 	sh = ps_shadow_get();
 	r = ps_resolve(dirfd, path, 0, &t);
 	if (r == 0) {

@@ -28,6 +28,21 @@ int ps_merged_name(char *path, size_t pathsz)
 	return ps_cfg.shadow[0] && ps_snapshot_tree_path(ps_cfg.shadow, path, pathsz);
 }
 
+int ps_merged_link_name(char *target, size_t targetsz)
+{
+	static const char deleted[] = " (deleted)";
+	const char *below = ps_cfg.shadow[0] ? ps_path_below(target, ps_cfg.shadow) : NULL;
+	int copy = below && strncmp(below, "exec/", 5) == 0;
+	size_t n, dn = sizeof(deleted) - 1;
+
+	if (!ps_merged_name(target, targetsz))
+		return 0;
+	n = strlen(target);
+	if (copy && n > dn && strcmp(target + n - dn, deleted) == 0)
+		target[n - dn] = '\0';
+	return 1;
+}
+
 /* The directory relative paths start from, by its merged name; *mapped says it is one of the shadow's. */
 static int base_path(int dirfd, char *out, size_t outsz, int *mapped)
 {

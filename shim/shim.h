@@ -173,6 +173,9 @@ int ps_target_data_path(const struct ps_target *t, char *out, size_t outsz);
  * dirfd there): its name is rewritten in place to its place in the read-only tree. 1 when path was such a
  * directory. */
 int ps_merged_name(char *path, size_t pathsz);
+/* The same for the target of a /proc link (/proc/self/fd/N, /proc/self/exe): a copy's " (deleted)" goes too - the
+ * copy a program runs from is removed once it runs, not its file. */
+int ps_merged_link_name(char *target, size_t targetsz);
 /* The working directory by its name in the merged tree (a directory of the shadow's data tree is named by its
  * place in the read-only tree). 0 or -errno. */
 int ps_cwd(char *out, size_t outsz);
@@ -221,6 +224,7 @@ int ps_fd_adopt(int fd);
 int ps_fd_get_kind(int fd);
 /* Does the kernel alone give fd's merged answers (the supervisor can hand it to a program as it is)? */
 int ps_fd_kernel_serves(int fd);
+int ps_fd_make_kernel_served(int fd, const char **why);
 /* Forget fd (before the real close). Returns the description it had, with the table's reference moved to the
  * caller, or NULL. */
 struct ps_open *ps_fd_forget(int fd);

@@ -108,6 +108,8 @@ void sv_fd_inherited(int fd, int s);
 int sv_fd_sent(const struct sv_call *c, int fd);
 /* Does the kernel alone give the merged answers for s (the supervisor's descriptor from an open through the shim)? */
 int sv_fd_kernel_serves(int s);
+/* Make it so (ps_fd_make_kernel_served): 0, or -errno and *why. */
+int sv_fd_make_kernel_served(int s, const char **why);
 
 /* The last numbers of the room from the threshold up are never a merged file's: */
 #define SV_EXEC_NUMBER(threshold) ((int)((threshold) + PS_FILTER_ROOM - 1)) /* sv_exec.c: a script's file */
@@ -147,6 +149,8 @@ int sv_copy_mapped(pid_t pid, ino_t ino);
 /* The copy a shared map of [off, off + len) of s's file is lent (writable: the map has PROT_WRITE): another
  * descriptor of it, or -errno. */
 int sv_mirror_copy(const struct sv_call *c, int s, uint64_t off, uint64_t len, int writable);
+/* Does a copy of the file s back shared maps now? */
+int sv_mirror_held(int s);
 /* The supervisor wrote n bytes at pos of the file s (pos UINT64_MAX: at s's offset, which moved past them). */
 void sv_map_written(int s, const void *bytes, uint64_t pos, int64_t n);
 /* The file s (-1: some file) changed in [from, to) and perhaps in size, by a call that did not say how. */

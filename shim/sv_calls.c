@@ -500,6 +500,31 @@ static long sv_access(struct sv_call *c) { return do_access(c, AT_FDCWD, c->a[0]
 static long sv_faccessat(struct sv_call *c) { return do_access(c, INT(c, 0), c->a[1], INT(c, 2), 0); }
 static long sv_faccessat2(struct sv_call *c) { return do_access(c, INT(c, 0), c->a[1], INT(c, 2), INT(c, 3)); }
 
+/* A link of the program's /proc or /dev/fd that names a file or directory of the shadow's (a merged descriptor's
+ * data file, an executable run from one) names it by its place in the read-only tree, as the shim's readlink
+ * does (link.c); any other is the kernel's. */
+static long readlink_proc(struct sv_call *c, char *path, uint64_t buf, size_t size)
+{
+	char target[PATH_MAX + 16], fdpath[PATH_MAX];
+	ssize_t n;
+
+	if (!strncmp(path, "/dev/fd/", 8)) {
+		if ((size_t)snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%s", (int)c->pid, path + 8) >= sizeof(fdpath))
+			return SV_CONTINUE;
+		path = fdpath;
+	}
+	if (strncmp(path, "/proc/", 6) != 0 || program_proc_self(c, path, PATH_MAX) < 0)
+		return SV_CONTINUE;
+	n = REAL(readlink)(path, target, sizeof(target) - 1);
+	if (n <= 0 || target[0] != '/')
+		return SV_CONTINUE;
+	target[n] = '\0';
+	if (!ps_merged_link_name(target, sizeof(target)))
+		return SV_CONTINUE;
+	n = (ssize_t)strlen(target) < (ssize_t)size ? (ssize_t)strlen(target) : (ssize_t)size;
+	return sv_poke(c, buf, target, (size_t)n) < 0 ? -EFAULT : n;
+}
+
 static long do_readlink(struct sv_call *c, int dirfd, uint64_t path, uint64_t buf, size_t size)
 {
 	char target[PATH_MAX];
@@ -514,8 +539,10 @@ static long do_readlink(struct sv_call *c, int dirfd, uint64_t path, uint64_t bu
 		n = (ssize_t)strlen(target) < (ssize_t)size ? (ssize_t)strlen(target) : (ssize_t)size;
 		return sv_poke(c, buf, target, (size_t)n) < 0 ? -EFAULT : n;
 	}
-	if (rc <= 0)
-		return rc == 0 ? SV_CONTINUE : rc;
+	if (rc == 0)
+		return readlink_proc(c, at.path, buf, size);
+	if (rc < 0)
+		return rc;
 	n = readlinkat(at.dirfd, at.path, target, size < sizeof(target) ? size : sizeof(target));
 	n = n < 0 ? -errno : n;
 	at_done(c, &at);
@@ -1119,8 +1146,33 @@ static long sv_close_range(struct sv_call *c)
 	return SV_CONTINUE;
 }
 
-/* A copy of a merged descriptor stays merged: from the threshold up, or at the number asked there. Below it the
- * kernel would serve it alone, which is right only where sv_fd_kernel_serves says so. */
+/* A copy of a merged descriptor below the threshold is the kernel's alone (the filter does not send its calls):
+ * right once the data file is the whole file, so the pages still read from the lower file are copied up first -
+ * the one whole-file copy pageshadow makes, for busybox's `exec 3<file` and Go's ExtraFiles. A shared map's copy
+ * of the file, which the kernel's writes there would pass by, keeps it refused. */
+static long dup_low(const struct sv_call *c, int s, int newfd)
+{
+	const char *why = "a shared map's copy of the file is kept in step by the supervisor";
+	int rc = -EOPNOTSUPP;
+
+	if (!sv_mirror_held(s)) {
+		sv_turn_release(c); /* (a copy of a large file takes a while: another worker receives meanwhile) */
+		rc = sv_fd_make_kernel_served(s, &why);
+	}
+
+	if (rc == 0) {
+		ps_debug("supervisor: process %d copies a merged descriptor to %d: its file is whole in the shadow now",
+			 (int)c->pid, newfd);
+		return SV_CONTINUE;
+	}
+	ps_refusal("supervisor: process %d copies a descriptor of a partly shadowed file to %d, where the kernel alone "
+		   "would serve it (only 0-2, inherited ones and %u up are merged), and %s: %s", (int)c->pid, newfd,
+		   c->threshold, why, strerrorname_np(-rc));
+	return rc;
+}
+
+/* A copy of a merged descriptor stays merged: from the threshold up, or at the number asked there; below it, see
+ * dup_low. */
 static long do_dup(struct sv_call *c, int newfd, int min, int cloexec)
 {
 	int s = sv_fd_get(c, INT(c, 0)), d;
@@ -1134,6 +1186,11 @@ static long do_dup(struct sv_call *c, int newfd, int min, int cloexec)
 		sv_fd_put(c, INT(c, 0), s);
 		return c->n->data.nr == SYS_dup3 ? -EINVAL : newfd;
 	}
+	if (newfd >= 0 && newfd < (int)c->threshold && !sv_fd_sent(c, newfd)) {
+		rc = dup_low(c, SV_FD(s), newfd);
+		sv_fd_put(c, INT(c, 0), s);
+		return rc;
+	}
 	d = dup(SV_FD(s));
 	rc = d < 0 ? -errno : 0;
 	sv_fd_put(c, INT(c, 0), s);
@@ -1141,15 +1198,8 @@ static long do_dup(struct sv_call *c, int newfd, int min, int cloexec)
 		return rc;
 	if (newfd < 0)
 		return sv_fd_install_from(c, d, min, cloexec);
-	if (newfd >= (int)c->threshold || sv_fd_sent(c, newfd)) {
-		sv_fd_closed(c, newfd); /* (what the number held goes, and the process's POSIX locks on its file) */
-		return sv_fd_install_at(c, d, newfd, cloexec);
-	}
-	close(d);
-	ps_refusal("supervisor: process %d copies a descriptor of a partly shadowed file to %d, where its reads and "
-		   "writes would not be merged (only 0-2, inherited ones and %u up are): EOPNOTSUPP", (int)c->pid,
-		   newfd, c->threshold);
-	return -EOPNOTSUPP;
+	sv_fd_closed(c, newfd); /* (what the number held goes, and the process's POSIX locks on its file) */
+	return sv_fd_install_at(c, d, newfd, cloexec);
 }
 
 static long sv_dup(struct sv_call *c) { return do_dup(c, -1, 0, 0); }

@@ -365,6 +365,18 @@ int sv_fd_kernel_serves(int s)
 	return serves;
 }
 
+int sv_fd_make_kernel_served(int s, const char **why)
+{
+	int rc = -EOPNOTSUPP;
+
+	*why = "the shim is busy in this thread";
+	if (ps_enter()) {
+		rc = ps_fd_make_kernel_served(s, why);
+		ps_leave();
+	}
+	return rc;
+}
+
 /* Install s in the program: at number (or the lowest free one when -1), answering the call with it when send. */
 static long add_fd(const struct sv_call *c, int s, int number, int cloexec, int send)
 {

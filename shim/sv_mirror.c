@@ -225,6 +225,19 @@ static struct mirror *mirror_of(const struct stat *st)
 	return NULL;
 }
 
+int sv_mirror_held(int s)
+{
+	struct stat st;
+	int held;
+
+	if (!__atomic_load_n(&nmirrors, __ATOMIC_RELAXED) || REAL(fstat)(s, &st) < 0)
+		return 0;
+	pthread_mutex_lock(&mirror_mutex);
+	held = mirror_of(&st) != NULL;
+	pthread_mutex_unlock(&mirror_mutex);
+	return held;
+}
+
 /* A writable mirror's stores in [from, to) are in its file before a call that reads them: the caller's receive
  * turn is handed over first when the comparison takes a while. */
 #define LONG_SYNC (1U << 20)

@@ -2,6 +2,8 @@
 // another program partly changed, writes single bytes into a large file from eight goroutines at once, appends,
 // creates, renames, removes, makes a directory, and lists the tree with a checksum of every file. Run on a
 // read-only tree under pageshadow-run and on a writable copy, its output must be the same.
+// "ps-gowork extra FILE COMMAND..." runs COMMAND with FILE (opened for reading and writing) as its descriptor 3
+// (os/exec's ExtraFiles: the child copies it there before its exec).
 package main
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 )
@@ -30,7 +33,20 @@ func sum(path string) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
+func extra(path string, command []string) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	check(err)
+	cmd := exec.Command(command[0], command[1:]...)
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	check(cmd.Run())
+}
+
 func main() {
+	if os.Args[1] == "extra" {
+		extra(os.Args[2], os.Args[3:])
+		return
+	}
 	dir := os.Args[1]
 	b, err := os.ReadFile(filepath.Join(dir, "partial"))
 	check(err)

@@ -588,6 +588,21 @@ static void io_uring_calls(void)
 		fclose(status);
 }
 
+/* A shared map of a partly shadowed file is made of a copy the supervisor keeps in step: a copy of its descriptor
+ * below the threshold, whose writes the kernel would carry out alone, is refused. */
+static void map_dup(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	char *m;
+
+	if (fd < 0)
+		die(path);
+	if ((m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
+		die("mmap");
+	say("dup2 below the threshold", dup2(fd, 3));
+	munmap(m, 4096);
+}
+
 static void calls(const char *dir)
 {
 	if (chdir(dir) < 0)
@@ -617,11 +632,13 @@ int main(int argc, char **argv)
 		cwd_calls(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "cwd-child"))
 		cwd_child(argv[2]);
+	else if (argc == 3 && !strcmp(argv[1], "map-dup"))
+		map_dup(argv[2]);
 	else if (argc == 2 && !strcmp(argv[1], "io-uring"))
 		io_uring_calls();
 	else {
 		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR | map DIR | fifo DIR"
-				" | io-uring\n");
+				" | map-dup FILE | io-uring\n");
 		return 2;
 	}
 	return 0;

@@ -324,6 +324,79 @@ b'store' b'store'" ]
 	run_both 'ps_exec bash "$T/inherit.sh"'
 }
 
+@test "a static program copies merged descriptors below the threshold (busybox exec 3<, 4>>, 5<>, Go's ExtraFiles): each file is copied up whole first, as on a writable copy" {
+	need_static_busybox
+	[ -x "$GOWORK" ] || skip "no Go test program (Debian's golang-go is not installed)"
+	seq 1 30000 >"$LOWER/numbers"
+	seq 1 20000 >"$LOWER/log"
+	head -c 200000 /dev/urandom >"$LOWER/blob"
+	head -c 100000 /dev/urandom >"$LOWER/extra"
+	lower_ready
+	cat >"$T/low.sh" <<-'EOF'
+		cd "$RO"
+		printf XX | dd of=numbers bs=1 seek=70000 conv=notrunc status=none
+		printf YY | dd of=log bs=1 seek=100 conv=notrunc status=none
+		printf ZZ | dd of=blob bs=1 seek=150000 conv=notrunc status=none
+		printf WW | dd of=extra bs=1 seek=50000 conv=notrunc status=none
+		"$BB" sh -c 'exec 3<numbers; read a <&3; read b <&3; echo "$a $b"; "$BB" tail -c 20 <&3; "$BB" sha256sum /dev/fd/3'
+		"$BB" sh -c 'exec 4>>log; echo appended >&4; "$BB" tail -c 30 log; "$BB" sha256sum log'
+		"$BB" sh -c 'exec 5<>blob; printf AB >&5; "$BB" dd bs=1 seek=150001 count=2 conv=notrunc <&5 >&5 2>/dev/null </dev/zero; "$BB" sha256sum blob'
+		"$GOWORK" extra extra "$BB" sh -c '"$BB" head -c 4 <&3; printf QQ >&3; "$BB" dd if=/dev/fd/3 bs=1 skip=49999 count=4 2>/dev/null; echo'
+		sha256sum numbers log blob extra
+	EOF
+	run_both 'ps_exec bash "$T/low.sh"'
+	local f kib
+	for f in numbers log blob extra; do # (du counts what the data file holds: the whole file now)
+		kib=$(du -k "$(shadow_data "$f")" | cut -f1)
+		[ "$kib" -ge $(($(stat -c %s "$LOWER/$f") / 1024 - 8)) ] || {
+			echo "the data file of $f holds $kib KiB: not the whole file" >&2
+			return 1
+		}
+	done
+}
+
+@test "a supervised program's copy of a merged descriptor below the threshold is refused, with a reason, when changes are denied or a shared map's copy holds the file" {
+	need_static_busybox
+	seq 1 30000 >"$LOWER/numbers"
+	lower_ready
+	in_ro_ns '
+		cd "$RO"
+		printf XX | ps_exec dd of=numbers bs=1 seek=70000 conv=notrunc status=none
+		rc=0
+		"$PS_BUILD/pageshadow-run" --deny -r "$RO" -s "$SHADOW" -- "$BB" sh -c "exec 3<numbers; echo copied" \
+			>"$T/o-deny" 2>"$T/e-deny" || rc=$?
+		[ "$rc" -ne 0 ]
+		[ ! -s "$T/o-deny" ]
+		grep -q "copies a descriptor of a partly shadowed file to 3.*changes are denied.*EOPNOTSUPP" "$T/e-deny"
+		ps_exec "$STATIC" map-dup numbers >"$T/o-map" 2>"$T/e-map"
+		grep -qx "dup2 below the threshold: EOPNOTSUPP" "$T/o-map"
+		grep -q "to 3, .*a shared map.s copy of the file is kept in step" "$T/e-map"
+	'
+	assert_lower_unchanged
+}
+
+@test "readlink of /proc/self/fd/N, /dev/fd/N, /proc/self/cwd and /proc/self/exe names a file of the shadow by its place in the tree, shimmed and supervised, as on a writable copy" {
+	need_static_busybox
+	seq 1 3000 >"$LOWER/f"
+	lower_ready
+	cat >"$T/links.sh" <<-'EOF'
+		cd "$RO"
+		printf XX | dd of=f bs=1 seek=5000 conv=notrunc status=none
+		mkdir -p newdir
+		readlink /proc/self/fd/0 /dev/fd/0 <f
+		cp /usr/bin/readlink own-readlink
+		./own-readlink /proc/self/exe
+		(cd newdir && readlink /proc/self/cwd)
+		python3 -c 'import os; fd = os.open("f", os.O_RDWR); print(os.readlink("/proc/self/fd/%d" % fd))'
+		"$BB" sh -c '"$BB" readlink /proc/self/fd/0; "$BB" readlink /dev/fd/0; "$BB" readlink /proc/$$/fd/0
+			cd newdir && "$BB" readlink /proc/self/cwd; exec 3<../f; "$BB" readlink /proc/self/fd/3' <f
+	EOF
+	run_both 'ps_exec bash "$T/links.sh"'
+	grep -qx "$RO/f" "$T/stdout.ro"
+	grep -qx "$RO/own-readlink" "$T/stdout.ro"
+	grep -qx "$RO/newdir" "$T/stdout.ro"
+}
+
 @test "exec chains: a shimmed bash runs a static program, which runs a dynamic one; each sees the others' writes" {
 	mkdir -p "$LOWER/d"
 	echo lower >"$LOWER/d/chain"

@@ -805,6 +805,49 @@ static void test_stat_blocks_count_lower_blocks_still_showing(void **state)
 	assert_int_equal(st.st_blocks, dst.st_blocks + lst.st_blocks * 7 / 8);
 }
 
+static void test_copy_up_whole_leaves_the_data_file_the_whole_file_and_synced(void **state)
+{
+	struct fx *fx = *state;
+	struct ps_sys recording = ps_sys_libc;
+	uint8_t *data;
+
+	lower(fx, 5 * PG + 123);
+	do_write(fx, PG + 7, 10, 40);
+	recording.fsync = recording_fsync;
+	nsynced = 0;
+	ps_sys = &recording;
+	assert_int_equal(ps_merge_copy_up_whole(fx->s.f), 0);
+	ps_sys = &ps_sys_libc;
+	assert_int_equal(nsynced, 1);
+	assert_int_equal(synced[0], fx->s.f->data_fd);
+	assert_int_equal(lower_len(fx), 0);
+	assert_false(ps_merge_shows_lower(fx->s.f));
+	snprintf(fx->ctx, sizeof(fx->ctx), "after copy-up of the whole file");
+	check(fx);
+	data = malloc(fx->len);
+	assert_non_null(data);
+	assert_int_equal(pread(fx->s.f->data_fd, data, fx->len, 0), (ssize_t)fx->len);
+	assert_memory_equal(data, fx->model, fx->len);
+	free(data);
+	assert_int_equal(ps_merge_copy_up_whole(fx->s.f), 0); /* nothing left to do */
+}
+
+static void test_copy_up_whole_that_fails_keeps_the_lower_bytes(void **state)
+{
+	struct fx *fx = *state;
+
+	lower(fx, 4 * PG);
+	t_fake_install();
+	t_fake.pwrite_fail_at = 3; /* the third page's copy */
+	assert_int_equal(ps_merge_copy_up_whole(fx->s.f), -ENOSPC);
+	t_fake_remove();
+	assert_int_equal(lower_len(fx), 4 * PG);
+	assert_true(shadowed(fx, 1));
+	assert_false(shadowed(fx, 2));
+	snprintf(fx->ctx, sizeof(fx->ctx), "after a failed copy-up of the whole file");
+	check(fx);
+}
+
 /* ---- persistence and other views ---- */
 
 static void test_lookup_after_put_sees_same_content(void **state)
@@ -1223,6 +1266,8 @@ int main(void)
 		T(test_stat_keeps_data_file_times),
 		T(test_sync_flushes_data_before_record),
 		T(test_stat_blocks_count_lower_blocks_still_showing),
+		T(test_copy_up_whole_leaves_the_data_file_the_whole_file_and_synced),
+		T(test_copy_up_whole_that_fails_keeps_the_lower_bytes),
 		T(test_lookup_after_put_sees_same_content),
 		T(test_page_written_by_another_process_is_seen),
 		T(test_copy_up_waits_for_another_process_holding_the_lock),

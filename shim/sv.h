@@ -151,8 +151,9 @@ int sv_copy_mapped(pid_t pid, ino_t ino);
 int sv_mirror_copy(const struct sv_call *c, int s, uint64_t off, uint64_t len, int writable);
 /* Does a copy of the file s back shared maps now? */
 int sv_mirror_held(int s);
-/* The supervisor wrote n bytes at pos of the file s (pos UINT64_MAX: at s's offset, which moved past them). */
-void sv_map_written(int s, const void *bytes, uint64_t pos, int64_t n);
+/* The supervisor's write of n bytes at off of the file s (off < 0: at s's offset), made to its mirror too.
+ * write(2)'s answer, errno kept. */
+ssize_t sv_map_write(int s, const void *bytes, size_t n, off_t off);
 /* The file s (-1: some file) changed in [from, to) and perhaps in size, by a call that did not say how. */
 void sv_map_changed(int s, uint64_t from, uint64_t to);
 /* Before any call on fd: a number lent to a copy is given back (1), once the map is made. */

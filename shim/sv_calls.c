@@ -932,13 +932,11 @@ static long transfer(struct sv_call *c, int s, uint64_t addr, size_t count, off_
 		if (writing && sv_peek(c, addr + done, c->buf, n) < 0)
 			return done ? (long)done : -EFAULT;
 		if (writing)
-			r = off < 0 ? write(s, c->buf, n) : pwrite(s, c->buf, n, off + (off_t)done);
+			r = sv_map_write(s, c->buf, n, off < 0 ? -1 : off + (off_t)done);
 		else
 			r = off < 0 ? read(s, c->buf, n) : pread(s, c->buf, n, off + (off_t)done);
 		if (r < 0)
 			return done ? (long)done : -errno;
-		if (writing && r > 0)
-			sv_map_written(s, c->buf, off < 0 ? UINT64_MAX : (uint64_t)(off + (off_t)done), r);
 		if (!writing && r > 0 && sv_poke(c, addr + done, c->buf, (size_t)r) < 0)
 			return done ? (long)done : -EFAULT;
 		done += (size_t)r;

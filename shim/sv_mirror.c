@@ -4,7 +4,7 @@
  * (sv_mmap.c). A shared map must show later writes to the file, and a writable one must carry its stores into
  * the file: its copy is kept, as the file's *mirror*. One mirror per file serves every shared map of it, in every
  * process of this supervisor, so that their loads and stores meet in one page cache as on a real file. Every write
- * the supervisor makes to the file is made to the mirror too (sv_map_written, sv_map_changed). A shimmed process's
+ * the supervisor makes to the file is made to the mirror too (sv_map_write, sv_map_changed). A shimmed process's
  * write is not: a supervised program's shared map does not see it.
  *
  * A mirror that only read maps were lent holds the ranges they mapped. Once a map that can write (PROT_WRITE) is
@@ -248,19 +248,33 @@ static void sync_before(const struct sv_call *c, struct mirror *m, uint64_t from
 	write_back(m, from, to);
 }
 
-void sv_map_written(int s, const void *bytes, uint64_t pos, int64_t n)
+/* The position of a write of n bytes at s's offset, which it moved past them. */
+static uint64_t written_at(int s, ssize_t n)
+{
+	return (uint64_t)REAL(syscall)(SYS_lseek, s, 0, SEEK_CUR) - (uint64_t)n;
+}
+
+ssize_t sv_map_write(int s, const void *bytes, size_t n, off_t off)
 {
 	struct stat st;
 	struct mirror *m;
+	ssize_t r;
 
-	if (!__atomic_load_n(&nmirrors, __ATOMIC_RELAXED) || n <= 0 || REAL(fstat)(s, &st) < 0)
-		return;
-	if (pos == UINT64_MAX) /* a write at the description's offset, which it moved past the bytes */
-		pos = (uint64_t)REAL(syscall)(SYS_lseek, s, 0, SEEK_CUR) - (uint64_t)n;
-	pthread_mutex_lock(&mirror_mutex);
-	if ((m = mirror_of(&st)) != NULL)
-		put(m, bytes, pos, (uint64_t)n);
+	if (!__atomic_load_n(&nmirrors, __ATOMIC_RELAXED) || REAL(fstat)(s, &st) < 0) {
+		r = off < 0 ? write(s, bytes, n) : pwrite(s, bytes, n, off);
+		if (r <= 0 || !__atomic_load_n(&nmirrors, __ATOMIC_RELAXED) || REAL(fstat)(s, &st) < 0)
+			return r;
+		pthread_mutex_lock(&mirror_mutex); /* (a mirror made meanwhile may have copied the file before it) */
+	} else {
+		/* The write and its copy into the mirror under one lock: a write-back between them would put a store the
+		 * write replaced back into the file, where the mirror would then hold the write's bytes. */
+		pthread_mutex_lock(&mirror_mutex);
+		r = off < 0 ? write(s, bytes, n) : pwrite(s, bytes, n, off);
+	}
+	if (r > 0 && (m = mirror_of(&st)) != NULL)
+		put(m, bytes, off < 0 ? written_at(s, r) : (uint64_t)off, (uint64_t)r);
 	pthread_mutex_unlock(&mirror_mutex);
+	return r;
 }
 
 /* m's file changed in [from, to) and perhaps in size, by a call that did not say how: that range of the copy is

@@ -204,6 +204,7 @@ struct exec_plan {
 	int may_supervise;   /* this exec can start a supervisor (not posix_spawn's child: glibc runs its exec) */
 	int supervise;       /* the program needs one: the shim cannot enter it (sv.h) */
 	int via_helper;      /* posix_spawn of a program that needs one: spawn pageshadow-exec, whose exec starts it */
+	int roomy;           /* a supervised program the shadow changed or made: named with room (roomy_name) */
 	size_t used;
 	int nheap;
 	void *heap[PLAN_HEAP];
@@ -479,6 +480,10 @@ static int plan_shadowed(struct ps_file *f, const char *shown, char *const argv[
 			return rc;
 		if (p->via_helper) /* pageshadow-exec plans this exec again, merged copy and all */
 			return 0;
+		if (p->supervise) { /* the supervisor runs its merged bytes (sv_exec.c), from a copy of its own */
+			p->roomy = 1;
+			return 0;
+		}
 		break;
 	}
 	if ((rc = plan_file(p, f, p->force_copy)) < 0)
@@ -674,9 +679,26 @@ static int retry_with_copy(const struct exec_plan *p, int rc, int force_copy)
 	return rc == -ETXTBSY && p->file[0] && !p->file_is_copy && !force_copy;
 }
 
+/* The supervisor runs a program the shadow changed or made by a name it writes over the program's string
+ * ("/dev/fd/M/BASE", sv_exec.c), which has to fit there: the shim gives the exec a string with room - "./" or "/"
+ * repeated before the name, which names the same file (the program's own string, "./a.out", has none). */
+static const char *roomy_name(const char *path, char *buf, size_t bufsz)
+{
+	const char *base = strrchr(path, '/');
+	size_t n = strlen(path), want = strlen(base ? base + 1 : path) + 24, k = 0; /* ("/proc/self/fd/NNNNNNN/") */
+
+	if (!*path || n >= want || want >= bufsz)
+		return path;
+	while (k + n < want)
+		k += (size_t)snprintf(buf + k, bufsz - k, "%s", path[0] == '/' ? "/" : "./");
+	memcpy(buf + k, path, n + 1);
+	return buf;
+}
+
 /* The guard is dropped before the exec: in a vfork child this thread's guard flag is its parent's. */
 static int exec_at(int dirfd, const char *path, char *const argv[], char *const envp[], int at_flags)
 {
+	char roomy[PATH_MAX + 64];
 	struct exec_plan plan;
 	int saved = errno, rc;
 
@@ -691,10 +713,12 @@ static int exec_at(int dirfd, const char *path, char *const argv[], char *const 
 		if (rc == 0) {
 			ps_trap_before_exec();
 			errno = saved;
+			const char *name = plan.roomy ? roomy_name(plan.path, roomy, sizeof(roomy)) : plan.path;
+
 			if (plan.path == path && (dirfd != AT_FDCWD || at_flags))
-				REAL(execveat)(dirfd, path, plan.argv, plan.envp, at_flags & ~PS_AT_FROM_CLOEXEC_FD);
+				REAL(execveat)(dirfd, name, plan.argv, plan.envp, at_flags & ~PS_AT_FROM_CLOEXEC_FD);
 			else
-				REAL(execve)(plan.path, plan.argv, plan.envp);
+				REAL(execve)(name, plan.argv, plan.envp);
 			rc = -errno;
 			ps_trap_after_exec_failed();
 		}

@@ -168,7 +168,7 @@ static int program_dir(struct sv_call *c, int dirfd, char *out, size_t outsz, in
 	ssize_t n;
 
 	program_dir_link(c, dirfd, link);
-	n = readlink(link, out, outsz - 1);
+	n = REAL(readlink)(link, out, outsz - 1); /* (the kernel's name: mapped below) */
 	if (n <= 0 || out[0] != '/')
 		return -1;
 	out[n] = '\0';
@@ -1157,7 +1157,6 @@ static long dup_low(const struct sv_call *c, int s, int newfd)
 		sv_turn_release(c); /* (a copy of a large file takes a while: another worker receives meanwhile) */
 		rc = sv_fd_make_kernel_served(s, &why);
 	}
-
 	if (rc == 0) {
 		ps_debug("supervisor: process %d copies a merged descriptor to %d: its file is whole in the shadow now",
 			 (int)c->pid, newfd);

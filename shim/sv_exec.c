@@ -361,7 +361,7 @@ static int file_to_run(const struct sv_call *c, int s, int kind, char *where, si
 
 	if (kind == PS_OPEN_LOWER) {
 		snprintf(self, sizeof(self), "/proc/self/fd/%d", s);
-		if ((n = readlink(self, where, wheresz - 1)) < 0)
+		if ((n = REAL(readlink)(self, where, wheresz - 1)) < 0)
 			return -errno;
 		where[n] = '\0';
 		x = (int)REAL(fcntl)(s, F_DUPFD_CLOEXEC, 0);

@@ -540,7 +540,10 @@ long sv_fd_install_from(const struct sv_call *c, int s, int min, int cloexec)
 	long rc;
 
 	if (sv_fd_kernel_serves(s) && min == 0) {
-		rc = add_fd(c, s, -1, cloexec, 1);
+		/* Installed, then answered once the supervisor's own descriptor is closed: until then its description
+		 * would outlive the program's close - a flock the program took would hold its next open's off (EAGAIN),
+		 * a file it wrote would stay busy for its exec (ETXTBSY). */
+		rc = add_fd(c, s, -1, cloexec, 0);
 		close_own(s);
 		ps_debug("supervisor: process %d: a descriptor that needs no merge: %ld", (int)c->pid, rc);
 		return rc;

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/sendfile.h>
@@ -588,6 +589,32 @@ static void io_uring_calls(void)
 		fclose(status);
 }
 
+/* Free Pascal's SaveToFile, ROUNDS times: a file opened read-only and locked is closed, then opened again to be
+ * rewritten and locked - which must never find the first lock still held. Prints the rounds that did. */
+static void relock(const char *path, int rounds)
+{
+	int failed = 0;
+
+	for (int i = 0; i < rounds; i++) {
+		int fd = open(path, O_RDONLY);
+
+		if (fd >= 0) {
+			flock(fd, LOCK_EX | LOCK_NB);
+			close(fd);
+		}
+		if ((fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644)) < 0)
+			die(path);
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			printf("round %d: flock after the earlier descriptor was closed: %s\n", i, errname(errno));
+			failed++;
+		}
+		if (write(fd, "data\n", 5) != 5)
+			die(path);
+		close(fd);
+	}
+	printf("relock: %d of %d rounds failed\n", failed, rounds);
+}
+
 /* A shared map of a partly shadowed file is made of a copy the supervisor keeps in step: a copy of its descriptor
  * below the threshold, whose writes the kernel would carry out alone, is refused. */
 static void map_dup(const char *path)
@@ -632,13 +659,15 @@ int main(int argc, char **argv)
 		cwd_calls(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "cwd-child"))
 		cwd_child(argv[2]);
+	else if (argc == 4 && !strcmp(argv[1], "relock"))
+		relock(argv[2], atoi(argv[3]));
 	else if (argc == 3 && !strcmp(argv[1], "map-dup"))
 		map_dup(argv[2]);
 	else if (argc == 2 && !strcmp(argv[1], "io-uring"))
 		io_uring_calls();
 	else {
 		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR | map DIR | fifo DIR"
-				" | map-dup FILE | io-uring\n");
+				" | map-dup FILE | relock FILE ROUNDS | io-uring\n");
 		return 2;
 	}
 	return 0;

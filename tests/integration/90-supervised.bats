@@ -397,6 +397,35 @@ b'store' b'store'" ]
 	grep -qx "$RO/newdir" "$T/stdout.ro"
 }
 
+@test "a static program's flock on a file it closed never holds off its next open's flock (the supervisor's own descriptor is closed before the open returns); eight at once" {
+	mkdir -p "$LOWER/d"
+	lower_ready
+	in_ro_ns '
+		cd "$RO/d"
+		for j in 1 2 3 4 5 6 7 8; do ps_exec "$STATIC" relock "f$j" 150 >"$T/relock$j" & done
+		wait
+		cat "$T"/relock? >&2
+		for j in 1 2 3 4 5 6 7 8; do grep -qx "relock: 0 of 150 rounds failed" "$T/relock$j"; done
+	'
+}
+
+@test "a shimmed program runs a static program the shadow made or changed by a short relative name (./x, ./a.out): bash, env, python's subprocess, as on a writable copy" {
+	cp "$STATIC" "$LOWER/tool"
+	lower_ready
+	cat >"$T/short.sh" <<-'EOF'
+		cd "$RO"
+		cp tool x && cp tool a.out
+		printf "\0" | dd of=tool bs=1 seek=1000000000 count=0 status=none # (changed: its size)
+		./x 2>&1 | head -c 16; echo
+		env ./a.out 2>&1 | head -c 16; echo
+		./tool 2>&1 | head -c 16; echo
+		python3 -c "import subprocess; subprocess.run([\"./x\"])" 2>&1 | head -c 16; echo
+	EOF
+	run_both 'ps_exec bash "$T/short.sh"'
+	[ "$(grep -c "^usage: ps-stati" "$T/stdout.ro")" -eq 4 ]
+	[ ! -d "$SHADOW/exec" ] || [ -z "$(ls -A "$SHADOW/exec")" ]
+}
+
 @test "exec chains: a shimmed bash runs a static program, which runs a dynamic one; each sees the others' writes" {
 	mkdir -p "$LOWER/d"
 	echo lower >"$LOWER/d/chain"

@@ -233,7 +233,7 @@ ssize_t ps_merge_pwrite(struct ps_file *f, int fd, const void *buf, size_t n, of
 
 /* Every page still read from the lower file is copied up, then the lower file is let go (lower_len 0): the data
  * file is the whole file from then on. The pages are on disk before lower_len changes, so that no crash can leave
- * a record that reads holes where the lower bytes were. */
+ * a record that reads holes where the lower bytes were, and the record is synced after. */
 int ps_merge_copy_up_whole(struct ps_file *f)
 {
 	uint64_t lower_len, gen;
@@ -252,7 +252,8 @@ int ps_merge_copy_up_whole(struct ps_file *f)
 	if (rc == 0)
 		ps_record_shrink_lower_len(&f->rec, 0);
 	copyup_unlock(f, gen);
-	return rc;
+	/* and the record with it: the kernel alone serves what comes next, and its fsync syncs the data file only */
+	return rc < 0 ? rc : ps_merge_sync_record(f);
 }
 
 int ps_merge_truncate(struct ps_file *f, off_t len)

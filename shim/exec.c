@@ -204,7 +204,7 @@ struct exec_plan {
 	int may_supervise;   /* this exec can start a supervisor (not posix_spawn's child: glibc runs its exec) */
 	int supervise;       /* the program needs one: the shim cannot enter it (sv.h) */
 	int via_helper;      /* posix_spawn of a program that needs one: spawn pageshadow-exec, whose exec starts it */
-	int roomy;           /* a supervised program the shadow changed or made: named with room (roomy_name) */
+	int roomy;           /* a supervised program the shadow changed or made: named with room (own_name) */
 	size_t used;
 	int nheap;
 	void *heap[PLAN_HEAP];
@@ -680,14 +680,15 @@ static int retry_with_copy(const struct exec_plan *p, int rc, int force_copy)
 }
 
 /* The supervisor runs a program the shadow changed or made by a name it writes over the program's string
- * ("/dev/fd/M/BASE", sv_exec.c), which has to fit there: the shim gives the exec a string with room - "./" or "/"
- * repeated before the name, which names the same file (the program's own string, "./a.out", has none). */
-static const char *roomy_name(const char *path, char *buf, size_t bufsz)
+ * ("/dev/fd/M/BASE", sv_exec.c): the shim gives a supervised exec a string of its own - a vfork parent's memory,
+ * argv[0], must keep theirs - and for such a program one with room: "./" or "/" repeated before the name, which
+ * names the same file (the program's own "./a.out" has none). */
+static const char *own_name(const char *path, int roomy, char *buf, size_t bufsz)
 {
 	const char *base = strrchr(path, '/');
-	size_t n = strlen(path), want = strlen(base ? base + 1 : path) + 24, k = 0; /* ("/proc/self/fd/NNNNNNN/") */
+	size_t n = strlen(path), want = roomy ? strlen(base ? base + 1 : path) + 24 : 0, k = 0; /* (/proc/self/fd/N/) */
 
-	if (!*path || n >= want || want >= bufsz)
+	if (!*path || n >= bufsz || want >= bufsz)
 		return path;
 	while (k + n < want)
 		k += (size_t)snprintf(buf + k, bufsz - k, "%s", path[0] == '/' ? "/" : "./");
@@ -698,7 +699,7 @@ static const char *roomy_name(const char *path, char *buf, size_t bufsz)
 /* The guard is dropped before the exec: in a vfork child this thread's guard flag is its parent's. */
 static int exec_at(int dirfd, const char *path, char *const argv[], char *const envp[], int at_flags)
 {
-	char roomy[PATH_MAX + 64];
+	char own[PATH_MAX + 64];
 	struct exec_plan plan;
 	int saved = errno, rc;
 
@@ -713,7 +714,7 @@ static int exec_at(int dirfd, const char *path, char *const argv[], char *const 
 		if (rc == 0) {
 			ps_trap_before_exec();
 			errno = saved;
-			const char *name = plan.roomy ? roomy_name(plan.path, roomy, sizeof(roomy)) : plan.path;
+			const char *name = plan.supervise ? own_name(plan.path, plan.roomy, own, sizeof(own)) : plan.path;
 
 			if (plan.path == path && (dirfd != AT_FDCWD || at_flags))
 				REAL(execveat)(dirfd, name, plan.argv, plan.envp, at_flags & ~PS_AT_FROM_CLOEXEC_FD);

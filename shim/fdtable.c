@@ -440,8 +440,8 @@ int ps_fd_make_kernel_served(int fd, const char **why)
 	*why = "it is no regular file's data file";
 	if (o->kind != PS_OPEN_DATA || !o->file)
 		; /* (a directory, a lower file that got its record after the open) */
-	else if (ps_open_writes(o) && (ps_change_mode & PS_CHANGE_LOG))
-		*why = "its writes are to be logged";
+	else if (ps_change_mode & PS_CHANGE_LOG) /* (even read-only: /dev/fd/N reopens it for writing, unseen) */
+		*why = "changes are logged, and the kernel's writes through it would not be";
 	else if (ps_change_denied())
 		*why = "changes are denied, and its lower bytes would have to be copied up";
 	else if ((rc = ps_merge_copy_up_whole(o->file)) < 0)

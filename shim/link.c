@@ -10,7 +10,10 @@
 #include "log.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/magic.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 /* 1: handled (*rc); 0: pass through. */
@@ -56,17 +59,27 @@ int symlinkat(const char *target, int dirfd, const char *path)
 	return (int)ps_ret(ps_errno_for_program(rc), saved);
 }
 
-/* A link of /proc or /dev/fd that names a file or directory by where the kernel holds it (/proc/self/fd/N of a
- * merged descriptor, /proc/self/exe of a program run from its data file, /proc/self/cwd of a directory made in
- * the shadow) names it by its place in the read-only tree: the program never sees the shadow's own paths, which
- * it could open past the merge. 1 and *n when path is such a link; 0: not one (pass through). */
+/* Is (dirfd, path) a name in /proc (or /dev/fd, which leads there)? */
+static int in_proc(int dirfd, const char *path)
+{
+	struct statfs sfs;
+
+	if (path[0] == '/')
+		return strncmp(path, "/proc/", 6) == 0 || strncmp(path, "/dev/fd/", 8) == 0;
+	return REAL(fstatfs)(dirfd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+}
+
+/* A link of /proc that names a file or directory by where the kernel holds it (/proc/self/fd/N of a merged
+ * descriptor, /proc/self/exe of a program run from its data file, /proc/self/cwd of a directory made in the
+ * shadow) names it by its place in the read-only tree: the program never sees the shadow's own paths, which it
+ * could open past the merge. 1 and *n when path is such a link; 0: not one (pass through: the kernel's answer,
+ * its errors - a size of 0 or past INT_MAX is EINVAL - included). */
 static int readlink_proc(int dirfd, const char *path, char *buf, size_t size, ssize_t *n)
 {
 	char target[PATH_MAX + 16];
 	ssize_t len;
 
-	if (!ps_cfg.shadow[0] || (path[0] != '/' && dirfd != AT_FDCWD) ||
-	    (strncmp(path, "/proc/", 6) != 0 && strncmp(path, "/dev/fd/", 8) != 0))
+	if (!ps_cfg.shadow[0] || size == 0 || size > INT_MAX || !in_proc(dirfd, path))
 		return 0;
 	len = REAL(readlinkat)(dirfd, path, target, sizeof(target) - 1);
 	if (len < 0 || target[0] != '/')
@@ -74,7 +87,8 @@ static int readlink_proc(int dirfd, const char *path, char *buf, size_t size, ss
 	target[len] = '\0';
 	if (!ps_merged_link_name(target, sizeof(target)))
 		return 0;
-	*n = (ssize_t)strlen(target) < (ssize_t)size ? (ssize_t)strlen(target) : (ssize_t)size;
+	len = (ssize_t)strlen(target);
+	*n = (size_t)len < size ? len : (ssize_t)size; /* truncated, without a NUL, as readlink does */
 	memcpy(buf, target, (size_t)*n);
 	return 1;
 }
@@ -188,12 +202,23 @@ static int realpath_shadowed(const char *path, char *resolved, char **out)
 	return 1;
 }
 
+/* The kernel's realpath of a name through /proc or /dev (/dev/stdin, /proc/self/fd/N) that ends in the shadow: the
+ * file's place in the tree, as readlink_proc says (a shorter name: it fits where the other was). */
+static char *realpath_proc(const char *path, char *out)
+{
+	if (out && ps_cfg.shadow[0] && (strncmp(path, "/proc/", 6) == 0 || strncmp(path, "/dev/", 5) == 0))
+		ps_merged_link_name(out, strlen(out) + 1);
+	return out;
+}
+
 char *realpath(const char *path, char *resolved)
 {
 	char *out;
 
-	if (!path || !realpath_shadowed(path, resolved, &out))
-		return REAL(realpath)(ps_pass(path), resolved);
+	if (!path)
+		return REAL(realpath)(path, resolved);
+	if (!realpath_shadowed(path, resolved, &out))
+		return realpath_proc(path, REAL(realpath)(ps_pass(path), resolved));
 	return out;
 }
 
@@ -202,8 +227,10 @@ char *__realpath_chk(const char *path, char *resolved, size_t resolvedlen)
 {
 	char *out;
 
-	if (!path || resolvedlen < PATH_MAX || !realpath_shadowed(path, resolved, &out)) /* glibc reports the overflow */
-		return REAL(__realpath_chk)(ps_pass(path), resolved, resolvedlen);
+	if (!path || resolvedlen < PATH_MAX) /* glibc reports the overflow */
+		return REAL(__realpath_chk)(path, resolved, resolvedlen);
+	if (!realpath_shadowed(path, resolved, &out))
+		return realpath_proc(path, REAL(__realpath_chk)(ps_pass(path), resolved, resolvedlen));
 	return out;
 }
 
@@ -211,7 +238,9 @@ char *canonicalize_file_name(const char *path)
 {
 	char *out;
 
-	if (!path || !realpath_shadowed(path, NULL, &out))
-		return REAL(canonicalize_file_name)(ps_pass(path));
+	if (!path)
+		return REAL(canonicalize_file_name)(path);
+	if (!realpath_shadowed(path, NULL, &out))
+		return realpath_proc(path, REAL(canonicalize_file_name)(ps_pass(path)));
 	return out;
 }

@@ -179,7 +179,7 @@ static int start_supervisor(int sock_program, int sock_supervisor)
 	if (mid < 0)
 		return -errno;
 	if (mid == 0) {
-		close(sock_program);
+		REAL(close)(sock_program);
 		if (fork() == 0)
 			supervisor(sock_supervisor);
 		_exit(0);
@@ -272,12 +272,14 @@ int ps_sv_prepare_exec(const char *path)
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sock) < 0)
 		return -errno;
+	/* The socket's numbers are the shim's own to the end: REAL calls, as a vfork child's table is its parent's,
+	 * where a number the child reused may stand for a merged file (Python's subprocess after an mmap). */
 	if ((rc = start_supervisor(sock[0], sock[1])) < 0) {
-		close(sock[0]);
-		close(sock[1]);
+		REAL(close)(sock[0]);
+		REAL(close)(sock[1]);
 		return rc;
 	}
-	close(sock[1]);
+	REAL(close)(sock[1]);
 	/* a closed standard descriptor would receive the listener, and closing it then would wait for a supervisor
 	 * that waits for the listener: /dev/null holds the place until the supervisor serves */
 	holes = fill_standard_holes();
@@ -285,7 +287,7 @@ int ps_sv_prepare_exec(const char *path)
 		for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++)
 			if (holes & (1U << fd))
 				close(fd);
-		close(sock[0]);
+		REAL(close)(sock[0]);
 		ps_refusal("cannot run %s under a supervisor: seccomp: %s", path, strerror(-listener));
 		return -EACCES;
 	}
@@ -294,10 +296,10 @@ int ps_sv_prepare_exec(const char *path)
 	fds[0] = listener;
 	ps_sv_became_supervised();
 	rc = send_handover(sock[0], &h, fds, 1 + (int)h.n);
-	close(listener);
-	if (rc == 0 && read(sock[0], &ack, 1) != 1)
+	REAL(close)(listener);
+	if (rc == 0 && REAL(read)(sock[0], &ack, 1) != 1)
 		rc = -ECHILD;
-	close(sock[0]);
+	REAL(close)(sock[0]);
 	for (int fd = 0; fd < (int)PS_FILTER_STDIO; fd++)
 		if (holes & (1U << fd))
 			close(fd); /* (a call the supervisor answers now) */

@@ -500,28 +500,36 @@ static long sv_access(struct sv_call *c) { return do_access(c, AT_FDCWD, c->a[0]
 static long sv_faccessat(struct sv_call *c) { return do_access(c, INT(c, 0), c->a[1], INT(c, 2), 0); }
 static long sv_faccessat2(struct sv_call *c) { return do_access(c, INT(c, 0), c->a[1], INT(c, 2), INT(c, 3)); }
 
-/* A link of the program's /proc or /dev/fd that names a file or directory of the shadow's (a merged descriptor's
+/* A link of the program's /proc (or /dev/fd) that names a file or directory of the shadow's (a merged descriptor's
  * data file, an executable run from one) names it by its place in the read-only tree, as the shim's readlink
- * does (link.c); any other is the kernel's. */
-static long readlink_proc(struct sv_call *c, char *path, uint64_t buf, size_t size)
+ * does (link.c); any other is the kernel's, and so are the errors (a size of 0 or past INT_MAX: EINVAL). */
+static long readlink_proc(struct sv_call *c, int dirfd, const char *path, uint64_t buf, size_t size)
 {
-	char target[PATH_MAX + 16], fdpath[PATH_MAX];
+	char target[PATH_MAX + 16], full[PATH_MAX], base[PATH_MAX];
+	int mapped, len;
 	ssize_t n;
 
-	if (!strncmp(path, "/dev/fd/", 8)) {
-		if ((size_t)snprintf(fdpath, sizeof(fdpath), "/proc/%d/fd/%s", (int)c->pid, path + 8) >= sizeof(fdpath))
-			return SV_CONTINUE;
-		path = fdpath;
-	}
-	if (strncmp(path, "/proc/", 6) != 0 || program_proc_self(c, path, PATH_MAX) < 0)
+	if (size == 0 || size > INT_MAX)
 		return SV_CONTINUE;
-	n = REAL(readlink)(path, target, sizeof(target) - 1);
+	if (path[0] != '/' && (dirfd == AT_FDCWD || program_dir(c, dirfd, base, sizeof(base), &mapped) < 0))
+		return SV_CONTINUE;
+	if (path[0] != '/') /* (from a directory of /proc the program opened) */
+		len = snprintf(full, sizeof(full), "%s/%s", base, path);
+	else if (!strncmp(path, "/dev/fd/", 8))
+		len = snprintf(full, sizeof(full), "/proc/%d/fd/%s", (int)c->pid, path + 8);
+	else
+		len = snprintf(full, sizeof(full), "%s", path);
+	if ((size_t)len >= sizeof(full) || strncmp(full, "/proc/", 6) != 0 ||
+	    program_proc_self(c, full, sizeof(full)) < 0)
+		return SV_CONTINUE;
+	n = REAL(readlink)(full, target, sizeof(target) - 1);
 	if (n <= 0 || target[0] != '/')
 		return SV_CONTINUE;
 	target[n] = '\0';
 	if (!ps_merged_link_name(target, sizeof(target)))
 		return SV_CONTINUE;
-	n = (ssize_t)strlen(target) < (ssize_t)size ? (ssize_t)strlen(target) : (ssize_t)size;
+	n = (ssize_t)strlen(target);
+	n = (size_t)n < size ? n : (ssize_t)size;
 	return sv_poke(c, buf, target, (size_t)n) < 0 ? -EFAULT : n;
 }
 
@@ -540,7 +548,7 @@ static long do_readlink(struct sv_call *c, int dirfd, uint64_t path, uint64_t bu
 		return sv_poke(c, buf, target, (size_t)n) < 0 ? -EFAULT : n;
 	}
 	if (rc == 0)
-		return readlink_proc(c, at.path, buf, size);
+		return readlink_proc(c, dirfd, at.path, buf, size);
 	if (rc < 0)
 		return rc;
 	n = readlinkat(at.dirfd, at.path, target, size < sizeof(target) ? size : sizeof(target));
@@ -1243,6 +1251,11 @@ static long sv_mmap(struct sv_call *c)
 
 	if ((c->a[3] & MAP_ANONYMOUS) || (s = sv_fd_get(c, fd)) < 0)
 		return SV_CONTINUE;
+	if (sv_fd_kernel_serves(SV_FD(s)) && !sv_mirror_held(SV_FD(s))) { /* (whole since: a copy at a low number
+									      * writes it past any mirror, dup_low) */
+		sv_fd_put(c, fd, s);
+		return SV_CONTINUE;
+	}
 	rc = sv_map(c, fd, synced(c, SV_FD(s), (off_t)c->a[5], c->a[1]), c->a[5], c->a[1], INT(c, 2),
 		    (c->a[3] & MAP_TYPE) != MAP_PRIVATE);
 	sv_fd_put(c, fd, s);

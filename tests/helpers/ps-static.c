@@ -615,6 +615,23 @@ static void relock(const char *path, int rounds)
 	printf("relock: %d of %d rounds failed\n", failed, rounds);
 }
 
+/* A copy of a merged descriptor below the threshold first, then a shared map of it: the map is the kernel's own
+ * and sees a write through the copy. */
+static void dup_map(const char *path)
+{
+	int fd = open(path, O_RDWR);
+	char *m;
+
+	if (fd < 0)
+		die(path);
+	say("dup2 below the threshold", dup2(fd, 3));
+	if ((m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0)) == MAP_FAILED)
+		die("mmap");
+	say("pwrite through it", pwrite(3, "NEW", 3, 0));
+	printf("the map after it: %.3s\n", m);
+	munmap(m, 4096);
+}
+
 /* A shared map of a partly shadowed file is made of a copy the supervisor keeps in step: a copy of its descriptor
  * below the threshold, whose writes the kernel would carry out alone, is refused. */
 static void map_dup(const char *path)
@@ -661,13 +678,15 @@ int main(int argc, char **argv)
 		cwd_child(argv[2]);
 	else if (argc == 4 && !strcmp(argv[1], "relock"))
 		relock(argv[2], atoi(argv[3]));
+	else if (argc == 3 && !strcmp(argv[1], "dup-map"))
+		dup_map(argv[2]);
 	else if (argc == 3 && !strcmp(argv[1], "map-dup"))
 		map_dup(argv[2]);
 	else if (argc == 2 && !strcmp(argv[1], "io-uring"))
 		io_uring_calls();
 	else {
 		fprintf(stderr, "usage: ps-static work DIR | chain FILE CMD | hammer FILE | calls DIR | cwd DIR | map DIR | fifo DIR"
-				" | map-dup FILE | relock FILE ROUNDS | io-uring\n");
+				" | map-dup FILE | dup-map FILE | relock FILE ROUNDS | io-uring\n");
 		return 2;
 	}
 	return 0;

@@ -331,6 +331,7 @@ b'store' b'store'" ]
 	seq 1 20000 >"$LOWER/log"
 	head -c 200000 /dev/urandom >"$LOWER/blob"
 	head -c 100000 /dev/urandom >"$LOWER/extra"
+	seq 1 5000 >"$LOWER/mapped"
 	lower_ready
 	cat >"$T/low.sh" <<-'EOF'
 		cd "$RO"
@@ -342,9 +343,12 @@ b'store' b'store'" ]
 		"$BB" sh -c 'exec 4>>log; echo appended >&4; "$BB" tail -c 30 log; "$BB" sha256sum log'
 		"$BB" sh -c 'exec 5<>blob; printf AB >&5; "$BB" dd bs=1 seek=150001 count=2 conv=notrunc <&5 >&5 2>/dev/null </dev/zero; "$BB" sha256sum blob'
 		"$GOWORK" extra extra "$BB" sh -c '"$BB" head -c 4 <&3; printf QQ >&3; "$BB" dd if=/dev/fd/3 bs=1 skip=49999 count=4 2>/dev/null; echo'
+		printf VV | dd of=mapped bs=1 seek=9000 conv=notrunc status=none
+		"$STATIC" dup-map mapped
 		sha256sum numbers log blob extra
 	EOF
 	run_both 'ps_exec bash "$T/low.sh"'
+	grep -qx "the map after it: NEW" "$T/stdout.ro"
 	local f kib
 	for f in numbers log blob extra; do # (du counts what the data file holds: the whole file now)
 		kib=$(du -k "$(shadow_data "$f")" | cut -f1)
@@ -355,7 +359,7 @@ b'store' b'store'" ]
 	done
 }
 
-@test "a supervised program's copy of a merged descriptor below the threshold is refused, with a reason, when changes are denied or a shared map's copy holds the file" {
+@test "a supervised program's copy of a merged descriptor below the threshold is refused, with a reason, when changes are denied or logged or a shared map's copy holds the file" {
 	need_static_busybox
 	seq 1 30000 >"$LOWER/numbers"
 	lower_ready
@@ -368,6 +372,11 @@ b'store' b'store'" ]
 		[ "$rc" -ne 0 ]
 		[ ! -s "$T/o-deny" ]
 		grep -q "copies a descriptor of a partly shadowed file to 3.*changes are denied.*EOPNOTSUPP" "$T/e-deny"
+		rc=0
+		"$PS_BUILD/pageshadow-run" --log "$XOUT/changes.jsonl" -r "$RO" -s "$SHADOW" -- "$BB" sh -c "exec 3<numbers; echo copied" \
+			>"$T/o-log" 2>"$T/e-log" || rc=$?
+		[ "$rc" -ne 0 ] && [ ! -s "$T/o-log" ]
+		grep -q "copies a descriptor of a partly shadowed file to 3.*changes are logged.*EOPNOTSUPP" "$T/e-log"
 		ps_exec "$STATIC" map-dup numbers >"$T/o-map" 2>"$T/e-map"
 		grep -qx "dup2 below the threshold: EOPNOTSUPP" "$T/o-map"
 		grep -q "to 3, .*a shared map.s copy of the file is kept in step" "$T/e-map"
@@ -388,11 +397,28 @@ b'store' b'store'" ]
 		./own-readlink /proc/self/exe
 		(cd newdir && readlink /proc/self/cwd)
 		python3 -c 'import os; fd = os.open("f", os.O_RDWR); print(os.readlink("/proc/self/fd/%d" % fd))'
+		python3 "$T/links.py"
 		"$BB" sh -c '"$BB" readlink /proc/self/fd/0; "$BB" readlink /dev/fd/0; "$BB" readlink /proc/$$/fd/0
 			cd newdir && "$BB" readlink /proc/self/cwd; exec 3<../f; "$BB" readlink /proc/self/fd/3' <f
 	EOF
+	cat >"$T/links.py" <<-'EOF'
+		import ctypes, os
+		libc = ctypes.CDLL(None, use_errno=True)
+		libc.realpath.restype = ctypes.c_char_p
+		libc.readlink.restype = ctypes.c_ssize_t
+		libc.readlink.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t]
+		buf = ctypes.create_string_buffer(8192)
+		fd = os.open("f", os.O_RDONLY)
+		name = b"/proc/self/fd/%d" % fd
+		print("realpath:", libc.realpath(name, buf).decode())
+		print("by directory:", os.readlink(str(fd), dir_fd=os.open("/proc/self/fd", os.O_RDONLY)))
+		for size in (0, 2**64 - 1):
+		    print("size %d:" % size, libc.readlink(name, buf, size), os.strerror(ctypes.get_errno()))
+	EOF
 	run_both 'ps_exec bash "$T/links.sh"'
 	grep -qx "$RO/f" "$T/stdout.ro"
+	grep -qx "realpath: $RO/f" "$T/stdout.ro"
+	grep -qx "size 0: -1 Invalid argument" "$T/stdout.ro"
 	grep -qx "$RO/own-readlink" "$T/stdout.ro"
 	grep -qx "$RO/newdir" "$T/stdout.ro"
 }
@@ -424,6 +450,26 @@ b'store' b'store'" ]
 	run_both 'ps_exec bash "$T/short.sh"'
 	[ "$(grep -c "^usage: ps-stati" "$T/stdout.ro")" -eq 4 ]
 	[ ! -d "$SHADOW/exec" ] || [ -z "$(ls -A "$SHADOW/exec")" ]
+}
+
+@test "python holding a partly shadowed file open and mapped starts a static program with subprocess (vfork: the child's numbers are not its parent's table's)" {
+	need_static_busybox
+	seq 1 30000 >"$LOWER/f"
+	lower_ready
+	cat >"$T/vfork.py" <<-'EOF'
+		import mmap, os, subprocess, sys
+		fd = os.open("f", os.O_RDONLY)
+		m = mmap.mmap(fd, 0, mmap.MAP_SHARED, mmap.PROT_READ)
+		for i in range(3):
+		    subprocess.run([sys.argv[1], "echo", "run %d" % i], check=True)
+		made = os.path.abspath("made/echo") # (a static program the shadow made: its name is rewritten in the child)
+		for i in range(3):
+		    subprocess.run([made, "made %d" % i], check=True)
+		print(m[69995:70005])
+	EOF
+	run_both 'cd "$RO" && printf XX | ps_exec dd of=f bs=1 seek=70000 conv=notrunc status=none && ps_exec mkdir made && ps_exec cp "$BB" made/echo && ps_exec python3 "$T/vfork.py" "$BB"'
+	grep -qx "run 2" "$T/stdout.ro"
+	grep -qx "made 2" "$T/stdout.ro"
 }
 
 @test "exec chains: a shimmed bash runs a static program, which runs a dynamic one; each sees the others' writes" {

@@ -814,12 +814,15 @@ static void test_copy_up_whole_leaves_the_data_file_the_whole_file_and_synced(vo
 	lower(fx, 5 * PG + 123);
 	do_write(fx, PG + 7, 10, 40);
 	recording.fsync = recording_fsync;
+	recording.msync = recording_msync;
 	nsynced = 0;
 	ps_sys = &recording;
 	assert_int_equal(ps_merge_copy_up_whole(fx->s.f), 0);
 	ps_sys = &ps_sys_libc;
-	assert_int_equal(nsynced, 1);
+	assert_int_equal(nsynced, 3); /* the pages before lower_len changes, then the record */
 	assert_int_equal(synced[0], fx->s.f->data_fd);
+	assert_int_equal(synced[1], -100);
+	assert_int_equal(synced[2], fx->s.f->rec.fd);
 	assert_int_equal(lower_len(fx), 0);
 	assert_false(ps_merge_shows_lower(fx->s.f));
 	snprintf(fx->ctx, sizeof(fx->ctx), "after copy-up of the whole file");

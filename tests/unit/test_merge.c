@@ -770,23 +770,30 @@ static int recording_msync(void *addr, size_t len, int flags)
 	return msync(addr, len, flags);
 }
 
-static void test_sync_flushes_data_before_record(void **state)
+/* op(f) succeeds and syncs the data file, then the record's mapping and file, in that order. */
+static void assert_syncs_data_then_record(struct fx *fx, int (*op)(struct ps_file *))
 {
-	struct fx *fx = *state;
 	struct ps_sys recording = ps_sys_libc;
 
-	lower(fx, 2 * PG);
-	do_write(fx, 5, 5, 24);
 	recording.fsync = recording_fsync;
 	recording.msync = recording_msync;
 	nsynced = 0;
 	ps_sys = &recording;
-	assert_int_equal(ps_merge_sync(fx->s.f), 0);
+	assert_int_equal(op(fx->s.f), 0);
 	ps_sys = &ps_sys_libc;
 	assert_int_equal(nsynced, 3);
 	assert_int_equal(synced[0], fx->s.f->data_fd);
 	assert_int_equal(synced[1], -100);
 	assert_int_equal(synced[2], fx->s.f->rec.fd);
+}
+
+static void test_sync_flushes_data_before_record(void **state)
+{
+	struct fx *fx = *state;
+
+	lower(fx, 2 * PG);
+	do_write(fx, 5, 5, 24);
+	assert_syncs_data_then_record(fx, ps_merge_sync);
 }
 
 static void test_stat_blocks_count_lower_blocks_still_showing(void **state)
@@ -808,21 +815,11 @@ static void test_stat_blocks_count_lower_blocks_still_showing(void **state)
 static void test_copy_up_whole_leaves_the_data_file_the_whole_file_and_synced(void **state)
 {
 	struct fx *fx = *state;
-	struct ps_sys recording = ps_sys_libc;
 	uint8_t *data;
 
 	lower(fx, 5 * PG + 123);
 	do_write(fx, PG + 7, 10, 40);
-	recording.fsync = recording_fsync;
-	recording.msync = recording_msync;
-	nsynced = 0;
-	ps_sys = &recording;
-	assert_int_equal(ps_merge_copy_up_whole(fx->s.f), 0);
-	ps_sys = &ps_sys_libc;
-	assert_int_equal(nsynced, 3); /* the pages before lower_len changes, then the record */
-	assert_int_equal(synced[0], fx->s.f->data_fd);
-	assert_int_equal(synced[1], -100);
-	assert_int_equal(synced[2], fx->s.f->rec.fd);
+	assert_syncs_data_then_record(fx, ps_merge_copy_up_whole); /* the pages before lower_len changes */
 	assert_int_equal(lower_len(fx), 0);
 	assert_false(ps_merge_shows_lower(fx->s.f));
 	snprintf(fx->ctx, sizeof(fx->ctx), "after copy-up of the whole file");

@@ -555,7 +555,7 @@ static void adopt_listed(const char *list)
 }
 
 /* Every descriptor /proc/self/fd names. */
-static void adopt_every_open(void)
+void ps_fd_each_open(void (*fn)(int fd, void *arg), void *arg)
 {
 	char buf[4096];
 	int dfd = REAL(openat)(AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -570,10 +570,27 @@ static void adopt_every_open(void)
 
 			off += d->d_reclen;
 			if (d->d_name[0] >= '0' && d->d_name[0] <= '9' && fd != dfd)
-				adopt(fd);
+				fn(fd, arg);
 		}
 	}
 	REAL(close)(dfd);
+}
+
+int ps_fd_inherited_needs_merge(int fd)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int kind = classify_inherited(fd, path, sizeof(path));
+
+	if (kind < 0 || REAL(fstat)(fd, &st) < 0)
+		return 0;
+	return S_ISDIR(st.st_mode) || (kind == PS_OPEN_DATA && S_ISREG(st.st_mode));
+}
+
+static void adopt_one(int fd, void *arg)
+{
+	(void)arg;
+	adopt(fd);
 }
 
 /* With a hint, only the descriptors it lists are looked at: reading /proc/self/fd costs a new process tens of
@@ -586,6 +603,6 @@ void ps_fd_adopt_inherited(void)
 	if (hint)
 		adopt_listed(hint);
 	else
-		adopt_every_open();
+		ps_fd_each_open(adopt_one, NULL);
 	unsetenv(PS_FDS_ENV); /* after: the list lies in the variable's string */
 }

@@ -221,6 +221,11 @@ void ps_fd_share(int newfd, struct ps_open *o);
 /* Track fd as the shim does a descriptor inherited across exec (a file under a prefix, or a data file): its kind
  * (enum ps_open_kind), or -1 when it is not tracked. */
 int ps_fd_adopt(int fd);
+/* fn(fd, arg) for every descriptor the process has open (read from /proc/self/fd, not from the table). */
+void ps_fd_each_open(void (*fn)(int fd, void *arg), void *arg);
+/* Would a program that inherits fd need the shim or supervisor for it, by what the descriptor itself is (a data
+ * file or directory of the shadow's, a lower directory)? Unlike the table, right in a vfork child too. */
+int ps_fd_inherited_needs_merge(int fd);
 int ps_fd_get_kind(int fd);
 /* Does the kernel alone give fd's merged answers (the supervisor can hand it to a program as it is)? */
 int ps_fd_kernel_serves(int fd);

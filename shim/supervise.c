@@ -79,32 +79,51 @@ static int receive_handover(int sock, struct handover *h, int fds[PS_FILTER_LOW_
 	return got[0];
 }
 
+/* The merged descriptors found so far (merged_inherited). */
+struct inherited {
+	struct handover *h;
+	int *fds;
+	unsigned above;
+	int rc;
+};
+
+static void keep_if_merged(int fd, void *arg)
+{
+	struct inherited *in = arg;
+	int flags = (int)REAL(fcntl)(fd, F_GETFD);
+
+	if (in->rc < 0 || flags < 0 || (fd >= (int)PS_FILTER_STDIO && (flags & FD_CLOEXEC)))
+		return;
+	if (fd >= (int)in->h->threshold)
+		return; /* (the filter sends it; the supervisor fetches it) */
+	if (ps_fd_table_is_ours() ? ps_fd_kernel_serves(fd) : !ps_fd_inherited_needs_merge(fd))
+		return;
+	if (fd >= (int)PS_FILTER_STDIO && ++in->above > PS_FILTER_LOW_MAX - PS_FILTER_STDIO) {
+		in->rc = -E2BIG;
+		return;
+	}
+	in->h->numbers[in->h->n] = fd;
+	in->fds[in->h->n++] = fd;
+}
+
 /* The merged descriptors this process keeps across the exec, into h->numbers (and fds, the same numbers: the
- * kernel copies them into the message). 0, or -E2BIG when those above 2 are more than the filter can send. */
+ * kernel copies them into the message). 0, or -E2BIG when those above 2 are more than the filter can send. A
+ * vfork child's table is its parent's (Python's subprocess moved a merged file onto 0 after the vfork): there the
+ * child's own descriptors are read, as a new shim reads them at start-up. */
 static int merged_inherited(struct handover *h, int *fds)
 {
-	unsigned above = 0;
-	int rc = 0;
+	struct inherited in = { .h = h, .fds = fds };
 
 	h->n = 0;
 	if (!ps_enter())
 		return 0;
-	for (int fd = ps_fd_next(-1); fd >= 0; fd = ps_fd_next(fd)) {
-		int flags = fcntl(fd, F_GETFD);
-
-		if (flags < 0 || (fd >= (int)PS_FILTER_STDIO && (flags & FD_CLOEXEC)) || ps_fd_kernel_serves(fd))
-			continue;
-		if (fd >= (int)h->threshold)
-			continue; /* (the filter sends it; the supervisor fetches it) */
-		if (fd >= (int)PS_FILTER_STDIO && ++above > PS_FILTER_LOW_MAX - PS_FILTER_STDIO) {
-			rc = -E2BIG;
-			break;
-		}
-		h->numbers[h->n] = fd;
-		fds[h->n++] = fd;
-	}
+	if (ps_fd_table_is_ours())
+		for (int fd = ps_fd_next(-1); fd >= 0; fd = ps_fd_next(fd))
+			keep_if_merged(fd, &in);
+	else
+		ps_fd_each_open(keep_if_merged, &in);
 	ps_leave();
-	return rc;
+	return in.rc;
 }
 
 /* The numbers above 2 among the merged descriptors, for the filter. */

@@ -452,7 +452,7 @@ b'store' b'store'" ]
 	[ ! -d "$SHADOW/exec" ] || [ -z "$(ls -A "$SHADOW/exec")" ]
 }
 
-@test "python holding a partly shadowed file open and mapped starts a static program with subprocess (vfork: the child's numbers are not its parent's table's)" {
+@test "python holding a partly shadowed file open and mapped starts static programs with subprocess, one reading that file as stdin (vfork: the child's numbers are not its parent's table's)" {
 	need_static_busybox
 	seq 1 30000 >"$LOWER/f"
 	lower_ready
@@ -465,6 +465,8 @@ b'store' b'store'" ]
 		made = os.path.abspath("made/echo") # (a static program the shadow made: its name is rewritten in the child)
 		for i in range(3):
 		    subprocess.run([made, "made %d" % i], check=True)
+		with open("f") as stdin: # (moved onto 0 in the vfork child: the supervisor is told, not the table)
+		    subprocess.run([sys.argv[1], "md5sum"], stdin=stdin, check=True)
 		print(m[69995:70005])
 	EOF
 	run_both 'cd "$RO" && printf XX | ps_exec dd of=f bs=1 seek=70000 conv=notrunc status=none && ps_exec mkdir made && ps_exec cp "$BB" made/echo && ps_exec python3 "$T/vfork.py" "$BB"'

@@ -37,6 +37,12 @@ void ps_lock_release_posix(struct ps_open *o)
 		REAL(fcntl)(o->file->rec.fd, F_SETLK, &fl);
 }
 
+/* A new read-write description of o's record (it has one). */
+static int record_open(const struct ps_open *o)
+{
+	return ps_sys->openat(o->file->sh->dirfd, o->file->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+}
+
 /* The record fd of o's own open file description (OFD locks, flock). */
 static int description_lock_fd(struct ps_open *o)
 {
@@ -44,7 +50,7 @@ static int description_lock_fd(struct ps_open *o)
 
 	pthread_mutex_lock(&o->mutex);
 	if (o->lock_fd < 0) {
-		o->lock_fd = ps_sys->openat(o->file->sh->dirfd, o->file->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+		o->lock_fd = record_open(o);
 		if (o->lock_fd < 0)
 			rc = -errno;
 	}
@@ -82,7 +88,7 @@ int ps_lock_record_open(struct ps_open *o)
 
 	if (rc < 0)
 		return rc;
-	fd = ps_sys->openat(o->file->sh->dirfd, o->file->meta_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	fd = record_open(o);
 	return fd < 0 ? -errno : fd;
 }
 

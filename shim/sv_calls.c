@@ -502,7 +502,8 @@ static long sv_faccessat2(struct sv_call *c) { return do_access(c, INT(c, 0), c-
 
 /* A link of the program's /proc (or /dev/fd) that names a file or directory of the shadow's (a merged descriptor's
  * data file, an executable run from one) names it by its place in the read-only tree, as the shim's readlink
- * does (link.c); any other is the kernel's, and so are the errors (a size of 0 or past INT_MAX: EINVAL). */
+ * does (link.c); any other is the kernel's, and so are the errors (a size of 0 or past INT_MAX: EINVAL). Only a
+ * name the shadow's own is answered here: a link like /proc/self, read by the supervisor, would be its own. */
 static long readlink_proc(struct sv_call *c, int dirfd, const char *path, uint64_t buf, size_t size)
 {
 	char target[PATH_MAX + 16], full[PATH_MAX], base[PATH_MAX];

@@ -254,6 +254,11 @@ static uint64_t written_at(int s, ssize_t n)
 	return (uint64_t)REAL(syscall)(SYS_lseek, s, 0, SEEK_CUR) - (uint64_t)n;
 }
 
+static ssize_t write_at(int s, const void *bytes, size_t n, off_t off)
+{
+	return off < 0 ? write(s, bytes, n) : pwrite(s, bytes, n, off);
+}
+
 ssize_t sv_map_write(int s, const void *bytes, size_t n, off_t off)
 {
 	struct stat st;
@@ -261,7 +266,7 @@ ssize_t sv_map_write(int s, const void *bytes, size_t n, off_t off)
 	ssize_t r;
 
 	if (!__atomic_load_n(&nmirrors, __ATOMIC_RELAXED) || REAL(fstat)(s, &st) < 0) {
-		r = off < 0 ? write(s, bytes, n) : pwrite(s, bytes, n, off);
+		r = write_at(s, bytes, n, off);
 		if (r <= 0 || !__atomic_load_n(&nmirrors, __ATOMIC_RELAXED) || REAL(fstat)(s, &st) < 0)
 			return r;
 		pthread_mutex_lock(&mirror_mutex); /* (a mirror made meanwhile may have copied the file before it) */
@@ -269,7 +274,7 @@ ssize_t sv_map_write(int s, const void *bytes, size_t n, off_t off)
 		/* The write and its copy into the mirror under one lock: a write-back between them would put a store the
 		 * write replaced back into the file, where the mirror would then hold the write's bytes. */
 		pthread_mutex_lock(&mirror_mutex);
-		r = off < 0 ? write(s, bytes, n) : pwrite(s, bytes, n, off);
+		r = write_at(s, bytes, n, off);
 	}
 	if (r > 0 && (m = mirror_of(&st)) != NULL)
 		put(m, bytes, off < 0 ? written_at(s, r) : (uint64_t)off, (uint64_t)r);

@@ -399,6 +399,7 @@ b'store' b'store'" ]
 		python3 -c 'import os; fd = os.open("f", os.O_RDWR); print(os.readlink("/proc/self/fd/%d" % fd))'
 		python3 "$T/links.py"
 		"$BB" sh -c '"$BB" readlink /proc/self/fd/0; "$BB" readlink /dev/fd/0; "$BB" readlink /proc/$$/fd/0
+			"$BB" realpath /proc/self/fd/0 # (through /proc/self, a link the supervisor must not read as its own)
 			cd newdir && "$BB" readlink /proc/self/cwd; exec 3<../f; "$BB" readlink /proc/self/fd/3' <f
 	EOF
 	cat >"$T/links.py" <<-'EOF'
